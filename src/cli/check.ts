@@ -1,0 +1,63 @@
+// kpki check: what is on the node, when it expires, what is wrong with it. Exit codes as monitoring plugins use them.
+import { Command, Option } from 'commander';
+import { stringify } from 'yaml';
+import { scanNode } from '../node/scan.js';
+import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
+import { nodeSeverity, statusOf, Thresholds } from '../report/status.js';
+import { detailFor, renderTable, renderWide } from '../report/table.js';
+import { parseDuration } from '../util/duration.js';
+import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { KpkiError } from '../node/errors.js';
+
+export function checkCommand(): Command {
+  return new Command('check')
+    .description('show every certificate and kubeconfig on the node with expiry and problems')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'kubeadm', 'json', 'yaml', 'wide']).default('table'))
+    .option('--warn <duration>', 'exit 1 when something expires within this window', '30d')
+    .option('--crit <duration>', 'exit 2 when something expires within this window', '7d')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all fine, 1 something within --warn, 2 something within --crit, expired or broken, 3 the node could not be read.',
+    )
+    .action(
+      action(async (opts: { output: string; warn: string; crit: string }, command: Command) => {
+        const globals = globalsOf(command);
+        const thresholds: Thresholds = { warnMs: durationFlag('--warn', opts.warn), critMs: durationFlag('--crit', opts.crit), now: new Date() };
+        const inventory = await scanNode(hostOf(globals), scanOptionsOf(globals));
+        const out = process.stdout;
+        switch (opts.output) {
+          case 'kubeadm':
+            out.write(kubeadmText(expirationInfo(inventory, thresholds.now)));
+            break;
+          case 'json':
+            out.write(`${JSON.stringify(expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), null, 2)}\n`);
+            break;
+          case 'yaml':
+            out.write(stringify(expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds))));
+            break;
+          case 'wide':
+            out.write(renderWide(inventory, thresholds));
+            break;
+          default:
+            out.write(renderTable(inventory, thresholds, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+        }
+        for (const item of [...inventory.cas, ...inventory.entries]) {
+          for (const p of item.problems) if (p.code === 'unreadable') process.stderr.write(`kpki: cannot read ${p.message}\n`);
+        }
+        if (inventory.role === 'unknown') {
+          process.stderr.write(`kpki: no Kubernetes certificates found under ${hostOf(globals).describe(inventory.certDir)} or ${hostOf(globals).describe(inventory.kubeconfigDir)}\n`);
+          return 3;
+        }
+        void statusOf;
+        return nodeSeverity(inventory, thresholds);
+      }),
+    );
+}
+
+export function durationFlag(flag: string, value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new KpkiError(`${flag}: ${(err as Error).message}`, { exitCode: 3 });
+  }
+}

@@ -1,0 +1,50 @@
+// What every command shares: the global flags, the Host they select, and how errors end the process.
+import { Command } from 'commander';
+import { LocalHost } from '../hosts/local.js';
+import { KpkiError } from '../node/errors.js';
+import type { ScanOptions } from '../node/scan.js';
+
+export interface GlobalOptions {
+  root: string;
+  certDir?: string;
+  kubeconfigDir?: string;
+  config?: string;
+}
+
+export function globalsOf(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+export function hostOf(globals: GlobalOptions): LocalHost {
+  return new LocalHost(globals.root);
+}
+
+export function scanOptionsOf(globals: GlobalOptions): ScanOptions {
+  return { certDir: globals.certDir, kubeconfigDir: globals.kubeconfigDir, config: globals.config };
+}
+
+/** Renders an error once, with its file and hint, and returns the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof KpkiError) {
+    process.stderr.write(`kpki: ${err.message}\n`);
+    if (err.options.hint) process.stderr.write(`hint: ${err.options.hint}\n`);
+    return err.exitCode;
+  }
+  const e = err as NodeJS.ErrnoException;
+  process.stderr.write(`kpki: ${e?.message ?? String(err)}\n`);
+  if (process.env.KPKI_DEBUG) process.stderr.write(`${e?.stack}\n`);
+  return 1;
+}
+
+/** Wraps a command action: its returned number is the exit code. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    let code: number;
+    try {
+      code = await fn(...args);
+    } catch (err) {
+      code = reportError(err);
+    }
+    process.exitCode = code;
+  };
+}

@@ -1,0 +1,27 @@
+// kpki command line: global flags, then one file per command.
+import { Command } from 'commander';
+import { checkCommand } from './check.js';
+import { renewCommand } from './renew.js';
+import { backupsCommand, restoreCommand } from './backups.js';
+import { demoCommand } from './demo.js';
+
+const program = new Command('kpki')
+  .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
+  .version('0.1.0')
+  .option('--root <dir>', "treat DIR as the node's filesystem root (a node disk mounted elsewhere)", '/')
+  .option('--cert-dir <dir>', 'certificates directory (node path); default from kubeadm config, manifests, or /etc/kubernetes/pki')
+  .option('--kubeconfig-dir <dir>', 'kubeconfig directory (node path)', undefined)
+  .option('--config <file>', 'kubeadm configuration file (node path) with ClusterConfiguration')
+  .showHelpAfterError();
+
+program.addCommand(checkCommand());
+program.addCommand(renewCommand());
+program.addCommand(backupsCommand());
+program.addCommand(restoreCommand());
+program.addCommand(demoCommand());
+
+program.exitOverride((err) => {
+  process.exit(err.exitCode === 0 ? 0 : 2);
+});
+
+await program.parseAsync(process.argv);

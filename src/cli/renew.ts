@@ -1,0 +1,81 @@
+// kpki renew: plan, show, confirm, then back up and write atomically under the node lock.
+import { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
+import { scanNode } from '../node/scan.js';
+import { planRenewal } from '../node/plan.js';
+import { materialize } from '../node/materialize.js';
+import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../node/apply.js';
+import { renderNextSteps, renderPlan } from '../report/plan.js';
+import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { durationFlag } from './check.js';
+
+interface RenewOptions {
+  dryRun?: boolean;
+  yes?: boolean;
+  ifExpiresWithin?: string;
+  validity?: string;
+  reuseKeys?: boolean;
+  keyAlgorithm?: string;
+}
+
+export function renewCommand(): Command {
+  return new Command('renew')
+    .description('renew certificates and kubeconfigs with the cluster CA, as kubeadm does, with backup and journal')
+    .argument('[names...]', 'all, or kubeadm names (apiserver, etcd-peer, admin.conf, ...) and kubelet.conf / kubelet-client', ['all'])
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('-y, --yes', 'apply without asking')
+    .option('--if-expires-within <duration>', 'renew only what expires within this window (e.g. 30d)')
+    .option('--validity <duration>', 'validity of the new certificates (default: certificateValidityPeriod, else 1y)')
+    .option('--reuse-keys', 'keep the existing private keys')
+    .option('--key-algorithm <alg>', 'new key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384')
+    .action(
+      action(async (names: string[], opts: RenewOptions, command: Command) => {
+        const globals = globalsOf(command);
+        const host = hostOf(globals);
+        const planOptions = {
+          names,
+          ifExpiresWithinMs: opts.ifExpiresWithin ? durationFlag('--if-expires-within', opts.ifExpiresWithin) : undefined,
+          validityMs: opts.validity ? durationFlag('--validity', opts.validity) : undefined,
+          reuseKeys: opts.reuseKeys,
+          keyAlgorithm: opts.keyAlgorithm,
+          now: new Date(),
+        };
+        if (opts.dryRun) {
+          if (await host.stat(JOURNAL_PATH)) process.stderr.write('kpki: an interrupted run left a journal; the next real run rolls it back first\n');
+          const plan = planRenewal(await scanNode(host, scanOptionsOf(globals)), planOptions);
+          process.stdout.write(renderPlan(plan));
+          process.stdout.write('(dry run: nothing was changed)\n');
+          return 0;
+        }
+        const lock = await acquireLock(host);
+        try {
+          const recovered = await recoverInterrupted(host);
+          if (recovered) process.stderr.write(`kpki: ${recovered}\n`);
+          const inventory = await scanNode(host, scanOptionsOf(globals));
+          const plan = planRenewal(inventory, planOptions);
+          process.stdout.write(renderPlan(plan));
+          if (plan.items.length === 0) return 0;
+          if (!opts.yes) {
+            if (!process.stdin.isTTY) {
+              process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes to apply this plan.\n');
+              return 2;
+            }
+            const rl = createInterface({ input: process.stdin, output: process.stdout });
+            const answer = await rl.question(`Renew ${plan.items.length} certificate(s) on ${host.name}? [y/N] `);
+            rl.close();
+            if (!/^y(es)?$/i.test(answer.trim())) {
+              process.stdout.write('Nothing was changed.\n');
+              return 1;
+            }
+          }
+          const writes = await materialize(host, inventory, plan);
+          const { backup } = await applyWrites(host, writes, 'renew');
+          process.stdout.write(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
+          process.stdout.write(renderNextSteps(plan));
+          return 0;
+        } finally {
+          await lock.release();
+        }
+      }),
+    );
+}

@@ -1,0 +1,51 @@
+// One interface for all node I/O. Paths are node paths ("/etc/kubernetes/pki/ca.crt"); implementations map them.
+
+export interface FileInfo {
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** For symlinks: the link text. */
+  linkTarget?: string;
+}
+
+export interface WriteOptions {
+  mode: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface HostLock {
+  release(): Promise<void>;
+}
+
+export interface Host {
+  /** Human name of the node, used in messages. */
+  readonly name: string;
+  /** Where a node path really is, for messages ("/mnt/node1/etc/kubernetes/pki/ca.crt"). */
+  describe(path: string): string;
+  readFile(path: string): Promise<Buffer>;
+  /** lstat: does not follow symlinks. Null when the path does not exist. */
+  stat(path: string): Promise<FileInfo | null>;
+  /** Resolves a symlink chain to a node path. */
+  resolve(path: string): Promise<string>;
+  list(dir: string): Promise<string[]>;
+  mkdirp(dir: string, mode: number): Promise<void>;
+  /** Temp file in the same directory, fsync, rename over the target, fsync the directory. */
+  writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions): Promise<void>;
+  /** Replaces (or creates) a symlink atomically. */
+  symlinkAtomic(path: string, target: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  /** An exclusive lock held by this process; fails with LockHeldError when another live process holds it. */
+  lock(path: string): Promise<HostLock>;
+}
+
+export class LockHeldError extends Error {
+  constructor(
+    readonly path: string,
+    readonly holder: string,
+  ) {
+    super(`another kpki run holds the lock ${path} (${holder})`);
+  }
+}

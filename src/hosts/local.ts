@@ -1,0 +1,153 @@
+// The node's filesystem under a root directory: "/" on the node itself, a mount point for a disk repaired elsewhere.
+import { constants, promises as fs } from 'node:fs';
+import { dirname, join, posix, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { FileInfo, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+
+/** Test hook: lets crash tests fill the disk at a chosen write. */
+const FAIL_WRITE = process.env.KPKI_TEST_FAIL_WRITE;
+
+export class LocalHost implements Host {
+  readonly root: string;
+  readonly name: string;
+
+  constructor(root = '/', name?: string) {
+    this.root = resolve(root);
+    this.name = name ?? (this.root === '/' ? hostname() : this.root);
+  }
+
+  real(path: string): string {
+    const normal = posix.normalize(path.startsWith('/') ? path : `/${path}`);
+    return this.root === '/' ? normal : join(this.root, normal);
+  }
+
+  describe(path: string): string {
+    return this.real(path);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    return fs.readFile(await this.realResolved(path));
+  }
+
+  async stat(path: string): Promise<FileInfo | null> {
+    try {
+      const st = await fs.lstat(this.real(path));
+      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+      const info: FileInfo = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
+      if (type === 'symlink') info.linkTarget = await fs.readlink(this.real(path));
+      return info;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /** Follows symlinks inside the node's root: an absolute link target is a node path, not a path on this machine. */
+  async resolve(path: string): Promise<string> {
+    let current = posix.normalize(path);
+    for (let hops = 0; hops < 16; hops++) {
+      const info = await this.stat(current);
+      if (!info || info.type !== 'symlink') return current;
+      const target = info.linkTarget ?? '';
+      current = target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(current), target);
+    }
+    throw Object.assign(new Error(`too many levels of symbolic links at ${this.describe(path)}`), { code: 'ELOOP' });
+  }
+
+  private async realResolved(path: string): Promise<string> {
+    return this.real(await this.resolve(path));
+  }
+
+  async list(dir: string): Promise<string[]> {
+    try {
+      return (await fs.readdir(this.real(dir))).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+      throw err;
+    }
+  }
+
+  async mkdirp(dir: string, mode: number): Promise<void> {
+    await fs.mkdir(this.real(dir), { recursive: true, mode });
+  }
+
+  async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions): Promise<void> {
+    const target = this.real(path);
+    const temp = join(dirname(target), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
+    if (FAIL_WRITE && path.endsWith(FAIL_WRITE)) {
+      throw Object.assign(new Error(`ENOSPC: no space left on device, write '${temp}'`), { code: 'ENOSPC' });
+    }
+    const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode);
+    try {
+      await handle.writeFile(data);
+      await handle.chmod(options.mode);
+      if (options.uid !== undefined && options.gid !== undefined && process.getuid?.() === 0) {
+        await handle.chown(options.uid, options.gid);
+      }
+      await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await fs.rm(temp, { force: true });
+      throw err;
+    }
+    await handle.close();
+    try {
+      await fs.rename(temp, target);
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw err;
+    }
+    await syncDir(dirname(target));
+  }
+
+  async symlinkAtomic(path: string, target: string): Promise<void> {
+    const link = this.real(path);
+    const temp = join(dirname(link), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
+    await fs.symlink(target, temp);
+    await fs.rename(temp, link);
+    await syncDir(dirname(link));
+  }
+
+  async remove(path: string): Promise<void> {
+    await fs.rm(this.real(path), { force: true, recursive: true });
+  }
+
+  async lock(path: string): Promise<HostLock> {
+    const real = this.real(path);
+    await fs.mkdir(dirname(real), { recursive: true, mode: 0o700 });
+    const me = `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.writeFile(real, `${process.pid}\n${me}\n`, { flag: 'wx', mode: 0o600 });
+        return { release: () => fs.rm(real, { force: true }) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const text = await fs.readFile(real, 'utf8').catch(() => '');
+        const pid = Number(text.split('\n')[0]);
+        if (pid > 0 && isAlive(pid)) throw new LockHeldError(real, text.split('\n')[1] ?? `pid ${pid}`);
+        // The holder died (killed run): the journal tells the next step what to do; the lock itself is stale.
+        await fs.rm(real, { force: true });
+      }
+    }
+    throw new LockHeldError(real, 'unknown holder');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,133 @@
+// Kubeconfig model: read the identity a kubeconfig uses and replace embedded credentials,
+// editing the YAML document in place so names, servers, extra entries and comments survive.
+import { Document, isMap, isSeq, parseDocument, YAMLMap } from 'yaml';
+
+export class KubeconfigError extends Error {}
+
+export interface KubeconfigIdentity {
+  doc: Document;
+  contextName?: string;
+  userName: string;
+  clusterName?: string;
+  server?: string;
+  clientCertificateData?: Buffer;
+  clientKeyData?: Buffer;
+  clientCertificateFile?: string;
+  clientKeyFile?: string;
+  certificateAuthorityData?: Buffer;
+  certificateAuthorityFile?: string;
+}
+
+function namedEntry(doc: Document, listKey: string, name: string, field: string): YAMLMap | undefined {
+  const list = doc.get(listKey);
+  if (!isSeq(list)) return undefined;
+  for (const item of list.items) {
+    if (isMap(item) && item.get('name') === name) {
+      const inner = item.get(field);
+      return isMap(inner) ? inner : undefined;
+    }
+  }
+  return undefined;
+}
+
+function firstName(doc: Document, listKey: string): string | undefined {
+  const list = doc.get(listKey);
+  if (!isSeq(list)) return undefined;
+  const first = list.items[0];
+  return isMap(first) ? String(first.get('name')) : undefined;
+}
+
+function decode(value: unknown): Buffer | undefined {
+  return typeof value === 'string' && value.length > 0 ? Buffer.from(value, 'base64') : undefined;
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+/** Parses a kubeconfig and resolves the current context's user and cluster. */
+export function parseKubeconfig(text: string): KubeconfigIdentity {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) throw new KubeconfigError(`not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  if (!isMap(doc.contents)) throw new KubeconfigError('not a kubeconfig (no mapping at top level)');
+  const contextName = str(doc.get('current-context'));
+  let userName: string | undefined;
+  let clusterName: string | undefined;
+  if (contextName) {
+    const context = namedEntry(doc, 'contexts', contextName, 'context');
+    if (!context) throw new KubeconfigError(`current-context "${contextName}" is not among its contexts`);
+    userName = str(context.get('user'));
+    clusterName = str(context.get('cluster'));
+  } else {
+    userName = firstName(doc, 'users');
+    clusterName = firstName(doc, 'clusters');
+  }
+  if (!userName) throw new KubeconfigError('has no current user');
+  const user = namedEntry(doc, 'users', userName, 'user');
+  if (!user) throw new KubeconfigError(`lacks the current user "${userName}"`);
+  const cluster = clusterName ? namedEntry(doc, 'clusters', clusterName, 'cluster') : undefined;
+  return {
+    doc,
+    contextName,
+    userName,
+    clusterName,
+    server: str(cluster?.get('server')),
+    clientCertificateData: decode(user.get('client-certificate-data')),
+    clientKeyData: decode(user.get('client-key-data')),
+    clientCertificateFile: str(user.get('client-certificate')),
+    clientKeyFile: str(user.get('client-key')),
+    certificateAuthorityData: decode(cluster?.get('certificate-authority-data')),
+    certificateAuthorityFile: str(cluster?.get('certificate-authority')),
+  };
+}
+
+/**
+ * Returns the kubeconfig text with the user's embedded client cert/key and (optionally) the cluster's CA data replaced.
+ * Only those scalar values change; the rest of the document is re-emitted as parsed.
+ */
+export function withEmbeddedCredentials(
+  identity: KubeconfigIdentity,
+  certPem: string,
+  keyPem: string,
+  caPem?: string,
+): string {
+  const doc = identity.doc.clone();
+  const user = namedEntry(doc, 'users', identity.userName, 'user');
+  if (!user) throw new KubeconfigError(`lacks the user "${identity.userName}"`);
+  user.set('client-certificate-data', Buffer.from(certPem).toString('base64'));
+  user.set('client-key-data', Buffer.from(keyPem).toString('base64'));
+  if (caPem && identity.clusterName) {
+    const cluster = namedEntry(doc, 'clusters', identity.clusterName, 'cluster');
+    if (cluster && cluster.has('certificate-authority-data')) {
+      cluster.set('certificate-authority-data', Buffer.from(caPem).toString('base64'));
+    }
+  }
+  return doc.toString({ lineWidth: 0 });
+}
+
+export interface KubeconfigSpec {
+  clusterName: string;
+  server: string;
+  caPem: string;
+  userName: string;
+  certPem?: string;
+  keyPem?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/** A kubeconfig laid out the way kubeadm writes one (keys sorted, one cluster, user and context). */
+export function renderKubeconfig(spec: KubeconfigSpec): string {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const user =
+    spec.certFile && spec.keyFile
+      ? `    client-certificate: ${spec.certFile}\n    client-key: ${spec.keyFile}\n`
+      : `    client-certificate-data: ${b64(spec.certPem ?? '')}\n    client-key-data: ${b64(spec.keyPem ?? '')}\n`;
+  const context = `${spec.userName}@${spec.clusterName}`;
+  return (
+    'apiVersion: v1\nclusters:\n- cluster:\n' +
+    `    certificate-authority-data: ${b64(spec.caPem)}\n    server: ${spec.server}\n  name: ${spec.clusterName}\n` +
+    `contexts:\n- context:\n    cluster: ${spec.clusterName}\n    user: ${spec.userName}\n  name: ${context}\n` +
+    `current-context: ${context}\nkind: Config\npreferences: {}\nusers:\n- name: ${spec.userName}\n  user:\n${user}`
+  );
+}

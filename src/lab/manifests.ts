@@ -1,0 +1,120 @@
+// Static pod manifests with kubeadm's flags and probes, for a lab node.
+
+export interface ManifestOptions {
+  nodeName: string;
+  address: string;
+  stackedEtcd: boolean;
+  /** --initial-cluster of etcd; defaults to this node alone. */
+  initialCluster?: string;
+}
+
+const PKI = '/etc/kubernetes/pki';
+
+function pod(name: string, image: string, command: string[], probe: { host: string; port: number; path: string; scheme: string }): string {
+  const flags = command.map((c) => `    - ${c}`).join('\n');
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    component: ${name}
+    tier: control-plane
+  name: ${name}
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+${flags}
+    image: ${image}
+    livenessProbe:
+      failureThreshold: 8
+      httpGet:
+        host: ${probe.host}
+        path: ${probe.path}
+        port: ${probe.port}
+        scheme: ${probe.scheme}
+      initialDelaySeconds: 10
+      periodSeconds: 10
+      timeoutSeconds: 15
+    name: ${name}
+  hostNetwork: true
+  priorityClassName: system-node-critical
+`;
+}
+
+export function renderManifests(o: ManifestOptions): Record<string, string> {
+  const files: Record<string, string> = {};
+  const etcdServers = o.stackedEtcd ? `https://${o.address}:2379` : 'https://etcd.example.invalid:2379';
+  files['kube-apiserver.yaml'] = pod(
+    'kube-apiserver',
+    'registry.k8s.io/kube-apiserver:v1.29.0',
+    [
+      'kube-apiserver',
+      `--advertise-address=${o.address}`,
+      `--client-ca-file=${PKI}/ca.crt`,
+      `--etcd-cafile=${PKI}/etcd/ca.crt`,
+      `--etcd-certfile=${PKI}/apiserver-etcd-client.crt`,
+      `--etcd-keyfile=${PKI}/apiserver-etcd-client.key`,
+      `--etcd-servers=${etcdServers}`,
+      `--kubelet-client-certificate=${PKI}/apiserver-kubelet-client.crt`,
+      `--kubelet-client-key=${PKI}/apiserver-kubelet-client.key`,
+      `--proxy-client-cert-file=${PKI}/front-proxy-client.crt`,
+      `--proxy-client-key-file=${PKI}/front-proxy-client.key`,
+      `--requestheader-client-ca-file=${PKI}/front-proxy-ca.crt`,
+      '--secure-port=6443',
+      `--service-account-key-file=${PKI}/sa.pub`,
+      `--service-account-signing-key-file=${PKI}/sa.key`,
+      '--service-cluster-ip-range=10.96.0.0/12',
+      `--tls-cert-file=${PKI}/apiserver.crt`,
+      `--tls-private-key-file=${PKI}/apiserver.key`,
+    ],
+    { host: o.address, port: 6443, path: '/livez', scheme: 'HTTPS' },
+  );
+  files['kube-controller-manager.yaml'] = pod(
+    'kube-controller-manager',
+    'registry.k8s.io/kube-controller-manager:v1.29.0',
+    [
+      'kube-controller-manager',
+      '--bind-address=127.0.0.1',
+      `--cluster-signing-cert-file=${PKI}/ca.crt`,
+      `--cluster-signing-key-file=${PKI}/ca.key`,
+      '--kubeconfig=/etc/kubernetes/controller-manager.conf',
+      `--root-ca-file=${PKI}/ca.crt`,
+      `--service-account-private-key-file=${PKI}/sa.key`,
+      '--use-service-account-credentials=true',
+    ],
+    { host: '127.0.0.1', port: 10257, path: '/healthz', scheme: 'HTTPS' },
+  );
+  files['kube-scheduler.yaml'] = pod(
+    'kube-scheduler',
+    'registry.k8s.io/kube-scheduler:v1.29.0',
+    ['kube-scheduler', '--bind-address=127.0.0.1', '--kubeconfig=/etc/kubernetes/scheduler.conf', '--leader-elect=true'],
+    { host: '127.0.0.1', port: 10259, path: '/healthz', scheme: 'HTTPS' },
+  );
+  if (o.stackedEtcd) {
+    files['etcd.yaml'] = pod(
+      'etcd',
+      'registry.k8s.io/etcd:3.5.10-0',
+      [
+        'etcd',
+        `--advertise-client-urls=https://${o.address}:2379`,
+        `--cert-file=${PKI}/etcd/server.crt`,
+        '--client-cert-auth=true',
+        '--data-dir=/var/lib/etcd',
+        `--initial-advertise-peer-urls=https://${o.address}:2380`,
+        `--initial-cluster=${o.initialCluster ?? `${o.nodeName}=https://${o.address}:2380`}`,
+        `--key-file=${PKI}/etcd/server.key`,
+        `--listen-client-urls=https://127.0.0.1:2379,https://${o.address}:2379`,
+        `--listen-metrics-urls=http://127.0.0.1:2381`,
+        `--listen-peer-urls=https://${o.address}:2380`,
+        `--name=${o.nodeName}`,
+        `--peer-cert-file=${PKI}/etcd/peer.crt`,
+        '--peer-client-cert-auth=true',
+        `--peer-key-file=${PKI}/etcd/peer.key`,
+        `--peer-trusted-ca-file=${PKI}/etcd/ca.crt`,
+        `--trusted-ca-file=${PKI}/etcd/ca.crt`,
+      ],
+      { host: '127.0.0.1', port: 2381, path: '/health', scheme: 'HTTP' },
+    );
+  }
+  return files;
+}

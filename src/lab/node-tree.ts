@@ -1,0 +1,165 @@
+// Builds a realistic kubeadm node tree under a root directory (what `kubeadm init`/`join` leave on disk).
+import { mkdirSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import { certificateToPem } from '../pki/certificate.js';
+import { distinguishedName, issueCertificate, leafExtensions, LeafSpec, selfSignCa } from '../pki/issue.js';
+import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
+import { toPem } from '../pki/pem.js';
+import { renderKubeconfig } from '../kubeadm/kubeconfig.js';
+import type { LabCa, LabCas } from './cluster-cas.js';
+import { renderManifests } from './manifests.js';
+
+export interface NodeOptions {
+  nodeName: string;
+  /** The node's address: advertise address, SANs, manifests (lab nodes use 127.0.0.N). */
+  address: string;
+  /** host:port every kubeconfig but controller-manager/scheduler points at. */
+  controlPlaneEndpoint?: string;
+  leafNotBefore?: Date;
+  leafNotAfter?: Date;
+  /** kubeadm flavour: "1.29" (kubeadm:cluster-admins, super-admin.conf), "1.18" (file-based kubelet.conf), "1.11" (old O values, embedded kubelet.conf). */
+  flavour?: '1.29' | '1.18' | '1.11';
+  /** super-admin.conf exists only on the node that ran `kubeadm init`. */
+  initNode?: boolean;
+  stackedEtcd?: boolean;
+  /** Extra API server SANs (apiServer.certSANs). */
+  certSans?: string[];
+}
+
+const DAY = 86_400_000;
+
+interface Ctx {
+  root: string;
+  cas: LabCas;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+function write(root: string, path: string, data: string, mode: number): void {
+  const real = join(root, path);
+  mkdirSync(dirname(real), { recursive: true, mode: 0o755 });
+  writeFileSync(real, data, { mode });
+  chmodSync(real, mode);
+}
+
+async function leaf(ctx: Ctx, spec: LeafSpec, signer: LabCa): Promise<{ certPem: string; keyPem: string }> {
+  const key = await generatePrivateKey(ctx.cas.keyAlgorithm);
+  const cert = await issueCertificate({
+    subject: distinguishedName(spec.commonName, spec.organizations),
+    extensions: leafExtensions(spec),
+    publicKey: key,
+    notBefore: ctx.notBefore,
+    notAfter: ctx.notAfter,
+    signer,
+  });
+  return { certPem: certificateToPem(cert), keyPem: privateKeyToPem(key) };
+}
+
+async function pairFile(ctx: Ctx, base: string, spec: LeafSpec, signer: LabCa): Promise<void> {
+  const { certPem, keyPem } = await leaf(ctx, spec, signer);
+  write(ctx.root, `/etc/kubernetes/pki/${base}.crt`, certPem, 0o644);
+  write(ctx.root, `/etc/kubernetes/pki/${base}.key`, keyPem, 0o600);
+}
+
+function writeCas(ctx: Ctx): void {
+  const files: [LabCa, string][] = [
+    [ctx.cas.ca, 'ca'],
+    [ctx.cas.frontProxyCa, 'front-proxy-ca'],
+    [ctx.cas.etcdCa, 'etcd/ca'],
+  ];
+  for (const [ca, base] of files) {
+    write(ctx.root, `/etc/kubernetes/pki/${base}.crt`, certificateToPem(ca.cert), 0o644);
+    write(ctx.root, `/etc/kubernetes/pki/${base}.key`, privateKeyToPem(ca.key), 0o600);
+  }
+}
+
+async function kubeconfigFile(ctx: Ctx, file: string, server: string, commonName: string, organizations: string[] = []): Promise<void> {
+  const { certPem, keyPem } = await leaf(ctx, { commonName, organizations, extKeyUsages: ['clientAuth'] }, ctx.cas.ca);
+  const text = renderKubeconfig({ clusterName: 'kubernetes', server, caPem: certificateToPem(ctx.cas.ca.cert), userName: commonName, certPem, keyPem });
+  write(ctx.root, `/etc/kubernetes/${file}`, text, 0o600);
+}
+
+/** The kubelet's client identity: embedded in kubelet.conf (≤ 1.17) or the rotated PEM behind a symlink. */
+async function kubeletIdentity(ctx: Ctx, options: NodeOptions, server: string): Promise<void> {
+  const commonName = `system:node:${options.nodeName}`;
+  const caPem = certificateToPem(ctx.cas.ca.cert);
+  if (options.flavour === '1.11') {
+    await kubeconfigFile(ctx, 'kubelet.conf', server, commonName, ['system:nodes']);
+    return;
+  }
+  const { certPem, keyPem } = await leaf(ctx, { commonName, organizations: ['system:nodes'], extKeyUsages: ['clientAuth'] }, ctx.cas.ca);
+  const stamp = ctx.notBefore.toISOString().replace(/\.\d+Z$/, '').replace(/[T:]/g, '-');
+  write(ctx.root, `/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`, certPem + keyPem, 0o600);
+  symlinkSync(`/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`, join(ctx.root, '/var/lib/kubelet/pki/kubelet-client-current.pem'));
+  const pem = '/var/lib/kubelet/pki/kubelet-client-current.pem';
+  write(ctx.root, '/etc/kubernetes/kubelet.conf', renderKubeconfig({ clusterName: 'kubernetes', server, caPem, userName: 'default-auth', certFile: pem, keyFile: pem }), 0o600);
+}
+
+/** The kubelet's self-signed serving certificate (no serverTLSBootstrap). */
+async function kubeletServing(ctx: Ctx, options: NodeOptions): Promise<void> {
+  const key = await generatePrivateKey(ctx.cas.keyAlgorithm);
+  const cert = await selfSignCa({ commonName: `${options.nodeName}-ca@${Math.floor(ctx.notBefore.getTime() / 1000)}`, key, notBefore: ctx.notBefore, notAfter: ctx.notAfter });
+  write(ctx.root, '/var/lib/kubelet/pki/kubelet.crt', certificateToPem(cert), 0o644);
+  write(ctx.root, '/var/lib/kubelet/pki/kubelet.key', privateKeyToPem(key), 0o600);
+  write(ctx.root, '/var/lib/kubelet/config.yaml', 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\nauthentication:\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\n', 0o644);
+}
+
+export async function buildControlPlaneNode(root: string, cas: LabCas, options: NodeOptions): Promise<void> {
+  const flavour = options.flavour ?? '1.29';
+  const notBefore = options.leafNotBefore ?? new Date(Date.now() - 5 * 60_000);
+  const ctx: Ctx = { root, cas, notBefore, notAfter: options.leafNotAfter ?? new Date(notBefore.getTime() + 365 * DAY) };
+  const endpoint = options.controlPlaneEndpoint ?? `${options.address}:6443`;
+  const endpointHost = endpoint.replace(/:\d+$/, '');
+  const isIp = (s: string) => /^[\d.]+$/.test(s) || s.includes(':');
+  const admins = flavour === '1.29' ? 'kubeadm:cluster-admins' : 'system:masters';
+  const legacyO = flavour === '1.11' ? ['system:masters'] : [];
+  const stacked = options.stackedEtcd ?? true;
+  const sans = [...(options.certSans ?? []), endpointHost];
+  const apiDns = [options.nodeName, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', ...sans.filter((s) => !isIp(s))];
+  const apiIps = ['10.96.0.1', options.address, ...sans.filter(isIp)];
+  writeCas(ctx);
+  const work: Promise<void>[] = [
+    pairFile(ctx, 'apiserver', { commonName: 'kube-apiserver', dnsNames: [...new Set(apiDns)], ipAddresses: [...new Set(apiIps)], extKeyUsages: ['serverAuth'] }, cas.ca),
+    pairFile(ctx, 'apiserver-kubelet-client', { commonName: 'kube-apiserver-kubelet-client', organizations: [admins], extKeyUsages: ['clientAuth'] }, cas.ca),
+    pairFile(ctx, 'front-proxy-client', { commonName: 'front-proxy-client', extKeyUsages: ['clientAuth'] }, cas.frontProxyCa),
+    kubeconfigFile(ctx, 'admin.conf', `https://${endpoint}`, 'kubernetes-admin', [admins]),
+    kubeconfigFile(ctx, 'controller-manager.conf', `https://${options.address}:6443`, 'system:kube-controller-manager'),
+    kubeconfigFile(ctx, 'scheduler.conf', `https://${options.address}:6443`, 'system:kube-scheduler'),
+    kubeletIdentity(ctx, options, `https://${endpoint}`),
+    kubeletServing(ctx, options),
+  ];
+  if (flavour === '1.29' && (options.initNode ?? true)) {
+    work.push(kubeconfigFile(ctx, 'super-admin.conf', `https://${endpoint}`, 'kubernetes-super-admin', ['system:masters']));
+  }
+  if (stacked) {
+    const etcdSans = { dnsNames: [options.nodeName, 'localhost'], ipAddresses: [options.address, '127.0.0.1', '::1'] };
+    work.push(
+      pairFile(ctx, 'etcd/server', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, cas.etcdCa),
+      pairFile(ctx, 'etcd/peer', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, cas.etcdCa),
+      pairFile(ctx, 'etcd/healthcheck-client', { commonName: 'kube-etcd-healthcheck-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, cas.etcdCa),
+      pairFile(ctx, 'apiserver-etcd-client', { commonName: 'kube-apiserver-etcd-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, cas.etcdCa),
+    );
+  }
+  await Promise.all(work);
+  await serviceAccountKeys(ctx);
+  for (const [file, text] of Object.entries(renderManifests({ nodeName: options.nodeName, address: options.address, stackedEtcd: stacked }))) {
+    write(root, `/etc/kubernetes/manifests/${file}`, text, 0o600);
+  }
+}
+
+export async function buildWorkerNode(root: string, cas: LabCas, options: NodeOptions): Promise<void> {
+  const notBefore = options.leafNotBefore ?? new Date(Date.now() - 5 * 60_000);
+  const ctx: Ctx = { root, cas, notBefore, notAfter: options.leafNotAfter ?? new Date(notBefore.getTime() + 365 * DAY) };
+  write(root, '/etc/kubernetes/pki/ca.crt', certificateToPem(cas.ca.cert), 0o644);
+  await kubeletIdentity(ctx, options, `https://${options.controlPlaneEndpoint ?? '127.0.0.11:6443'}`);
+  await kubeletServing(ctx, options);
+  mkdirSync(join(root, '/etc/kubernetes/manifests'), { recursive: true });
+}
+
+async function serviceAccountKeys(ctx: Ctx): Promise<void> {
+  const key: KeyObject = await generatePrivateKey(ctx.cas.keyAlgorithm);
+  write(ctx.root, '/etc/kubernetes/pki/sa.key', privateKeyToPem(key), 0o600);
+  write(ctx.root, '/etc/kubernetes/pki/sa.pub', toPem('PUBLIC KEY', createPublicKey(key).export({ format: 'der', type: 'spki' })), 0o600);
+}

@@ -1,0 +1,105 @@
+// Applying changes safely: one lock per node, a backup before the first write, a journal that lets the next run
+// roll back a run that was killed half-way, atomic writes, and a check of the result before the journal is cleared.
+import { posix } from 'node:path';
+import type { Host, HostLock } from '../hosts/host.js';
+import { LockHeldError } from '../hosts/host.js';
+import { keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
+import { parsePrivateKey } from '../pki/keys.js';
+import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
+import { BackupManifest, createBackup, readBackup, restoreFiles, STATE_DIR } from './backup.js';
+import { KpkiError } from './errors.js';
+import type { FileWrite } from './materialize.js';
+
+export const LOCK_PATH = `${STATE_DIR}/lock`;
+export const JOURNAL_PATH = `${STATE_DIR}/journal.json`;
+
+interface Journal {
+  backupId: string;
+  pid: number;
+  startedAt: string;
+  operation: string;
+}
+
+/** Test hook: SIGKILL ourselves at a named point, to prove the journal recovers. */
+function crashPoint(name: string): void {
+  if (process.env.KPKI_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+}
+
+export async function acquireLock(host: Host): Promise<HostLock> {
+  try {
+    return await host.lock(LOCK_PATH);
+  } catch (err) {
+    if (err instanceof LockHeldError) {
+      throw new KpkiError(err.message, { path: LOCK_PATH, hint: 'wait for the other run to finish; if no kpki runs on this node, the lock holder died and the next run clears it' });
+    }
+    throw err;
+  }
+}
+
+/** Rolls back a run that died between its first write and its end. Returns what was done, for the user. */
+export async function recoverInterrupted(host: Host): Promise<string | undefined> {
+  const info = await host.stat(JOURNAL_PATH);
+  if (!info) return undefined;
+  const journal: Journal = JSON.parse((await host.readFile(JOURNAL_PATH)).toString('utf8'));
+  const backup = await readBackup(host, journal.backupId);
+  await restoreFiles(host, backup);
+  await host.remove(JOURNAL_PATH);
+  return `a previous ${journal.operation} (pid ${journal.pid}, started ${journal.startedAt}) was interrupted; its files were restored from backup ${backup.id}`;
+}
+
+export interface ApplyResult {
+  backup: BackupManifest;
+}
+
+/** Writes everything or nothing: on any failure the backup is put back before the error is raised. */
+export async function applyWrites(host: Host, writes: FileWrite[], operation: string): Promise<ApplyResult> {
+  const paths = writes.map((w) => w.path);
+  const backup = await createBackup(host, paths, operation);
+  crashPoint('after-backup');
+  const journal: Journal = { backupId: backup.id, pid: process.pid, startedAt: new Date().toISOString(), operation };
+  await host.writeFileAtomic(JOURNAL_PATH, `${JSON.stringify(journal)}\n`, { mode: 0o600 });
+  try {
+    for (let i = 0; i < writes.length; i++) {
+      const write = writes[i];
+      if (i > 0 && writes[i - 1].entry !== write.entry) crashPoint('between-files');
+      if (write.kind === 'file') {
+        await host.mkdirp(posix.dirname(write.path), 0o755);
+        await host.writeFileAtomic(write.path, write.data, { mode: write.mode, uid: write.uid, gid: write.gid });
+      } else {
+        await host.symlinkAtomic(write.path, write.target);
+      }
+      if (writes[i + 1]?.entry === write.entry) crashPoint('between-key-and-cert');
+    }
+    await verifyWritten(host, writes);
+  } catch (err) {
+    await restoreFiles(host, backup);
+    await host.remove(JOURNAL_PATH);
+    const reason = (err as Error).message;
+    throw new KpkiError(`${operation} failed: ${reason}; every file was restored from backup ${backup.id}`, {
+      hint: (err as NodeJS.ErrnoException).code === 'ENOSPC' ? 'free disk space on the node, then run again' : undefined,
+    });
+  }
+  await host.remove(JOURNAL_PATH);
+  return { backup };
+}
+
+/** Reads back what was written: every certificate parses and its key matches. */
+async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
+  const byEntry = new Map<string, FileWrite[]>();
+  for (const w of writes) byEntry.set(w.entry, [...(byEntry.get(w.entry) ?? []), w]);
+  for (const [entry, files] of byEntry) {
+    const pemFiles = files.filter((f) => f.kind === 'file' && f.format === 'pem');
+    const kubeconfig = files.find((f) => f.kind === 'file' && f.format === 'kubeconfig');
+    let certText: string;
+    let keyText: string;
+    if (kubeconfig) {
+      const id = parseKubeconfig((await host.readFile(kubeconfig.path)).toString('utf8'));
+      certText = id.clientCertificateData?.toString('utf8') ?? '';
+      keyText = id.clientKeyData?.toString('utf8') ?? '';
+    } else {
+      certText = keyText = Buffer.concat(await Promise.all(pemFiles.map((f) => host.readFile(f.path)))).toString('utf8');
+    }
+    const cert = parseCertificate(certText);
+    if (!keyMatchesCertificate(cert, parsePrivateKey(keyText))) throw new Error(`written ${entry} has a key that does not match its certificate`);
+  }
+}

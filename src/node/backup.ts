@@ -1,0 +1,108 @@
+// Backups under /var/lib/kpki/backups/<id>/ on the node: the bytes, modes and owners of every file a run will touch,
+// with a manifest written last (a backup without a manifest never completed and is ignored).
+import { createHash, randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Host } from '../hosts/host.js';
+import { KpkiError } from './errors.js';
+
+export const STATE_DIR = '/var/lib/kpki';
+export const BACKUP_DIR = `${STATE_DIR}/backups`;
+
+export interface BackupFile {
+  path: string;
+  type: 'file' | 'symlink' | 'absent';
+  sha256?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  linkTarget?: string;
+}
+
+export interface BackupManifest {
+  id: string;
+  createdAt: string;
+  node: string;
+  reason: string;
+  files: BackupFile[];
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+export function newBackupId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1Z')}-${randomBytes(2).toString('hex')}`;
+}
+
+function storedPath(id: string, path: string): string {
+  return posix.join(BACKUP_DIR, id, 'files', path);
+}
+
+export async function createBackup(host: Host, paths: string[], reason: string): Promise<BackupManifest> {
+  const id = newBackupId();
+  await host.mkdirp(STATE_DIR, 0o700);
+  await host.mkdirp(posix.join(BACKUP_DIR, id), 0o700);
+  const files: BackupFile[] = [];
+  for (const path of [...new Set(paths)]) {
+    const info = await host.stat(path);
+    if (!info) {
+      files.push({ path, type: 'absent' });
+      continue;
+    }
+    if (info.type === 'symlink') {
+      files.push({ path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid });
+      continue;
+    }
+    const data = await host.readFile(path);
+    await host.mkdirp(posix.dirname(storedPath(id, path)), 0o700);
+    await host.writeFileAtomic(storedPath(id, path), data, { mode: 0o600 });
+    files.push({ path, type: 'file', sha256: sha256(data), mode: info.mode, uid: info.uid, gid: info.gid });
+  }
+  const manifest: BackupManifest = { id, createdAt: new Date().toISOString(), node: host.name, reason, files };
+  await host.writeFileAtomic(posix.join(BACKUP_DIR, id, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+  return manifest;
+}
+
+export async function listBackups(host: Host): Promise<BackupManifest[]> {
+  const manifests: BackupManifest[] = [];
+  for (const id of await host.list(BACKUP_DIR)) {
+    try {
+      manifests.push(JSON.parse((await host.readFile(posix.join(BACKUP_DIR, id, 'manifest.json'))).toString('utf8')));
+    } catch {
+      // incomplete backup (a run killed while writing it): nothing was changed after it, so it is not listed
+    }
+  }
+  return manifests.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}
+
+export async function readBackup(host: Host, id: string): Promise<BackupManifest> {
+  const backups = await listBackups(host);
+  const found = id === 'latest' ? backups.at(-1) : backups.find((b) => b.id === id);
+  if (!found) {
+    throw new KpkiError(`no backup "${id}" in ${host.describe(BACKUP_DIR)}`, { hint: 'list them with `kpki backups`', exitCode: 1 });
+  }
+  return found;
+}
+
+/** Puts every file of a backup back, byte-identical with mode and owner. Checks every stored file before writing one. */
+export async function restoreFiles(host: Host, manifest: BackupManifest): Promise<void> {
+  const contents = new Map<string, Buffer>();
+  for (const file of manifest.files) {
+    if (file.type !== 'file') continue;
+    const data = await host.readFile(storedPath(manifest.id, file.path)).catch(() => undefined);
+    if (!data || sha256(data) !== file.sha256) {
+      throw new KpkiError(`backup ${manifest.id} is damaged: ${file.path} does not match its recorded sha256`, {
+        path: storedPath(manifest.id, file.path),
+        hint: 'nothing was restored; pick another backup with `kpki backups`',
+      });
+    }
+    contents.set(file.path, data);
+  }
+  for (const file of manifest.files) {
+    if (file.type === 'file') {
+      await host.writeFileAtomic(file.path, contents.get(file.path)!, { mode: file.mode!, uid: file.uid, gid: file.gid });
+    } else if (file.type === 'symlink') {
+      await host.symlinkAtomic(file.path, file.linkTarget!);
+    } else {
+      await host.remove(file.path);
+    }
+  }
+}

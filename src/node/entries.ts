@@ -1,0 +1,48 @@
+// Reading one CA or one cert/key pair into inventory entries.
+import type { Host } from '../hosts/host.js';
+import type { CaEntry, CertEntry } from './inventory.js';
+import { readCertificate, readKey } from './read.js';
+
+export async function readCa(host: Host, name: string, certPath: string, keyPath: string): Promise<CaEntry> {
+  const entry: CaEntry = { name, certPath, keyPath, keyPresent: false, missing: false, problems: [], embeddedOnly: false };
+  const cert = await readCertificate(host, certPath);
+  if (cert.ok) entry.cert = cert.value;
+  else if (cert.absent) entry.missing = true;
+  else entry.problems.push({ code: 'unreadable', message: `${host.describe(certPath)}: ${cert.error}` });
+  const key = await readKey(host, keyPath);
+  if (key.ok) {
+    entry.key = key.value;
+    entry.keyPresent = true;
+  } else if (!key.absent) {
+    entry.problems.push({ code: 'unreadable', message: `${host.describe(keyPath)}: ${key.error}` });
+  }
+  return entry;
+}
+
+export async function readPairEntry(
+  host: Host,
+  spec: { name: string; certPath: string; keyPath: string; expectedCa?: string; kubeadm: boolean; source: string },
+): Promise<CertEntry> {
+  const entry: CertEntry = {
+    name: spec.name,
+    kind: 'leaf',
+    slot: { kind: 'pair', certPath: spec.certPath, keyPath: spec.keyPath },
+    path: spec.certPath,
+    expectedCa: spec.expectedCa,
+    missing: false,
+    problems: [],
+    kubeadm: spec.kubeadm,
+    renewable: false,
+    source: spec.source,
+  };
+  const cert = await readCertificate(host, spec.certPath);
+  if (cert.ok) entry.cert = cert.value;
+  else if (cert.absent) entry.missing = true;
+  else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.certPath)}: ${cert.error}` });
+  if (entry.missing) return entry;
+  const key = await readKey(host, spec.keyPath);
+  if (key.ok) entry.key = key.value;
+  else if (key.absent) entry.problems.push({ code: 'key-missing', message: `private key ${spec.keyPath} is missing` });
+  else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.keyPath)}: ${key.error}` });
+  return entry;
+}

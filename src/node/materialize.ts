@@ -1,0 +1,98 @@
+// Turns a plan into bytes: new keys and certificates and the files that carry them, all in memory, before any write.
+import { posix } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import type { Host } from '../hosts/host.js';
+import { withEmbeddedCredentials } from '../kubeadm/kubeconfig.js';
+import { certificateToPem, parseCertificate } from '../pki/certificate.js';
+import { extensionsToCopy, issueCertificate } from '../pki/issue.js';
+import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
+import type { CertEntry, NodeInventory } from './inventory.js';
+import type { PlanItem, RenewalPlan } from './plan.js';
+import { KpkiError } from './errors.js';
+import { readOptional } from './read.js';
+
+/** One change to the node: a file's new content, or a symlink's new target. Key files come before their certs. */
+export type FileWrite =
+  | { kind: 'file'; path: string; data: string; mode: number; uid?: number; gid?: number; entry: string; format: 'pem' | 'kubeconfig' }
+  | { kind: 'symlink'; path: string; target: string; entry: string };
+
+export const KEY_MODE = 0o600;
+export const CERT_MODE = 0o644;
+export const KUBECONFIG_MODE = 0o600;
+
+export async function materialize(host: Host, inventory: NodeInventory, plan: RenewalPlan): Promise<FileWrite[]> {
+  const issued = await Promise.all(plan.items.map((item) => issueFor(inventory, item)));
+  const writes: FileWrite[] = [];
+  for (const { item, entry, certPem, keyPem } of issued) {
+    writes.push(...(await filesFor(host, inventory, entry, item, certPem, keyPem)));
+  }
+  return writes;
+}
+
+async function issueFor(inventory: NodeInventory, item: PlanItem) {
+  const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
+  const old = entry.cert!;
+  const key: KeyObject = item.reuseKey && entry.key ? entry.key : await generatePrivateKey(item.keyAlgorithm);
+  const ca = inventory.cas.find((c) => c.name === item.signer);
+  // A self-signed certificate (the kubelet's serving cert) is signed by its own new key.
+  const signer = ca ? { cert: ca.cert!, key: ca.key! } : { cert: old, key, selfSigned: true };
+  const cert = await issueCertificate({
+    subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
+    extensions: extensionsToCopy(old),
+    publicKey: key,
+    notBefore: item.newNotBefore,
+    notAfter: item.newNotAfter,
+    signer,
+  });
+  return { item, entry, certPem: certificateToPem(cert), keyPem: privateKeyToPem(key) };
+}
+
+async function filesFor(host: Host, inventory: NodeInventory, entry: CertEntry, item: PlanItem, certPem: string, keyPem: string): Promise<FileWrite[]> {
+  const slot = entry.slot;
+  if (slot.kind === 'pair') {
+    return [
+      await fileWrite(host, slot.keyPath, keyPem, KEY_MODE, entry.name),
+      await fileWrite(host, slot.certPath, certPem, CERT_MODE, entry.name),
+    ];
+  }
+  if (slot.kind === 'kubeconfig') {
+    const caPem = await caPemOnDisk(host, inventory);
+    const text = withEmbeddedCredentials(entry.kubeconfig!, certPem, keyPem, caPem);
+    return [await fileWrite(host, slot.path, text, KUBECONFIG_MODE, entry.name, 'kubeconfig')];
+  }
+  // The kubelet's way: a new timestamped PEM, then the -current symlink swapped to it.
+  const link = await host.stat(slot.linkPath);
+  if (link?.type !== 'symlink') return [await fileWrite(host, slot.linkPath, certPem + keyPem, KEY_MODE, entry.name)];
+  const stamp = item.newNotBefore.toISOString().replace(/\.\d+Z$/, '').replace(/[T:]/g, '-');
+  const fileName = `${posix.basename(slot.linkPath).replace(/-current\.pem$/, '')}-${stamp}.pem`;
+  const newFile = posix.join(posix.dirname(slot.filePath), fileName);
+  const target = posix.dirname(slot.filePath) === posix.dirname(slot.linkPath) ? fileName : newFile;
+  return [
+    await fileWrite(host, newFile, certPem + keyPem, KEY_MODE, entry.name),
+    { kind: 'symlink', path: slot.linkPath, target, entry: entry.name },
+  ];
+}
+
+/** Keeps owner and mode of an existing file (kubeadm's modes for new ones); refuses to write through a symlink. */
+async function fileWrite(host: Host, path: string, data: string, defaultMode: number, entry: string, format: 'pem' | 'kubeconfig' = 'pem'): Promise<FileWrite> {
+  const info = await host.stat(path);
+  if (info?.type === 'symlink') {
+    throw new KpkiError(`${host.describe(path)} is a symlink to ${info.linkTarget}: kpki does not write through symlinks`, {
+      path,
+      hint: 'replace the link with a copy of its target (cp --remove-destination "$(readlink -f FILE)" FILE), then run again',
+    });
+  }
+  if (info && info.type !== 'file') throw new KpkiError(`${host.describe(path)} is not a regular file`, { path });
+  return info
+    ? { kind: 'file', path, data, mode: info.mode, uid: info.uid, gid: info.gid, entry, format }
+    : { kind: 'file', path, data, mode: defaultMode, entry, format };
+}
+
+async function caPemOnDisk(host: Host, inventory: NodeInventory): Promise<string | undefined> {
+  const ca = inventory.cas.find((c) => c.name === 'ca' && !c.embeddedOnly);
+  if (!ca) return undefined;
+  const file = await readOptional(host, ca.certPath);
+  if (!file.ok) return undefined;
+  parseCertificate(file.value);
+  return file.value.toString('utf8');
+}

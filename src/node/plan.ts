@@ -1,0 +1,152 @@
+// Renewal plan: which entries to renew, why, with which key and validity. Plain data: --dry-run prints it.
+import { isSupportedAlgorithm, KeyAlgorithm } from '../pki/keys.js';
+import { humanDuration } from '../util/duration.js';
+import type { CaEntry, CertEntry, NodeInventory } from './inventory.js';
+import { KpkiError } from './errors.js';
+
+export const DEFAULT_VALIDITY_MS = 365 * 86_400_000;
+export const BACKDATE_MS = 5 * 60_000;
+
+export interface PlanItem {
+  name: string;
+  path: string;
+  reason: string;
+  signer: string;
+  oldNotAfter: Date;
+  newNotBefore: Date;
+  newNotAfter: Date;
+  /** notAfter was cut to the CA's own notAfter. */
+  capped: boolean;
+  reuseKey: boolean;
+  keyAlgorithm: KeyAlgorithm;
+  oldKeyAlgorithm: string;
+}
+
+export interface RenewalPlan {
+  node: string;
+  items: PlanItem[];
+  skipped: { name: string; reason: string }[];
+  validityMs: number;
+  validitySource: string;
+  warnings: string[];
+}
+
+export interface PlanOptions {
+  names: string[];
+  ifExpiresWithinMs?: number;
+  validityMs?: number;
+  reuseKeys?: boolean;
+  keyAlgorithm?: string;
+  now: Date;
+}
+
+const ALIASES: Record<string, string[]> = {
+  'kubelet.conf': ['kubelet.conf', 'kubelet-client'],
+  'kubelet-client': ['kubelet-client', 'kubelet.conf'],
+};
+
+export function planRenewal(inventory: NodeInventory, options: PlanOptions): RenewalPlan {
+  const warnings: string[] = [];
+  const { validityMs, validitySource } = validityOf(inventory, options);
+  if (options.keyAlgorithm && !isSupportedAlgorithm(options.keyAlgorithm)) {
+    throw new KpkiError(`unknown key algorithm "${options.keyAlgorithm}"`, { hint: 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384', exitCode: 2 });
+  }
+  const all = options.names.length === 0 || options.names.includes('all');
+  const targets = all ? inventory.entries : options.names.map((name) => findEntry(inventory, name));
+  const skipped: RenewalPlan['skipped'] = [];
+  const items: PlanItem[] = [];
+  for (const entry of targets) {
+    const refusal = refusalOf(inventory, entry);
+    if (refusal) throw refusal;
+    if (!entry.renewable || !entry.cert) {
+      if (!all) throw new KpkiError(`cannot renew ${entry.name} (${entry.path}): ${entry.notRenewable}`, { path: entry.path, hint: hintFor(entry) });
+      skipped.push({ name: entry.name, reason: entry.notRenewable ?? 'not renewable' });
+      continue;
+    }
+    const left = entry.cert.notAfter.getTime() - options.now.getTime();
+    if (options.ifExpiresWithinMs !== undefined && left > options.ifExpiresWithinMs) {
+      skipped.push({ name: entry.name, reason: `expires in ${humanDuration(left)}, outside --if-expires-within ${humanDuration(options.ifExpiresWithinMs)}` });
+      continue;
+    }
+    const signer = inventory.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
+    const wanted = new Date(options.now.getTime() + validityMs);
+    const caEnd = signer?.cert?.notAfter ?? wanted;
+    const capped = wanted.getTime() > caEnd.getTime();
+    if (capped) warnings.push(`${entry.name}: validity capped at the ${signer!.name} CA's own expiry ${caEnd.toISOString()}`);
+    const oldAlg = entry.cert.keyAlgorithm;
+    const keyAlgorithm = (options.keyAlgorithm ?? (isSupportedAlgorithm(oldAlg) ? oldAlg : 'RSA-2048')) as KeyAlgorithm;
+    if (!options.keyAlgorithm && !isSupportedAlgorithm(oldAlg)) warnings.push(`${entry.name}: key ${oldAlg} is not one kubeadm makes; the new key is RSA-2048`);
+    const reuseKey = Boolean(options.reuseKeys) && !options.keyAlgorithm;
+    if (options.reuseKeys && options.keyAlgorithm) warnings.push('--key-algorithm makes new keys; --reuse-keys is ignored');
+    items.push({
+      name: entry.name,
+      path: entry.path,
+      reason: reasonOf(left, options),
+      signer: signer?.name ?? 'self-signed',
+      oldNotAfter: entry.cert.notAfter,
+      newNotBefore: new Date(options.now.getTime() - BACKDATE_MS),
+      newNotAfter: capped ? caEnd : wanted,
+      capped,
+      reuseKey,
+      keyAlgorithm: reuseKey ? (oldAlg as KeyAlgorithm) : keyAlgorithm,
+      oldKeyAlgorithm: oldAlg,
+    });
+  }
+  return { node: inventory.node, items, skipped, validityMs, validitySource, warnings };
+}
+
+function validityOf(inventory: NodeInventory, options: PlanOptions): { validityMs: number; validitySource: string } {
+  if (options.validityMs !== undefined) return { validityMs: options.validityMs, validitySource: '--validity' };
+  if (inventory.settings?.certificateValidityMs) {
+    return { validityMs: inventory.settings.certificateValidityMs, validitySource: `certificateValidityPeriod in ${inventory.settingsPath}` };
+  }
+  return { validityMs: DEFAULT_VALIDITY_MS, validitySource: 'kubeadm default (1 year)' };
+}
+
+function reasonOf(left: number, options: PlanOptions): string {
+  if (left <= 0) return `expired ${humanDuration(-left)} ago`;
+  if (options.ifExpiresWithinMs !== undefined) return `expires in ${humanDuration(left)}, within ${humanDuration(options.ifExpiresWithinMs)}`;
+  return 'requested';
+}
+
+function findEntry(inventory: NodeInventory, name: string): CertEntry {
+  for (const candidate of ALIASES[name] ?? [name]) {
+    const entry = inventory.entries.find((e) => e.name === candidate);
+    if (entry) return entry;
+  }
+  if (inventory.cas.some((c) => c.name === name) || name === 'sa' || name.startsWith('sa.')) {
+    throw new KpkiError(`${name} is a CA or the service-account key: kpki renew never changes those`, { exitCode: 2 });
+  }
+  const known = inventory.entries.map((e) => e.name).join(', ');
+  throw new KpkiError(`no certificate named "${name}" on this node`, { hint: `known here: all, ${known}`, exitCode: 2 });
+}
+
+/** Problems that make the tree unsafe to touch: fail with the file and what to do, write nothing. */
+function refusalOf(inventory: NodeInventory, entry: CertEntry): KpkiError | undefined {
+  const unreadable = entry.problems.find((p) => p.code === 'unreadable');
+  if (unreadable) return new KpkiError(`cannot read ${unreadable.message}`, { path: entry.path, hint: 'repair or restore this file (kpki backups / kpki restore), then run again' });
+  if (!entry.cert) return undefined;
+  const mismatch = entry.problems.find((p) => p.code === 'key-mismatch');
+  if (mismatch) {
+    return new KpkiError(`${entry.name}: ${mismatch.message}`, {
+      path: entry.path,
+      hint: 'put back the key that belongs to this certificate (see kpki backups), or use --key-algorithm to make a new key deliberately',
+    });
+  }
+  if (entry.problems.some((p) => p.code === 'not-signed-by-ca')) {
+    return new KpkiError(`${entry.name}: ${entry.path} is not signed by any CA on this node (issuer "${entry.cert.issuer}")`, {
+      path: entry.path,
+      hint: 'check that the CA files in the certificates directory belong to this cluster',
+    });
+  }
+  const signer = inventory.cas.find((c) => c.name === entry.signer);
+  const caProblem = signer?.problems.find((p) => p.code === 'unreadable' || p.code === 'key-mismatch');
+  if (caProblem) return new KpkiError(`CA ${signer!.name}: ${caProblem.message}`, { path: signer!.keyPath, hint: 'restore the CA key of this cluster before renewing' });
+  return undefined;
+}
+
+function hintFor(entry: CertEntry): string | undefined {
+  if (entry.missing) return 'kpki renews existing certificates; create missing ones with `kubeadm init phase certs` / `kubeadm init phase kubeconfig`';
+  if (entry.notRenewable?.includes('externally managed')) return 'the CA key is not on this node: renew it where the CA key is kept';
+  return undefined;
+}

@@ -1,0 +1,50 @@
+// Reading node files for a scan: absent is a normal answer, anything else unreadable is reported with its path.
+import type { Host } from '../hosts/host.js';
+import { Certificate, CertFormatError, parseCertificate } from '../pki/certificate.js';
+import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
+import type { KeyObject } from 'node:crypto';
+
+export type ReadResult<T> = { ok: true; value: T } | { ok: false; absent: true } | { ok: false; absent: false; error: string };
+
+export async function readOptional(host: Host, path: string): Promise<ReadResult<Buffer>> {
+  try {
+    return { ok: true, value: await host.readFile(path) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      const info = await host.stat(path).catch(() => null);
+      if (info?.type === 'symlink') return { ok: false, absent: false, error: `dangling symlink to ${info.linkTarget}` };
+      return { ok: false, absent: true };
+    }
+    if (code === 'EISDIR') return { ok: false, absent: false, error: 'is a directory, not a file' };
+    return { ok: false, absent: false, error: (err as Error).message };
+  }
+}
+
+export async function readCertificate(host: Host, path: string): Promise<ReadResult<Certificate>> {
+  const file = await readOptional(host, path);
+  if (!file.ok) return file;
+  try {
+    return { ok: true, value: parseCertificate(file.value) };
+  } catch (err) {
+    if (err instanceof CertFormatError) return { ok: false, absent: false, error: describeEmpty(file.value, err.message) };
+    throw err;
+  }
+}
+
+export async function readKey(host: Host, path: string): Promise<ReadResult<KeyObject>> {
+  const file = await readOptional(host, path);
+  if (!file.ok) return file;
+  try {
+    return { ok: true, value: parsePrivateKey(file.value) };
+  } catch (err) {
+    if (err instanceof KeyFormatError) return { ok: false, absent: false, error: describeEmpty(file.value, err.message) };
+    throw err;
+  }
+}
+
+function describeEmpty(data: Buffer, message: string): string {
+  if (data.length === 0) return 'empty file';
+  if (data.includes('-----BEGIN') && !data.includes('-----END')) return 'truncated PEM (no END line)';
+  return message;
+}

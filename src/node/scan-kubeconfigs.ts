@@ -1,0 +1,95 @@
+// Kubeconfigs of the node: embedded credentials (kubeadm's) or references to files (kubelet.conf from 1.18 on).
+import { posix } from 'node:path';
+import type { Host } from '../hosts/host.js';
+import { KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
+import { KubeconfigError, parseKubeconfig } from '../kubeadm/kubeconfig.js';
+import { CertFormatError, parseCertificate } from '../pki/certificate.js';
+import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
+import type { CertEntry } from './inventory.js';
+import { readOptional } from './read.js';
+import { readCombinedEntry } from './scan-kubelet.js';
+import { readPairEntry } from './entries.js';
+
+type FlagPaths = Map<string, { cert: string; key?: string; source: string }>;
+
+export async function scanKubeconfigs(host: Host, kubeconfigDir: string, flagPaths: FlagPaths): Promise<CertEntry[]> {
+  const entries: CertEntry[] = [];
+  for (const spec of KUBECONFIG_CATALOG) {
+    const fromFlag = flagPaths.get(spec.name);
+    const path = fromFlag?.cert ?? posix.join(kubeconfigDir, spec.file);
+    const entry = await readKubeconfigEntry(host, spec.name, path, spec.kubeadm, fromFlag?.source ?? `kubeconfig dir (${kubeconfigDir})`);
+    if (entry) entries.push(entry);
+  }
+  // super-admin.conf exists only on the init node of 1.29+ clusters: report it missing only where it is expected.
+  const admin = entries.find((e) => e.name === 'admin.conf');
+  const newAdmin = admin?.cert?.organizations.includes('kubeadm:cluster-admins') ?? false;
+  return entries.filter((e) => {
+    if (!e.missing) return true;
+    if (e.name === 'super-admin.conf') return newAdmin;
+    return e.name !== 'kubelet.conf';
+  });
+}
+
+async function readKubeconfigEntry(host: Host, name: string, path: string, kubeadm: boolean, source: string): Promise<CertEntry | undefined> {
+  const entry: CertEntry = {
+    name,
+    kind: 'kubeconfig',
+    slot: { kind: 'kubeconfig', path },
+    path,
+    expectedCa: 'ca',
+    missing: false,
+    problems: [],
+    kubeadm,
+    renewable: false,
+    source,
+  };
+  const file = await readOptional(host, path);
+  if (!file.ok) {
+    if (file.absent) entry.missing = true;
+    else entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: ${file.error}` });
+    return entry;
+  }
+  let identity;
+  try {
+    identity = parseKubeconfig(file.value.toString('utf8'));
+  } catch (err) {
+    if (!(err instanceof KubeconfigError)) throw err;
+    entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: ${err.message}` });
+    return entry;
+  }
+  entry.kubeconfig = identity;
+  if (identity.clientCertificateData) {
+    try {
+      entry.cert = parseCertificate(identity.clientCertificateData);
+    } catch (err) {
+      if (!(err instanceof CertFormatError)) throw err;
+      entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-certificate-data of user "${identity.userName}": ${err.message}` });
+      return entry;
+    }
+    if (!identity.clientKeyData) {
+      entry.problems.push({ code: 'key-missing', message: `user "${identity.userName}" has no client-key-data` });
+      return entry;
+    }
+    try {
+      entry.key = parsePrivateKey(identity.clientKeyData);
+    } catch (err) {
+      if (!(err instanceof KeyFormatError)) throw err;
+      entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-key-data of user "${identity.userName}": ${err.message}` });
+    }
+    return entry;
+  }
+  if (identity.clientCertificateFile) {
+    const certPath = posix.resolve(posix.dirname(path), identity.clientCertificateFile);
+    const keyPath = identity.clientKeyFile ? posix.resolve(posix.dirname(path), identity.clientKeyFile) : certPath;
+    const refName = name === 'kubelet.conf' ? 'kubelet-client' : name;
+    const refSource = `${name} client-certificate`;
+    const referenced =
+      certPath === keyPath
+        ? await readCombinedEntry(host, refName, certPath, refSource)
+        : await readPairEntry(host, { name: refName, certPath, keyPath, expectedCa: 'ca', kubeadm, source: refSource });
+    referenced.kubeconfig = identity;
+    return referenced;
+  }
+  // Token or exec credentials: no certificate to track.
+  return undefined;
+}

@@ -1,0 +1,165 @@
+// Scan one node through a Host into a NodeInventory: kubeadm catalog, manifests' flags, kubeconfigs,
+// the kubelet's files and the Kubespray/KubeKey etcd layout. Nothing is written.
+import { posix } from 'node:path';
+import type { Host } from '../hosts/host.js';
+import {
+  CA_CATALOG,
+  DEFAULT_CERT_DIR,
+  DEFAULT_KUBECONFIG_DIR,
+  KUBEADM_CONFIG_CANDIDATES,
+  KUBECONFIG_CATALOG,
+  LEAF_CATALOG,
+  MANIFEST_CERT_FLAGS,
+  MANIFEST_DIR,
+} from '../kubeadm/catalog.js';
+import { ClusterSettings, parseClusterSettings } from '../kubeadm/cluster-config.js';
+import { parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
+import { CaEntry, CertEntry, NodeInventory } from './inventory.js';
+import { readOptional } from './read.js';
+import { readCa, readPairEntry } from './entries.js';
+import { scanKubeconfigs } from './scan-kubeconfigs.js';
+import { scanEtcdSsl } from './scan-etcd-ssl.js';
+import { scanKubeletFiles } from './scan-kubelet.js';
+import { judgeEntries } from './judge.js';
+import { NodeReadError } from './errors.js';
+
+export interface ScanOptions {
+  /** --cert-dir: overrides the configuration and the manifests. */
+  certDir?: string;
+  /** --kubeconfig-dir. */
+  kubeconfigDir?: string;
+  /** --config: a kubeadm configuration file (node path). */
+  config?: string;
+}
+
+export async function scanNode(host: Host, options: ScanOptions = {}): Promise<NodeInventory> {
+  const rootInfo = await host.stat('/');
+  if (!rootInfo || rootInfo.type !== 'dir') throw new NodeReadError(`node root ${host.describe('/')} is not a directory`, '/');
+  const { settings, settingsPath } = await readSettings(host, options.config);
+  const manifests = await readManifests(host);
+  const flagPaths = pathsFromManifests(manifests);
+  const certDir = options.certDir ?? settings?.certificatesDir ?? certDirFromManifests(manifests) ?? DEFAULT_CERT_DIR;
+  const kubeconfigDir = options.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR;
+
+  const cas = await scanCas(host, certDir, flagPaths);
+  const etcdManifest = manifests.some((m) => m.component === 'etcd');
+  const localEtcd =
+    !settings?.externalEtcd && (etcdManifest || cas.some((c) => c.name === 'etcd-ca' && !c.missing));
+  const leaves = await scanLeaves(host, certDir, flagPaths, localEtcd);
+  const kubeconfigs = await scanKubeconfigs(host, kubeconfigDir, flagPaths);
+  const kubelet = await scanKubeletFiles(host, kubeconfigs);
+  const etcdSsl = await scanEtcdSsl(host, cas, new Set([...leaves, ...kubeconfigs].map((e) => e.path)));
+
+  const allCas = [...cas.filter((c) => !c.missing), ...etcdSsl.cas];
+  const entries = [...leaves, ...kubeconfigs, ...kubelet, ...etcdSsl.leaves];
+  const isControlPlane =
+    manifests.length > 0 || leaves.some((e) => !e.missing) || cas.some((c) => c.keyPresent && c.name === 'ca');
+  const role = isControlPlane ? 'control-plane' : entries.some((e) => !e.missing) || allCas.length ? 'worker' : 'unknown';
+
+  const present = role === 'control-plane' ? entries : entries.filter((e) => !e.missing || e.source.startsWith('kubelet.conf'));
+  const caList = role === 'control-plane' ? cas.filter((c) => !c.missing || c.name !== 'etcd-ca' || localEtcd) : allCas;
+  const inventory: NodeInventory = {
+    node: host.name,
+    certDir,
+    kubeconfigDir,
+    settings,
+    settingsPath,
+    role,
+    localEtcd,
+    manifests,
+    cas: dedupeCas([...caList, ...etcdSsl.cas]),
+    entries: present.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  judgeEntries(inventory);
+  return inventory;
+}
+
+function dedupeCas(cas: CaEntry[]): CaEntry[] {
+  const seen = new Set<string>();
+  return cas.filter((c) => (seen.has(c.name) ? false : (seen.add(c.name), true)));
+}
+
+async function readSettings(host: Host, config?: string): Promise<{ settings?: ClusterSettings; settingsPath?: string }> {
+  const candidates = config ? [config] : KUBEADM_CONFIG_CANDIDATES;
+  for (const path of candidates) {
+    const file = await readOptional(host, path);
+    if (!file.ok) {
+      if (config) throw new NodeReadError(`cannot read kubeadm config ${host.describe(path)}: ${file.absent ? 'no such file' : file.error}`, path);
+      continue;
+    }
+    const settings = parseClusterSettings(file.value.toString('utf8'));
+    if (settings) return { settings, settingsPath: path };
+    if (config) throw new NodeReadError(`${host.describe(path)} holds no ClusterConfiguration`, path);
+  }
+  return {};
+}
+
+async function readManifests(host: Host): Promise<StaticPod[]> {
+  const pods: StaticPod[] = [];
+  for (const name of await host.list(MANIFEST_DIR)) {
+    if (!/\.(ya?ml|json)$/.test(name)) continue;
+    const path = posix.join(MANIFEST_DIR, name);
+    const file = await readOptional(host, path);
+    if (!file.ok) continue;
+    try {
+      pods.push({ ...parseStaticPod(file.value.toString("utf8"), name), path });
+    } catch {
+      // A broken manifest is the kubelet's problem, not a certificate's; paths fall back to the catalog.
+    }
+  }
+  return pods;
+}
+
+/** Catalog name → { cert, key, source } from the static pods' flags. */
+type FlagPaths = Map<string, { cert: string; key?: string; source: string }>;
+
+function pathsFromManifests(pods: StaticPod[]): FlagPaths {
+  const found: FlagPaths = new Map();
+  for (const pod of pods) {
+    for (const rule of MANIFEST_CERT_FLAGS[pod.component] ?? []) {
+      const cert = pod.flags.get(rule.cert);
+      if (!cert || found.has(rule.name)) continue;
+      const key = rule.key ? pod.flags.get(rule.key) : undefined;
+      found.set(rule.name, { cert, key, source: `manifest ${pod.component} --${rule.cert}` });
+    }
+  }
+  return found;
+}
+
+function certDirFromManifests(pods: StaticPod[]): string | undefined {
+  const apiserver = pods.find((p) => p.component === 'kube-apiserver');
+  const clientCa = apiserver?.flags.get('client-ca-file');
+  return clientCa ? posix.dirname(clientCa) : undefined;
+}
+
+async function scanCas(host: Host, certDir: string, flagPaths: FlagPaths): Promise<CaEntry[]> {
+  const cas: CaEntry[] = [];
+  for (const spec of CA_CATALOG) {
+    const fromFlag = flagPaths.get(spec.name);
+    const certPath = fromFlag?.cert ?? posix.join(certDir, `${spec.base}.crt`);
+    const keyPath = fromFlag?.key ?? certPath.replace(/\.crt$/, '.key');
+    cas.push(await readCa(host, spec.name, certPath, keyPath));
+  }
+  return cas;
+}
+
+async function scanLeaves(host: Host, certDir: string, flagPaths: FlagPaths, localEtcd: boolean): Promise<CertEntry[]> {
+  const entries: CertEntry[] = [];
+  for (const spec of LEAF_CATALOG) {
+    const fromFlag = flagPaths.get(spec.name);
+    const certPath = fromFlag?.cert ?? posix.join(certDir, `${spec.base}.crt`);
+    const keyPath = fromFlag?.key ?? certPath.replace(/\.(crt|pem)$/, '.key');
+    const entry = await readPairEntry(host, {
+      name: spec.name,
+      certPath,
+      keyPath,
+      expectedCa: spec.ca,
+      kubeadm: !spec.localEtcd || localEtcd,
+      source: fromFlag?.source ?? `kubeadm catalog (${certDir})`,
+    });
+    if (entry.missing && spec.localEtcd && !localEtcd) continue;
+    entries.push(entry);
+  }
+  return entries;
+}
+

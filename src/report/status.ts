@@ -1,0 +1,80 @@
+// Time-based status of entries against warn/crit thresholds, and the Nagios-style severity it implies.
+import type { CaEntry, CertEntry, NodeInventory, Problem } from '../node/inventory.js';
+
+export interface Thresholds {
+  warnMs: number;
+  critMs: number;
+  now: Date;
+}
+
+export type Severity = 0 | 1 | 2 | 3;
+
+export interface Status {
+  severity: Severity;
+  /** Short words for the STATUS column: "ok", "expired", "expiring 12d", "key mismatch", ... */
+  labels: string[];
+}
+
+const PROBLEM_LABEL: Record<Problem['code'], string> = {
+  missing: 'missing',
+  unreadable: 'unreadable',
+  'key-missing': 'key missing',
+  'key-mismatch': 'key mismatch',
+  'not-signed-by-ca': 'not signed by its CA',
+  'wrong-ca': 'wrong CA',
+  'ca-data-stale': 'stale CA data',
+  'not-yet-valid': 'not yet valid',
+};
+
+const PROBLEM_SEVERITY: Record<Problem['code'], Severity> = {
+  missing: 2,
+  unreadable: 3,
+  'key-missing': 2,
+  'key-mismatch': 2,
+  'not-signed-by-ca': 2,
+  'wrong-ca': 2,
+  'ca-data-stale': 1,
+  'not-yet-valid': 2,
+};
+
+export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Status {
+  const labels: string[] = [];
+  let severity: Severity = 0;
+  const raise = (s: Severity) => {
+    if (s > severity) severity = s;
+  };
+  if (item.missing) {
+    labels.push('missing');
+    raise(2);
+  }
+  const cert = item.cert;
+  if (cert) {
+    const left = cert.notAfter.getTime() - thresholds.now.getTime();
+    if (left <= 0) {
+      labels.push('expired');
+      raise(2);
+    } else if (left <= thresholds.critMs) {
+      labels.push(`expires in ${Math.floor(left / 86_400_000)}d`);
+      raise(2);
+    } else if (left <= thresholds.warnMs) {
+      labels.push(`expiring in ${Math.floor(left / 86_400_000)}d`);
+      raise(1);
+    }
+  }
+  for (const problem of item.problems) {
+    labels.push(PROBLEM_LABEL[problem.code]);
+    raise(PROBLEM_SEVERITY[problem.code]);
+  }
+  if (labels.length === 0) labels.push('ok');
+  return { severity, labels };
+}
+
+/** The exit code of `kpki check`: the worst severity over every CA and entry. */
+export function nodeSeverity(inventory: NodeInventory, thresholds: Thresholds): Severity {
+  let worst: Severity = 0;
+  for (const item of [...inventory.cas, ...inventory.entries]) {
+    const s = statusOf(item, thresholds).severity;
+    if (s > worst) worst = s;
+  }
+  return worst;
+}

@@ -1,0 +1,114 @@
+// kpki's own tables: kubeadm's columns plus STATUS (default), and a wide form with path, subject, SANs, key, serial.
+import { isExternallyManaged, NodeInventory } from '../node/inventory.js';
+import { kubeadmDate, shortHumanDuration } from './kubeadm-format.js';
+import { Severity, statusOf, Thresholds } from './status.js';
+
+const COLOURS: Record<Severity, string> = { 0: '\x1b[32m', 1: '\x1b[33m', 2: '\x1b[31m', 3: '\x1b[35m' };
+const RESET = '\x1b[0m';
+
+export function renderColumns(rows: string[][], colourOf?: (row: number) => string | undefined): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row, r) => {
+      const line = row
+        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] + 3)))
+        .join('')
+        .trimEnd();
+      const colour = colourOf?.(r);
+      return colour ? `${colour}${line}${RESET}` : line;
+    })
+    .join('\n');
+}
+
+function residual(notAfter: Date, now: Date): string {
+  return shortHumanDuration(Math.trunc((notAfter.getTime() - now.getTime()) / 1000));
+}
+
+export function renderTable(inventory: NodeInventory, thresholds: Thresholds, colour: boolean): string {
+  const now = thresholds.now;
+  const severities: Severity[] = [];
+  const rows: string[][] = [['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED', 'STATUS']];
+  for (const e of inventory.entries) {
+    const status = statusOf(e, thresholds);
+    severities.push(status.severity);
+    rows.push([
+      e.name,
+      e.cert ? kubeadmDate(e.cert.notAfter) : '-',
+      e.cert ? residual(e.cert.notAfter, now) : '-',
+      e.signer ?? e.expectedCa ?? '-',
+      e.cert ? (isExternallyManaged(inventory, e) ? 'yes' : 'no') : '-',
+      status.labels.join(', '),
+    ]);
+  }
+  const caSeverities: Severity[] = [];
+  const caRows: string[][] = [['CERTIFICATE AUTHORITY', 'EXPIRES', 'RESIDUAL TIME', 'EXTERNALLY MANAGED', 'STATUS']];
+  for (const ca of inventory.cas) {
+    const status = statusOf(ca, thresholds);
+    caSeverities.push(status.severity);
+    caRows.push([
+      ca.embeddedOnly ? `${ca.name} (embedded)` : ca.name,
+      ca.cert ? kubeadmDate(ca.cert.notAfter) : '-',
+      ca.cert ? residual(ca.cert.notAfter, now) : '-',
+      ca.keyPresent ? 'no' : 'yes',
+      status.labels.join(', '),
+    ]);
+  }
+  const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caRows, paint(caSeverities))}\n`;
+}
+
+export function renderWide(inventory: NodeInventory, thresholds: Thresholds): string {
+  const rows: string[][] = [['CERTIFICATE', 'EXPIRES', 'STATUS', 'PATH', 'SUBJECT', 'SANS', 'KEY', 'SERIAL', 'SIGNED BY']];
+  const items = [
+    ...inventory.cas.map((ca) => ({ name: `${ca.name} (CA)`, item: ca, path: ca.certPath, signer: 'self' })),
+    ...inventory.entries.map((e) => ({ name: e.name, item: e, path: e.path, signer: e.signer ?? '-' })),
+  ];
+  for (const { name, item, path, signer } of items) {
+    const cert = item.cert;
+    rows.push([
+      name,
+      cert ? kubeadmDate(cert.notAfter) : '-',
+      statusOf(item, thresholds).labels.join(', '),
+      path,
+      cert?.subject ?? '-',
+      cert ? [...cert.dnsNames.map((d) => `DNS:${d}`), ...cert.ipAddresses.map((i) => `IP:${i}`)].join(',') || '-' : '-',
+      cert?.keyAlgorithm ?? '-',
+      cert?.serial ?? '-',
+      signer,
+    ]);
+  }
+  return `${renderColumns(rows)}\n`;
+}
+
+/** kpki's extra detail for the json/yaml forms, keyed like expirationInfo's `extra` callback. */
+export function detailFor(inventory: NodeInventory, thresholds: Thresholds) {
+  return (key: string): Record<string, unknown> => {
+    const item = key.startsWith('ca:') ? inventory.cas.find((c) => `ca:${c.name}` === key) : inventory.entries.find((e) => e.name === key);
+    if (!item) return {};
+    const cert = item.cert;
+    const status = statusOf(item, thresholds);
+    const path = 'certPath' in item ? item.certPath : item.path;
+    return {
+      path,
+      status: status.labels,
+      severity: status.severity,
+      problems: item.problems.map((p) => ({ code: p.code, message: p.message })),
+      ...(cert
+        ? {
+            subject: cert.subject,
+            issuer: cert.issuer,
+            serial: cert.serial,
+            notBefore: cert.notBefore.toISOString(),
+            notAfter: cert.notAfter.toISOString(),
+            dnsNames: cert.dnsNames,
+            ipAddresses: cert.ipAddresses,
+            extKeyUsages: cert.extKeyUsages,
+            keyAlgorithm: cert.keyAlgorithm,
+            spkiSha256: cert.spkiSha256,
+          }
+        : {}),
+      ...('renewable' in item ? { renewable: item.renewable, notRenewable: item.notRenewable, source: item.source } : {}),
+    };
+  };
+}
