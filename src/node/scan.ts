@@ -42,7 +42,8 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   const kubeconfigDir = options.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR;
 
   const cas = await scanCas(host, certDir, flagPaths);
-  const etcdManifest = manifests.some((m) => m.component === 'etcd');
+  // kubeadm ≤ 1.8 ran etcd without TLS: only an etcd with certificate flags (or an etcd CA) is a stacked TLS etcd.
+  const etcdManifest = manifests.some((m) => m.component === 'etcd' && (m.flags.has('cert-file') || m.flags.has('trusted-ca-file')));
   const localEtcd =
     !settings?.externalEtcd && (etcdManifest || cas.some((c) => c.name === 'etcd-ca' && !c.missing));
   const leaves = await scanLeaves(host, certDir, flagPaths, localEtcd);

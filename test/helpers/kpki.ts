@@ -1,0 +1,53 @@
+// Runs the built CLI as a user would, and hashes trees to prove "every byte as it was".
+import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, lstatSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+
+export const KPKI = join(import.meta.dirname, '..', '..', 'dist', 'kpki.js');
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function kpki(args: string[], env: Record<string, string> = {}): RunResult {
+  const result: SpawnSyncReturns<string> = spawnSync(process.execPath, [KPKI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 120_000,
+  });
+  return { status: result.status ?? (result.signal ? 128 : 1), stdout: result.stdout, stderr: result.stderr };
+}
+
+export function tempRoot(prefix = 'kpki-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function removeTree(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+}
+
+/** sha256 over every file (path, mode, bytes) and symlink (path, target) under root, except kpki's own state. */
+export function hashTree(root: string, exclude = ['var/lib/kpki']): string {
+  const hash = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      const rel = relative(root, path);
+      if (exclude.some((e) => rel === e || rel.startsWith(`${e}/`))) continue;
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) hash.update(`L ${rel} ${readlinkSync(path)}\n`);
+      else if (st.isDirectory()) {
+        // directories on the way to kpki's own state (var, var/lib) may be created by it
+        if (!exclude.some((e) => e.startsWith(`${rel}/`))) hash.update(`D ${rel} ${(st.mode & 0o7777).toString(8)}\n`);
+        walk(path);
+      } else hash.update(`F ${rel} ${(st.mode & 0o7777).toString(8)} `).update(readFileSync(path)).update('\n');
+    }
+  };
+  walk(root);
+  return hash.digest('hex');
+}

@@ -1,0 +1,48 @@
+// openssl as the independent judge of what kpki writes.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+export function openssl(args: string[], input?: string | Buffer): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('openssl', args, { input, encoding: 'utf8' });
+  return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function tempFile(content: string | Buffer): string {
+  const path = join(tmpdir(), `kpki-ossl-${randomBytes(6).toString('hex')}.pem`);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** `openssl verify -CAfile ca cert` (with the current time): true when OK. */
+export function verifies(caFile: string, certFile: string): { ok: boolean; output: string } {
+  const r = openssl(['verify', '-CAfile', caFile, certFile]);
+  return { ok: r.status === 0 && r.stdout.includes(': OK'), output: r.stdout + r.stderr };
+}
+
+export interface OpensslCertFacts {
+  subject: string;
+  notAfter: Date;
+  sans: string;
+  eku: string;
+  spki: string;
+}
+
+export function certFacts(certFile: string): OpensslCertFacts {
+  const text = openssl(['x509', '-in', certFile, '-noout', '-subject', '-enddate', '-ext', 'subjectAltName,extendedKeyUsage', '-nameopt', 'RFC2253']).stdout;
+  const subject = /^subject=(.*)$/m.exec(text)?.[1]?.trim() ?? '';
+  const notAfter = new Date(/^notAfter=(.*)$/m.exec(text)?.[1] ?? '');
+  const sans = /X509v3 Subject Alternative Name:.*\n\s+(.*)/.exec(text)?.[1]?.trim() ?? '';
+  const eku = /X509v3 Extended Key Usage:.*\n\s+(.*)/.exec(text)?.[1]?.trim() ?? '';
+  return { subject, notAfter, sans, eku, spki: publicKeyOfCert(certFile) };
+}
+
+export function publicKeyOfCert(certFile: string): string {
+  return openssl(['x509', '-in', certFile, '-noout', '-pubkey']).stdout.trim();
+}
+
+export function publicKeyOfKey(keyFile: string): string {
+  return openssl(['pkey', '-in', keyFile, '-pubout']).stdout.trim();
+}

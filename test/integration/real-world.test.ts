@@ -1,0 +1,163 @@
+// Every real-world case: check reads it and agrees with openssl's REPORT.txt; where the CA keys are present,
+// renew all, then openssl judges every renewed certificate; restore gives the tree back byte for byte.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { caseNames, copyCase, copyKubespray, FIXTURES, FixtureRoot, fixturesPresent, kubesprayConfigs, reportedCerts, SKIP_REASON } from '../helpers/fixtures.js';
+import { hashTree, kpki, removeTree } from '../helpers/kpki.js';
+import { certFacts, publicKeyOfCert, publicKeyOfKey, tempFile, verifies } from '../helpers/openssl.js';
+
+interface JsonItem {
+  name: string;
+  path: string;
+  notAfter?: string;
+  missing: boolean;
+  renewable?: boolean;
+  caName?: string;
+  status: string[];
+}
+interface JsonInfo {
+  certificates: JsonItem[];
+  certificateAuthorities: JsonItem[];
+}
+
+const roots: string[] = [];
+after(() => roots.forEach(removeTree));
+
+function checkJson(fx: FixtureRoot): JsonInfo {
+  const r = kpki(['--root', fx.root, ...fx.flags, 'check', '-o', 'json']);
+  assert.notEqual(r.status, 3, `check could not read ${fx.name}: ${r.stderr}`);
+  assert.equal(r.stderr, '', `check wrote errors for ${fx.name}`);
+  return JSON.parse(r.stdout);
+}
+
+function assertMatchesReport(fx: FixtureRoot, reportText: string, info: JsonInfo): number {
+  const items = [...info.certificates, ...info.certificateAuthorities];
+  let compared = 0;
+  for (const reported of reportedCerts(reportText)) {
+    if (reported.embedded && !reported.embedded.includes('client-certificate-data')) continue;
+    const nodePath = fx.pathMap(reported.file);
+    if (!nodePath) continue;
+    const found = items.filter((i) => i.path === nodePath && i.notAfter);
+    if (found.length === 0 && /\/var\/lib\/kubelet\//.test(nodePath)) continue;
+    assert.ok(found.length > 0, `${fx.name}: kpki did not report ${nodePath} (REPORT has it)`);
+    const ms = new Date(found[0].notAfter!).getTime();
+    assert.equal(ms, reported.notAfter.getTime(), `${fx.name}: ${nodePath} notAfter ${found[0].notAfter} != openssl ${reported.notAfter.toISOString()}`);
+    compared++;
+  }
+  return compared;
+}
+
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** The client certificate of a kubeconfig as a temp PEM file, and its key. */
+function kubeconfigCredentials(path: string): { cert: string; key: string; doc: any } {
+  const doc = parse(readFileSync(path, 'utf8'));
+  const ctx = doc.contexts.find((c: any) => c.name === doc['current-context']).context;
+  const user = doc.users.find((u: any) => u.name === ctx.user).user;
+  return {
+    cert: tempFile(Buffer.from(user['client-certificate-data'], 'base64')),
+    key: tempFile(Buffer.from(user['client-key-data'], 'base64')),
+    doc,
+  };
+}
+
+function namesOf(doc: any) {
+  return {
+    clusters: doc.clusters.map((c: any) => c.name),
+    users: doc.users.map((u: any) => u.name),
+    contexts: doc.contexts.map((c: any) => c.name),
+    current: doc['current-context'],
+    servers: doc.clusters.map((c: any) => c.cluster.server),
+  };
+}
+
+function renewAndJudge(fx: FixtureRoot, before: JsonInfo): void {
+  const originalHash = hashTree(fx.root);
+  const caFiles = before.certificateAuthorities.filter((c) => !c.missing).map((c) => join(fx.root, c.path));
+  const saFiles = ['sa.key', 'sa.pub'].map((f) => join(fx.root, (before.certificateAuthorities.find((c) => c.name === 'ca')?.path ?? '/x/ca.crt').replace(/ca\.crt$/, f))).filter(existsSync);
+  const untouched = new Map([...caFiles, ...saFiles].map((f) => [f, sha(f)]));
+  const renewable = before.certificates.filter((c) => c.renewable);
+  const oldFacts = new Map<string, ReturnType<typeof certFacts>>();
+  const oldNames = new Map<string, unknown>();
+  for (const item of renewable) {
+    const file = join(fx.root, item.path);
+    if (item.path.endsWith('.conf') || item.path.endsWith('/config')) {
+      const creds = kubeconfigCredentials(file);
+      oldFacts.set(item.name, certFacts(creds.cert));
+      oldNames.set(item.name, namesOf(creds.doc));
+    } else oldFacts.set(item.name, certFacts(file));
+  }
+
+  const started = Date.now();
+  const r = kpki(['--root', fx.root, ...fx.flags, 'renew', 'all', '--yes']);
+  assert.equal(r.status, 0, `${fx.name}: renew all failed: ${r.stderr}`);
+  const afterInfo = checkJson(fx);
+  for (const item of renewable) {
+    const now = afterInfo.certificates.find((c) => c.name === item.name)!;
+    const ca = afterInfo.certificateAuthorities.find((c) => c.name === now.caName);
+    assert.ok(ca, `${fx.name}: ${item.name} has no CA after renewal`);
+    const file = join(fx.root, now.path);
+    let certFile = file;
+    let keyFile = file.replace(/\.crt$/, '.key').replace(/\.pem$/, '-key.pem');
+    if (item.path.endsWith('.conf') || item.path.endsWith('/config')) {
+      const creds = kubeconfigCredentials(file);
+      certFile = creds.cert;
+      keyFile = creds.key;
+      assert.deepEqual(namesOf(creds.doc), oldNames.get(item.name), `${fx.name}: ${item.name} lost names or servers`);
+    }
+    const verdict = verifies(join(fx.root, ca!.path), certFile);
+    assert.ok(verdict.ok, `${fx.name}: openssl verify ${item.name}: ${verdict.output}`);
+    const facts = certFacts(certFile);
+    const old = oldFacts.get(item.name)!;
+    assert.equal(facts.subject, old.subject, `${fx.name}: ${item.name} subject changed`);
+    assert.equal(facts.sans, old.sans, `${fx.name}: ${item.name} SANs changed`);
+    assert.equal(facts.eku, old.eku, `${fx.name}: ${item.name} extended key usage changed`);
+    assert.equal(publicKeyOfCert(certFile), publicKeyOfKey(keyFile), `${fx.name}: ${item.name} key does not match`);
+    assert.notEqual(facts.spki, old.spki, `${fx.name}: ${item.name} kept its key without --reuse-keys`);
+    const caEnd = certFacts(join(fx.root, ca!.path)).notAfter.getTime();
+    const expected = Math.min(Math.floor(started / 1000) * 1000 + 365 * 86_400_000, caEnd);
+    assert.ok(Math.abs(facts.notAfter.getTime() - expected) < 120_000, `${fx.name}: ${item.name} notAfter ${facts.notAfter.toISOString()}`);
+  }
+  for (const [file, digest] of untouched) assert.equal(sha(file), digest, `${fx.name}: ${file} changed (CAs and sa.* must not)`);
+
+  const backups = JSON.parse(kpki(['--root', fx.root, 'backups', '-o', 'json']).stdout);
+  assert.equal(backups.length, 1);
+  const restored = kpki(['--root', fx.root, 'restore', backups[0].id]);
+  assert.equal(restored.status, 0, restored.stderr);
+  assert.equal(hashTree(fx.root), originalHash, `${fx.name}: restore did not give back a byte-identical tree`);
+}
+
+describe('real-world kubeadm, KubeKey and Kubespray trees', { skip: fixturesPresent ? false : SKIP_REASON }, () => {
+  for (const name of caseNames()) {
+    test(name, () => {
+      const fx = copyCase(name);
+      roots.push(fx.root);
+      const info = checkJson(fx);
+      const compared = assertMatchesReport(fx, readFileSync(join(FIXTURES, name, 'REPORT.txt'), 'utf8'), info);
+      assert.ok(compared >= 2, `${name}: only ${compared} certificates compared with REPORT.txt`);
+      if (info.certificates.some((c) => c.renewable)) renewAndJudge(fx, info);
+      else assert.ok(!fx.caKeys || name.includes('sjkcdpc'), `${name}: has CA keys but nothing is renewable`);
+    });
+  }
+
+  test('kubespray admin kubeconfigs (no CA key: read-only, externally managed)', () => {
+    const report = readFileSync(join(FIXTURES, 'kubespray-admin-kubeconfigs', 'REPORT.txt'), 'utf8');
+    for (const rel of kubesprayConfigs()) {
+      const fx = copyKubespray(rel);
+      roots.push(fx.root);
+      const info = checkJson(fx);
+      assertMatchesReport(fx, report, info);
+      const admin = info.certificates.find((c) => c.name === 'admin.conf')!;
+      assert.equal(admin.renewable, false);
+      const before = hashTree(fx.root);
+      const r = kpki(['--root', fx.root, 'renew', 'all', '--yes']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /admin\.conf: CA key of ca is absent \(externally managed\)/);
+      assert.equal(hashTree(fx.root), before);
+    }
+  });
+});
