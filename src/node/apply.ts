@@ -54,7 +54,14 @@ export interface ApplyResult {
 /** Writes everything or nothing: on any failure the backup is put back before the error is raised. */
 export async function applyWrites(host: Host, writes: FileWrite[], operation: string): Promise<ApplyResult> {
   const paths = writes.map((w) => w.path);
-  const backup = await createBackup(host, paths, operation);
+  let backup: BackupManifest;
+  try {
+    backup = await createBackup(host, paths, operation);
+  } catch (err) {
+    throw new KpkiError(`could not take the backup before ${operation}: ${(err as Error).message}; nothing was changed`, {
+      hint: 'free disk space under /var/lib/kpki on the node, then run again',
+    });
+  }
   crashPoint('after-backup');
   const journal: Journal = { backupId: backup.id, pid: process.pid, startedAt: new Date().toISOString(), operation };
   await host.writeFileAtomic(JOURNAL_PATH, `${JSON.stringify(journal)}\n`, { mode: 0o600 });

@@ -97,6 +97,7 @@ export async function restoreFiles(host: Host, manifest: BackupManifest): Promis
     contents.set(file.path, data);
   }
   for (const file of manifest.files) {
+    if (await alreadyAsRecorded(host, file, contents.get(file.path))) continue;
     if (file.type === 'file') {
       await host.writeFileAtomic(file.path, contents.get(file.path)!, { mode: file.mode!, uid: file.uid, gid: file.gid });
     } else if (file.type === 'symlink') {
@@ -105,4 +106,13 @@ export async function restoreFiles(host: Host, manifest: BackupManifest): Promis
       await host.remove(file.path);
     }
   }
+}
+
+/** Files a failed run never reached are left alone (they may sit on a read-only or full filesystem). */
+async function alreadyAsRecorded(host: Host, file: BackupFile, data?: Buffer): Promise<boolean> {
+  const info = await host.stat(file.path);
+  if (file.type === 'absent') return info === null;
+  if (file.type === 'symlink') return info?.type === 'symlink' && info.linkTarget === file.linkTarget;
+  if (info?.type !== 'file' || info.mode !== file.mode || info.uid !== file.uid || info.gid !== file.gid) return false;
+  return sha256(await host.readFile(file.path)) === sha256(data!);
 }

@@ -1,0 +1,162 @@
+// Bad input: each case fails with a one-line error naming the node file, exits non-zero, and leaves every byte
+// of the tree as it was (proved by hashing the whole tree before and after; kpki's own state dir is excluded).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hashTree, KPKI, kpki, removeTree } from '../helpers/kpki.js';
+import { copyTree, expiredControlPlane } from '../helpers/lab.js';
+import { openssl } from '../helpers/openssl.js';
+
+let template: string;
+const roots: string[] = [];
+before(async () => {
+  template = await expiredControlPlane();
+  roots.push(template);
+});
+after(() => roots.forEach(removeTree));
+
+function fresh(): string {
+  const root = copyTree(template);
+  roots.push(root);
+  return root;
+}
+
+const PKI = 'etc/kubernetes/pki';
+
+/** Runs renew on a broken tree and checks the refusal: non-zero, names the file, tree unchanged. */
+function expectRefusal(root: string, mentions: string, args = ['renew', 'all', '--yes'], env: Record<string, string> = {}): string {
+  const before = hashTree(root);
+  const r = kpki(['--root', root, ...args], env);
+  assert.notEqual(r.status, 0, `expected failure, got: ${r.stdout}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.ok(lines[0].startsWith('kpki: '), r.stderr);
+  assert.ok(lines.length <= 2, `error should be one line (+ hint): ${r.stderr}`);
+  assert.ok(r.stderr.includes(mentions), `error should name ${mentions}: ${r.stderr}`);
+  assert.equal(hashTree(root), before, 'the tree changed');
+  return r.stderr;
+}
+
+test('corrupt PEM certificate', () => {
+  const root = fresh();
+  writeFileSync(join(root, PKI, 'apiserver.crt'), '-----BEGIN CERTIFICATE-----\nnot base64 at all!!\nAAAA\n-----END CERTIFICATE-----\n');
+  expectRefusal(root, `${root}/${PKI}/apiserver.crt`);
+});
+
+test('truncated PEM certificate', () => {
+  const root = fresh();
+  const file = join(root, PKI, 'apiserver-kubelet-client.crt');
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(file, text.slice(0, Math.floor(text.length / 2)));
+  expectRefusal(root, `${root}/${PKI}/apiserver-kubelet-client.crt`);
+});
+
+test('key that does not match its certificate', () => {
+  const root = fresh();
+  copyFileSync(join(root, PKI, 'apiserver.key'), join(root, PKI, 'front-proxy-client.key'));
+  const stderr = expectRefusal(root, `/etc/kubernetes/pki/front-proxy-client.crt`);
+  assert.match(stderr, /does not match/);
+  assert.equal(kpki(['--root', root, 'check']).status, 2);
+});
+
+test('leaf not signed by any CA present', () => {
+  const root = fresh();
+  const ca = join(root, PKI, 'etcd', 'ca');
+  const r = openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=etcd-ca', '-days', '30', '-keyout', `${ca}.key`, '-out', `${ca}.crt`]);
+  assert.equal(r.status, 0, r.stderr);
+  expectRefusal(root, '/etc/kubernetes/pki/');
+  assert.match(kpki(['--root', root, 'check']).stdout, /not signed by its CA/);
+});
+
+test('CA key missing: named renewal refuses, all skips it as externally managed', () => {
+  const root = fresh();
+  unlinkSync(join(root, PKI, 'front-proxy-ca.key'));
+  expectRefusal(root, '/etc/kubernetes/pki/front-proxy-client.crt', ['renew', 'front-proxy-client', '--yes']);
+  const r = kpki(['--root', root, 'renew', 'all', '--yes']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /front-proxy-client: CA key of front-proxy-ca is absent \(externally managed\)/);
+});
+
+test('unreadable file (a directory where a kubeconfig should be)', () => {
+  const root = fresh();
+  rmSync(join(root, 'etc/kubernetes/scheduler.conf'));
+  mkdirSync(join(root, 'etc/kubernetes/scheduler.conf'));
+  expectRefusal(root, `${root}/etc/kubernetes/scheduler.conf`);
+  const check = kpki(['--root', root, 'check']);
+  assert.equal(check.status, 3);
+  assert.match(check.stderr, /scheduler\.conf/);
+});
+
+test('symlinked certificate file', () => {
+  const root = fresh();
+  const file = join(root, PKI, 'apiserver.crt');
+  copyFileSync(file, join(root, 'apiserver-copy.crt'));
+  unlinkSync(file);
+  symlinkSync('/apiserver-copy.crt', file);
+  assert.equal(kpki(['--root', root, 'check', '--warn', '1d', '--crit', '1d']).status, 2, 'check follows the link');
+  const stderr = expectRefusal(root, `${root}/${PKI}/apiserver.crt`);
+  assert.match(stderr, /symlink/);
+});
+
+test('kubeconfig that is not valid YAML', () => {
+  const root = fresh();
+  writeFileSync(join(root, 'etc/kubernetes/admin.conf'), 'apiVersion: v1\nusers: [oops\n');
+  expectRefusal(root, `${root}/etc/kubernetes/admin.conf`);
+});
+
+test('kubeconfig that lacks its current user', () => {
+  const root = fresh();
+  const file = join(root, 'etc/kubernetes/controller-manager.conf');
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^users:[\s\S]*$/m, 'users: []\n'));
+  const stderr = expectRefusal(root, `${root}/etc/kubernetes/controller-manager.conf`);
+  assert.match(stderr, /lacks the current user/);
+});
+
+test('read-only certificates directory (a real read-only bind mount)', { skip: spawnSync('unshare', ['--version']).status === 0 ? false : 'unshare not available' }, () => {
+  const root = fresh();
+  const pki = join(root, PKI);
+  const before = hashTree(root);
+  const script = `mount --bind "${pki}" "${pki}" && mount -o remount,ro,bind "${pki}" && exec "${process.execPath}" "${KPKI}" --root "${root}" renew all --yes`;
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  assert.notEqual(r.status, 0, r.stdout);
+  assert.match(r.stderr, /read-only file system/i);
+  assert.match(r.stderr, /restored from backup/);
+  assert.equal(hashTree(root), before);
+});
+
+test('disk full during a write (ENOSPC injected at the apiserver certificate)', () => {
+  const root = fresh();
+  const stderr = expectRefusal(root, 'apiserver.crt', ['renew', 'all', '--yes'], { KPKI_TEST_FAIL_WRITE: 'pki/apiserver.crt' });
+  assert.match(stderr, /ENOSPC/);
+  assert.match(stderr, /restored from backup/);
+});
+
+test('a second run while the lock is held fails clearly', () => {
+  const root = fresh();
+  mkdirSync(join(root, 'var/lib/kpki'), { recursive: true });
+  writeFileSync(join(root, 'var/lib/kpki/lock'), `${process.pid}\npid ${process.pid} (the test runner)\n`);
+  const stderr = expectRefusal(root, 'lock', ['renew', 'all', '--yes']);
+  assert.match(stderr, /another kpki run holds the lock/);
+});
+
+test('without --yes and without a terminal: prints the plan, refuses, changes nothing', () => {
+  const root = fresh();
+  const before = hashTree(root);
+  const r = kpki(['--root', root, 'renew', 'all']);
+  assert.equal(r.status, 2);
+  assert.match(r.stdout, /Renewal plan/);
+  assert.match(r.stderr, /--yes/);
+  assert.equal(hashTree(root), before);
+});
+
+test('modes survive a renewal (keys and kubeconfigs 0600, certificates 0644, custom modes kept)', () => {
+  const root = fresh();
+  chmodSync(join(root, PKI, 'apiserver.crt'), 0o640);
+  assert.equal(kpki(['--root', root, 'renew', 'all', '--yes']).status, 0);
+  const mode = (p: string) => (spawnSync('stat', ['-c', '%a', join(root, p)], { encoding: 'utf8' }).stdout.trim());
+  assert.equal(mode(`${PKI}/apiserver.crt`), '640');
+  assert.equal(mode(`${PKI}/apiserver.key`), '600');
+  assert.equal(mode(`${PKI}/front-proxy-client.crt`), '644');
+  assert.equal(mode('etc/kubernetes/admin.conf'), '600');
+});
