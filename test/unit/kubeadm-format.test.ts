@@ -46,7 +46,7 @@ test('text output equals kubeadm 1.29 output byte for byte (trailing blanks incl
   assert.equal(kubeadmText(info), expected);
 });
 
-test('a missing row is one cell wide in the first column, as Go's tabwriter lays it out', () => {
+test("a missing row is one cell wide in the first column, as Go's tabwriter lays it out", () => {
   const lines = kubeadmText(sample()).split('\n');
   assert.equal(lines[0], 'CERTIFICATE'.padEnd(29) + 'EXPIRES                  RESIDUAL TIME   CERTIFICATE AUTHORITY   EXTERNALLY MANAGED');
   assert.equal(lines[3], '!MISSING! super-admin.conf'.padEnd(29) + ' '.repeat(25 + 16 + 24));
