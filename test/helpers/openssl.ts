@@ -1,6 +1,6 @@
 // openssl as the independent judge of what kpki writes.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -10,8 +10,16 @@ export function openssl(args: string[], input?: string | Buffer): { status: numb
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
+let scratchDir: string | undefined;
+
+/** Temp files (some hold private keys) live in one directory per test process, removed when it exits. */
 export function tempFile(content: string | Buffer): string {
-  const path = join(tmpdir(), `kpki-ossl-${randomBytes(6).toString('hex')}.pem`);
+  if (!scratchDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'kpki-ossl-'));
+    scratchDir = dir;
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const path = join(scratchDir, `${randomBytes(6).toString('hex')}.pem`);
   writeFileSync(path, content);
   return path;
 }
