@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { scanNode } from '../node/scan.js';
 import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
-import { nodeSeverity, statusOf, Thresholds } from '../report/status.js';
+import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
 import { parseDuration } from '../util/duration.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
@@ -48,7 +48,6 @@ export function checkCommand(): Command {
           process.stderr.write(`kpki: no Kubernetes certificates found under ${hostOf(globals).describe(inventory.certDir)} or ${hostOf(globals).describe(inventory.kubeconfigDir)}\n`);
           return 3;
         }
-        void statusOf;
         return nodeSeverity(inventory, thresholds);
       }),
     );
