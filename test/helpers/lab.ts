@@ -1,7 +1,8 @@
 // Lab node trees for tests: built once per test file, copied for each test (symlinks kept as they are).
+import { after, before } from 'node:test';
 import { cpSync } from 'node:fs';
 import { buildControlPlaneNode, makeClusterCas, NodeOptions } from '../../src/lab/index.js';
-import { tempRoot } from './kpki.js';
+import { removeTree, tempRoot } from './kpki.js';
 
 const DAY = 86_400_000;
 
@@ -23,4 +24,26 @@ export function copyTree(template: string): string {
   const root = tempRoot('kpki-case-');
   cpSync(template, root, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
   return root;
+}
+
+/**
+ * One expired control-plane template per test file (built in `before`), copied fresh for each test; every tree is
+ * removed in `after`, even when tests fail.
+ */
+export function sharedExpiredNode(): { template: () => string; fresh: () => string } {
+  let template = '';
+  const roots: string[] = [];
+  before(async () => {
+    template = await expiredControlPlane();
+    roots.push(template);
+  });
+  after(() => roots.forEach(removeTree));
+  return {
+    template: () => template,
+    fresh: () => {
+      const root = copyTree(template);
+      roots.push(root);
+      return root;
+    },
+  };
 }

@@ -1,27 +1,15 @@
 // Bad input: each case fails with a one-line error naming the node file, exits non-zero, and leaves every byte
 // of the tree as it was (proved by hashing the whole tree before and after; kpki's own state dir is excluded).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashTree, KPKI, kpki, removeTree } from '../helpers/kpki.js';
-import { copyTree, expiredControlPlane } from '../helpers/lab.js';
+import { hashTree, KPKI, kpki } from '../helpers/kpki.js';
+import { sharedExpiredNode } from '../helpers/lab.js';
 import { openssl } from '../helpers/openssl.js';
 
-let template: string;
-const roots: string[] = [];
-before(async () => {
-  template = await expiredControlPlane();
-  roots.push(template);
-});
-after(() => roots.forEach(removeTree));
-
-function fresh(): string {
-  const root = copyTree(template);
-  roots.push(root);
-  return root;
-}
+const { fresh } = sharedExpiredNode();
 
 const PKI = 'etc/kubernetes/pki';
 

@@ -1,20 +1,14 @@
 // A renew killed (SIGKILL) at several points: the next run rolls back what the dead run half did, leaves a
 // consistent tree (every key matches its certificate) and loses nothing (the original bytes are in the first backup).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashTree, kpki, removeTree } from '../helpers/kpki.js';
-import { copyTree, expiredControlPlane } from '../helpers/lab.js';
+import { hashTree, kpki } from '../helpers/kpki.js';
+import { sharedExpiredNode } from '../helpers/lab.js';
 
-let template: string;
-const roots: string[] = [];
-before(async () => {
-  template = await expiredControlPlane();
-  roots.push(template);
-});
-after(() => roots.forEach(removeTree));
+const node = sharedExpiredNode();
 
 interface Item {
   name: string;
@@ -37,8 +31,8 @@ const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 for (const point of ['after-backup', 'between-key-and-cert', 'between-files']) {
   test(`renew killed ${point}: the next run recovers and nothing is lost`, () => {
-    const root = copyTree(template);
-    roots.push(root);
+    const root = node.fresh();
+    const template = node.template();
     const originalHash = hashTree(root);
     const killed = kpki(['--root', root, 'renew', 'all', '--yes'], { KPKI_TEST_CRASH_AT: point });
     assert.equal(killed.status, 128, `the run should have been killed at ${point}: ${killed.stdout}${killed.stderr}`);

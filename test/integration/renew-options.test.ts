@@ -1,25 +1,14 @@
 // renew's options: --dry-run, --if-expires-within, --reuse-keys, --key-algorithm, --validity capped by the CA,
 // and the kubelet's rotated client PEM renewed the kubelet's way (new file, symlink swapped).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashTree, kpki, removeTree } from '../helpers/kpki.js';
-import { copyTree, expiredControlPlane } from '../helpers/lab.js';
+import { hashTree, kpki } from '../helpers/kpki.js';
+import { sharedExpiredNode } from '../helpers/lab.js';
 import { certFacts, publicKeyOfCert, publicKeyOfKey, verifies } from '../helpers/openssl.js';
 
-let template: string;
-const roots: string[] = [];
-before(async () => {
-  template = await expiredControlPlane();
-  roots.push(template);
-});
-after(() => roots.forEach(removeTree));
-const fresh = () => {
-  const root = copyTree(template);
-  roots.push(root);
-  return root;
-};
+const { fresh } = sharedExpiredNode();
 const PKI = 'etc/kubernetes/pki';
 
 test('--dry-run prints the plan and changes nothing', () => {
