@@ -6,6 +6,11 @@ export interface ManifestOptions {
   stackedEtcd: boolean;
   /** --initial-cluster of etcd; defaults to this node alone. */
   initialCluster?: string;
+  /**
+   * Where kubeadm binds node-local endpoints (127.0.0.1). Lab nodes share one network namespace, so they bind those
+   * endpoints (etcd's local client URL and metrics, controller-manager, scheduler, probes) to their own address.
+   */
+  localAddress?: string;
 }
 
 const PKI = '/etc/kubernetes/pki';
@@ -43,6 +48,8 @@ ${flags}
 
 export function renderManifests(o: ManifestOptions): Record<string, string> {
   const files: Record<string, string> = {};
+  const local = o.localAddress ?? '127.0.0.1';
+  const clientUrls = [...new Set([`https://${local}:2379`, `https://${o.address}:2379`])].join(',');
   const etcdServers = o.stackedEtcd ? `https://${o.address}:2379` : 'https://etcd.example.invalid:2379';
   files['kube-apiserver.yaml'] = pod(
     'kube-apiserver',
@@ -74,7 +81,7 @@ export function renderManifests(o: ManifestOptions): Record<string, string> {
     'registry.k8s.io/kube-controller-manager:v1.29.0',
     [
       'kube-controller-manager',
-      '--bind-address=127.0.0.1',
+      `--bind-address=${local}`,
       `--cluster-signing-cert-file=${PKI}/ca.crt`,
       `--cluster-signing-key-file=${PKI}/ca.key`,
       '--kubeconfig=/etc/kubernetes/controller-manager.conf',
@@ -82,13 +89,13 @@ export function renderManifests(o: ManifestOptions): Record<string, string> {
       `--service-account-private-key-file=${PKI}/sa.key`,
       '--use-service-account-credentials=true',
     ],
-    { host: '127.0.0.1', port: 10257, path: '/healthz', scheme: 'HTTPS' },
+    { host: local, port: 10257, path: '/healthz', scheme: 'HTTPS' },
   );
   files['kube-scheduler.yaml'] = pod(
     'kube-scheduler',
     'registry.k8s.io/kube-scheduler:v1.29.0',
-    ['kube-scheduler', '--bind-address=127.0.0.1', '--kubeconfig=/etc/kubernetes/scheduler.conf', '--leader-elect=true'],
-    { host: '127.0.0.1', port: 10259, path: '/healthz', scheme: 'HTTPS' },
+    ['kube-scheduler', `--bind-address=${local}`, '--kubeconfig=/etc/kubernetes/scheduler.conf', '--leader-elect=true'],
+    { host: local, port: 10259, path: '/healthz', scheme: 'HTTPS' },
   );
   if (o.stackedEtcd) {
     files['etcd.yaml'] = pod(
@@ -103,8 +110,8 @@ export function renderManifests(o: ManifestOptions): Record<string, string> {
         `--initial-advertise-peer-urls=https://${o.address}:2380`,
         `--initial-cluster=${o.initialCluster ?? `${o.nodeName}=https://${o.address}:2380`}`,
         `--key-file=${PKI}/etcd/server.key`,
-        `--listen-client-urls=https://127.0.0.1:2379,https://${o.address}:2379`,
-        `--listen-metrics-urls=http://127.0.0.1:2381`,
+        `--listen-client-urls=${clientUrls}`,
+        `--listen-metrics-urls=http://${local}:2381`,
         `--listen-peer-urls=https://${o.address}:2380`,
         `--name=${o.nodeName}`,
         `--peer-cert-file=${PKI}/etcd/peer.crt`,
@@ -113,7 +120,7 @@ export function renderManifests(o: ManifestOptions): Record<string, string> {
         `--peer-trusted-ca-file=${PKI}/etcd/ca.crt`,
         `--trusted-ca-file=${PKI}/etcd/ca.crt`,
       ],
-      { host: '127.0.0.1', port: 2381, path: '/health', scheme: 'HTTP' },
+      { host: local, port: 2381, path: '/health', scheme: 'HTTP' },
     );
   }
   return files;

@@ -26,6 +26,10 @@ export interface NodeOptions {
   stackedEtcd?: boolean;
   /** Extra API server SANs (apiServer.certSANs). */
   certSans?: string[];
+  /** etcd's --initial-cluster (all stacked members); defaults to this node alone. */
+  initialCluster?: string;
+  /** Address for kubeadm's node-local endpoints (see ManifestOptions.localAddress). */
+  localAddress?: string;
 }
 
 const DAY = 86_400_000;
@@ -144,7 +148,7 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
   }
   await Promise.all(work);
   await serviceAccountKeys(ctx);
-  for (const [file, text] of Object.entries(renderManifests({ nodeName: options.nodeName, address: options.address, stackedEtcd: stacked }))) {
+  for (const [file, text] of Object.entries(renderManifests({ nodeName: options.nodeName, address: options.address, stackedEtcd: stacked, initialCluster: options.initialCluster, localAddress: options.localAddress }))) {
     write(root, `/etc/kubernetes/manifests/${file}`, text, 0o600);
   }
 }

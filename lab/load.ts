@@ -1,0 +1,194 @@
+// Load generator: etcd writes (with apiserver-etcd-client) and API reads (with admin credentials), bounded by time and
+// count, recording every attempt. Two kinds of clients run side by side:
+// - "balanced": tries the control-plane nodes in turn and retries the next node on failure, as a client behind a
+//   load balancer does; a request fails only when every node failed it;
+// - "pinned": one client per control-plane node that only ever talks to that node's address.
+// Afterwards every acknowledged write is read back: nothing acknowledged may be lost.
+import https from 'node:https';
+import { EtcdClient } from './standins/etcd-client.js';
+import { describeFailure, kubeRequest, KubeCredentials, loadKubeconfig } from './standins/kube-client.js';
+import type { Lab } from './lab.js';
+
+export interface LoadOptions {
+  durationMs: number;
+  /** Stop after this many balanced writes even if time is left. */
+  maxOps?: number;
+  /** Pause between two requests of one client. */
+  intervalMs?: number;
+}
+
+export interface Attempt {
+  at: number;
+  client: string;
+  op: 'write' | 'read';
+  target: string;
+  ok: boolean;
+  error?: string;
+}
+
+export interface ClientCounts {
+  ok: number;
+  failed: number;
+}
+
+export interface LoadReport {
+  durationMs: number;
+  balanced: { writes: ClientCounts; reads: ClientCounts; longestGapMs: number };
+  pinned: Record<string, ClientCounts & { longestGapMs: number }>;
+  acknowledgedWrites: number;
+  lostWrites: string[];
+  failures: Attempt[];
+}
+
+const NAMESPACE = 'lab-load';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function longestGap(times: number[], start: number, end: number): number {
+  const all = [start, ...times.sort((a, b) => a - b), end];
+  return all.slice(1).reduce((max, t, i) => Math.max(max, t - all[i]), 0);
+}
+
+export class Load {
+  private readonly attempts: Attempt[] = [];
+  private readonly acked = new Map<string, string>();
+  private readonly etcd: Map<string, EtcdClient>;
+  private readonly api: KubeCredentials;
+  private readonly agents: Map<string, https.Agent>;
+  private readonly targets: string[];
+  private stopped = false;
+  private readonly started = Date.now();
+  private finished?: Promise<void>;
+  private seq = 0;
+  private readonly run = Math.random().toString(36).slice(2, 8);
+
+  private constructor(lab: Lab, private readonly options: LoadOptions) {
+    const cp = lab.controlPlanes[0];
+    const tls = { ca: cp.read('/etc/kubernetes/pki/etcd/ca.crt'), cert: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.crt'), key: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.key') };
+    this.targets = lab.controlPlanes.map((n) => n.address);
+    this.etcd = new Map(this.targets.map((a) => [a, new EtcdClient(`https://${a}:2379`, tls, 2000)]));
+    this.api = loadKubeconfig(lab.adminKubeconfig);
+    this.agents = new Map(this.targets.map((a) => [a, new https.Agent({ keepAlive: true })]));
+  }
+
+  /** Starts the clients; call finish() to stop early and get the report. */
+  static start(lab: Lab, options: LoadOptions): Load {
+    const load = new Load(lab, options);
+    const clients = [load.balancedLoop(), ...load.targets.map((t) => load.pinnedLoop(t))];
+    load.finished = Promise.all(clients).then(() => undefined);
+    return load;
+  }
+
+  private active(): boolean {
+    return !this.stopped && Date.now() - this.started < this.options.durationMs && (this.options.maxOps === undefined || this.seq < this.options.maxOps);
+  }
+
+  private record(client: string, op: Attempt['op'], target: string, error?: string): boolean {
+    this.attempts.push({ at: Date.now(), client, op, target, ok: error === undefined, error });
+    return error === undefined;
+  }
+
+  private async write(client: string, target: string, name: string): Promise<boolean> {
+    const value = JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name, namespace: NAMESPACE }, data: { writtenAt: new Date().toISOString() } });
+    const key = `/registry/configmaps/${NAMESPACE}/${name}`;
+    try {
+      await this.etcd.get(target)!.put(key, value);
+      this.acked.set(key, value);
+      return this.record(client, 'write', target);
+    } catch (err) {
+      return this.record(client, 'write', target, (err as Error).message);
+    }
+  }
+
+  private async read(client: string, target: string, name: string): Promise<boolean> {
+    try {
+      const res = await kubeRequest(this.api, 'GET', `/api/v1/namespaces/${NAMESPACE}/configmaps/${name}`, { server: `https://${target}:6443`, timeoutMs: 2000, agent: this.agents.get(target) });
+      return this.record(client, 'read', target, res.status === 200 ? undefined : describeFailure(res));
+    } catch (err) {
+      return this.record(client, 'read', target, (err as Error).message);
+    }
+  }
+
+  /** One logical request: the nodes in turn, starting with the next one, until one succeeds. */
+  private async balanced(op: Attempt['op'], first: number, name: string): Promise<boolean> {
+    for (let i = 0; i < this.targets.length; i++) {
+      const target = this.targets[(first + i) % this.targets.length];
+      if (await (op === 'write' ? this.write('balanced', target, name) : this.read('balanced', target, name))) return true;
+    }
+    this.record('balanced', op, '*', 'every control-plane node failed');
+    return false;
+  }
+
+  private async balancedLoop(): Promise<void> {
+    while (this.active()) {
+      const n = this.seq++;
+      const name = `b-${this.run}-${n}`;
+      if (await this.balanced('write', n, name)) await this.balanced('read', n + 1, name);
+      await sleep(this.options.intervalMs ?? 40);
+    }
+  }
+
+  private async pinnedLoop(target: string): Promise<void> {
+    let n = 0;
+    let lastOk: string | undefined;
+    while (this.active()) {
+      const name = `p-${this.run}-${target}-${n++}`;
+      if (await this.write(`pinned ${target}`, target, name)) lastOk = name;
+      if (lastOk) await this.read(`pinned ${target}`, target, lastOk);
+      await sleep(this.options.intervalMs ?? 40);
+    }
+  }
+
+  /** Stops the clients, reads back every acknowledged write through any node, and reports. */
+  async finish(): Promise<LoadReport> {
+    await sleep(Math.max(0, this.options.durationMs - (Date.now() - this.started)));
+    this.stopped = true;
+    await this.finished;
+    const end = Date.now();
+    const lost: string[] = [];
+    for (const [key, value] of this.acked) {
+      let found: string | undefined | null = null;
+      for (const client of this.etcd.values()) {
+        try {
+          found = await client.get(key);
+          break;
+        } catch {
+          /* that member is down: ask the next */
+        }
+      }
+      if (found !== value) lost.push(key);
+    }
+    this.etcd.forEach((c) => c.close());
+    this.agents.forEach((a) => a.destroy());
+    const balancedFinal = this.attempts.filter((a) => a.client === 'balanced' && (a.ok || a.target === '*'));
+    const count = (list: Attempt[]) => ({ ok: list.filter((a) => a.ok).length, failed: list.filter((a) => !a.ok).length });
+    const pinned = Object.fromEntries(
+      this.targets.map((t) => {
+        const mine = this.attempts.filter((a) => a.client === `pinned ${t}`);
+        return [t, { ...count(mine), longestGapMs: longestGap(mine.filter((a) => a.ok).map((a) => a.at), this.started, end) }];
+      }),
+    );
+    return {
+      durationMs: end - this.started,
+      balanced: {
+        writes: count(balancedFinal.filter((a) => a.op === 'write')),
+        reads: count(balancedFinal.filter((a) => a.op === 'read')),
+        longestGapMs: longestGap(balancedFinal.filter((a) => a.ok).map((a) => a.at), this.started, end),
+      },
+      pinned,
+      acknowledgedWrites: this.acked.size,
+      lostWrites: lost,
+      failures: this.attempts.filter((a) => !a.ok),
+    };
+  }
+}
+
+/** One line per client kind, for logs and the README. */
+export function summarize(report: LoadReport): string {
+  const pinnedFailed = Object.values(report.pinned).reduce((s, c) => s + c.failed, 0);
+  const pinnedGap = Math.max(...Object.values(report.pinned).map((c) => c.longestGapMs));
+  return [
+    `balanced: ${report.balanced.writes.failed} failed writes / ${report.balanced.writes.ok + report.balanced.writes.failed}, ${report.balanced.reads.failed} failed reads / ${report.balanced.reads.ok + report.balanced.reads.failed}, longest gap ${report.balanced.longestGapMs} ms`,
+    `pinned: ${pinnedFailed} failed requests (${Object.entries(report.pinned).map(([t, c]) => `${t}: ${c.failed}`).join(', ')}), longest gap ${pinnedGap} ms`,
+    `acknowledged writes ${report.acknowledgedWrites}, lost ${report.lostWrites.length}`,
+  ].join('; ');
+}

@@ -1,0 +1,213 @@
+// kube-apiserver stand-in (no kube-apiserver binary runs on this machine). What it does like the real one:
+// - serves TLS with --tls-cert-file/--tls-private-key-file and reloads them (and --client-ca-file) when they change;
+// - authenticates client certificates against --client-ca-file: valid → user CN, groups O; presented but invalid or
+//   expired → HTTP 401 Status (the handshake still succeeds, so kubectl prints "Unauthorized"); none → anonymous;
+// - talks to etcd with --etcd-certfile/--etcd-keyfile/--etcd-cafile, loaded once at start as kube-apiserver does;
+//   /readyz, /healthz and /livez fail while etcd cannot be reached;
+// - answers /version, discovery (/api, /api/v1, /apis) and nodes and configmaps backed by etcd.
+// What it does not do: no RBAC (a fixed rule set below), no tokens or service accounts, no watch, no admission,
+// no aggregation, JSON instead of protobuf in etcd, no kubelet connections, no graceful shutdown delay.
+import https from 'node:https';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EtcdClient } from './etcd-client.js';
+import { Flags, log } from './flags.js';
+
+const ADMIN_GROUPS = new Set(['system:masters', 'kubeadm:cluster-admins']);
+const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+const NODE_STALE_MS = 10_000;
+
+interface User {
+  name: string;
+  groups: string[];
+}
+
+function status(res: ServerResponse, code: number, reason: string, message: string): void {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+}
+
+function json(res: ServerResponse, body: unknown): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => resolve(body));
+    req.on('error', reject);
+  });
+}
+
+/** What the node lifecycle controller would show: Ready turns Unknown when the kubelet stops posting status. */
+function withStaleness(node: any): any {
+  const ready = node?.status?.conditions?.find((c: any) => c.type === 'Ready');
+  if (ready && Date.now() - Date.parse(ready.lastHeartbeatTime) > NODE_STALE_MS) {
+    Object.assign(ready, { status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' });
+  }
+  return node;
+}
+
+function versionInfo(): Record<string, string> {
+  const tag = /:v(\d+)\.(\d+)\.(\d+)/.exec(process.env.LAB_IMAGE ?? '') ?? ['', '1', '29', '0'];
+  return { major: tag[1], minor: tag[2], gitVersion: `v${tag[1]}.${tag[2]}.${tag[3]}`, gitCommit: 'kpki-lab-stand-in', gitTreeState: 'clean', buildDate: '2024-01-01T00:00:00Z', goVersion: 'go1.21', compiler: 'gc', platform: 'linux/amd64' };
+}
+
+function nodeTable(nodes: any[]): unknown {
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: {},
+    columnDefinitions: [
+      { name: 'Name', type: 'string', format: 'name', description: '', priority: 0 },
+      { name: 'Status', type: 'string', format: '', description: '', priority: 0 },
+      { name: 'Roles', type: 'string', format: '', description: '', priority: 0 },
+      { name: 'Version', type: 'string', format: '', description: '', priority: 0 },
+    ],
+    rows: nodes.map((n) => {
+      const ready = n.status?.conditions?.find((c: any) => c.type === 'Ready');
+      const roles = Object.keys(n.metadata?.labels ?? {}).filter((l) => l.startsWith('node-role.kubernetes.io/')).map((l) => l.split('/')[1]);
+      return { cells: [n.metadata.name, ready?.status === 'True' ? 'Ready' : 'NotReady', roles.join(',') || '<none>', n.status?.nodeInfo?.kubeletVersion ?? ''], object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: n.metadata } };
+    }),
+  };
+}
+
+export async function runApiServer(argv: string[]): Promise<void> {
+  const flags = new Flags(argv);
+  const address = flags.require('advertise-address');
+  const port = Number(flags.get('secure-port', '6443'));
+  const certFile = flags.require('tls-cert-file');
+  const keyFile = flags.require('tls-private-key-file');
+  const clientCaFile = flags.require('client-ca-file');
+  const etcdEndpoint = flags.require('etcd-servers').split(',')[0];
+  const etcd = new EtcdClient(etcdEndpoint, {
+    ca: readFileSync(flags.require('etcd-cafile')),
+    cert: readFileSync(flags.require('etcd-certfile')),
+    key: readFileSync(flags.require('etcd-keyfile')),
+  });
+
+  // Dynamic serving certificate and client CA, as kube-apiserver reloads them: a bad pair keeps the old one.
+  let loaded = '';
+  const context = () => ({ cert: readFileSync(certFile), key: readFileSync(keyFile), ca: readFileSync(clientCaFile) });
+  const first = context();
+  loaded = Buffer.concat([first.cert, first.key, first.ca]).toString('base64');
+  const server = https.createServer({ ...first, requestCert: true, rejectUnauthorized: false });
+  const reload = setInterval(() => {
+    try {
+      const next = context();
+      const fingerprint = Buffer.concat([next.cert, next.key, next.ca]).toString('base64');
+      if (fingerprint === loaded) return;
+      tls.createSecureContext(next); // throws on a key that does not match
+      server.setSecureContext({ ...next, requestCert: true, rejectUnauthorized: false } as tls.SecureContextOptions);
+      loaded = fingerprint;
+      log('kube-apiserver', `loaded new serving certificate and client CA from ${certFile}`);
+    } catch (err) {
+      log('kube-apiserver', `not reloading certificates: ${(err as Error).message}`);
+    }
+  }, 1000);
+
+  let etcdState = { ok: false, reason: 'not checked yet' };
+  const checkEtcd = async () => {
+    try {
+      await etcd.get('/registry/health');
+      etcdState = { ok: true, reason: '' };
+    } catch (err) {
+      etcdState = { ok: false, reason: (err as Error).message };
+    }
+  };
+  await checkEtcd();
+  const etcdTimer = setInterval(checkEtcd, 1000);
+
+  const authenticate = (req: IncomingMessage): User | 'unauthorized' => {
+    const socket = req.socket as tls.TLSSocket;
+    const peer = socket.getPeerCertificate();
+    if (!peer || Object.keys(peer).length === 0) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
+    if (!socket.authorized) return 'unauthorized';
+    const o = peer.subject.O;
+    return { name: String(peer.subject.CN), groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'] };
+  };
+
+  const authorized = (user: User, method: string, path: string): boolean => {
+    if (PUBLIC_PATHS.has(path)) return true;
+    if (user.name === 'system:anonymous') return false;
+    if (user.groups.some((g) => ADMIN_GROUPS.has(g))) return true;
+    if (method === 'GET') return true;
+    const node = /^system:node:(.+)$/.exec(user.name);
+    return node !== null && user.groups.includes('system:nodes') && new RegExp(`^/api/v1/nodes/${node[1]}(/status)?$`).test(path);
+  };
+
+  const health = (res: ServerResponse, verbose: boolean) => {
+    const lines = ['[+]ping ok', etcdState.ok ? '[+]etcd ok' : `[-]etcd failed: ${etcdState.reason}`];
+    res.writeHead(etcdState.ok ? 200 : 500, { 'content-type': 'text/plain' });
+    res.end(etcdState.ok && !verbose ? 'ok' : `${lines.join('\n')}\n${etcdState.ok ? 'healthz check passed' : 'healthz check failed'}\n`);
+  };
+
+  const routes = async (req: IncomingMessage, res: ServerResponse, path: string, accept: string): Promise<void> => {
+    let m: RegExpExecArray | null;
+    if (req.method === 'GET' && path === '/version') return json(res, versionInfo());
+    if (req.method === 'GET' && path === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `${address}:${port}` }] });
+    if (req.method === 'GET' && path === '/apis') return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
+    if (req.method === 'GET' && path === '/api/v1') {
+      const resource = (name: string, kind: string, namespaced: boolean) => ({ name, singularName: '', namespaced, kind, verbs: ['get', 'list'] });
+      return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [resource('nodes', 'Node', false), resource('configmaps', 'ConfigMap', true)] });
+    }
+    if (req.method === 'GET' && path === '/api/v1/nodes') {
+      const items = (await etcd.list('/registry/minions/')).map(([, v]) => withStaleness(JSON.parse(v)));
+      return json(res, accept.includes('as=Table') ? nodeTable(items) : { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items });
+    }
+    if ((m = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(path))) {
+      const key = `/registry/minions/${m[1]}`;
+      if (req.method === 'GET') {
+        const value = await etcd.get(key);
+        if (value === undefined) return status(res, 404, 'NotFound', `nodes "${m[1]}" not found`);
+        const node = withStaleness(JSON.parse(value));
+        return json(res, accept.includes('as=Table') ? nodeTable([node]) : node);
+      }
+      if (req.method === 'PUT') {
+        const node = JSON.parse(await readBody(req));
+        await etcd.put(key, JSON.stringify(node)); // the kubelet stand-in registers and updates in one PUT
+        return json(res, node);
+      }
+    }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?$/.exec(path)) && req.method === 'GET') {
+      if (m[2]) {
+        const value = await etcd.get(`/registry/configmaps/${m[1]}/${m[2]}`);
+        return value === undefined ? status(res, 404, 'NotFound', `configmaps "${m[2]}" not found`) : json(res, JSON.parse(value));
+      }
+      const items = (await etcd.list(`/registry/configmaps/${m[1]}/`)).map(([, v]) => JSON.parse(v));
+      return json(res, { kind: 'ConfigMapList', apiVersion: 'v1', metadata: {}, items });
+    }
+    return status(res, 404, 'NotFound', 'the server could not find the requested resource');
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', `https://${address}`);
+    const user = authenticate(req);
+    if (user === 'unauthorized') return status(res, 401, 'Unauthorized', 'Unauthorized');
+    if (!authorized(user, req.method ?? 'GET', url.pathname)) {
+      return status(res, 403, 'Forbidden', `User "${user.name}" cannot ${req.method?.toLowerCase()} path "${url.pathname}"`);
+    }
+    if (['/healthz', '/livez', '/readyz'].includes(url.pathname)) return health(res, url.searchParams.has('verbose'));
+    routes(req, res, url.pathname, String(req.headers.accept ?? '')).catch((err) => status(res, 503, 'ServiceUnavailable', (err as Error).message));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => resolve());
+  });
+  log('kube-apiserver', `serving on https://${address}:${port}, etcd ${etcdEndpoint}`);
+
+  const stop = () => {
+    clearInterval(reload);
+    clearInterval(etcdTimer);
+    server.close();
+    server.closeAllConnections();
+    etcd.close();
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

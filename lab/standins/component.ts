@@ -1,0 +1,65 @@
+// kube-controller-manager / kube-scheduler stand-in. Like the real ones it loads --kubeconfig once at start, keeps
+// calling the API server with those credentials, and serves /healthz over HTTPS (a self-signed certificate made in
+// memory, as they do without --tls-cert-file) on --bind-address:--secure-port. /healthz is ok only while the API
+// accepts the credentials, so an expired controller-manager.conf shows up as an unhealthy component after its
+// restart, as in a real cluster. What it does not do: no controllers, no scheduling, no leader election lease.
+import https from 'node:https';
+import { certificateToPem } from '../../src/pki/certificate.js';
+import { selfSignCa } from '../../src/pki/issue.js';
+import { generatePrivateKey, privateKeyToPem } from '../../src/pki/keys.js';
+import { Flags, log } from './flags.js';
+import { describeFailure, kubeRequest, loadKubeconfig } from './kube-client.js';
+
+const DEFAULT_PORTS: Record<string, number> = { 'kube-controller-manager': 10257, 'kube-scheduler': 10259 };
+const FRESH_MS = 10_000;
+
+export async function runComponent(name: string, argv: string[]): Promise<void> {
+  const flags = new Flags(argv);
+  const address = flags.get('bind-address', '0.0.0.0')!;
+  const port = Number(flags.get('secure-port', String(DEFAULT_PORTS[name])));
+  const kubeconfig = flags.require('kubeconfig');
+  const creds = loadKubeconfig(kubeconfig); // once, at start: renewed files need a restart, as for the real component
+
+  let lastSuccess = 0;
+  let lastError = 'no call to the API server yet';
+  const call = async () => {
+    try {
+      const res = await kubeRequest(creds, 'GET', '/api/v1/nodes', { timeoutMs: 2000 });
+      if (res.status === 200) {
+        lastSuccess = Date.now();
+        lastError = '';
+      } else lastError = describeFailure(res);
+    } catch (err) {
+      lastError = describeFailure(err as Error);
+    }
+    if (lastError) log(name, `API call with ${kubeconfig} failed: ${lastError}`);
+  };
+  await call();
+  const timer = setInterval(call, 2000);
+
+  const key = await generatePrivateKey('ECDSA-P256');
+  const now = Date.now();
+  const cert = await selfSignCa({ commonName: `${address}@${Math.floor(now / 1000)}`, key, notBefore: new Date(now - 60_000), notAfter: new Date(now + 365 * 86_400_000) });
+  const server = https.createServer({ cert: certificateToPem(cert), key: privateKeyToPem(key) }, (req, res) => {
+    if (req.url?.startsWith('/healthz') || req.url?.startsWith('/livez') || req.url?.startsWith('/readyz')) {
+      const ok = Date.now() - lastSuccess < FRESH_MS;
+      res.writeHead(ok ? 200 : 500, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ok' : `[-]api-credentials failed: ${lastError}\nhealthz check failed\n`);
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => resolve());
+  });
+  log(name, `serving /healthz on https://${address}:${port}, API ${creds.server}`);
+  const stop = () => {
+    clearInterval(timer);
+    server.close();
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 100).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

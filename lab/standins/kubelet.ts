@@ -1,0 +1,287 @@
+// kubelet stand-in: runs the static pods of /etc/kubernetes/manifests as processes, the way the kubelet does —
+// polls the directory, starts new manifests, stops removed ones, restarts changed ones, restarts exited containers
+// with back-off, runs startup/liveness/readiness probes from the manifests — and posts its node status to the API
+// server with the client certificate of kubelet.conf (re-read every time, as the kubelet's certificate manager does).
+// What it does not do: no container runtime or images (a pod's command is run as a process on the node), one
+// container per pod, no volumes or cgroups, back-off shortened to 1 s doubling to 10 s (the kubelet: 10 s to 5 min).
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { openSync, readdirSync, readFileSync, renameSync, writeFileSync, existsSync, closeSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { log } from './flags.js';
+import { describeFailure, kubeRequest, loadKubeconfig } from './kube-client.js';
+import { HttpProbe, probeFromManifest, runHttpProbe } from './probes.js';
+
+export interface KubeletConfig {
+  nodeName: string;
+  address: string;
+  role: 'control-plane' | 'worker';
+  manifestsDir: string;
+  kubeconfig: string;
+  statusFile: string;
+  logDir: string;
+  syncMs: number;
+  /** The bundled stand-ins script: kube-apiserver & co. run as `node <script> <component> flags...`. */
+  standinsScript: string;
+  kubeletVersion: string;
+}
+
+type ProbeKind = 'startup' | 'liveness' | 'readiness';
+
+interface Pod {
+  name: string;
+  file: string;
+  hash: string;
+  argv: string[];
+  env: Record<string, string>;
+  probes: Partial<Record<ProbeKind, HttpProbe>>;
+  child?: ChildProcess;
+  state: 'running' | 'waiting' | 'terminating';
+  startedAt: number;
+  restarts: number;
+  backoffMs: number;
+  nextStartAt: number;
+  lastExit?: { code: number | null; signal: string | null; at: string };
+  started: boolean;
+  ready: boolean;
+  failures: Record<ProbeKind, number>;
+  nextProbeAt: Record<ProbeKind, number>;
+  probing: Set<ProbeKind>;
+  lastProbe?: string;
+  stopped?: Promise<void>;
+}
+
+const STANDINS = new Set(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
+const STOP_GRACE_MS = 10_000;
+
+export class Kubelet {
+  private readonly pods = new Map<string, Pod>();
+  private timers: NodeJS.Timeout[] = [];
+  private nodeStatus = { registered: false, lastHeartbeat: '', lastError: '' };
+  private stopping = false;
+  private server?: http.Server;
+
+  constructor(private readonly config: KubeletConfig) {}
+
+  async start(): Promise<void> {
+    this.sync();
+    this.timers.push(setInterval(() => this.sync(), this.config.syncMs));
+    this.timers.push(setInterval(() => this.probeAll(), 250));
+    this.timers.push(setInterval(() => void this.heartbeat(), 2000));
+    void this.heartbeat();
+    this.server = http.createServer((req, res) => {
+      if (req.url === '/healthz') res.writeHead(200).end('ok');
+      else if (req.url === '/pods') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.report()));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(10248, this.config.address, () => resolve()));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.timers.forEach(clearInterval);
+    this.server?.close();
+    await Promise.all([...this.pods.values()].map((pod) => this.stopPod(pod)));
+    this.writeStatus();
+  }
+
+  private podName(manifest: any): string {
+    return `${manifest?.metadata?.name ?? 'unnamed'}-${this.config.nodeName}`;
+  }
+
+  /** One pass of the kubelet's file source: what the directory says should run. */
+  private sync(): void {
+    if (this.stopping) return;
+    const desired = new Map<string, { file: string; hash: string; manifest: any }>();
+    let files: string[] = [];
+    try {
+      files = existsSync(this.config.manifestsDir) ? readdirSync(this.config.manifestsDir).filter((f) => !f.startsWith('.')) : [];
+    } catch (err) {
+      log('kubelet', `cannot read ${this.config.manifestsDir}: ${(err as Error).message}`);
+    }
+    for (const file of files.sort()) {
+      const path = join(this.config.manifestsDir, file);
+      try {
+        const text = readFileSync(path, 'utf8');
+        const manifest = parse(text);
+        if (manifest?.kind !== 'Pod') continue;
+        desired.set(this.podName(manifest), { file: path, hash: createHash('sha256').update(text).digest('hex').slice(0, 16), manifest });
+      } catch (err) {
+        log('kubelet', `ignoring ${path}: ${(err as Error).message}`);
+      }
+    }
+    for (const pod of this.pods.values()) {
+      const want = desired.get(pod.name);
+      if (!want || want.hash !== pod.hash) void this.removePod(pod, want ? 'manifest changed' : 'manifest removed');
+    }
+    for (const [name, want] of desired) {
+      if (!this.pods.has(name)) this.pods.set(name, this.newPod(name, want.file, want.hash, want.manifest));
+    }
+    for (const pod of this.pods.values()) {
+      if (pod.state === 'waiting' && Date.now() >= pod.nextStartAt) this.startPod(pod);
+    }
+    this.writeStatus();
+  }
+
+  private newPod(name: string, file: string, hash: string, manifest: any): Pod {
+    const container = manifest?.spec?.containers?.[0] ?? {};
+    const env: Record<string, string> = { LAB_IMAGE: String(container.image ?? '') };
+    for (const e of container.env ?? []) if (e?.name) env[e.name] = String(e.value ?? '');
+    const probes: Pod['probes'] = {};
+    for (const [kind, key] of [['startup', 'startupProbe'], ['liveness', 'livenessProbe'], ['readiness', 'readinessProbe']] as const) {
+      const probe = probeFromManifest(container[key], this.config.address);
+      if (probe) probes[kind] = probe;
+    }
+    return {
+      name, file, hash, probes, env,
+      argv: [...(container.command ?? []), ...(container.args ?? [])].map(String),
+      state: 'waiting', startedAt: 0, restarts: 0, backoffMs: 1000, nextStartAt: 0,
+      started: false, ready: false,
+      failures: { startup: 0, liveness: 0, readiness: 0 },
+      nextProbeAt: { startup: 0, liveness: 0, readiness: 0 },
+      probing: new Set(),
+    };
+  }
+
+  private program(argv: string[]): [string, string[]] {
+    const [command, ...rest] = argv;
+    if (STANDINS.has(command)) return [process.execPath, [this.config.standinsScript, command, ...rest]];
+    if (command === 'etcd') return ['/usr/bin/etcd', rest];
+    return [command, rest];
+  }
+
+  private startPod(pod: Pod): void {
+    if (this.stopping || pod.argv.length === 0) return;
+    const [program, args] = this.program(pod.argv);
+    const logFd = openSync(join(this.config.logDir, `${pod.name}.log`), 'a');
+    const child = spawn(program, args, { stdio: ['ignore', logFd, logFd], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...pod.env } });
+    closeSync(logFd);
+    const now = Date.now();
+    Object.assign(pod, { child, state: 'running', startedAt: now, started: !pod.probes.startup, ready: !pod.probes.readiness, failures: { startup: 0, liveness: 0, readiness: 0 } });
+    for (const kind of ['startup', 'liveness', 'readiness'] as ProbeKind[]) pod.nextProbeAt[kind] = now + (pod.probes[kind]?.initialDelaySeconds ?? 0) * 1000;
+    log('kubelet', `started ${pod.name} (pid ${child.pid}, restarts ${pod.restarts})`);
+    child.on('error', (err) => log('kubelet', `${pod.name}: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      pod.lastExit = { code, signal, at: new Date().toISOString() };
+      pod.child = undefined;
+      if (pod.state === 'terminating') return;
+      // Crashed or was killed: restart with back-off (reset after a good run).
+      if (Date.now() - pod.startedAt > 10_000) pod.backoffMs = 1000;
+      pod.state = 'waiting';
+      pod.restarts++;
+      pod.nextStartAt = Date.now() + pod.backoffMs;
+      pod.backoffMs = Math.min(pod.backoffMs * 2, 10_000);
+      log('kubelet', `${pod.name} exited (code ${code}, signal ${signal}); restarting in ${pod.nextStartAt - Date.now()} ms`);
+      this.writeStatus();
+    });
+  }
+
+  private stopPod(pod: Pod): Promise<void> {
+    if (pod.stopped) return pod.stopped;
+    const child = pod.child;
+    pod.state = 'terminating';
+    if (!child || child.exitCode !== null || child.signalCode !== null) return (pod.stopped = Promise.resolve());
+    pod.stopped = new Promise<void>((resolve) => {
+      const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+    return pod.stopped;
+  }
+
+  private async removePod(pod: Pod, why: string): Promise<void> {
+    if (pod.state === 'terminating') return;
+    log('kubelet', `stopping ${pod.name}: ${why}`);
+    await this.stopPod(pod);
+    if (this.pods.get(pod.name) === pod) this.pods.delete(pod.name);
+    this.writeStatus();
+  }
+
+  /** Restarts a running container (liveness or startup probe failed), counting it as a restart. */
+  private killForProbe(pod: Pod, kind: ProbeKind, detail: string): void {
+    log('kubelet', `${pod.name}: ${kind} probe failed ${pod.failures[kind]} times (${detail}); restarting the container`);
+    pod.child?.kill('SIGTERM');
+    const child = pod.child;
+    setTimeout(() => child && child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), STOP_GRACE_MS).unref();
+  }
+
+  private probeAll(): void {
+    const now = Date.now();
+    for (const pod of this.pods.values()) {
+      if (pod.state !== 'running') continue;
+      for (const kind of ['startup', 'liveness', 'readiness'] as ProbeKind[]) {
+        const probe = pod.probes[kind];
+        if (!probe || pod.probing.has(kind) || now < pod.nextProbeAt[kind]) continue;
+        if (kind !== 'startup' && !pod.started) continue;
+        if (kind === 'startup' && pod.started) continue;
+        pod.probing.add(kind);
+        pod.nextProbeAt[kind] = now + probe.periodSeconds * 1000;
+        const child = pod.child;
+        void runHttpProbe(probe, probe.timeoutSeconds * 1000).then((result) => {
+          pod.probing.delete(kind);
+          if (pod.child !== child || pod.state !== 'running') return;
+          pod.lastProbe = `${kind}: ${result.detail}`;
+          if (result.ok) {
+            pod.failures[kind] = 0;
+            if (kind === 'startup') pod.started = true;
+            if (kind === 'readiness') pod.ready = true;
+            return;
+          }
+          pod.failures[kind]++;
+          if (kind === 'readiness') pod.ready = false;
+          else if (pod.failures[kind] >= probe.failureThreshold) this.killForProbe(pod, kind, result.detail);
+        });
+      }
+    }
+  }
+
+  /** Registers or updates the Node object, authenticating with kubelet.conf's current client certificate. */
+  private async heartbeat(): Promise<void> {
+    if (this.stopping || !existsSync(this.config.kubeconfig)) return;
+    const now = new Date().toISOString();
+    const labels: Record<string, string> = { 'kubernetes.io/hostname': this.config.nodeName };
+    if (this.config.role === 'control-plane') labels['node-role.kubernetes.io/control-plane'] = '';
+    const node = {
+      kind: 'Node',
+      apiVersion: 'v1',
+      metadata: { name: this.config.nodeName, labels },
+      status: {
+        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now }],
+        addresses: [{ type: 'InternalIP', address: this.config.address }, { type: 'Hostname', address: this.config.nodeName }],
+        nodeInfo: { kubeletVersion: this.config.kubeletVersion },
+      },
+    };
+    try {
+      const creds = loadKubeconfig(this.config.kubeconfig);
+      const res = await kubeRequest(creds, 'PUT', `/api/v1/nodes/${this.config.nodeName}/status`, { body: node, timeoutMs: 2000 });
+      if (res.status !== 200) throw new Error(describeFailure(res));
+      this.nodeStatus = { registered: true, lastHeartbeat: now, lastError: '' };
+    } catch (err) {
+      this.nodeStatus = { ...this.nodeStatus, lastError: (err as Error).message };
+    }
+  }
+
+  report() {
+    return {
+      node: this.config.nodeName,
+      updated: new Date().toISOString(),
+      api: this.nodeStatus,
+      pods: [...this.pods.values()].map((p) => ({
+        name: p.name, file: p.file, hash: p.hash, state: p.state, pid: p.child?.pid, restarts: p.restarts,
+        startedAt: p.startedAt ? new Date(p.startedAt).toISOString() : undefined, started: p.started, ready: p.ready,
+        lastExit: p.lastExit, lastProbe: p.lastProbe,
+      })),
+    };
+  }
+
+  private writeStatus(): void {
+    const tmp = `${this.config.statusFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.report(), null, 2));
+    renameSync(tmp, this.config.statusFile);
+  }
+}

@@ -1,0 +1,63 @@
+// A lab node's first process (PID 1 of its own PID and mount namespaces, started by `unshare`): bind-mounts the
+// node's tree over kubeadm's paths so that every process of the node sees its own files, then runs sshd and the
+// kubelet stand-in. When it exits, the kernel ends every process of the node and drops its mounts.
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { log } from './flags.js';
+import { Kubelet, KubeletConfig } from './kubelet.js';
+
+export interface NodeConfig {
+  labId: string;
+  name: string;
+  address: string;
+  /** [source on the host, target inside the node] */
+  mounts: [string, string][];
+  sshdConfig: string;
+  logDir: string;
+  kubelet: KubeletConfig;
+  /** Stop the node when stdin closes (the process that started the lab is gone). */
+  exitWithStdin: boolean;
+}
+
+export async function runNode(argv: string[]): Promise<void> {
+  const configPath = argv[argv.indexOf('--config') + 1];
+  const config = JSON.parse(readFileSync(configPath, 'utf8')) as NodeConfig;
+  for (const [source, target] of config.mounts) execFileSync('mount', ['--bind', source, target]);
+  execFileSync('hostname', [config.name]); // own UTS namespace: the node's name, as on a real machine
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
+
+  let stopping = false;
+  let sshd: ChildProcess | undefined;
+  const startSshd = () => {
+    const out = openSync(join(config.logDir, 'sshd.log'), 'a');
+    sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config.sshdConfig], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    sshd.on('exit', (code, signal) => {
+      if (stopping) return;
+      log('node', `sshd exited (code ${code}, signal ${signal}); restarting in 1 s`);
+      setTimeout(startSshd, 1000);
+    });
+  };
+  startSshd();
+
+  const kubelet = new Kubelet(config.kubelet);
+  await kubelet.start();
+  log('node', `${config.name} up on ${config.address}`);
+
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('node', `stopping: ${why}`);
+    sshd?.kill('SIGTERM');
+    await kubelet.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (config.exitWithStdin) {
+    process.stdin.on('end', () => void shutdown('the lab process is gone (stdin closed)'));
+    process.stdin.on('error', () => void shutdown('stdin error'));
+    process.stdin.resume();
+  }
+}
