@@ -2,7 +2,7 @@
 // Lab.start() writes the node trees, starts every node in its own mount and PID namespace (`unshare`), plus the
 // control-plane load balancer, and waits until the cluster is healthy. stop() ends everything by PID.
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +39,6 @@ interface LabState {
   unsharePids: Record<string, number>;
   initPids: Record<string, number>;
   loadBalancerPid: number;
-  createdMountpoints: string[];
 }
 
 export class LabNode implements NodeInfo {
@@ -141,14 +140,33 @@ async function cleanUpStale(baseOctet: number): Promise<void> {
 
 function removeFiles(state: LabState): void {
   rmSync(state.layout.dir, { recursive: true, force: true });
-  for (const dir of state.createdMountpoints) {
+  rmSync(statePath(state.layout.baseOctet), { force: true });
+  removeMountpointsIfLast();
+}
+
+// Mountpoints the labs created on the host (/etc/kubernetes, ...), shared by every lab on the machine. Removed only by
+// the last lab to stop: removing one under a running lab would detach that lab's bind mounts.
+const MOUNTPOINTS_FILE = join(STATE_DIR, 'mountpoints.json');
+
+function createMountpoints(): void {
+  const created: string[] = existsSync(MOUNTPOINTS_FILE) ? JSON.parse(readFileSync(MOUNTPOINTS_FILE, 'utf8')) : [];
+  for (const path of NODE_PATHS.filter((p) => !existsSync(p))) {
+    mkdirSync(path, { recursive: true, mode: 0o755 });
+    created.push(path);
+  }
+  writeFileSync(MOUNTPOINTS_FILE, JSON.stringify([...new Set(created)]));
+}
+
+function removeMountpointsIfLast(): void {
+  if (!existsSync(MOUNTPOINTS_FILE) || readdirSync(STATE_DIR).some((f) => /^lab-\d+\.json$/.test(f))) return;
+  for (const dir of JSON.parse(readFileSync(MOUNTPOINTS_FILE, 'utf8')) as string[]) {
     try {
       rmdirSync(dir); // only if still empty
     } catch {
       /* not empty or gone: leave it */
     }
   }
-  rmSync(statePath(state.layout.baseOctet), { force: true });
+  rmSync(MOUNTPOINTS_FILE, { force: true });
 }
 
 export class Lab {
@@ -196,8 +214,7 @@ export class Lab {
 
     const dir = mkdtempSync(join(tmpdir(), 'kpki-lab-'));
     const id = dir.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x');
-    const createdMountpoints = NODE_PATHS.filter((p) => !existsSync(p));
-    const state: LabState = { layout: undefined as unknown as LabLayout, unsharePids: {}, initPids: {}, loadBalancerPid: 0, createdMountpoints };
+    const state: LabState = { layout: undefined as unknown as LabLayout, unsharePids: {}, initPids: {}, loadBalancerPid: 0 };
     writeFileSync(statePath(baseOctet), JSON.stringify({ ...state, layout: { id, dir, baseOctet, nodes: [] } }));
     let lab: Lab | undefined;
     try {
@@ -218,7 +235,7 @@ export class Lab {
           if (await lab.hasCertificate(node, name)) await node.reissue([name]);
         }
       }
-      for (const path of createdMountpoints) mkdirSync(path, { recursive: true, mode: 0o755 });
+      createMountpoints();
       lab.spawnAll(attached);
       writeFileSync(statePath(baseOctet), JSON.stringify(state, null, 2));
       await lab.waitForInitPids();

@@ -70,7 +70,7 @@ export class Load {
     this.agents = new Map(this.targets.map((a) => [a, new https.Agent({ keepAlive: true })]));
   }
 
-  /** Starts the clients; call finish() to stop early and get the report. */
+  /** Starts the clients in the background; finish() stops them and reports. */
   static start(lab: Lab, options: LoadOptions): Load {
     const load = new Load(lab, options);
     const clients = [load.balancedLoop(), ...load.targets.map((t) => load.pinnedLoop(t))];
@@ -138,9 +138,15 @@ export class Load {
     }
   }
 
-  /** Stops the clients, reads back every acknowledged write through any node, and reports. */
+  /** Runs for the whole duration (or maxOps), then reports. */
+  static async run(lab: Lab, options: LoadOptions): Promise<LoadReport> {
+    const load = Load.start(lab, options);
+    await load.finished;
+    return load.finish();
+  }
+
+  /** Stops the clients now (the duration and maxOps are upper bounds), reads back every acknowledged write, reports. */
   async finish(): Promise<LoadReport> {
-    await sleep(Math.max(0, this.options.durationMs - (Date.now() - this.started)));
     this.stopped = true;
     await this.finished;
     const end = Date.now();

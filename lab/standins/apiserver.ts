@@ -5,7 +5,7 @@
 // - talks to etcd with --etcd-certfile/--etcd-keyfile/--etcd-cafile, loaded once at start as kube-apiserver does;
 //   /readyz, /healthz and /livez fail while etcd cannot be reached;
 // - answers /version, discovery (/api, /api/v1, /apis) and nodes and configmaps backed by etcd.
-// What it does not do: no RBAC (a fixed rule set below), no tokens or service accounts, no watch, no admission,
+// What it does not do: no RBAC (a fixed rule set below), no tokens or service accounts (any token → 401), no watch, no admission,
 // no aggregation, JSON instead of protobuf in etcd, no kubelet connections, no graceful shutdown delay.
 import https from 'node:https';
 import tls from 'node:tls';
@@ -122,6 +122,7 @@ export async function runApiServer(argv: string[]): Promise<void> {
   const etcdTimer = setInterval(checkEtcd, 1000);
 
   const authenticate = (req: IncomingMessage): User | 'unauthorized' => {
+    if (req.headers.authorization) return 'unauthorized'; // no token authenticators: every bearer token is invalid
     const socket = req.socket as tls.TLSSocket;
     const peer = socket.getPeerCertificate();
     if (!peer || Object.keys(peer).length === 0) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
