@@ -2,7 +2,8 @@
 import '../src/pki/provider.js';
 import { Lab } from './lab.js';
 
-const USAGE = `usage: npm run lab -- up [--control-planes N] [--workers M] [--rsa] | down | status
+const USAGE = `usage: npm run lab -- up [--control-planes N] [--workers M] [--rsa] [--expired all|NAME[@NODE],...] | down | status
+       (every command takes --base-octet B: nodes on 127.0.0.B+1..., load balancer on 127.0.0.B; default 10)
 
   up      start a lab cluster in the background (loopback 127.0.0.10-.N, needs root) and wait until it is healthy
   down    stop it: every process by PID, then remove its files
@@ -31,15 +32,18 @@ async function status(lab: Lab): Promise<number> {
 
 async function main(args: string[]): Promise<number> {
   const command = args[0];
+  const base = option(args, '--base-octet', 10);
   if (command === 'up') {
-    const running = Lab.attach();
+    const running = Lab.attach(base);
     if (running) await running.stop();
-    const lab = await Lab.start({ attached: false, controlPlanes: option(args, '--control-planes', 3), workers: option(args, '--workers', 1), keyAlgorithm: args.includes('--rsa') ? 'RSA-2048' : 'ECDSA-P256' });
+    const i = args.indexOf('--expired');
+    const expired = i >= 0 ? args[i + 1].split(',') : undefined;
+    const lab = await Lab.start({ attached: false, baseOctet: base, expired, controlPlanes: option(args, '--control-planes', 3), workers: option(args, '--workers', 1), keyAlgorithm: args.includes('--rsa') ? 'RSA-2048' : 'ECDSA-P256' });
     console.log(`lab up in ${lab.dir}\n`);
     return status(lab);
   }
   if (command === 'down') {
-    const lab = Lab.attach();
+    const lab = Lab.attach(base);
     if (!lab) {
       console.log('no lab is running');
       return 0;
@@ -49,7 +53,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (command === 'status') {
-    const lab = Lab.attach();
+    const lab = Lab.attach(base);
     if (!lab) {
       console.log('no lab is running (start one with `npm run lab -- up`)');
       return 3;

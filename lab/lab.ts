@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { KUBECONFIG_CATALOG, LEAF_CATALOG } from '../src/kubeadm/catalog.js';
 import type { KeyAlgorithm } from '../src/pki/keys.js';
 import { Check, kubeletPods, nodeHealth, NodeHealth, tcpOpen } from './health.js';
 import { childrenOf, descendantsOf, hostPidOf, isAlive, processesOfLab, stopPids } from './processes.js';
@@ -17,6 +18,7 @@ const execFileAsync = promisify(execFile);
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const STANDINS_SCRIPT = join(PROJECT, 'dist', 'lab-standins.js');
 const STATE_DIR = '/run/kpki-lab';
+const ALL_CERTIFICATES = [...LEAF_CATALOG.map((e) => e.name), ...KUBECONFIG_CATALOG.filter((e) => e.name !== 'kubelet.conf').map((e) => e.name), 'kubelet-client'];
 
 export interface LabOptions {
   controlPlanes?: number;
@@ -24,7 +26,7 @@ export interface LabOptions {
   /** Nodes get 127.0.0.<base+1>...; the load balancer gets 127.0.0.<base>. */
   baseOctet?: number;
   keyAlgorithm?: KeyAlgorithm;
-  /** Certificates to make expired before start: "apiserver" (every node that has it) or "apiserver@lab-cp2". */
+  /** Certificates to make expired before start: "apiserver" (every node that has it), "apiserver@lab-cp2", "all". */
   expired?: string[];
   /** true: nodes stop when this process exits (tests). false: they outlive it (`npm run lab -- up`). */
   attached?: boolean;
@@ -229,7 +231,7 @@ export class Lab {
       });
       lab = new Lab(state);
       await lab.ensureAddressesFree();
-      for (const spec of options.expired ?? []) {
+      for (const spec of (options.expired ?? []).flatMap((e) => (e === 'all' ? ALL_CERTIFICATES : [e]))) {
         const [name, nodeName] = spec.split('@');
         for (const node of lab.nodes.filter((n) => !nodeName || n.name === nodeName)) {
           if (await lab.hasCertificate(node, name)) await node.reissue([name]);
