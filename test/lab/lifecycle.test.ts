@@ -99,7 +99,8 @@ test('a lab whose certificates all expired starts, and shows it: API refused, co
   try {
     const node = lab.node(1);
     await eventually('the pods to run', async () => node.pods(), (pods) => pods.length === 4 && pods.every((p) => p.state === 'running'));
-    const r = await kubectl(lab.adminKubeconfig, ['get', '--raw', '/readyz'], apiUrl(node));
+    // (until the stand-in listens, kubectl says "connection refused")
+    const r = await eventually('kubectl to reach the API server', () => kubectl(lab.adminKubeconfig, ['get', '--raw', '/readyz'], apiUrl(node)), (x) => !/refused/.test(x.out));
     assert.match(r.out, /x509: certificate has expired or is not yet valid/);
     const health = await node.health();
     assert.equal(health.checks['kube-apiserver'].ok, false);
