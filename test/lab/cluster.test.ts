@@ -97,11 +97,18 @@ test('kubelet stand-in: stops a pod whose manifest leaves, starts it when it com
   assert.ok(restarted);
   assert.notEqual(node.podPid(scheduler), pid);
 
-  // A changed manifest replaces the pod.
+  // A changed manifest replaces the pod; its liveness probe is run: one that can never pass restarts the container.
   const path = node.path(`/etc/kubernetes/manifests/${scheduler}.yaml`);
+  const original = readFileSync(path, 'utf8');
   const before = node.podPid(scheduler);
-  writeFileSync(path, `${readFileSync(path, 'utf8')}# changed\n`);
+  const failingProbe = original.replace('port: 10259', 'port: 1').replace('initialDelaySeconds: 10', 'initialDelaySeconds: 0').replace('periodSeconds: 10', 'periodSeconds: 1').replace('failureThreshold: 8', 'failureThreshold: 2');
+  assert.notEqual(failingProbe, original);
+  writeFileSync(path, failingProbe);
   await eventually('the pod started from the changed manifest', async () => node.podPid(scheduler), (p) => p !== undefined && p !== before);
+  const killed = await eventually('liveness restarts', async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`), (p) => (p?.restarts ?? 0) >= 2, 30_000);
+  assert.match(String((killed as { lastProbe?: string }).lastProbe), /liveness: .*ECONNREFUSED/);
+  writeFileSync(path, original);
+  await eventually('the original manifest running again', async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`), (p) => p?.restarts === 0 && p.state === 'running');
   await lab.waitHealthy(30_000, [node]);
 });
 
