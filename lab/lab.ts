@@ -371,7 +371,7 @@ export class Lab {
   async exec(ref: number | string | LabNode, argv: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
     const node = ref instanceof LabNode ? ref : this.node(ref);
     try {
-      const { stdout, stderr } = await execFileAsync('nsenter', ['-t', String(node.initPid), '-m', '--', ...argv], { timeout: timeoutMs, maxBuffer: 16 << 20 });
+      const { stdout, stderr } = await execFileAsync('nsenter', ['-t', String(node.initPid), '-m', '-u', '--', ...argv], { timeout: timeoutMs, maxBuffer: 16 << 20 });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };

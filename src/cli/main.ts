@@ -4,6 +4,8 @@ import { checkCommand } from './check.js';
 import { renewCommand } from './renew.js';
 import { backupsCommand, restoreCommand } from './backups.js';
 import { demoCommand } from './demo.js';
+import { healthCommand } from './health.js';
+import { restartCommand } from './restart.js';
 
 const program = new Command('kpki')
   .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
@@ -18,6 +20,8 @@ program.addCommand(checkCommand());
 program.addCommand(renewCommand());
 program.addCommand(backupsCommand());
 program.addCommand(restoreCommand());
+program.addCommand(healthCommand());
+program.addCommand(restartCommand());
 program.addCommand(demoCommand());
 
 program.exitOverride((err) => {

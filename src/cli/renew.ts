@@ -8,6 +8,9 @@ import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../n
 import { renderNextSteps, renderPlan } from '../report/plan.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
+import { bringIntoService } from './renew-restart.js';
+import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
+import { restoreParked } from '../service/parked.js';
 
 interface RenewOptions {
   dryRun?: boolean;
@@ -16,6 +19,9 @@ interface RenewOptions {
   validity?: string;
   reuseKeys?: boolean;
   keyAlgorithm?: string;
+  restart?: boolean;
+  strategy: string;
+  timeout: string;
 }
 
 export function renewCommand(): Command {
@@ -28,6 +34,10 @@ export function renewCommand(): Command {
     .option('--validity <duration>', 'validity of the new certificates (default: certificateValidityPeriod, else 1y)')
     .option('--reuse-keys', 'keep the existing private keys')
     .option('--key-algorithm <alg>', 'new key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384')
+    .option('--restart', 'then restart exactly the components that use what was renewed, verify, roll back on failure')
+    .option('--no-restart', 'only write the files (the default)')
+    .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
+    .option('--timeout <duration>', 'with --restart: how long each component may take to stop and to become healthy', '5m')
     .action(
       action(async (names: string[], opts: RenewOptions, command: Command) => {
         const globals = globalsOf(command);
@@ -47,10 +57,13 @@ export function renewCommand(): Command {
           process.stdout.write('(dry run: nothing was changed)\n');
           return 0;
         }
+        const restart = opts.restart ? { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) } : undefined;
+        if (restart) requireLiveNode(host, 'renew --restart');
         const lock = await acquireLock(host);
         try {
           const recovered = await recoverInterrupted(host);
           if (recovered) process.stderr.write(`kpki: ${recovered}\n`);
+          if (restart) for (const line of await restoreParked(host)) process.stderr.write(`kpki: ${line}\n`);
           const inventory = await scanNode(host, scanOptionsOf(globals));
           const plan = planRenewal(inventory, planOptions);
           process.stdout.write(renderPlan(plan));
@@ -71,8 +84,11 @@ export function renewCommand(): Command {
           const writes = await materialize(host, inventory, plan);
           const { backup } = await applyWrites(host, writes, 'renew');
           process.stdout.write(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
-          process.stdout.write(renderNextSteps(plan));
-          return 0;
+          if (!restart) {
+            process.stdout.write(renderNextSteps(plan));
+            return 0;
+          }
+          return await bringIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
         } finally {
           await lock.release();
         }

@@ -16,6 +16,12 @@ export interface WriteOptions {
   gid?: number;
 }
 
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
 export interface HostLock {
   release(): Promise<void>;
 }
@@ -37,6 +43,15 @@ export interface Host {
   /** Replaces (or creates) a symlink atomically. */
   symlinkAtomic(path: string, target: string): Promise<void>;
   remove(path: string): Promise<void>;
+  /** Renames within the node (same filesystem: atomic). */
+  rename(from: string, to: string): Promise<void>;
+  /**
+   * Runs a program on the node (no shell). Only where kpki acts on a live node: a host for a mounted disk (--root)
+   * refuses, since its programs and services are not the node's.
+   */
+  exec(argv: string[], options?: { timeoutMs?: number }): Promise<ExecResult>;
+  /** True when this host is a live node: programs can run there and its services are reachable. */
+  readonly live: boolean;
   /** An exclusive lock held by this process; fails with LockHeldError when another live process holds it. */
   lock(path: string): Promise<HostLock>;
 }

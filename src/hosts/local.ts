@@ -3,7 +3,8 @@ import { constants, promises as fs } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { FileInfo, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { execFile } from 'node:child_process';
+import { ExecResult, FileInfo, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
 
 /** Test hook: lets crash tests fill the disk at a chosen write. */
 const FAIL_WRITE = process.env.KPKI_TEST_FAIL_WRITE;
@@ -15,6 +16,24 @@ export class LocalHost implements Host {
   constructor(root = '/', name?: string) {
     this.root = resolve(root);
     this.name = name ?? (this.root === '/' ? hostname() : this.root);
+  }
+
+  get live(): boolean {
+    return this.root === '/';
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await fs.rename(this.real(from), this.real(to));
+  }
+
+  async exec(argv: string[], options: { timeoutMs?: number } = {}): Promise<ExecResult> {
+    if (!this.live) throw new Error(`cannot run ${argv[0]} for ${this.root}: a mounted disk is not a running node`);
+    return new Promise((resolvePromise) => {
+      execFile(argv[0], argv.slice(1), { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? Number((err as { code: number }).code) : 127) : 0;
+        resolvePromise({ code, stdout, stderr: stderr || (err && code === 127 ? err.message : '') });
+      });
+    });
   }
 
   real(path: string): string {

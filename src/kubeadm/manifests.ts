@@ -1,10 +1,28 @@
 // Static pod manifests: which component, and the --flags of its container command.
 import { parse } from 'yaml';
 
+export interface HttpGetProbe {
+  host?: string;
+  port: number;
+  path: string;
+  scheme: 'HTTP' | 'HTTPS';
+}
+
 export interface StaticPod {
   path?: string;
   component: string;
+  /** metadata.name: the kubelet names the pod <name>-<node name> and its container after containers[0].name. */
+  podName: string;
+  containerName: string;
   flags: Map<string, string>;
+  /** The kubelet's probes of the container (httpGet only). */
+  probes: { liveness?: HttpGetProbe; readiness?: HttpGetProbe; startup?: HttpGetProbe };
+}
+
+function httpGet(raw: any): HttpGetProbe | undefined {
+  const get = raw?.httpGet;
+  if (!get || get.port === undefined) return undefined;
+  return { host: get.host ? String(get.host) : undefined, port: Number(get.port), path: String(get.path ?? '/'), scheme: String(get.scheme ?? 'HTTP').toUpperCase() === 'HTTPS' ? 'HTTPS' : 'HTTP' };
 }
 
 export class ManifestError extends Error {}
@@ -23,7 +41,14 @@ export function parseStaticPod(text: string, fileName: string): StaticPod {
     const match = /^--([^=]+)=(.*)$/s.exec(String(word));
     if (match) flags.set(match[1], match[2]);
   }
-  return { component: normaliseComponent(String(doc?.metadata?.name ?? ''), fileName), flags };
+  const podName = String(doc?.metadata?.name ?? '');
+  return {
+    component: normaliseComponent(podName, fileName),
+    podName,
+    containerName: String(container?.name ?? podName),
+    flags,
+    probes: { liveness: httpGet(container?.livenessProbe), readiness: httpGet(container?.readinessProbe), startup: httpGet(container?.startupProbe) },
+  };
 }
 
 function normaliseComponent(name: string, fileName: string): string {

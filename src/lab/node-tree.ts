@@ -107,7 +107,9 @@ async function kubeletServing(ctx: Ctx, options: NodeOptions): Promise<void> {
   const cert = await selfSignCa({ commonName: `${options.nodeName}-ca@${Math.floor(ctx.notBefore.getTime() / 1000)}`, key, notBefore: ctx.notBefore, notAfter: ctx.notAfter });
   write(ctx.root, '/var/lib/kubelet/pki/kubelet.crt', certificateToPem(cert), 0o644);
   write(ctx.root, '/var/lib/kubelet/pki/kubelet.key', privateKeyToPem(key), 0o600);
-  write(ctx.root, '/var/lib/kubelet/config.yaml', 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\nauthentication:\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\n', 0o644);
+  // (lab nodes share one network namespace: their kubelet's /healthz binds to the node's own address)
+  const healthz = options.localAddress ? `healthzBindAddress: ${options.localAddress}\n` : '';
+  write(ctx.root, '/var/lib/kubelet/config.yaml', `apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\n${healthz}authentication:\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\n`, 0o644);
 }
 
 export async function buildControlPlaneNode(root: string, cas: LabCas, options: NodeOptions): Promise<void> {

@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import { withEmbeddedCredentials } from '../kubeadm/kubeconfig.js';
 import { certificateToPem, parseCertificate } from '../pki/certificate.js';
-import { extensionsToCopy, issueCertificate } from '../pki/issue.js';
+import { extensionsToCopy, issueCertificate, withoutSubjectAltName } from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { CertEntry, NodeInventory } from './inventory.js';
 import type { PlanItem, RenewalPlan } from './plan.js';
@@ -29,6 +29,9 @@ export async function materialize(host: Host, inventory: NodeInventory, plan: Re
   return writes;
 }
 
+/** Test hook: a renewal that loses a SAN the node needs, to prove `renew --restart` rolls a bad renewal back. */
+const DROP_SAN = process.env.KPKI_TEST_DROP_SAN;
+
 async function issueFor(inventory: NodeInventory, item: PlanItem) {
   const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
   const old = entry.cert!;
@@ -38,7 +41,7 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
   const signer = ca ? { cert: ca.cert!, key: ca.key! } : { cert: old, key, selfSigned: true };
   const cert = await issueCertificate({
     subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
-    extensions: extensionsToCopy(old),
+    extensions: DROP_SAN ? withoutSubjectAltName(extensionsToCopy(old), DROP_SAN) : extensionsToCopy(old),
     publicKey: key,
     notBefore: item.newNotBefore,
     notAfter: item.newNotAfter,

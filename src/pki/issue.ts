@@ -178,3 +178,12 @@ export async function selfSignCa(spec: CaSpec): Promise<Certificate> {
   });
   return certificateFromDer(Buffer.from(cert.rawData));
 }
+
+/** The extensions with one DNS name or IP address removed from the SANs (a test hook uses it to make a bad renewal). */
+export function withoutSubjectAltName(extensions: x509.Extension[], value: string): x509.Extension[] {
+  return extensions.map((ext) => {
+    if (ext.type !== OID.subjectAltName) return ext;
+    const names = new x509.SubjectAlternativeNameExtension(ext.rawData).names.toJSON().filter((n) => n.value !== value);
+    return new x509.SubjectAlternativeNameExtension(names, ext.critical);
+  });
+}

@@ -1,0 +1,46 @@
+// After `renew --restart` wrote the files: restart what uses them, verify, and if a component does not come back,
+// put the backup back, restart again and verify that the old state works. Never leaves the node worse than before.
+import type { Host } from '../hosts/host.js';
+import { USED_BY } from '../kubeadm/catalog.js';
+import { BackupManifest, restoreFiles } from '../node/backup.js';
+import type { RenewalPlan } from '../node/plan.js';
+import { Component, COMPONENTS } from '../service/health.js';
+import { restartComponents, RestartOptions } from '../service/restart.js';
+import type { StrategyName } from '../service/strategies.js';
+import { log, servicesOf } from './service.js';
+
+/** The components that load the renewed files, in restart order. */
+export function componentsToRestart(plan: RenewalPlan): Component[] {
+  const used = new Set(plan.items.flatMap((item) => USED_BY[item.name] ?? []));
+  return COMPONENTS.filter((c) => used.has(c));
+}
+
+export async function bringIntoService(host: Host, plan: RenewalPlan, backup: BackupManifest, o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string }): Promise<number> {
+  const services = await servicesOf(host, o.kubeconfigDir);
+  const components = componentsToRestart(plan).filter((c) => c === 'kubelet' || services.pods.has(c));
+  if (components.length === 0) {
+    log('Nothing to restart: no running component loads what was renewed (kubeconfigs for people are read on each use).');
+    return 0;
+  }
+  log(`Restarting ${components.join(', ')} (they load the renewed files)`);
+  const options: RestartOptions = { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.kubeconfigDir, log };
+  const results = await restartComponents(host, services, components, options);
+  const failed = results.find((r) => !r.ok);
+  if (!failed) {
+    log(`Done: ${results.filter((r) => !r.skipped).map((r) => r.component).join(', ') || 'nothing'} restarted and healthy with the renewed certificates.`);
+    const skipped = results.filter((r) => r.skipped);
+    for (const r of skipped) log(`Note: ${r.component}: ${r.skipped}`);
+    return 0;
+  }
+  log(`\n${failed.component} did not become healthy with the renewed certificates: ${failed.detail}`);
+  log(`Rolling back: restoring backup ${backup.id} and restarting ${results.map((r) => r.component).join(', ')} again`);
+  await restoreFiles(host, backup);
+  const again = await restartComponents(host, services, results.map((r) => r.component), options);
+  if (again.every((r) => r.ok)) {
+    log(`Rolled back: the node runs its previous certificates again and is healthy. The renewal was undone; fix the cause above and run again.`);
+  } else {
+    const bad = again.find((r) => !r.ok)!;
+    log(`ROLLBACK INCOMPLETE: ${bad.component} is still not healthy after restoring backup ${backup.id}: ${bad.detail}`);
+  }
+  return 1;
+}

@@ -1,0 +1,152 @@
+// Health of a node's control-plane components, read the way the kubelet probes them (from the static pod manifests)
+// plus checks that prove the certificates work: etcd /health with the healthcheck client certificate, kube-apiserver
+// /readyz verified against the cluster CA and authenticated with admin.conf, the kubelet's /healthz.
+import { posix } from 'node:path';
+import { parse } from 'yaml';
+import type { Host } from '../hosts/host.js';
+import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
+import { HttpGetProbe, parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
+import { DEFAULT_KUBECONFIG_DIR, KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm/catalog.js';
+import { describeNetworkError, GetOptions, httpGet } from './http.js';
+
+export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+export interface HealthCheck {
+  component: Component;
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface NodeServices {
+  /** Static pods by component, from the manifests directory (components that run as pods). */
+  pods: Map<Component, StaticPod>;
+  kubeletHealthz?: string;
+}
+
+export async function readServices(host: Host, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<NodeServices> {
+  const pods = new Map<Component, StaticPod>();
+  for (const file of await host.list(MANIFEST_DIR)) {
+    if (!/\.(ya?ml|json)$/.test(file) || file.startsWith('.')) continue;
+    const path = posix.join(MANIFEST_DIR, file);
+    try {
+      const pod = { ...parseStaticPod((await host.readFile(path)).toString(), file), path };
+      if ((COMPONENTS as readonly string[]).includes(pod.component)) pods.set(pod.component as Component, pod);
+    } catch {
+      /* an unreadable manifest is reported by check; health just cannot use it */
+    }
+  }
+  let kubeletHealthz: string | undefined;
+  if (await host.stat(KUBELET_CONFIG)) {
+    try {
+      const config = parse((await host.readFile(KUBELET_CONFIG)).toString()) ?? {};
+      kubeletHealthz = `http://${config.healthzBindAddress ?? '127.0.0.1'}:${config.healthzPort ?? 10248}/healthz`;
+    } catch {
+      kubeletHealthz = 'http://127.0.0.1:10248/healthz';
+    }
+  } else if (await host.stat(posix.join(kubeconfigDir, 'kubelet.conf'))) {
+    kubeletHealthz = 'http://127.0.0.1:10248/healthz';
+  }
+  return { pods, kubeletHealthz };
+}
+
+function probeUrl(probe: HttpGetProbe): string {
+  return `${probe.scheme.toLowerCase()}://${probe.host ?? '127.0.0.1'}:${probe.port}${probe.path}`;
+}
+
+async function get(component: Component, check: string, url: string, options: GetOptions = {}, judge?: (status: number, body: string) => string | undefined): Promise<HealthCheck> {
+  try {
+    const { status, body } = await httpGet(url, options);
+    const problem = judge ? judge(status, body) : status >= 200 && status < 400 ? undefined : `HTTP ${status}: ${body.trim().split('\n').filter((l) => l.startsWith('[-]')).join('; ') || body.trim().slice(0, 200)}`;
+    return { component, check, ok: !problem, detail: problem ?? `${url}: ok` };
+  } catch (err) {
+    return { component, check, ok: false, detail: `${url}: ${describeNetworkError(err)}` };
+  }
+}
+
+/** The liveness probe, as the kubelet runs it (no certificate verification). */
+export async function probeCheck(component: Component, pod: StaticPod, timeoutMs = 3000): Promise<HealthCheck | undefined> {
+  const probe = pod.probes.liveness ?? pod.probes.readiness ?? pod.probes.startup;
+  return probe ? get(component, 'probe', probeUrl(probe), { insecure: true, timeoutMs }) : undefined;
+}
+
+async function etcdCheck(host: Host, pod: StaticPod): Promise<HealthCheck> {
+  const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(',')[0];
+  const caFile = pod.flags.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt';
+  const dir = posix.dirname(caFile);
+  try {
+    const [ca, cert, key] = await Promise.all([caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)));
+    return get('etcd', 'etcd /health (healthcheck-client)', `${endpoint.replace(/\/$/, '')}/health`, { ca, cert, key }, (status, body) => {
+      try {
+        return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim()}`;
+      } catch {
+        return `HTTP ${status}: ${body.trim()}`;
+      }
+    });
+  } catch (err) {
+    return { component: 'etcd', check: 'etcd /health (healthcheck-client)', ok: false, detail: `cannot read the healthcheck client certificate: ${(err as Error).message}` };
+  }
+}
+
+async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string): Promise<HealthCheck> {
+  const address = pod.flags.get('advertise-address') ?? '127.0.0.1';
+  const url = `https://${address.includes(':') ? `[${address}]` : address}:${pod.flags.get('secure-port') ?? '6443'}/readyz`;
+  const check = '/readyz (cluster CA + admin.conf)';
+  for (const file of ['admin.conf', 'super-admin.conf']) {
+    const path = posix.join(kubeconfigDir, file);
+    if (!(await host.stat(path))) continue;
+    try {
+      const id = parseKubeconfig((await host.readFile(path)).toString());
+      const read = async (data?: Buffer, ref?: string) => data ?? (ref ? host.readFile(posix.resolve(kubeconfigDir, ref)) : undefined);
+      const [ca, cert, key] = await Promise.all([read(id.certificateAuthorityData, id.certificateAuthorityFile), read(id.clientCertificateData, id.clientCertificateFile), read(id.clientKeyData, id.clientKeyFile)]);
+      return get('kube-apiserver', check.replace('admin.conf', file), url, { ca, cert, key }, (status, body) => {
+        if (status === 200) return undefined;
+        if (status === 401) return `HTTP 401 Unauthorized: ${file}'s client certificate is not accepted`;
+        return `HTTP ${status}: ${body.trim().split('\n').filter((l) => l.startsWith('[-]')).join('; ') || body.trim().slice(0, 200)}`;
+      });
+    } catch (err) {
+      return { component: 'kube-apiserver', check, ok: false, detail: `cannot use ${path}: ${(err as Error).message}` };
+    }
+  }
+  return { component: 'kube-apiserver', check, ok: false, detail: `no admin.conf or super-admin.conf in ${kubeconfigDir}` };
+}
+
+/** Every check for one component (empty when the component does not run on this node). */
+export async function componentHealth(host: Host, services: NodeServices, component: Component, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<HealthCheck[]> {
+  if (component === 'kubelet') return services.kubeletHealthz ? [await get('kubelet', 'kubelet /healthz', services.kubeletHealthz)] : [];
+  const pod = services.pods.get(component);
+  if (!pod) return [];
+  const checks: Promise<HealthCheck | undefined>[] = [probeCheck(component, pod)];
+  if (component === 'etcd') checks.push(etcdCheck(host, pod));
+  if (component === 'kube-apiserver') checks.push(apiServerCheck(host, pod, kubeconfigDir));
+  return (await Promise.all(checks)).filter((c): c is HealthCheck => c !== undefined);
+}
+
+export async function nodeHealth(host: Host, services: NodeServices, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<HealthCheck[]> {
+  return (await Promise.all(COMPONENTS.map((c) => componentHealth(host, services, c, kubeconfigDir)))).flat();
+}
+
+/** Waits until every check of the component passes (resolves with the last checks either way). */
+export async function waitHealthy(host: Host, services: NodeServices, component: Component, timeoutMs: number, kubeconfigDir?: string): Promise<{ ok: boolean; checks: HealthCheck[] }> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const checks = await componentHealth(host, services, component, kubeconfigDir);
+    if (checks.every((c) => c.ok)) return { ok: true, checks };
+    if (Date.now() > end) return { ok: false, checks };
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Waits until the component's probe endpoint stops answering (the old process is really gone). */
+export async function waitDown(services: NodeServices, component: Component, timeoutMs: number): Promise<boolean> {
+  const pod = services.pods.get(component);
+  if (!pod) return true;
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = await probeCheck(component, pod, 1000);
+    if (!probe || /connection refused|no answer|ECONNRESET|reset/.test(probe.detail)) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
