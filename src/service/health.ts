@@ -123,8 +123,18 @@ export async function componentHealth(host: Host, services: NodeServices, compon
   return (await Promise.all(checks)).filter((c): c is HealthCheck => c !== undefined);
 }
 
+/** A control-plane node (it runs any of the three) runs all three: a missing manifest is a failure, not an absence. */
+function missingManifests(services: NodeServices): HealthCheck[] {
+  const trio: Component[] = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+  if (!trio.some((c) => services.pods.has(c))) return [];
+  return trio
+    .filter((c) => !services.pods.has(c))
+    .map((c) => ({ component: c, check: 'manifest', ok: false, detail: `no ${c}.yaml in ${MANIFEST_DIR} on this control-plane node (moved out by a restart?)` }));
+}
+
 export async function nodeHealth(host: Host, services: NodeServices, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<HealthCheck[]> {
-  return (await Promise.all(COMPONENTS.map((c) => componentHealth(host, services, c, kubeconfigDir)))).flat();
+  const checks = (await Promise.all(COMPONENTS.map((c) => componentHealth(host, services, c, kubeconfigDir)))).flat();
+  return [...missingManifests(services), ...checks].sort((a, b) => COMPONENTS.indexOf(a.component) - COMPONENTS.indexOf(b.component));
 }
 
 /** Waits until every check of the component passes (resolves with the last checks either way). */

@@ -30,6 +30,8 @@ export async function parkManifest(host: Host, manifest: string): Promise<Parked
 export async function unparkManifest(host: Host, entry: ParkedManifest): Promise<void> {
   if ((await host.stat(entry.to)) && !(await host.stat(entry.from))) await host.rename(entry.to, entry.from);
   const rest = (await readJournal(host)).filter((e) => e.from !== entry.from);
+  // leave no empty directory behind in /etc/kubernetes
+  if ((await host.list(PARKED_DIR)).length === 0) await host.remove(PARKED_DIR);
   if (rest.length === 0) await host.remove(PARKED_JOURNAL);
   else await host.writeFileAtomic(PARKED_JOURNAL, JSON.stringify(rest, null, 2), { mode: 0o600 });
 }

@@ -1,0 +1,125 @@
+// Bringing renewed certificates into service on the running lab: `kpki health`, `kpki restart` (manifest strategy,
+// as kubeadm documents), `kpki renew --restart` under load with rollback, and a crash while a manifest is parked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import tls from 'node:tls';
+import type { LabNode } from '../../../lab/lab.js';
+import { Load, summarize } from '../../../lab/load.js';
+import { KPKI, hashTree } from '../../helpers/kpki.js';
+import { eventually } from '../../helpers/lab-tools.js';
+import { lab, skip } from './shared.js';
+
+/** kpki run on a node (inside its mount and UTS namespaces), as an operator logged in there would. */
+function kpkiOn(node: LabNode, args: string[], env: Record<string, string> = {}) {
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return lab().exec(node, ['env', ...vars, process.execPath, KPKI, ...args], 180_000);
+}
+
+/** The serial number of the certificate a TLS server presents right now. */
+function servedSerial(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, rejectUnauthorized: false, timeout: 3000 }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+    socket.on('timeout', () => socket.destroy(new Error('timeout')));
+  });
+}
+
+const fileSerial = (node: LabNode, path: string) => new X509Certificate(node.read(path)).serialNumber;
+
+test('kpki health: every component of a lab node, with the reason when one is down', { skip }, async () => {
+  const node = lab().node(3);
+  const healthy = await kpkiOn(node, ['health']);
+  assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+  for (const row of [/^etcd\s+etcd \/health \(healthcheck-client\)\s+ok/m, /^kube-apiserver\s+\/readyz \(cluster CA \+ admin\.conf\)\s+ok/m, /^kube-scheduler\s+probe\s+ok/m, /^kubelet\s+kubelet \/healthz\s+ok/m]) {
+    assert.match(healthy.stdout, row);
+  }
+  node.parkManifest('kube-scheduler');
+  try {
+    await node.waitPod('kube-scheduler', 'gone');
+    const down = await kpkiOn(node, ['health']);
+    assert.equal(down.code, 2, 'CRITICAL while a component is down');
+    assert.match(down.stdout, /^kube-scheduler\s+manifest\s+FAILED\s+no kube-scheduler\.yaml in \/etc\/kubernetes\/manifests/m);
+  } finally {
+    node.unparkManifest('kube-scheduler');
+  }
+  await lab().waitHealthy(30_000, [node]);
+  // A component that runs but does not answer: the reason names the address and the failure.
+  node.parkManifest('kube-controller-manager');
+  const cm = node.path('/etc/kubernetes/lab-parked/kube-controller-manager.yaml');
+  writeFileSync(cm, readFileSync(cm, 'utf8').replace('port: 10257', 'port: 10999'));
+  node.unparkManifest('kube-controller-manager');
+  try {
+    await new Promise((r) => setTimeout(r, 2500));
+    const wrong = await kpkiOn(node, ['health']);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stdout, /^kube-controller-manager\s+probe\s+FAILED\s+https:\/\/127\.0\.0\.13:10999\/healthz: connection refused/m);
+  } finally {
+    writeFileSync(node.path('/etc/kubernetes/manifests/kube-controller-manager.yaml'), readFileSync(node.path('/etc/kubernetes/manifests/kube-controller-manager.yaml'), 'utf8').replace('port: 10999', 'port: 10257'));
+  }
+  await lab().waitHealthy(30_000, [node]);
+  const offline = await kpkiOn(node, ['--root', '/tmp', 'health']);
+  assert.equal(offline.code, 2);
+  assert.match(offline.stderr, /needs the running node/);
+});
+
+test('kpki restart: the manifest strategy restarts in kubeadm order and waits for health', { skip }, async () => {
+  const node = lab().node(3);
+  const before = node.podPid('kube-apiserver');
+  const r = await kpkiOn(node, ['restart']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const order = [...r.stdout.matchAll(/^(\S+): healthy/gm)].map((m) => m[1]);
+  assert.deepEqual(order, ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
+  assert.match(r.stdout, /restarting with manifest \(static pod, no container runtime CLI/);
+  assert.notEqual(node.podPid('kube-apiserver'), before);
+  assert.equal(existsSync(node.path('/var/lib/kpki/parked-manifests.json')), false);
+});
+
+test('renew all --restart on one node under load: new certificates served, zero failed balanced requests, nothing lost', { skip }, async () => {
+  const node = lab().node(2);
+  const oldApi = await servedSerial(node.address, 6443);
+  const load = Load.start(lab(), { durationMs: 180_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  const r = await kpkiOn(node, ['renew', 'all', '--restart', '--yes']);
+  await lab().waitHealthy(60_000);
+  const report = await load.finish();
+  console.log(`renew all --restart on ${node.name}: ${summarize(report)}`);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /Done: etcd, kube-apiserver, kube-controller-manager, kube-scheduler restarted and healthy/);
+  const newApi = await servedSerial(node.address, 6443);
+  assert.notEqual(newApi, oldApi);
+  assert.equal(newApi, fileSerial(node, '/etc/kubernetes/pki/apiserver.crt'), 'the API server serves the renewed certificate');
+  assert.equal(await servedSerial(node.address, 2379), fileSerial(node, '/etc/kubernetes/pki/etcd/server.crt'), 'etcd serves the renewed certificate');
+  assert.equal(report.balanced.writes.failed + report.balanced.reads.failed, 0, summarize(report));
+  assert.deepEqual(report.lostWrites, []);
+});
+
+test('renew --restart rolls back a renewal the API server cannot serve with, and the node is healthy again', { skip }, async () => {
+  const node = lab().node(1);
+  const before = hashTree(node.path('/etc/kubernetes'));
+  // Test hook: the renewed apiserver certificate loses the node's own address from its SANs.
+  const r = await kpkiOn(node, ['renew', 'apiserver', '--restart', '--yes', '--timeout', '10s'], { KPKI_TEST_DROP_SAN: node.address });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /kube-apiserver did not become healthy with the renewed certificates: .*does not name this address/);
+  assert.match(r.stdout, /Rolled back: the node runs its previous certificates again and is healthy/);
+  assert.deepEqual(hashTree(node.path('/etc/kubernetes')), before, 'every file as it was before the renewal');
+  await lab().waitHealthy(30_000, [node]);
+});
+
+test('a kpki killed while a manifest is parked: the next run puts the manifest back', { skip }, async () => {
+  const node = lab().node(3);
+  const crashed = await kpkiOn(node, ['restart', 'kube-scheduler'], { KPKI_TEST_CRASH_AT: 'manifest-parked' });
+  assert.notEqual(crashed.code, 0);
+  assert.equal(existsSync(node.path('/etc/kubernetes/manifests/kube-scheduler.yaml')), false, 'the crash left it parked');
+  assert.ok(existsSync(node.path('/etc/kubernetes/kpki-parked/kube-scheduler.yaml')));
+  await node.waitPod('kube-scheduler', 'gone');
+  const next = await kpkiOn(node, ['restart', 'kube-controller-manager']);
+  assert.equal(next.code, 0, next.stdout + next.stderr);
+  assert.match(next.stdout, /moved \/etc\/kubernetes\/manifests\/kube-scheduler\.yaml back into place/);
+  assert.ok(existsSync(node.path('/etc/kubernetes/manifests/kube-scheduler.yaml')));
+  await eventually('the scheduler to run again', async () => (await node.health()).checks['kube-scheduler'].ok, (ok) => ok);
+});
