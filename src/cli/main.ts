@@ -6,6 +6,7 @@ import { backupsCommand, restoreCommand } from './backups.js';
 import { demoCommand } from './demo.js';
 import { healthCommand } from './health.js';
 import { restartCommand } from './restart.js';
+import { kubeconfigCommand } from './kubeconfig.js';
 
 const program = new Command('kpki')
   .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
@@ -22,6 +23,7 @@ program.addCommand(backupsCommand());
 program.addCommand(restoreCommand());
 program.addCommand(healthCommand());
 program.addCommand(restartCommand());
+program.addCommand(kubeconfigCommand());
 program.addCommand(demoCommand());
 
 program.exitOverride((err) => {

@@ -8,6 +8,10 @@ import { Component, COMPONENTS } from '../service/health.js';
 import { restartComponents, RestartOptions } from '../service/restart.js';
 import type { StrategyName } from '../service/strategies.js';
 import { log, servicesOf } from './service.js';
+import { posix } from 'node:path';
+import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
+import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
+import { defaultUserKubeconfig, updateUserKubeconfig } from './kubeconfig.js';
 
 /** The components that load the renewed files, in restart order. */
 export function componentsToRestart(plan: RenewalPlan): Component[] {
@@ -15,11 +19,28 @@ export function componentsToRestart(plan: RenewalPlan): Component[] {
   return COMPONENTS.filter((c) => used.has(c));
 }
 
+/** The admin.conf was renewed: root's ~/.kube/config gets the new credentials if it holds this cluster's admin. */
+async function updateRootKubeconfig(host: Host, plan: RenewalPlan, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<void> {
+  if (!plan.items.some((i) => i.name === 'admin.conf')) return;
+  const to = defaultUserKubeconfig(host);
+  if (!(await host.stat(to))) return;
+  const from = posix.join(kubeconfigDir, 'admin.conf');
+  const update = await planKubeconfigUpdate(host, from, to);
+  if (update.added) {
+    log(`${to} does not hold this cluster's admin credentials: left alone (kpki kubeconfig update --to ${to} adds them)`);
+    return;
+  }
+  if (!update.write) return;
+  const { lines } = await updateUserKubeconfig(host, from, to);
+  log(`Updated ${to} with the renewed admin credentials (other clusters and contexts kept):\n${lines.join('\n')}`);
+}
+
 export async function bringIntoService(host: Host, plan: RenewalPlan, backup: BackupManifest, o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string }): Promise<number> {
   const services = await servicesOf(host, o.kubeconfigDir);
   const components = componentsToRestart(plan).filter((c) => c === 'kubelet' || services.pods.has(c));
   if (components.length === 0) {
     log('Nothing to restart: no running component loads what was renewed (kubeconfigs for people are read on each use).');
+    await updateRootKubeconfig(host, plan, o.kubeconfigDir);
     return 0;
   }
   log(`Restarting ${components.join(', ')} (they load the renewed files)`);
@@ -30,6 +51,7 @@ export async function bringIntoService(host: Host, plan: RenewalPlan, backup: Ba
     log(`Done: ${results.filter((r) => !r.skipped).map((r) => r.component).join(', ') || 'nothing'} restarted and healthy with the renewed certificates.`);
     const skipped = results.filter((r) => r.skipped);
     for (const r of skipped) log(`Note: ${r.component}: ${r.skipped}`);
+    await updateRootKubeconfig(host, plan, o.kubeconfigDir);
     return 0;
   }
   log(`\n${failed.component} did not become healthy with the renewed certificates: ${failed.detail}`);

@@ -45,6 +45,11 @@ function str(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
+/** Re-emit YAML the way the file was written: kubectl and kubeadm put list items at their key's indentation. */
+export function yamlStyleOf(text: string): { lineWidth: number; indentSeq: boolean; flowCollectionPadding: boolean } {
+  return { lineWidth: 0, indentSeq: !/^- /m.test(text) && /^\s+- /m.test(text), flowCollectionPadding: /[{[] [^\s}\]]/.test(text) };
+}
+
 /** Parses a kubeconfig and resolves the current context's user and cluster. */
 export function parseKubeconfig(text: string): KubeconfigIdentity {
   const doc = parseDocument(text);
@@ -102,7 +107,7 @@ export function withEmbeddedCredentials(
       cluster.set('certificate-authority-data', Buffer.from(caPem).toString('base64'));
     }
   }
-  return doc.toString({ lineWidth: 0 });
+  return doc.toString(yamlStyleOf(identity.doc.toString()));
 }
 
 export interface KubeconfigSpec {

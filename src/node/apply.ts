@@ -1,6 +1,7 @@
 // Applying changes safely: one lock per node, a backup before the first write, a journal that lets the next run
 // roll back a run that was killed half-way, atomic writes, and a check of the result before the journal is cleared.
 import { posix } from 'node:path';
+import { parseDocument } from 'yaml';
 import type { Host, HostLock } from '../hosts/host.js';
 import { LockHeldError } from '../hosts/host.js';
 import { keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
@@ -95,6 +96,15 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
   const byEntry = new Map<string, FileWrite[]>();
   for (const w of writes) byEntry.set(w.entry, [...(byEntry.get(w.entry) ?? []), w]);
   for (const [entry, files] of byEntry) {
+    const yamlFiles = files.filter((f) => f.kind === 'file' && f.format === 'yaml');
+    if (yamlFiles.length === files.length) {
+      // a user's kubeconfig: it must still parse (its current context may use other credentials than ours)
+      for (const f of yamlFiles) {
+        const doc = parseDocument((await host.readFile(f.path)).toString('utf8'));
+        if (doc.errors.length > 0) throw new Error(`written ${f.path} is not valid YAML: ${doc.errors[0].message}`);
+      }
+      continue;
+    }
     const pemFiles = files.filter((f) => f.kind === 'file' && f.format === 'pem');
     const kubeconfig = files.find((f) => f.kind === 'file' && f.format === 'kubeconfig');
     let certText: string;

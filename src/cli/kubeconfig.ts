@@ -1,0 +1,87 @@
+// kpki kubeconfig update | user: users' kubeconfigs, without losing their other clusters and contexts.
+import { Command } from 'commander';
+import { homedir } from 'node:os';
+import { posix } from 'node:path';
+import type { Host } from '../hosts/host.js';
+import { acquireLock, applyWrites } from '../node/apply.js';
+import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
+import { issueUserKubeconfig } from '../node/kubeconfig-user.js';
+import { KUBECONFIG_MODE } from '../node/materialize.js';
+import { scanNode } from '../node/scan.js';
+import { kubeadmDate } from '../report/kubeadm-format.js';
+import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { durationFlag } from './check.js';
+
+/** ~/.kube/config of the user running kpki on a live node; root's on a mounted disk. */
+export function defaultUserKubeconfig(host: Host): string {
+  return host.live ? posix.join(homedir(), '.kube', 'config') : '/root/.kube/config';
+}
+
+/** Applies a planned update with a backup, under the node lock; returns the lines to print. */
+export async function updateUserKubeconfig(host: Host, from: string, to: string, dryRun = false): Promise<{ lines: string[]; changed: boolean }> {
+  const update = await planKubeconfigUpdate(host, from, to);
+  const lines = update.changes.map((c) => `  ${c}`);
+  if (!update.write || dryRun) return { lines, changed: false };
+  await host.mkdirp(posix.dirname(to), 0o700);
+  const { backup } = await applyWrites(host, [update.write], 'kubeconfig update');
+  lines.push(`  backup ${backup.id} (undo with: kpki restore ${backup.id})`);
+  return { lines, changed: true };
+}
+
+export function kubeconfigCommand(): Command {
+  const command = new Command('kubeconfig').description("users' kubeconfigs: update one from admin.conf, or issue a new one");
+  command
+    .command('update')
+    .description("put a cluster kubeconfig's CA and client credentials into a user's kubeconfig, keeping every other cluster and context")
+    .option('--from <file>', 'the renewed kubeconfig (node path)', '/etc/kubernetes/admin.conf')
+    .option('--to <file>', "the user's kubeconfig (node path; default ~/.kube/config)")
+    .option('--dry-run', 'say what would change, change nothing')
+    .action(
+      action(async (opts: { from: string; to?: string; dryRun?: boolean }, sub: Command) => {
+        const host = hostOf(globalsOf(sub));
+        const to = opts.to ?? defaultUserKubeconfig(host);
+        const lock = opts.dryRun ? undefined : await acquireLock(host);
+        try {
+          const { lines, changed } = await updateUserKubeconfig(host, opts.from, to, opts.dryRun);
+          process.stdout.write(`${host.describe(to)} from ${host.describe(opts.from)}:\n${lines.join('\n')}\n`);
+          if (opts.dryRun) process.stdout.write('(dry run: nothing was changed)\n');
+          else if (!changed) process.stdout.write('Nothing to change.\n');
+          return 0;
+        } finally {
+          await lock?.release();
+        }
+      }),
+    );
+  command
+    .command('user')
+    .description('issue a client kubeconfig signed by the cluster CA (like kubeadm kubeconfig user)')
+    .argument('<name>', 'the user (certificate CN), e.g. kubernetes-super-admin')
+    .option('--group <group...>', 'groups (certificate O), e.g. system:masters')
+    .option('--validity <duration>', 'validity of the certificate', '8760h')
+    .option('--server <url>', "API server URL (default: admin.conf's)")
+    .option('--out <file>', 'write it there (node path, mode 0600, backed up if it exists) instead of printing it')
+    .action(
+      action(async (name: string, opts: { group?: string[]; validity: string; server?: string; out?: string }, sub: Command) => {
+        const globals = globalsOf(sub);
+        const host = hostOf(globals);
+        const inventory = await scanNode(host, scanOptionsOf(globals));
+        const issued = await issueUserKubeconfig(host, inventory, { name, groups: opts.group ?? [], validityMs: durationFlag('--validity', opts.validity), server: opts.server, now: new Date() });
+        if (issued.capped) process.stderr.write(`kpki: validity cut to the CA's own expiry (${kubeadmDate(issued.notAfter)})\n`);
+        if (!opts.out) {
+          process.stdout.write(issued.text);
+          return 0;
+        }
+        if ((await host.stat(opts.out))?.type === 'symlink') throw new Error(`${host.describe(opts.out)} is a symlink: not writing through it`);
+        const lock = await acquireLock(host);
+        try {
+          await host.mkdirp(posix.dirname(opts.out), 0o700);
+          const { backup } = await applyWrites(host, [{ kind: 'file', path: opts.out, data: issued.text, mode: KUBECONFIG_MODE, entry: opts.out, format: 'kubeconfig' }], 'kubeconfig user');
+          process.stdout.write(`Wrote ${host.describe(opts.out)} for ${name}${opts.group?.length ? ` (groups ${opts.group.join(', ')})` : ''}, valid until ${kubeadmDate(issued.notAfter)}, server ${issued.server}; backup ${backup.id}\n`);
+          return 0;
+        } finally {
+          await lock.release();
+        }
+      }),
+    );
+  return command;
+}
