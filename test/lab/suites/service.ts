@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { LabNode } from '../../../lab/lab.js';
 import { Load, summarize } from '../../../lab/load.js';
 import { KPKI, hashTree } from '../../helpers/kpki.js';
-import { eventually } from '../../helpers/lab-tools.js';
+import { eventually, kubectl } from '../../helpers/lab-tools.js';
 import { lab, skip } from './shared.js';
 
 /** kpki run on a node (inside its mount and UTS namespaces), as an operator logged in there would. */
@@ -82,6 +82,14 @@ test('kpki restart: the manifest strategy restarts in kubeadm order and waits fo
 test('renew all --restart on one node under load: new certificates served, zero failed balanced requests, nothing lost', { skip }, async () => {
   const node = lab().node(2);
   const oldApi = await servedSerial(node.address, 6443);
+  // root's kubeconfig on the node: this cluster's admin credentials plus another cluster's context
+  const rootKubeconfig = node.path('/root/.kube/config');
+  mkdirSync(node.path('/root/.kube'), { recursive: true });
+  const withOther = node.read('/etc/kubernetes/admin.conf').toString()
+    .replace('clusters:\n', "clusters:\n- cluster: {server: 'https://other.invalid:6443'}\n  name: other\n")
+    .replace('contexts:\n', 'contexts:\n- context: {cluster: other, user: other}\n  name: other\n')
+    .replace('users:\n', 'users:\n- name: other\n  user: {token: other-token}\n');
+  writeFileSync(rootKubeconfig, withOther, { mode: 0o600 });
   const load = Load.start(lab(), { durationMs: 180_000 });
   await new Promise((r) => setTimeout(r, 1000));
   const r = await kpkiOn(node, ['renew', 'all', '--restart', '--yes']);
@@ -96,6 +104,14 @@ test('renew all --restart on one node under load: new certificates served, zero 
   assert.equal(await servedSerial(node.address, 2379), fileSerial(node, '/etc/kubernetes/pki/etcd/server.crt'), 'etcd serves the renewed certificate');
   assert.equal(report.balanced.writes.failed + report.balanced.reads.failed, 0, summarize(report));
   assert.deepEqual(report.lostWrites, []);
+  // root's kubeconfig got the renewed admin credentials and kept the other context
+  assert.match(r.stdout, /Updated \/root\/\.kube\/config with the renewed admin credentials/);
+  const updated = readFileSync(rootKubeconfig, 'utf8');
+  const certOf = (text: string) => /client-certificate-data: (\S+)/.exec(text.slice(text.indexOf('kubernetes-admin')))?.[1];
+  assert.equal(certOf(updated), certOf(node.read('/etc/kubernetes/admin.conf').toString()));
+  assert.match(updated, /token: other-token/);
+  const kubectlRun = await kubectl(rootKubeconfig, ['--context', 'kubernetes-admin@kubernetes', 'get', '--raw', '/readyz'], `https://${node.address}:6443`);
+  assert.equal(kubectlRun.out.trim(), 'ok');
 });
 
 test('renew --restart rolls back a renewal the API server cannot serve with, and the node is healthy again', { skip }, async () => {
