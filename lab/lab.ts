@@ -2,7 +2,7 @@
 // Lab.start() writes the node trees, starts every node in its own mount and PID namespace (`unshare`), plus the
 // control-plane load balancer, and waits until the cluster is healthy. stop() ends everything by PID.
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,14 +107,30 @@ export class LabNode implements NodeInfo {
   }
 
   /** Re-signs certificates of this node with the cluster CA and the given dates (default: expired yesterday). */
-  async reissue(names: string[], validity: Validity = EXPIRED()): Promise<void> {
+  async reissue(names: string[] | 'all', validity: Validity = EXPIRED()): Promise<void> {
     const caRoot = join(this.lab.controlPlanes[0].dir, 'root');
-    for (const name of names) await reissue(join(this.dir, 'root'), caRoot, name, validity);
+    for (const name of names === 'all' ? ALL_CERTIFICATES : names) {
+      if (names !== 'all' || hasCertificate(this, name)) await reissue(join(this.dir, 'root'), caRoot, name, validity);
+    }
+  }
+
+  /** Every static pod stopped (manifests out) and started again, at once: what a node reboot does to them. */
+  async restartAllPods(): Promise<void> {
+    const pods = readdirSync(this.path('/etc/kubernetes/manifests')).map((f) => f.replace(/\.yaml$/, ''));
+    for (const pod of pods) this.parkManifest(pod);
+    await Promise.all(pods.map((pod) => this.waitPod(pod, 'gone')));
+    for (const pod of pods) this.unparkManifest(pod);
+    await Promise.all(pods.map((pod) => this.waitPod(pod, 'running')));
   }
 
   health(): Promise<NodeHealth> {
     return nodeHealth(this, this.lab.adminKubeconfig, this.lab.endpointUrl);
   }
+}
+
+function hasCertificate(node: LabNode, name: string): boolean {
+  if (name === 'kubelet-client') return lstatSync(node.path('/var/lib/kubelet/pki/kubelet-client-current.pem'), { throwIfNoEntry: false }) !== undefined; // a symlink to a node path
+  return existsSync(node.path(`/etc/kubernetes/pki/${name.replace(/^etcd-/, 'etcd/')}.crt`)) || existsSync(node.path(`/etc/kubernetes/${name}`));
 }
 
 function readState(path: string): LabState | undefined {
@@ -234,7 +250,7 @@ export class Lab {
       for (const spec of (options.expired ?? []).flatMap((e) => (e === 'all' ? ALL_CERTIFICATES : [e]))) {
         const [name, nodeName] = spec.split('@');
         for (const node of lab.nodes.filter((n) => !nodeName || n.name === nodeName)) {
-          if (await lab.hasCertificate(node, name)) await node.reissue([name]);
+          if (hasCertificate(node, name)) await node.reissue([name]);
         }
       }
       createMountpoints();
@@ -255,12 +271,6 @@ export class Lab {
   static attach(baseOctet = 10): Lab | undefined {
     const state = readState(statePath(baseOctet));
     return state?.layout?.nodes?.length ? new Lab(state) : undefined;
-  }
-
-  private async hasCertificate(node: LabNode, name: string): Promise<boolean> {
-    const paths = [`/etc/kubernetes/pki/${name.replace(/^etcd-/, 'etcd/')}.crt`, `/etc/kubernetes/${name}`, '/var/lib/kubelet/pki/kubelet-client-current.pem'];
-    if (name === 'kubelet-client') return existsSync(node.path(paths[2]));
-    return existsSync(node.path(paths[0])) || existsSync(node.path(paths[1]));
   }
 
   /** Nothing may already listen on the lab's addresses (another lab, a leftover of an unknown kind). */

@@ -7,6 +7,8 @@ import { demoCommand } from './demo.js';
 import { healthCommand } from './health.js';
 import { restartCommand } from './restart.js';
 import { kubeconfigCommand } from './kubeconfig.js';
+import { kubeletCommand } from './kubelet.js';
+import { recoverCommand } from './recover.js';
 
 const program = new Command('kpki')
   .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
@@ -24,6 +26,8 @@ program.addCommand(restoreCommand());
 program.addCommand(healthCommand());
 program.addCommand(restartCommand());
 program.addCommand(kubeconfigCommand());
+program.addCommand(kubeletCommand());
+program.addCommand(recoverCommand());
 program.addCommand(demoCommand());
 
 program.exitOverride((err) => {

@@ -20,8 +20,17 @@ export function componentsToRestart(plan: RenewalPlan): Component[] {
 }
 
 /** The admin.conf was renewed: root's ~/.kube/config gets the new credentials if it holds this cluster's admin. */
-async function updateRootKubeconfig(host: Host, plan: RenewalPlan, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<void> {
+export async function updateRootKubeconfig(host: Host, plan: RenewalPlan, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<void> {
   if (!plan.items.some((i) => i.name === 'admin.conf')) return;
+  try {
+    await updateRootKubeconfigOrThrow(host, kubeconfigDir);
+  } catch (err) {
+    // the cluster is fine; only the convenience copy could not be updated
+    log(`warning: ${(err as Error).message}`);
+  }
+}
+
+async function updateRootKubeconfigOrThrow(host: Host, kubeconfigDir: string): Promise<void> {
   const to = defaultUserKubeconfig(host);
   if (!(await host.stat(to))) return;
   const from = posix.join(kubeconfigDir, 'admin.conf');

@@ -6,6 +6,8 @@ export class KubeconfigError extends Error {}
 
 export interface KubeconfigIdentity {
   doc: Document;
+  /** The text it was parsed from (its layout is kept when it is rewritten). */
+  text: string;
   contextName?: string;
   userName: string;
   clusterName?: string;
@@ -73,6 +75,7 @@ export function parseKubeconfig(text: string): KubeconfigIdentity {
   const cluster = clusterName ? namedEntry(doc, 'clusters', clusterName, 'cluster') : undefined;
   return {
     doc,
+    text,
     contextName,
     userName,
     clusterName,
@@ -107,7 +110,7 @@ export function withEmbeddedCredentials(
       cluster.set('certificate-authority-data', Buffer.from(caPem).toString('base64'));
     }
   }
-  return doc.toString(yamlStyleOf(identity.doc.toString()));
+  return doc.toString(yamlStyleOf(identity.text));
 }
 
 export interface KubeconfigSpec {

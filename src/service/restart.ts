@@ -11,6 +11,8 @@ export interface RestartOptions {
   timeoutMs: number;
   kubeconfigDir?: string;
   log: (line: string) => void;
+  /** Restart without waiting for health (recovery: what depends on an etcd without quorum cannot be healthy yet). */
+  skipHealth?: boolean;
 }
 
 export interface RestartResult {
@@ -77,6 +79,7 @@ export async function restartComponent(host: Host, services: NodeServices, compo
   if (strategy === 'manifest') await manifestRestart(host, services, component, o);
   else if (strategy === 'systemd') await run(host, systemdCommands(component)[0]);
   else await runtimeRestart(host, services, component, strategy);
+  if (o.skipHealth) return { component, strategy, ok: true, checks: [], detail: 'restarted (not waiting for health)' };
   const health = await waitHealthy(host, services, component, Math.max(1000, o.timeoutMs - (Date.now() - started)), o.kubeconfigDir);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const failing = health.checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.detail}`);

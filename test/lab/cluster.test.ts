@@ -2,3 +2,4 @@
 import './suites/shared.js';
 import './suites/lab-itself.js';
 import './suites/service.js';
+import './suites/recover.js';

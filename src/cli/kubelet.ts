@@ -1,0 +1,122 @@
+// kpki kubelet status | renew: the kubelet's client identity, which nobody renews when it is embedded or not rotated.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { acquireLock, applyWrites } from '../node/apply.js';
+import { KpkiError } from '../node/errors.js';
+import { kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
+import { scanNode } from '../node/scan.js';
+import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
+import { parseCertificate } from '../pki/certificate.js';
+import { parsePrivateKey } from '../pki/keys.js';
+import { kubeadmDate } from '../report/kubeadm-format.js';
+import { describeNetworkError, httpGet } from '../service/http.js';
+import { readServices } from '../service/health.js';
+import { restartComponent } from '../service/restart.js';
+import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { durationFlag } from './check.js';
+import { log } from './service.js';
+
+const yesNo = (v: boolean | undefined) => (v === undefined ? 'not set' : v ? 'yes' : 'no');
+
+export function kubeletCommand(): Command {
+  const command = new Command('kubelet').description("the kubelet's client and serving certificates");
+  command
+    .command('status')
+    .description("where the kubelet's client identity lives, its expiry, rotation settings, serving certificate")
+    .action(
+      action(async (_opts: object, sub: Command) => {
+        const globals = globalsOf(sub);
+        const host = hostOf(globals);
+        const status = await kubeletStatus(host, await scanNode(host, scanOptionsOf(globals)));
+        const client = status.client ? `${status.client.commonName}, expires ${kubeadmDate(status.client.notAfter)}` : 'none';
+        const rows = [
+          ['client identity', status.identity === 'embedded' ? `embedded in ${status.kubeconfig}` : status.identity === 'file' ? `${status.clientFile} (from ${status.kubeconfig})` : `none (${status.kubeconfig} missing)`],
+          ['client certificate', client],
+          ['rotateCertificates', yesNo(status.rotateCertificates)],
+          ['serverTLSBootstrap', yesNo(status.serverTLSBootstrap)],
+          ['serving certificate', status.serving ? `${status.servingSource}, expires ${kubeadmDate(status.serving.notAfter)}${status.serving.selfSigned ? ' (self-signed)' : ''}` : 'none found'],
+          ['cluster-signing-duration', status.clusterSigningDuration ?? 'no controller-manager on this node'],
+        ];
+        for (const [k, v] of rows) log(`${`${k}:`.padEnd(27)}${v}`);
+        for (const w of status.warnings) log(`warning: ${w}`);
+        return status.warnings.length === 0 ? 0 : 1;
+      }),
+    );
+  command
+    .command('renew')
+    .description('sign a new kubelet client certificate with the cluster CA, offline, the kubelet\'s way; restart and verify')
+    .option('--node-name <name>', 'the node (default: from the current certificate)')
+    .option('--ca-cert <file>', "the cluster CA certificate on this machine, when the node has no CA key (a worker)")
+    .option('--ca-key <file>', 'the cluster CA key on this machine (read into memory only)')
+    .option('--validity <duration>', 'validity of the new certificate', '8760h')
+    .option('--dry-run', 'say what would be written')
+    .option('-y, --yes', 'apply without asking')
+    .option('--no-restart', 'do not restart the kubelet afterwards')
+    .action(
+      action(async (opts: { nodeName?: string; caCert?: string; caKey?: string; validity: string; dryRun?: boolean; yes?: boolean; restart: boolean }, sub: Command) => {
+        const globals = globalsOf(sub);
+        const host = hostOf(globals);
+        const inventory = await scanNode(host, scanOptionsOf(globals));
+        const status = await kubeletStatus(host, inventory);
+        if (status.identity === 'missing') throw new KpkiError(`${host.describe(status.kubeconfig)} does not exist: this node has not joined a cluster`);
+        const nodeCa = inventory.cas.find((c) => c.name === 'ca');
+        let ca = nodeCa?.cert && nodeCa.key ? { cert: nodeCa.cert, key: nodeCa.key } : undefined;
+        if (opts.caCert || opts.caKey) {
+          if (!opts.caCert || !opts.caKey) throw new KpkiError('give both --ca-cert and --ca-key', { exitCode: 2 });
+          ca = { cert: parseCertificate(readFileSync(opts.caCert)), key: parsePrivateKey(readFileSync(opts.caKey)) };
+          const trusted = nodeCa?.cert ?? parseCertificate(parseKubeconfig((await host.readFile(status.kubeconfig)).toString()).certificateAuthorityData ?? Buffer.alloc(0));
+          if (!trusted.der.equals(ca.cert.der)) throw new KpkiError(`${opts.caCert} is not this cluster's CA (the node trusts ${trusted.subject}, serial ${trusted.serial})`);
+        }
+        if (!ca) throw new KpkiError(`no cluster CA key on ${host.name}: give --ca-cert and --ca-key (copied from a control-plane node's /etc/kubernetes/pki)`, { exitCode: 2 });
+        const nodeName = kubeletNodeName(status, opts.nodeName);
+        const renewal = await planKubeletRenewal(host, status, ca, { nodeName, validityMs: durationFlag('--validity', opts.validity), now: new Date() });
+        log(`kubelet client certificate for system:node:${nodeName} (O=system:nodes), valid until ${kubeadmDate(renewal.notAfter)}:`);
+        for (const w of renewal.writes) log(`  ${w.kind === 'symlink' ? `${w.path} -> ${w.target}` : `write ${w.path}${w.entry === 'kubelet.conf' ? ' (client-certificate/client-key: kubelet-client-current.pem)' : ''}`}`);
+        if (opts.dryRun) {
+          log('(dry run: nothing was changed)');
+          return 0;
+        }
+        if (!opts.yes) {
+          if (!process.stdin.isTTY) {
+            process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes.\n');
+            return 2;
+          }
+          const rl = createInterface({ input: process.stdin, output: process.stdout });
+          const answer = await rl.question('Apply? [y/N] ');
+          rl.close();
+          if (!/^y(es)?$/i.test(answer.trim())) return 1;
+        }
+        const lock = await acquireLock(host);
+        try {
+          const { backup } = await applyWrites(host, renewal.writes, 'kubelet renew');
+          log(`Renewed; backup ${backup.id} (undo with: kpki restore ${backup.id})`);
+          if (opts.restart && host.live) {
+            const result = await restartComponent(host, await readServices(host), 'kubelet', { strategy: 'systemd', timeoutMs: 120_000, log });
+            log(result.skipped ? `Note: ${result.skipped}` : `kubelet: ${result.detail}`);
+          }
+        } finally {
+          await lock.release();
+        }
+        return verifyAuthenticates(status.kubeconfig, await host.readFile(status.kubeconfig), renewal, nodeName);
+      }),
+    );
+  return command;
+}
+
+/** Asks the API server (kubelet.conf's) with the new certificate: anything but 401 means it authenticates. */
+async function verifyAuthenticates(path: string, kubeconfig: Buffer, renewal: { certPem: string; keyPem: string }, nodeName: string): Promise<number> {
+  const id = parseKubeconfig(kubeconfig.toString());
+  if (!id.server) return 0;
+  try {
+    const res = await httpGet(`${id.server.replace(/\/$/, '')}/api/v1/nodes/${nodeName}`, { ca: id.certificateAuthorityData, cert: Buffer.from(renewal.certPem), key: Buffer.from(renewal.keyPem), timeoutMs: 5000 });
+    if (res.status === 401) {
+      log(`The API server ${id.server} does not accept the new certificate (HTTP 401).`);
+      return 1;
+    }
+    log(`Verified: ${id.server} authenticates system:node:${nodeName} with the new certificate (HTTP ${res.status}).`);
+  } catch (err) {
+    log(`Note: could not reach ${id.server} from here to verify (${describeNetworkError(err)}); the kubelet will use the new certificate (${path}).`);
+  }
+  return 0;
+}
