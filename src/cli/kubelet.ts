@@ -11,7 +11,8 @@ import { parseCertificate } from '../pki/certificate.js';
 import { parsePrivateKey } from '../pki/keys.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { describeNetworkError, httpGet } from '../service/http.js';
-import { readServices } from '../service/health.js';
+import { readServices, waitHealthy } from '../service/health.js';
+import { planRotation } from '../node/kubelet-rotation.js';
 import { restartComponent } from '../service/restart.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
@@ -99,6 +100,53 @@ export function kubeletCommand(): Command {
           await lock.release();
         }
         return verifyAuthenticates(status.kubeconfig, await host.readFile(status.kubeconfig), renewal, nodeName);
+      }),
+    );
+  command
+    .command('enable-rotation')
+    .description("turn on the kubelet's client certificate rotation and set the controller-manager's --cluster-signing-duration")
+    .option('--signing-duration <duration>', 'what the controller-manager signs kubelet certificates for', '8760h')
+    .option('--dry-run', 'say what would change')
+    .option('-y, --yes', 'apply without asking')
+    .action(
+      action(async (opts: { signingDuration: string; dryRun?: boolean; yes?: boolean }, sub: Command) => {
+        const host = hostOf(globalsOf(sub));
+        durationFlag('--signing-duration', opts.signingDuration);
+        const plan = await planRotation(host, opts.signingDuration);
+        if (plan.changes.length === 0) {
+          log('Nothing to change: rotation is on and the signing duration is already set.');
+          return 0;
+        }
+        for (const c of plan.changes) log(`  ${c}`);
+        if (opts.dryRun) {
+          log('(dry run: nothing was changed)');
+          return 0;
+        }
+        if (!opts.yes && !process.stdin.isTTY) {
+          process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes.\n');
+          return 2;
+        }
+        const lock = await acquireLock(host);
+        try {
+          const { backup } = await applyWrites(host, plan.writes, 'kubelet enable-rotation');
+          log(`Changed; backup ${backup.id} (undo with: kpki restore ${backup.id})`);
+          if (!host.live) return 0;
+          const services = await readServices(host);
+          if (plan.kubeletChanged) {
+            const r = await restartComponent(host, services, 'kubelet', { strategy: 'systemd', timeoutMs: 120_000, log });
+            log(r.skipped ? `Note: ${r.skipped}` : `kubelet: ${r.detail}`);
+          }
+          if (plan.controllerManagerChanged) {
+            // the kubelet restarts a static pod whose manifest changed: wait for it to come back healthy
+            await new Promise((r) => setTimeout(r, 2000));
+            const h = await waitHealthy(host, services, 'kube-controller-manager', 180_000);
+            log(h.ok ? 'kube-controller-manager: healthy with the new flag' : `kube-controller-manager: not healthy: ${h.checks.filter((c) => !c.ok).map((c) => c.detail).join('; ')}`);
+            if (!h.ok) return 1;
+          }
+          return 0;
+        } finally {
+          await lock.release();
+        }
       }),
     );
   return command;

@@ -49,7 +49,10 @@ function str(value: unknown): string | undefined {
 
 /** Re-emit YAML the way the file was written: kubectl and kubeadm put list items at their key's indentation. */
 export function yamlStyleOf(text: string): { lineWidth: number; indentSeq: boolean; flowCollectionPadding: boolean } {
-  return { lineWidth: 0, indentSeq: !/^- /m.test(text) && /^\s+- /m.test(text), flowCollectionPadding: /[{[] [^\s}\]]/.test(text) };
+  // "key:" with its "- item" lines at the same indentation (kubectl, kubeadm) or deeper
+  const sameColumn = /^( *)[^\s#-][^\n]*:[ \t]*\n\1- /m.test(text);
+  const deeper = /^( *)[^\s#-][^\n]*:[ \t]*\n\1 +- /m.test(text);
+  return { lineWidth: 0, indentSeq: deeper && !sameColumn, flowCollectionPadding: /[{[] [^\s}\]]/.test(text) };
 }
 
 /** Parses a kubeconfig and resolves the current context's user and cluster. */

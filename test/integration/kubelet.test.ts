@@ -2,7 +2,7 @@
 // PEM the kubelet's way; openssl judges the new certificate.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kpki, hashTree, removeTree } from '../helpers/kpki.js';
 import { expiredControlPlane } from '../helpers/lab.js';
@@ -68,4 +68,33 @@ test('kubelet renew on a worker: refuses without a CA, and refuses a CA that is 
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /is not this cluster's CA/);
   assert.equal(hashTree(root), before);
+});
+
+test('kubelet enable-rotation: only the intended lines change, comments and other fields stay', async () => {
+  const root = await expiredControlPlane();
+  roots.push(root);
+  const configPath = join(root, 'var/lib/kubelet/config.yaml');
+  const config = `# managed by kubeadm; local edits below\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: false # was turned off\ncgroupDriver: systemd\nauthentication:\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nevictionHard:\n  memory.available: "100Mi"\n`;
+  writeFileSync(configPath, config);
+  const manifestPath = join(root, 'etc/kubernetes/manifests/kube-controller-manager.yaml');
+  const manifest = readFileSync(manifestPath, 'utf8');
+  const dry = kpki(['--root', root, 'kubelet', 'enable-rotation', '--dry-run']);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.equal(readFileSync(configPath, 'utf8'), config);
+
+  const r = kpki(['--root', root, 'kubelet', 'enable-rotation', '--signing-duration', '17520h', '--yes']);
+  assert.equal(r.status, 0, r.stderr);
+  const newConfig = readFileSync(configPath, 'utf8').split('\n');
+  const oldConfig = config.split('\n');
+  assert.equal(newConfig.length, oldConfig.length);
+  assert.deepEqual(newConfig.filter((l, i) => l !== oldConfig[i]), ['rotateCertificates: true # was turned off']);
+  const newManifest = readFileSync(manifestPath, 'utf8').split('\n');
+  const added = newManifest.filter((l) => !manifest.split('\n').includes(l));
+  assert.deepEqual(added, ['    - --cluster-signing-duration=17520h']);
+  assert.equal(newManifest.length, manifest.split('\n').length + 1);
+  // kubeadm's sorted flag order is kept
+  const flags = newManifest.filter((l) => l.startsWith('    - --'));
+  assert.deepEqual(flags, [...flags].sort());
+  assert.match(kpki(['--root', root, 'kubelet', 'status']).stdout, /cluster-signing-duration: +17520h/);
+  assert.match(kpki(['--root', root, 'kubelet', 'enable-rotation', '--signing-duration', '17520h', '--yes']).stdout, /Nothing to change/);
 });
