@@ -173,6 +173,26 @@ export async function runApiServer(argv: string[]): Promise<void> {
         return json(res, node);
       }
     }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/.exec(path))) {
+      // Secrets: create and get (enough for bootstrap tokens); stringData is folded into data as the real one does.
+      if (req.method === 'POST' && !m[2]) {
+        const secret = JSON.parse(await readBody(req));
+        const name = secret?.metadata?.name;
+        if (!name) return status(res, 422, 'Invalid', 'metadata.name is required');
+        const key = `/registry/secrets/${m[1]}/${name}`;
+        if ((await etcd.get(key)) !== undefined) return status(res, 409, 'AlreadyExists', `secrets "${name}" already exists`);
+        const data = { ...(secret.data ?? {}) };
+        for (const [k, v] of Object.entries(secret.stringData ?? {})) data[k] = Buffer.from(String(v)).toString('base64');
+        const stored = { ...secret, data, stringData: undefined, metadata: { ...secret.metadata, namespace: m[1], creationTimestamp: new Date().toISOString() } };
+        await etcd.put(key, JSON.stringify(stored));
+        res.writeHead(201, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(stored));
+      }
+      if (req.method === 'GET' && m[2]) {
+        const value = await etcd.get(`/registry/secrets/${m[1]}/${m[2]}`);
+        return value === undefined ? status(res, 404, 'NotFound', `secrets "${m[2]}" not found`) : json(res, JSON.parse(value));
+      }
+    }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?$/.exec(path)) && req.method === 'GET') {
       if (m[2]) {
         const value = await etcd.get(`/registry/configmaps/${m[1]}/${m[2]}`);

@@ -9,6 +9,7 @@ import { restartCommand } from './restart.js';
 import { kubeconfigCommand } from './kubeconfig.js';
 import { kubeletCommand } from './kubelet.js';
 import { recoverCommand } from './recover.js';
+import { tokenCommand } from './token.js';
 
 const program = new Command('kpki')
   .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
@@ -28,6 +29,7 @@ program.addCommand(restartCommand());
 program.addCommand(kubeconfigCommand());
 program.addCommand(kubeletCommand());
 program.addCommand(recoverCommand());
+program.addCommand(tokenCommand());
 program.addCommand(demoCommand());
 
 program.exitOverride((err) => {

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { LabNode } from '../../../lab/lab.js';
@@ -138,4 +139,22 @@ test('a kpki killed while a manifest is parked: the next run puts the manifest b
   assert.match(next.stdout, /moved \/etc\/kubernetes\/manifests\/kube-scheduler\.yaml back into place/);
   assert.ok(existsSync(node.path('/etc/kubernetes/manifests/kube-scheduler.yaml')));
   await eventually('the scheduler to run again', async () => (await node.health()).checks['kube-scheduler'].ok, (ok) => ok);
+});
+
+test('kpki token create: a bootstrap token Secret through the API (client-node) and the join command with the CA hash', { skip }, async () => {
+  const node = lab().node(1);
+  const r = await kpkiOn(node, ['token', 'create', '--ttl', '2h', '--print-join-command']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const m = /^kubeadm join 127\.0\.0\.10:6443 --token ([a-z0-9]{6})\.([a-z0-9]{16}) --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})$/m.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  // kubeadm's documented way to compute the hash, with openssl
+  const ca = node.path('/etc/kubernetes/pki/ca.crt');
+  const hash = execFileSync('sh', ['-c', `openssl x509 -pubkey -in '${ca}' | openssl pkey -pubin -outform der | sha256sum`], { encoding: 'utf8' }).split(' ')[0];
+  assert.equal(m[3], `sha256:${hash}`);
+  const secret = JSON.parse((await kubectl(node.path('/etc/kubernetes/admin.conf'), ['get', '--raw', `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${m[1]}`])).out);
+  assert.equal(secret.type, 'bootstrap.kubernetes.io/token');
+  assert.equal(Buffer.from(secret.data['token-secret'], 'base64').toString(), m[2]);
+  assert.equal(Buffer.from(secret.data['usage-bootstrap-authentication'], 'base64').toString(), 'true');
+  const expires = Date.parse(Buffer.from(secret.data.expiration, 'base64').toString());
+  assert.ok(Math.abs(expires - (Date.now() + 2 * 3_600_000)) < 120_000);
 });

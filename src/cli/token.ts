@@ -1,0 +1,45 @@
+// kpki token create: a bootstrap token (Secret through the API) and the full `kubeadm join` command.
+import { Command } from 'commander';
+import { posix } from 'node:path';
+import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
+import { KpkiError } from '../node/errors.js';
+import { scanNode } from '../node/scan.js';
+import { caCertHash, createTokenSecret, newToken } from '../service/token.js';
+import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { durationFlag } from './check.js';
+import { log } from './service.js';
+
+export function tokenCommand(): Command {
+  const command = new Command('token').description('bootstrap tokens for kubeadm join');
+  command
+    .command('create')
+    .description('create a bootstrap token through the API (admin.conf) and print it, or the whole join command')
+    .option('--ttl <duration>', 'how long the token is valid', '24h')
+    .option('--kubeconfig <file>', 'admin kubeconfig (node path)')
+    .option('--print-join-command', 'print `kubeadm join ...` with --discovery-token-ca-cert-hash')
+    .action(
+      action(async (opts: { ttl: string; kubeconfig?: string; printJoinCommand?: boolean }, sub: Command) => {
+        const globals = globalsOf(sub);
+        const host = hostOf(globals);
+        const inventory = await scanNode(host, scanOptionsOf(globals));
+        const path = opts.kubeconfig ?? posix.join(inventory.kubeconfigDir, 'admin.conf');
+        if (!(await host.stat(path))) throw new KpkiError(`${host.describe(path)} does not exist: give --kubeconfig`, { exitCode: 2 });
+        const text = (await host.readFile(path)).toString();
+        const server = parseKubeconfig(text).server ?? '';
+        const ca = inventory.cas.find((c) => c.name === 'ca')?.cert;
+        if (!ca) throw new KpkiError(`no cluster CA certificate found in ${host.describe(inventory.certDir)}`);
+        const token = newToken(durationFlag('--ttl', opts.ttl));
+        try {
+          await createTokenSecret(text, token, `created by kpki on ${host.name}`);
+        } catch (err) {
+          const e = err as { code?: number; body?: string; message?: string };
+          throw new KpkiError(`the API server ${server} did not create the token: ${e.code ? `HTTP ${e.code} ` : ''}${e.message ?? e.body ?? String(err)}`);
+        }
+        const value = `${token.id}.${token.secret}`;
+        if (opts.printJoinCommand) log(`kubeadm join ${server.replace(/^https:\/\//, '')} --token ${value} --discovery-token-ca-cert-hash ${caCertHash(ca)}`);
+        else log(value);
+        return 0;
+      }),
+    );
+  return command;
+}

@@ -1,0 +1,48 @@
+// Bootstrap tokens the way `kubeadm token create` makes them: a Secret in kube-system created through the API
+// (with @kubernetes/client-node and an admin kubeconfig), and the join command with the CA's public key hash.
+import { createHash, randomInt } from 'node:crypto';
+import type { Certificate } from '../pki/certificate.js';
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const random = (n: number) => Array.from({ length: n }, () => ALPHABET[randomInt(ALPHABET.length)]).join('');
+
+export interface BootstrapToken {
+  id: string;
+  secret: string;
+  expires: Date;
+}
+
+export function newToken(ttlMs: number, now = new Date()): BootstrapToken {
+  return { id: random(6), secret: random(16), expires: new Date(now.getTime() + ttlMs) };
+}
+
+/** kubeadm's --discovery-token-ca-cert-hash: sha256 of the CA certificate's SubjectPublicKeyInfo. */
+export function caCertHash(ca: Certificate): string {
+  const spki = ca.native.publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
+}
+
+export async function createTokenSecret(kubeconfigText: string, token: BootstrapToken, description: string): Promise<void> {
+  const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromString(kubeconfigText);
+  const api = kc.makeApiClient(CoreV1Api);
+  await api.createNamespacedSecret({
+    namespace: 'kube-system',
+    body: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `bootstrap-token-${token.id}`, namespace: 'kube-system' },
+      type: 'bootstrap.kubernetes.io/token',
+      stringData: {
+        'token-id': token.id,
+        'token-secret': token.secret,
+        expiration: token.expires.toISOString().replace(/\.\d+Z$/, 'Z'),
+        'usage-bootstrap-authentication': 'true',
+        'usage-bootstrap-signing': 'true',
+        'auth-extra-groups': 'system:bootstrappers:kubeadm:default-node-token',
+        description,
+      },
+    },
+  });
+}
