@@ -2,4 +2,5 @@
 import './suites/shared.js';
 import './suites/lab-itself.js';
 import './suites/service.js';
+import './suites/runtime.js';
 import './suites/recover.js';
