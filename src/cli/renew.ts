@@ -67,7 +67,10 @@ export function renewCommand(): Command {
           const inventory = await scanNode(host, scanOptionsOf(globals));
           const plan = planRenewal(inventory, planOptions);
           process.stdout.write(renderPlan(plan));
-          if (plan.items.length === 0) return 0;
+          if (plan.items.length === 0) {
+            if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
+            return 0;
+          }
           if (!opts.yes) {
             if (!process.stdin.isTTY) {
               process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes to apply this plan.\n');

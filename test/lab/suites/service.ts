@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { LabNode } from '../../../lab/lab.js';
@@ -157,4 +157,27 @@ test('kpki token create: a bootstrap token Secret through the API (client-node) 
   assert.equal(Buffer.from(secret.data['usage-bootstrap-authentication'], 'base64').toString(), 'true');
   const expires = Date.parse(Buffer.from(secret.data.expiration, 'base64').toString());
   assert.ok(Math.abs(expires - (Date.now() + 2 * 3_600_000)) < 120_000);
+});
+
+test('Ctrl-C while a manifest is parked puts it back before kpki exits; nothing renewed means nothing restarted', { skip }, async () => {
+  const node = lab().node(3);
+  // nsenter and env exec in place: the child's PID is kpki's own
+  const child = spawn('nsenter', ['-t', String(node.initPid), '-m', '-u', '--', process.execPath, KPKI, 'restart', 'etcd', '--timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    await eventually('the manifest to be parked', async () => existsSync(node.path('/etc/kubernetes/kpki-parked/etcd.yaml')), (parked) => parked, 20_000);
+    process.kill(child.pid!, 'SIGINT');
+    assert.equal(await exited, 130, out);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  assert.ok(existsSync(node.path('/etc/kubernetes/manifests/etcd.yaml')), 'the manifest is back');
+  assert.equal(existsSync(node.path('/var/lib/kpki/parked-manifests.json')), false);
+  await lab().waitHealthy(60_000, [node]);
+
+  const nothing = await kpkiOn(node, ['renew', 'all', '--if-expires-within', '1d', '--restart', '--yes']);
+  assert.equal(nothing.code, 0, nothing.stdout + nothing.stderr);
+  assert.match(nothing.stdout, /Nothing was renewed, so nothing is restarted\./);
 });
