@@ -1,5 +1,6 @@
 // What every command shares: the global flags, the Host they select, and how errors end the process.
 import { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
 import { LocalHost } from '../hosts/local.js';
 import { KpkiError } from '../node/errors.js';
 import type { ScanOptions } from '../node/scan.js';
@@ -47,4 +48,22 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number>)
     }
     process.exitCode = code;
   };
+}
+
+/**
+ * Asks before a change unless --yes: undefined means go ahead, a number is the exit code to return instead
+ * (2: no terminal to ask on, 1: the user said no). Nothing is changed in either case.
+ */
+export async function confirm(yes: boolean | undefined, question: string): Promise<number | undefined> {
+  if (yes) return undefined;
+  if (!process.stdin.isTTY) {
+    process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes to apply this plan.\n');
+    return 2;
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const answer = await rl.question(`${question} [y/N] `);
+  rl.close();
+  if (/^y(es)?$/i.test(answer.trim())) return undefined;
+  process.stdout.write('Nothing was changed.\n');
+  return 1;
 }

@@ -1,7 +1,6 @@
 // kpki kubelet status | renew: the kubelet's client identity, which nobody renews when it is embedded or not rotated.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import { acquireLock, applyWrites } from '../node/apply.js';
 import { KpkiError } from '../node/errors.js';
 import { kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
@@ -14,7 +13,7 @@ import { describeNetworkError, httpGet } from '../service/http.js';
 import { readServices, waitHealthy } from '../service/health.js';
 import { planRotation } from '../node/kubelet-rotation.js';
 import { restartComponent } from '../service/restart.js';
-import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 import { log } from './service.js';
 
@@ -78,16 +77,8 @@ export function kubeletCommand(): Command {
           log('(dry run: nothing was changed)');
           return 0;
         }
-        if (!opts.yes) {
-          if (!process.stdin.isTTY) {
-            process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes.\n');
-            return 2;
-          }
-          const rl = createInterface({ input: process.stdin, output: process.stdout });
-          const answer = await rl.question('Apply? [y/N] ');
-          rl.close();
-          if (!/^y(es)?$/i.test(answer.trim())) return 1;
-        }
+        const refused = await confirm(opts.yes, `Renew the kubelet client certificate of ${nodeName}?`);
+        if (refused !== undefined) return refused;
         const lock = await acquireLock(host);
         try {
           const { backup } = await applyWrites(host, renewal.writes, 'kubelet renew');
@@ -122,10 +113,8 @@ export function kubeletCommand(): Command {
           log('(dry run: nothing was changed)');
           return 0;
         }
-        if (!opts.yes && !process.stdin.isTTY) {
-          process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes.\n');
-          return 2;
-        }
+        const refused = await confirm(opts.yes, 'Apply these changes?');
+        if (refused !== undefined) return refused;
         const lock = await acquireLock(host);
         try {
           const { backup } = await applyWrites(host, plan.writes, 'kubelet enable-rotation');

@@ -1,12 +1,11 @@
 // kpki renew: plan, show, confirm, then back up and write atomically under the node lock.
 import { Command } from 'commander';
-import { createInterface } from 'node:readline/promises';
 import { scanNode } from '../node/scan.js';
 import { planRenewal } from '../node/plan.js';
 import { materialize } from '../node/materialize.js';
 import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../node/apply.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
-import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 import { bringIntoService } from './renew-restart.js';
 import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
@@ -71,19 +70,8 @@ export function renewCommand(): Command {
             if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
             return 0;
           }
-          if (!opts.yes) {
-            if (!process.stdin.isTTY) {
-              process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes to apply this plan.\n');
-              return 2;
-            }
-            const rl = createInterface({ input: process.stdin, output: process.stdout });
-            const answer = await rl.question(`Renew ${plan.items.length} certificate(s) on ${host.name}? [y/N] `);
-            rl.close();
-            if (!/^y(es)?$/i.test(answer.trim())) {
-              process.stdout.write('Nothing was changed.\n');
-              return 1;
-            }
-          }
+          const refused = await confirm(opts.yes, `Renew ${plan.items.length} certificate(s) on ${host.name}?`);
+          if (refused !== undefined) return refused;
           const writes = await materialize(host, inventory, plan);
           const { backup } = await applyWrites(host, writes, 'renew');
           process.stdout.write(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
