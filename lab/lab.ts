@@ -389,6 +389,13 @@ export class Lab {
     }
   }
 
+  /** A kpki inventory of this lab (SSH as root with the lab's key, host keys pinned in the lab's known_hosts). */
+  writeInventory(path = join(this.dir, 'inventory.yaml')): string {
+    const nodes = this.nodes.map((n) => `  - { name: ${n.name}, address: ${n.address}, role: ${n.role} }`).join('\n');
+    writeFileSync(path, `# the kpki lab ${this.id}\ndefaults:\n  user: root\n  key: ${this.sshKey}\n  knownHosts: ${this.knownHosts}\nnodes:\n${nodes}\n`);
+    return path;
+  }
+
   get sshKey(): string {
     return this.state.layout.sshKey;
   }

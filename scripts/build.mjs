@@ -13,9 +13,9 @@ const common = {
   },
   logLevel: 'warning',
 };
-// @kubernetes/client-node is loaded from node_modules only by the commands that talk to the API (it is large, and
-// bundling its HTTP stack breaks it): every other command starts without it.
-await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/kpki.js', external: ['@kubernetes/client-node'] });
+// @kubernetes/client-node and ssh2 are loaded from node_modules only by the commands that need them (client-node is
+// large and bundling its HTTP stack breaks it; ssh2 has optional native parts): every other command starts without.
+await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/kpki.js', external: ['@kubernetes/client-node', 'ssh2'] });
 // The lab's stand-in processes (kubelet, kube-apiserver, ...), started many times: bundled for the same reason.
 await build({ ...common, entryPoints: ['lab/standins/main.ts'], outfile: 'dist/lab-standins.js' });
 chmodSync('dist/kpki.js', 0o755);

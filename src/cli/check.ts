@@ -8,6 +8,11 @@ import { detailFor, renderTable, renderWide } from '../report/table.js';
 import { parseDuration } from '../util/duration.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { KpkiError } from '../node/errors.js';
+import { readFileSync } from 'node:fs';
+import { checkCluster } from '../cluster/check.js';
+import { parseInventory, selectNodes } from '../cluster/inventory.js';
+import { clusterSeverity, renderCluster } from '../report/cluster.js';
+import type { GlobalOptions } from './context.js';
 
 export function checkCommand(): Command {
   return new Command('check')
@@ -23,6 +28,7 @@ export function checkCommand(): Command {
       action(async (opts: { output: string; warn: string; crit: string }, command: Command) => {
         const globals = globalsOf(command);
         const thresholds: Thresholds = { warnMs: durationFlag('--warn', opts.warn), critMs: durationFlag('--crit', opts.crit), now: new Date() };
+        if (globals.inventory) return checkInventory(globals, thresholds, opts.output);
         const inventory = await scanNode(hostOf(globals), scanOptionsOf(globals));
         const out = process.stdout;
         switch (opts.output) {
@@ -51,6 +57,19 @@ export function checkCommand(): Command {
         return nodeSeverity(inventory, thresholds);
       }),
     );
+}
+
+async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, output: string): Promise<number> {
+  const inventory = parseInventory(readFileSync(globals.inventory!, 'utf8'), globals.inventory!);
+  const check = await checkCluster(selectNodes(inventory, globals.nodes), scanOptionsOf(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
+  if (output === 'json' || output === 'yaml') {
+    const data = {
+      nodes: check.results.map((r) => ({ node: r.node.name, address: r.node.address, role: r.node.role, error: r.error, ...(r.inventory ? expirationInfo(r.inventory, thresholds.now, detailFor(r.inventory, thresholds)) : {}) })),
+      crossNode: check.crossNode,
+    };
+    process.stdout.write(output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
+  } else process.stdout.write(renderCluster(check, thresholds));
+  return clusterSeverity(check, thresholds);
 }
 
 export function durationFlag(flag: string, value: string): number {

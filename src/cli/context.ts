@@ -10,6 +10,10 @@ export interface GlobalOptions {
   certDir?: string;
   kubeconfigDir?: string;
   config?: string;
+  inventory?: string;
+  nodes?: string;
+  acceptNewHostKeys?: boolean;
+  concurrency: string;
 }
 
 export function globalsOf(command: Command): GlobalOptions {

@@ -1,5 +1,6 @@
 // Time-based status of entries against warn/crit thresholds, and the Nagios-style severity it implies.
 import type { CaEntry, CertEntry, NodeInventory, Problem } from '../node/inventory.js';
+import { KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
 
 export interface Thresholds {
   warnMs: number;
@@ -37,6 +38,8 @@ const PROBLEM_SEVERITY: Record<Problem['code'], Severity> = {
   'not-yet-valid': 2,
 };
 
+const OPTIONAL = new Set(KUBECONFIG_CATALOG.filter((e) => e.optional).map((e) => e.name));
+
 export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Status {
   const labels: string[] = [];
   let severity: Severity = 0;
@@ -44,8 +47,12 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
     if (s > severity) severity = s;
   };
   if (item.missing) {
-    labels.push('missing');
-    raise(2);
+    // super-admin.conf exists only on the node that ran `kubeadm init` (1.29+): elsewhere its absence is normal
+    if (OPTIONAL.has(item.name)) labels.push('missing (only the init node has it)');
+    else {
+      labels.push('missing');
+      raise(2);
+    }
   }
   const cert = item.cert;
   if (cert) {

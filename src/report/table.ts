@@ -25,10 +25,14 @@ function residual(notAfter: Date, now: Date): string {
   return shortHumanDuration(Math.trunc((notAfter.getTime() - now.getTime()) / 1000));
 }
 
-export function renderTable(inventory: NodeInventory, thresholds: Thresholds, colour: boolean): string {
+export const CERT_HEADER = ['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED', 'STATUS'];
+export const CA_HEADER = ['CERTIFICATE AUTHORITY', 'EXPIRES', 'RESIDUAL TIME', 'EXTERNALLY MANAGED', 'STATUS'];
+
+/** The rows of the certificate table (no header), with each row's severity. */
+export function certificateRows(inventory: NodeInventory, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
   const now = thresholds.now;
   const severities: Severity[] = [];
-  const rows: string[][] = [['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED', 'STATUS']];
+  const rows: string[][] = [];
   for (const e of inventory.entries) {
     const status = statusOf(e, thresholds);
     severities.push(status.severity);
@@ -41,21 +45,36 @@ export function renderTable(inventory: NodeInventory, thresholds: Thresholds, co
       status.labels.join(', '),
     ]);
   }
-  const caSeverities: Severity[] = [];
-  const caRows: string[][] = [['CERTIFICATE AUTHORITY', 'EXPIRES', 'RESIDUAL TIME', 'EXTERNALLY MANAGED', 'STATUS']];
+  return { rows, severities };
+}
+
+/** The rows of the CA table (no header), with each row's severity. */
+export function caRows(inventory: NodeInventory, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
+  const severities: Severity[] = [];
+  const rows: string[][] = [];
   for (const ca of inventory.cas) {
     const status = statusOf(ca, thresholds);
-    caSeverities.push(status.severity);
-    caRows.push([
+    severities.push(status.severity);
+    rows.push([
       ca.embeddedOnly ? `${ca.name} (embedded)` : ca.name,
       ca.cert ? kubeadmDate(ca.cert.notAfter) : '-',
-      ca.cert ? residual(ca.cert.notAfter, now) : '-',
+      ca.cert ? residual(ca.cert.notAfter, thresholds.now) : '-',
       ca.keyPresent ? 'no' : 'yes',
       status.labels.join(', '),
     ]);
   }
+  return { rows, severities };
+}
+
+export function renderTable(inventory: NodeInventory, thresholds: Thresholds, colour: boolean): string {
+  const certs = certificateRows(inventory, thresholds);
+  const cas = caRows(inventory, thresholds);
+  const rows = [CERT_HEADER, ...certs.rows];
+  const caTable = [CA_HEADER, ...cas.rows];
+  const severities = certs.severities;
+  const caSeverities = cas.severities;
   const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
-  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caRows, paint(caSeverities))}\n`;
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n`;
 }
 
 export function renderWide(inventory: NodeInventory, thresholds: Thresholds): string {

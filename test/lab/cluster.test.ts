@@ -1,6 +1,7 @@
 // Every test that needs the running 3 + 1 lab, in one process so that they share one lab (see suites/shared.ts).
 import './suites/shared.js';
 import './suites/lab-itself.js';
+import './suites/cluster-check.js';
 import './suites/service.js';
 import './suites/runtime.js';
 import './suites/recover.js';

@@ -1,0 +1,257 @@
+// A node reached over SSH (ssh2): SFTP for files (atomic writes: temp file, fsync, posix-rename), exec for programs.
+// Nothing is installed on the node. Host keys are checked against known_hosts; an unknown or changed key stops here.
+import { appendFileSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { posix } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Client, SFTPWrapper, Stats } from 'ssh2';
+import { KpkiError } from '../node/errors.js';
+import { checkHostKey, knownHostsName } from './known-hosts.js';
+import { ExecResult, FileInfo, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+
+export interface SshTarget {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  /** Private key file on the operator's machine (else the agent in $SSH_AUTH_SOCK). */
+  keyFile?: string;
+  sudo: boolean;
+  knownHostsFile: string;
+  acceptNewHostKeys: boolean;
+  timeoutMs: number;
+}
+
+export class HostKeyError extends KpkiError {}
+
+/** POSIX shell quoting for one word. */
+export const shellQuote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+
+const NO_SUCH_FILE = 2;
+
+function toInfo(st: Stats): FileInfo {
+  const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  return { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
+}
+
+function promisify<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
+}
+
+export async function connectSsh(target: SshTarget): Promise<SshHost> {
+  // loaded on first use from node_modules (it has optional native parts a bundle cannot carry)
+  const ssh2 = (await import('ssh2')) as unknown as { Client: typeof Client; default?: { Client: typeof Client } };
+  const client = new (ssh2.Client ?? ssh2.default!.Client)();
+  const name = knownHostsName(target.address, target.port);
+  let refusal: string | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.end();
+      reject(new KpkiError(`${target.name} (${name}): no SSH connection within ${target.timeoutMs / 1000} s`));
+    }, target.timeoutMs);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.once('error', (err) => {
+      clearTimeout(timer);
+      reject(refusal ? new HostKeyError(refusal, { exitCode: 1 }) : new KpkiError(`${target.name} (${name}): SSH: ${err.message}`));
+    });
+    let known = '';
+    try {
+      known = readFileSync(target.knownHostsFile, 'utf8');
+    } catch {
+      known = '';
+    }
+    client.connect({
+      host: target.address,
+      port: target.port,
+      username: target.user,
+      privateKey: target.keyFile ? readFileSync(target.keyFile) : undefined,
+      agent: target.keyFile ? undefined : process.env.SSH_AUTH_SOCK,
+      readyTimeout: target.timeoutMs,
+      keepaliveInterval: 10_000,
+      hostVerifier: (key: Buffer) => {
+        const verdict = checkHostKey(known, name, key);
+        if (verdict === 'match') return true;
+        const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
+        if (verdict === 'unknown' && target.acceptNewHostKeys) {
+          appendFileSync(target.knownHostsFile, `${name} ${type} ${key.toString('base64')}\n`, { mode: 0o600 });
+          return true;
+        }
+        refusal =
+          verdict === 'changed'
+            ? `${target.name} (${name}): the host key (${type}) is NOT the one recorded in ${target.knownHostsFile}: refusing to connect. If the node was reinstalled, remove its old entry (ssh-keygen -R '${name}' -f ${target.knownHostsFile}).`
+            : `${target.name} (${name}): unknown host key (${type}), not in ${target.knownHostsFile}: refusing to connect. Check it and add it (ssh-keyscan), or use --accept-new-host-keys.`;
+        return false;
+      },
+    });
+  });
+  const sftp = await promisify<SFTPWrapper>((cb) => client.sftp(cb));
+  return new SshHost(target, client, sftp);
+}
+
+export class SshHost implements Host {
+  readonly live = true;
+  readonly name: string;
+
+  constructor(readonly target: SshTarget, private readonly client: Client, private readonly sftp: SFTPWrapper) {
+    this.name = target.name;
+  }
+
+  close(): void {
+    this.client.end();
+  }
+
+  describe(path: string): string {
+    return `${this.name}:${path}`;
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const real = await this.resolve(path);
+    try {
+      return await promisify<Buffer>((cb) => this.sftp.readFile(real, cb));
+    } catch (err) {
+      // SFTP's "no such file" as Node's, so callers tell a missing file from an unreadable one
+      if ((err as { code?: number }).code === NO_SUCH_FILE) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${this.describe(path)}'`), { code: 'ENOENT' });
+      throw err;
+    }
+  }
+
+  async stat(path: string): Promise<FileInfo | null> {
+    try {
+      const info = toInfo(await promisify<Stats>((cb) => this.sftp.lstat(path, cb)));
+      if (info.type === 'symlink') info.linkTarget = await promisify<string>((cb) => this.sftp.readlink(path, cb));
+      return info;
+    } catch (err) {
+      if ((err as { code?: number }).code === NO_SUCH_FILE) return null;
+      throw err;
+    }
+  }
+
+  async resolve(path: string): Promise<string> {
+    let current = posix.normalize(path);
+    for (let hops = 0; hops < 16; hops++) {
+      const info = await this.stat(current);
+      if (!info || info.type !== 'symlink') return current;
+      const target = info.linkTarget ?? '';
+      current = target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(current), target);
+    }
+    throw Object.assign(new Error(`too many levels of symbolic links at ${this.describe(path)}`), { code: 'ELOOP' });
+  }
+
+  async list(dir: string): Promise<string[]> {
+    try {
+      const entries = await promisify<{ filename: string }[]>((cb) => this.sftp.readdir(dir, cb));
+      return entries.map((e) => e.filename).sort();
+    } catch (err) {
+      if ((err as { code?: number }).code === NO_SUCH_FILE) return [];
+      throw err;
+    }
+  }
+
+  private async run(argv: string[], timeoutMs = 60_000): Promise<ExecResult> {
+    const command = (this.target.sudo ? ['sudo', '-n', '--', ...argv] : argv).map(shellQuote).join(' ');
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, stream) => {
+        if (err) return reject(new KpkiError(`${this.name}: cannot run ${argv[0]}: ${err.message}`));
+        let stdout = '';
+        let stderr = '';
+        const timer = setTimeout(() => {
+          stream.close();
+          resolve({ code: 124, stdout, stderr: `${stderr}timed out after ${timeoutMs} ms` });
+        }, timeoutMs);
+        stream.on('data', (d: Buffer) => (stdout += d));
+        stream.stderr.on('data', (d: Buffer) => (stderr += d));
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          resolve({ code: code ?? 1, stdout, stderr });
+        });
+      });
+    });
+  }
+
+  private async must(argv: string[]): Promise<string> {
+    const r = await this.run(argv);
+    if (r.code !== 0) throw new KpkiError(`${this.name}: \`${argv.join(' ')}\` failed: ${(r.stderr || r.stdout).trim()}`);
+    return r.stdout;
+  }
+
+  exec(argv: string[], options: { timeoutMs?: number } = {}): Promise<ExecResult> {
+    return this.run(argv, options.timeoutMs);
+  }
+
+  async mkdirp(dir: string, mode: number): Promise<void> {
+    await this.must(['mkdir', '-p', '-m', mode.toString(8), '--', dir]);
+  }
+
+  async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions): Promise<void> {
+    const temp = posix.join(posix.dirname(path), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
+    const sftp = this.sftp;
+    const handle = await promisify<Buffer>((cb) => sftp.open(temp, 'wx', { mode: options.mode }, cb));
+    try {
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
+      let offset = 0;
+      while (offset < bytes.length) {
+        const chunk = Math.min(32_768, bytes.length - offset);
+        await promisify<void>((cb) => sftp.write(handle, bytes, offset, chunk, offset, (err) => cb(err, undefined)));
+        offset += chunk;
+      }
+      await promisify<void>((cb) => sftp.fchmod(handle, options.mode, (err) => cb(err, undefined)));
+      if (options.uid !== undefined && options.gid !== undefined) await promisify<void>((cb) => sftp.fchown(handle, options.uid!, options.gid!, (err) => cb(err, undefined)));
+      await promisify<void>((cb) => sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
+    } catch (err) {
+      await promisify<void>((cb) => sftp.close(handle, (e) => cb(e, undefined))).catch(() => undefined);
+      await this.run(['rm', '-f', '--', temp]);
+      throw err;
+    }
+    await promisify<void>((cb) => sftp.close(handle, (err) => cb(err, undefined)));
+    await this.rename(temp, path).catch(async (err) => {
+      await this.run(['rm', '-f', '--', temp]);
+      throw err;
+    });
+  }
+
+  async symlinkAtomic(path: string, target: string): Promise<void> {
+    const temp = posix.join(posix.dirname(path), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
+    await this.must(['ln', '-s', '--', target, temp]);
+    await this.must(['mv', '-Tf', '--', temp, path]); // rename(2): atomic
+  }
+
+  async remove(path: string): Promise<void> {
+    await this.must(['rm', '-rf', '--', path]);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await promisify<void>((cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
+  }
+
+  /** The node lock: an exclusively created file naming this kpki process and the operator's machine. */
+  async lock(path: string): Promise<HostLock> {
+    await this.mkdirp(posix.dirname(path), 0o700);
+    const me = `${process.pid}\npid ${process.pid} on ${hostname()} (over SSH) since ${new Date().toISOString()}\n`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const handle = await promisify<Buffer>((cb) => this.sftp.open(path, 'wx', { mode: 0o600 }, cb));
+        await promisify<void>((cb) => this.sftp.write(handle, Buffer.from(me), 0, Buffer.byteLength(me), 0, (err) => cb(err, undefined)));
+        await promisify<void>((cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
+        return { release: () => this.remove(path) };
+      } catch (err) {
+        const text = (await this.readFile(path).catch(() => Buffer.alloc(0))).toString();
+        if (!text) throw err;
+        const [pidLine, holder] = text.split('\n');
+        // a kpki of this operator's machine that died left it: stale; anyone else's: held
+        const mine = holder?.includes(` on ${hostname()} (over SSH)`);
+        let alive = true;
+        try {
+          process.kill(Number(pidLine), 0);
+        } catch {
+          alive = false;
+        }
+        if (!mine || alive) throw new LockHeldError(this.describe(path), holder ?? 'unknown holder');
+        await this.remove(path);
+      }
+    }
+    throw new LockHeldError(this.describe(path), 'unknown holder');
+  }
+}

@@ -1,0 +1,86 @@
+// kpki check -i over real SSH (ssh2 → the lab nodes' sshd): one table for the cluster, cross-node problems found,
+// and host keys verified against known_hosts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { certificateToPem, parseCertificate } from '../../../src/pki/certificate.js';
+import { extensionsToCopy, issueCertificate, selfSignCa, withoutSubjectAltName } from '../../../src/pki/issue.js';
+import { generatePrivateKey, parsePrivateKey } from '../../../src/pki/keys.js';
+import type { LabNode } from '../../../lab/lab.js';
+import { KPKI } from '../../helpers/kpki.js';
+import { lab, skip } from './shared.js';
+
+function kpkiHere(args: string[]) {
+  const r = spawnSync(process.execPath, [KPKI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function keep(node: LabNode, path: string): () => void {
+  const bytes = node.read(path);
+  return () => writeFileSync(node.path(path), bytes);
+}
+
+test('check -i reads every node over SSH into one table, with a summary per node', { skip }, () => {
+  const inventory = lab().writeInventory();
+  const r = kpkiHere(['check', '-i', inventory]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^NODE\s+CERTIFICATE\s+EXPIRES/m);
+  assert.match(r.stdout, /^lab-cp2\s+apiserver\s+/m);
+  assert.match(r.stdout, /^lab-w1\s+kubelet-client\s+/m);
+  for (const n of ['lab-cp1', 'lab-cp2', 'lab-cp3', 'lab-w1']) assert.match(r.stdout, new RegExp(`^${n} \\(127\\.0\\.0\\.\\d+, (control-plane|worker)\\): ok:`, 'm'));
+  const json = JSON.parse(kpkiHere(['check', '-i', inventory, '-o', 'json', '--nodes', 'lab-cp2']).stdout);
+  assert.deepEqual(json.nodes.map((n: { node: string }) => n.node), ['lab-cp2']);
+});
+
+test('check -i finds a CA that differs between control-plane nodes and an apiserver certificate without its address', { skip }, async () => {
+  const inventory = lab().writeInventory();
+  const cp3 = lab().node(3);
+  const cp2 = lab().node(2);
+  const restoreCa = keep(cp3, '/etc/kubernetes/pki/front-proxy-ca.crt');
+  const restoreApi = keep(cp2, '/etc/kubernetes/pki/apiserver.crt');
+  try {
+    const key = await generatePrivateKey('ECDSA-P256');
+    writeFileSync(cp3.path('/etc/kubernetes/pki/front-proxy-ca.crt'), certificateToPem(await selfSignCa({ commonName: 'front-proxy-ca', key, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000 * 3650) })));
+    const pki = cp2.path('/etc/kubernetes/pki');
+    const old = parseCertificate(readFileSync(join(pki, 'apiserver.crt')));
+    const renewed = await issueCertificate({
+      subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
+      extensions: withoutSubjectAltName(extensionsToCopy(old), cp2.address),
+      publicKey: createPublicKey(parsePrivateKey(readFileSync(join(pki, 'apiserver.key')))),
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: old.notAfter,
+      signer: { cert: parseCertificate(readFileSync(join(pki, 'ca.crt'))), key: parsePrivateKey(readFileSync(join(pki, 'ca.key'))) },
+    });
+    writeFileSync(join(pki, 'apiserver.crt'), certificateToPem(renewed));
+    const r = kpkiHere(['check', '-i', inventory]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout, /Across nodes:\n[\s\S]*front-proxy-ca differs between control-plane nodes: lab-cp1, lab-cp2 vs lab-cp3/);
+    assert.match(r.stdout, /lab-cp2: the apiserver certificate does not name the node's address 127\.0\.0\.12/);
+  } finally {
+    restoreCa();
+    restoreApi();
+  }
+});
+
+test('check -i refuses a changed host key and an unknown one, with clear messages; --accept-new-host-keys records new ones', { skip }, () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  const known = readFileSync(cluster.knownHosts, 'utf8');
+  try {
+    writeFileSync(cluster.knownHosts, known.replace(/^127\.0\.0\.11 /m, 'XX ').replace(/^127\.0\.0\.12 /m, '127.0.0.11 ').replace(/^XX /m, '127.0.0.12 '));
+    const changed = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-cp1']);
+    assert.equal(changed.code, 3);
+    assert.match(changed.stdout, /lab-cp1 \(127\.0\.0\.11\): UNKNOWN: lab-cp1 \(127\.0\.0\.11\): the host key \(ssh-ed25519\) is NOT the one recorded in .*known_hosts: refusing to connect/);
+    writeFileSync(cluster.knownHosts, '');
+    const unknown = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-cp1']);
+    assert.match(unknown.stdout, /unknown host key \(ssh-ed25519\), not in .*: refusing to connect/);
+    const accepted = kpkiHere(['check', '-i', inventory, '--accept-new-host-keys']);
+    assert.equal(accepted.code, 0, accepted.stdout);
+    assert.equal(readFileSync(cluster.knownHosts, 'utf8').trim().split('\n').length, 4);
+  } finally {
+    writeFileSync(cluster.knownHosts, known);
+  }
+});
