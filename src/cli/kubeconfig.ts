@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
+import { LocalHost } from '../hosts/local.js';
 import { acquireLock, applyWrites } from '../node/apply.js';
 import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
 import { issueUserKubeconfig } from '../node/kubeconfig-user.js';
@@ -14,7 +15,8 @@ import { durationFlag } from './check.js';
 
 /** ~/.kube/config of the user running kpki on a live node; root's on a mounted disk. */
 export function defaultUserKubeconfig(host: Host): string {
-  return host.live ? posix.join(homedir(), '.kube', 'config') : '/root/.kube/config';
+  // the home of whoever runs kpki only when kpki runs on the node itself; root's on a disk or over SSH
+  return host instanceof LocalHost && host.live ? posix.join(homedir(), '.kube', 'config') : '/root/.kube/config';
 }
 
 /** Applies a planned update with a backup, under the node lock; returns the lines to print. */

@@ -8,6 +8,9 @@ import { renderNextSteps, renderPlan } from '../report/plan.js';
 import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 import { bringIntoService } from './renew-restart.js';
+import { readFileSync } from 'node:fs';
+import { parseInventory, selectNodes } from '../cluster/inventory.js';
+import { rollout } from '../cluster/rollout.js';
 import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 import { restoreParked } from '../service/parked.js';
 
@@ -19,6 +22,7 @@ interface RenewOptions {
   reuseKeys?: boolean;
   keyAlgorithm?: string;
   restart?: boolean;
+  force?: boolean;
   strategy: string;
   timeout: string;
 }
@@ -35,6 +39,7 @@ export function renewCommand(): Command {
     .option('--key-algorithm <alg>', 'new key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384')
     .option('--restart', 'then restart exactly the components that use what was renewed, verify, roll back on failure')
     .option('--no-restart', 'only write the files (the default)')
+    .option('--force', 'with --inventory: start even when the control plane is not healthy (recovery)')
     .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
     .option('--timeout <duration>', 'with --restart: how long each component may take to stop and to become healthy', '5m')
     .action(
@@ -49,6 +54,27 @@ export function renewCommand(): Command {
           keyAlgorithm: opts.keyAlgorithm,
           now: new Date(),
         };
+        if (globals.inventory) {
+          const inventory = parseInventory(readFileSync(globals.inventory, 'utf8'), globals.inventory);
+          const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
+          return rollout(selectNodes(inventory, globals.nodes), {
+            plan: { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm },
+            scan: scanOptionsOf(globals),
+            strategy: strategyFlag(opts.strategy),
+            timeoutMs: timeoutFlag(opts.timeout),
+            force: Boolean(opts.force),
+            dryRun: Boolean(opts.dryRun),
+            acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
+            confirm: (question) => confirm(opts.yes, question),
+            log: (line) => process.stdout.write(`${line}\n`),
+            renewNode: async (nodeHost, plan, nodeInventory) => {
+              const writes = await materialize(nodeHost, nodeInventory, plan);
+              const { backup } = await applyWrites(nodeHost, writes, 'renew');
+              process.stdout.write(`${nodeHost.name}: renewed ${plan.items.length} certificate(s); backup ${backup.id}\n`);
+              return bringIntoService(nodeHost, plan, backup, { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout), kubeconfigDir: globals.kubeconfigDir });
+            },
+          });
+        }
         if (opts.dryRun) {
           if (await host.stat(JOURNAL_PATH)) process.stderr.write('kpki: an interrupted run left a journal; the next real run rolls it back first\n');
           const plan = planRenewal(await scanNode(host, scanOptionsOf(globals)), planOptions);

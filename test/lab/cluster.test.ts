@@ -3,5 +3,6 @@ import './suites/shared.js';
 import './suites/lab-itself.js';
 import './suites/cluster-check.js';
 import './suites/service.js';
+import './suites/rollout.js';
 import './suites/runtime.js';
 import './suites/recover.js';
