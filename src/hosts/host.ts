@@ -1,4 +1,5 @@
 // One interface for all node I/O. Paths are node paths ("/etc/kubernetes/pki/ca.crt"); implementations map them.
+import { posix } from 'node:path';
 
 export interface FileInfo {
   type: 'file' | 'dir' | 'symlink' | 'other';
@@ -63,4 +64,16 @@ export class LockHeldError extends Error {
   ) {
     super(`another kpki run holds the lock ${path} (${holder})`);
   }
+}
+
+/** Follows a symlink chain with the host's own lstat: an absolute link target is a node path, not a local one. */
+export async function followSymlinks(host: Pick<Host, 'stat' | 'describe'>, path: string): Promise<string> {
+  let current = posix.normalize(path);
+  for (let hops = 0; hops < 16; hops++) {
+    const info = await host.stat(current);
+    if (!info || info.type !== 'symlink') return current;
+    const target = info.linkTarget ?? '';
+    current = target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(current), target);
+  }
+  throw Object.assign(new Error(`too many levels of symbolic links at ${host.describe(path)}`), { code: 'ELOOP' });
 }

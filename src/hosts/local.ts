@@ -4,7 +4,7 @@ import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { execFile } from 'node:child_process';
-import { ExecResult, FileInfo, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
 
 /** Test hook: lets crash tests fill the disk at a chosen write. */
 const FAIL_WRITE = process.env.KPKI_TEST_FAIL_WRITE;
@@ -63,15 +63,8 @@ export class LocalHost implements Host {
   }
 
   /** Follows symlinks inside the node's root: an absolute link target is a node path, not a path on this machine. */
-  async resolve(path: string): Promise<string> {
-    let current = posix.normalize(path);
-    for (let hops = 0; hops < 16; hops++) {
-      const info = await this.stat(current);
-      if (!info || info.type !== 'symlink') return current;
-      const target = info.linkTarget ?? '';
-      current = target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(current), target);
-    }
-    throw Object.assign(new Error(`too many levels of symbolic links at ${this.describe(path)}`), { code: 'ELOOP' });
+  resolve(path: string): Promise<string> {
+    return followSymlinks(this, path);
   }
 
   private async realResolved(path: string): Promise<string> {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client, SFTPWrapper, Stats } from 'ssh2';
 import { KpkiError } from '../node/errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
-import { ExecResult, FileInfo, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
 
 export interface SshTarget {
   name: string;
@@ -129,16 +129,10 @@ export class SshHost implements Host {
     }
   }
 
-  async resolve(path: string): Promise<string> {
-    let current = posix.normalize(path);
-    for (let hops = 0; hops < 16; hops++) {
-      const info = await this.stat(current);
-      if (!info || info.type !== 'symlink') return current;
-      const target = info.linkTarget ?? '';
-      current = target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(current), target);
-    }
-    throw Object.assign(new Error(`too many levels of symbolic links at ${this.describe(path)}`), { code: 'ELOOP' });
+  resolve(path: string): Promise<string> {
+    return followSymlinks(this, path);
   }
+
 
   async list(dir: string): Promise<string[]> {
     try {
