@@ -1,6 +1,5 @@
 // The kubelet's HTTP probes (httpGet): 2xx/3xx is success; HTTPS without certificate verification, as the kubelet does.
-import http from 'node:http';
-import https from 'node:https';
+import { httpGet } from '../../src/service/http.js';
 
 export interface HttpProbe {
   host: string;
@@ -28,19 +27,11 @@ export function probeFromManifest(raw: any, fallbackHost: string): HttpProbe | u
   };
 }
 
-export function runHttpProbe(probe: Pick<HttpProbe, 'host' | 'port' | 'path' | 'scheme'>, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
-  const lib = probe.scheme === 'HTTPS' ? https : http;
-  return new Promise((resolve) => {
-    const req = lib.get({ host: probe.host, port: probe.port, path: probe.path, timeout: timeoutMs, rejectUnauthorized: false, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body = (body + c).slice(0, 500)));
-      res.on('end', () => {
-        const code = res.statusCode ?? 0;
-        resolve({ ok: code >= 200 && code < 400, detail: `HTTP ${code}${code >= 400 ? `: ${body.trim()}` : ''}` });
-      });
-      res.on('error', (err) => resolve({ ok: false, detail: err.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ ok: false, detail: err.message }));
-  });
+export async function runHttpProbe(probe: Pick<HttpProbe, 'host' | 'port' | 'path' | 'scheme'>, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+  try {
+    const { status, body } = await httpGet(`${probe.scheme.toLowerCase()}://${probe.host}:${probe.port}${probe.path}`, { insecure: true, timeoutMs });
+    return { ok: status >= 200 && status < 400, detail: `HTTP ${status}${status >= 400 ? `: ${body.slice(0, 500).trim()}` : ''}` };
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message };
+  }
 }

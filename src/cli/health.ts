@@ -1,9 +1,9 @@
 // kpki health: the node's components as the kubelet probes them, plus certificate-proving checks.
 import { Command } from 'commander';
-import { nodeHealth } from '../service/health.js';
+import { nodeHealth, readServices } from '../service/health.js';
 import { renderColumns } from '../report/table.js';
 import { action, globalsOf, hostOf } from './context.js';
-import { requireLiveNode, servicesOf } from './service.js';
+import { requireLiveNode } from './service.js';
 
 export function healthCommand(): Command {
   return new Command('health')
@@ -14,7 +14,7 @@ export function healthCommand(): Command {
         const globals = globalsOf(command);
         const host = hostOf(globals);
         requireLiveNode(host, 'kpki health');
-        const checks = await nodeHealth(host, await servicesOf(host, globals.kubeconfigDir), globals.kubeconfigDir);
+        const checks = await nodeHealth(host, await readServices(host, globals.kubeconfigDir), globals.kubeconfigDir);
         if (opts.output === 'json') process.stdout.write(`${JSON.stringify({ node: host.name, checks }, null, 2)}\n`);
         else if (checks.length === 0) process.stdout.write('No control-plane component or kubelet found on this node.\n');
         else {

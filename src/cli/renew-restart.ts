@@ -4,10 +4,10 @@ import type { Host } from '../hosts/host.js';
 import { USED_BY } from '../kubeadm/catalog.js';
 import { BackupManifest, restoreFiles } from '../node/backup.js';
 import type { RenewalPlan } from '../node/plan.js';
-import { Component, COMPONENTS } from '../service/health.js';
+import { Component, COMPONENTS, readServices } from '../service/health.js';
 import { restartComponents, RestartOptions } from '../service/restart.js';
 import type { StrategyName } from '../service/strategies.js';
-import { log, servicesOf } from './service.js';
+import { log } from './service.js';
 import { posix } from 'node:path';
 import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
 import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
@@ -45,7 +45,7 @@ async function updateRootKubeconfigOrThrow(host: Host, kubeconfigDir: string): P
 }
 
 export async function bringIntoService(host: Host, plan: RenewalPlan, backup: BackupManifest, o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string }): Promise<number> {
-  const services = await servicesOf(host, o.kubeconfigDir);
+  const services = await readServices(host, o.kubeconfigDir);
   const components = componentsToRestart(plan).filter((c) => c === 'kubelet' || services.pods.has(c));
   if (components.length === 0) {
     log('Nothing to restart: no running component loads what was renewed (kubeconfigs for people are read on each use).');

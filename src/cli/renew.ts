@@ -57,11 +57,13 @@ export function renewCommand(): Command {
         if (globals.inventory) {
           const inventory = parseInventory(readFileSync(globals.inventory, 'utf8'), globals.inventory);
           const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
+          const strategy = strategyFlag(opts.strategy);
+          const timeoutMs = timeoutFlag(opts.timeout);
           return rollout(selectNodes(inventory, globals.nodes), {
             plan: { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm },
             scan: scanOptionsOf(globals),
-            strategy: strategyFlag(opts.strategy),
-            timeoutMs: timeoutFlag(opts.timeout),
+            strategy,
+            timeoutMs,
             force: Boolean(opts.force),
             dryRun: Boolean(opts.dryRun),
             acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
@@ -71,7 +73,7 @@ export function renewCommand(): Command {
               const writes = await materialize(nodeHost, nodeInventory, plan);
               const { backup } = await applyWrites(nodeHost, writes, 'renew');
               process.stdout.write(`${nodeHost.name}: renewed ${plan.items.length} certificate(s); backup ${backup.id}\n`);
-              return bringIntoService(nodeHost, plan, backup, { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout), kubeconfigDir: globals.kubeconfigDir });
+              return bringIntoService(nodeHost, plan, backup, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir });
             },
           });
         }

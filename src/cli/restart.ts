@@ -1,11 +1,11 @@
 // kpki restart: restart components the right way for this node, in order, each waiting for health.
 import { Command } from 'commander';
 import { acquireLock } from '../node/apply.js';
-import { COMPONENTS } from '../service/health.js';
+import { COMPONENTS, readServices } from '../service/health.js';
 import { restoreParked } from '../service/parked.js';
 import { restartComponents } from '../service/restart.js';
 import { action, globalsOf, hostOf } from './context.js';
-import { componentsFlag, log, requireLiveNode, servicesOf, strategyFlag, timeoutFlag } from './service.js';
+import { componentsFlag, log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 
 export function restartCommand(): Command {
   return new Command('restart')
@@ -23,7 +23,7 @@ export function restartCommand(): Command {
         const lock = await acquireLock(host);
         try {
           for (const line of await restoreParked(host)) log(`kpki: ${line}`);
-          const services = await servicesOf(host, globals.kubeconfigDir);
+          const services = await readServices(host, globals.kubeconfigDir);
           const components = names.length > 0 ? componentsFlag(names) : COMPONENTS.filter((c) => services.pods.has(c));
           if (components.length === 0) {
             log('No control-plane component runs as a static pod on this node; name the components to restart.');

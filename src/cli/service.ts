@@ -1,7 +1,7 @@
 // What `health`, `restart` and `renew --restart` share: a live node, its services, the restart options.
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../node/errors.js';
-import { COMPONENTS, Component, readServices, NodeServices } from '../service/health.js';
+import { COMPONENTS, Component } from '../service/health.js';
 import { STRATEGIES, StrategyName } from '../service/strategies.js';
 import { durationFlag } from './check.js';
 
@@ -23,10 +23,6 @@ export function strategyFlag(value: string): StrategyName {
 
 export function timeoutFlag(value: string): number {
   return durationFlag('--timeout', value);
-}
-
-export async function servicesOf(host: Host, kubeconfigDir?: string): Promise<NodeServices> {
-  return readServices(host, kubeconfigDir);
 }
 
 export const log = (line: string) => process.stdout.write(`${line}\n`);

@@ -2,9 +2,8 @@
 // healthy, then one control-plane node at a time (backup → renew → restart in order → node gates → cluster gates),
 // stopping at the first node that does not come back (that node is rolled back; the next ones are left untouched),
 // then the workers' kubelet client certificates.
-import { KUBELET_CLIENT_LINK } from '../node/kubelet.js';
 import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
-import { kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
+import { KUBELET_CLIENT_LINK, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
 import { materialize } from '../node/materialize.js';
 import { planRenewal, PlanOptions, RenewalPlan } from '../node/plan.js';
 import type { NodeInventory } from '../node/inventory.js';

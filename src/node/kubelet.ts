@@ -2,7 +2,6 @@
 // client certificate the kubelet's own way (new kubelet-client-<time>.pem, kubelet-client-current.pem swapped, and
 // kubelet.conf pointing at that file instead of embedding a certificate that nobody rotates).
 import { posix } from 'node:path';
-import { parse } from 'yaml';
 import type { Host } from '../hosts/host.js';
 import { KUBELET_CONFIG, KUBELET_PKI_DIR } from '../kubeadm/catalog.js';
 import { parseKubeconfig, yamlStyleOf } from '../kubeadm/kubeconfig.js';
@@ -10,7 +9,7 @@ import { Certificate, certificateToPem, parseCertificate } from '../pki/certific
 import { distinguishedName, issueCertificate, leafExtensions } from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { KeyObject } from 'node:crypto';
-import { isMap, isSeq, parseDocument } from 'yaml';
+import { isMap, isSeq, parse, parseDocument } from 'yaml';
 import { KpkiError } from './errors.js';
 import type { FileWrite } from './materialize.js';
 import type { NodeInventory } from './inventory.js';

@@ -151,11 +151,15 @@ export async function waitHealthy(host: Host, services: NodeServices, component:
 /** Waits until the component's probe endpoint stops answering (the old process is really gone). */
 export async function waitDown(services: NodeServices, component: Component, timeoutMs: number): Promise<boolean> {
   const pod = services.pods.get(component);
-  if (!pod) return true;
+  const probe = pod && (pod.probes.liveness ?? pod.probes.readiness ?? pod.probes.startup);
+  if (!probe) return true;
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const probe = await probeCheck(component, pod, 1000);
-    if (!probe || /connection refused|no answer|ECONNRESET|reset/.test(probe.detail)) return true;
+    try {
+      await httpGet(probeUrl(probe), { insecure: true, timeoutMs: 1000 }); // any HTTP answer: still up
+    } catch {
+      return true; // refused, reset or silent
+    }
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 250));
   }
