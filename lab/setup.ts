@@ -68,7 +68,8 @@ function sshdConfig(node: NodeInfo, authorizedKeys: string): string {
     `ListenAddress ${node.address}:22`,
     `HostKey ${node.dir}/ssh/ssh_host_ed25519_key`,
     `PidFile ${node.dir}/ssh/sshd.pid`,
-    `AuthorizedKeysFile ${authorizedKeys}`,
+    // the lab's key for root; a test's login user who is not root brings its own in its home
+    `AuthorizedKeysFile ${authorizedKeys} .ssh/authorized_keys`,
     'PermitRootLogin prohibit-password',
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',

@@ -6,11 +6,9 @@ import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
 import { parseDuration } from '../util/duration.js';
-import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { KpkiError } from '../node/errors.js';
-import { readFileSync } from 'node:fs';
 import { checkCluster } from '../cluster/check.js';
-import { parseInventory, selectNodes } from '../cluster/inventory.js';
 import { clusterSeverity, renderCluster } from '../report/cluster.js';
 import type { GlobalOptions } from './context.js';
 
@@ -60,8 +58,7 @@ export function checkCommand(): Command {
 }
 
 async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, output: string): Promise<number> {
-  const inventory = parseInventory(readFileSync(globals.inventory!, 'utf8'), globals.inventory!);
-  const check = await checkCluster(selectNodes(inventory, globals.nodes), scanOptionsOf(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
+  const check = await checkCluster(inventoryNodesOf(globals), scanOptionsOf(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
   if (output === 'json' || output === 'yaml') {
     const data = {
       nodes: check.results.map((r) => ({ node: r.node.name, address: r.node.address, role: r.node.role, error: r.error, ...(r.inventory ? expirationInfo(r.inventory, thresholds.now, detailFor(r.inventory, thresholds)) : {}) })),

@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline/promises';
 import { LocalHost } from '../hosts/local.js';
 import { KpkiError } from '../node/errors.js';
 import type { ScanOptions } from '../node/scan.js';
+import { loadInventory } from '../cluster/inventory/load.js';
+import { InventoryNode, selectNodes } from '../cluster/inventory/model.js';
 
 export interface GlobalOptions {
   root: string;
@@ -14,6 +16,7 @@ export interface GlobalOptions {
   nodes?: string;
   acceptNewHostKeys?: boolean;
   concurrency: string;
+  knownHosts?: string;
 }
 
 export function globalsOf(command: Command): GlobalOptions {
@@ -22,6 +25,13 @@ export function globalsOf(command: Command): GlobalOptions {
 
 export function hostOf(globals: GlobalOptions): LocalHost {
   return new LocalHost(globals.root);
+}
+
+/** --inventory in any format, limited by --nodes; what the reader left out is said on stderr. */
+export function inventoryNodesOf(globals: GlobalOptions): InventoryNode[] {
+  const inventory = loadInventory(globals.inventory!, { knownHosts: globals.knownHosts });
+  for (const note of inventory.notes) process.stderr.write(`kpki: ${globals.inventory}: ${note}\n`);
+  return selectNodes(inventory, globals.nodes);
 }
 
 export function scanOptionsOf(globals: GlobalOptions): ScanOptions {

@@ -18,10 +18,11 @@ const program = new Command('kpki')
   .option('--cert-dir <dir>', 'certificates directory (node path); default from kubeadm config, manifests, or /etc/kubernetes/pki')
   .option('--kubeconfig-dir <dir>', 'kubeconfig directory (node path)', undefined)
   .option('--config <file>', 'kubeadm configuration file (node path) with ClusterConfiguration')
-  .option('-i, --inventory <file>', 'act on every node of this inventory over SSH (kpki format)')
+  .option('-i, --inventory <file>', 'act on every node of this inventory over SSH (kpki, Kubespray hosts.yaml/INI or KubeKey format)')
   .option('--nodes <names>', 'with --inventory: only these nodes (comma-separated)')
   .option('--accept-new-host-keys', "with --inventory: record unknown host keys (OpenSSH's accept-new); a changed key is still refused")
   .option('--concurrency <n>', 'with --inventory: nodes read at once', '10')
+  .option('--known-hosts <file>', 'with --inventory: the known_hosts file for every node (default: the inventory\'s, else ~/.ssh/known_hosts)')
   .showHelpAfterError();
 
 program.addCommand(checkCommand());

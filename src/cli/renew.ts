@@ -5,11 +5,9 @@ import { planRenewal } from '../node/plan.js';
 import { materialize } from '../node/materialize.js';
 import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../node/apply.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
-import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, confirm, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 import { bringIntoService } from './renew-restart.js';
-import { readFileSync } from 'node:fs';
-import { parseInventory, selectNodes } from '../cluster/inventory.js';
 import { rollout } from '../cluster/rollout.js';
 import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 import { restoreParked } from '../service/parked.js';
@@ -55,11 +53,10 @@ export function renewCommand(): Command {
           now: new Date(),
         };
         if (globals.inventory) {
-          const inventory = parseInventory(readFileSync(globals.inventory, 'utf8'), globals.inventory);
           const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
           const strategy = strategyFlag(opts.strategy);
           const timeoutMs = timeoutFlag(opts.timeout);
-          return rollout(selectNodes(inventory, globals.nodes), {
+          return rollout(inventoryNodesOf(globals), {
             plan: { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm },
             scan: scanOptionsOf(globals),
             strategy,

@@ -3,7 +3,7 @@
 import type { NodeInventory } from '../node/inventory.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { connectSsh, SshHost } from '../hosts/ssh.js';
-import type { InventoryNode } from './inventory.js';
+import type { InventoryNode } from './inventory/model.js';
 
 export interface NodeResult {
   node: InventoryNode;
@@ -22,7 +22,8 @@ export interface ConnectOptions {
 }
 
 export function connectNode(node: InventoryNode, o: ConnectOptions): Promise<SshHost> {
-  return connectSsh({ name: node.name, address: node.address, port: node.port, user: node.user, keyFile: node.key, sudo: node.sudo, knownHostsFile: node.knownHosts, acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: o.timeoutMs });
+  const jump = node.jump && { address: node.jump.address, port: node.jump.port, user: node.jump.user, keyFile: node.jump.key };
+  return connectSsh({ name: node.name, address: node.address, port: node.port, user: node.user, keyFile: node.key, password: node.password, sudo: node.sudo, knownHostsFile: node.knownHosts, acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: o.timeoutMs, jump });
 }
 
 /** Runs fn on every item with at most `limit` at once; results in input order. */

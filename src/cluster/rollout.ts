@@ -16,7 +16,7 @@ import type { StrategyName } from '../service/strategies.js';
 import { renderPlan } from '../report/plan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { connectNode, ConnectOptions } from './check.js';
-import type { InventoryNode } from './inventory.js';
+import type { InventoryNode } from './inventory/model.js';
 
 export interface RolloutOptions extends ConnectOptions {
   plan: Omit<PlanOptions, 'now'>;

@@ -1,25 +1,37 @@
 // A node reached over SSH (ssh2): SFTP for files (atomic writes: temp file, fsync, posix-rename), exec for programs.
 // Nothing is installed on the node. Host keys are checked against known_hosts; an unknown or changed key stops here.
 import { appendFileSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { posix } from 'node:path';
+import { homedir, hostname } from 'node:os';
+import { join, posix } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import type { Client, SFTPWrapper, Stats } from 'ssh2';
+import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ssh2';
 import { KpkiError } from '../node/errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
 import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+
+/** One hop on the way (OpenSSH's ProxyJump); its host key is checked like the node's. */
+export interface SshJump {
+  address: string;
+  port: number;
+  user: string;
+  keyFile?: string;
+}
 
 export interface SshTarget {
   name: string;
   address: string;
   port: number;
   user: string;
-  /** Private key file on the operator's machine (else the agent in $SSH_AUTH_SOCK). */
+  /** Private key file on the operator's machine; without one, the agent and then ~/.ssh/id_* as OpenSSH tries them. */
   keyFile?: string;
+  password?: string;
+  /** Files and programs as root through `sudo -n` (SFTP runs as `sudo -n sftp-server`). */
   sudo: boolean;
   knownHostsFile: string;
   acceptNewHostKeys: boolean;
   timeoutMs: number;
+  jump?: SshJump;
 }
 
 export class HostKeyError extends KpkiError {}
@@ -28,6 +40,9 @@ export class HostKeyError extends KpkiError {}
 export const shellQuote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 const NO_SUCH_FILE = 2;
+const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+// where distributions keep OpenSSH's sftp-server: the first that exists runs under sudo
+const SUDO_SFTP = `sudo -n sh -c 'for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/sftp-server; do [ -x "$p" ] && exec "$p"; done; echo "kpki: no sftp-server found" >&2; exit 127'`;
 
 function toInfo(st: Stats): FileInfo {
   const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
@@ -38,24 +53,66 @@ function promisify<T>(fn: (cb: (err: Error | null | undefined, value: T) => void
   return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
 }
 
-export async function connectSsh(target: SshTarget): Promise<SshHost> {
+type Ssh2 = typeof import('ssh2');
+
+async function loadSsh2(): Promise<Ssh2> {
   // loaded on first use from node_modules (it has optional native parts a bundle cannot carry)
-  const ssh2 = (await import('ssh2')) as unknown as { Client: typeof Client; default?: { Client: typeof Client } };
-  const client = new (ssh2.Client ?? ssh2.default!.Client)();
-  const name = knownHostsName(target.address, target.port);
+  const ssh2 = (await import('ssh2')) as unknown as Ssh2 & { default?: Ssh2 };
+  return ssh2.default?.Client ? ssh2.default : ssh2;
+}
+
+/** What OpenSSH would offer: the key file given, else the agent and the default identities; then a password. */
+function authMethods(ssh2: Ssh2, user: string, keyFile: string | undefined, password: string | undefined): AuthMethod[] {
+  const methods: AuthMethod[] = [];
+  const keyFiles = keyFile ? [keyFile] : DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f));
+  if (!keyFile && process.env.SSH_AUTH_SOCK) methods.push({ type: 'agent', username: user, agent: process.env.SSH_AUTH_SOCK });
+  for (const file of keyFiles) {
+    let key: Buffer;
+    try {
+      key = readFileSync(file);
+    } catch (err) {
+      if (keyFile) throw new KpkiError(`cannot read the SSH key ${file}: ${(err as Error).message}`, { exitCode: 2 });
+      continue;
+    }
+    const parsed = ssh2.utils.parseKey(key);
+    if (parsed instanceof Error) {
+      // an encrypted key needs its passphrase: OpenSSH would ask; kpki leaves it to the agent
+      if (keyFile) throw new KpkiError(`the SSH key ${file} cannot be used: ${parsed.message}${/encrypted/i.test(parsed.message) ? ' (add it to ssh-agent)' : ''}`, { exitCode: 2 });
+      continue;
+    }
+    methods.push({ type: 'publickey', username: user, key });
+  }
+  if (password !== undefined) methods.push({ type: 'password', username: user, password });
+  return methods;
+}
+
+interface ConnectStep {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  keyFile?: string;
+  password?: string;
+  sock?: Duplex;
+}
+
+/** One SSH connection, its host key checked against known_hosts. */
+function connectOne(ssh2: Ssh2, step: ConnectStep, target: SshTarget): Promise<Client> {
+  const client = new ssh2.Client();
+  const name = knownHostsName(step.address, step.port);
   let refusal: string | undefined;
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<Client>((resolve, reject) => {
     const timer = setTimeout(() => {
       client.end();
-      reject(new KpkiError(`${target.name} (${name}): no SSH connection within ${target.timeoutMs / 1000} s`));
+      reject(new KpkiError(`${step.name} (${name}): no SSH connection within ${target.timeoutMs / 1000} s`));
     }, target.timeoutMs);
     client.once('ready', () => {
       clearTimeout(timer);
-      resolve();
+      resolve(client);
     });
     client.once('error', (err) => {
       clearTimeout(timer);
-      reject(refusal ? new HostKeyError(refusal, { exitCode: 1 }) : new KpkiError(`${target.name} (${name}): SSH: ${err.message}`));
+      reject(refusal ? new HostKeyError(refusal, { exitCode: 1 }) : new KpkiError(`${step.name} (${name}): SSH: ${err.message}`));
     });
     let known = '';
     try {
@@ -63,12 +120,19 @@ export async function connectSsh(target: SshTarget): Promise<SshHost> {
     } catch {
       known = '';
     }
+    let methods: AuthMethod[];
+    try {
+      methods = authMethods(ssh2, step.user, step.keyFile, step.password);
+    } catch (err) {
+      clearTimeout(timer);
+      return reject(err);
+    }
     client.connect({
-      host: target.address,
-      port: target.port,
-      username: target.user,
-      privateKey: target.keyFile ? readFileSync(target.keyFile) : undefined,
-      agent: target.keyFile ? undefined : process.env.SSH_AUTH_SOCK,
+      host: step.address,
+      port: step.port,
+      sock: step.sock,
+      username: step.user,
+      authHandler: methods,
       readyTimeout: target.timeoutMs,
       keepaliveInterval: 10_000,
       hostVerifier: (key: Buffer) => {
@@ -81,26 +145,66 @@ export async function connectSsh(target: SshTarget): Promise<SshHost> {
         }
         refusal =
           verdict === 'changed'
-            ? `${target.name} (${name}): the host key (${type}) is NOT the one recorded in ${target.knownHostsFile}: refusing to connect. If the node was reinstalled, remove its old entry (ssh-keygen -R '${name}' -f ${target.knownHostsFile}).`
-            : `${target.name} (${name}): unknown host key (${type}), not in ${target.knownHostsFile}: refusing to connect. Check it and add it (ssh-keyscan), or use --accept-new-host-keys.`;
+            ? `${step.name} (${name}): the host key (${type}) is NOT the one recorded in ${target.knownHostsFile}: refusing to connect. If the node was reinstalled, remove its old entry (ssh-keygen -R '${name}' -f ${target.knownHostsFile}).`
+            : `${step.name} (${name}): unknown host key (${type}), not in ${target.knownHostsFile}: refusing to connect. Check it and add it (ssh-keyscan), or use --accept-new-host-keys.`;
         return false;
       },
     });
   });
-  const sftp = await promisify<SFTPWrapper>((cb) => client.sftp(cb));
-  return new SshHost(target, client, sftp);
+}
+
+/** SFTP as the login user, or as root through sudo: the subsystem request becomes an exec of sftp-server. */
+function openSftp(client: Client, sudo: boolean): Promise<SFTPWrapper> {
+  if (!sudo) return promisify<SFTPWrapper>((cb) => client.sftp(cb));
+  // ssh2 has no public way to run SFTP over an exec channel (mscdex/ssh2#1296 is open): for this one request,
+  // the protocol's "subsystem sftp" is sent as "exec <sudo sftp-server>", which OpenSSH's sftp command does with -s.
+  const protocol = (client as unknown as { _protocol: { subsystem: (id: number, name: string, wantReply: boolean) => void; exec: (id: number, cmd: string, wantReply: boolean) => void } })._protocol;
+  const original = protocol.subsystem;
+  protocol.subsystem = function (id: number, _name: string, wantReply: boolean) {
+    protocol.subsystem = original;
+    return protocol.exec(id, SUDO_SFTP, wantReply);
+  };
+  return promisify<SFTPWrapper>((cb) => client.sftp(cb)).finally(() => {
+    protocol.subsystem = original;
+  });
+}
+
+export async function connectSsh(target: SshTarget): Promise<SshHost> {
+  const ssh2 = await loadSsh2();
+  const clients: Client[] = [];
+  try {
+    let sock: Duplex | undefined;
+    if (target.jump) {
+      const j = target.jump;
+      const jump = await connectOne(ssh2, { name: `jump host ${j.user}@${j.address}`, address: j.address, port: j.port, user: j.user, keyFile: j.keyFile }, target);
+      clients.push(jump);
+      sock = await new Promise<Duplex>((resolve, reject) =>
+        jump.forwardOut('127.0.0.1', 0, target.address, target.port, (err, stream) => (err ? reject(new KpkiError(`${target.name}: the jump host ${j.address} cannot reach ${target.address}:${target.port}: ${err.message}`)) : resolve(stream))),
+      );
+    }
+    const client = await connectOne(ssh2, { name: target.name, address: target.address, port: target.port, user: target.user, keyFile: target.keyFile, password: target.password, sock }, target);
+    clients.push(client);
+    const sftp = await openSftp(client, target.sudo).catch((err: Error) => {
+      throw new KpkiError(`${target.name}: no SFTP session${target.sudo ? ' through sudo -n (does the user have passwordless sudo?)' : ''}: ${err.message}`);
+    });
+    return new SshHost(target, client, sftp, clients.slice(0, -1));
+  } catch (err) {
+    for (const c of clients) c.end();
+    throw err;
+  }
 }
 
 export class SshHost implements Host {
   readonly live = true;
   readonly name: string;
 
-  constructor(readonly target: SshTarget, private readonly client: Client, private readonly sftp: SFTPWrapper) {
+  constructor(readonly target: SshTarget, private readonly client: Client, private readonly sftp: SFTPWrapper, private readonly hops: Client[] = []) {
     this.name = target.name;
   }
 
   close(): void {
     this.client.end();
+    for (const hop of this.hops) hop.end();
   }
 
   describe(path: string): string {

@@ -51,3 +51,14 @@ export function hashTree(root: string, exclude = ['var/lib/kpki']): string {
   walk(root);
   return hash.digest('hex');
 }
+
+/** The CLI without blocking the test process (lab suites: the lab's own timers keep running meanwhile). */
+export async function kpkiAsync(args: string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<RunResult> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [KPKI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ status: code, stdout, stderr });
+    });
+  });
+}

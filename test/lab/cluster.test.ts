@@ -2,6 +2,7 @@
 import './suites/shared.js';
 import './suites/lab-itself.js';
 import './suites/cluster-check.js';
+import './suites/inventories.js';
 import './suites/service.js';
 import './suites/rollout.js';
 import './suites/runtime.js';

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { parseInventory, selectNodes } from '../../src/cluster/inventory.js';
+import { parseKpkiInventory as parseInventory } from '../../src/cluster/inventory/kpki.js';
+import { selectNodes } from '../../src/cluster/inventory/model.js';
 import { checkHostKey, knownHostsName } from '../../src/hosts/known-hosts.js';
 
 test('an inventory: defaults apply to every node, paths are expanded, --nodes selects', () => {

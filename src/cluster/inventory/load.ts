@@ -1,0 +1,28 @@
+// Reads an inventory file in whichever format it is: kpki's own, a Kubespray inventory (YAML or INI), a KubeKey
+// config. Users keep the inventory they already have.
+import { readFileSync } from 'node:fs';
+import { KpkiError } from '../../node/errors.js';
+import { parseKpkiInventory } from './kpki.js';
+import { isKubeKeyConfig, parseKubeKey } from './kubekey.js';
+import { parseKubesprayIni, parseKubesprayYaml } from './kubespray.js';
+import type { Inventory } from './model.js';
+
+export function parseAnyInventory(text: string, file: string): Inventory {
+  if (isKubeKeyConfig(text)) return parseKubeKey(text, file);
+  if (/^nodes:/m.test(text) || /^defaults:/m.test(text)) return parseKpkiInventory(text, file);
+  // INI: section headers on their own lines; a YAML inventory starts with a group mapping
+  if (/\.(ini|cfg)$/i.test(file) || (/^\s*\[[\w:.-]+\]\s*$/m.test(text) && !/^[\w.-]+:\s*$/m.test(text))) return parseKubesprayIni(text, file);
+  return parseKubesprayYaml(text, file);
+}
+
+export function loadInventory(file: string, overrides: { knownHosts?: string } = {}): Inventory {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new KpkiError(`cannot read the inventory ${file}: ${(err as Error).message}`, { exitCode: 2 });
+  }
+  const inventory = parseAnyInventory(text, file);
+  if (overrides.knownHosts) for (const n of inventory.nodes) n.knownHosts = overrides.knownHosts;
+  return inventory;
+}

@@ -1,0 +1,85 @@
+// The nodes of a cluster and how to reach each over SSH, whatever file they came from (kpki's own format, a Kubespray
+// inventory, a KubeKey config). Errors name the file and the line.
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { KpkiError } from '../../node/errors.js';
+
+export type NodeRole = 'control-plane' | 'worker';
+
+/** An SSH hop on the way to a node (OpenSSH's ProxyJump). */
+export interface JumpHost {
+  address: string;
+  port: number;
+  user: string;
+  key?: string;
+}
+
+export interface InventoryNode {
+  name: string;
+  address: string;
+  role: NodeRole;
+  port: number;
+  user: string;
+  /** Private key file on the operator's machine; without one: the agent, then ~/.ssh/id_* as OpenSSH does. */
+  key?: string;
+  /** Only from a KubeKey config that holds one; never printed. */
+  password?: string;
+  /** Run file access and programs as root through `sudo -n` (a login user that is not root). */
+  sudo: boolean;
+  knownHosts: string;
+  jump?: JumpHost;
+}
+
+export type InventoryFormat = 'kpki' | 'kubespray' | 'kubespray-ini' | 'kubekey';
+
+export interface Inventory {
+  file: string;
+  format: InventoryFormat;
+  nodes: InventoryNode[];
+  /** What was read but left out (etcd-only hosts, ...), for the user. */
+  notes: string[];
+}
+
+export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
+
+export function inventoryError(where: string, message: string): never {
+  throw new KpkiError(`${where}: ${message}`, { exitCode: 2 });
+}
+
+/** ~/x from the home directory, a relative path from the inventory's directory. */
+export function expandPath(p: string, inventoryFile: string): string {
+  return p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : isAbsolute(p) ? p : resolve(dirname(inventoryFile), p);
+}
+
+export function parsePort(value: unknown, where: string, what: string): number {
+  const port = Number(value ?? 22);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) inventoryError(where, `${what}: port ${String(value)} is not a TCP port`);
+  return port;
+}
+
+/** OpenSSH's jump syntax: [user@]host[:port] (the first hop of a comma list). */
+export function parseJump(spec: string, defaults: { user: string; key?: string }, where: string): JumpHost {
+  const first = spec.split(',')[0].trim();
+  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(first);
+  if (!m) inventoryError(where, `jump host "${spec}" is not [user@]host[:port]`);
+  return { user: m[1] ?? defaults.user, address: m[2].replace(/^\[|\]$/g, ''), port: parsePort(m[3] ?? 22, where, `jump host ${spec}`), key: defaults.key };
+}
+
+/** Ansible-style host ranges: node[1:3] → node1 node2 node3, node[01:03] keeps the zero padding. */
+export function expandRange(pattern: string): string[] {
+  const m = /^(.*)\[(\d+):(\d+)\](.*)$/.exec(pattern);
+  if (!m) return [pattern];
+  const [, head, from, to, tail] = m;
+  const width = from.startsWith('0') ? from.length : 0;
+  const names: string[] = [];
+  for (let i = Number(from); i <= Number(to); i++) names.push(...expandRange(`${head}${String(i).padStart(width, '0')}${tail}`));
+  return names;
+}
+
+/** --nodes a,b: only those (names must exist). */
+export function selectNodes(inventory: Inventory, names?: string): InventoryNode[] {
+  if (!names) return inventory.nodes;
+  const wanted = names.split(',').map((n) => n.trim()).filter(Boolean);
+  for (const n of wanted) if (!inventory.nodes.some((node) => node.name === n)) throw new KpkiError(`--nodes: no node "${n}" in ${inventory.file}`, { exitCode: 2 });
+  return inventory.nodes.filter((n) => wanted.includes(n.name));
+}
