@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { LocalHost } from '../hosts/local.js';
 import { acquireLock, applyWrites } from '../node/apply.js';
-import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
+import { updateUserKubeconfig } from '../node/kubeconfig-update.js';
 import { issueUserKubeconfig } from '../node/kubeconfig-user.js';
 import { KUBECONFIG_MODE } from '../node/materialize.js';
 import { scanNode } from '../node/scan.js';
@@ -17,17 +17,6 @@ import { durationFlag } from './check.js';
 export function defaultUserKubeconfig(host: Host): string {
   // the home of whoever runs kpki only when kpki runs on the node itself; root's on a disk or over SSH
   return host instanceof LocalHost && host.live ? posix.join(homedir(), '.kube', 'config') : '/root/.kube/config';
-}
-
-/** Applies a planned update with a backup, under the node lock; returns the lines to print. */
-export async function updateUserKubeconfig(host: Host, from: string, to: string, dryRun = false): Promise<{ lines: string[]; changed: boolean }> {
-  const update = await planKubeconfigUpdate(host, from, to);
-  const lines = update.changes.map((c) => `  ${c}`);
-  if (!update.write || dryRun) return { lines, changed: false };
-  await host.mkdirp(posix.dirname(to), 0o700);
-  const { backup } = await applyWrites(host, [update.write], 'kubeconfig update');
-  lines.push(`  backup ${backup.id} (undo with: kpki restore ${backup.id})`);
-  return { lines, changed: true };
 }
 
 export function kubeconfigCommand(): Command {
@@ -44,7 +33,7 @@ export function kubeconfigCommand(): Command {
         const to = opts.to ?? defaultUserKubeconfig(host);
         const lock = opts.dryRun ? undefined : await acquireLock(host);
         try {
-          const { lines, changed } = await updateUserKubeconfig(host, opts.from, to, opts.dryRun);
+          const { lines, changed } = await updateUserKubeconfig(host, opts.from, to, { dryRun: opts.dryRun });
           process.stdout.write(`${host.describe(to)} from ${host.describe(opts.from)}:\n${lines.join('\n')}\n`);
           if (opts.dryRun) process.stdout.write('(dry run: nothing was changed)\n');
           else if (!changed) process.stdout.write('Nothing to change.\n');

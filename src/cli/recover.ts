@@ -15,7 +15,8 @@ import { restartComponent, RestartResult } from '../service/restart.js';
 import { renderColumns } from '../report/table.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
-import { updateRootKubeconfig } from './renew-restart.js';
+import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
+import { defaultUserKubeconfig } from './kubeconfig.js';
 import { log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 
 const DAY = 86_400_000;
@@ -74,7 +75,7 @@ export function recoverCommand(): Command {
               log('etcd: runs with the renewed certificates but is not healthy yet: most likely no quorum until the next control-plane node is recovered. Continuing without waiting for health.');
             } else log(`${component}: ${result.skipped ? `skipped: ${result.skipped}` : result.ok ? result.detail : `FAILED: ${result.detail}`}`);
           }
-          await updateRootKubeconfig(host, plan, globals.kubeconfigDir);
+          await updateRootKubeconfig(host, plan.items.map((i) => i.name), defaultUserKubeconfig(host), log, globals.kubeconfigDir);
 
           const checks = await nodeHealth(host, services, globals.kubeconfigDir);
           log(`\nHealth after ${((Date.now() - started) / 1000).toFixed(1)} s:`);

@@ -5,14 +5,14 @@ import { planRenewal } from '../node/plan.js';
 import { materialize } from '../node/materialize.js';
 import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../node/apply.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
-import { action, confirm, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
+import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
-import { bringIntoService } from './renew-restart.js';
-import { rollout } from '../cluster/rollout.js';
+import { renewedIntoService } from './renew-restart.js';
+import { renewCluster, ClusterRenewFlags } from './renew-cluster.js';
 import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 import { restoreParked } from '../service/parked.js';
 
-interface RenewOptions {
+interface RenewOptions extends ClusterRenewFlags {
   dryRun?: boolean;
   yes?: boolean;
   ifExpiresWithin?: string;
@@ -38,6 +38,11 @@ export function renewCommand(): Command {
     .option('--restart', 'then restart exactly the components that use what was renewed, verify, roll back on failure')
     .option('--no-restart', 'only write the files (the default)')
     .option('--force', 'with --inventory: start even when the control plane is not healthy (recovery)')
+    .option('--resume', 'with --inventory: continue the rollout an interrupted run left (its journal on the nodes), with its settings')
+    .option('--max-unavailable <n>', 'with --inventory: workers renewed at once', '1')
+    .option('--update-kubeconfig [file]', "with --inventory: then put the renewed admin credentials into your kubeconfig (default $KUBECONFIG or ~/.kube/config)")
+    .option('-o, --output <format>', 'with --inventory: json prints the rollout report as JSON on stdout (progress on stderr)')
+    .option('--report <file>', 'with --inventory: also write the rollout report as JSON to this file')
     .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
     .option('--timeout <duration>', 'with --restart: how long each component may take to stop and to become healthy', '5m')
     .action(
@@ -54,25 +59,7 @@ export function renewCommand(): Command {
         };
         if (globals.inventory) {
           const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
-          const strategy = strategyFlag(opts.strategy);
-          const timeoutMs = timeoutFlag(opts.timeout);
-          return rollout(inventoryNodesOf(globals), {
-            plan: { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm },
-            scan: scanOptionsOf(globals),
-            strategy,
-            timeoutMs,
-            force: Boolean(opts.force),
-            dryRun: Boolean(opts.dryRun),
-            acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
-            confirm: (question) => confirm(opts.yes, question),
-            log: (line) => process.stdout.write(`${line}\n`),
-            renewNode: async (nodeHost, plan, nodeInventory) => {
-              const writes = await materialize(nodeHost, nodeInventory, plan);
-              const { backup } = await applyWrites(nodeHost, writes, 'renew');
-              process.stdout.write(`${nodeHost.name}: renewed ${plan.items.length} certificate(s); backup ${backup.id}\n`);
-              return bringIntoService(nodeHost, plan, backup, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir });
-            },
-          });
+          return renewCluster(globals, { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm, strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) }, opts);
         }
         if (opts.dryRun) {
           if (await host.stat(JOURNAL_PATH)) process.stderr.write('kpki: an interrupted run left a journal; the next real run rolls it back first\n');
@@ -104,7 +91,7 @@ export function renewCommand(): Command {
             process.stdout.write(renderNextSteps(plan));
             return 0;
           }
-          return await bringIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
+          return await renewedIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
         } finally {
           await lock.release();
         }

@@ -2,7 +2,8 @@
 // across nodes (control-plane nodes with different CAs, an apiserver certificate without its node's address).
 import type { NodeInventory } from '../node/inventory.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
-import { connectSsh, SshHost } from '../hosts/ssh.js';
+import type { SshHost } from '../hosts/ssh.js';
+import { connectNode, ConnectOptions, mapBounded } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
 
 export interface NodeResult {
@@ -14,30 +15,6 @@ export interface NodeResult {
 export interface ClusterCheck {
   results: NodeResult[];
   crossNode: string[];
-}
-
-export interface ConnectOptions {
-  acceptNewHostKeys: boolean;
-  timeoutMs: number;
-}
-
-export function connectNode(node: InventoryNode, o: ConnectOptions): Promise<SshHost> {
-  const jump = node.jump && { address: node.jump.address, port: node.jump.port, user: node.jump.user, keyFile: node.jump.key };
-  return connectSsh({ name: node.name, address: node.address, port: node.port, user: node.user, keyFile: node.key, password: node.password, sudo: node.sudo, knownHostsFile: node.knownHosts, acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: o.timeoutMs, jump });
-}
-
-/** Runs fn on every item with at most `limit` at once; results in input order. */
-export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 function crossNodeProblems(results: NodeResult[]): string[] {

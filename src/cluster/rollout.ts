@@ -1,155 +1,246 @@
-// Rolling renewal of a whole cluster from the operator's machine: plan every node, check the control plane is
-// healthy, then one control-plane node at a time (backup → renew → restart in order → node gates → cluster gates),
-// stopping at the first node that does not come back (that node is rolled back; the next ones are left untouched),
-// then the workers' kubelet client certificates.
-import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
-import { KUBELET_CLIENT_LINK, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
-import { materialize } from '../node/materialize.js';
-import { planRenewal, PlanOptions, RenewalPlan } from '../node/plan.js';
+// Rolling renewal of a whole cluster from the operator's machine. Pre-flight: reach and read every node, plan every
+// node, require a healthy control plane with an etcd member to spare. Then control-plane nodes one at a time (node:
+// backup → renew → into service → node gate; then the cluster gate), stopping at the first node that does not come
+// back (rolled back; the nodes after it untouched), then workers in batches. A journal on every node lets --resume
+// continue a rollout that was killed anywhere.
+import { posix } from 'node:path';
+import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
+import { kubeletStatus } from '../node/kubelet.js';
 import type { NodeInventory } from '../node/inventory.js';
+import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
-import { componentHealth, nodeHealth, readServices } from '../service/health.js';
-import { restoreParked } from '../service/parked.js';
-import { restartComponent } from '../service/restart.js';
-import type { StrategyName } from '../service/strategies.js';
 import { renderPlan } from '../report/plan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
-import { connectNode, ConnectOptions } from './check.js';
+import { apiAccessOf, ApiAccess, waitNodeReady } from '../service/node-ready.js';
+import { connectAll, ConnectOptions } from './connect.js';
+import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
+import { clearRolloutJournal, NodeJournal, newRolloutId, operatorName, readRolloutJournal, RolloutJournal, RolloutSettings, writeRolloutJournal } from './journal.js';
+import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
+import { newReport, NodeReport, RolloutEvents, RolloutReport, tracking } from './report.js';
+import { renewWorker } from './workers.js';
 
 export interface RolloutOptions extends ConnectOptions {
-  plan: Omit<PlanOptions, 'now'>;
+  settings: RolloutSettings;
   scan: ScanOptions;
-  strategy: StrategyName;
-  timeoutMs: number;
+  concurrency: number;
   force: boolean;
   dryRun: boolean;
+  resume: boolean;
   confirm: (question: string) => Promise<number | undefined>;
-  log: (line: string) => void;
-  /** Renews one node and brings it into service; 0 when healthy, else it rolled the node back. */
-  renewNode: (host: SshHost, plan: RenewalPlan, inventory: NodeInventory) => Promise<number>;
+  events: RolloutEvents;
+  /** --update-kubeconfig: given the renewed admin.conf of this cluster, updates the operator's kubeconfig. */
+  updateKubeconfig?: (adminConf: string, from: string) => Promise<string[]>;
 }
 
 interface Member {
   node: InventoryNode;
   host: SshHost;
   inventory: NodeInventory;
-  plan: RenewalPlan;
+  journal?: RolloutJournal;
+  plan?: RenewalPlan;
+  workerDue?: boolean;
 }
 
-async function clusterGate(members: Member[], o: RolloutOptions): Promise<string[]> {
-  const failures: string[] = [];
-  for (const m of members.filter((x) => x.node.role === 'control-plane')) {
-    const services = await readServices(m.host, o.scan.kubeconfigDir);
-    for (const component of ['etcd', 'kube-apiserver'] as const) {
-      const checks = await componentHealth(m.host, services, component, o.scan.kubeconfigDir);
-      for (const c of checks.filter((x) => !x.ok)) failures.push(`${m.node.name} ${component}: ${c.detail}`);
-    }
-  }
-  return failures;
+export interface RolloutOutcome {
+  code: number;
+  report: RolloutReport;
 }
 
-async function waitClusterGate(members: Member[], o: RolloutOptions): Promise<string[]> {
-  const end = Date.now() + o.timeoutMs;
-  for (;;) {
-    const failures = await clusterGate(members, o);
-    if (failures.length === 0 || Date.now() > end) return failures;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+const KUBELET_NAMES = ['all', 'kubelet-client', 'kubelet.conf'];
+
+/** Journals left by an interrupted rollout: one rollout, its node order; refuses a mix. */
+function interruptedRollout(members: Member[]): RolloutJournal | undefined {
+  const journals = members.map((m) => m.journal).filter((j): j is RolloutJournal => j !== undefined);
+  if (journals.length === 0) return undefined;
+  const ids = new Set(journals.map((j) => j.rollout));
+  if (ids.size > 1) throw new Error(`the nodes hold journals of different rollouts (${[...ids].join(', ')}): finish or remove them one at a time`);
+  return journals[0];
 }
 
-export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<number> {
-  const now = new Date();
+export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<RolloutOutcome> {
+  const report = newReport('renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })));
+  const events = tracking(report, o.events);
+  const entry = (name: string) => report.nodes.find((n) => n.node === name)!;
+  const finish = (code: number, result: RolloutReport['result'], ...messages: string[]): RolloutOutcome => {
+    report.result = result;
+    report.finishedAt = new Date().toISOString();
+    report.messages.push(...messages);
+    for (const m of messages) events.log(m);
+    return { code, report };
+  };
+  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency });
   const members: Member[] = [];
   try {
-    // Pre-flight: reach and read every node, plan every node.
-    const hosts: SshHost[] = [];
-    try {
-      for (const node of nodes) {
-        const host = await connectNode(node, { acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: 15_000 });
-        hosts.push(host);
-        const inventory = await scanNode(host, o.scan);
-        // workers: only their kubelet client certificate, planned below from its expiry
-        const plan: RenewalPlan = node.role === 'worker' ? { node: node.name, items: [], skipped: [], validityMs: 0, validitySource: '', warnings: [] } : planRenewal(inventory, { ...o.plan, now });
-        members.push({ node, host, inventory, plan });
-      }
-    } catch (err) {
-      for (const h of hosts) if (!members.some((m) => m.host === h)) h.close();
-      throw err;
+    for (const r of reached.filter((x) => x.error)) {
+      events.finished(r.node.name, 'unreachable', r.error);
+    }
+    if (reached.some((r) => r.error)) return finish(1, 'refused', `Refusing to start: a rollout needs every node (limit it with --nodes):\n  ${reached.filter((r) => r.error).map((r) => r.error).join('\n  ')}`);
+    for (const r of reached) members.push({ node: r.node, host: r.host!, inventory: await scanNode(r.host!, o.scan), journal: await readRolloutJournal(r.host!) });
+
+    // A rollout that was interrupted: continue it (--resume), never start another over it.
+    const previous = interruptedRollout(members);
+    if (previous && !o.resume) {
+      return finish(1, 'refused', `An interrupted rollout ${previous.rollout} (started ${previous.startedAt} by ${previous.by}) left its journal on ${members.filter((m) => m.journal).map((m) => m.node.name).join(', ')}: continue it with --resume.`);
+    }
+    if (!previous && o.resume) return finish(0, 'nothing-to-do', 'No interrupted rollout on these nodes: nothing to resume.');
+    const settings = previous?.settings ?? o.settings;
+    const rolloutId = previous?.rollout ?? newRolloutId();
+    report.rollout = rolloutId;
+    report.resumed = Boolean(previous);
+    const reason = `renew (rollout ${rolloutId})`;
+    if (previous) {
+      const missing = previous.nodes.filter((n) => !members.some((m) => m.node.name === n));
+      if (missing.length) return finish(1, 'refused', `Rollout ${rolloutId} also covers ${missing.join(', ')}: resume it with the same nodes (--nodes ${previous.nodes.join(',')}).`);
+      const allDone = members.every((m) => !m.journal || m.journal.step === 'done');
+      // journals are written on every node before the first change and removed only at the very end
+      for (const m of members) m.journal ??= { ...previous, node: m.node.name, step: allDone ? 'done' : 'pending', backup: undefined, renewed: undefined, changes: undefined, inService: undefined };
+      members.sort((a, b) => previous.nodes.indexOf(a.node.name) - previous.nodes.indexOf(b.node.name));
+      events.log(`Resuming rollout ${rolloutId} (started ${previous.startedAt} by ${previous.by}) with its settings: ${members.map((m) => `${m.node.name} ${m.journal!.step}`).join(', ')}`);
+    }
+
+    // Plans: what each node still needs.
+    const now = new Date();
+    for (const m of members.filter((x) => x.node.role === 'control-plane' && (x.journal?.step ?? 'pending') === 'pending')) {
+      m.plan = planRenewal(m.inventory, { ...settings, now });
+      events.log(`== ${m.node.name} (${m.node.address})\n${renderPlan(m.plan)}`);
+    }
+    for (const m of members.filter((x) => x.node.role === 'worker' && (x.journal?.step ?? 'pending') === 'pending')) {
+      const status = await kubeletStatus(m.host, m.inventory);
+      const named = settings.names.length === 0 || settings.names.some((n) => KUBELET_NAMES.includes(n));
+      m.workerDue = named && status.client !== undefined && status.client.notAfter.getTime() - now.getTime() <= (settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY);
+      events.log(`== ${m.node.name} (${m.node.address}, worker): kubelet client certificate ${status.client ? `expires ${kubeadmDate(status.client.notAfter)}` : 'not found'}${m.workerDue ? ': will be renewed' : ': nothing to do'}`);
     }
     const cps = members.filter((m) => m.node.role === 'control-plane');
     const workers = members.filter((m) => m.node.role === 'worker');
-    const window = o.plan.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
-    const workerNeeds = await Promise.all(workers.map(async (w) => {
-      const status = await kubeletStatus(w.host, w.inventory);
-      const named = o.plan.names.length === 0 || o.plan.names.some((n) => ['all', 'kubelet-client', 'kubelet.conf'].includes(n));
-      return { member: w, status, due: named && status.client !== undefined && status.client.notAfter.getTime() - now.getTime() <= window };
-    }));
-    for (const m of cps) o.log(`== ${m.node.name} (${m.node.address})\n${renderPlan(m.plan)}`);
-    for (const w of workerNeeds) o.log(`== ${w.member.node.name} (${w.member.node.address}, worker): kubelet client certificate ${w.status.client ? `expires ${kubeadmDate(w.status.client.notAfter)}` : 'not found'}${w.due ? ': will be renewed' : ': nothing to do'}`);
-    const work = cps.filter((m) => m.plan.items.length > 0);
-    if (work.length === 0 && !workerNeeds.some((w) => w.due)) {
-      o.log('Nothing to renew on any node.');
-      return 0;
+    const needsWork = (m: Member) => (m.journal && m.journal.step !== 'pending' ? m.journal.step !== 'done' : m.plan ? m.plan.items.length > 0 : Boolean(m.workerDue));
+    const cpWork = cps.filter(needsWork);
+    const workerWork = workers.filter(needsWork);
+    for (const m of members.filter((x) => !needsWork(x))) {
+      const renewedBefore = previous !== undefined && m.journal?.step === 'done' && m.journal.outcome !== 'unchanged';
+      if (renewedBefore) entry(m.node.name).resumed = true;
+      events.finished(m.node.name, renewedBefore ? 'renewed' : 'unchanged', renewedBefore ? 'done before the resume' : 'nothing to renew');
     }
-    if (o.dryRun) {
-      o.log('(dry run: nothing was changed)');
-      return 0;
+    if (cpWork.length === 0 && workerWork.length === 0) {
+      if (previous) for (const m of members) await clearRolloutJournal(m.host);
+      return finish(0, 'nothing-to-do', previous ? `Rollout ${rolloutId} had finished every node; its journals are removed.` : 'Nothing to renew on any node.');
     }
-    const unhealthy = (await Promise.all(cps.map(async (m) => (await nodeHealth(m.host, await readServices(m.host, o.scan.kubeconfigDir), o.scan.kubeconfigDir)).filter((c) => !c.ok).map((c) => `${m.node.name} ${c.component} ${c.check}: ${c.detail}`)))).flat();
-    if (unhealthy.length > 0 && !o.force) {
-      o.log(`Refusing to start: the control plane is not healthy now (use --force for a recovery):\n  ${unhealthy.join('\n  ')}`);
-      return 1;
-    }
-    const refused = await o.confirm(`Renew ${work.length} control-plane node(s) one at a time, then ${workerNeeds.filter((w) => w.due).length} worker(s)?`);
-    if (refused !== undefined) return refused;
+    if (o.dryRun) return finish(0, 'dry-run', '(dry run: nothing was changed)');
 
-    for (const [i, m] of work.entries()) {
+    if (!previous) {
+      const problems = await preflightProblems(members, o.scan);
+      if (problems.length > 0 && !o.force) return finish(1, 'refused', `Refusing to start: the control plane is not healthy now (use --force for a recovery):\n  ${problems.join('\n  ')}`);
+      if (problems.length > 0) events.log(`--force: starting although:\n  ${problems.join('\n  ')}`);
+    }
+    const refused = await o.confirm(`${previous ? 'Resume: renew' : 'Renew'} ${cpWork.length} control-plane node(s) one at a time, then ${workerWork.length} worker(s) ${settings.maxUnavailable} at a time?`);
+    if (refused !== undefined) return finish(refused, 'refused', 'Nothing was changed.');
+
+    if (!previous) {
+      const journal: Omit<RolloutJournal, 'node' | 'step'> = { rollout: rolloutId, operation: 'renew', startedAt: report.startedAt, by: operatorName(), settings, nodes: members.map((m) => m.node.name), updatedAt: '' };
+      for (const m of members) {
+        m.journal = needsWork(m) ? { ...journal, node: m.node.name, step: 'pending' } : { ...journal, node: m.node.name, step: 'done', outcome: 'unchanged' };
+        await writeRolloutJournal(m.host, m.journal);
+      }
+    }
+    const stop = async (at: Member, why: string): Promise<RolloutOutcome> => {
+      const untouched = members.filter((m) => m !== at && entry(m.node.name).outcome === 'pending');
+      for (const m of untouched) events.finished(m.node.name, 'not-touched');
+      for (const m of members) await clearRolloutJournal(m.host);
+      return finish(1, 'stopped', `Rollout STOPPED at ${at.node.name} (${why}). Not touched: ${untouched.map((m) => m.node.name).join(', ') || 'no other node'}.`);
+    };
+
+    // Control-plane nodes, one at a time.
+    for (const [i, m] of cpWork.entries()) {
+      events.log(`\n== [${i + 1}/${cpWork.length}] ${m.node.name}`);
+      const ctx = { scan: o.scan, events, report: entry(m.node.name), journal: new NodeJournal(m.host, m.journal!), reason };
       const started = Date.now();
-      o.log(`\n== [${i + 1}/${work.length}] ${m.node.name}: renewing ${m.plan.items.length} certificate(s)`);
-      const lock = await acquireLock(m.host);
-      let code: number;
-      try {
-        const recovered = await recoverInterrupted(m.host);
-        if (recovered) o.log(`${m.node.name}: ${recovered}`);
-        for (const line of await restoreParked(m.host)) o.log(`${m.node.name}: ${line}`);
-        code = await o.renewNode(m.host, m.plan, m.inventory);
-      } finally {
-        await lock.release();
+      const result = await renewControlPlaneNode(m.node, m.host, ctx);
+      if (result.outcome === 'rolled-back' || result.outcome === 'failed') {
+        events.finished(m.node.name, result.outcome, result.detail);
+        return await stop(m, result.outcome === 'rolled-back' ? 'rolled back to its backup' : 'ROLLBACK INCOMPLETE: see above');
       }
-      if (code !== 0) {
-        o.log(`\nRollout STOPPED at ${m.node.name} (rolled back to its backup). Not touched: ${work.slice(i + 1).map((x) => x.node.name).join(', ') || 'no other node'}${workerNeeds.some((w) => w.due) ? ', workers' : ''}.`);
-        return 1;
+      if (result.outcome === 'renewed') {
+        events.step(m.node.name, 'cluster gate');
+        let gate = await waitGate(() => clusterGateProblems(members, o.scan), settings.timeoutMs);
+        if (gate.length === 0 && ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf')) gate = await nodeReadyGate(members, m, started, settings.timeoutMs, o.scan);
+        if (gate.length > 0) {
+          events.log(`cluster gate failed after ${m.node.name}:\n  ${gate.join('\n  ')}`, m.node.name);
+          const back = await rollBackNode(m.node, m.host, ctx);
+          events.finished(m.node.name, back.ok ? 'rolled-back' : 'failed', `cluster gate: ${gate[0]}`);
+          return await stop(m, back.ok ? 'the cluster gate failed; rolled back to its backup' : `the cluster gate failed; ROLLBACK INCOMPLETE: ${back.detail}`);
+        }
       }
-      const gate = await waitClusterGate(members, o);
-      if (gate.length > 0) {
-        o.log(`\nRollout STOPPED after ${m.node.name}: the cluster is not healthy:\n  ${gate.join('\n  ')}`);
-        return 1;
-      }
-      o.log(`${m.node.name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s; every control-plane node healthy`);
+      await ctx.journal.set({ step: 'done', outcome: result.outcome });
+      events.finished(m.node.name, result.outcome, result.outcome === 'renewed' ? `in ${((Date.now() - started) / 1000).toFixed(1)} s; every control-plane node healthy` : 'nothing to renew');
     }
-    const ca = cps.map((m) => m.inventory.cas.find((c) => c.name === 'ca')).find((c) => c?.cert && c.key);
-    for (const w of workerNeeds.filter((x) => x.due)) {
-      if (!ca) {
-        o.log(`${w.member.node.name}: no control-plane node with the CA key: kubelet certificate not renewed`);
-        return 1;
-      }
-      const nodeName = /^system:node:(.+)$/.exec(w.status.client!.commonName)?.[1] ?? w.member.node.name;
-      const renewal = await planKubeletRenewal(w.member.host, w.status, { cert: ca.cert!, key: ca.key! }, { nodeName, validityMs: o.plan.validityMs ?? 365 * 86_400_000, now: new Date() });
-      const lock = await acquireLock(w.member.host);
-      try {
-        const { backup } = await applyWrites(w.member.host, renewal.writes, 'kubelet renew');
-        o.log(`${w.member.node.name}: kubelet client certificate renewed (${KUBELET_CLIENT_LINK}), valid until ${kubeadmDate(renewal.notAfter)}; backup ${backup.id}`);
-        const restarted = await restartComponent(w.member.host, await readServices(w.member.host), 'kubelet', { strategy: 'systemd', timeoutMs: o.timeoutMs, log: o.log });
-        if (restarted.skipped) o.log(`${w.member.node.name}: note: ${restarted.skipped}`);
-      } finally {
-        await lock.release();
+
+    // Workers, in batches.
+    if (workerWork.length > 0) {
+      const ca = await clusterCa(cps, o.scan);
+      if (!ca) return await stop(workerWork[0], 'no control-plane node has the CA key to sign kubelet certificates');
+      const api = await adminAccess(cps, o.scan);
+      for (let i = 0; i < workerWork.length; i += settings.maxUnavailable) {
+        const batch = workerWork.slice(i, i + settings.maxUnavailable);
+        const results = await Promise.all(
+          batch.map(async (m) => {
+            const journal = new NodeJournal(m.host, m.journal!);
+            const result = await renewWorker(m.node, m.host, { scan: o.scan, events, report: entry(m.node.name), journal, reason: `kubelet renew (rollout ${rolloutId})`, ca, api: api?.access });
+            if (result.outcome === 'renewed' || result.outcome === 'unchanged') await journal.set({ step: 'done', outcome: result.outcome });
+            events.finished(m.node.name, result.outcome, 'detail' in result ? result.detail : undefined);
+            return { m, result };
+          }),
+        );
+        const bad = results.find((r) => r.result.outcome === 'failed' || r.result.outcome === 'rolled-back');
+        if (bad) return await stop(bad.m, `worker ${bad.result.outcome}`);
       }
     }
-    o.log('\nRollout complete: every node renewed and healthy.');
-    return 0;
+
+    if (o.updateKubeconfig) {
+      const admin = await adminAccess(cps, o.scan);
+      if (admin) for (const line of await o.updateKubeconfig(admin.text, admin.from)) events.log(line);
+      else events.log('--update-kubeconfig: no control-plane node has an admin.conf: nothing to update');
+    }
+    for (const m of members) await clearRolloutJournal(m.host);
+    return finish(0, 'complete', `Rollout ${rolloutId} complete: ${cpWork.length} control-plane node(s) and ${workerWork.length} worker(s) renewed, every node healthy.`);
+  } catch (err) {
+    return finish(1, 'interrupted', `Rollout interrupted: ${(err as Error).message}`, `Every node keeps its journal: fix the cause, then continue with the same command and --resume (nothing is done twice).`);
   } finally {
-    for (const m of members) m.host.close();
+    for (const r of reached) r.host?.close();
   }
 }
+
+/** The cluster CA with its key, from the first control-plane node that has both (kept in memory only). */
+async function clusterCa(cps: Member[], scan: ScanOptions) {
+  for (const m of cps) {
+    const ca = (await scanNode(m.host, scan)).cas.find((c) => c.name === 'ca');
+    if (ca?.cert && ca.key) return { cert: ca.cert, key: ca.key };
+  }
+  return undefined;
+}
+
+/** The admin credentials of the cluster as a control-plane node now has them (after its renewal). */
+async function adminAccess(cps: Member[], scan: ScanOptions): Promise<{ access: ApiAccess; text: string; from: string } | undefined> {
+  for (const m of cps) {
+    const path = posix.join(scan.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR, 'admin.conf');
+    try {
+      const text = (await m.host.readFile(path)).toString();
+      return { access: apiAccessOf(text), text, from: m.host.describe(path) };
+    } catch {
+      /* the next node */
+    }
+  }
+  return undefined;
+}
+
+/** A control-plane node whose kubelet certificate was renewed: Ready, its kubelet seen since. */
+async function nodeReadyGate(members: Member[], m: Member, since: number, timeoutMs: number, scan: ScanOptions): Promise<string[]> {
+  const admin = await adminAccess(members.filter((x) => x.node.role === 'control-plane'), scan);
+  if (!admin) return [];
+  const status = await kubeletStatus(m.host, await scanNode(m.host, scan));
+  const name = /^system:node:(.+)$/.exec(status.client?.commonName ?? '')?.[1] ?? m.node.name;
+  const ready = await waitNodeReady(admin.access, name, new Date(since), Math.min(timeoutMs, 120_000));
+  return ready.ok ? [] : [`${m.node.name}: node ${name} ${ready.detail}`];
+}
+
+export type { NodeReport };

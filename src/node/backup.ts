@@ -108,6 +108,16 @@ export async function restoreFiles(host: Host, manifest: BackupManifest): Promis
   }
 }
 
+/** True when some file of the backup is no longer as it was recorded (the run after the backup wrote it). */
+export async function changedSince(host: Host, manifest: BackupManifest): Promise<boolean> {
+  for (const file of manifest.files) {
+    const data = file.type === 'file' ? await host.readFile(storedPath(manifest.id, file.path)).catch(() => undefined) : undefined;
+    if (file.type === 'file' && !data) return true;
+    if (!(await alreadyAsRecorded(host, file, data))) return true;
+  }
+  return false;
+}
+
 /** Files a failed run never reached are left alone (they may sit on a read-only or full filesystem). */
 async function alreadyAsRecorded(host: Host, file: BackupFile, data?: Buffer): Promise<boolean> {
   const info = await host.stat(file.path);

@@ -5,6 +5,8 @@ import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { credentialsOf, mergeCredentials } from '../kubeadm/kubeconfig-merge.js';
 import { KpkiError } from './errors.js';
 import { KUBECONFIG_MODE, FileWrite } from './materialize.js';
+import { applyWrites } from './apply.js';
+import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
 
 export interface KubeconfigUpdate {
   from: string;
@@ -16,18 +18,24 @@ export interface KubeconfigUpdate {
   added: boolean;
 }
 
-export async function planKubeconfigUpdate(host: Host, from: string, to: string): Promise<KubeconfigUpdate> {
+/**
+ * `from` is read on the host, unless its text is given (an admin.conf read from a node over SSH, merged into the
+ * operator's own kubeconfig).
+ */
+export async function planKubeconfigUpdate(host: Host, from: string, to: string, fromText?: string): Promise<KubeconfigUpdate> {
   let credentials;
+  let source: string;
+  const label = fromText === undefined ? host.describe(from) : from;
   try {
-    credentials = credentialsOf(parseKubeconfig((await host.readFile(from)).toString()), host.describe(from));
+    source = fromText ?? (await host.readFile(from)).toString();
+    credentials = credentialsOf(parseKubeconfig(source), label);
   } catch (err) {
-    throw new KpkiError(`cannot use ${host.describe(from)}: ${(err as Error).message}`, { path: from, hint: 'name a kubeadm kubeconfig with --from (default /etc/kubernetes/admin.conf)' });
+    throw new KpkiError(`cannot use ${label}: ${(err as Error).message}`, { path: from, hint: 'name a kubeadm kubeconfig with --from (default /etc/kubernetes/admin.conf)' });
   }
   const existing = await host.stat(to);
   if (existing && existing.type !== 'file') throw new KpkiError(`${host.describe(to)} is not a regular file (a symlink?): not writing through it`, { path: to });
   if (!existing) {
-    const text = (await host.readFile(from)).toString();
-    return { from, to, created: true, added: true, changes: [`${to} does not exist: created as a copy of ${from}`], write: { kind: 'file', path: to, data: text, mode: KUBECONFIG_MODE, entry: to, format: 'yaml' } };
+    return { from, to, created: true, added: true, changes: [`${to} does not exist: created as a copy of ${from}`], write: { kind: 'file', path: to, data: source, mode: KUBECONFIG_MODE, entry: to, format: 'yaml' } };
   }
   let merged;
   try {
@@ -45,6 +53,40 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string)
     // (never group- or world-readable: it holds a private key)
     write: changed ? { kind: 'file', path: to, data: merged.text, mode: existing.mode & 0o700 || KUBECONFIG_MODE, uid: existing.uid, gid: existing.gid, entry: to, format: 'yaml' } : undefined,
   };
+}
+
+/** Applies a planned update with a backup (the caller holds the lock); returns the lines to print. */
+export async function updateUserKubeconfig(host: Host, from: string, to: string, o: { dryRun?: boolean; fromText?: string } = {}): Promise<{ lines: string[]; changed: boolean; added: boolean }> {
+  const update = await planKubeconfigUpdate(host, from, to, o.fromText);
+  const lines = update.changes.map((c) => `  ${c}`);
+  if (!update.write || o.dryRun) return { lines, changed: false, added: update.added };
+  await host.mkdirp(posix.dirname(to), 0o700);
+  const { backup } = await applyWrites(host, [update.write], 'kubeconfig update');
+  lines.push(`  backup ${backup.id} (undo with: kpki restore ${backup.id})`);
+  return { lines, changed: true, added: update.added };
+}
+
+/**
+ * admin.conf was renewed: the user's kubeconfig on the node (`to`) gets the new credentials when it already holds
+ * this cluster's admin; a copy of somebody else's is left alone. Never fails the renewal: it only warns.
+ */
+export async function updateRootKubeconfig(host: Host, renewed: string[], to: string, log: (line: string) => void, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<void> {
+  if (!renewed.includes('admin.conf')) return;
+  try {
+    if (!(await host.stat(to))) return;
+    const from = posix.join(kubeconfigDir, 'admin.conf');
+    const update = await planKubeconfigUpdate(host, from, to);
+    if (update.added) {
+      log(`${to} does not hold this cluster's admin credentials: left alone (kpki kubeconfig update --to ${to} adds them)`);
+      return;
+    }
+    if (!update.write) return;
+    const { lines } = await updateUserKubeconfig(host, from, to);
+    log(`Updated ${host.describe(to)} with the renewed admin credentials (other clusters and contexts kept):\n${lines.join('\n')}`);
+  } catch (err) {
+    // the cluster is fine; only the convenience copy could not be updated
+    log(`warning: ${(err as Error).message}`);
+  }
 }
 
 export function kubeDirOf(path: string): string {

@@ -35,6 +35,11 @@ export function describeNetworkError(err: unknown): string {
 }
 
 export function httpGet(url: string, options: GetOptions = {}): Promise<GetResult> {
+  return httpRequest('GET', url, options);
+}
+
+/** GET or POST (a JSON body), same options and errors as httpGet. */
+export function httpRequest(method: 'GET' | 'POST', url: string, options: GetOptions & { body?: unknown } = {}): Promise<GetResult> {
   const u = new URL(url);
   const timeoutMs = options.timeoutMs ?? 3000;
   return new Promise((resolve, reject) => {
@@ -44,11 +49,14 @@ export function httpGet(url: string, options: GetOptions = {}): Promise<GetResul
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     };
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
     const req =
       u.protocol === 'https:'
-        ? https.get(u, { ca: options.ca, cert: options.cert, key: options.key, rejectUnauthorized: !options.insecure, agent: false, timeout: timeoutMs }, onResponse)
-        : http.get(u, { agent: false, timeout: timeoutMs }, onResponse);
+        ? https.request(u, { method, headers, ca: options.ca, cert: options.cert, key: options.key, rejectUnauthorized: !options.insecure, agent: false, timeout: timeoutMs }, onResponse)
+        : http.request(u, { method, headers, agent: false, timeout: timeoutMs }, onResponse);
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
+    req.end(body);
   });
 }

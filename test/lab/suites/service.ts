@@ -98,7 +98,8 @@ test('renew all --restart on one node under load: new certificates served, zero 
   const report = await load.finish();
   console.log(`renew all --restart on ${node.name}: ${summarize(report)}`);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /Done: etcd, kube-apiserver, kube-controller-manager, kube-scheduler restarted and healthy/);
+  // etcd re-reads its serving and peer certificates on every handshake: verified, not restarted
+  assert.match(r.stdout, /Done: etcd \(reloaded by itself\), kube-apiserver \(restarted\), kube-controller-manager \(restarted\), kube-scheduler \(restarted\): healthy with the renewed certificates/);
   const newApi = await servedSerial(node.address, 6443);
   assert.notEqual(newApi, oldApi);
   assert.equal(newApi, fileSerial(node, '/etc/kubernetes/pki/apiserver.crt'), 'the API server serves the renewed certificate');

@@ -1,0 +1,80 @@
+// kpki renew -i: the rolling renewal of a whole cluster (cluster/rollout.ts), its live progress, its report (text and
+// JSON), and --update-kubeconfig for the operator's own kubeconfig.
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { LocalHost } from '../hosts/local.js';
+import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
+import { KpkiError } from '../node/errors.js';
+import type { RolloutSettings } from '../cluster/journal.js';
+import { rollout } from '../cluster/rollout.js';
+import { liveProgress, plainProgress } from '../report/progress.js';
+import { renderRolloutReport } from '../report/rollout.js';
+import { confirm, GlobalOptions, inventoryNodesOf, scanOptionsOf } from './context.js';
+
+export interface ClusterRenewFlags {
+  yes?: boolean;
+  force?: boolean;
+  dryRun?: boolean;
+  resume?: boolean;
+  maxUnavailable: string;
+  updateKubeconfig?: string | boolean;
+  output?: string;
+  report?: string;
+}
+
+/** The operator's kubeconfig: --update-kubeconfig FILE, else the first of $KUBECONFIG, else ~/.kube/config. */
+export function operatorKubeconfig(flag: string | boolean | undefined): string {
+  if (typeof flag === 'string') return flag;
+  return process.env.KUBECONFIG?.split(':').find(Boolean) ?? join(homedir(), '.kube', 'config');
+}
+
+/** Merges the renewed admin credentials into the operator's kubeconfig: a backup copy beside it, an atomic write. */
+async function updateOperatorKubeconfig(to: string, adminConf: string, from: string): Promise<string[]> {
+  const local = new LocalHost('/');
+  const update = await planKubeconfigUpdate(local, from, to, adminConf);
+  const lines = [`${to} from ${from}:`, ...update.changes.map((c) => `  ${c}`)];
+  if (!update.write || update.write.kind !== 'file') return [...lines, '  nothing to change'];
+  const existing = await local.stat(to);
+  if (existing) {
+    const copy = `${to}.kpki-backup-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+    copyFileSync(to, copy);
+    lines.push(`  the previous file is kept as ${copy}`);
+  }
+  await local.mkdirp(dirname(to), 0o700);
+  await local.writeFileAtomic(to, update.write.data, { mode: update.write.mode });
+  return lines;
+}
+
+export async function renewCluster(globals: GlobalOptions, settings: Omit<RolloutSettings, 'maxUnavailable'>, flags: ClusterRenewFlags): Promise<number> {
+  const maxUnavailable = Number(flags.maxUnavailable);
+  if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) throw new KpkiError(`--max-unavailable must be a whole number of workers, 1 or more (not "${flags.maxUnavailable}")`, { exitCode: 2 });
+  const json = flags.output === 'json';
+  const out = json ? process.stderr : process.stdout;
+  const nodes = inventoryNodesOf(globals);
+  const tty = Boolean(out.isTTY) && !process.env.KPKI_PLAIN_PROGRESS;
+  const live = tty ? liveProgress(nodes.map((n) => ({ name: n.name, role: n.role })), out, !process.env.NO_COLOR) : undefined;
+  const events = live ?? plainProgress((t) => out.write(t));
+  const { code, report } = await rollout(nodes, {
+    settings: { ...settings, maxUnavailable },
+    scan: scanOptionsOf(globals),
+    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
+    timeoutMs: 15_000,
+    force: Boolean(flags.force),
+    dryRun: Boolean(flags.dryRun),
+    resume: Boolean(flags.resume),
+    confirm: (question) => {
+      // the question goes below the plans; the live table starts again with the changes
+      live?.pause();
+      return confirm(flags.yes, question);
+    },
+    events,
+    updateKubeconfig: flags.updateKubeconfig ? (admin, from) => updateOperatorKubeconfig(operatorKubeconfig(flags.updateKubeconfig), admin, from) : undefined,
+  });
+  live?.stop();
+  if (report.result !== 'dry-run' && report.result !== 'nothing-to-do') out.write(`\n${renderRolloutReport(report)}`);
+  if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o644 });
+  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  return code;
+}

@@ -1,0 +1,45 @@
+// Reaching the nodes of an inventory: one SSH host per node (jump host, sudo, known_hosts as the inventory says), and
+// bounded parallelism so that one slow node never holds up the rest.
+import { connectSsh, SshHost } from '../hosts/ssh.js';
+import type { InventoryNode } from './inventory/model.js';
+
+export interface ConnectOptions {
+  acceptNewHostKeys: boolean;
+  timeoutMs: number;
+}
+
+export function connectNode(node: InventoryNode, o: ConnectOptions): Promise<SshHost> {
+  const jump = node.jump && { address: node.jump.address, port: node.jump.port, user: node.jump.user, keyFile: node.jump.key };
+  return connectSsh({ name: node.name, address: node.address, port: node.port, user: node.user, keyFile: node.key, password: node.password, sudo: node.sudo, knownHostsFile: node.knownHosts, acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: o.timeoutMs, jump });
+}
+
+/** Runs fn on every item with at most `limit` at once; results in input order. */
+export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+export interface Reached {
+  node: InventoryNode;
+  host?: SshHost;
+  error?: string;
+}
+
+/** Connects to every node (bounded); an unreachable node is reported, never waited for beyond the timeout. */
+export function connectAll(nodes: InventoryNode[], o: ConnectOptions & { concurrency: number }): Promise<Reached[]> {
+  return mapBounded(nodes, o.concurrency, async (node) => {
+    try {
+      return { node, host: await connectNode(node, o) };
+    } catch (err) {
+      return { node, error: (err as Error).message };
+    }
+  });
+}

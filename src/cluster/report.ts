@@ -1,0 +1,97 @@
+// What a rollout tells while it runs (events) and what it leaves behind (a report: what changed on which node, old
+// and new expiry). Plain data: the CLI renders it as a live view, plain lines or JSON.
+import type { Component } from '../service/health.js';
+import type { NodeRole } from './inventory/model.js';
+
+export type NodeOutcome = 'pending' | 'running' | 'renewed' | 'unchanged' | 'rolled-back' | 'failed' | 'not-touched' | 'unreachable';
+
+export interface CertificateChange {
+  name: string;
+  oldNotAfter?: string;
+  newNotAfter?: string;
+}
+
+export interface NodeReport {
+  node: string;
+  address: string;
+  role: NodeRole;
+  outcome: NodeOutcome;
+  step?: string;
+  startedAt?: string;
+  durationMs?: number;
+  backup?: string;
+  certificates: CertificateChange[];
+  reloaded: Component[];
+  restarted: Component[];
+  /** Done by a run before --resume. */
+  resumed?: boolean;
+  detail?: string;
+}
+
+export type RolloutResult = 'complete' | 'nothing-to-do' | 'dry-run' | 'refused' | 'stopped' | 'interrupted';
+
+export interface RolloutReport {
+  kind: 'KpkiRolloutReport';
+  apiVersion: 'kpki.io/v1';
+  rollout?: string;
+  operation: 'renew' | 'recover';
+  startedAt: string;
+  finishedAt?: string;
+  result?: RolloutResult;
+  resumed: boolean;
+  nodes: NodeReport[];
+  /** Why it stopped or was refused, what to do next. */
+  messages: string[];
+}
+
+/** The live part: the CLI shows it as a table on a terminal, as timestamped lines otherwise. */
+export interface RolloutEvents {
+  /** A node starts a step ("backup + write", "restart kube-apiserver", "cluster gate", ...). */
+  step(node: string, step: string): void;
+  /** A node is finished with this outcome. */
+  finished(node: string, outcome: NodeOutcome, detail?: string): void;
+  /** A line of detail (restart progress, notes), of one node or of the rollout. */
+  log(line: string, node?: string): void;
+}
+
+export function newReport(operation: RolloutReport['operation'], nodes: { name: string; address: string; role: NodeRole }[]): RolloutReport {
+  return {
+    kind: 'KpkiRolloutReport',
+    apiVersion: 'kpki.io/v1',
+    operation,
+    startedAt: new Date().toISOString(),
+    resumed: false,
+    nodes: nodes.map((n) => ({ node: n.name, address: n.address, role: n.role, outcome: 'pending', certificates: [], reloaded: [], restarted: [] })),
+    messages: [],
+  };
+}
+
+/** Events that also keep the report up to date. */
+export function tracking(report: RolloutReport, events: RolloutEvents): RolloutEvents {
+  const entry = (node: string) => report.nodes.find((n) => n.node === node);
+  const started = new Map<string, number>();
+  return {
+    step(node, step) {
+      const e = entry(node);
+      if (e) {
+        if (!started.has(node)) {
+          started.set(node, Date.now());
+          e.startedAt = new Date().toISOString();
+        }
+        e.step = step;
+        if (e.outcome === 'pending') e.outcome = 'running';
+      }
+      events.step(node, step);
+    },
+    finished(node, outcome, detail) {
+      const e = entry(node);
+      if (e) {
+        e.outcome = outcome;
+        e.detail = detail ?? e.detail;
+        if (started.has(node)) e.durationMs = Date.now() - started.get(node)!;
+      }
+      events.finished(node, outcome, detail);
+    },
+    log: (line, node) => events.log(line, node),
+  };
+}

@@ -1,0 +1,93 @@
+// Workers of a rollout: the kubelet client certificate (the only certificate a kubeadm worker has that expires)
+// re-signed offline with the cluster CA held in memory, written the kubelet's way, the kubelet restarted, and the
+// node verified Ready with its kubelet seen since. In batches of --max-unavailable; a failed batch stops the rest.
+import type { Certificate } from '../pki/certificate.js';
+import type { KeyObject } from 'node:crypto';
+import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
+import { readBackup, restoreFiles } from '../node/backup.js';
+import { kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
+import { scanNode, ScanOptions } from '../node/scan.js';
+import type { SshHost } from '../hosts/ssh.js';
+import { readServices } from '../service/health.js';
+import { restartComponent } from '../service/restart.js';
+import { ApiAccess, waitNodeReady } from '../service/node-ready.js';
+import type { NodeJournal } from './journal.js';
+import type { InventoryNode } from './inventory/model.js';
+import { completedWrites, NodeRenewalOutcome } from './node-renewal.js';
+import type { NodeReport, RolloutEvents } from './report.js';
+
+export interface WorkerContext {
+  scan: ScanOptions;
+  events: RolloutEvents;
+  report: NodeReport;
+  journal: NodeJournal;
+  reason: string;
+  ca: { cert: Certificate; key: KeyObject };
+  /** For the Ready check; without it (API not reachable from here) the check is skipped with a note. */
+  api?: ApiAccess;
+}
+
+const KUBELET_NAMES = ['all', 'kubelet-client', 'kubelet.conf'];
+
+export async function renewWorker(node: InventoryNode, host: SshHost, ctx: WorkerContext): Promise<NodeRenewalOutcome> {
+  const { events, journal, report } = ctx;
+  const settings = journal.state.settings;
+  const log = (line: string) => events.log(line, node.name);
+  events.step(node.name, 'lock');
+  const lock = await acquireLock(host);
+  try {
+    const recovered = await recoverInterrupted(host);
+    if (recovered) log(recovered);
+    const status = await kubeletStatus(host, await scanNode(host, ctx.scan));
+    if (journal.state.step === 'writing') {
+      // killed around the writes: recoverInterrupted rolled back a half-done write; a finished one stands
+      const done = await completedWrites(host, ctx.reason);
+      await journal.set(done ? { step: 'written', backup: done } : { step: 'pending' });
+    }
+    if (journal.state.step === 'pending') {
+      const named = settings.names.length === 0 || settings.names.some((n) => KUBELET_NAMES.includes(n));
+      const window = settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
+      if (!named || !status.client || status.client.notAfter.getTime() - Date.now() > window) {
+        await journal.set({ step: 'done', outcome: 'unchanged' });
+        return { outcome: 'unchanged' };
+      }
+      const renewal = await planKubeletRenewal(host, status, ctx.ca, { nodeName: kubeletNodeName(status), validityMs: settings.validityMs ?? 365 * 86_400_000, now: new Date() });
+      const changes = [{ name: 'kubelet-client', oldNotAfter: status.client.notAfter.toISOString(), newNotAfter: renewal.notAfter.toISOString() }];
+      await journal.set({ step: 'writing', renewed: ['kubelet-client'], changes });
+      events.step(node.name, 'backup + write kubelet client certificate');
+      const { backup } = await applyWrites(host, renewal.writes, ctx.reason);
+      await journal.set({ step: 'written', backup: backup.id });
+      log(`kubelet client certificate renewed, valid until ${renewal.notAfter.toISOString()}; backup ${backup.id}`);
+    }
+    const backup = await readBackup(host, journal.state.backup!);
+    report.backup = backup.id;
+    report.certificates = journal.state.changes ?? [{ name: 'kubelet-client' }];
+    const since = new Date(backup.createdAt);
+    events.step(node.name, 'restart kubelet');
+    const services = await readServices(host, ctx.scan.kubeconfigDir);
+    const restarted = await restartComponent(host, services, 'kubelet', { strategy: 'systemd', timeoutMs: settings.timeoutMs, log });
+    if (restarted.skipped) log(`note: ${restarted.skipped}`);
+    else report.restarted = ['kubelet'];
+    if (!restarted.ok) return await undo(host, backup, `kubelet: ${restarted.detail}`, log);
+    await journal.inService('kubelet');
+    if (!ctx.api) {
+      log('note: the API server is not reachable from here: node Ready not verified');
+      return { outcome: 'renewed' };
+    }
+    events.step(node.name, 'node Ready');
+    const nodeName = kubeletNodeName(await kubeletStatus(host, await scanNode(host, ctx.scan)));
+    const ready = await waitNodeReady(ctx.api, nodeName, since, Math.min(settings.timeoutMs, 180_000));
+    log(`node ${nodeName}: ${ready.detail}`);
+    if (!ready.ok) return await undo(host, backup, `node ${nodeName} ${ready.detail}`, log);
+    return { outcome: 'renewed' };
+  } finally {
+    await lock.release();
+  }
+}
+
+async function undo(host: SshHost, backup: Awaited<ReturnType<typeof readBackup>>, detail: string, log: (l: string) => void): Promise<NodeRenewalOutcome> {
+  log(`${detail}: restoring backup ${backup.id}`);
+  await restoreFiles(host, backup);
+  const r = await restartComponent(host, await readServices(host), 'kubelet', { strategy: 'systemd', timeoutMs: 120_000, log });
+  return { outcome: 'rolled-back', detail: `${detail}${r.skipped ? ` (kubelet not restarted: ${r.skipped})` : ''}` };
+}
