@@ -2,9 +2,9 @@
 // Lab.start() writes the node trees, starts every node in its own mount and PID namespace (`unshare`), plus the
 // control-plane load balancer, and waits until the cluster is healthy. stop() ends everything by PID.
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KUBECONFIG_CATALOG, LEAF_CATALOG } from '../src/kubeadm/catalog.js';
@@ -60,7 +60,19 @@ export class LabNode implements NodeInfo {
   }
 
   read(nodePath: string): Buffer {
-    return readFileSync(this.path(nodePath));
+    return readFileSync(this.path(this.resolve(nodePath)));
+  }
+
+  /** A node path with its symlinks followed inside the node's tree (an absolute link target is a node path). */
+  resolve(nodePath: string): string {
+    let current = nodePath;
+    for (let hops = 0; hops < 16; hops++) {
+      const st = lstatSync(this.path(current), { throwIfNoEntry: false });
+      if (!st?.isSymbolicLink()) return current;
+      const target = readlinkSync(this.path(current));
+      current = target.startsWith('/') ? target : posix.join(posix.dirname(current), target);
+    }
+    throw new Error(`${this.name}:${nodePath}: too many symlinks`);
   }
 
   get initPid(): number {

@@ -1,17 +1,34 @@
-// kpki backups / kpki restore: list what renewals saved, put it back byte for byte.
+// kpki backups / kpki restore: list what renewals saved, put it back byte for byte; with -i on every node.
 import { Command } from 'commander';
 import { listBackups, readBackup, restoreFiles, createBackup } from '../node/backup.js';
 import { acquireLock, recoverInterrupted } from '../node/apply.js';
+import { clusterBackups, pickBackup, restoreCluster } from '../cluster/backups.js';
 import { renderColumns } from '../report/table.js';
-import { action, globalsOf, hostOf } from './context.js';
+import { action, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf } from './context.js';
+
+const connectOptions = (globals: GlobalOptions) => ({ acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
 
 export function backupsCommand(): Command {
   return new Command('backups')
-    .description('list the backups kpki took on this node')
+    .description('list the backups kpki took on this node (-i: on every node)')
     .option('-o, --output <format>', 'table or json', 'table')
     .action(
       action(async (opts: { output: string }, command: Command) => {
-        const host = hostOf(globalsOf(command));
+        const globals = globalsOf(command);
+        if (globals.inventory) {
+          const all = await clusterBackups(inventoryNodesOf(globals), connectOptions(globals));
+          if (opts.output === 'json') process.stdout.write(`${JSON.stringify(all.map((n) => ({ node: n.node.name, error: n.error, backups: n.backups })), null, 2)}\n`);
+          else {
+            const rows = [['NODE', 'ID', 'CREATED', 'REASON', 'FILES']];
+            for (const n of all) {
+              if (n.error) rows.push([n.node.name, '-', '-', `UNREACHABLE: ${n.error}`, '']);
+              for (const b of n.backups) rows.push([n.node.name, b.id, b.createdAt, b.reason, String(b.files.length)]);
+            }
+            process.stdout.write(`${renderColumns(rows)}\n`);
+          }
+          return all.some((n) => n.error) ? 3 : 0;
+        }
+        const host = hostOf(globals);
         const backups = await listBackups(host);
         if (opts.output === 'json') {
           process.stdout.write(`${JSON.stringify(backups, null, 2)}\n`);
@@ -32,10 +49,13 @@ export function backupsCommand(): Command {
 export function restoreCommand(): Command {
   return new Command('restore')
     .description('put back every file of a backup, byte-identical with its mode (takes a backup of the current files first)')
-    .argument('<id>', 'backup id from `kpki backups`, or "latest"')
+    .argument('<id>', 'backup id from `kpki backups`, or "latest"; with -i also a rollout id (each node\'s backup of that rollout)')
+    .option('-y, --yes', 'with --inventory: restore without asking')
     .action(
-      action(async (id: string, _opts: unknown, command: Command) => {
-        const host = hostOf(globalsOf(command));
+      action(async (id: string, opts: { yes?: boolean }, command: Command) => {
+        const globals = globalsOf(command);
+        if (globals.inventory) return restoreOnCluster(globals, id, opts.yes);
+        const host = hostOf(globals);
         const lock = await acquireLock(host);
         try {
           const recovered = await recoverInterrupted(host);
@@ -50,4 +70,26 @@ export function restoreCommand(): Command {
         }
       }),
     );
+}
+
+async function restoreOnCluster(globals: GlobalOptions, id: string, yes?: boolean): Promise<number> {
+  const all = await clusterBackups(inventoryNodesOf(globals), connectOptions(globals));
+  const unreachable = all.filter((n) => n.error);
+  if (unreachable.length) {
+    process.stderr.write(`kpki: not restoring: unreachable: ${unreachable.map((n) => `${n.node.name} (${n.error})`).join(', ')}\n`);
+    return 1;
+  }
+  const plan = all.map((n) => ({ node: n.node, backup: pickBackup(n.backups, id) }));
+  if (!plan.some((p) => p.backup)) {
+    process.stderr.write(`kpki: no node has a backup "${id}" (list them with kpki backups -i)\n`);
+    return 1;
+  }
+  process.stdout.write(`${renderColumns([['NODE', 'BACKUP', 'CREATED', 'REASON', 'FILES'], ...plan.map((p) => [p.node.name, p.backup?.id ?? '(none: left alone)', p.backup?.createdAt ?? '', p.backup?.reason ?? '', p.backup ? String(p.backup.files.length) : ''])])}\n`);
+  const refused = await confirm(yes, `Restore these backups, one node at a time?`);
+  if (refused !== undefined) return refused;
+  const results = await restoreCluster(plan, { ...connectOptions(globals), log: (node, line) => process.stderr.write(`kpki: ${node}: ${line}\n`) });
+  for (const r of results) process.stdout.write(`${r.node}: ${r.ok ? r.detail : `FAILED: ${r.detail}`}\n`);
+  const ok = results.every((r) => r.ok) && results.length === plan.filter((p) => p.backup).length;
+  if (ok) process.stdout.write('Files restored. Components that load them start using them after a restart (kpki restart on the node).\n');
+  return ok ? 0 : 1;
 }

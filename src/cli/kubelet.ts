@@ -16,6 +16,8 @@ import { restartComponent } from '../service/restart.js';
 import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 import { log } from './service.js';
+import { ClusterRenewFlags, runClusterOperation } from './renew-cluster.js';
+import { renewKubeletsOfCluster } from '../cluster/kubelet-renew.js';
 
 const yesNo = (v: boolean | undefined) => (v === undefined ? 'not set' : v ? 'yes' : 'no');
 
@@ -53,9 +55,19 @@ export function kubeletCommand(): Command {
     .option('--dry-run', 'say what would be written')
     .option('-y, --yes', 'apply without asking')
     .option('--no-restart', 'do not restart the kubelet afterwards')
+    .option('--if-expires-within <duration>', 'with --inventory: only nodes whose certificate expires within this window')
+    .option('--max-unavailable <n>', 'with --inventory: workers renewed at once', '1')
+    .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+    .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
     .action(
-      action(async (opts: { nodeName?: string; caCert?: string; caKey?: string; validity: string; dryRun?: boolean; yes?: boolean; restart: boolean }, sub: Command) => {
+      action(async (opts: { nodeName?: string; caCert?: string; caKey?: string; validity: string; dryRun?: boolean; yes?: boolean; restart: boolean; ifExpiresWithin?: string } & ClusterRenewFlags, sub: Command) => {
         const globals = globalsOf(sub);
+        if (globals.inventory) {
+          if (opts.caCert && !opts.caKey) throw new KpkiError('give both --ca-cert and --ca-key', { exitCode: 2 });
+          const ca = opts.caCert && opts.caKey ? { cert: parseCertificate(readFileSync(opts.caCert)), key: parsePrivateKey(readFileSync(opts.caKey)) } : undefined;
+          const settings = { names: ['kubelet-client'], ifExpiresWithinMs: opts.ifExpiresWithin ? durationFlag('--if-expires-within', opts.ifExpiresWithin) : undefined, validityMs: durationFlag('--validity', opts.validity), strategy: 'systemd' as const, timeoutMs: 180_000 };
+          return runClusterOperation(globals, opts, (c) => renewKubeletsOfCluster(c.nodes, { ...c, settings: { ...settings, maxUnavailable: c.maxUnavailable }, dryRun: Boolean(opts.dryRun), ca }));
+        }
         const host = hostOf(globals);
         const inventory = await scanNode(host, scanOptionsOf(globals));
         const status = await kubeletStatus(host, inventory);

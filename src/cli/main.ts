@@ -10,6 +10,7 @@ import { kubeconfigCommand } from './kubeconfig.js';
 import { kubeletCommand } from './kubelet.js';
 import { recoverCommand } from './recover.js';
 import { tokenCommand } from './token.js';
+import { inventoryCommand } from './inventory.js';
 
 const program = new Command('kpki')
   .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
@@ -35,6 +36,7 @@ program.addCommand(kubeconfigCommand());
 program.addCommand(kubeletCommand());
 program.addCommand(recoverCommand());
 program.addCommand(tokenCommand());
+program.addCommand(inventoryCommand());
 program.addCommand(demoCommand());
 
 program.exitOverride((err) => {

@@ -14,6 +14,7 @@ import { restoreParked } from '../service/parked.js';
 import { restartComponent, RestartResult } from '../service/restart.js';
 import { renderColumns } from '../report/table.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { ClusterRenewFlags, recoverClusterCommand } from './renew-cluster.js';
 import { durationFlag } from './check.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { defaultUserKubeconfig } from './kubeconfig.js';
@@ -28,14 +29,20 @@ export function recoverCommand(): Command {
     .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
     .option('--timeout <duration>', 'how long each component may take to become healthy', '3m')
     .option('--dry-run', 'say what was found and what would be done')
+    .option('-y, --yes', 'with --inventory: recover without asking')
+    .option('--max-unavailable <n>', 'with --inventory: workers renewed at once', '1')
+    .option('--update-kubeconfig [file]', 'with --inventory: then put the renewed admin credentials into your kubeconfig')
+    .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+    .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
     .action(
-      action(async (opts: { ifExpiresWithin: string; strategy: string; timeout: string; dryRun?: boolean }, command: Command) => {
+      action(async (opts: { ifExpiresWithin: string; strategy: string; timeout: string; dryRun?: boolean } & ClusterRenewFlags, command: Command) => {
         const globals = globalsOf(command);
         const host = hostOf(globals);
         const started = Date.now();
         const strategy = strategyFlag(opts.strategy);
         const timeoutMs = timeoutFlag(opts.timeout);
         const windowMs = durationFlag('--if-expires-within', opts.ifExpiresWithin);
+        if (globals.inventory) return recoverClusterCommand(globals, { names: ['all'], ifExpiresWithinMs: windowMs, strategy, timeoutMs }, opts);
         if (!opts.dryRun) requireLiveNode(host, 'kpki recover');
         const lock = opts.dryRun ? undefined : await acquireLock(host);
         try {

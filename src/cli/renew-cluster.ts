@@ -1,5 +1,5 @@
-// kpki renew -i: the rolling renewal of a whole cluster (cluster/rollout.ts), its live progress, its report (text and
-// JSON), and --update-kubeconfig for the operator's own kubeconfig.
+// kpki renew -i and recover -i: a whole cluster (cluster/rollout.ts, cluster/recover.ts), with live progress, a report
+// (text and JSON), and --update-kubeconfig for the operator's own kubeconfig.
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,7 +7,10 @@ import { LocalHost } from '../hosts/local.js';
 import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
 import { KpkiError } from '../node/errors.js';
 import type { RolloutSettings } from '../cluster/journal.js';
-import { rollout } from '../cluster/rollout.js';
+import { rollout, RolloutOutcome } from '../cluster/rollout.js';
+import { recoverCluster } from '../cluster/recover.js';
+import type { RolloutEvents } from '../cluster/report.js';
+import type { InventoryNode } from '../cluster/inventory/model.js';
 import { liveProgress, plainProgress } from '../report/progress.js';
 import { renderRolloutReport } from '../report/rollout.js';
 import { confirm, GlobalOptions, inventoryNodesOf, scanOptionsOf } from './context.js';
@@ -46,7 +49,20 @@ async function updateOperatorKubeconfig(to: string, adminConf: string, from: str
   return lines;
 }
 
-export async function renewCluster(globals: GlobalOptions, settings: Omit<RolloutSettings, 'maxUnavailable'>, flags: ClusterRenewFlags): Promise<number> {
+/** What renew -i and recover -i share: progress, the operator's kubeconfig, the report (text, JSON file, JSON out). */
+export interface ClusterRun {
+  nodes: InventoryNode[];
+  events: RolloutEvents;
+  confirm: (question: string) => Promise<number | undefined>;
+  updateKubeconfig?: (adminConf: string, from: string) => Promise<string[]>;
+  scan: ReturnType<typeof scanOptionsOf>;
+  concurrency: number;
+  acceptNewHostKeys: boolean;
+  timeoutMs: number;
+  maxUnavailable: number;
+}
+
+export async function runClusterOperation(globals: GlobalOptions, flags: ClusterRenewFlags, run: (c: ClusterRun) => Promise<RolloutOutcome>): Promise<number> {
   const maxUnavailable = Number(flags.maxUnavailable);
   if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) throw new KpkiError(`--max-unavailable must be a whole number of workers, 1 or more (not "${flags.maxUnavailable}")`, { exitCode: 2 });
   const json = flags.output === 'json';
@@ -54,27 +70,32 @@ export async function renewCluster(globals: GlobalOptions, settings: Omit<Rollou
   const nodes = inventoryNodesOf(globals);
   const tty = Boolean(out.isTTY) && !process.env.KPKI_PLAIN_PROGRESS;
   const live = tty ? liveProgress(nodes.map((n) => ({ name: n.name, role: n.role })), out, !process.env.NO_COLOR) : undefined;
-  const events = live ?? plainProgress((t) => out.write(t));
-  const { code, report } = await rollout(nodes, {
-    settings: { ...settings, maxUnavailable },
-    scan: scanOptionsOf(globals),
-    concurrency: Math.max(1, Number(globals.concurrency) || 10),
-    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
-    timeoutMs: 15_000,
-    force: Boolean(flags.force),
-    dryRun: Boolean(flags.dryRun),
-    resume: Boolean(flags.resume),
+  const { code, report } = await run({
+    nodes,
+    events: live ?? plainProgress((t) => out.write(t)),
     confirm: (question) => {
       // the question goes below the plans; the live table starts again with the changes
       live?.pause();
       return confirm(flags.yes, question);
     },
-    events,
     updateKubeconfig: flags.updateKubeconfig ? (admin, from) => updateOperatorKubeconfig(operatorKubeconfig(flags.updateKubeconfig), admin, from) : undefined,
+    scan: scanOptionsOf(globals),
+    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
+    timeoutMs: 15_000,
+    maxUnavailable,
   });
   live?.stop();
   if (report.result !== 'dry-run' && report.result !== 'nothing-to-do') out.write(`\n${renderRolloutReport(report)}`);
   if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o644 });
   if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   return code;
+}
+
+export function renewCluster(globals: GlobalOptions, settings: Omit<RolloutSettings, 'maxUnavailable'>, flags: ClusterRenewFlags): Promise<number> {
+  return runClusterOperation(globals, flags, (c) => rollout(c.nodes, { ...c, settings: { ...settings, maxUnavailable: c.maxUnavailable }, force: Boolean(flags.force), dryRun: Boolean(flags.dryRun), resume: Boolean(flags.resume) }));
+}
+
+export function recoverClusterCommand(globals: GlobalOptions, settings: Omit<RolloutSettings, 'maxUnavailable'>, flags: ClusterRenewFlags): Promise<number> {
+  return runClusterOperation(globals, flags, (c) => recoverCluster(c.nodes, { ...c, settings: { ...settings, maxUnavailable: c.maxUnavailable }, dryRun: Boolean(flags.dryRun) }));
 }

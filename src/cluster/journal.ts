@@ -26,7 +26,7 @@ export interface RolloutSettings {
 
 export interface RolloutJournal {
   rollout: string;
-  operation: 'renew' | 'recover';
+  operation: 'renew' | 'recover' | 'kubelet renew';
   startedAt: string;
   by: string;
   settings: RolloutSettings;
@@ -74,11 +74,13 @@ export class NodeJournal {
   constructor(
     private readonly host: Host,
     public state: RolloutJournal,
+    /** false: kept in memory only (recover -i, which is simply run again: it renews only what is still due). */
+    private readonly persist = true,
   ) {}
 
   async set(update: Partial<RolloutJournal>): Promise<void> {
     this.state = { ...this.state, ...update };
-    await writeRolloutJournal(this.host, this.state);
+    if (this.persist) await writeRolloutJournal(this.host, this.state);
   }
 
   async inService(component: Component): Promise<void> {

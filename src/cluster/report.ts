@@ -34,7 +34,7 @@ export interface RolloutReport {
   kind: 'KpkiRolloutReport';
   apiVersion: 'kpki.io/v1';
   rollout?: string;
-  operation: 'renew' | 'recover';
+  operation: 'renew' | 'recover' | 'kubelet renew';
   startedAt: string;
   finishedAt?: string;
   result?: RolloutResult;

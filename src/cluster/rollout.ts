@@ -3,8 +3,6 @@
 // backup → renew → into service → node gate; then the cluster gate), stopping at the first node that does not come
 // back (rolled back; the nodes after it untouched), then workers in batches. A journal on every node lets --resume
 // continue a rollout that was killed anywhere.
-import { posix } from 'node:path';
-import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
 import { kubeletStatus } from '../node/kubelet.js';
 import type { NodeInventory } from '../node/inventory.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
@@ -12,7 +10,7 @@ import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { renderPlan } from '../report/plan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
-import { apiAccessOf, ApiAccess, waitNodeReady } from '../service/node-ready.js';
+import { waitNodeReady } from '../service/node-ready.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
@@ -20,6 +18,7 @@ import { clearRolloutJournal, NodeJournal, newRolloutId, operatorName, readRollo
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
 import { newReport, NodeReport, RolloutEvents, RolloutReport, tracking } from './report.js';
 import { renewWorker } from './workers.js';
+import { adminAccess, clusterCa } from './cluster-access.js';
 
 export interface RolloutOptions extends ConnectOptions {
   settings: RolloutSettings;
@@ -210,31 +209,8 @@ export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promis
   }
 }
 
-/** The cluster CA with its key, from the first control-plane node that has both (kept in memory only). */
-async function clusterCa(cps: Member[], scan: ScanOptions) {
-  for (const m of cps) {
-    const ca = (await scanNode(m.host, scan)).cas.find((c) => c.name === 'ca');
-    if (ca?.cert && ca.key) return { cert: ca.cert, key: ca.key };
-  }
-  return undefined;
-}
-
-/** The admin credentials of the cluster as a control-plane node now has them (after its renewal). */
-async function adminAccess(cps: Member[], scan: ScanOptions): Promise<{ access: ApiAccess; text: string; from: string } | undefined> {
-  for (const m of cps) {
-    const path = posix.join(scan.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR, 'admin.conf');
-    try {
-      const text = (await m.host.readFile(path)).toString();
-      return { access: apiAccessOf(text), text, from: m.host.describe(path) };
-    } catch {
-      /* the next node */
-    }
-  }
-  return undefined;
-}
-
 /** A control-plane node whose kubelet certificate was renewed: Ready, its kubelet seen since. */
-async function nodeReadyGate(members: Member[], m: Member, since: number, timeoutMs: number, scan: ScanOptions): Promise<string[]> {
+export async function nodeReadyGate(members: { node: InventoryNode; host: SshHost }[], m: { node: InventoryNode; host: SshHost }, since: number, timeoutMs: number, scan: ScanOptions): Promise<string[]> {
   const admin = await adminAccess(members.filter((x) => x.node.role === 'control-plane'), scan);
   if (!admin) return [];
   const status = await kubeletStatus(m.host, await scanNode(m.host, scan));

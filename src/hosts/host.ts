@@ -1,5 +1,6 @@
 // One interface for all node I/O. Paths are node paths ("/etc/kubernetes/pki/ca.crt"); implementations map them.
 import { posix } from 'node:path';
+import type { Duplex } from 'node:stream';
 
 export interface FileInfo {
   type: 'file' | 'dir' | 'symlink' | 'other';
@@ -53,6 +54,11 @@ export interface Host {
   exec(argv: string[], options?: { timeoutMs?: number }): Promise<ExecResult>;
   /** True when this host is a live node: programs can run there and its services are reachable. */
   readonly live: boolean;
+  /**
+   * A TCP connection opened from the node (an SSH tunnel). Absent where kpki runs on the node: probes of the node's
+   * 127.0.0.1 and its other addresses are then made directly.
+   */
+  connectTcp?(address: string, port: number): Promise<Duplex>;
   /** An exclusive lock held by this process; fails with LockHeldError when another live process holds it. */
   lock(path: string): Promise<HostLock>;
 }

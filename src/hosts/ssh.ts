@@ -211,6 +211,18 @@ export class SshHost implements Host {
     return `${this.name}:${path}`;
   }
 
+  /** A connection from the node to address:port (direct-tcpip), as a probe on the node itself would make it. */
+  connectTcp(address: string, port: number): Promise<Duplex> {
+    return new Promise((resolve, reject) =>
+      this.client.forwardOut('127.0.0.1', 0, address, port, (err, stream) => {
+        if (!err) return resolve(stream);
+        // sshd's "administratively prohibited" (AllowTcpForwarding no) reads best with what to change
+        const hint = /prohibited/i.test(err.message) ? ' (the node\'s sshd forbids TCP forwarding: set AllowTcpForwarding local for kpki\'s user)' : '';
+        reject(Object.assign(new Error(`${address}:${port} from ${this.name}: ${err.message}${hint}`), { code: /refused|connect failed/i.test(err.message) ? 'ECONNREFUSED' : undefined }));
+      }),
+    );
+  }
+
   async readFile(path: string): Promise<Buffer> {
     const real = await this.resolve(path);
     try {

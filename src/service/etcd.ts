@@ -3,13 +3,15 @@
 // `endpoint status` show, for the rollout's gates and its quorum check.
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
-import { describeNetworkError, httpRequest } from './http.js';
+import { describeNetworkError, Dial, httpRequest } from './http.js';
 import type { NodeServices } from './health.js';
 
 export interface EtcdCredentials {
   ca: Buffer;
   cert: Buffer;
   key: Buffer;
+  /** Connections from the node (over SSH): member URLs on the nodes' addresses are reached as the nodes reach them. */
+  via?: Dial;
 }
 
 export interface EtcdMember {
@@ -34,7 +36,7 @@ export async function etcdAccess(host: Host, services: NodeServices): Promise<{ 
   const caFile = pod.flags.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt';
   const dir = posix.dirname(caFile);
   const [ca, cert, key] = await Promise.all([caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)));
-  return { endpoint, creds: { ca, cert, key } };
+  return { endpoint, creds: { ca, cert, key, via: services.dial } };
 }
 
 async function post(endpoint: string, path: string, creds: EtcdCredentials, timeoutMs: number): Promise<Record<string, unknown>> {

@@ -7,7 +7,7 @@ import type { Host } from '../hosts/host.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { HttpGetProbe, parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
 import { DEFAULT_KUBECONFIG_DIR, KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm/catalog.js';
-import { describeNetworkError, GetOptions, httpGet } from './http.js';
+import { describeNetworkError, Dial, GetOptions, httpGet } from './http.js';
 
 export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -23,6 +23,8 @@ export interface NodeServices {
   /** Static pods by component, from the manifests directory (components that run as pods). */
   pods: Map<Component, StaticPod>;
   kubeletHealthz?: string;
+  /** Connections from the node itself (over SSH): probes of its 127.0.0.1 reach the node, not this machine. */
+  dial?: Dial;
 }
 
 export async function readServices(host: Host, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<NodeServices> {
@@ -48,7 +50,7 @@ export async function readServices(host: Host, kubeconfigDir = DEFAULT_KUBECONFI
   } else if (await host.stat(posix.join(kubeconfigDir, 'kubelet.conf'))) {
     kubeletHealthz = 'http://127.0.0.1:10248/healthz';
   }
-  return { pods, kubeletHealthz };
+  return { pods, kubeletHealthz, dial: host.connectTcp?.bind(host) };
 }
 
 function probeUrl(probe: HttpGetProbe): string {
@@ -66,18 +68,18 @@ async function get(component: Component, check: string, url: string, options: Ge
 }
 
 /** The liveness probe, as the kubelet runs it (no certificate verification). */
-export async function probeCheck(component: Component, pod: StaticPod, timeoutMs = 3000): Promise<HealthCheck | undefined> {
+export async function probeCheck(component: Component, pod: StaticPod, timeoutMs = 3000, via?: Dial): Promise<HealthCheck | undefined> {
   const probe = pod.probes.liveness ?? pod.probes.readiness ?? pod.probes.startup;
-  return probe ? get(component, 'probe', probeUrl(probe), { insecure: true, timeoutMs }) : undefined;
+  return probe ? get(component, 'probe', probeUrl(probe), { insecure: true, timeoutMs, via }) : undefined;
 }
 
-async function etcdCheck(host: Host, pod: StaticPod): Promise<HealthCheck> {
+async function etcdCheck(host: Host, pod: StaticPod, via?: Dial): Promise<HealthCheck> {
   const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(',')[0];
   const caFile = pod.flags.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt';
   const dir = posix.dirname(caFile);
   try {
     const [ca, cert, key] = await Promise.all([caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)));
-    return get('etcd', 'etcd /health (healthcheck-client)', `${endpoint.replace(/\/$/, '')}/health`, { ca, cert, key }, (status, body) => {
+    return get('etcd', 'etcd /health (healthcheck-client)', `${endpoint.replace(/\/$/, '')}/health`, { ca, cert, key, via }, (status, body) => {
       try {
         return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim()}`;
       } catch {
@@ -89,7 +91,7 @@ async function etcdCheck(host: Host, pod: StaticPod): Promise<HealthCheck> {
   }
 }
 
-async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string): Promise<HealthCheck> {
+async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string, via?: Dial): Promise<HealthCheck> {
   const address = pod.flags.get('advertise-address') ?? '127.0.0.1';
   const url = `https://${address.includes(':') ? `[${address}]` : address}:${pod.flags.get('secure-port') ?? '6443'}/readyz`;
   const check = '/readyz (cluster CA + admin.conf)';
@@ -100,7 +102,7 @@ async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string)
       const id = parseKubeconfig((await host.readFile(path)).toString());
       const read = async (data?: Buffer, ref?: string) => data ?? (ref ? host.readFile(posix.resolve(kubeconfigDir, ref)) : undefined);
       const [ca, cert, key] = await Promise.all([read(id.certificateAuthorityData, id.certificateAuthorityFile), read(id.clientCertificateData, id.clientCertificateFile), read(id.clientKeyData, id.clientKeyFile)]);
-      return get('kube-apiserver', check.replace('admin.conf', file), url, { ca, cert, key }, (status, body) => {
+      return get('kube-apiserver', check.replace('admin.conf', file), url, { ca, cert, key, via }, (status, body) => {
         if (status === 200) return undefined;
         if (status === 401) return `HTTP 401 Unauthorized: ${file}'s client certificate is not accepted`;
         return `HTTP ${status}: ${body.trim().split('\n').filter((l) => l.startsWith('[-]')).join('; ') || body.trim().slice(0, 200)}`;
@@ -114,12 +116,12 @@ async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string)
 
 /** Every check for one component (empty when the component does not run on this node). */
 export async function componentHealth(host: Host, services: NodeServices, component: Component, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<HealthCheck[]> {
-  if (component === 'kubelet') return services.kubeletHealthz ? [await get('kubelet', 'kubelet /healthz', services.kubeletHealthz)] : [];
+  if (component === 'kubelet') return services.kubeletHealthz ? [await get('kubelet', 'kubelet /healthz', services.kubeletHealthz, { via: services.dial })] : [];
   const pod = services.pods.get(component);
   if (!pod) return [];
-  const checks: Promise<HealthCheck | undefined>[] = [probeCheck(component, pod)];
-  if (component === 'etcd') checks.push(etcdCheck(host, pod));
-  if (component === 'kube-apiserver') checks.push(apiServerCheck(host, pod, kubeconfigDir));
+  const checks: Promise<HealthCheck | undefined>[] = [probeCheck(component, pod, 3000, services.dial)];
+  if (component === 'etcd') checks.push(etcdCheck(host, pod, services.dial));
+  if (component === 'kube-apiserver') checks.push(apiServerCheck(host, pod, kubeconfigDir, services.dial));
   return (await Promise.all(checks)).filter((c): c is HealthCheck => c !== undefined);
 }
 
@@ -156,7 +158,7 @@ export async function waitDown(services: NodeServices, component: Component, tim
   const end = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await httpGet(probeUrl(probe), { insecure: true, timeoutMs: 1000 }); // any HTTP answer: still up
+      await httpGet(probeUrl(probe), { insecure: true, timeoutMs: 1000, via: services.dial }); // any HTTP answer: still up
     } catch {
       return true; // refused, reset or silent
     }

@@ -1,6 +1,8 @@
 // One HTTP(S) GET with a timeout and optional client certificate; TLS failures become readable reasons.
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 
 export interface GetOptions {
   ca?: Buffer;
@@ -9,7 +11,11 @@ export interface GetOptions {
   /** Skip server certificate verification (the kubelet's probes do). */
   insecure?: boolean;
   timeoutMs?: number;
+  /** Open the TCP connection from the node instead (an SSH tunnel): its 127.0.0.1 is not ours. */
+  via?: Dial;
 }
+
+export type Dial = (host: string, port: number) => Promise<Duplex>;
 
 export interface GetResult {
   status: number;
@@ -39,9 +45,10 @@ export function httpGet(url: string, options: GetOptions = {}): Promise<GetResul
 }
 
 /** GET or POST (a JSON body), same options and errors as httpGet. */
-export function httpRequest(method: 'GET' | 'POST', url: string, options: GetOptions & { body?: unknown } = {}): Promise<GetResult> {
+export async function httpRequest(method: 'GET' | 'POST', url: string, options: GetOptions & { body?: unknown } = {}): Promise<GetResult> {
   const u = new URL(url);
   const timeoutMs = options.timeoutMs ?? 3000;
+  const socket = options.via ? await dialed(u, options, timeoutMs) : undefined;
   return new Promise((resolve, reject) => {
     const onResponse = (res: http.IncomingMessage) => {
       let body = '';
@@ -51,12 +58,54 @@ export function httpRequest(method: 'GET' | 'POST', url: string, options: GetOpt
     };
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-    const req =
-      u.protocol === 'https:'
+    const req = socket
+      ? // the TLS (if any) is already on the socket: plain http over it, the URL only for host and path
+        http.request({ hostname: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method, headers: { ...headers, host: u.host }, createConnection: () => socket, timeout: timeoutMs }, onResponse)
+      : u.protocol === 'https:'
         ? https.request(u, { method, headers, ca: options.ca, cert: options.cert, key: options.key, rejectUnauthorized: !options.insecure, agent: false, timeout: timeoutMs }, onResponse)
         : http.request(u, { method, headers, agent: false, timeout: timeoutMs }, onResponse);
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+/** A connection opened from the node (and TLS on it for https), with the same verification as a direct one. */
+async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<Duplex> {
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  const raw = await withTimeout(options.via!(host, port), timeoutMs, `no connection to ${host}:${port} from the node within ${timeoutMs} ms`);
+  if (u.protocol !== 'https:') return socketLike(raw);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ socket: raw, host, servername: /^[\d.]+$|:/.test(host) ? undefined : host, ca: options.ca, cert: options.cert, key: options.key, rejectUnauthorized: !options.insecure }, () => resolve(socket));
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`no TLS handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    socket.once('secureConnect', () => clearTimeout(timer));
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** What http's client calls on a socket, for a plain stream (an SSH channel); the request's own timer still runs. */
+function socketLike(stream: Duplex): Duplex {
+  const s = stream as Duplex & Record<string, unknown>;
+  for (const name of ['setTimeout', 'setNoDelay', 'setKeepAlive', 'ref', 'unref']) if (typeof s[name] !== 'function') s[name] = () => stream;
+  return stream;
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(Object.assign(new Error(message), { code: 'ETIMEDOUT' })), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
   });
 }

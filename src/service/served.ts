@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import type { Component, NodeServices } from './health.js';
+import { Dial, withTimeout } from './http.js';
 
 interface Endpoint {
   what: string;
@@ -41,9 +42,10 @@ export function servedEndpoints(services: NodeServices, component: Component): E
   return [];
 }
 
-export function servedSerial(host: string, port: number, client?: { cert: Buffer; key: Buffer }, timeoutMs = 3000): Promise<string> {
+export async function servedSerial(host: string, port: number, client?: { cert: Buffer; key: Buffer }, timeoutMs = 3000, via?: Dial): Promise<string> {
+  const raw = via ? await withTimeout(via(host, port), timeoutMs, `no connection to ${host}:${port} from the node within ${timeoutMs} ms`) : undefined;
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host, port, rejectUnauthorized: false, cert: client?.cert, key: client?.key, timeout: timeoutMs, servername: /^[\d.:]+$/.test(host) ? undefined : host }, () => {
+    const socket = tls.connect({ socket: raw, host, port, rejectUnauthorized: false, cert: client?.cert, key: client?.key, timeout: timeoutMs, servername: /^[\d.:]+$/.test(host) ? undefined : host }, () => {
       const serial = socket.getPeerCertificate().serialNumber;
       socket.destroy();
       resolve(serial);
@@ -66,7 +68,7 @@ export async function waitServesFiles(host: Host, services: NodeServices, compon
       try {
         const want = new X509Certificate(await host.readFile(e.certFile)).serialNumber;
         const client = e.client && { cert: await host.readFile(e.client.cert), key: await host.readFile(e.client.key) };
-        const got = await servedSerial(e.host, e.port, client);
+        const got = await servedSerial(e.host, e.port, client, 3000, services.dial);
         if (!sameSerial(got, want)) stale.push(`${e.what} ${e.host}:${e.port} serves serial ${got}, the file has ${want}`);
       } catch (err) {
         stale.push(`${e.what} ${e.host}:${e.port}: ${(err as Error).message}`);

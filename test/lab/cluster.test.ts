@@ -5,5 +5,6 @@ import './suites/cluster-check.js';
 import './suites/inventories.js';
 import './suites/service.js';
 import './suites/rollout.js';
+import './suites/cluster-ops.js';
 import './suites/runtime.js';
 import './suites/recover.js';

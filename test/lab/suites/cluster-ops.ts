@@ -1,0 +1,92 @@
+// The other node commands on the whole lab from this machine (-i): inventory discover through the API, health of
+// every node with etcd's own view, backups and a restore by rollout id, kubelet renew with node Ready checks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate, createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kpkiAsync } from '../../helpers/kpki.js';
+import { lab, skip } from './shared.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+test('inventory discover lists the nodes through the API (roles, addresses) as an inventory that check -i uses', { skip }, async () => {
+  const cluster = lab();
+  const out = join(cluster.dir, 'discovered.yaml');
+  const r = await kpkiAsync(['inventory', 'discover', '--from', cluster.adminKubeconfig, '--key', cluster.sshKey, '--known-hosts', cluster.knownHosts, '--out', out]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stderr, /Wrote .*discovered\.yaml: 3 control-plane node\(s\), 1 worker\(s\)/);
+  const text = readFileSync(out, 'utf8');
+  assert.match(text, /- \{ name: lab-cp1, address: 127\.0\.0\.11, role: control-plane \}/);
+  assert.match(text, /- \{ name: lab-w1, address: 127\.0\.0\.14, role: worker \}/);
+  const again = await kpkiAsync(['inventory', 'discover', '--from', cluster.adminKubeconfig, '--out', out]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /exists: not overwriting it/);
+  const check = await kpkiAsync(['check', '-i', out]);
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.match(check.stdout, /^lab-w1 \(127\.0\.0\.14, worker\): ok:/m);
+});
+
+test('health -i: every node\'s components probed from the node itself (SSH tunnels) and etcd\'s members; a missing manifest is found', { skip }, async () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  const r = await kpkiAsync(['health', '-i', inventory]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^lab-cp2\s+etcd\s+etcd \/health \(healthcheck-client\)\s+ok/m);
+  assert.match(r.stdout, /^lab-w1\s+kubelet\s+kubelet \/healthz\s+ok/m);
+  assert.equal([...r.stdout.matchAll(/^lab-cp\d\s+ok\s+\d+/gm)].length, 3, r.stdout);
+  const cp3 = cluster.node(3);
+  cp3.parkManifest('kube-scheduler');
+  try {
+    const down = await kpkiAsync(['health', '-i', inventory, '-o', 'json']);
+    assert.equal(down.status, 2, down.stdout + down.stderr);
+    const json = JSON.parse(down.stdout);
+    const failing = json.nodes.flatMap((n: { node: string; checks: { component: string; ok: boolean; check: string }[] }) => n.checks.filter((c) => !c.ok).map((c) => `${n.node} ${c.component} ${c.check}`));
+    assert.deepEqual(failing, ['lab-cp3 kube-scheduler manifest']);
+  } finally {
+    cp3.unparkManifest('kube-scheduler');
+  }
+  await cluster.waitHealthy(60_000);
+});
+
+test('backups -i lists every node\'s backups; restore -i by rollout id puts each node\'s files of that rollout back byte for byte', { skip }, async () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  // a small rollout of its own (the API servers reload their serving certificate: no restart)
+  const renewed = await kpkiAsync(['renew', '-i', inventory, 'apiserver', '--yes']);
+  assert.equal(renewed.status, 0, renewed.stdout + renewed.stderr);
+  const id = /Rollout (r\S+) complete/.exec(renewed.stdout)![1];
+  const list = await kpkiAsync(['backups', '-i', inventory, '-o', 'json']);
+  assert.equal(list.status, 0, list.stderr);
+  const all = JSON.parse(list.stdout) as { node: string; backups: { id: string; reason: string; files: { path: string; sha256?: string }[] }[] }[];
+  assert.deepEqual(all.map((n) => n.backups.filter((b) => b.reason.includes(id)).length), [1, 1, 1, 0], 'one backup per control-plane node');
+  const table = await kpkiAsync(['backups', '-i', inventory]);
+  assert.match(table.stdout, new RegExp(`^lab-cp2\\s+\\S+\\s+\\S+\\s+renew \\(rollout ${id}\\)`, 'm'));
+  const r = await kpkiAsync(['restore', '-i', inventory, id, '--yes']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^lab-w1\s+\(none: left alone\)/m);
+  for (const n of all.filter((x) => x.backups.some((b) => b.reason.includes(id)))) {
+    assert.match(r.stdout, new RegExp(`^${n.node}: restored \\d+ file\\(s\\) from backup`, 'm'));
+    const backup = n.backups.filter((b) => b.reason.includes(id)).at(-1)!;
+    for (const f of backup.files.filter((x) => x.sha256)) assert.equal(sha(cluster.node(n.node).read(f.path)), f.sha256, `${n.node}:${f.path} as in backup ${backup.id}`);
+  }
+  await cluster.waitHealthy(60_000);
+});
+
+test('kubelet renew -i: every node\'s kubelet client certificate re-signed with the CA in memory, each node Ready again', { skip }, async () => {
+  const cluster = lab();
+  const link = '/var/lib/kubelet/pki/kubelet-client-current.pem';
+  const serial = (n: (typeof cluster.nodes)[number]) => new X509Certificate(n.read(link)).serialNumber;
+  const before = cluster.nodes.map(serial);
+  const reportFile = join(cluster.dir, 'kubelet-report.json');
+  const r = await kpkiAsync(['kubelet', 'renew', '-i', cluster.writeInventory(), '--yes', '--max-unavailable', '2', '--report', reportFile]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /4 kubelet client certificate\(s\) renewed, every node Ready/);
+  const after = cluster.nodes.map(serial);
+  for (let i = 0; i < after.length; i++) assert.notEqual(after[i], before[i], cluster.nodes[i].name);
+  const json = JSON.parse(readFileSync(reportFile, 'utf8'));
+  assert.deepEqual(json.nodes.map((n: { outcome: string }) => n.outcome), ['renewed', 'renewed', 'renewed', 'renewed']);
+  assert.equal(existsSync(cluster.node(1).path('/var/lib/kpki/rollout.json')), false);
+  await cluster.waitHealthy(60_000);
+});
+
