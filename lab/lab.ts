@@ -32,8 +32,10 @@ export interface LabOptions {
   attached?: boolean;
   /** How often the kubelet stand-in re-reads the manifests directory. */
   syncMs?: number;
-  /** Wait for a healthy cluster before returning (default: yes, unless certificates are expired). */
+  /** Wait for a healthy cluster before returning (default: yes, unless certificates are expired or sshOnly). */
   waitHealthy?: boolean;
+  /** Nodes run only sshd over their tree (no kubelet, no pods): for benchmarks that read many nodes. */
+  sshOnly?: boolean;
 }
 
 interface LabState {
@@ -256,6 +258,7 @@ export class Lab {
         syncMs: options.syncMs ?? 1000,
         exitWithStdin: attached,
         standinsScript: STANDINS_SCRIPT,
+        sshOnly: options.sshOnly,
       });
       lab = new Lab(state);
       await lab.ensureAddressesFree();
@@ -270,7 +273,7 @@ export class Lab {
       writeFileSync(statePath(baseOctet), JSON.stringify(state, null, 2));
       await lab.waitForInitPids();
       writeFileSync(statePath(baseOctet), JSON.stringify(state, null, 2));
-      if (options.waitHealthy ?? (options.expired ?? []).length === 0) await lab.waitHealthy();
+      if (options.waitHealthy ?? ((options.expired ?? []).length === 0 && !options.sshOnly)) await lab.waitHealthy();
       return lab;
     } catch (err) {
       if (lab) await lab.stop().catch(() => undefined);

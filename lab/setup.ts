@@ -38,6 +38,8 @@ export interface SetupOptions {
   syncMs: number;
   exitWithStdin: boolean;
   standinsScript: string;
+  /** Nodes with only sshd and their tree (no kubelet, no pods): many of them for the cluster-check benchmark. */
+  sshOnly?: boolean;
 }
 
 /** Paths bind-mounted from the node's tree over the same path inside the node (besides /etc/hosts, resolv.conf). */
@@ -118,6 +120,7 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
         sshdConfig: join(node.dir, 'ssh', 'sshd_config'),
         logDir: join(node.dir, 'logs'),
         exitWithStdin: o.exitWithStdin,
+        sshOnly: o.sshOnly,
         kubelet: {
           nodeName: node.name,
           address: node.address,

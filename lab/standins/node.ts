@@ -18,6 +18,8 @@ export interface NodeConfig {
   kubelet: KubeletConfig;
   /** Stop the node when stdin closes (the process that started the lab is gone). */
   exitWithStdin: boolean;
+  /** Only sshd: no kubelet stand-in, so no pods (benchmarks of reading many nodes). */
+  sshOnly?: boolean;
 }
 
 export async function runNode(argv: string[]): Promise<void> {
@@ -41,8 +43,8 @@ export async function runNode(argv: string[]): Promise<void> {
   };
   startSshd();
 
-  const kubelet = new Kubelet(config.kubelet);
-  await kubelet.start();
+  const kubelet = config.sshOnly ? undefined : new Kubelet(config.kubelet);
+  await kubelet?.start();
   log('node', `${config.name} up on ${config.address}`);
 
   const shutdown = async (why: string) => {
@@ -50,7 +52,7 @@ export async function runNode(argv: string[]): Promise<void> {
     stopping = true;
     log('node', `stopping: ${why}`);
     sshd?.kill('SIGTERM');
-    await kubelet.stop();
+    await kubelet?.stop();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -65,6 +65,14 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
       crossNode: check.crossNode,
     };
     process.stdout.write(output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
+  } else if (output === 'kubeadm' || output === 'wide') {
+    // one section per node, each exactly as on that node
+    for (const r of check.results) {
+      process.stdout.write(`== ${r.node.name} (${r.node.address}, ${r.node.role})\n`);
+      if (!r.inventory) process.stdout.write(`UNKNOWN: ${r.error}\n\n`);
+      else process.stdout.write(`${output === 'kubeadm' ? kubeadmText(expirationInfo(r.inventory, thresholds.now)) : renderWide(r.inventory, thresholds)}\n`);
+    }
+    if (check.crossNode.length) process.stdout.write(`Across nodes:\n${check.crossNode.map((p) => `  ${p}`).join('\n')}\n`);
   } else process.stdout.write(renderCluster(check, thresholds));
   return clusterSeverity(check, thresholds);
 }

@@ -17,6 +17,10 @@ export interface ClusterCheck {
   crossNode: string[];
 }
 
+function wildcardMatches(names: string[], host: string): boolean {
+  return names.some((n) => n.startsWith('*.') && host.endsWith(n.slice(1)) && !host.slice(0, -n.length + 1).includes('.'));
+}
+
 function crossNodeProblems(results: NodeResult[]): string[] {
   const problems: string[] = [];
   const cps = results.filter((r) => r.node.role === 'control-plane' && r.inventory);
@@ -31,6 +35,10 @@ function crossNodeProblems(results: NodeResult[]): string[] {
   for (const r of cps) {
     const api = r.inventory!.entries.find((e) => e.name === 'apiserver')?.cert;
     if (api && !api.ipAddresses.includes(r.node.address) && !api.dnsNames.includes(r.node.address)) problems.push(`${r.node.name}: the apiserver certificate does not name the node's address ${r.node.address}`);
+    // the control-plane endpoint (load balancer) as the node's admin.conf reaches it
+    const server = r.inventory!.entries.find((e) => e.name === 'admin.conf')?.kubeconfig?.server;
+    const endpoint = server ? new URL(server).hostname.replace(/^\[|\]$/g, '') : undefined;
+    if (api && endpoint && !api.ipAddresses.includes(endpoint) && !api.dnsNames.includes(endpoint) && !wildcardMatches(api.dnsNames, endpoint)) problems.push(`${r.node.name}: the apiserver certificate does not name the control-plane endpoint ${endpoint} (admin.conf's server)`);
   }
   const names = (r: NodeResult) => new Set(r.inventory!.entries.filter((e) => !e.missing).map((e) => e.name));
   const all = new Set(cps.flatMap((r) => [...names(r)]));

@@ -41,27 +41,37 @@ test('check -i finds a CA that differs between control-plane nodes and an apiser
   const cp2 = lab().node(2);
   const restoreCa = keep(cp3, '/etc/kubernetes/pki/front-proxy-ca.crt');
   const restoreApi = keep(cp2, '/etc/kubernetes/pki/apiserver.crt');
+  const restoreApi3 = keep(cp3, '/etc/kubernetes/pki/apiserver.crt');
   try {
     const key = await generatePrivateKey('ECDSA-P256');
     writeFileSync(cp3.path('/etc/kubernetes/pki/front-proxy-ca.crt'), certificateToPem(await selfSignCa({ commonName: 'front-proxy-ca', key, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000 * 3650) })));
-    const pki = cp2.path('/etc/kubernetes/pki');
-    const old = parseCertificate(readFileSync(join(pki, 'apiserver.crt')));
-    const renewed = await issueCertificate({
-      subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
-      extensions: withoutSubjectAltName(extensionsToCopy(old), cp2.address),
-      publicKey: createPublicKey(parsePrivateKey(readFileSync(join(pki, 'apiserver.key')))),
-      notBefore: new Date(Date.now() - 60_000),
-      notAfter: old.notAfter,
-      signer: { cert: parseCertificate(readFileSync(join(pki, 'ca.crt'))), key: parsePrivateKey(readFileSync(join(pki, 'ca.key'))) },
-    });
-    writeFileSync(join(pki, 'apiserver.crt'), certificateToPem(renewed));
+    // cp2's apiserver certificate loses the node's own address, cp3's the load balancer's (admin.conf's server)
+    for (const [node, drop] of [[cp2, cp2.address], [cp3, '127.0.0.10']] as const) {
+      const pki = node.path('/etc/kubernetes/pki');
+      const old = parseCertificate(readFileSync(join(pki, 'apiserver.crt')));
+      const renewed = await issueCertificate({
+        subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
+        extensions: withoutSubjectAltName(extensionsToCopy(old), drop),
+        publicKey: createPublicKey(parsePrivateKey(readFileSync(join(pki, 'apiserver.key')))),
+        notBefore: new Date(Date.now() - 60_000),
+        notAfter: old.notAfter,
+        signer: { cert: parseCertificate(readFileSync(join(pki, 'ca.crt'))), key: parsePrivateKey(readFileSync(join(pki, 'ca.key'))) },
+      });
+      writeFileSync(join(pki, 'apiserver.crt'), certificateToPem(renewed));
+    }
     const r = kpkiHere(['check', '-i', inventory]);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout, /Across nodes:\n[\s\S]*front-proxy-ca differs between control-plane nodes: lab-cp1, lab-cp2 vs lab-cp3/);
     assert.match(r.stdout, /lab-cp2: the apiserver certificate does not name the node's address 127\.0\.0\.12/);
+    assert.match(r.stdout, /lab-cp3: the apiserver certificate does not name the control-plane endpoint 127\.0\.0\.10 \(admin\.conf's server\)/);
+    assert.doesNotMatch(r.stdout, /lab-cp[12]: the apiserver certificate does not name the control-plane endpoint/);
+    const wide = kpkiHere(['check', '-i', inventory, '-o', 'kubeadm', '--nodes', 'lab-cp1,lab-w1']);
+    assert.match(wide.stdout, /^== lab-cp1 \(127\.0\.0\.11, control-plane\)\nCERTIFICATE +EXPIRES +RESIDUAL TIME +CERTIFICATE AUTHORITY +EXTERNALLY MANAGED\n/m);
+    assert.match(wide.stdout, /^== lab-w1 \(127\.0\.0\.14, worker\)$/m);
   } finally {
     restoreCa();
     restoreApi();
+    restoreApi3();
   }
 });
 

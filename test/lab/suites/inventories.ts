@@ -28,6 +28,12 @@ test('a Kubespray hosts.yaml and inventory.ini pointing at the lab are read as t
   const r = await kpkiAsync(['check', '-i', yaml]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.deepEqual(summary(r.stdout), EXPECTED);
+  // the same inventory drives a rollout (its plan here) and the cluster health
+  const plan = await kpkiAsync(['renew', '-i', yaml, 'all', '--dry-run']);
+  assert.equal(plan.status, 0, plan.stdout + plan.stderr);
+  for (const n of [cp1, cp2, cp3]) assert.match(plan.stdout, new RegExp(`== ${n.name} \\(${n.address.replace(/\./g, '\\.')}\\)\nRenewal plan for ${n.name}`));
+  const health = await kpkiAsync(['health', '-i', yaml]);
+  assert.equal(health.status, 0, health.stdout + health.stderr);
   const ini = join(cluster.dir, 'inventory.ini');
   writeFileSync(ini, `[all]\n${cluster.nodes.map((n) => `${n.name} ansible_host=${n.address}`).join('\n')}\n\n[all:vars]\nansible_user=root\nansible_ssh_private_key_file=${cluster.sshKey}\n\n[kube_control_plane]\n${cp1.name}\n${cp2.name}\n${cp3.name}\n\n[kube_node]\n${w1.name}\n\n[k8s_cluster:children]\nkube_control_plane\nkube_node\n`);
   const fromIni = await kpkiAsync(['check', '-i', ini, '--known-hosts', cluster.knownHosts, '-o', 'json']);

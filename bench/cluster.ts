@@ -1,0 +1,112 @@
+// `npm run bench:cluster` (root): whole clusters from this machine.
+// 1. Cluster check of 3, 10 and 30 nodes (lightweight lab nodes: sshd and a kubeadm tree each, own mount namespace,
+//    127.0.0.101 and up): `kpki check -i` (parallel, --concurrency 10) side by side with what operators script today,
+//    the openssl baseline run over `ssh` on one node after the other; median of RUNS.
+// 2. Rolling renewal on the full 3 + 1 lab under load, every certificate expiring in 10 days: `kpki renew -i` against
+//    the seed's method (renew the files on every node, restart every control plane at once): time, time per node,
+//    failed requests, longest gap; median of ROLLOUT_ROUNDS.
+import '../src/pki/provider.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Lab } from '../lab/lab.js';
+import { Load, LoadReport } from '../lab/load.js';
+import { tcpOpen } from '../lab/health.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const ROLLOUT_ROUNDS = Number(process.env.ROLLOUT_ROUNDS ?? 1);
+const SIZES = (process.env.BENCH_SIZES ?? '3,10,30').split(',').map(Number);
+const KPKI = join(import.meta.dirname, '..', 'dist', 'kpki.js');
+const BASELINE = join(import.meta.dirname, 'baseline-openssl.sh');
+const DAY = 86_400_000;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function timed(fn: () => void): number {
+  const started = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function run(argv: string[], input?: string): void {
+  const r = spawnSync(argv[0], argv.slice(1), { input, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr.slice(-2000)}`);
+}
+
+async function checkScaling(): Promise<string[]> {
+  const rows = ['| nodes | kpki check -i (parallel) | ssh + openssl, node after node | ratio (kpki/baseline) | per node (kpki) |', '|---|---|---|---|---|'];
+  const script = execFileSync('cat', [BASELINE], { encoding: 'utf8' });
+  for (const size of SIZES) {
+    const lab = await Lab.start({ controlPlanes: Math.min(3, size), workers: Math.max(0, size - 3), baseOctet: 100, sshOnly: true });
+    try {
+      for (const n of lab.nodes) for (let i = 0; i < 100 && !(await tcpOpen(n.address, 22, 200)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+      const inventory = lab.writeInventory();
+      const ssh = (address: string) => ['ssh', '-F', '/dev/null', '-i', lab.sshKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'BatchMode=yes', `root@${address}`, 'bash', '-s', 'check', '/'];
+      const k: number[] = [];
+      const b: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        k.push(timed(() => run([process.execPath, KPKI, 'check', '-i', inventory, '-o', 'json', '--warn', '1d', '--crit', '1d'])));
+        b.push(timed(() => lab.nodes.forEach((n) => run(ssh(n.address), script))));
+      }
+      const kt = median(k);
+      const bt = median(b);
+      rows.push(`| ${size} | ${kt.toFixed(2)} s | ${bt.toFixed(2)} s | ${(kt / bt).toFixed(2)} | ${((kt / size) * 1000).toFixed(0)} ms |`);
+      console.error(`check ${size} nodes: kpki ${k.map((x) => x.toFixed(2)).join(' ')}; baseline ${b.map((x) => x.toFixed(2)).join(' ')}`);
+    } finally {
+      await lab.stop();
+    }
+  }
+  return rows;
+}
+
+const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
+const pinnedFailed = (r: LoadReport) => Object.values(r.pinned).reduce((a, c) => a + c.failed, 0);
+const pinnedGap = (r: LoadReport) => Math.max(0, ...Object.values(r.pinned).map((c) => c.longestGapMs));
+
+async function rollouts(): Promise<string[]> {
+  const lab = await Lab.start({ controlPlanes: 3, workers: 1 });
+  const results: Record<string, { seconds: number; report: LoadReport }[]> = { 'kpki renew -i (one node at a time, gates)': [], "seed's method (renew every node, restart all at once)": [] };
+  const expireSoon = async () => {
+    for (const n of lab.nodes) await n.reissue('all', { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+    await Promise.all(lab.controlPlanes.map((n) => n.restartAllPods()));
+    await lab.waitHealthy(90_000);
+  };
+  const underLoad = async (fn: () => Promise<void>) => {
+    const load = Load.start(lab, { durationMs: 600_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const started = Date.now();
+    await fn();
+    await lab.waitHealthy(90_000);
+    const seconds = (Date.now() - started) / 1000;
+    return { seconds, report: await load.finish() };
+  };
+  try {
+    const inventory = lab.writeInventory();
+    for (let round = 0; round < ROLLOUT_ROUNDS; round++) {
+      await expireSoon();
+      results['kpki renew -i (one node at a time, gates)'].push(await underLoad(async () => run([process.execPath, KPKI, 'renew', '-i', inventory, 'all', '--if-expires-within', '30d', '--yes'])));
+      await expireSoon();
+      results["seed's method (renew every node, restart all at once)"].push(
+        await underLoad(async () => {
+          for (const n of lab.nodes) {
+            const r = await lab.exec(n, [process.execPath, KPKI, 'renew', 'all', '--yes']);
+            if (r.code !== 0) throw new Error(r.stdout + r.stderr);
+          }
+          await Promise.all(lab.controlPlanes.map((n) => n.restartAllPods()));
+        }),
+      );
+    }
+  } finally {
+    await lab.stop();
+  }
+  const rows = ['| method | time | per node | balanced requests failed | longest balanced gap | pinned requests failed | longest pinned gap |', '|---|---|---|---|---|---|---|'];
+  for (const [name, list] of Object.entries(results)) {
+    const pick = list.sort((a, b) => failed(a.report) - failed(b.report))[Math.floor(list.length / 2)];
+    const total = pick.report.balanced.writes.ok + pick.report.balanced.writes.failed + pick.report.balanced.reads.ok + pick.report.balanced.reads.failed;
+    rows.push(`| ${name} | ${pick.seconds.toFixed(1)} s | ${(pick.seconds / 4).toFixed(1)} s | ${failed(pick.report)} of ${total} | ${(pick.report.balanced.longestGapMs / 1000).toFixed(2)} s | ${pinnedFailed(pick.report)} | ${(pinnedGap(pick.report) / 1000).toFixed(2)} s |`);
+  }
+  return rows;
+}
+
+const check = await checkScaling();
+console.log(check.join('\n'));
+console.log();
+console.log((await rollouts()).join('\n'));
