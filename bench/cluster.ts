@@ -6,7 +6,8 @@
 //    the seed's method (renew the files on every node, restart every control plane at once): time, time per node,
 //    failed requests, longest gap; median of ROLLOUT_ROUNDS.
 import '../src/pki/provider.js';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Lab } from '../lab/lab.js';
 import { Load, LoadReport } from '../lab/load.js';
@@ -18,6 +19,7 @@ const SIZES = (process.env.BENCH_SIZES ?? '3,10,30').split(',').map(Number);
 const KPKI = join(import.meta.dirname, '..', 'dist', 'kpki.js');
 const BASELINE = join(import.meta.dirname, 'baseline-openssl.sh');
 const DAY = 86_400_000;
+const execFileAsync = promisify(execFile);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function timed(fn: () => void): number {
@@ -82,7 +84,8 @@ async function rollouts(): Promise<string[]> {
     const inventory = lab.writeInventory();
     for (let round = 0; round < ROLLOUT_ROUNDS; round++) {
       await expireSoon();
-      results['kpki renew -i (one node at a time, gates)'].push(await underLoad(async () => run([process.execPath, KPKI, 'renew', '-i', inventory, 'all', '--if-expires-within', '30d', '--yes'])));
+      // asynchronously: the load generator runs in this process and must keep running meanwhile
+      results['kpki renew -i (one node at a time, gates)'].push(await underLoad(async () => void (await execFileAsync(process.execPath, [KPKI, 'renew', '-i', inventory, 'all', '--if-expires-within', '30d', '--yes'], { maxBuffer: 64 << 20 }))));
       await expireSoon();
       results["seed's method (renew every node, restart all at once)"].push(
         await underLoad(async () => {
