@@ -18,14 +18,17 @@ export function checkCommand(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'kubeadm', 'json', 'yaml', 'wide']).default('table'))
     .option('--warn <duration>', 'exit 1 when something expires within this window', '30d')
     .option('--crit <duration>', 'exit 2 when something expires within this window', '7d')
+    .option('--at <date>', 'judge as on this date (2027-06-01 or an ISO time): what will be expired or expiring then')
+    .option('--in <duration>', 'judge as this long from now (90d): what will be expired or expiring then')
     .addHelpText(
       'after',
       '\nExit codes: 0 all fine, 1 something within --warn, 2 something within --crit, expired or broken, 3 the node could not be read.',
     )
     .action(
-      action(async (opts: { output: string; warn: string; crit: string }, command: Command) => {
+      action(async (opts: { output: string; warn: string; crit: string; at?: string; in?: string }, command: Command) => {
         const globals = globalsOf(command);
-        const thresholds: Thresholds = { warnMs: durationFlag('--warn', opts.warn), critMs: durationFlag('--crit', opts.crit), now: new Date() };
+        const thresholds: Thresholds = { warnMs: durationFlag('--warn', opts.warn), critMs: durationFlag('--crit', opts.crit), now: judgedAt(opts) };
+        if (opts.at || opts.in) process.stderr.write(`kpki: as on ${thresholds.now.toISOString()}\n`);
         if (globals.inventory) return checkInventory(globals, thresholds, opts.output);
         const inventory = await scanNode(hostOf(globals), scanOptionsOf(globals));
         const out = process.stdout;
@@ -75,6 +78,16 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
     if (check.crossNode.length) process.stdout.write(`Across nodes:\n${check.crossNode.map((p) => `  ${p}`).join('\n')}\n`);
   } else process.stdout.write(renderCluster(check, thresholds));
   return clusterSeverity(check, thresholds);
+}
+
+/** --at DATE or --in DURATION: the moment the certificates are judged at (default: now). */
+export function judgedAt(opts: { at?: string; in?: string }): Date {
+  if (opts.at && opts.in) throw new KpkiError('give --at or --in, not both', { exitCode: 3 });
+  if (opts.in) return new Date(Date.now() + durationFlag('--in', opts.in));
+  if (!opts.at) return new Date();
+  const at = new Date(/^\d{4}-\d{2}-\d{2}$/.test(opts.at) ? `${opts.at}T00:00:00Z` : opts.at);
+  if (Number.isNaN(at.getTime())) throw new KpkiError(`--at: "${opts.at}" is not a date (2027-06-01 or 2027-06-01T12:00:00Z)`, { exitCode: 3 });
+  return at;
 }
 
 export function durationFlag(flag: string, value: string): number {
