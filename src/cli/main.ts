@@ -11,6 +11,7 @@ import { kubeletCommand } from './kubelet.js';
 import { recoverCommand } from './recover.js';
 import { tokenCommand } from './token.js';
 import { inventoryCommand } from './inventory.js';
+import { exporterCommand } from './exporter.js';
 
 const program = new Command('kpki')
   .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
@@ -37,6 +38,7 @@ program.addCommand(kubeletCommand());
 program.addCommand(recoverCommand());
 program.addCommand(tokenCommand());
 program.addCommand(inventoryCommand());
+program.addCommand(exporterCommand());
 program.addCommand(demoCommand());
 
 program.exitOverride((err) => {

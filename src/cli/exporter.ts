@@ -1,0 +1,105 @@
+// kpki exporter: /metrics for Prometheus (enix x509-certificate-exporter's names and labels, plus kpki's own), / an
+// HTML status page, /healthz. Reads this node (or --root), or every node of an inventory over SSH, on each scrape
+// (at most once per --min-interval; concurrent scrapes share one read).
+import { Command } from 'commander';
+import http from 'node:http';
+import { scanNode } from '../node/scan.js';
+import { readTimerState } from '../node/timer-state.js';
+import { connectNode } from '../cluster/connect.js';
+import { mapBounded } from '../cluster/connect.js';
+import { buildRegistry, NodeMetricsInput } from '../report/prometheus.js';
+import { renderStatusPage } from '../report/status-page.js';
+import { KpkiError } from '../node/errors.js';
+import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
+import { durationFlag } from './check.js';
+
+async function readAll(globals: GlobalOptions): Promise<NodeMetricsInput[]> {
+  const scan = scanOptionsOf(globals);
+  if (!globals.inventory) {
+    const host = hostOf(globals);
+    const started = Date.now();
+    try {
+      const inventory = await scanNode(host, scan);
+      return [{ node: inventory.node, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 }];
+    } catch (err) {
+      return [{ node: host.name, error: (err as Error).message }];
+    }
+  }
+  return mapBounded(inventoryNodesOf(globals), Math.max(1, Number(globals.concurrency) || 10), async (node): Promise<NodeMetricsInput> => {
+    const started = Date.now();
+    let host;
+    try {
+      host = await connectNode(node, { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 10_000 });
+      const inventory = await scanNode(host, scan);
+      return { node: node.name, role: node.role, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 };
+    } catch (err) {
+      return { node: node.name, role: node.role, error: (err as Error).message, scrapeSeconds: (Date.now() - started) / 1000 };
+    } finally {
+      host?.close();
+    }
+  });
+}
+
+export function listenFlag(value: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
+  if (!m) throw new KpkiError(`--listen: "${value}" is not ADDRESS:PORT (e.g. 127.0.0.1:9793)`, { exitCode: 2 });
+  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+export function exporterCommand(): Command {
+  return new Command('exporter')
+    .description('serve Prometheus metrics (/metrics, x509-certificate-exporter compatible) and a status page (/) for this node or an inventory')
+    .option('--listen <address:port>', 'where to listen', '127.0.0.1:9793')
+    .option('--min-interval <duration>', 'read the nodes at most this often (scrapes in between get the last reading)', '15s')
+    .option('--once', 'print the metrics once on stdout and exit (no server)')
+    .action(
+      action(async (opts: { listen: string; minInterval: string; once?: boolean }, command: Command) => {
+        const globals = globalsOf(command);
+        if (opts.once) {
+          process.stdout.write(await buildRegistry(await readAll(globals)).metrics());
+          return 0;
+        }
+        const { host, port } = listenFlag(opts.listen);
+        const minMs = durationFlag('--min-interval', opts.minInterval);
+        let last: { at: number; nodes: NodeMetricsInput[] } | undefined;
+        let pending: Promise<NodeMetricsInput[]> | undefined;
+        const current = async () => {
+          if (last && Date.now() - last.at < minMs) return last.nodes;
+          pending ??= readAll(globals).then((nodes) => {
+            last = { at: Date.now(), nodes };
+            pending = undefined;
+            return nodes;
+          });
+          return pending;
+        };
+        const server = http.createServer((req, res) => {
+          const path = (req.url ?? '/').split('?')[0];
+          const reply = (status: number, type: string, body: string) => {
+            res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+            res.end(body);
+          };
+          if (path === '/healthz') return reply(200, 'text/plain', 'ok\n');
+          if (path !== '/metrics' && path !== '/') return reply(404, 'text/plain', 'not found\n');
+          current()
+            .then(async (nodes) => {
+              if (path === '/metrics') {
+                const registry = buildRegistry(nodes);
+                reply(200, registry.contentType, await registry.metrics());
+              } else reply(200, 'text/html; charset=utf-8', renderStatusPage(nodes, new Date()));
+            })
+            .catch((err: Error) => reply(500, 'text/plain', `${err.message}\n`));
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', (err) => reject(new KpkiError(`cannot listen on ${opts.listen}: ${err.message}`)));
+          server.listen(port, host, () => resolve());
+        });
+        process.stderr.write(`kpki exporter: http://${opts.listen}/metrics and http://${opts.listen}/ (${globals.inventory ? `inventory ${globals.inventory}` : `node ${hostOf(globals).describe('/')}`})\n`);
+        await new Promise<void>((resolve) => {
+          const stop = () => server.close(() => resolve());
+          process.once('SIGTERM', stop);
+          process.once('SIGINT', stop);
+        });
+        return 0;
+      }),
+    );
+}
