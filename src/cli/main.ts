@@ -12,6 +12,7 @@ import { recoverCommand } from './recover.js';
 import { tokenCommand } from './token.js';
 import { inventoryCommand } from './inventory.js';
 import { exporterCommand } from './exporter.js';
+import { timerCommand } from './timer.js';
 
 const program = new Command('kpki')
   .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
@@ -39,6 +40,7 @@ program.addCommand(recoverCommand());
 program.addCommand(tokenCommand());
 program.addCommand(inventoryCommand());
 program.addCommand(exporterCommand());
+program.addCommand(timerCommand());
 program.addCommand(demoCommand());
 
 program.exitOverride((err) => {

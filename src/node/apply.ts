@@ -96,6 +96,12 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
   const byEntry = new Map<string, FileWrite[]>();
   for (const w of writes) byEntry.set(w.entry, [...(byEntry.get(w.entry) ?? []), w]);
   for (const [entry, files] of byEntry) {
+    const textFiles = files.filter((f) => f.kind === 'file' && (f.format === 'text' || f.format === 'binary'));
+    if (textFiles.length === files.length) {
+      // plain files (systemd units, the kpki binary): read back byte for byte
+      for (const f of textFiles) if (f.kind === 'file' && !(await host.readFile(f.path)).equals(Buffer.from(f.data))) throw new Error(`written ${f.path} does not read back as written`);
+      continue;
+    }
     const yamlFiles = files.filter((f) => f.kind === 'file' && f.format === 'yaml');
     if (yamlFiles.length === files.length) {
       // a user's kubeconfig: it must still parse (its current context may use other credentials than ours)

@@ -13,7 +13,7 @@ import { readOptional } from './read.js';
 
 /** One change to the node: a file's new content, or a symlink's new target. Key files come before their certs. */
 export type FileWrite =
-  | { kind: 'file'; path: string; data: string; mode: number; uid?: number; gid?: number; entry: string; format: 'pem' | 'kubeconfig' | 'yaml' }
+  | { kind: 'file'; path: string; data: string | Buffer; mode: number; uid?: number; gid?: number; entry: string; format: 'pem' | 'kubeconfig' | 'yaml' | 'text' | 'binary' }
   | { kind: 'symlink'; path: string; target: string; entry: string };
 
 export const KEY_MODE = 0o600;

@@ -6,5 +6,6 @@ import './suites/inventories.js';
 import './suites/service.js';
 import './suites/rollout.js';
 import './suites/cluster-ops.js';
+import './suites/timer.js';
 import './suites/runtime.js';
 import './suites/recover.js';

@@ -1,0 +1,177 @@
+// `kpki timer run`: what the renewal timer does on a node. Renew what expires within the window and bring it into
+// service, but on a control-plane node only while holding the cluster-wide lock in the cluster's own etcd, and only
+// when every other API server is ready and etcd has a member to spare; otherwise wait (bounded) and leave it to the
+// next run. When etcd cannot be reached, fall back to a time slot per node (its place in etcd's --initial-cluster ×
+// spacing) and say so. Every run records what it did in the node's timer state, for `timer status` and the exporter.
+import type { Host } from '../hosts/host.js';
+import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
+import { materialize } from '../node/materialize.js';
+import { planRenewal } from '../node/plan.js';
+import { scanNode, ScanOptions } from '../node/scan.js';
+import { readTimerState, writeTimerState } from '../node/timer-state.js';
+import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
+import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
+import { clusterState, EtcdCredentials, spareMembers } from './etcd.js';
+import { HeldLock, tryEtcdLock } from './etcd-lock.js';
+import { componentHealth, NodeServices, readServices } from './health.js';
+import { bringIntoService } from './into-service.js';
+import { restoreParked } from './parked.js';
+import { httpGet, describeNetworkError } from './http.js';
+import type { StrategyName } from './strategies.js';
+import { posix } from 'node:path';
+
+export interface RenewalRunOptions {
+  renewWithinMs: number;
+  maxWaitMs: number;
+  spacingMs: number;
+  strategy: StrategyName;
+  timeoutMs: number;
+  scan: ScanOptions;
+  rootKubeconfig: string;
+  log: (line: string) => void;
+  /** How often a waiting run tries the lock again. */
+  retryMs?: number;
+}
+
+/** 0 renewed or nothing to do, 1 failed (rolled back), 75 (EX_TEMPFAIL) left to the next run. */
+export type RunCode = 0 | 1 | 75;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const stamp = () => new Date().toISOString();
+
+/** The etcd credentials of the node's API server (the etcd client certificate already on the node). */
+async function etcdClient(host: Host, services: NodeServices, certDir: string): Promise<{ endpoint: string; creds: EtcdCredentials } | undefined> {
+  const pod = services.pods.get('etcd');
+  const api = services.pods.get('kube-apiserver');
+  if (!pod && !api) return undefined;
+  const endpoint = (pod?.flags.get('advertise-client-urls') ?? api?.flags.get('etcd-servers') ?? '').split(',')[0].replace(/\/$/, '');
+  if (!endpoint) return undefined;
+  const file = (flag: string, fallback: string) => api?.flags.get(flag) ?? posix.join(certDir, fallback);
+  try {
+    const [ca, cert, key] = await Promise.all([file('etcd-cafile', 'etcd/ca.crt'), file('etcd-certfile', 'apiserver-etcd-client.crt'), file('etcd-keyfile', 'apiserver-etcd-client.key')].map((p) => host.readFile(p)));
+    return { endpoint, creds: { ca, cert, key, via: services.dial } };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every other control-plane API server ready, and etcd able to lose one member while this node restarts. */
+async function clusterReady(host: Host, access: { endpoint: string; creds: EtcdCredentials }, self: string, kubeconfigDir: string): Promise<string[]> {
+  const states = await clusterState(access.endpoint, access.creds);
+  const problems = states.filter((s) => !s.healthy).map((s) => `etcd member ${s.member.name}: ${s.detail}`);
+  if (states.length > 1 && spareMembers(states) < 1) problems.push(`etcd has no member to spare (${states.filter((s) => s.healthy).length} of ${states.length} healthy)`);
+  const id = parseKubeconfig((await host.readFile(posix.join(kubeconfigDir, 'admin.conf'))).toString());
+  for (const s of states.filter((x) => x.member.name !== self)) {
+    const hostName = s.member.clientUrls[0] ? new URL(s.member.clientUrls[0]).hostname : undefined;
+    if (!hostName) continue;
+    try {
+      const r = await httpGet(`https://${hostName.includes(':') ? `[${hostName}]` : hostName}:6443/readyz`, { ca: id.certificateAuthorityData, cert: id.clientCertificateData, key: id.clientKeyData, timeoutMs: 3000 });
+      if (r.status !== 200) problems.push(`kube-apiserver on ${s.member.name}: HTTP ${r.status}`);
+    } catch (err) {
+      problems.push(`kube-apiserver on ${s.member.name}: ${describeNetworkError(err)}`);
+    }
+  }
+  return problems;
+}
+
+/** Where this node is in etcd's --initial-cluster (kubeadm adds members in join order): its fallback slot. */
+function slotOf(services: NodeServices, self: string): number {
+  const names = (services.pods.get('etcd')?.flags.get('initial-cluster') ?? '').split(',').map((m) => m.split('=')[0]).filter(Boolean);
+  const i = names.indexOf(self);
+  return i < 0 ? 0 : i;
+}
+
+export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunCode> {
+  const previous = (await readTimerState(host)) ?? {};
+  const started = stamp();
+  const record = async (lastResult: 'success' | 'failure' | 'nothing-to-do' | 'skipped', lastDetail: string) => {
+    await writeTimerState(host, { ...previous, lastRunAt: started, lastResult, lastDetail, ...(lastResult === 'failure' || lastResult === 'skipped' ? {} : { lastSuccessAt: stamp() }) });
+    o.log(`${stamp()} result: ${lastResult}: ${lastDetail}`);
+  };
+  const inventory = await scanNode(host, o.scan);
+  const plan = planRenewal(inventory, { names: ['all'], ifExpiresWithinMs: o.renewWithinMs, now: new Date() });
+  if (plan.items.length === 0) {
+    await record('nothing-to-do', `nothing expires within the window on ${host.name}`);
+    return 0;
+  }
+  o.log(`${stamp()} ${plan.items.length} certificate(s) expire within the window: ${plan.items.map((i) => i.name).join(', ')}`);
+  const services = await readServices(host, inventory.kubeconfigDir);
+  const self = services.pods.get('etcd')?.flags.get('name') ?? host.name;
+  let clusterLock: HeldLock | undefined;
+  const controlPlane = services.pods.has('kube-apiserver') || services.pods.has('etcd');
+  if (controlPlane) {
+    const access = await etcdClient(host, services, inventory.certDir);
+    const deadline = Date.now() + o.maxWaitMs;
+    let why = '';
+    let etcdDown: string | undefined;
+    for (;;) {
+      if (!access) {
+        etcdDown = 'no etcd client certificate or endpoint on this node';
+        break;
+      }
+      try {
+        const attempt = await tryEtcdLock(access.endpoint, access.creds, { node: self });
+        if (attempt.acquired) {
+          const problems = await clusterReady(host, access, self, inventory.kubeconfigDir);
+          if (problems.length === 0) {
+            clusterLock = attempt.lock;
+            o.log(`${stamp()} lock acquired: ${attempt.lock.holder}`);
+            break;
+          }
+          await attempt.lock.release();
+          why = `the cluster is not ready for one node to restart: ${problems.join('; ')}`;
+        } else why = `another node renews now: ${attempt.heldBy}`;
+      } catch (err) {
+        etcdDown = (err as Error).message;
+        break;
+      }
+      if (Date.now() > deadline) {
+        await record('skipped', `${why}; waited ${Math.round(o.maxWaitMs / 60_000)} min: left to the next run`);
+        return 75;
+      }
+      o.log(`${stamp()} waiting: ${why}`);
+      await sleep(o.retryMs ?? 10_000);
+    }
+    if (etcdDown) {
+      const slot = slotOf(services, self);
+      o.log(`${stamp()} etcd cannot be reached for the cluster lock (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`);
+      await sleep(slot * o.spacingMs);
+    }
+  }
+  try {
+    const lock = await acquireLock(host);
+    try {
+      const recovered = await recoverInterrupted(host);
+      if (recovered) o.log(recovered);
+      for (const line of await restoreParked(host)) o.log(line);
+      const fresh = await scanNode(host, o.scan);
+      const now = planRenewal(fresh, { names: ['all'], ifExpiresWithinMs: o.renewWithinMs, now: new Date() });
+      if (now.items.length === 0) {
+        await record('nothing-to-do', 'renewed meanwhile');
+        return 0;
+      }
+      const { backup } = await applyWrites(host, await materialize(host, fresh, now), 'renew (timer)');
+      o.log(`${stamp()} renewed ${now.items.length} certificate(s); backup ${backup.id}`);
+      const renewed = now.items.map((i) => i.name);
+      const result = await bringIntoService(host, renewed, backup, { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
+      if (!result.ok) {
+        await record('failure', `${result.failure!.component} did not come back with the renewed certificates (${result.failure!.detail}); rolled back${result.failure!.rollbackOk ? '' : ' INCOMPLETELY'} to backup ${backup.id}`);
+        return 1;
+      }
+      await updateRootKubeconfig(host, renewed, o.rootKubeconfig, o.log, o.scan.kubeconfigDir);
+      for (const note of result.notes) o.log(`note: ${note}`);
+      await record('success', `renewed ${renewed.join(', ')}; reloaded ${result.reloaded.join(', ') || 'nothing'}, restarted ${result.restarted.join(', ') || 'nothing'}; backup ${backup.id}`);
+      return 0;
+    } finally {
+      await lock.release();
+    }
+  } catch (err) {
+    await record('failure', (err as Error).message);
+    return 1;
+  } finally {
+    if (clusterLock) {
+      await clusterLock.release().catch((err: Error) => o.log(`warning: releasing the cluster lock: ${err.message} (its lease runs out by itself)`));
+      o.log(`${stamp()} lock released`);
+    }
+  }
+}
