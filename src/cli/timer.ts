@@ -9,6 +9,7 @@ import { renewalRun } from '../service/renewal-run.js';
 import { installTimer, removeTimer, timerStatus, TimerStatus } from '../service/timer-install.js';
 import type { Host } from '../hosts/host.js';
 import { humanDuration } from '../util/duration.js';
+import { isStandalone } from '../util/sea.js';
 import { action, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 import { defaultUserKubeconfig } from './kubeconfig.js';
@@ -75,10 +76,13 @@ export function timerCommand(): Command {
           log(`# /etc/systemd/system/kpki-renew.service\n${renderService(options)}\n# /etc/systemd/system/kpki-renew.timer\n${renderTimer(options)}(dry run: nothing was changed)`);
           return 0;
         }
+        // the standalone executable installs itself where the units expect kpki, unless it already runs from there
+        const copyBinary = opts.copyBinary ?? (isStandalone() && process.execPath !== hostOf(globals).describe(opts.binary) && !opts.binary.includes(' ') ? process.execPath : undefined);
+        if (copyBinary) log(`The kpki on the node${globals.inventory ? 's' : ''}: ${opts.binary} (copied from ${copyBinary})`);
         const refused = await confirm(opts.yes, `Install the renewal timer${globals.inventory ? ' on every control-plane node' : ''}?`);
         if (refused !== undefined) return refused;
         await onNodes(globals, async (host) => {
-          const r = await installTimer(host, options, opts.copyBinary);
+          const r = await installTimer(host, options, copyBinary);
           log(`${host.name}: wrote ${r.written.join(', ')} (backup ${r.backup})`);
           for (const line of r.systemd) log(`${host.name}: ${line}`);
         });

@@ -57,7 +57,12 @@ type Ssh2 = typeof import('ssh2');
 
 async function loadSsh2(): Promise<Ssh2> {
   // loaded on first use from node_modules (it has optional native parts a bundle cannot carry)
-  const ssh2 = (await import('ssh2')) as unknown as Ssh2 & { default?: Ssh2 };
+  let ssh2: Ssh2 & { default?: Ssh2 };
+  try {
+    ssh2 = (await import('ssh2')) as unknown as Ssh2 & { default?: Ssh2 };
+  } catch (err) {
+    throw new KpkiError(`SSH needs the ssh2 package, which this kpki cannot load (${(err as Error).message.split('\n')[0]})`, { exitCode: 3, hint: 'the standalone executable works on the node itself; run --inventory commands with kpki from npm (npx kpki)' });
+  }
   return ssh2.default?.Client ? ssh2.default : ssh2;
 }
 

@@ -96,6 +96,10 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
   const byEntry = new Map<string, FileWrite[]>();
   for (const w of writes) byEntry.set(w.entry, [...(byEntry.get(w.entry) ?? []), w]);
   for (const [entry, files] of byEntry) {
+    if (files.every((f) => f.kind === 'symlink')) {
+      for (const f of files) if (f.kind === 'symlink' && (await host.stat(f.path))?.linkTarget !== f.target) throw new Error(`written ${f.path} does not point at ${f.target}`);
+      continue;
+    }
     const textFiles = files.filter((f) => f.kind === 'file' && (f.format === 'text' || f.format === 'binary'));
     if (textFiles.length === files.length) {
       // plain files (systemd units, the kpki binary): read back byte for byte

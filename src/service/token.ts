@@ -1,5 +1,6 @@
 // Bootstrap tokens the way `kubeadm token create` makes them: a Secret in kube-system created through the API
 // (with @kubernetes/client-node and an admin kubeconfig), and the join command with the CA's public key hash.
+import { KpkiError } from '../node/errors.js';
 import { createHash, randomInt } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
 
@@ -23,7 +24,9 @@ export function caCertHash(ca: Certificate): string {
 }
 
 export async function createTokenSecret(kubeconfigText: string, token: BootstrapToken, description: string): Promise<void> {
-  const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node');
+  const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node').catch((err: Error) => {
+    throw new KpkiError(`token create needs @kubernetes/client-node, which this kpki cannot load (${err.message.split('\n')[0]}): use kpki from npm (npx kpki)`);
+  });
   const kc = new KubeConfig();
   kc.loadFromString(kubeconfigText);
   const api = kc.makeApiClient(CoreV1Api);

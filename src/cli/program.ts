@@ -1,0 +1,54 @@
+// kpki command line: global flags, then one file per command. main.ts (npm) and sea.ts (the standalone binary) run it.
+import { Command } from 'commander';
+import { checkCommand } from './check.js';
+import { renewCommand } from './renew.js';
+import { backupsCommand, restoreCommand } from './backups.js';
+import { demoCommand } from './demo.js';
+import { healthCommand } from './health.js';
+import { restartCommand } from './restart.js';
+import { kubeconfigCommand } from './kubeconfig.js';
+import { kubeletCommand } from './kubelet.js';
+import { recoverCommand } from './recover.js';
+import { tokenCommand } from './token.js';
+import { inventoryCommand } from './inventory.js';
+import { exporterCommand } from './exporter.js';
+import { timerCommand } from './timer.js';
+import { installCommand } from './install.js';
+
+export async function run(argv: string[]): Promise<void> {
+  const program = new Command(argv.slice(0, 2).some((a) => a?.endsWith('kubectl-kpki')) ? 'kubectl kpki' : 'kpki')
+    .description('Keeps certificate expiry from taking a Kubernetes (kubeadm) cluster down: check, renew, restore.')
+    .version('0.1.0')
+    .option('--root <dir>', "treat DIR as the node's filesystem root (a node disk mounted elsewhere)", '/')
+    .option('--cert-dir <dir>', 'certificates directory (node path); default from kubeadm config, manifests, or /etc/kubernetes/pki')
+    .option('--kubeconfig-dir <dir>', 'kubeconfig directory (node path)', undefined)
+    .option('--config <file>', 'kubeadm configuration file (node path) with ClusterConfiguration')
+    .option('-i, --inventory <file>', 'act on every node of this inventory over SSH (kpki, Kubespray hosts.yaml/INI or KubeKey format)')
+    .option('--nodes <names>', 'with --inventory: only these nodes (comma-separated)')
+    .option('--accept-new-host-keys', "with --inventory: record unknown host keys (OpenSSH's accept-new); a changed key is still refused")
+    .option('--concurrency <n>', 'with --inventory: nodes read at once', '10')
+    .option('--known-hosts <file>', 'with --inventory: the known_hosts file for every node (default: the inventory\'s, else ~/.ssh/known_hosts)')
+    .showHelpAfterError();
+
+  program.addCommand(checkCommand());
+  program.addCommand(renewCommand());
+  program.addCommand(backupsCommand());
+  program.addCommand(restoreCommand());
+  program.addCommand(healthCommand());
+  program.addCommand(restartCommand());
+  program.addCommand(kubeconfigCommand());
+  program.addCommand(kubeletCommand());
+  program.addCommand(recoverCommand());
+  program.addCommand(tokenCommand());
+  program.addCommand(inventoryCommand());
+  program.addCommand(exporterCommand());
+  program.addCommand(timerCommand());
+  program.addCommand(installCommand());
+  program.addCommand(demoCommand());
+
+  program.exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+  await program.parseAsync(argv);
+}
