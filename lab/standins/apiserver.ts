@@ -4,7 +4,7 @@
 //   expired → HTTP 401 Status (the handshake still succeeds, so kubectl prints "Unauthorized"); none → anonymous;
 // - talks to etcd with --etcd-certfile/--etcd-keyfile/--etcd-cafile, loaded once at start as kube-apiserver does;
 //   /readyz, /healthz and /livez fail while etcd cannot be reached;
-// - answers /version, discovery (/api, /api/v1, /apis) and nodes and configmaps backed by etcd.
+// - answers /version, discovery (/api, /api/v1, /apis) and nodes, configmaps, secrets and leases backed by etcd.
 // What it does not do: no RBAC (a fixed rule set below), no tokens or service accounts (any token → 401), no watch, no admission,
 // no aggregation, JSON instead of protobuf in etcd, no kubelet connections, no graceful shutdown delay.
 import https from 'node:https';
@@ -200,6 +200,28 @@ export async function runApiServer(argv: string[]): Promise<void> {
       }
       const items = (await etcd.list(`/registry/configmaps/${m[1]}/`)).map(([, v]) => JSON.parse(v));
       return json(res, { kind: 'ConfigMapList', apiVersion: 'v1', metadata: {}, items });
+    }
+    if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(path))) {
+      // Leases with optimistic concurrency: resourceVersion is etcd's mod revision, a stale one is a 409 Conflict
+      const keyOf = (name: string) => `/registry/leases/${m![1]}/${name}`;
+      const withVersion = (value: string, rev: string) => {
+        const lease = JSON.parse(value);
+        return { ...lease, metadata: { ...lease.metadata, resourceVersion: rev } };
+      };
+      if (req.method === 'GET' && m[2]) {
+        const v = await etcd.getVersioned(keyOf(m[2]));
+        return v ? json(res, withVersion(v.value, v.modRevision)) : status(res, 404, 'NotFound', `leases.coordination.k8s.io "${m[2]}" not found`);
+      }
+      if ((req.method === 'POST' && !m[2]) || (req.method === 'PUT' && m[2])) {
+        const lease = JSON.parse(await readBody(req));
+        const name = m[2] ?? lease?.metadata?.name;
+        if (!name) return status(res, 422, 'Invalid', 'metadata.name is required');
+        const stored = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease, metadata: { ...lease.metadata, name, namespace: m[1], resourceVersion: undefined } };
+        const rev = await etcd.putIfRevision(keyOf(name), JSON.stringify(stored), req.method === 'POST' ? '0' : String(lease?.metadata?.resourceVersion ?? ''));
+        if (!rev) return req.method === 'POST' ? status(res, 409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`) : status(res, 409, 'Conflict', `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+        res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(withVersion(JSON.stringify(stored), rev)));
+      }
     }
     return status(res, 404, 'NotFound', 'the server could not find the requested resource');
   };

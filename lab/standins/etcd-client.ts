@@ -70,6 +70,19 @@ export class EtcdClient {
     return json.kvs?.length ? unb64(json.kvs[0].value) : undefined;
   }
 
+  /** The value and its mod revision (for compare-and-swap updates, as kube-apiserver's resourceVersion). */
+  async getVersioned(key: string): Promise<{ value: string; modRevision: string } | undefined> {
+    const json = await this.call('/v3/kv/range', { key: b64(key) });
+    return json.kvs?.length ? { value: unb64(json.kvs[0].value), modRevision: String(json.kvs[0].mod_revision) } : undefined;
+  }
+
+  /** Writes only if the key is still at that mod revision ("0": only if absent); the new revision, or undefined. */
+  async putIfRevision(key: string, value: string, modRevision: string): Promise<string | undefined> {
+    const compare = modRevision === '0' ? { target: 'CREATE', key: b64(key), create_revision: '0' } : { target: 'MOD', key: b64(key), mod_revision: modRevision };
+    const json = await this.call('/v3/kv/txn', { compare: [compare], success: [{ request_put: { key: b64(key), value: b64(value) } }] });
+    return json.succeeded ? String(json.header?.revision) : undefined;
+  }
+
   async list(prefix: string): Promise<[string, string][]> {
     const json = await this.call('/v3/kv/range', { key: b64(prefix), range_end: prefixEnd(prefix) });
     return (json.kvs ?? []).map((kv: { key: string; value: string }) => [unb64(kv.key), unb64(kv.value)]);

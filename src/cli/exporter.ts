@@ -13,16 +13,18 @@ import { KpkiError } from '../node/errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 
-async function readAll(globals: GlobalOptions): Promise<NodeMetricsInput[]> {
+async function readAll(globals: GlobalOptions, nodeName?: string): Promise<NodeMetricsInput[]> {
   const scan = scanOptionsOf(globals);
   if (!globals.inventory) {
     const host = hostOf(globals);
     const started = Date.now();
+    // in a pod the node's files are under --root: the node label is the node's name ($NODE_NAME), not that path
+    const node = nodeName ?? process.env.NODE_NAME ?? host.name;
     try {
       const inventory = await scanNode(host, scan);
-      return [{ node: inventory.node, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 }];
+      return [{ node, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 }];
     } catch (err) {
-      return [{ node: host.name, error: (err as Error).message }];
+      return [{ node, error: (err as Error).message }];
     }
   }
   return mapBounded(inventoryNodesOf(globals), Math.max(1, Number(globals.concurrency) || 10), async (node): Promise<NodeMetricsInput> => {
@@ -52,11 +54,12 @@ export function exporterCommand(): Command {
     .option('--listen <address:port>', 'where to listen', '127.0.0.1:9793')
     .option('--min-interval <duration>', 'read the nodes at most this often (scrapes in between get the last reading)', '15s')
     .option('--once', 'print the metrics once on stdout and exit (no server)')
+    .option('--node-name <name>', 'the node label for this node (default: $NODE_NAME, else the host name or --root)')
     .action(
-      action(async (opts: { listen: string; minInterval: string; once?: boolean }, command: Command) => {
+      action(async (opts: { listen: string; minInterval: string; once?: boolean; nodeName?: string }, command: Command) => {
         const globals = globalsOf(command);
         if (opts.once) {
-          process.stdout.write(await buildRegistry(await readAll(globals)).metrics());
+          process.stdout.write(await buildRegistry(await readAll(globals, opts.nodeName)).metrics());
           return 0;
         }
         const { host, port } = listenFlag(opts.listen);
@@ -65,7 +68,7 @@ export function exporterCommand(): Command {
         let pending: Promise<NodeMetricsInput[]> | undefined;
         const current = async () => {
           if (last && Date.now() - last.at < minMs) return last.nodes;
-          pending ??= readAll(globals).then((nodes) => {
+          pending ??= readAll(globals, opts.nodeName).then((nodes) => {
             last = { at: Date.now(), nodes };
             pending = undefined;
             return nodes;

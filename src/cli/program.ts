@@ -14,6 +14,7 @@ import { inventoryCommand } from './inventory.js';
 import { exporterCommand } from './exporter.js';
 import { timerCommand } from './timer.js';
 import { installCommand } from './install.js';
+import { agentCommand } from './agent.js';
 
 export async function run(argv: string[]): Promise<void> {
   const program = new Command(argv.slice(0, 2).some((a) => a?.endsWith('kubectl-kpki')) ? 'kubectl kpki' : 'kpki')
@@ -44,6 +45,7 @@ export async function run(argv: string[]): Promise<void> {
   program.addCommand(exporterCommand());
   program.addCommand(timerCommand());
   program.addCommand(installCommand());
+  program.addCommand(agentCommand());
   program.addCommand(demoCommand());
 
   program.exitOverride((err) => {

@@ -13,6 +13,8 @@ export interface GetOptions {
   timeoutMs?: number;
   /** Open the TCP connection from the node instead (an SSH tunnel): its 127.0.0.1 is not ours. */
   via?: Dial;
+  /** Extra request headers (a bearer token). */
+  headers?: Record<string, string>;
 }
 
 export type Dial = (host: string, port: number) => Promise<Duplex>;
@@ -45,7 +47,7 @@ export function httpGet(url: string, options: GetOptions = {}): Promise<GetResul
 }
 
 /** GET or POST (a JSON body), same options and errors as httpGet. */
-export async function httpRequest(method: 'GET' | 'POST', url: string, options: GetOptions & { body?: unknown } = {}): Promise<GetResult> {
+export async function httpRequest(method: 'GET' | 'POST' | 'PUT', url: string, options: GetOptions & { body?: unknown } = {}): Promise<GetResult> {
   const u = new URL(url);
   const timeoutMs = options.timeoutMs ?? 3000;
   const socket = options.via ? await dialed(u, options, timeoutMs) : undefined;
@@ -57,7 +59,7 @@ export async function httpRequest(method: 'GET' | 'POST', url: string, options: 
       res.on('error', reject);
     };
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const headers = { ...(options.headers ?? {}), ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }) };
     const req = socket
       ? // the TLS (if any) is already on the socket: plain http over it, the URL only for host and path
         http.request({ hostname: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method, headers: { ...headers, host: u.host }, createConnection: () => socket, timeout: timeoutMs }, onResponse)

@@ -1,13 +1,15 @@
 // Is a node Ready, and has its kubelet talked to the API server since a moment (with its renewed certificate)?
 // Asked with the cluster's admin credentials (an admin.conf read from a control-plane node, kept in memory).
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
-import { describeNetworkError, httpGet } from './http.js';
+import { describeNetworkError, httpRequest } from './http.js';
 
 export interface ApiAccess {
   server: string;
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
+  /** A bearer token (a pod's service account) instead of a client certificate. */
+  token?: string;
 }
 
 export function apiAccessOf(adminConfText: string): ApiAccess {
@@ -16,8 +18,12 @@ export function apiAccessOf(adminConfText: string): ApiAccess {
   return { server: id.server.replace(/\/$/, ''), ca: id.certificateAuthorityData, cert: id.clientCertificateData, key: id.clientKeyData };
 }
 
-export async function apiGet(api: ApiAccess, path: string, timeoutMs = 5000): Promise<{ status: number; json?: Record<string, unknown>; body: string }> {
-  const res = await httpGet(`${api.server}${path}`, { ca: api.ca, cert: api.cert, key: api.key, timeoutMs });
+export function apiGet(api: ApiAccess, path: string, timeoutMs = 5000): Promise<{ status: number; json?: Record<string, unknown>; body: string }> {
+  return apiRequest(api, 'GET', path, undefined, timeoutMs);
+}
+
+export async function apiRequest(api: ApiAccess, method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json?: Record<string, unknown>; body: string }> {
+  const res = await httpRequest(method, `${api.server}${path}`, { ca: api.ca, cert: api.cert, key: api.key, headers: api.token ? { authorization: `Bearer ${api.token}` } : undefined, body, timeoutMs });
   let json: Record<string, unknown> | undefined;
   try {
     json = JSON.parse(res.body);

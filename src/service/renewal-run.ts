@@ -12,7 +12,7 @@ import { readTimerState, writeTimerState } from '../node/timer-state.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { clusterState, EtcdCredentials, spareMembers } from './etcd.js';
-import { HeldLock, tryEtcdLock } from './etcd-lock.js';
+import { HeldLock, LockAttempt, tryEtcdLock } from './etcd-lock.js';
 import { componentHealth, NodeServices, readServices } from './health.js';
 import { bringIntoService } from './into-service.js';
 import { restoreParked } from './parked.js';
@@ -31,6 +31,8 @@ export interface RenewalRunOptions {
   log: (line: string) => void;
   /** How often a waiting run tries the lock again. */
   retryMs?: number;
+  /** The cluster-wide lock; default: the lease-backed key in the cluster's etcd. The in-cluster agent uses a Lease. */
+  clusterLock?: { what: string; tryLock: (self: string) => Promise<LockAttempt> };
 }
 
 /** 0 renewed or nothing to do, 1 failed (rolled back), 75 (EX_TEMPFAIL) left to the next run. */
@@ -105,14 +107,14 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
     let why = '';
     let etcdDown: string | undefined;
     for (;;) {
-      if (!access) {
+      if (!access && !o.clusterLock) {
         etcdDown = 'no etcd client certificate or endpoint on this node';
         break;
       }
       try {
-        const attempt = await tryEtcdLock(access.endpoint, access.creds, { node: self });
+        const attempt = o.clusterLock ? await o.clusterLock.tryLock(self) : await tryEtcdLock(access!.endpoint, access!.creds, { node: self });
         if (attempt.acquired) {
-          const problems = await clusterReady(host, access, self, inventory.kubeconfigDir);
+          const problems = access ? await clusterReady(host, access, self, inventory.kubeconfigDir) : [];
           if (problems.length === 0) {
             clusterLock = attempt.lock;
             o.log(`${stamp()} lock acquired: ${attempt.lock.holder}`);
@@ -122,7 +124,7 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
           why = `the cluster is not ready for one node to restart: ${problems.join('; ')}`;
         } else why = `another node renews now: ${attempt.heldBy}`;
       } catch (err) {
-        etcdDown = (err as Error).message;
+        etcdDown = `${o.clusterLock?.what ?? 'etcd'}: ${(err as Error).message}`;
         break;
       }
       if (Date.now() > deadline) {
@@ -134,7 +136,7 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
     }
     if (etcdDown) {
       const slot = slotOf(services, self);
-      o.log(`${stamp()} etcd cannot be reached for the cluster lock (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`);
+      o.log(`${stamp()} the cluster lock cannot be reached (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`);
       await sleep(slot * o.spacingMs);
     }
   }

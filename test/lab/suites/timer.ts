@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { Load, summarize } from '../../../lab/load.js';
 import { KPKI, kpkiAsync } from '../../helpers/kpki.js';
+import { kubectl } from '../../helpers/lab-tools.js';
 import { lab, skip } from './shared.js';
 
 const DAY = 86_400_000;
@@ -49,4 +50,27 @@ test('timer run on all three control-plane nodes at the same second: one node at
   assert.match(again.stdout, /result: nothing-to-do/);
   // the worker's kubelet certificate is not the timer's (no CA key there): kubelet renew -i puts it right
   await cluster.workers[0].reissue(['kubelet-client'], { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 365 * DAY) });
+});
+
+test('the in-cluster agent (kpki agent --once) on all three control-plane nodes at once: serialized by a coordination.k8s.io Lease', { skip }, async () => {
+  const cluster = lab();
+  for (const n of cluster.controlPlanes) await n.reissue(['apiserver'], { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+  await cluster.waitHealthy(60_000);
+  // outside a pod the agent takes its API credentials from a kubeconfig (in a pod: its service account)
+  const runs = await Promise.all(cluster.controlPlanes.map((n) => cluster.exec(n, [process.execPath, KPKI, 'agent', '--once', '--kubeconfig', '/etc/kubernetes/admin.conf', '--node-name', n.name, '--renew-within', '30d', '--retry', '1s', '--lease-duration', '20s'], 600_000)));
+  const windows = runs.map((r, i) => {
+    assert.equal(r.code, 0, `${cluster.controlPlanes[i].name}: ${r.stdout}${r.stderr}`);
+    const acquired = /^(\S+) lock acquired: (lab-cp\d)/m.exec(r.stdout)!;
+    assert.ok(acquired, r.stdout);
+    return { node: acquired[2], from: Date.parse(acquired[1]), to: Date.parse(/^(\S+) lock released/m.exec(r.stdout)![1]) };
+  });
+  windows.sort((a, b) => a.from - b.from);
+  for (let i = 1; i < windows.length; i++) assert.ok(windows[i].from >= windows[i - 1].to, JSON.stringify(windows));
+  assert.ok(runs.some((r) => /waiting: another node renews now: lab-cp\d/.test(r.stdout)), 'a node waited for the lease');
+  for (const n of cluster.controlPlanes) assert.ok(new X509Certificate(n.read('/etc/kubernetes/pki/apiserver.crt')).validTo.includes(String(new Date(Date.now() + 365 * DAY).getUTCFullYear())), n.name);
+  const lease = await kubectl(cluster.adminKubeconfig, ['get', '--raw', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kpki-renewal']);
+  const spec = JSON.parse(lease.out).spec;
+  assert.equal(spec.holderIdentity ?? null, null, 'given up at the end');
+  assert.ok(spec.leaseTransitions >= 2, JSON.stringify(spec));
+  await cluster.waitHealthy(60_000);
 });
