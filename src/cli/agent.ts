@@ -8,10 +8,10 @@ import { KpkiError } from '../node/errors.js';
 import { apiAccessOf, ApiAccess } from '../service/node-ready.js';
 import { tryLeaseLock } from '../service/lease-lock.js';
 import { renewalRun } from '../service/renewal-run.js';
-import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, globalsOf, hostOf } from './context.js';
+import { runOptionsOf, RunFlags, withRunOptions } from './timer.js';
 import { durationFlag } from './check.js';
-import { defaultUserKubeconfig } from './kubeconfig.js';
-import { log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
+import { log, requireLiveNode } from './service.js';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -23,22 +23,16 @@ function inClusterAccess(): ApiAccess {
 }
 
 export function agentCommand(): Command {
-  return new Command('agent')
-    .description('in-cluster renewal agent: what the timer does, every --interval, serialized by a coordination.k8s.io Lease')
+  return withRunOptions(new Command('agent').description('in-cluster renewal agent: what the timer does, every --interval, serialized by a coordination.k8s.io Lease'))
     .option('--interval <duration>', 'how often it looks', '1h')
-    .option('--renew-within <duration>', 'renew what expires within this window', '30d')
-    .option('--max-wait <duration>', 'wait this long at most for the lease', '45m')
     .option('--lease-namespace <ns>', 'namespace of the Lease', 'kube-system')
     .option('--lease-name <name>', 'name of the Lease', 'kpki-renewal')
     .option('--lease-duration <duration>', 'how long a lease outlives a holder that stopped renewing it', '60s')
     .option('--kubeconfig <file>', 'API credentials outside a pod (default: the pod\'s service account)')
     .option('--node-name <name>', 'this node (default: $NODE_NAME from the downward API, else the host name)')
-    .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
-    .option('--timeout <duration>', 'how long each component may take to become healthy', '5m')
-    .option('--retry <duration>', 'how often a waiting run tries the lease again', '10s')
     .option('--once', 'one round, then exit with its code')
     .action(
-      action(async (opts: { interval: string; renewWithin: string; maxWait: string; leaseNamespace: string; leaseName: string; leaseDuration: string; kubeconfig?: string; nodeName?: string; strategy: string; timeout: string; retry: string; once?: boolean }, command: Command) => {
+      action(async (opts: RunFlags & { interval: string; leaseNamespace: string; leaseName: string; leaseDuration: string; kubeconfig?: string; nodeName?: string; once?: boolean }, command: Command) => {
         const globals = globalsOf(command);
         const host = hostOf(globals);
         requireLiveNode(host, 'kpki agent');
@@ -48,15 +42,8 @@ export function agentCommand(): Command {
         const intervalMs = durationFlag('--interval', opts.interval);
         const round = () =>
           renewalRun(host, {
-            renewWithinMs: durationFlag('--renew-within', opts.renewWithin),
-            maxWaitMs: durationFlag('--max-wait', opts.maxWait),
+            ...runOptionsOf(opts, globals, host),
             spacingMs: 15 * 60_000,
-            retryMs: durationFlag('--retry', opts.retry),
-            strategy: strategyFlag(opts.strategy),
-            timeoutMs: timeoutFlag(opts.timeout),
-            scan: scanOptionsOf(globals),
-            rootKubeconfig: defaultUserKubeconfig(host),
-            log,
             clusterLock: { what: `lease ${opts.leaseNamespace}/${opts.leaseName}`, tryLock: () => tryLeaseLock(api, { namespace: opts.leaseNamespace, name: opts.leaseName, holder: node, durationSeconds }) },
           });
         if (opts.once) return round();

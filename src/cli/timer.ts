@@ -5,7 +5,7 @@ import { KpkiError } from '../node/errors.js';
 import { DEFAULT_BINARY, DEFAULT_CALENDAR, renderService, renderTimer, TimerOptions } from '../node/timer-units.js';
 import { renderColumns } from '../report/table.js';
 import { analyzeCalendar } from '../service/calendar.js';
-import { renewalRun } from '../service/renewal-run.js';
+import { renewalRun, RenewalRunOptions } from '../service/renewal-run.js';
 import { installTimer, removeTimer, timerStatus, TimerStatus } from '../service/timer-install.js';
 import type { Host } from '../hosts/host.js';
 import { humanDuration } from '../util/duration.js';
@@ -129,33 +129,47 @@ export function timerCommand(): Command {
         return rows.every((r) => r.installed && r.state?.lastResult !== 'failure') ? 0 : 1;
       }),
     );
-  command
-    .command('run')
-    .description('what the timer runs: renew what expires within the window, holding the cluster lock in etcd')
-    .option('--renew-within <duration>', 'renew what expires within this window', '30d')
-    .option('--max-wait <duration>', 'wait this long at most for the cluster lock and a ready cluster', '45m')
+  withRunOptions(command.command('run').description('what the timer runs: renew what expires within the window, holding the cluster lock in etcd'))
     .option('--spacing <duration>', 'per-node slot spacing when etcd cannot be reached', '15m')
-    .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
-    .option('--timeout <duration>', 'how long each component may take to become healthy', '5m')
-    .option('--retry <duration>', 'how often a waiting run tries the lock again', '10s')
     .addHelpText('after', '\nExit codes: 0 renewed or nothing to do, 1 failed (the node was rolled back), 75 waited too long: left to the next run.')
     .action(
-      action(async (opts: { renewWithin: string; maxWait: string; spacing: string; strategy: string; timeout: string; retry: string }, sub: Command) => {
+      action(async (opts: RunFlags & { spacing: string }, sub: Command) => {
         const globals = globalsOf(sub);
         const host = hostOf(globals);
         requireLiveNode(host, 'kpki timer run');
-        return renewalRun(host, {
-          renewWithinMs: durationFlag('--renew-within', opts.renewWithin),
-          maxWaitMs: durationFlag('--max-wait', opts.maxWait),
-          spacingMs: durationFlag('--spacing', opts.spacing),
-          retryMs: durationFlag('--retry', opts.retry),
-          strategy: strategyFlag(opts.strategy),
-          timeoutMs: timeoutFlag(opts.timeout),
-          scan: scanOptionsOf(globals),
-          rootKubeconfig: defaultUserKubeconfig(host),
-          log,
-        });
+        return renewalRun(host, { ...runOptionsOf(opts, globals, host), spacingMs: durationFlag('--spacing', opts.spacing) });
       }),
     );
   return command;
+}
+
+export interface RunFlags {
+  renewWithin: string;
+  maxWait: string;
+  strategy: string;
+  timeout: string;
+  retry: string;
+}
+
+/** The options a renewal run takes, for `timer run` and `agent`. */
+export function withRunOptions(command: Command): Command {
+  return command
+    .option('--renew-within <duration>', 'renew what expires within this window', '30d')
+    .option('--max-wait <duration>', 'wait this long at most for the cluster lock and a ready cluster', '45m')
+    .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
+    .option('--timeout <duration>', 'how long each component may take to become healthy', '5m')
+    .option('--retry <duration>', 'how often a waiting run tries the lock again', '10s');
+}
+
+export function runOptionsOf(opts: RunFlags, globals: GlobalOptions, host: Host): Omit<RenewalRunOptions, 'spacingMs'> {
+  return {
+    renewWithinMs: durationFlag('--renew-within', opts.renewWithin),
+    maxWaitMs: durationFlag('--max-wait', opts.maxWait),
+    retryMs: durationFlag('--retry', opts.retry),
+    strategy: strategyFlag(opts.strategy),
+    timeoutMs: timeoutFlag(opts.timeout),
+    scan: scanOptionsOf(globals),
+    rootKubeconfig: defaultUserKubeconfig(host),
+    log,
+  };
 }

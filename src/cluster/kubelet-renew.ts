@@ -11,7 +11,7 @@ import { adminAccess, clusterCa } from './cluster-access.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
 import { NodeJournal, newRolloutId, operatorName, RolloutSettings } from './journal.js';
-import { newReport, RolloutEvents, RolloutReport, tracking } from './report.js';
+import { RolloutEvents, startOperation } from './report.js';
 import type { RolloutOutcome } from './rollout.js';
 import { renewWorker } from './workers.js';
 
@@ -26,15 +26,7 @@ export interface KubeletRenewOptions extends ConnectOptions {
 }
 
 export async function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOptions): Promise<RolloutOutcome> {
-  const report = newReport('kubelet renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })));
-  const events = tracking(report, o.events);
-  const entry = (name: string) => report.nodes.find((n) => n.node === name)!;
-  const finish = (code: number, result: RolloutReport['result'], ...messages: string[]): RolloutOutcome => {
-    Object.assign(report, { result, finishedAt: new Date().toISOString() });
-    report.messages.push(...messages);
-    for (const m of messages) events.log(m);
-    return { code, report };
-  };
+  const { report, events, entry, finish } = startOperation('kubelet renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
   const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency });
   try {
     for (const r of reached.filter((x) => x.error)) events.finished(r.node.name, 'unreachable', r.error);

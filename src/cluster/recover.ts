@@ -23,7 +23,7 @@ import { connectAll, ConnectOptions } from './connect.js';
 import { etcdState, nodeProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
 import { NodeJournal, newRolloutId, operatorName, RolloutSettings } from './journal.js';
-import { newReport, RolloutEvents, RolloutReport, tracking } from './report.js';
+import { RolloutEvents, startOperation } from './report.js';
 import { etcdProblems } from '../service/etcd.js';
 import { renewWorker } from './workers.js';
 import type { RolloutOutcome } from './rollout.js';
@@ -50,16 +50,7 @@ interface Member {
 const QUORUM_WAIT_MS = 60_000;
 
 export async function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promise<RolloutOutcome> {
-  const report = newReport('recover', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })));
-  const events = tracking(report, o.events);
-  const entry = (name: string) => report.nodes.find((n) => n.node === name)!;
-  const finish = (code: number, result: RolloutReport['result'], ...messages: string[]): RolloutOutcome => {
-    report.result = result;
-    report.finishedAt = new Date().toISOString();
-    report.messages.push(...messages);
-    for (const m of messages) events.log(m);
-    return { code, report };
-  };
+  const { report, events, entry, finish } = startOperation('recover', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
   const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency });
   try {
     for (const r of reached.filter((x) => x.error)) events.finished(r.node.name, 'unreachable', r.error);

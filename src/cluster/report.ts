@@ -95,3 +95,29 @@ export function tracking(report: RolloutReport, events: RolloutEvents): RolloutE
     log: (line, node) => events.log(line, node),
   };
 }
+
+export interface Operation {
+  report: RolloutReport;
+  events: RolloutEvents;
+  entry: (node: string) => NodeReport;
+  /** Ends the operation: its result, its closing messages (also logged), the exit code. */
+  finish: (code: number, result: RolloutResult, ...messages: string[]) => { code: number; report: RolloutReport };
+}
+
+/** What every cluster operation starts with: its report, events that keep it up to date, and how it ends. */
+export function startOperation(operation: RolloutReport['operation'], nodes: { name: string; address: string; role: NodeRole }[], live: RolloutEvents): Operation {
+  const report = newReport(operation, nodes);
+  const events = tracking(report, live);
+  return {
+    report,
+    events,
+    entry: (name) => report.nodes.find((n) => n.node === name)!,
+    finish: (code, result, ...messages) => {
+      report.result = result;
+      report.finishedAt = new Date().toISOString();
+      report.messages.push(...messages);
+      for (const m of messages) events.log(m);
+      return { code, report };
+    },
+  };
+}

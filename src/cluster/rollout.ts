@@ -16,7 +16,7 @@ import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
 import { clearRolloutJournal, NodeJournal, newRolloutId, operatorName, readRolloutJournal, RolloutJournal, RolloutSettings, writeRolloutJournal } from './journal.js';
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
-import { newReport, NodeReport, RolloutEvents, RolloutReport, tracking } from './report.js';
+import { NodeReport, RolloutEvents, RolloutReport, startOperation } from './report.js';
 import { renewWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 
@@ -59,16 +59,7 @@ function interruptedRollout(members: Member[]): RolloutJournal | undefined {
 }
 
 export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<RolloutOutcome> {
-  const report = newReport('renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })));
-  const events = tracking(report, o.events);
-  const entry = (name: string) => report.nodes.find((n) => n.node === name)!;
-  const finish = (code: number, result: RolloutReport['result'], ...messages: string[]): RolloutOutcome => {
-    report.result = result;
-    report.finishedAt = new Date().toISOString();
-    report.messages.push(...messages);
-    for (const m of messages) events.log(m);
-    return { code, report };
-  };
+  const { report, events, entry, finish } = startOperation('renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
   const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency });
   const members: Member[] = [];
   try {
