@@ -1,45 +1,71 @@
 // kpki exporter: /metrics for Prometheus (enix x509-certificate-exporter's names and labels, plus kpki's own), / an
 // HTML status page, /healthz. Reads this node (or --root), or every node of an inventory over SSH, on each scrape
-// (at most once per --min-interval; concurrent scrapes share one read).
+// (at most once per --min-interval; concurrent scrapes share one read). SSH connections stay open between scrapes.
 import { Command } from 'commander';
 import http from 'node:http';
 import { scanNode } from '../node/scan.js';
 import { readTimerState } from '../node/timer-state.js';
-import { connectNode } from '../cluster/connect.js';
 import { mapBounded } from '../cluster/connect.js';
+import { HostPool } from '../cluster/host-pool.js';
+import { withTimeout } from '../service/http.js';
 import { buildRegistry, NodeMetricsInput } from '../report/prometheus.js';
 import { renderStatusPage } from '../report/status-page.js';
 import { KpkiError } from '../node/errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './check.js';
 
-async function readAll(globals: GlobalOptions, nodeName?: string): Promise<NodeMetricsInput[]> {
+/** Reads the metrics' inputs on every scrape; close() ends what it keeps open between scrapes. */
+interface Reader {
+  read(): Promise<NodeMetricsInput[]>;
+  close(): void;
+}
+
+/** This node (or --root). */
+function nodeReader(globals: GlobalOptions, nodeName?: string): Reader {
   const scan = scanOptionsOf(globals);
-  if (!globals.inventory) {
-    const host = hostOf(globals);
-    const started = Date.now();
-    // in a pod the node's files are under --root: the node label is the node's name ($NODE_NAME), not that path
-    const node = nodeName ?? process.env.NODE_NAME ?? host.name;
-    try {
-      const inventory = await scanNode(host, scan);
-      return [{ node, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 }];
-    } catch (err) {
-      return [{ node, error: (err as Error).message }];
-    }
-  }
-  return mapBounded(inventoryNodesOf(globals), Math.max(1, Number(globals.concurrency) || 10), async (node): Promise<NodeMetricsInput> => {
-    const started = Date.now();
-    let host;
-    try {
-      host = await connectNode(node, { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 10_000 });
-      const inventory = await scanNode(host, scan);
-      return { node: node.name, role: node.role, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 };
-    } catch (err) {
-      return { node: node.name, role: node.role, error: (err as Error).message, scrapeSeconds: (Date.now() - started) / 1000 };
-    } finally {
-      host?.close();
-    }
-  });
+  const host = hostOf(globals);
+  // in a pod the node's files are under --root: the node label is the node's name ($NODE_NAME), not that path
+  const node = nodeName ?? process.env.NODE_NAME ?? host.name;
+  return {
+    async read() {
+      const started = Date.now();
+      try {
+        const inventory = await scanNode(host, scan);
+        return [{ node, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 }];
+      } catch (err) {
+        return [{ node, error: (err as Error).message }];
+      }
+    },
+    close() {},
+  };
+}
+
+/** The longest one node's read may take before it counts as unreachable (a dead connection must not stall a scrape). */
+const NODE_READ_TIMEOUT_MS = 30_000;
+
+/** Every node of the inventory over SSH, connections kept between scrapes (one reconnect after a failure). */
+function inventoryReader(globals: GlobalOptions): Reader {
+  const scan = scanOptionsOf(globals);
+  const nodes = inventoryNodesOf(globals);
+  const pool = new HostPool({ acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 10_000 });
+  return {
+    read: () =>
+      mapBounded(nodes, Math.max(1, Number(globals.concurrency) || 10), async (node): Promise<NodeMetricsInput> => {
+        const started = Date.now();
+        try {
+          const reading = (async () => {
+            const host = await pool.get(node);
+            return { inventory: await scanNode(host, scan), timer: await readTimerState(host) };
+          })();
+          const { inventory, timer } = await withTimeout(reading, NODE_READ_TIMEOUT_MS, `no answer within ${NODE_READ_TIMEOUT_MS / 1000} s`);
+          return { node: node.name, role: node.role, inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 };
+        } catch (err) {
+          pool.drop(node.name);
+          return { node: node.name, role: node.role, error: (err as Error).message, scrapeSeconds: (Date.now() - started) / 1000 };
+        }
+      }),
+    close: () => pool.closeAll(),
+  };
 }
 
 export function listenFlag(value: string): { host: string; port: number } {
@@ -58,8 +84,13 @@ export function exporterCommand(): Command {
     .action(
       action(async (opts: { listen: string; minInterval: string; once?: boolean; nodeName?: string }, command: Command) => {
         const globals = globalsOf(command);
+        const reader = globals.inventory ? inventoryReader(globals) : nodeReader(globals, opts.nodeName);
         if (opts.once) {
-          process.stdout.write(await buildRegistry(await readAll(globals, opts.nodeName)).metrics());
+          try {
+            process.stdout.write(await buildRegistry(await reader.read()).metrics());
+          } finally {
+            reader.close();
+          }
           return 0;
         }
         const { host, port } = listenFlag(opts.listen);
@@ -68,7 +99,7 @@ export function exporterCommand(): Command {
         let pending: Promise<NodeMetricsInput[]> | undefined;
         const current = async () => {
           if (last && Date.now() - last.at < minMs) return last.nodes;
-          pending ??= readAll(globals, opts.nodeName).then((nodes) => {
+          pending ??= reader.read().then((nodes) => {
             last = { at: Date.now(), nodes };
             pending = undefined;
             return nodes;
@@ -98,7 +129,10 @@ export function exporterCommand(): Command {
         });
         process.stderr.write(`kpki exporter: http://${opts.listen}/metrics and http://${opts.listen}/ (${globals.inventory ? `inventory ${globals.inventory}` : `node ${hostOf(globals).describe('/')}`})\n`);
         await new Promise<void>((resolve) => {
-          const stop = () => server.close(() => resolve());
+          const stop = () => {
+            reader.close();
+            server.close(() => resolve());
+          };
           process.once('SIGTERM', stop);
           process.once('SIGINT', stop);
         });

@@ -202,12 +202,20 @@ export async function connectSsh(target: SshTarget): Promise<SshHost> {
 export class SshHost implements Host {
   readonly live = true;
   readonly name: string;
+  /** The connection ended (closed by kpki, the node, or a failed keep-alive): a pool must connect again. */
+  closed = false;
 
   constructor(readonly target: SshTarget, private readonly client: Client, private readonly sftp: SFTPWrapper, private readonly hops: Client[] = []) {
     this.name = target.name;
+    const ended = () => {
+      this.closed = true;
+    };
+    client.once('close', ended);
+    client.once('end', ended);
   }
 
   close(): void {
+    this.closed = true;
     this.client.end();
     for (const hop of this.hops) hop.end();
   }

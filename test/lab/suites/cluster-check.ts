@@ -11,6 +11,7 @@ import { extensionsToCopy, issueCertificate, selfSignCa, withoutSubjectAltName }
 import { generatePrivateKey, parsePrivateKey } from '../../../src/pki/keys.js';
 import type { LabNode } from '../../../lab/lab.js';
 import { KPKI } from '../../helpers/kpki.js';
+import { startTracked, stopTracked, waitFor } from '../../helpers/processes.js';
 import { lab, skip } from './shared.js';
 
 function kpkiHere(args: string[]) {
@@ -92,5 +93,47 @@ test('check -i refuses a changed host key and an unknown one, with clear message
     assert.equal(readFileSync(cluster.knownHosts, 'utf8').trim().split('\n').length, 4);
   } finally {
     writeFileSync(cluster.knownHosts, known);
+  }
+});
+
+/** The exporter's established SSH connections, as its local ports, and the sshd processes at the other end. */
+function sshConnections(pid: number): { localPort: number; peerPids: number[] }[] {
+  const ss = (filter: string) => spawnSync('ss', ['-tnpH', 'state', 'established', filter], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  const mine = ss('( dport = :22 )').filter((l) => l.includes(`pid=${pid},`));
+  const servers = ss('( sport = :22 )');
+  return mine.map((line) => {
+    const local = line.trim().split(/\s+/)[2];
+    const localPort = Number(local.slice(local.lastIndexOf(':') + 1));
+    const server = servers.find((s) => s.trim().split(/\s+/)[3]?.endsWith(`:${localPort}`)) ?? '';
+    return { localPort, peerPids: [...server.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])) };
+  });
+}
+
+test('exporter -i keeps one SSH connection per node between scrapes and connects again when one ends', { skip }, async () => {
+  const cluster = lab();
+  const port = 19794;
+  const child = startTracked(process.execPath, [KPKI, '-i', cluster.writeInventory(), 'exporter', '--listen', `127.0.0.1:${port}`, '--min-interval', '0s']);
+  try {
+    await waitFor('the exporter to listen', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok);
+    const scrape = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      for (const node of cluster.nodes) assert.match(text, new RegExp(`^kpki_node_reachable\\{node="${node.name}",role="[^"]+"\\} 1$`, 'm'), `${node.name} reachable`);
+      return sshConnections(child.pid!);
+    };
+    const first = await scrape();
+    assert.equal(first.length, cluster.nodes.length, `one connection per node: ${JSON.stringify(first)}`);
+    const second = await scrape();
+    assert.deepEqual(second.map((c) => c.localPort).sort(), first.map((c) => c.localPort).sort(), 'the same connections serve the next scrape');
+    // the node's side ends one connection (its sshd session process, started by the lab, stopped by PID)
+    const victim = first[0];
+    assert.ok(victim.peerPids.length > 0, `the sshd at the other end of port ${victim.localPort}: ${JSON.stringify(first)}`);
+    for (const pid of victim.peerPids) process.kill(pid, 'SIGTERM');
+    await waitFor('the exporter to notice the closed connection', async () => !sshConnections(child.pid!).some((c) => c.localPort === victim.localPort), 15_000);
+    const third = await scrape();
+    assert.equal(third.length, cluster.nodes.length, `reconnected: ${JSON.stringify(third)}`);
+    assert.ok(!third.some((c) => c.localPort === victim.localPort));
+    assert.equal(third.filter((c) => first.some((f) => f.localPort === c.localPort)).length, cluster.nodes.length - 1, 'only the ended connection was replaced');
+  } finally {
+    await stopTracked(child);
   }
 });
