@@ -1,7 +1,8 @@
 // npm run build:sea: kpki as one executable that needs no Node.js on the node (Node's single-executable applications:
 // a CommonJS bundle, its blob injected with postject into a copy of the node binary that builds it). It runs check,
-// renew, restart, recover, timer, exporter and the rest on the node itself; SSH (--inventory) and `token create` need
-// kpki from npm (their libraries are loaded from node_modules).
+// renew, restart, recover, timer, exporter and the rest, on the node itself and over SSH (--inventory): ssh2 is bundled
+// without its optional native parts (sshcrypto.node, cpu-features), which it loads in try/catch and replaces with
+// node:crypto. Only `token create` needs kpki from npm (@kubernetes/client-node does not survive bundling).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,7 @@ await build({
   format: 'cjs',
   entryPoints: ['src/cli/sea.ts'],
   outfile: 'dist/kpki-sea.cjs',
-  external: ['@kubernetes/client-node', 'ssh2'],
+  external: ['@kubernetes/client-node', 'cpu-features', '*.node'],
   logLevel: 'warning',
 });
 writeFileSync('dist/sea-config.json', JSON.stringify({ main: 'dist/kpki-sea.cjs', output: 'dist/kpki-sea.blob', disableExperimentalSEAWarning: true }));

@@ -1,6 +1,7 @@
 // The standalone executable (npm run build:sea: Node's single-executable application) on a machine without Node.js
 // in PATH: check, renew (judged by openssl), the exporter (judged by promtool), timer install copying itself where
-// the units expect it, `kpki install` and the kubectl plugin (`kubectl kpki check` through real kubectl).
+// the units expect it, `kpki install`, the kubectl plugin (`kubectl kpki check` through real kubectl), and --inventory
+// over SSH (bundled ssh2, pure JavaScript) against real sshd on two lightweight lab nodes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,10 @@ import { join } from 'node:path';
 import { expiredControlPlane } from '../helpers/lab.js';
 import { removeTree, tempRoot } from '../helpers/kpki.js';
 import { verifies } from '../helpers/openssl.js';
-import { have } from '../helpers/lab-tools.js';
+import { have, labSkipReason } from '../helpers/lab-tools.js';
+import { Lab } from '../../lab/lab.js';
+import { tcpOpen } from '../../lab/health.js';
+import { waitFor } from '../helpers/processes.js';
 
 const PROJECT = join(import.meta.dirname, '..', '..');
 const scratch = tempRoot('kpki-sea-');
@@ -80,5 +84,24 @@ test('kpki install puts kpki and the kubectl-kpki plugin on PATH; kubectl kpki c
     assert.match(list.stdout, /kubectl-kpki/);
   } finally {
     removeTree(disk);
+  }
+});
+
+test('the standalone executable works over SSH (check -i, exporter -i): ssh2 bundled without its native parts', { skip: labSkipReason() }, async () => {
+  // two nodes with only sshd and a kubeadm tree, on 127.0.0.71-72 (no other suite uses them)
+  const lab = await Lab.start({ controlPlanes: 2, workers: 0, baseOctet: 70, sshOnly: true });
+  try {
+    const inventory = lab.writeInventory(join(scratch, 'inventory.yaml'));
+    for (const n of lab.nodes) await waitFor(`sshd on ${n.address}`, async () => (await tcpOpen(n.address, 22, 200)).ok);
+    const check = sea(['-i', inventory, 'check', '-o', 'json']);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    const nodes = JSON.parse(check.stdout).nodes as { node: string; certificates: unknown[] }[];
+    assert.deepEqual(nodes.map((n) => n.node), ['lab-cp1', 'lab-cp2']);
+    assert.ok(nodes.every((n) => n.certificates.length > 10), 'each node read over SSH');
+    const metrics = sea(['-i', inventory, 'exporter', '--once']);
+    assert.equal(metrics.status, 0, metrics.stderr);
+    for (const node of ['lab-cp1', 'lab-cp2']) assert.match(metrics.stdout, new RegExp(`^kpki_node_reachable\\{node="${node}",role="control-plane"\\} 1$`, 'm'));
+  } finally {
+    await lab.stop();
   }
 });
