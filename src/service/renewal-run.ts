@@ -138,6 +138,7 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
       const slot = slotOf(services, self);
       o.log(`${stamp()} the cluster lock cannot be reached (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`);
       await sleep(slot * o.spacingMs);
+      o.log(`${stamp()} slot #${slot + 1} reached: renewing without the cluster lock`);
     }
   }
   try {
