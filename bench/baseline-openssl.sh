@@ -7,6 +7,8 @@ mode=$1 root=$2
 pki=$root/etc/kubernetes/pki
 if [ "$mode" = check ]; then
   for f in $(find "$pki" -name '*.crt'); do openssl x509 -in "$f" -noout -enddate >/dev/null; done
+  # Kubespray / KubeKey etcd certificates
+  for f in $(find "$root/etc/ssl/etcd/ssl" -name '*.pem' ! -name '*-key.pem' 2>/dev/null); do openssl x509 -in "$f" -noout -enddate >/dev/null; done
   for f in "$root"/etc/kubernetes/*.conf; do
     data=$(grep client-certificate-data "$f" | awk '{print $2}') || true
     [ -n "$data" ] && echo "$data" | base64 -d | openssl x509 -noout -enddate >/dev/null

@@ -43,7 +43,8 @@ export interface SetupOptions {
 }
 
 /** Paths bind-mounted from the node's tree over the same path inside the node (besides /etc/hosts, resolv.conf). */
-export const NODE_PATHS = ['/etc/kubernetes', '/var/lib/kubelet', '/var/lib/etcd', '/var/lib/kpki', '/root'];
+// /etc/ssl/etcd is Kubespray's and KubeKey's etcd certificate directory (empty unless a test or benchmark fills it).
+export const NODE_PATHS = ['/etc/kubernetes', '/var/lib/kubelet', '/var/lib/etcd', '/etc/ssl/etcd', '/var/lib/kpki', '/root'];
 
 const loopback = (octet: number) => {
   if (octet < 2 || octet > 254) throw new Error(`lab address 127.0.0.${octet} is out of range`);
