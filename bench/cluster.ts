@@ -1,7 +1,9 @@
 // `npm run bench:cluster` (root): whole clusters from this machine.
 // 1. Cluster check of 3, 10 and 30 nodes (lightweight lab nodes: sshd and a kubeadm tree each, own mount namespace,
 //    127.0.0.101 and up): `kpki check -i` (parallel, --concurrency 10) side by side with what operators script today,
-//    the openssl baseline run over `ssh` on one node after the other; median of RUNS.
+//    the openssl baseline run over `ssh` on one node after the other; median of RUNS. The standalone executable
+//    (dist/kpki-linux-x64, pure-JS ssh2 without its native binding) runs the same check: it is the guard against SSH
+//    latency regressions such as Nagle's delayed ACKs, which only that path shows (npm kpki has the native binding).
 // 2. Rolling renewal on the full 3 + 1 lab under load, every certificate expiring in 10 days: `kpki renew -i` against
 //    the seed's method (renew the files on every node, restart every control plane at once): time, time per node,
 //    failed requests, longest gap; median of ROLLOUT_ROUNDS.
@@ -17,6 +19,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const ROLLOUT_ROUNDS = Number(process.env.ROLLOUT_ROUNDS ?? 1);
 const SIZES = (process.env.BENCH_SIZES ?? '3,10,30').split(',').map(Number);
 const KPKI = join(import.meta.dirname, '..', 'dist', 'kpki.js');
+const SEA = join(import.meta.dirname, '..', 'dist', `kpki-${process.platform}-${process.arch}`);
+const PARTS = (process.env.BENCH_PARTS ?? 'check,rollouts').split(',');
 const BASELINE = join(import.meta.dirname, 'baseline-openssl.sh');
 const DAY = 86_400_000;
 const execFileAsync = promisify(execFile);
@@ -34,7 +38,8 @@ function run(argv: string[], input?: string): void {
 }
 
 async function checkScaling(): Promise<string[]> {
-  const rows = ['| nodes | kpki check -i (parallel) | ssh + openssl, node after node | ratio (kpki/baseline) | per node (kpki) |', '|---|---|---|---|---|'];
+  const rows = ['| nodes | kpki check -i (parallel) | standalone executable | ssh + openssl, node after node | ratio (kpki/baseline) | ratio (standalone/baseline) | per node (kpki) |', '|---|---|---|---|---|---|---|'];
+  execFileSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'build-sea.mjs')], { stdio: 'ignore' });
   const script = execFileSync('cat', [BASELINE], { encoding: 'utf8' });
   for (const size of SIZES) {
     const lab = await Lab.start({ controlPlanes: Math.min(3, size), workers: Math.max(0, size - 3), baseOctet: 100, sshOnly: true });
@@ -43,15 +48,18 @@ async function checkScaling(): Promise<string[]> {
       const inventory = lab.writeInventory();
       const ssh = (address: string) => ['ssh', '-F', '/dev/null', '-i', lab.sshKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'BatchMode=yes', `root@${address}`, 'bash', '-s', 'check', '/'];
       const k: number[] = [];
+      const sea: number[] = [];
       const b: number[] = [];
+      const checkArgs = ['check', '-i', inventory, '-o', 'json', '--warn', '1d', '--crit', '1d'];
       for (let i = 0; i < RUNS; i++) {
-        k.push(timed(() => run([process.execPath, KPKI, 'check', '-i', inventory, '-o', 'json', '--warn', '1d', '--crit', '1d'])));
+        k.push(timed(() => run([process.execPath, KPKI, ...checkArgs])));
+        sea.push(timed(() => run([SEA, ...checkArgs])));
         b.push(timed(() => lab.nodes.forEach((n) => run(ssh(n.address), script))));
       }
-      const kt = median(k);
-      const bt = median(b);
-      rows.push(`| ${size} | ${kt.toFixed(2)} s | ${bt.toFixed(2)} s | ${(kt / bt).toFixed(2)} | ${((kt / size) * 1000).toFixed(0)} ms |`);
-      console.error(`check ${size} nodes: kpki ${k.map((x) => x.toFixed(2)).join(' ')}; baseline ${b.map((x) => x.toFixed(2)).join(' ')}`);
+      const [kt, st, bt] = [median(k), median(sea), median(b)];
+      rows.push(`| ${size} | ${kt.toFixed(2)} s | ${st.toFixed(2)} s | ${bt.toFixed(2)} s | ${(kt / bt).toFixed(2)} | ${(st / bt).toFixed(2)} | ${((kt / size) * 1000).toFixed(0)} ms |`);
+      const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+      console.error(`check ${size} nodes: kpki ${list(k)}; standalone ${list(sea)}; baseline ${list(b)}`);
     } finally {
       await lab.stop();
     }
@@ -109,7 +117,5 @@ async function rollouts(): Promise<string[]> {
   return rows;
 }
 
-const check = await checkScaling();
-console.log(check.join('\n'));
-console.log();
-console.log((await rollouts()).join('\n'));
+if (PARTS.includes('check')) console.log((await checkScaling()).join('\n') + '\n');
+if (PARTS.includes('rollouts')) console.log((await rollouts()).join('\n'));
