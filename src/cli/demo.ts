@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { LocalHost } from '../hosts/local.js';
 import { buildControlPlaneNode, makeClusterCas } from '../lab/index.js';
 import { scanNode } from '../node/scan.js';
+import { OWN_CA, SELF_SIGNED } from '../node/inventory.js';
 import { planRenewal } from '../node/plan.js';
 import { materialize } from '../node/materialize.js';
 import { acquireLock, applyWrites } from '../node/apply.js';
@@ -82,10 +83,11 @@ function verify(inventory: Awaited<ReturnType<typeof scanNode>>): string[] {
   const failures: string[] = [];
   for (const entry of inventory.entries) {
     if (!entry.renewable || !entry.cert) continue;
-    const ca = entry.signer === 'self-signed' ? { cert: entry.cert } : inventory.cas.find((c) => c.name === entry.signer);
+    const ca = entry.signer === SELF_SIGNED ? { cert: entry.cert } : entry.signer === OWN_CA ? { cert: entry.ownCa } : inventory.cas.find((c) => c.name === entry.signer);
     if (!ca?.cert || !isSignedBy(entry.cert, ca.cert)) failures.push(`${entry.name}: not signed by ${entry.signer}`);
     if (!entry.key || !keyMatchesCertificate(entry.cert, entry.key)) failures.push(`${entry.name}: key does not match`);
-    if (entry.cert.notAfter.getTime() < Date.now() + 364 * DAY) failures.push(`${entry.name}: expires ${entry.cert.notAfter.toISOString()}`);
+    // (the kubelet's own serving certificate is backdated an hour, as client-go does)
+    if (entry.cert.notAfter.getTime() < Date.now() + 364 * DAY - 3600_000) failures.push(`${entry.name}: expires ${entry.cert.notAfter.toISOString()}`);
   }
   return failures;
 }

@@ -85,7 +85,16 @@ export const USED_BY: Record<string, string[]> = {
   'scheduler.conf': ['kube-scheduler'],
   'kubelet.conf': ['kubelet'],
   'kubelet-client': ['kubelet'],
+  // the kubelet reads kubelet.crt at start (1.31+ also watches it: ReloadKubeletServerCertificateFile)
+  'kubelet-serving': ['kubelet'],
 };
+
+/**
+ * Certificates whose expiry is a WARNING, not CRITICAL: the kubelet's serving certificate is verified by no
+ * kube-apiserver unless --kubelet-certificate-authority is set; its expiry breaks scrapers that verify it
+ * (metrics-server without --kubelet-insecure-tls, Prometheus), not the cluster.
+ */
+export const EXPIRY_IS_WARNING = new Set(['kubelet-serving']);
 
 export const DEFAULT_CERT_DIR = '/etc/kubernetes/pki';
 export const DEFAULT_KUBECONFIG_DIR = '/etc/kubernetes';

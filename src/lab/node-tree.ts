@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import { certificateToPem } from '../pki/certificate.js';
-import { distinguishedName, issueCertificate, leafExtensions, LeafSpec, selfSignCa } from '../pki/issue.js';
+import { distinguishedName, issueCertificate, issueWithThrowawayCa, leafExtensions, LeafSpec } from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import { toPem } from '../pki/pem.js';
 import { renderKubeconfig } from '../kubeadm/kubeconfig.js';
@@ -101,15 +101,78 @@ async function kubeletIdentity(ctx: Ctx, options: NodeOptions, server: string): 
   write(ctx.root, '/etc/kubernetes/kubelet.conf', renderKubeconfig({ clusterName: 'kubernetes', server, caPem, userName: 'default-auth', certFile: pem, keyFile: pem }), 0o600);
 }
 
-/** The kubelet's self-signed serving certificate (no serverTLSBootstrap). */
+/**
+ * What the kubelet writes at first start without serverTLSBootstrap (client-go's GenerateSelfSignedCertKey): a
+ * throwaway CA "<host>-ca@<unix>" signs the serving certificate "<host>@<unix>" (RSA-2048, SAN the host name, one year
+ * from an hour before), both in kubelet.crt (leaf first), the leaf's key in kubelet.key; the CA key is discarded.
+ */
 async function kubeletServing(ctx: Ctx, options: NodeOptions): Promise<void> {
-  const key = await generatePrivateKey(ctx.cas.keyAlgorithm);
-  const cert = await selfSignCa({ commonName: `${options.nodeName}-ca@${Math.floor(ctx.notBefore.getTime() / 1000)}`, key, notBefore: ctx.notBefore, notAfter: ctx.notAfter });
-  write(ctx.root, '/var/lib/kubelet/pki/kubelet.crt', certificateToPem(cert), 0o644);
+  const [key, caKey] = await Promise.all([generatePrivateKey('RSA-2048'), generatePrivateKey('RSA-2048')]);
+  const notBefore = new Date(ctx.notBefore.getTime() - 3600_000);
+  const { leaf, ca } = await issueWithThrowawayCa({
+    host: options.nodeName,
+    unixTime: Math.floor(ctx.notBefore.getTime() / 1000),
+    key,
+    caKey,
+    extensions: leafExtensions({ commonName: options.nodeName, dnsNames: [options.nodeName], extKeyUsages: ['serverAuth'] }),
+    notBefore,
+    notAfter: new Date(ctx.notAfter.getTime() - 3600_000),
+  });
+  write(ctx.root, '/var/lib/kubelet/pki/kubelet.crt', certificateToPem(leaf) + certificateToPem(ca), 0o644);
   write(ctx.root, '/var/lib/kubelet/pki/kubelet.key', privateKeyToPem(key), 0o600);
   // (lab nodes share one network namespace: their kubelet's /healthz binds to the node's own address)
-  const healthz = options.localAddress ? `healthzBindAddress: ${options.localAddress}\n` : '';
-  write(ctx.root, '/var/lib/kubelet/config.yaml', `apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\n${healthz}authentication:\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\n`, 0o644);
+  write(ctx.root, '/var/lib/kubelet/config.yaml', kubeletConfig(options.localAddress ?? '127.0.0.1'), 0o644);
+}
+
+/** /var/lib/kubelet/config.yaml as kubeadm's kubelet phase writes it (defaulted KubeletConfiguration, keys sorted). */
+function kubeletConfig(healthzAddress: string): string {
+  return `apiVersion: kubelet.config.k8s.io/v1beta1
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    cacheTTL: 0s
+    enabled: true
+  x509:
+    clientCAFile: /etc/kubernetes/pki/ca.crt
+authorization:
+  mode: Webhook
+  webhook:
+    cacheAuthorizedTTL: 0s
+    cacheUnauthorizedTTL: 0s
+cgroupDriver: systemd
+clusterDNS:
+- 10.96.0.10
+clusterDomain: cluster.local
+containerRuntimeEndpoint: ""
+cpuManagerReconcilePeriod: 0s
+evictionPressureTransitionPeriod: 0s
+fileCheckFrequency: 0s
+healthzBindAddress: ${healthzAddress}
+healthzPort: 10248
+httpCheckFrequency: 0s
+imageMaximumGCAge: 0s
+imageMinimumGCAge: 0s
+kind: KubeletConfiguration
+logging:
+  flushFrequency: 0
+  options:
+    json:
+      infoBufferSize: "0"
+  verbosity: 0
+memorySwap: {}
+nodeStatusReportFrequency: 0s
+nodeStatusUpdateFrequency: 0s
+resolvConf: /run/systemd/resolve/resolv.conf
+rotateCertificates: true
+runtimeRequestTimeout: 0s
+shutdownGracePeriod: 0s
+shutdownGracePeriodCriticalPods: 0s
+staticPodPath: /etc/kubernetes/manifests
+streamingConnectionIdleTimeout: 0s
+syncFrequency: 0s
+volumeStatsAggPeriod: 0s
+`;
 }
 
 export async function buildControlPlaneNode(root: string, cas: LabCas, options: NodeOptions): Promise<void> {

@@ -1,7 +1,7 @@
 // Reading one CA or one cert/key pair into inventory entries.
 import type { Host } from '../hosts/host.js';
 import type { CaEntry, CertEntry } from './inventory.js';
-import { readCertificate, readKey } from './read.js';
+import { readCertificate, readCertificateChain, readKey } from './read.js';
 
 export async function readCa(host: Host, name: string, certPath: string, keyPath: string): Promise<CaEntry> {
   const entry: CaEntry = { name, certPath, keyPath, keyPresent: false, missing: false, problems: [], embeddedOnly: false };
@@ -35,9 +35,11 @@ export async function readPairEntry(
     renewable: false,
     source: spec.source,
   };
-  const cert = await readCertificate(host, spec.certPath);
-  if (cert.ok) entry.cert = cert.value;
-  else if (cert.absent) entry.missing = true;
+  const cert = await readCertificateChain(host, spec.certPath);
+  if (cert.ok) {
+    entry.cert = cert.value.cert;
+    if (cert.value.chain.length) entry.chain = cert.value.chain;
+  } else if (cert.absent) entry.missing = true;
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.certPath)}: ${cert.error}` });
   if (entry.missing) return entry;
   const key = await readKey(host, spec.keyPath);

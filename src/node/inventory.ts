@@ -51,8 +51,12 @@ export interface CertEntry {
   kubeconfig?: KubeconfigIdentity;
   /** Catalog CA name (what kubeadm expects to have signed it). */
   expectedCa?: string;
-  /** Name of the CA whose key verifies the signature. */
+  /** Name of the CA whose key verifies the signature: a CA of the node, OWN_CA or SELF_SIGNED. */
   signer?: string;
+  /** Certificates written after the leaf in the same file (a chain, or the kubelet's own throwaway CA). */
+  chain?: Certificate[];
+  /** With signer OWN_CA: the CA from the same file that signed the leaf. */
+  ownCa?: Certificate;
   missing: boolean;
   problems: Problem[];
   /** Listed by `kubeadm certs check-expiration`. */
@@ -77,8 +81,23 @@ export interface NodeInventory {
   entries: CertEntry[];
 }
 
+/**
+ * A leaf signed by a CA that travels in the same file, leaf first (client-go's GenerateSelfSignedCertKey, which the
+ * kubelet uses for kubelet.crt: a throwaway CA whose key is discarded). Renewal makes a new CA and leaf the same way.
+ */
+export const OWN_CA = 'own-ca';
+/** A certificate that signed itself (an old kubelet's kubelet.crt): renewed self-signed with a new key. */
+export const SELF_SIGNED = 'self-signed';
+
+/** The private key file of an entry, where it lives apart from the certificate. */
+export function keyPathOf(entry: CertEntry): string | undefined {
+  if (entry.slot.kind === 'pair') return entry.slot.keyPath;
+  if (entry.slot.kind === 'combined') return entry.slot.linkPath;
+  return undefined;
+}
+
 export function isExternallyManaged(inventory: NodeInventory, entry: CertEntry): boolean {
-  if (entry.signer === 'self-signed') return !entry.key;
+  if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) return !entry.key;
   const ca = inventory.cas.find((c) => c.name === (entry.signer ?? entry.expectedCa));
   return !ca || !ca.keyPresent;
 }

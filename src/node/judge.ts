@@ -1,7 +1,7 @@
 // Structural judgement of a scanned node: which CA signed what (by key, never by name), key match, stale CA data,
 // and whether kpki can renew each entry. Time-based status (expired, expiring) is decided at report time.
-import { isSignedBy, keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
-import type { CaEntry, CertEntry, NodeInventory } from './inventory.js';
+import { Certificate, isSignedBy, keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
+import { CaEntry, CertEntry, NodeInventory, OWN_CA, SELF_SIGNED } from './inventory.js';
 
 export function judgeEntries(inventory: NodeInventory): void {
   addEmbeddedCas(inventory);
@@ -56,12 +56,14 @@ function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
   }
   const signer = inventory.cas.find((ca) => ca.cert && isSignedBy(cert, ca.cert));
   if (signer) entry.signer = signer.name;
-  else if (cert.selfSigned) entry.signer = 'self-signed';
+  else if ((entry.ownCa = ownCaOf(cert, entry.chain))) entry.signer = OWN_CA;
+  else if (cert.selfSigned) entry.signer = SELF_SIGNED;
 
-  if (entry.signer === 'self-signed') {
-    // The kubelet's own serving certificate: renewed the way the kubelet made it, self-signed with a new key.
-    if (entry.key && !entry.problems.length) entry.renewable = true;
-    else entry.notRenewable = 'self-signed, and its key is missing or does not match';
+  if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) {
+    // The kubelet's own serving certificate: renewed the way the kubelet made it (a new key, and a new throwaway CA
+    // when the file carried one), so no CA of the node is needed.
+    if (entry.key && !entry.problems.some((p) => p.code === 'key-mismatch' || p.code === 'unreadable')) entry.renewable = true;
+    else entry.notRenewable = `${entry.signer === OWN_CA ? 'signed by its own CA' : 'self-signed'}, and its key is missing or does not match`;
     return;
   }
   if (!signer) {
@@ -84,6 +86,11 @@ function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
     return;
   }
   entry.renewable = true;
+}
+
+/** A self-signed CA written after the leaf in the same file whose key made the leaf's signature (client-go's shape). */
+function ownCaOf(cert: Certificate, chain: Certificate[] | undefined): Certificate | undefined {
+  return chain?.find((c) => c.isCA && c.selfSigned && isSignedBy(cert, c));
 }
 
 function checkEmbeddedCa(inventory: NodeInventory, entry: CertEntry): void {

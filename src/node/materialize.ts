@@ -4,10 +4,10 @@ import type { KeyObject } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import { withEmbeddedCredentials } from '../kubeadm/kubeconfig.js';
 import { certificateToPem, parseCertificate } from '../pki/certificate.js';
-import { extensionsToCopy, issueCertificate, withoutSubjectAltName } from '../pki/issue.js';
+import { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName } from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
-import type { CertEntry, NodeInventory } from './inventory.js';
-import type { PlanItem, RenewalPlan } from './plan.js';
+import { CertEntry, NodeInventory, OWN_CA } from './inventory.js';
+import { OWN_CA_BACKDATE_MS, PlanItem, RenewalPlan } from './plan.js';
 import { KpkiError } from './errors.js';
 import { readOptional } from './read.js';
 
@@ -36,18 +36,34 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
   const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
   const old = entry.cert!;
   const key: KeyObject = item.reuseKey && entry.key ? entry.key : await generatePrivateKey(item.keyAlgorithm);
+  const extensions = DROP_SAN ? withoutSubjectAltName(extensionsToCopy(old), DROP_SAN) : extensionsToCopy(old);
+  if (item.signer === OWN_CA) {
+    // The kubelet's shape: a new throwaway CA signs the new leaf; both go into the file, the CA key is forgotten.
+    const { leaf, ca } = await issueWithThrowawayCa({
+      host: old.commonName.replace(/@\d+$/, '') || inventory.node,
+      unixTime: Math.floor((item.newNotBefore.getTime() + OWN_CA_BACKDATE_MS) / 1000),
+      key,
+      caKey: await generatePrivateKey(item.keyAlgorithm),
+      extensions,
+      notBefore: item.newNotBefore,
+      notAfter: item.newNotAfter,
+    });
+    return { item, entry, certPem: certificateToPem(leaf) + certificateToPem(ca), keyPem: privateKeyToPem(key) };
+  }
   const ca = inventory.cas.find((c) => c.name === item.signer);
-  // A self-signed certificate (the kubelet's serving cert) is signed by its own new key.
+  // A self-signed certificate (an old kubelet's serving cert) is signed by its own new key.
   const signer = ca ? { cert: ca.cert!, key: ca.key! } : { cert: old, key, selfSigned: true };
   const cert = await issueCertificate({
     subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
-    extensions: DROP_SAN ? withoutSubjectAltName(extensionsToCopy(old), DROP_SAN) : extensionsToCopy(old),
+    extensions,
     publicKey: key,
     notBefore: item.newNotBefore,
     notAfter: item.newNotAfter,
     signer,
   });
-  return { item, entry, certPem: certificateToPem(cert), keyPem: privateKeyToPem(key) };
+  // certificates written after the leaf (its chain) stay after the new one
+  const chain = (entry.chain ?? []).map(certificateToPem).join('');
+  return { item, entry, certPem: certificateToPem(cert) + chain, keyPem: privateKeyToPem(key) };
 }
 
 async function filesFor(host: Host, inventory: NodeInventory, entry: CertEntry, item: PlanItem, certPem: string, keyPem: string): Promise<FileWrite[]> {

@@ -1,11 +1,13 @@
 // Renewal plan: which entries to renew, why, with which key and validity. Plain data: --dry-run prints it.
 import { isSupportedAlgorithm, KeyAlgorithm } from '../pki/keys.js';
 import { humanDuration } from '../util/duration.js';
-import type { CaEntry, CertEntry, NodeInventory } from './inventory.js';
+import { CaEntry, CertEntry, NodeInventory, OWN_CA, SELF_SIGNED } from './inventory.js';
 import { KpkiError } from './errors.js';
 
 export const DEFAULT_VALIDITY_MS = 365 * 86_400_000;
 export const BACKDATE_MS = 5 * 60_000;
+/** client-go's GenerateSelfSignedCertKey (the kubelet's own serving certificate) backdates by an hour. */
+export const OWN_CA_BACKDATE_MS = 3600_000;
 
 export interface PlanItem {
   name: string;
@@ -57,7 +59,13 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
   const items: PlanItem[] = [];
   for (const entry of targets) {
     const refusal = refusalOf(inventory, entry);
-    if (refusal) throw refusal;
+    if (refusal && !(all && refusal.unmanaged)) throw refusal.error;
+    if (refusal) {
+      // a certificate no CA of this node signed is not kpki's to renew: it never blocks the others
+      skipped.push({ name: entry.name, reason: refusal.error.message });
+      warnings.push(`${refusal.error.message}: left as it is`);
+      continue;
+    }
     if (!entry.renewable || !entry.cert) {
       if (!all) throw new KpkiError(`cannot renew ${entry.name} (${entry.path}): ${entry.notRenewable}`, { path: entry.path, hint: hintFor(entry) });
       skipped.push({ name: entry.name, reason: entry.notRenewable ?? 'not renewable' });
@@ -69,7 +77,9 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
       continue;
     }
     const signer = inventory.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
-    const wanted = new Date(options.now.getTime() + validityMs);
+    const backdateMs = entry.signer === OWN_CA ? OWN_CA_BACKDATE_MS : BACKDATE_MS;
+    const notBefore = new Date(options.now.getTime() - backdateMs);
+    const wanted = entry.signer === OWN_CA ? new Date(notBefore.getTime() + validityMs) : new Date(options.now.getTime() + validityMs);
     const caEnd = signer?.cert?.notAfter ?? wanted;
     const capped = wanted.getTime() > caEnd.getTime();
     if (capped) warnings.push(`${entry.name}: validity capped at the ${signer!.name} CA's own expiry ${caEnd.toISOString()}`);
@@ -82,9 +92,9 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
       name: entry.name,
       path: entry.path,
       reason: reasonOf(left, options),
-      signer: signer?.name ?? 'self-signed',
+      signer: signer?.name ?? (entry.signer === OWN_CA ? OWN_CA : SELF_SIGNED),
       oldNotAfter: entry.cert.notAfter,
-      newNotBefore: new Date(options.now.getTime() - BACKDATE_MS),
+      newNotBefore: notBefore,
       newNotAfter: capped ? caEnd : wanted,
       capped,
       reuseKey,
@@ -121,27 +131,33 @@ function findEntry(inventory: NodeInventory, name: string): CertEntry {
   throw new KpkiError(`no certificate named "${name}" on this node`, { hint: `known here: all, ${known}`, exitCode: 2 });
 }
 
-/** Problems that make the tree unsafe to touch: fail with the file and what to do, write nothing. */
-function refusalOf(inventory: NodeInventory, entry: CertEntry): KpkiError | undefined {
+/**
+ * Problems that make the tree unsafe to touch: fail with the file and what to do, write nothing. `unmanaged`: the
+ * entry is not one kpki would write (no CA of the node signed it), so `all` passes it by instead of refusing.
+ */
+function refusalOf(inventory: NodeInventory, entry: CertEntry): { error: KpkiError; unmanaged?: boolean } | undefined {
+  const refuse = (error: KpkiError, unmanaged = false) => ({ error, unmanaged });
   const unreadable = entry.problems.find((p) => p.code === 'unreadable');
-  if (unreadable) return new KpkiError(`cannot read ${unreadable.message}`, { path: entry.path, hint: 'repair or restore this file (kpki backups / kpki restore), then run again' });
+  if (unreadable) return refuse(new KpkiError(`cannot read ${unreadable.message}`, { path: entry.path, hint: 'repair or restore this file (kpki backups / kpki restore), then run again' }));
   if (!entry.cert) return undefined;
   const mismatch = entry.problems.find((p) => p.code === 'key-mismatch');
   if (mismatch) {
-    return new KpkiError(`${entry.name}: ${mismatch.message}`, {
+    return refuse(new KpkiError(`${entry.name}: ${mismatch.message}`, {
       path: entry.path,
       hint: 'put back the key that belongs to this certificate (see kpki backups), or use --key-algorithm to make a new key deliberately',
-    });
+    }));
   }
   if (entry.problems.some((p) => p.code === 'not-signed-by-ca')) {
-    return new KpkiError(`${entry.name}: ${entry.path} is not signed by any CA on this node (issuer "${entry.cert.issuer}")`, {
+    const error = new KpkiError(`${entry.name}: ${entry.path} is not signed by any CA on this node (issuer "${entry.cert.issuer}")`, {
       path: entry.path,
       hint: 'check that the CA files in the certificates directory belong to this cluster',
     });
+    // outside kubeadm's catalog (no CA is expected to have signed it): not kpki's to renew, never a reason to stop
+    return refuse(error, !entry.expectedCa);
   }
   const signer = inventory.cas.find((c) => c.name === entry.signer);
   const caProblem = signer?.problems.find((p) => p.code === 'unreadable' || p.code === 'key-mismatch');
-  if (caProblem) return new KpkiError(`CA ${signer!.name}: ${caProblem.message}`, { path: signer!.keyPath, hint: 'restore the CA key of this cluster before renewing' });
+  if (caProblem) return refuse(new KpkiError(`CA ${signer!.name}: ${caProblem.message}`, { path: signer!.keyPath, hint: 'restore the CA key of this cluster before renewing' }));
   return undefined;
 }
 

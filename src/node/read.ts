@@ -1,6 +1,6 @@
 // Reading node files for a scan: absent is a normal answer, anything else unreadable is reported with its path.
 import type { Host } from '../hosts/host.js';
-import { Certificate, CertFormatError, parseCertificate } from '../pki/certificate.js';
+import { Certificate, CertFormatError, parseCertificate, parseCertificateChain } from '../pki/certificate.js';
 import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
 import type { KeyObject } from 'node:crypto';
 
@@ -26,6 +26,19 @@ export async function readCertificate(host: Host, path: string): Promise<ReadRes
   if (!file.ok) return file;
   try {
     return { ok: true, value: parseCertificate(file.value) };
+  } catch (err) {
+    if (err instanceof CertFormatError) return { ok: false, absent: false, error: describeEmpty(file.value, err.message) };
+    throw err;
+  }
+}
+
+/** The first certificate of a file and the ones written after it (a chain, or a CA that travels with the leaf). */
+export async function readCertificateChain(host: Host, path: string): Promise<ReadResult<{ cert: Certificate; chain: Certificate[] }>> {
+  const file = await readOptional(host, path);
+  if (!file.ok) return file;
+  try {
+    const [cert, ...chain] = parseCertificateChain(file.value);
+    return { ok: true, value: { cert, chain } };
   } catch (err) {
     if (err instanceof CertFormatError) return { ok: false, absent: false, error: describeEmpty(file.value, err.message) };
     throw err;

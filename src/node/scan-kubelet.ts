@@ -2,7 +2,7 @@
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KUBELET_PKI_DIR } from '../kubeadm/catalog.js';
-import { CertFormatError, parseCertificate } from '../pki/certificate.js';
+import { CertFormatError, parseCertificateChain } from '../pki/certificate.js';
 import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
 import type { CertEntry } from './inventory.js';
 import { readOptional } from './read.js';
@@ -29,7 +29,9 @@ export async function readCombinedEntry(host: Host, name: string, linkPath: stri
     return entry;
   }
   try {
-    entry.cert = parseCertificate(file.value);
+    const [cert, ...chain] = parseCertificateChain(file.value);
+    entry.cert = cert;
+    if (chain.length) entry.chain = chain;
     entry.key = parsePrivateKey(file.value);
   } catch (err) {
     if (!(err instanceof CertFormatError) && !(err instanceof KeyFormatError)) throw err;

@@ -57,6 +57,13 @@ export function parseCertificates(pem: string | Buffer): Certificate[] {
     .map((b) => certificateFromDer(b.der));
 }
 
+/** Every certificate of a PEM text, leaf first; throws CertFormatError when there is none or one is corrupt. */
+export function parseCertificateChain(pem: string | Buffer): Certificate[] {
+  const certs = parseCertificates(pem);
+  if (certs.length === 0) throw new CertFormatError('no PEM certificate found');
+  return certs;
+}
+
 /** The first certificate of a PEM text; throws CertFormatError when there is none or it is corrupt. */
 export function parseCertificate(pem: string | Buffer): Certificate {
   const blocks = parsePem(pem).filter((b) => b.type === CERT_TYPE);

@@ -179,6 +179,37 @@ export async function selfSignCa(spec: CaSpec): Promise<Certificate> {
   return certificateFromDer(Buffer.from(cert.rawData));
 }
 
+export interface ThrowawayCaParams {
+  /** The host the kubelet named its certificate after (the part of the old CN before "@"). */
+  host: string;
+  unixTime: number;
+  key: KeyObject;
+  caKey: KeyObject;
+  /** The leaf's extensions (copied from the old leaf: SANs, usages). */
+  extensions: x509.Extension[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/**
+ * client-go's GenerateSelfSignedCertKey, which the kubelet uses for kubelet.crt: a throwaway CA "<host>-ca@<unix>"
+ * (serial 1) signs the leaf "<host>@<unix>" (serial 2). The caller writes both into one file, leaf first, and
+ * forgets the CA key.
+ */
+export async function issueWithThrowawayCa(p: ThrowawayCaParams): Promise<{ leaf: Certificate; ca: Certificate }> {
+  const ca = await selfSignCa({ commonName: `${p.host}-ca@${p.unixTime}`, key: p.caKey, notBefore: p.notBefore, notAfter: p.notAfter, serial: '01' });
+  const leaf = await issueCertificate({
+    subject: distinguishedName(`${p.host}@${p.unixTime}`),
+    extensions: p.extensions,
+    publicKey: p.key,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    serial: '02',
+    signer: { cert: ca, key: p.caKey },
+  });
+  return { leaf, ca };
+}
+
 /** The extensions with one DNS name or IP address removed from the SANs (a test hook uses it to make a bad renewal). */
 export function withoutSubjectAltName(extensions: x509.Extension[], value: string): x509.Extension[] {
   return extensions.map((ext) => {

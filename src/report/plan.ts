@@ -1,6 +1,7 @@
 // Renders a renewal plan and what must happen after it.
 import { USED_BY } from '../kubeadm/catalog.js';
 import type { RenewalPlan } from '../node/plan.js';
+import { OWN_CA } from '../node/inventory.js';
 import { humanDuration } from '../util/duration.js';
 import { kubeadmDate } from './kubeadm-format.js';
 import { renderColumns } from './table.js';
@@ -18,7 +19,7 @@ export function renderPlan(plan: RenewalPlan): string {
         : item.keyAlgorithm === item.oldKeyAlgorithm
           ? `new ${item.keyAlgorithm}`
           : `new ${item.keyAlgorithm} (was ${item.oldKeyAlgorithm})`;
-      rows.push([item.name, item.reason, kubeadmDate(item.oldNotAfter), kubeadmDate(item.newNotAfter) + (item.capped ? ' (capped by CA)' : ''), item.signer, key]);
+      rows.push([item.name, item.reason, kubeadmDate(item.oldNotAfter), kubeadmDate(item.newNotAfter) + (item.capped ? ' (capped by CA)' : ''), item.signer === OWN_CA ? 'a new throwaway CA (as the kubelet does)' : item.signer, key]);
     }
     lines.push(renderColumns(rows).replace(/^/gm, '  '));
   }

@@ -60,7 +60,8 @@ function timeline(rows: Row[], nodes: string[], now: Date): string {
   nodes.forEach((node, i) => {
     const y = 30 + i * rowH + rowH / 2;
     parts.push(`<text x="4" y="${y + 4}" font-size="12">${escape(node)}</text><line x1="${left}" y1="${y}" x2="${width - 10}" y2="${y}" stroke="#bdbdbd"/>`);
-    for (const r of rows.filter((row) => row.node === node && row.notAfter)) {
+    // the most urgent marks are drawn last, so a warning never hides a critical one at the same date
+    for (const r of rows.filter((row) => row.node === node && row.notAfter).sort((a, b) => a.severity - b.severity)) {
       const title = `${r.node} ${r.name}: ${kubeadmDate(r.notAfter!)} (${r.status})`;
       parts.push(`<circle class="mark sev${r.severity}" cx="${x(r.notAfter!.getTime()).toFixed(1)}" cy="${y}" r="${r.ca ? 4 : 7}" fill="${COLOURS[r.severity]}" fill-opacity="0.85"><title>${escape(title)}</title></circle>`);
     }

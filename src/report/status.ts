@@ -1,6 +1,6 @@
 // Time-based status of entries against warn/crit thresholds, and the Nagios-style severity it implies.
 import type { CaEntry, CertEntry, NodeInventory, Problem } from '../node/inventory.js';
-import { KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
+import { EXPIRY_IS_WARNING, KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
 
 export interface Thresholds {
   warnMs: number;
@@ -57,12 +57,13 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
   const cert = item.cert;
   if (cert) {
     const left = cert.notAfter.getTime() - thresholds.now.getTime();
+    const critical: Severity = EXPIRY_IS_WARNING.has(item.name) ? 1 : 2;
     if (left <= 0) {
       labels.push('expired');
-      raise(2);
+      raise(critical);
     } else if (left <= thresholds.critMs) {
       labels.push(`expires in ${Math.floor(left / 86_400_000)}d`);
-      raise(2);
+      raise(critical);
     } else if (left <= thresholds.warnMs) {
       labels.push(`expiring in ${Math.floor(left / 86_400_000)}d`);
       raise(1);

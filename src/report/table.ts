@@ -1,5 +1,5 @@
 // kpki's own tables: kubeadm's columns plus STATUS (default), and a wide form with path, subject, SANs, key, serial.
-import { isExternallyManaged, NodeInventory } from '../node/inventory.js';
+import { CertEntry, isExternallyManaged, keyPathOf, NodeInventory, OWN_CA } from '../node/inventory.js';
 import { kubeadmDate, shortHumanDuration } from './kubeadm-format.js';
 import { Severity, statusOf, Thresholds } from './status.js';
 
@@ -25,6 +25,12 @@ function residual(notAfter: Date, now: Date): string {
   return shortHumanDuration(Math.trunc((notAfter.getTime() - now.getTime()) / 1000));
 }
 
+/** Who signed an entry, in words: a CA of the node by name, or the CA the file itself carries. */
+export function signerLabel(e: CertEntry): string {
+  if (e.signer === OWN_CA) return e.name === 'kubelet-serving' ? "the kubelet's own CA" : 'own CA (in the file)';
+  return e.signer ?? e.expectedCa ?? '-';
+}
+
 export const CERT_HEADER = ['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED', 'STATUS'];
 export const CA_HEADER = ['CERTIFICATE AUTHORITY', 'EXPIRES', 'RESIDUAL TIME', 'EXTERNALLY MANAGED', 'STATUS'];
 
@@ -40,7 +46,7 @@ export function certificateRows(inventory: NodeInventory, thresholds: Thresholds
       e.name,
       e.cert ? kubeadmDate(e.cert.notAfter) : '-',
       e.cert ? residual(e.cert.notAfter, now) : '-',
-      e.signer ?? e.expectedCa ?? '-',
+      signerLabel(e),
       e.cert ? (isExternallyManaged(inventory, e) ? 'yes' : 'no') : '-',
       status.labels.join(', '),
     ]);
@@ -81,7 +87,7 @@ export function renderWide(inventory: NodeInventory, thresholds: Thresholds): st
   const rows: string[][] = [['CERTIFICATE', 'EXPIRES', 'STATUS', 'PATH', 'SUBJECT', 'SANS', 'KEY', 'SERIAL', 'SIGNED BY']];
   const items = [
     ...inventory.cas.map((ca) => ({ name: `${ca.name} (CA)`, item: ca, path: ca.certPath, signer: 'self' })),
-    ...inventory.entries.map((e) => ({ name: e.name, item: e, path: e.path, signer: e.signer ?? '-' })),
+    ...inventory.entries.map((e) => ({ name: e.name, item: e, path: e.path, signer: e.signer ? signerLabel(e) : '-' })),
   ];
   for (const { name, item, path, signer } of items) {
     const cert = item.cert;
@@ -127,7 +133,16 @@ export function detailFor(inventory: NodeInventory, thresholds: Thresholds) {
             spkiSha256: cert.spkiSha256,
           }
         : {}),
-      ...('renewable' in item ? { renewable: item.renewable, notRenewable: item.notRenewable, source: item.source } : {}),
+      ...('renewable' in item ? { renewable: item.renewable, notRenewable: item.notRenewable, source: item.source, ...entryDetail(item) } : {}),
     };
+  };
+}
+
+function entryDetail(e: CertEntry): Record<string, unknown> {
+  const keyPath = keyPathOf(e);
+  return {
+    ...(keyPath ? { keyPath } : {}),
+    ...(e.chain?.length ? { chain: e.chain.map((c) => ({ subject: c.subject, notAfter: c.notAfter.toISOString() })) } : {}),
+    ...(e.signer === OWN_CA && e.ownCa ? { signedBy: `${signerLabel(e)} ${e.ownCa.subject}, written after the certificate in ${e.path}` } : {}),
   };
 }

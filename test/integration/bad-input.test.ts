@@ -57,6 +57,26 @@ test('leaf not signed by any CA present', () => {
   assert.match(kpki(['--root', root, 'check']).stdout, /not signed by its CA/);
 });
 
+test('a certificate outside the catalog that no CA of the node signed never blocks the others; named, it is refused', () => {
+  const root = fresh();
+  // kubelet.crt replaced by a leaf of some other CA, without that CA in the file
+  const scratch = join(root, 'tmp-foreign');
+  mkdirSync(scratch);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  assert.equal(openssl(['req', '-x509', ...ec, '-subj', '/CN=someone-ca', '-days', '30', '-keyout', `${scratch}/ca.key`, '-out', `${scratch}/ca.crt`]).status, 0);
+  assert.equal(openssl(['req', ...ec, '-subj', '/CN=lab-cp1', '-keyout', join(root, 'var/lib/kubelet/pki/kubelet.key'), '-out', `${scratch}/leaf.csr`]).status, 0);
+  const signed = openssl(['x509', '-req', '-in', `${scratch}/leaf.csr`, '-CA', `${scratch}/ca.crt`, '-CAkey', `${scratch}/ca.key`, '-CAcreateserial', '-days', '30', '-out', join(root, 'var/lib/kubelet/pki/kubelet.crt')]);
+  assert.equal(signed.status, 0, signed.stderr);
+  rmSync(scratch, { recursive: true });
+  const servingBefore = readFileSync(join(root, 'var/lib/kubelet/pki/kubelet.crt'));
+  expectRefusal(root, '/var/lib/kubelet/pki/kubelet.crt', ['renew', 'kubelet-serving', '--yes']);
+  const r = kpki(['--root', root, 'renew', 'all', '--yes']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /kubelet-serving: .*not signed by any CA on this node.*left as it is/);
+  assert.match(r.stdout, /Renewed 1[0-9] certificate/);
+  assert.deepEqual(readFileSync(join(root, 'var/lib/kubelet/pki/kubelet.crt')), servingBefore);
+});
+
 test('CA key missing: named renewal refuses, all skips it as externally managed', () => {
   const root = fresh();
   unlinkSync(join(root, PKI, 'front-proxy-ca.key'));
