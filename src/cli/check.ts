@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { scanNode } from '../node/scan.js';
+import type { NodeInventory } from '../node/inventory.js';
 import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
@@ -30,17 +31,17 @@ export function checkCommand(): Command {
         const thresholds: Thresholds = { warnMs: durationFlag('--warn', opts.warn), critMs: durationFlag('--crit', opts.crit), now: judgedAt(opts) };
         if (opts.at || opts.in) process.stderr.write(`kpki: as on ${thresholds.now.toISOString()}\n`);
         if (globals.inventory) return checkInventory(globals, thresholds, opts.output);
-        const inventory = await scanNode(hostOf(globals), scanOptionsOf(globals));
+        const inventory = await scanNode(hostOf(globals), checkScanOptions(globals));
         const out = process.stdout;
         switch (opts.output) {
           case 'kubeadm':
             out.write(kubeadmText(expirationInfo(inventory, thresholds.now)));
             break;
           case 'json':
-            out.write(`${JSON.stringify(expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), null, 2)}\n`);
+            out.write(`${JSON.stringify(checkData(inventory, thresholds), null, 2)}\n`);
             break;
           case 'yaml':
-            out.write(stringify(expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds))));
+            out.write(stringify(checkData(inventory, thresholds)));
             break;
           case 'wide':
             out.write(renderWide(inventory, thresholds));
@@ -61,10 +62,10 @@ export function checkCommand(): Command {
 }
 
 async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, output: string): Promise<number> {
-  const check = await checkCluster(inventoryNodesOf(globals), scanOptionsOf(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
+  const check = await checkCluster(inventoryNodesOf(globals), checkScanOptions(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
   if (output === 'json' || output === 'yaml') {
     const data = {
-      nodes: check.results.map((r) => ({ node: r.node.name, address: r.node.address, role: r.node.role, error: r.error, ...(r.inventory ? expirationInfo(r.inventory, thresholds.now, detailFor(r.inventory, thresholds)) : {}) })),
+      nodes: check.results.map((r) => ({ node: r.node.name, address: r.node.address, role: r.node.role, error: r.error, ...(r.inventory ? checkData(r.inventory, thresholds) : {}) })),
       crossNode: check.crossNode,
     };
     process.stdout.write(output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
@@ -78,6 +79,16 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
     if (check.crossNode.length) process.stdout.write(`Across nodes:\n${check.crossNode.map((p) => `  ${p}`).join('\n')}\n`);
   } else process.stdout.write(renderCluster(check, thresholds));
   return clusterSeverity(check, thresholds);
+}
+
+/** kubeadm's CertificateExpirationInfo with kpki's detail per item, and the file mode and owner findings. */
+function checkData(inventory: NodeInventory, thresholds: Thresholds) {
+  return { ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), files: inventory.files ?? [] };
+}
+
+/** check reads the leaves' keys (to tell a key that does not match) and only looks whether CA keys are there. */
+function checkScanOptions(globals: GlobalOptions) {
+  return { ...scanOptionsOf(globals), keys: { ca: false, leaf: true } };
 }
 
 /** --at DATE or --in DURATION: the moment the certificates are judged at (default: now). */

@@ -3,7 +3,7 @@
 // (at most once per --min-interval; concurrent scrapes share one read). SSH connections stay open between scrapes.
 import { Command } from 'commander';
 import http from 'node:http';
-import { scanNode } from '../node/scan.js';
+import { scanNode, ScanOptions } from '../node/scan.js';
 import { readTimerState } from '../node/timer-state.js';
 import { mapBounded } from '../cluster/connect.js';
 import { HostPool } from '../cluster/host-pool.js';
@@ -21,8 +21,7 @@ interface Reader {
 }
 
 /** This node (or --root). */
-function nodeReader(globals: GlobalOptions, nodeName?: string): Reader {
-  const scan = scanOptionsOf(globals);
+function nodeReader(globals: GlobalOptions, scan: ScanOptions, nodeName?: string): Reader {
   const host = hostOf(globals);
   // in a pod the node's files are under --root: the node label is the node's name ($NODE_NAME), not that path
   const node = nodeName ?? process.env.NODE_NAME ?? host.name;
@@ -44,8 +43,7 @@ function nodeReader(globals: GlobalOptions, nodeName?: string): Reader {
 const NODE_READ_TIMEOUT_MS = 30_000;
 
 /** Every node of the inventory over SSH, connections kept between scrapes (one reconnect after a failure). */
-function inventoryReader(globals: GlobalOptions): Reader {
-  const scan = scanOptionsOf(globals);
+function inventoryReader(globals: GlobalOptions, scan: ScanOptions): Reader {
   const nodes = inventoryNodesOf(globals);
   const pool = new HostPool({ acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 10_000 });
   return {
@@ -81,10 +79,13 @@ export function exporterCommand(): Command {
     .option('--min-interval <duration>', 'read the nodes at most this often (scrapes in between get the last reading)', '15s')
     .option('--once', 'print the metrics once on stdout and exit (no server)')
     .option('--node-name <name>', 'the node label for this node (default: $NODE_NAME, else the host name or --root)')
+    .option('--check-keys', 'also read the leaves\' private keys, to report keys that do not match (CA keys are never read)')
     .action(
-      action(async (opts: { listen: string; minInterval: string; once?: boolean; nodeName?: string }, command: Command) => {
+      action(async (opts: { listen: string; minInterval: string; once?: boolean; nodeName?: string; checkKeys?: boolean }, command: Command) => {
         const globals = globalsOf(command);
-        const reader = globals.inventory ? inventoryReader(globals) : nodeReader(globals, opts.nodeName);
+        // a scrape reads no private key unless asked: only whether it is there
+        const scan: ScanOptions = { ...scanOptionsOf(globals), keys: { ca: false, leaf: Boolean(opts.checkKeys) } };
+        const reader = globals.inventory ? inventoryReader(globals, scan) : nodeReader(globals, scan, opts.nodeName);
         if (opts.once) {
           try {
             process.stdout.write(await buildRegistry(await reader.read()).metrics());

@@ -78,15 +78,18 @@ export function renewCommand(): Command {
           const inventory = await scanNode(host, scanOptionsOf(globals));
           const plan = planRenewal(inventory, planOptions);
           process.stdout.write(renderPlan(plan));
-          if (plan.items.length === 0) {
+          if (plan.items.length === 0 && plan.modeChanges.length === 0) {
             if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
             return 0;
           }
-          const refused = await confirm(opts.yes, `Renew ${plan.items.length} certificate(s) on ${host.name}?`);
+          const question = plan.items.length ? `Renew ${plan.items.length} certificate(s) on ${host.name}?` : `Make ${plan.modeChanges.length} key file(s) on ${host.name} readable by their owner only?`;
+          const refused = await confirm(opts.yes, question);
           if (refused !== undefined) return refused;
           const writes = await materialize(host, inventory, plan);
           const { backup } = await applyWrites(host, writes, 'renew');
-          process.stdout.write(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
+          const modes = plan.modeChanges.length ? `; ${plan.modeChanges.length} key file(s) made readable by their owner only` : '';
+          process.stdout.write(`Renewed ${plan.items.length} certificate(s)${modes}; backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
+          if (plan.items.length === 0) return 0;
           if (!restart) {
             process.stdout.write(renderNextSteps(plan));
             return 0;

@@ -40,7 +40,10 @@ export interface Host {
   resolve(path: string): Promise<string>;
   list(dir: string): Promise<string[]>;
   mkdirp(dir: string, mode: number): Promise<void>;
-  /** Temp file in the same directory, fsync, rename over the target, fsync the directory. */
+  /**
+   * Temp file in the same directory, fsync, rename over the target, fsync the directory. Data holding a private key
+   * is written at most 0600 (secret-modes.ts), whatever mode is asked.
+   */
   writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions): Promise<void>;
   /** Replaces (or creates) a symlink atomically. */
   symlinkAtomic(path: string, target: string): Promise<void>;

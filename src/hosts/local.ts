@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { execFile } from 'node:child_process';
 import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { writeMode } from './secret-modes.js';
 
 /** Test hook: lets crash tests fill the disk at a chosen write. */
 const FAIL_WRITE = process.env.KPKI_TEST_FAIL_WRITE;
@@ -84,7 +85,8 @@ export class LocalHost implements Host {
     await fs.mkdir(this.real(dir), { recursive: true, mode });
   }
 
-  async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions): Promise<void> {
+  async writeFileAtomic(path: string, data: Buffer | string, asked: WriteOptions): Promise<void> {
+    const options = { ...asked, mode: writeMode(data, asked.mode) };
     const target = this.real(path);
     const temp = join(dirname(target), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
     if (FAIL_WRITE && path.endsWith(FAIL_WRITE) && !path.startsWith('/var/lib/kpki/')) {

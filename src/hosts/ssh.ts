@@ -9,6 +9,7 @@ import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ss
 import { KpkiError } from '../node/errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
 import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { writeMode } from './secret-modes.js';
 
 /** One hop on the way (OpenSSH's ProxyJump); its host key is checked like the node's. */
 export interface SshJump {
@@ -311,7 +312,8 @@ export class SshHost implements Host {
     await this.must(['mkdir', '-p', '-m', mode.toString(8), '--', dir]);
   }
 
-  async writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions): Promise<void> {
+  async writeFileAtomic(path: string, data: Buffer | string, asked: WriteOptions): Promise<void> {
+    const options = { ...asked, mode: writeMode(data, asked.mode) };
     const temp = posix.join(posix.dirname(path), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
     const sftp = this.sftp;
     const handle = await promisify<Buffer>((cb) => sftp.open(temp, 'wx', { mode: options.mode }, cb));

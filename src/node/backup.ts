@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from './errors.js';
+import { writeMode } from '../hosts/secret-modes.js';
 
 export const STATE_DIR = '/var/lib/kpki';
 export const BACKUP_DIR = `${STATE_DIR}/backups`;
@@ -123,6 +124,7 @@ async function alreadyAsRecorded(host: Host, file: BackupFile, data?: Buffer): P
   const info = await host.stat(file.path);
   if (file.type === 'absent') return info === null;
   if (file.type === 'symlink') return info?.type === 'symlink' && info.linkTarget === file.linkTarget;
-  if (info?.type !== 'file' || info.mode !== file.mode || info.uid !== file.uid || info.gid !== file.gid) return false;
+  // key material is put back at most 0600 (never readable by group or others), whatever mode it had
+  if (info?.type !== 'file' || info.mode !== writeMode(data!, file.mode!) || info.uid !== file.uid || info.gid !== file.gid) return false;
   return sha256(await host.readFile(file.path)) === sha256(data!);
 }

@@ -1,15 +1,16 @@
 // Reading one CA or one cert/key pair into inventory entries.
 import type { Host } from '../hosts/host.js';
 import type { CaEntry, CertEntry } from './inventory.js';
-import { readCertificate, readCertificateChain, readKey } from './read.js';
+import { KeyLoading, LOAD_ALL_KEYS, readCertificate, readCertificateChain, readOrStatKey } from './read.js';
 
-export async function readCa(host: Host, name: string, certPath: string, keyPath: string): Promise<CaEntry> {
+export async function readCa(host: Host, name: string, certPath: string, keyPath: string, keys: KeyLoading = LOAD_ALL_KEYS): Promise<CaEntry> {
   const entry: CaEntry = { name, certPath, keyPath, keyPresent: false, missing: false, problems: [], embeddedOnly: false };
   const cert = await readCertificate(host, certPath);
   if (cert.ok) entry.cert = cert.value;
   else if (cert.absent) entry.missing = true;
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(certPath)}: ${cert.error}` });
-  const key = await readKey(host, keyPath);
+  // read-only commands only look whether the CA key is there: it is never pulled into memory to be looked at
+  const key = await readOrStatKey(host, keyPath, keys.ca);
   if (key.ok) {
     entry.key = key.value;
     entry.keyPresent = true;
@@ -22,6 +23,7 @@ export async function readCa(host: Host, name: string, certPath: string, keyPath
 export async function readPairEntry(
   host: Host,
   spec: { name: string; certPath: string; keyPath: string; expectedCa?: string; kubeadm: boolean; source: string },
+  keys: KeyLoading = LOAD_ALL_KEYS,
 ): Promise<CertEntry> {
   const entry: CertEntry = {
     name: spec.name,
@@ -42,9 +44,11 @@ export async function readPairEntry(
   } else if (cert.absent) entry.missing = true;
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.certPath)}: ${cert.error}` });
   if (entry.missing) return entry;
-  const key = await readKey(host, spec.keyPath);
-  if (key.ok) entry.key = key.value;
-  else if (key.absent) entry.problems.push({ code: 'key-missing', message: `private key ${spec.keyPath} is missing` });
+  const key = await readOrStatKey(host, spec.keyPath, keys.leaf);
+  if (key.ok) {
+    entry.key = key.value;
+    entry.keyPresent = true;
+  } else if (key.absent) entry.problems.push({ code: 'key-missing', message: `private key ${spec.keyPath} is missing` });
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.keyPath)}: ${key.error}` });
   return entry;
 }

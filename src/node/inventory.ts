@@ -4,6 +4,7 @@ import type { Certificate } from '../pki/certificate.js';
 import type { ClusterSettings } from '../kubeadm/cluster-config.js';
 import type { KubeconfigIdentity } from '../kubeadm/kubeconfig.js';
 import type { StaticPod } from '../kubeadm/manifests.js';
+import type { FileFinding } from './permissions.js';
 
 /** Where a certificate lives and how it is written back (kubeadm's "read-writers"). */
 export type Slot =
@@ -19,7 +20,9 @@ export type ProblemCode =
   | 'not-signed-by-ca'
   | 'wrong-ca'
   | 'ca-data-stale'
-  | 'not-yet-valid';
+  | 'not-yet-valid'
+  | 'loose-mode'
+  | 'wrong-owner';
 
 export interface Problem {
   code: ProblemCode;
@@ -47,7 +50,10 @@ export interface CertEntry {
   /** The file users look at: the .crt, the kubeconfig, the kubelet PEM. */
   path: string;
   cert?: Certificate;
+  /** The private key, when the scan loaded keys (check -o and the exporter only look whether it is there). */
   key?: KeyObject;
+  /** The private key exists (whether or not it was loaded). */
+  keyPresent?: boolean;
   kubeconfig?: KubeconfigIdentity;
   /** Catalog CA name (what kubeadm expects to have signed it). */
   expectedCa?: string;
@@ -79,6 +85,8 @@ export interface NodeInventory {
   manifests: StaticPod[];
   cas: CaEntry[];
   entries: CertEntry[];
+  /** File modes and owners that the CIS benchmark would flag (all of them, also those of entries). */
+  files?: FileFinding[];
 }
 
 /**
@@ -97,7 +105,7 @@ export function keyPathOf(entry: CertEntry): string | undefined {
 }
 
 export function isExternallyManaged(inventory: NodeInventory, entry: CertEntry): boolean {
-  if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) return !entry.key;
+  if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) return !(entry.key || entry.keyPresent);
   const ca = inventory.cas.find((c) => c.name === (entry.signer ?? entry.expectedCa));
   return !ca || !ca.keyPresent;
 }

@@ -62,7 +62,7 @@ function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
   if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) {
     // The kubelet's own serving certificate: renewed the way the kubelet made it (a new key, and a new throwaway CA
     // when the file carried one), so no CA of the node is needed.
-    if (entry.key && !entry.problems.some((p) => p.code === 'key-mismatch' || p.code === 'unreadable')) entry.renewable = true;
+    if ((entry.key || entry.keyPresent) && !entry.problems.some((p) => p.code === 'key-mismatch' || p.code === 'unreadable')) entry.renewable = true;
     else entry.notRenewable = `${entry.signer === OWN_CA ? 'signed by its own CA' : 'self-signed'}, and its key is missing or does not match`;
     return;
   }
@@ -77,7 +77,7 @@ function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
     entry.problems.push({ code: 'wrong-ca', message: `signed by ${signer.name}, expected ${entry.expectedCa}` });
   }
   checkEmbeddedCa(inventory, entry);
-  if (!signer.keyPresent || !signer.key) {
+  if (!signer.keyPresent) {
     entry.notRenewable = `CA key of ${signer.name} is absent (externally managed)`;
     return;
   }

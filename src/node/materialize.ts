@@ -9,6 +9,7 @@ import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import { CertEntry, NodeInventory, OWN_CA } from './inventory.js';
 import { OWN_CA_BACKDATE_MS, PlanItem, RenewalPlan } from './plan.js';
 import { KpkiError } from './errors.js';
+import { holdsPrivateKey } from '../hosts/secret-modes.js';
 import { readOptional } from './read.js';
 
 /** One change to the node: a file's new content, or a symlink's new target. Key files come before their certs. */
@@ -25,6 +26,20 @@ export async function materialize(host: Host, inventory: NodeInventory, plan: Re
   const writes: FileWrite[] = [];
   for (const { item, entry, certPem, keyPem } of issued) {
     writes.push(...(await filesFor(host, inventory, entry, item, certPem, keyPem)));
+  }
+  return [...writes, ...(await tightenedModes(host, plan, new Set(writes.map((w) => w.path))))];
+}
+
+/** Key files the plan found readable by group or others and nothing else rewrites: the same bytes, mode 0600. */
+async function tightenedModes(host: Host, plan: RenewalPlan, written: Set<string>): Promise<FileWrite[]> {
+  const writes: FileWrite[] = [];
+  for (const change of plan.modeChanges) {
+    if (written.has(change.path)) continue;
+    const info = await host.stat(change.path);
+    if (info?.type !== 'file') continue;
+    const data = await host.readFile(change.path);
+    if (!holdsPrivateKey(data)) continue;
+    writes.push({ kind: 'file', path: change.path, data, mode: change.to, uid: info.uid, gid: info.gid, entry: `mode of ${change.path}`, format: 'binary' });
   }
   return writes;
 }
@@ -51,6 +66,7 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
     return { item, entry, certPem: certificateToPem(leaf) + certificateToPem(ca), keyPem: privateKeyToPem(key) };
   }
   const ca = inventory.cas.find((c) => c.name === item.signer);
+  if (ca && !ca.key) throw new KpkiError(`the key of CA ${ca.name} was not loaded (${ca.keyPath}): cannot sign ${item.name}`, { path: ca.keyPath });
   // A self-signed certificate (an old kubelet's serving cert) is signed by its own new key.
   const signer = ca ? { cert: ca.cert!, key: ca.key! } : { cert: old, key, selfSigned: true };
   const cert = await issueCertificate({

@@ -2,7 +2,9 @@
 import { isSupportedAlgorithm, KeyAlgorithm } from '../pki/keys.js';
 import { humanDuration } from '../util/duration.js';
 import { CaEntry, CertEntry, NodeInventory, OWN_CA, SELF_SIGNED } from './inventory.js';
+import { posix } from 'node:path';
 import { KpkiError } from './errors.js';
+import { secretMode } from '../hosts/secret-modes.js';
 
 export const DEFAULT_VALIDITY_MS = 365 * 86_400_000;
 export const BACKDATE_MS = 5 * 60_000;
@@ -27,6 +29,8 @@ export interface PlanItem {
 export interface RenewalPlan {
   node: string;
   items: PlanItem[];
+  /** Files holding private keys readable by group or others: made 0600 (never loosened), renewed or not. */
+  modeChanges: { path: string; from: number; to: number; entry: string }[];
   skipped: { name: string; reason: string }[];
   validityMs: number;
   validitySource: string;
@@ -102,7 +106,11 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
       oldKeyAlgorithm: oldAlg,
     });
   }
-  return { node: inventory.node, items, skipped, validityMs, validitySource, warnings };
+  // every file holding a private key is left readable by its owner only, renewed or not (CA keys, sa.key too)
+  const modeChanges = (inventory.files ?? [])
+    .filter((f) => f.code === 'loose-mode' && f.kind === 'private')
+    .map((f) => ({ path: f.path, from: f.mode, to: secretMode(f.mode), entry: f.entry ?? posix.basename(f.path) }));
+  return { node: inventory.node, items, modeChanges, skipped, validityMs, validitySource, warnings };
 }
 
 function validityOf(inventory: NodeInventory, options: PlanOptions): { validityMs: number; validitySource: string } {

@@ -61,3 +61,23 @@ function describeEmpty(data: Buffer, message: string): string {
   if (data.includes('-----BEGIN') && !data.includes('-----END')) return 'truncated PEM (no END line)';
   return message;
 }
+
+/** Which private keys a scan parses: renewal needs all; check only leaves (key match); the exporter none. */
+export interface KeyLoading {
+  ca: boolean;
+  leaf: boolean;
+}
+
+export const LOAD_ALL_KEYS: KeyLoading = { ca: true, leaf: true };
+
+/** A key file read and parsed, or only looked at (present or not) when it is not to be loaded. */
+export async function readOrStatKey(host: Host, path: string, load: boolean): Promise<ReadResult<KeyObject | undefined>> {
+  if (load) return readKey(host, path);
+  const info = await host.stat(path).catch(() => null);
+  if (!info) return { ok: false, absent: true };
+  if (info.type === 'symlink') {
+    const target = await host.stat(await host.resolve(path)).catch(() => null);
+    if (!target) return { ok: false, absent: false, error: `dangling symlink to ${info.linkTarget}` };
+  }
+  return { ok: true, value: undefined };
+}

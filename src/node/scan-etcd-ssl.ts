@@ -4,13 +4,14 @@ import type { Host } from '../hosts/host.js';
 import { ETCD_SSL_DIR } from '../kubeadm/catalog.js';
 import type { CaEntry, CertEntry } from './inventory.js';
 import { readCa, readPairEntry } from './entries.js';
+import type { KeyLoading } from './read.js';
 
-export async function scanEtcdSsl(host: Host, kubeadmCas: CaEntry[], knownPaths: Set<string>): Promise<{ cas: CaEntry[]; leaves: CertEntry[] }> {
+export async function scanEtcdSsl(host: Host, kubeadmCas: CaEntry[], knownPaths: Set<string>, keys: KeyLoading): Promise<{ cas: CaEntry[]; leaves: CertEntry[] }> {
   const files = await host.list(ETCD_SSL_DIR);
   if (!files.includes('ca.pem')) return { cas: [], leaves: [] };
   const kubeadmEtcdCa = kubeadmCas.some((c) => c.name === 'etcd-ca' && !c.missing);
   const caName = kubeadmEtcdCa ? 'etcd-ssl-ca' : 'etcd-ca';
-  const ca = await readCa(host, caName, posix.join(ETCD_SSL_DIR, 'ca.pem'), posix.join(ETCD_SSL_DIR, 'ca-key.pem'));
+  const ca = await readCa(host, caName, posix.join(ETCD_SSL_DIR, 'ca.pem'), posix.join(ETCD_SSL_DIR, 'ca-key.pem'), keys);
   const leaves: CertEntry[] = [];
   for (const file of files) {
     const match = /^(admin|member|node)-(.+)\.pem$/.exec(file);
@@ -25,7 +26,7 @@ export async function scanEtcdSsl(host: Host, kubeadmCas: CaEntry[], knownPaths:
         expectedCa: caName,
         kubeadm: false,
         source: `etcd ssl dir (${ETCD_SSL_DIR})`,
-      }),
+      }, keys),
     );
   }
   return { cas: [ca], leaves };

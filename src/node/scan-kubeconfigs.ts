@@ -6,18 +6,18 @@ import { KubeconfigError, parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { CertFormatError, parseCertificate } from '../pki/certificate.js';
 import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
 import type { CertEntry } from './inventory.js';
-import { readOptional } from './read.js';
+import { KeyLoading, readOptional } from './read.js';
 import { readCombinedEntry } from './scan-kubelet.js';
 import { readPairEntry } from './entries.js';
 
 type FlagPaths = Map<string, { cert: string; key?: string; source: string }>;
 
-export async function scanKubeconfigs(host: Host, kubeconfigDir: string, flagPaths: FlagPaths): Promise<CertEntry[]> {
+export async function scanKubeconfigs(host: Host, kubeconfigDir: string, flagPaths: FlagPaths, keys: KeyLoading): Promise<CertEntry[]> {
   const entries: CertEntry[] = [];
   for (const spec of KUBECONFIG_CATALOG) {
     const fromFlag = flagPaths.get(spec.name);
     const path = fromFlag?.cert ?? posix.join(kubeconfigDir, spec.file);
-    const entry = await readKubeconfigEntry(host, spec.name, path, spec.kubeadm, fromFlag?.source ?? `kubeconfig dir (${kubeconfigDir})`);
+    const entry = await readKubeconfigEntry(host, spec.name, path, spec.kubeadm, fromFlag?.source ?? `kubeconfig dir (${kubeconfigDir})`, keys);
     if (entry) entries.push(entry);
   }
   // super-admin.conf exists only on the init node of 1.29+ clusters: report it missing only where it is expected.
@@ -30,7 +30,7 @@ export async function scanKubeconfigs(host: Host, kubeconfigDir: string, flagPat
   });
 }
 
-async function readKubeconfigEntry(host: Host, name: string, path: string, kubeadm: boolean, source: string): Promise<CertEntry | undefined> {
+async function readKubeconfigEntry(host: Host, name: string, path: string, kubeadm: boolean, source: string, keys: KeyLoading): Promise<CertEntry | undefined> {
   const entry: CertEntry = {
     name,
     kind: 'kubeconfig',
@@ -70,6 +70,8 @@ async function readKubeconfigEntry(host: Host, name: string, path: string, kubea
       entry.problems.push({ code: 'key-missing', message: `user "${identity.userName}" has no client-key-data` });
       return entry;
     }
+    entry.keyPresent = true;
+    if (!keys.leaf) return entry;
     try {
       entry.key = parsePrivateKey(identity.clientKeyData);
     } catch (err) {
@@ -85,8 +87,8 @@ async function readKubeconfigEntry(host: Host, name: string, path: string, kubea
     const refSource = `${name} client-certificate`;
     const referenced =
       certPath === keyPath
-        ? await readCombinedEntry(host, refName, certPath, refSource)
-        : await readPairEntry(host, { name: refName, certPath, keyPath, expectedCa: 'ca', kubeadm, source: refSource });
+        ? await readCombinedEntry(host, refName, certPath, refSource, keys)
+        : await readPairEntry(host, { name: refName, certPath, keyPath, expectedCa: 'ca', kubeadm, source: refSource }, keys);
     referenced.kubeconfig = identity;
     return referenced;
   }

@@ -5,10 +5,10 @@ import { KUBELET_PKI_DIR } from '../kubeadm/catalog.js';
 import { CertFormatError, parseCertificateChain } from '../pki/certificate.js';
 import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
 import type { CertEntry } from './inventory.js';
-import { readOptional } from './read.js';
+import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
 import { readPairEntry } from './entries.js';
 
-export async function readCombinedEntry(host: Host, name: string, linkPath: string, source: string): Promise<CertEntry> {
+export async function readCombinedEntry(host: Host, name: string, linkPath: string, source: string, keys: KeyLoading = LOAD_ALL_KEYS): Promise<CertEntry> {
   const filePath = await host.resolve(linkPath).catch(() => linkPath);
   const entry: CertEntry = {
     name,
@@ -32,7 +32,9 @@ export async function readCombinedEntry(host: Host, name: string, linkPath: stri
     const [cert, ...chain] = parseCertificateChain(file.value);
     entry.cert = cert;
     if (chain.length) entry.chain = chain;
-    entry.key = parsePrivateKey(file.value);
+    if (keys.leaf) entry.key = parsePrivateKey(file.value);
+    else if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(file.value.toString('latin1'))) throw new KeyFormatError('no PEM private key found');
+    entry.keyPresent = true;
   } catch (err) {
     if (!(err instanceof CertFormatError) && !(err instanceof KeyFormatError)) throw err;
     const code = err instanceof KeyFormatError && entry.cert ? 'key-missing' : 'unreadable';
@@ -42,15 +44,15 @@ export async function readCombinedEntry(host: Host, name: string, linkPath: stri
 }
 
 /** Kubelet files that no kubeconfig pointed at: the serving cert, and the client PEM on nodes without kubelet.conf. */
-export async function scanKubeletFiles(host: Host, known: CertEntry[]): Promise<CertEntry[]> {
+export async function scanKubeletFiles(host: Host, known: CertEntry[], keys: KeyLoading = LOAD_ALL_KEYS): Promise<CertEntry[]> {
   const entries: CertEntry[] = [];
   const clientPath = posix.join(KUBELET_PKI_DIR, 'kubelet-client-current.pem');
   if (!known.some((e) => e.name === 'kubelet-client' || e.name === 'kubelet.conf') && (await host.stat(clientPath))) {
-    entries.push(await readCombinedEntry(host, 'kubelet-client', clientPath, 'kubelet pki dir'));
+    entries.push(await readCombinedEntry(host, 'kubelet-client', clientPath, 'kubelet pki dir', keys));
   }
   const servingRotated = posix.join(KUBELET_PKI_DIR, 'kubelet-server-current.pem');
   if (await host.stat(servingRotated)) {
-    entries.push(await readCombinedEntry(host, 'kubelet-serving', servingRotated, 'kubelet pki dir (serverTLSBootstrap)'));
+    entries.push(await readCombinedEntry(host, 'kubelet-serving', servingRotated, 'kubelet pki dir (serverTLSBootstrap)', keys));
   } else if (await host.stat(posix.join(KUBELET_PKI_DIR, 'kubelet.crt'))) {
     const serving = await readPairEntry(host, {
       name: 'kubelet-serving',
@@ -58,7 +60,7 @@ export async function scanKubeletFiles(host: Host, known: CertEntry[]): Promise<
       keyPath: posix.join(KUBELET_PKI_DIR, 'kubelet.key'),
       kubeadm: false,
       source: 'kubelet pki dir',
-    });
+    }, keys);
     entries.push(serving);
   }
   return entries;

@@ -15,7 +15,8 @@ import {
 import { ClusterSettings, parseClusterSettings } from '../kubeadm/cluster-config.js';
 import { parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
 import { CaEntry, CertEntry, NodeInventory } from './inventory.js';
-import { readOptional } from './read.js';
+import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
+import { auditFiles } from './permissions.js';
 import { readCa, readPairEntry } from './entries.js';
 import { scanKubeconfigs } from './scan-kubeconfigs.js';
 import { scanEtcdSsl } from './scan-etcd-ssl.js';
@@ -30,6 +31,8 @@ export interface ScanOptions {
   kubeconfigDir?: string;
   /** --config: a kubeadm configuration file (node path). */
   config?: string;
+  /** Which private keys to parse (default all, as renewal needs them; check: leaves; the exporter: none). */
+  keys?: KeyLoading;
 }
 
 export async function scanNode(host: Host, options: ScanOptions = {}): Promise<NodeInventory> {
@@ -41,15 +44,16 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   const certDir = options.certDir ?? settings?.certificatesDir ?? certDirFromManifests(manifests) ?? DEFAULT_CERT_DIR;
   const kubeconfigDir = options.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR;
 
-  const cas = await scanCas(host, certDir, flagPaths);
+  const keys = options.keys ?? LOAD_ALL_KEYS;
+  const cas = await scanCas(host, certDir, flagPaths, keys);
   // kubeadm ≤ 1.8 ran etcd without TLS: only an etcd with certificate flags (or an etcd CA) is a stacked TLS etcd.
   const etcdManifest = manifests.some((m) => m.component === 'etcd' && (m.flags.has('cert-file') || m.flags.has('trusted-ca-file')));
   const localEtcd =
     !settings?.externalEtcd && (etcdManifest || cas.some((c) => c.name === 'etcd-ca' && !c.missing));
-  const leaves = await scanLeaves(host, certDir, flagPaths, localEtcd);
-  const kubeconfigs = await scanKubeconfigs(host, kubeconfigDir, flagPaths);
-  const kubelet = await scanKubeletFiles(host, kubeconfigs);
-  const etcdSsl = await scanEtcdSsl(host, cas, new Set([...leaves, ...kubeconfigs].map((e) => e.path)));
+  const leaves = await scanLeaves(host, certDir, flagPaths, localEtcd, keys);
+  const kubeconfigs = await scanKubeconfigs(host, kubeconfigDir, flagPaths, keys);
+  const kubelet = await scanKubeletFiles(host, kubeconfigs, keys);
+  const etcdSsl = await scanEtcdSsl(host, cas, new Set([...leaves, ...kubeconfigs].map((e) => e.path)), keys);
 
   const allCas = [...cas.filter((c) => !c.missing), ...etcdSsl.cas];
   const entries = [...leaves, ...kubeconfigs, ...kubelet, ...etcdSsl.leaves];
@@ -72,6 +76,7 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
     entries: present.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
   judgeEntries(inventory);
+  await auditFiles(host, inventory);
   return inventory;
 }
 
@@ -133,18 +138,18 @@ function certDirFromManifests(pods: StaticPod[]): string | undefined {
   return clientCa ? posix.dirname(clientCa) : undefined;
 }
 
-async function scanCas(host: Host, certDir: string, flagPaths: FlagPaths): Promise<CaEntry[]> {
+async function scanCas(host: Host, certDir: string, flagPaths: FlagPaths, keys: KeyLoading): Promise<CaEntry[]> {
   const cas: CaEntry[] = [];
   for (const spec of CA_CATALOG) {
     const fromFlag = flagPaths.get(spec.name);
     const certPath = fromFlag?.cert ?? posix.join(certDir, `${spec.base}.crt`);
     const keyPath = fromFlag?.key ?? certPath.replace(/\.crt$/, '.key');
-    cas.push(await readCa(host, spec.name, certPath, keyPath));
+    cas.push(await readCa(host, spec.name, certPath, keyPath, keys));
   }
   return cas;
 }
 
-async function scanLeaves(host: Host, certDir: string, flagPaths: FlagPaths, localEtcd: boolean): Promise<CertEntry[]> {
+async function scanLeaves(host: Host, certDir: string, flagPaths: FlagPaths, localEtcd: boolean, keys: KeyLoading): Promise<CertEntry[]> {
   const entries: CertEntry[] = [];
   for (const spec of LEAF_CATALOG) {
     const fromFlag = flagPaths.get(spec.name);
@@ -157,7 +162,7 @@ async function scanLeaves(host: Host, certDir: string, flagPaths: FlagPaths, loc
       expectedCa: spec.ca,
       kubeadm: !spec.localEtcd || localEtcd,
       source: fromFlag?.source ?? `kubeadm catalog (${certDir})`,
-    });
+    }, keys);
     if (entry.missing && spec.localEtcd && !localEtcd) continue;
     entries.push(entry);
   }

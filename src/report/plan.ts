@@ -2,6 +2,7 @@
 import { USED_BY } from '../kubeadm/catalog.js';
 import type { RenewalPlan } from '../node/plan.js';
 import { OWN_CA } from '../node/inventory.js';
+import { octal } from '../node/permissions.js';
 import { humanDuration } from '../util/duration.js';
 import { kubeadmDate } from './kubeadm-format.js';
 import { renderColumns } from './table.js';
@@ -22,6 +23,9 @@ export function renderPlan(plan: RenewalPlan): string {
       rows.push([item.name, item.reason, kubeadmDate(item.oldNotAfter), kubeadmDate(item.newNotAfter) + (item.capped ? ' (capped by CA)' : ''), item.signer === OWN_CA ? 'a new throwaway CA (as the kubelet does)' : item.signer, key]);
     }
     lines.push(renderColumns(rows).replace(/^/gm, '  '));
+  }
+  for (const m of plan.modeChanges ?? []) {
+    lines.push(`mode: ${m.path} holds a private key and is ${octal(m.from)}: written ${octal(m.to)} (readable by its owner only)`);
   }
   if (plan.skipped.length) {
     lines.push('Skipped:');

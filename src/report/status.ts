@@ -25,6 +25,8 @@ const PROBLEM_LABEL: Record<Problem['code'], string> = {
   'wrong-ca': 'wrong CA',
   'ca-data-stale': 'stale CA data',
   'not-yet-valid': 'not yet valid',
+  'loose-mode': 'loose mode',
+  'wrong-owner': 'wrong owner',
 };
 
 const PROBLEM_SEVERITY: Record<Problem['code'], Severity> = {
@@ -36,6 +38,9 @@ const PROBLEM_SEVERITY: Record<Problem['code'], Severity> = {
   'wrong-ca': 2,
   'ca-data-stale': 1,
   'not-yet-valid': 2,
+  // CIS benchmark findings: worth fixing, not an outage
+  'loose-mode': 1,
+  'wrong-owner': 1,
 };
 
 const OPTIONAL = new Set(KUBECONFIG_CATALOG.filter((e) => e.optional).map((e) => e.name));
@@ -77,9 +82,9 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
   return { severity, labels };
 }
 
-/** The exit code of `kpki check`: the worst severity over every CA and entry. */
+/** The exit code of `kpki check`: the worst severity over every CA and entry (and file modes: a warning). */
 export function nodeSeverity(inventory: NodeInventory, thresholds: Thresholds): Severity {
-  let worst: Severity = 0;
+  let worst: Severity = inventory.files?.length ? 1 : 0;
   for (const item of [...inventory.cas, ...inventory.entries]) {
     const s = statusOf(item, thresholds).severity;
     if (s > worst) worst = s;

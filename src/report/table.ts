@@ -80,7 +80,15 @@ export function renderTable(inventory: NodeInventory, thresholds: Thresholds, co
   const severities = certs.severities;
   const caSeverities = cas.severities;
   const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
-  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n`;
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderFileFindings(inventory)}`;
+}
+
+/** The CIS file mode and owner findings, each with the command that fixes it (empty when there are none). */
+export function renderFileFindings(inventory: NodeInventory): string {
+  if (!inventory.files?.length) return '';
+  const lines = ['', 'File modes and owners (CIS Kubernetes Benchmark 1.1):'];
+  for (const f of inventory.files) lines.push(`  ${f.message}`, `    fix: ${f.fix}`);
+  return `${lines.join('\n')}\n`;
 }
 
 export function renderWide(inventory: NodeInventory, thresholds: Thresholds): string {
@@ -103,7 +111,7 @@ export function renderWide(inventory: NodeInventory, thresholds: Thresholds): st
       signer,
     ]);
   }
-  return `${renderColumns(rows)}\n`;
+  return `${renderColumns(rows)}\n${renderFileFindings(inventory)}`;
 }
 
 /** kpki's extra detail for the json/yaml forms, keyed like expirationInfo's `extra` callback. */

@@ -31,8 +31,14 @@ export function removeTree(path: string): void {
   rmSync(path, { recursive: true, force: true });
 }
 
-/** sha256 over every file (path, mode, bytes) and symlink (path, target) under root, except kpki's own state. */
-export function hashTree(root: string, exclude = ['var/lib/kpki']): string {
+/** The mode a file holding private key material must have after any kpki write: at most 0600. */
+export const keyModesTightened = (data: Buffer, mode: number) => (/PRIVATE KEY-----|client-key-data/.test(data.toString('latin1')) ? mode & 0o600 : mode);
+
+/**
+ * sha256 over every file (path, mode, bytes) and symlink (path, target) under root, except kpki's own state.
+ * `expectMode` hashes a file's mode as it is expected to be (e.g. keyModesTightened), not as it is.
+ */
+export function hashTree(root: string, exclude = ['var/lib/kpki'], expectMode?: (data: Buffer, mode: number) => number): string {
   const hash = createHash('sha256');
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
@@ -45,7 +51,11 @@ export function hashTree(root: string, exclude = ['var/lib/kpki']): string {
         // directories on the way to kpki's own state (var, var/lib) may be created by it
         if (!exclude.some((e) => e.startsWith(`${rel}/`))) hash.update(`D ${rel} ${(st.mode & 0o7777).toString(8)}\n`);
         walk(path);
-      } else hash.update(`F ${rel} ${(st.mode & 0o7777).toString(8)} `).update(readFileSync(path)).update('\n');
+      } else {
+        const data = readFileSync(path);
+        const mode = expectMode ? expectMode(data, st.mode & 0o7777) : st.mode & 0o7777;
+        hash.update(`F ${rel} ${mode.toString(8)} `).update(data).update('\n');
+      }
     }
   };
   walk(root);

@@ -20,6 +20,13 @@ export async function expiredControlPlane(options: Partial<NodeOptions> = {}, ke
   return root;
 }
 
+/** A healthy control-plane node (valid for a year), ECDSA keys. */
+export async function healthyControlPlane(options: Partial<NodeOptions> = {}): Promise<string> {
+  const root = tempRoot('kpki-lab-');
+  await buildControlPlaneNode(root, await makeClusterCas(), { nodeName: 'lab-cp1', address: '127.0.0.11', ...options });
+  return root;
+}
+
 export function copyTree(template: string): string {
   const root = tempRoot('kpki-case-');
   cpSync(template, root, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
