@@ -12,7 +12,7 @@ import type { KeyAlgorithm } from '../src/pki/keys.js';
 import { Check, kubeletPods, nodeHealth, NodeHealth, tcpOpen } from './health.js';
 import { childrenOf, descendantsOf, hostPidOf, isAlive, processesOfLab, stopPids } from './processes.js';
 import { EXPIRED, reissue, Validity } from './reissue.js';
-import { LabLayout, NODE_PATHS, NodeInfo, writeLab } from './setup.js';
+import { LabLayout, LOGIN_USER, NODE_PATHS, NodeInfo, writeLab } from './setup.js';
 
 const execFileAsync = promisify(execFile);
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,6 +36,8 @@ export interface LabOptions {
   waitHealthy?: boolean;
   /** Nodes run only sshd over their tree (no kubelet, no pods): for benchmarks that read many nodes. */
   sshOnly?: boolean;
+  /** Every sshd allows TCP forwarding (default: lab-cp2 refuses it, lab-cp3 permits only its port 22). */
+  plainSsh?: boolean;
 }
 
 interface LabState {
@@ -259,6 +261,7 @@ export class Lab {
         exitWithStdin: attached,
         standinsScript: STANDINS_SCRIPT,
         sshOnly: options.sshOnly,
+        plainSsh: options.plainSsh,
       });
       lab = new Lab(state);
       await lab.ensureAddressesFree();
@@ -404,9 +407,13 @@ export class Lab {
     }
   }
 
-  /** A kpki inventory of this lab (SSH as root with the lab's key, host keys pinned in the lab's known_hosts). */
+  /**
+   * A kpki inventory of this lab (the lab's key, host keys pinned in the lab's known_hosts): root on the control-plane
+   * nodes, the login user with sudo on workers, as operators reach cloud nodes.
+   */
   writeInventory(path = join(this.dir, 'inventory.yaml')): string {
-    const nodes = this.nodes.map((n) => `  - { name: ${n.name}, address: ${n.address}, role: ${n.role} }`).join('\n');
+    const login = (n: LabNode) => (n.role === 'worker' ? `, user: ${LOGIN_USER.name}, sudo: true` : '');
+    const nodes = this.nodes.map((n) => `  - { name: ${n.name}, address: ${n.address}, role: ${n.role}${login(n)} }`).join('\n');
     writeFileSync(path, `# the kpki lab ${this.id}\ndefaults:\n  user: root\n  key: ${this.sshKey}\n  knownHosts: ${this.knownHosts}\nnodes:\n${nodes}\n`);
     return path;
   }

@@ -1,7 +1,7 @@
 // Writes a lab cluster's files: node trees (kubeadm layout from src/lab), per-node hosts/resolv.conf, sshd config and
 // host keys, the kubelet stand-in's config. Nothing here starts a process.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeClusterCas } from '../src/lab/cluster-cas.js';
 import { buildControlPlaneNode, buildWorkerNode } from '../src/lab/node-tree.js';
@@ -40,6 +40,18 @@ export interface SetupOptions {
   standinsScript: string;
   /** Nodes with only sshd and their tree (no kubelet, no pods): many of them for the cluster-check benchmark. */
   sshOnly?: boolean;
+  /** Every node's sshd allows TCP forwarding (default: node 2 refuses it, node 3 permits only port 22, as hardened nodes do). */
+  plainSsh?: boolean;
+}
+
+/** The login user every lab node has besides root: passwordless sudo, no TTY needed (sudo -n), as cloud images ship. */
+export const LOGIN_USER = { name: 'ops', uid: 1500 };
+
+/** sshd settings of hardened nodes (CIS benchmarks: no TCP forwarding, or only to listed destinations). */
+export function hardening(node: Pick<NodeInfo, 'index' | 'address'>): string[] {
+  if (node.index === 2) return ['AllowTcpForwarding no'];
+  if (node.index === 3) return [`PermitOpen ${node.address}:22`];
+  return [];
 }
 
 /** Paths bind-mounted from the node's tree over the same path inside the node (besides /etc/hosts, resolv.conf). */
@@ -66,8 +78,9 @@ function sshKeygen(path: string, comment: string): string {
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
 
-function sshdConfig(node: NodeInfo, authorizedKeys: string): string {
+function sshdConfig(node: NodeInfo, authorizedKeys: string, extra: string[]): string {
   return [
+    ...extra,
     `ListenAddress ${node.address}:22`,
     `HostKey ${node.dir}/ssh/ssh_host_ed25519_key`,
     `PidFile ${node.dir}/ssh/sshd.pid`,
@@ -84,6 +97,31 @@ function sshdConfig(node: NodeInfo, authorizedKeys: string): string {
     'Subsystem sftp internal-sftp',
     '',
   ].join('\n');
+}
+
+/**
+ * The node's accounts with LOGIN_USER added: its own passwd, group, shadow and sudoers and a /home holding the user's
+ * authorized_keys, bind-mounted in the node's namespace only (the machine's files are not touched).
+ */
+function loginUser(node: NodeInfo, authorizedKeys: string): [string, string][] {
+  const dir = join(node.dir, 'accounts');
+  const home = join(dir, 'home', LOGIN_USER.name);
+  mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o755 });
+  writeFileSync(join(home, '.ssh', 'authorized_keys'), authorizedKeys, { mode: 0o600 });
+  for (const path of [home, join(home, '.ssh'), join(home, '.ssh', 'authorized_keys')]) chownSync(path, LOGIN_USER.uid, LOGIN_USER.uid);
+  const { name, uid } = LOGIN_USER;
+  const files: Record<string, [string, number]> = {
+    passwd: [`${readFileSync('/etc/passwd', 'utf8')}${name}:x:${uid}:${uid}:kpki lab login user:/home/${name}:/bin/sh\n`, 0o644],
+    group: [`${readFileSync('/etc/group', 'utf8')}${name}:x:${uid}:\n`, 0o644],
+    shadow: [`${readFileSync('/etc/shadow', 'utf8')}${name}:*:20000:0:99999:7:::\n`, 0o640],
+    sudoers: [`Defaults env_reset\nDefaults secure_path="/usr/sbin:/usr/bin:/sbin:/bin"\nroot ALL=(ALL:ALL) ALL\n${name} ALL=(ALL:ALL) NOPASSWD: ALL\n`, 0o440],
+  };
+  const mounts: [string, string][] = [[join(dir, 'home'), '/home']];
+  for (const [file, [text, mode]] of Object.entries(files)) {
+    writeFileSync(join(dir, file), text, { mode });
+    mounts.push([join(dir, file), `/etc/${file}`]);
+  }
+  return mounts;
 }
 
 export async function writeLab(dir: string, id: string, o: SetupOptions): Promise<LabLayout> {
@@ -112,12 +150,13 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
       writeFileSync(join(node.dir, 'hosts'), hosts);
       writeFileSync(join(node.dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
       knownHosts.push(`${node.address} ${sshKeygen(join(node.dir, 'ssh', 'ssh_host_ed25519_key'), node.name).split(' ').slice(0, 2).join(' ')}`);
-      writeFileSync(join(node.dir, 'ssh', 'sshd_config'), sshdConfig(node, authorizedKeys));
+      writeFileSync(join(node.dir, 'ssh', 'sshd_config'), sshdConfig(node, authorizedKeys, o.plainSsh || o.sshOnly ? [] : hardening(node)));
+      const userMounts = loginUser(node, `${readFileSync(authorizedKeys, 'utf8')}`);
       const config: NodeConfig = {
         labId: id,
         name: node.name,
         address: node.address,
-        mounts: [...NODE_PATHS.map((p): [string, string] => [join(root, p), p]), [join(node.dir, 'hosts'), '/etc/hosts'], [join(node.dir, 'resolv.conf'), '/etc/resolv.conf']],
+        mounts: [...NODE_PATHS.map((p): [string, string] => [join(root, p), p]), [join(node.dir, 'hosts'), '/etc/hosts'], [join(node.dir, 'resolv.conf'), '/etc/resolv.conf'], ...userMounts],
         sshdConfig: join(node.dir, 'ssh', 'sshd_config'),
         logDir: join(node.dir, 'logs'),
         exitWithStdin: o.exitWithStdin,

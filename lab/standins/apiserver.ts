@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EtcdClient } from './etcd-client.js';
 import { Flags, log } from './flags.js';
+import { asStored } from './node-object.js';
 
 const ADMIN_GROUPS = new Set(['system:masters', 'kubeadm:cluster-admins']);
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
@@ -137,7 +138,9 @@ export async function runApiServer(argv: string[]): Promise<void> {
     if (user.groups.some((g) => ADMIN_GROUPS.has(g))) return true;
     if (method === 'GET') return true;
     const node = /^system:node:(.+)$/.exec(user.name);
-    return node !== null && user.groups.includes('system:nodes') && new RegExp(`^/api/v1/nodes/${node[1]}(/status)?$`).test(path);
+    if (node === null || !user.groups.includes('system:nodes')) return false;
+    // a kubelet posts its own Node and asks for certificates (system:node's rules)
+    return new RegExp(`^/api/v1/nodes/${node[1]}(/status)?$`).test(path) || (method === 'POST' && path === '/apis/certificates.k8s.io/v1/certificatesigningrequests');
   };
 
   const health = (res: ServerResponse, verbose: boolean) => {
@@ -146,11 +149,40 @@ export async function runApiServer(argv: string[]): Promise<void> {
     res.end(etcdState.ok && !verbose ? 'ok' : `${lines.join('\n')}\n${etcdState.ok ? 'healthz check passed' : 'healthz check failed'}\n`);
   };
 
-  const routes = async (req: IncomingMessage, res: ServerResponse, path: string, accept: string): Promise<void> => {
+  const routes = async (req: IncomingMessage, res: ServerResponse, path: string, accept: string, user: User): Promise<void> => {
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && path === '/version') return json(res, versionInfo());
     if (req.method === 'GET' && path === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `${address}:${port}` }] });
-    if (req.method === 'GET' && path === '/apis') return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
+    if (req.method === 'GET' && path === '/apis') {
+      const group = (name: string) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } });
+      return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [group('certificates.k8s.io'), group('coordination.k8s.io')] });
+    }
+    if (req.method === 'GET' && path === '/apis/certificates.k8s.io/v1') {
+      return json(res, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'certificates.k8s.io/v1', resources: [{ name: 'certificatesigningrequests', singularName: 'certificatesigningrequest', namespaced: false, kind: 'CertificateSigningRequest', verbs: ['create', 'delete', 'get', 'list'], shortNames: ['csr'] }] });
+    }
+    if ((m = /^\/apis\/certificates\.k8s\.io\/v1\/certificatesigningrequests(?:\/([^/]+))?$/.exec(path))) {
+      // CSRs: created by a user (spec.username is who asked, as the real server sets it), listed, deleted
+      if (req.method === 'POST' && !m[1]) {
+        const csr = JSON.parse(await readBody(req));
+        const name = csr?.metadata?.name;
+        if (!name) return status(res, 422, 'Invalid', 'metadata.name is required');
+        const key = `/registry/certificatesigningrequests/${name}`;
+        if ((await etcd.get(key)) !== undefined) return status(res, 409, 'AlreadyExists', `certificatesigningrequests.certificates.k8s.io "${name}" already exists`);
+        const stored = { ...csr, apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { ...csr.metadata, creationTimestamp: new Date().toISOString() }, spec: { ...csr.spec, username: user.name, groups: user.groups }, status: {} };
+        await etcd.put(key, JSON.stringify(stored));
+        res.writeHead(201, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(stored));
+      }
+      if (req.method === 'GET' && !m[1]) {
+        const signer = /spec\.signerName=([^,]+)/.exec(new URL(req.url ?? '/', 'https://x').searchParams.get('fieldSelector') ?? '')?.[1];
+        const items = (await etcd.list('/registry/certificatesigningrequests/')).map(([, v]) => JSON.parse(v)).filter((c) => !signer || c.spec?.signerName === signer);
+        return json(res, { kind: 'CertificateSigningRequestList', apiVersion: 'certificates.k8s.io/v1', metadata: {}, items });
+      }
+      if (req.method === 'DELETE' && m[1]) {
+        await etcd.del(`/registry/certificatesigningrequests/${m[1]}`);
+        return json(res, { kind: 'Status', apiVersion: 'v1', status: 'Success' });
+      }
+    }
     if (req.method === 'GET' && path === '/api/v1') {
       const resource = (name: string, kind: string, namespaced: boolean) => ({ name, singularName: '', namespaced, kind, verbs: ['get', 'list'] });
       return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [resource('nodes', 'Node', false), resource('configmaps', 'ConfigMap', true)] });
@@ -168,8 +200,9 @@ export async function runApiServer(argv: string[]): Promise<void> {
         return json(res, accept.includes('as=Table') ? nodeTable([node]) : node);
       }
       if (req.method === 'PUT') {
-        const node = JSON.parse(await readBody(req));
-        await etcd.put(key, JSON.stringify(node)); // the kubelet stand-in registers and updates in one PUT
+        // the kubelet stand-in registers and updates in one PUT; stored with what kube-apiserver adds (managedFields)
+        const node = asStored(JSON.parse(await readBody(req)), String(Date.now()));
+        await etcd.put(key, JSON.stringify(node));
         return json(res, node);
       }
     }
@@ -234,7 +267,7 @@ export async function runApiServer(argv: string[]): Promise<void> {
       return status(res, 403, 'Forbidden', `User "${user.name}" cannot ${req.method?.toLowerCase()} path "${url.pathname}"`);
     }
     if (['/healthz', '/livez', '/readyz'].includes(url.pathname)) return health(res, url.searchParams.has('verbose'));
-    routes(req, res, url.pathname, String(req.headers.accept ?? '')).catch((err) => status(res, 503, 'ServiceUnavailable', (err as Error).message));
+    routes(req, res, url.pathname, String(req.headers.accept ?? ''), user).catch((err) => status(res, 503, 'ServiceUnavailable', (err as Error).message));
   });
 
   await new Promise<void>((resolve, reject) => {

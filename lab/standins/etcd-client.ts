@@ -70,6 +70,10 @@ export class EtcdClient {
     return json.kvs?.length ? unb64(json.kvs[0].value) : undefined;
   }
 
+  async del(key: string): Promise<void> {
+    await this.call('/v3/kv/deleterange', { key: b64(key) });
+  }
+
   /** The value and its mod revision (for compare-and-swap updates, as kube-apiserver's resourceVersion). */
   async getVersioned(key: string): Promise<{ value: string; modRevision: string } | undefined> {
     const json = await this.call('/v3/kv/range', { key: b64(key) });

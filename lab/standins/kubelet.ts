@@ -13,6 +13,7 @@ import { parse } from 'yaml';
 import { log } from './flags.js';
 import { describeFailure, kubeRequest, loadKubeconfig } from './kube-client.js';
 import { HttpProbe, probeFromManifest, runHttpProbe } from './probes.js';
+import { realisticNode } from './node-object.js';
 
 export interface KubeletConfig {
   nodeName: string;
@@ -244,18 +245,8 @@ export class Kubelet {
   private async heartbeat(): Promise<void> {
     if (this.stopping || !existsSync(this.config.kubeconfig)) return;
     const now = new Date().toISOString();
-    const labels: Record<string, string> = { 'kubernetes.io/hostname': this.config.nodeName };
-    if (this.config.role === 'control-plane') labels['node-role.kubernetes.io/control-plane'] = '';
-    const node = {
-      kind: 'Node',
-      apiVersion: 'v1',
-      metadata: { name: this.config.nodeName, labels },
-      status: {
-        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now, lastTransitionTime: now }],
-        addresses: [{ type: 'InternalIP', address: this.config.address }, { type: 'Hostname', address: this.config.nodeName }],
-        nodeInfo: { kubeletVersion: this.config.kubeletVersion },
-      },
-    };
+    // the Node as a real kubelet posts it (labels, annotations, images, every condition): 10+ KB, not a sketch
+    const node = realisticNode({ name: this.config.nodeName, address: this.config.address, role: this.config.role, kubeletVersion: this.config.kubeletVersion, ready: { status: 'True', heartbeat: now } });
     try {
       const creds = loadKubeconfig(this.config.kubeconfig);
       const res = await kubeRequest(creds, 'PUT', `/api/v1/nodes/${this.config.nodeName}/status`, { body: node, timeoutMs: 2000 });

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { scanNode } from '../node/scan.js';
 import type { NodeInventory } from '../node/inventory.js';
+import { pendingServingCsrs, usesServerTlsBootstrap } from '../service/kubelet-csrs.js';
 import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
@@ -31,7 +32,9 @@ export function checkCommand(): Command {
         const thresholds: Thresholds = { warnMs: durationFlag('--warn', opts.warn), critMs: durationFlag('--crit', opts.crit), now: judgedAt(opts) };
         if (opts.at || opts.in) process.stderr.write(`kpki: as on ${thresholds.now.toISOString()}\n`);
         if (globals.inventory) return checkInventory(globals, thresholds, opts.output);
-        const inventory = await scanNode(hostOf(globals), checkScanOptions(globals));
+        const host = hostOf(globals);
+        const inventory = await scanNode(host, checkScanOptions(globals));
+        if (host.live && usesServerTlsBootstrap(inventory)) inventory.servingCsrs = await pendingServingCsrs(inventory);
         const out = process.stdout;
         switch (opts.output) {
           case 'kubeadm':
@@ -83,7 +86,7 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
 
 /** kubeadm's CertificateExpirationInfo with kpki's detail per item, and the file mode and owner findings. */
 function checkData(inventory: NodeInventory, thresholds: Thresholds) {
-  return { ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), files: inventory.files ?? [] };
+  return { ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), files: inventory.files ?? [], ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}) };
 }
 
 /** check reads the leaves' keys (to tell a key that does not match) and only looks whether CA keys are there. */

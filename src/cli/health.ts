@@ -32,7 +32,7 @@ export function healthCommand(): Command {
 }
 
 async function healthOfCluster(globals: GlobalOptions, output: string): Promise<number> {
-  const health = await clusterHealth(inventoryNodesOf(globals), scanOptionsOf(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
+  const health = await clusterHealth(inventoryNodesOf(globals), scanOptionsOf(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10), onNotice: (line) => process.stderr.write(`kpki: ${line}\n`) });
   if (output === 'json') {
     process.stdout.write(`${JSON.stringify({ nodes: health.nodes.map((n) => ({ node: n.node.name, address: n.node.address, role: n.node.role, error: n.error, checks: n.checks })), etcd: health.etcd }, null, 2)}\n`);
   } else {

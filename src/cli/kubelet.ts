@@ -1,4 +1,5 @@
 // kpki kubelet status | renew: the kubelet's client identity, which nobody renews when it is embedded or not rotated.
+import { OWN_CA, SELF_SIGNED } from '../node/inventory.js';
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { acquireLock, applyWrites } from '../node/apply.js';
@@ -19,6 +20,12 @@ import { log } from './service.js';
 import { ClusterRenewFlags, runClusterOperation } from './renew-cluster.js';
 import { renewKubeletsOfCluster } from '../cluster/kubelet-renew.js';
 
+function servingSignerWords(signer?: string): string {
+  if (signer === OWN_CA) return "signed by the kubelet's own CA, written after it in the file";
+  if (signer === SELF_SIGNED) return 'self-signed';
+  return signer ? `signed by ${signer}` : 'signer not found on this node';
+}
+
 const yesNo = (v: boolean | undefined) => (v === undefined ? 'not set' : v ? 'yes' : 'no');
 
 export function kubeletCommand(): Command {
@@ -37,7 +44,7 @@ export function kubeletCommand(): Command {
           ['client certificate', client],
           ['rotateCertificates', yesNo(status.rotateCertificates)],
           ['serverTLSBootstrap', yesNo(status.serverTLSBootstrap)],
-          ['serving certificate', status.serving ? `${status.servingSource}, expires ${kubeadmDate(status.serving.notAfter)}${status.serving.selfSigned ? ' (self-signed)' : ''}` : 'none found'],
+          ['serving certificate', status.serving ? `${status.servingSource}, expires ${kubeadmDate(status.serving.notAfter)} (${servingSignerWords(status.servingSigner)})` : 'none found'],
           ['cluster-signing-duration', status.clusterSigningDuration ?? 'no controller-manager on this node'],
         ];
         for (const [k, v] of rows) log(`${`${k}:`.padEnd(27)}${v}`);

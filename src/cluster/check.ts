@@ -4,6 +4,7 @@ import type { NodeInventory } from '../node/inventory.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { connectNode, ConnectOptions, mapBounded } from './connect.js';
+import { pendingServingCsrs, usesServerTlsBootstrap } from '../service/kubelet-csrs.js';
 import type { InventoryNode } from './inventory/model.js';
 
 export interface NodeResult {
@@ -55,7 +56,10 @@ export async function checkCluster(nodes: InventoryNode[], scan: ScanOptions, o:
     let host: SshHost | undefined;
     try {
       host = await connectNode(node, o);
-      return { node, inventory: await scanNode(host, scan) };
+      const inventory = await scanNode(host, scan);
+      // asked from this machine with the node's own credentials, as kubectl on it would
+      if (usesServerTlsBootstrap(inventory)) inventory.servingCsrs = await pendingServingCsrs(inventory);
+      return { node, inventory };
     } catch (err) {
       return { node, error: (err as Error).message };
     } finally {

@@ -6,11 +6,15 @@ import type { InventoryNode } from './inventory/model.js';
 export interface ConnectOptions {
   acceptNewHostKeys: boolean;
   timeoutMs: number;
+  /** What a node's connection has to tell once (e.g. that probes go through a relay program). */
+  onNotice?: (message: string) => void;
 }
 
-export function connectNode(node: InventoryNode, o: ConnectOptions): Promise<SshHost> {
+export async function connectNode(node: InventoryNode, o: ConnectOptions): Promise<SshHost> {
   const jump = node.jump && { address: node.jump.address, port: node.jump.port, user: node.jump.user, keyFile: node.jump.key };
-  return connectSsh({ name: node.name, address: node.address, port: node.port, user: node.user, keyFile: node.key, password: node.password, sudo: node.sudo, knownHostsFile: node.knownHosts, acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: o.timeoutMs, jump });
+  const host = await connectSsh({ name: node.name, address: node.address, port: node.port, user: node.user, keyFile: node.key, password: node.password, sudo: node.sudo, knownHostsFile: node.knownHosts, acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: o.timeoutMs, jump });
+  host.onNotice = o.onNotice;
+  return host;
 }
 
 /** Runs fn on every item with at most `limit` at once; results in input order. */

@@ -27,7 +27,7 @@ export interface KubeletRenewOptions extends ConnectOptions {
 
 export async function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOptions): Promise<RolloutOutcome> {
   const { report, events, entry, finish } = startOperation('kubelet renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
-  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency });
+  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency, onNotice: (line) => events.log(line) });
   try {
     for (const r of reached.filter((x) => x.error)) events.finished(r.node.name, 'unreachable', r.error);
     if (reached.some((r) => r.error)) return finish(1, 'refused', 'Refusing to start: some nodes cannot be reached (limit it with --nodes).');

@@ -51,7 +51,7 @@ const QUORUM_WAIT_MS = 60_000;
 
 export async function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promise<RolloutOutcome> {
   const { report, events, entry, finish } = startOperation('recover', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
-  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency });
+  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency, onNotice: (line) => events.log(line) });
   try {
     for (const r of reached.filter((x) => x.error)) events.finished(r.node.name, 'unreachable', r.error);
     if (reached.some((r) => r.error)) return finish(1, 'refused', `Refusing to start: recovery needs every node (limit it with --nodes):\n  ${reached.filter((r) => r.error).map((r) => r.error).join('\n  ')}`);

@@ -60,7 +60,7 @@ function interruptedRollout(members: Member[]): RolloutJournal | undefined {
 
 export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<RolloutOutcome> {
   const { report, events, entry, finish } = startOperation('renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
-  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency });
+  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency, onNotice: (line) => events.log(line) });
   const members: Member[] = [];
   try {
     for (const r of reached.filter((x) => x.error)) {

@@ -24,7 +24,7 @@ export class LocalHost implements Host {
   }
 
   async rename(from: string, to: string): Promise<void> {
-    await fs.rename(this.real(from), this.real(to));
+    await fs.rename(await this.inRoot(from, false), await this.inRoot(to, false));
   }
 
   async exec(argv: string[], options: { timeoutMs?: number } = {}): Promise<ExecResult> {
@@ -37,6 +37,7 @@ export class LocalHost implements Host {
     });
   }
 
+  /** Where a node path lies on this machine, lexically (for messages; reads and writes use `inRoot`). */
   real(path: string): string {
     const normal = posix.normalize(path.startsWith('/') ? path : `/${path}`);
     return this.root === '/' ? normal : join(this.root, normal);
@@ -46,35 +47,76 @@ export class LocalHost implements Host {
     return this.real(path);
   }
 
+  /**
+   * The real path of a node path with every component resolved inside the root, as chroot would: an absolute
+   * symlink target is a node path, a relative one may not climb above the root (RootEscapeError). `followLast` false
+   * keeps the last component as it is (lstat, rename, remove act on a link itself).
+   */
+  async inRoot(path: string, followLast = true): Promise<string> {
+    const normal = posix.normalize(path.startsWith('/') ? path : `/${path}`);
+    if (this.root === '/') return normal;
+    return join(this.root, await this.resolveNodePath(normal, followLast));
+  }
+
+  /** A node path with its symlinks resolved inside the root, components that do not exist (yet) kept as they are. */
+  private async resolveNodePath(path: string, followLast: boolean): Promise<string> {
+    const pending = path.split('/').filter(Boolean);
+    let resolved = '/';
+    for (let hops = 0; pending.length > 0; ) {
+      const part = pending.shift()!;
+      if (part === '.') continue;
+      if (part === '..') {
+        if (resolved === '/') throw new RootEscapeError(this.root, path, resolved);
+        resolved = posix.dirname(resolved);
+        continue;
+      }
+      const next = posix.join(resolved, part);
+      if (pending.length === 0 && !followLast) return next;
+      let target: string;
+      try {
+        target = await fs.readlink(join(this.root, next));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EINVAL' && code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+        resolved = next; // not a symlink (or not there yet: what follows is created under it)
+        continue;
+      }
+      if (++hops > 40) throw Object.assign(new Error(`too many levels of symbolic links at ${this.real(path)}`), { code: 'ELOOP' });
+      // the link's target replaces it: absolute from the node's root, relative from the link's directory
+      pending.unshift(...target.split('/').filter(Boolean));
+      if (target.startsWith('/')) resolved = '/';
+    }
+    return resolved;
+  }
+
   async readFile(path: string): Promise<Buffer> {
-    return fs.readFile(await this.realResolved(path));
+    return fs.readFile(await this.inRoot(path));
   }
 
   async stat(path: string): Promise<FileInfo | null> {
     try {
-      const st = await fs.lstat(this.real(path));
+      const real = await this.inRoot(path, false);
+      const st = await fs.lstat(real);
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
       const info: FileInfo = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
-      if (type === 'symlink') info.linkTarget = await fs.readlink(this.real(path));
+      if (type === 'symlink') info.linkTarget = await fs.readlink(real);
       return info;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
       throw err;
     }
   }
 
   /** Follows symlinks inside the node's root: an absolute link target is a node path, not a path on this machine. */
-  resolve(path: string): Promise<string> {
-    return followSymlinks(this, path);
-  }
-
-  private async realResolved(path: string): Promise<string> {
-    return this.real(await this.resolve(path));
+  async resolve(path: string): Promise<string> {
+    if (this.root === '/') return followSymlinks(this, path);
+    return this.resolveNodePath(posix.normalize(path.startsWith('/') ? path : `/${path}`), true);
   }
 
   async list(dir: string): Promise<string[]> {
     try {
-      return (await fs.readdir(this.real(dir))).sort();
+      return (await fs.readdir(await this.inRoot(dir))).sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw err;
@@ -82,12 +124,12 @@ export class LocalHost implements Host {
   }
 
   async mkdirp(dir: string, mode: number): Promise<void> {
-    await fs.mkdir(this.real(dir), { recursive: true, mode });
+    await fs.mkdir(await this.inRoot(dir), { recursive: true, mode });
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, asked: WriteOptions): Promise<void> {
     const options = { ...asked, mode: writeMode(data, asked.mode) };
-    const target = this.real(path);
+    const target = await this.inRoot(path, false);
     const temp = join(dirname(target), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
     if (FAIL_WRITE && path.endsWith(FAIL_WRITE) && !path.startsWith('/var/lib/kpki/')) {
       throw Object.assign(new Error(`ENOSPC: no space left on device, write '${temp}'`), { code: 'ENOSPC' });
@@ -116,7 +158,7 @@ export class LocalHost implements Host {
   }
 
   async symlinkAtomic(path: string, target: string): Promise<void> {
-    const link = this.real(path);
+    const link = await this.inRoot(path, false);
     const temp = join(dirname(link), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
     await fs.symlink(target, temp);
     await fs.rename(temp, link);
@@ -124,11 +166,11 @@ export class LocalHost implements Host {
   }
 
   async remove(path: string): Promise<void> {
-    await fs.rm(this.real(path), { force: true, recursive: true });
+    await fs.rm(await this.inRoot(path, false), { force: true, recursive: true });
   }
 
   async lock(path: string): Promise<HostLock> {
-    const real = this.real(path);
+    const real = await this.inRoot(path, false);
     await fs.mkdir(dirname(real), { recursive: true, mode: 0o700 });
     const me = `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}`;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -145,6 +187,14 @@ export class LocalHost implements Host {
       }
     }
     throw new LockHeldError(real, 'unknown holder');
+  }
+}
+
+/** A path that, through its symlinks, would lead out of the node's root (`--root`): never followed. */
+export class RootEscapeError extends Error {
+  readonly code = 'EROOTESCAPE';
+  constructor(root: string, path: string, at: string) {
+    super(`${join(root, path)} leads out of the node's root ${root} (at ${join(root, at)}): kpki does not follow it`);
   }
 }
 

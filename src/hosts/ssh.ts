@@ -9,6 +9,7 @@ import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ss
 import { KpkiError } from '../node/errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
 import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { findRelay, openRelay, RelayProgram } from './relay.js';
 import { writeMode } from './secret-modes.js';
 
 /** One hop on the way (OpenSSH's ProxyJump); its host key is checked like the node's. */
@@ -203,6 +204,30 @@ export async function connectSsh(target: SshTarget): Promise<SshHost> {
   }
 }
 
+/** SSH_OPEN_ADMINISTRATIVELY_PROHIBITED: sshd's answer to a forwarding it does not allow (RFC 4254). */
+const ADMINISTRATIVELY_PROHIBITED = 1;
+
+/** Runs one command on the node and collects its output (a timeout ends the channel, exit 124). */
+function collect(client: Client, command: string, timeoutMs: number, node: string, program = command.split(' ')[0]): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err, stream) => {
+      if (err) return reject(new KpkiError(`${node}: cannot run ${program}: ${err.message}`));
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => {
+        stream.close();
+        resolve({ code: 124, stdout, stderr: `${stderr}timed out after ${timeoutMs} ms` });
+      }, timeoutMs);
+      stream.on('data', (d: Buffer) => (stdout += d));
+      stream.stderr.on('data', (d: Buffer) => (stderr += d));
+      stream.on('close', (code: number | null) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 1, stdout, stderr });
+      });
+    });
+  });
+}
+
 export class SshHost implements Host {
   readonly live = true;
   readonly name: string;
@@ -228,16 +253,57 @@ export class SshHost implements Host {
     return `${this.name}:${path}`;
   }
 
-  /** A connection from the node to address:port (direct-tcpip), as a probe on the node itself would make it. */
-  connectTcp(address: string, port: number): Promise<Duplex> {
+  /**
+   * A connection from the node to address:port, as a probe on the node itself would make it: a forwarded channel
+   * (direct-tcpip), or, where sshd refuses forwarding (AllowTcpForwarding no, PermitOpen), a byte relay run on the
+   * node (relay.ts). TLS and credentials stay in kpki either way; the node sees the same connection.
+   */
+  async connectTcp(address: string, port: number): Promise<Duplex> {
+    if (this.probeWay !== 'relay') {
+      try {
+        return await this.forward(address, port);
+      } catch (err) {
+        if ((err as { reason?: number }).reason !== ADMINISTRATIVELY_PROHIBITED) throw err;
+        this.probeWay = 'relay';
+      }
+    }
+    const relay = await (this.relay ??= this.chooseRelay());
+    return openRelay(this.client, relay, address, port, this.name);
+  }
+
+  /** How probes reach the node's ports: forwarded channels until sshd refuses one, then a relay program. */
+  private probeWay: 'forward' | 'relay' = 'forward';
+  private relay?: Promise<RelayProgram>;
+  /** Told once per node when probes go through a relay program (the CLI prints it, a rollout logs it). */
+  onNotice?: (message: string) => void;
+
+  private async chooseRelay(): Promise<RelayProgram> {
+    const program = await findRelay((command) => this.runAsLogin(command));
+    if (!program) {
+      const error = new KpkiError(
+        `${this.name}: sshd refuses TCP forwarding (AllowTcpForwarding no, or PermitOpen) and neither python3 nor bash is there to relay probes: ` +
+          `on ${this.name}, allow kpki's user local forwarding (Match User <user>: AllowTcpForwarding local, PermitOpen any) or install python3`,
+      );
+      this.onNotice?.(error.message);
+      throw error;
+    }
+    this.onNotice?.(`${this.name}: sshd refuses TCP forwarding: health probes go through ${program.name} on the node (exec, no forwarding)`);
+    return program;
+  }
+
+  private forward(address: string, port: number): Promise<Duplex> {
     return new Promise((resolve, reject) =>
       this.client.forwardOut('127.0.0.1', 0, address, port, (err, stream) => {
         if (!err) return resolve(stream);
-        // sshd's "administratively prohibited" (AllowTcpForwarding no) reads best with what to change
-        const hint = /prohibited/i.test(err.message) ? ' (the node\'s sshd forbids TCP forwarding: set AllowTcpForwarding local for kpki\'s user)' : '';
-        reject(Object.assign(new Error(`${address}:${port} from ${this.name}: ${err.message}${hint}`), { code: /refused|connect failed/i.test(err.message) ? 'ECONNREFUSED' : undefined }));
+        const reason = (err as { reason?: number }).reason;
+        reject(Object.assign(new Error(`${address}:${port} from ${this.name}: ${err.message}`), { reason, code: /refused|connect failed/i.test(err.message) ? 'ECONNREFUSED' : undefined }));
       }),
     );
+  }
+
+  /** A program run as the login user (no sudo: a relay needs no rights), its output collected. */
+  private runAsLogin(command: string, timeoutMs = 15_000): Promise<ExecResult> {
+    return collect(this.client, command, timeoutMs, this.name);
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -279,23 +345,7 @@ export class SshHost implements Host {
 
   private async run(argv: string[], timeoutMs = 60_000): Promise<ExecResult> {
     const command = (this.target.sudo ? ['sudo', '-n', '--', ...argv] : argv).map(shellQuote).join(' ');
-    return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, stream) => {
-        if (err) return reject(new KpkiError(`${this.name}: cannot run ${argv[0]}: ${err.message}`));
-        let stdout = '';
-        let stderr = '';
-        const timer = setTimeout(() => {
-          stream.close();
-          resolve({ code: 124, stdout, stderr: `${stderr}timed out after ${timeoutMs} ms` });
-        }, timeoutMs);
-        stream.on('data', (d: Buffer) => (stdout += d));
-        stream.stderr.on('data', (d: Buffer) => (stderr += d));
-        stream.on('close', (code: number | null) => {
-          clearTimeout(timer);
-          resolve({ code: code ?? 1, stdout, stderr });
-        });
-      });
-    });
+    return collect(this.client, command, timeoutMs, this.name, argv[0]);
   }
 
   private async must(argv: string[]): Promise<string> {

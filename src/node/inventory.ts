@@ -87,6 +87,23 @@ export interface NodeInventory {
   entries: CertEntry[];
   /** File modes and owners that the CIS benchmark would flag (all of them, also those of entries). */
   files?: FileFinding[];
+  /** With serverTLSBootstrap, on a live node: the kubelet-serving CSRs waiting for approval, as the API says. */
+  servingCsrs?: ServingCsrStatus;
+}
+
+export interface PendingCsr {
+  name: string;
+  username: string;
+  createdAt?: string;
+}
+
+export interface ServingCsrStatus {
+  /** The API answered. */
+  checked: boolean;
+  /** The kubeconfig whose credentials asked. */
+  via?: string;
+  pending: PendingCsr[];
+  error?: string;
 }
 
 /**

@@ -26,6 +26,7 @@ export interface KubeletStatus {
   serverTLSBootstrap?: boolean;
   serving?: Certificate;
   servingSource?: string;
+  servingSigner?: string;
   clusterSigningDuration?: string;
   warnings: string[];
 }
@@ -49,8 +50,10 @@ export async function kubeletStatus(host: Host, inventory: NodeInventory): Promi
     status.rotateCertificates = config.rotateCertificates;
     status.serverTLSBootstrap = config.serverTLSBootstrap;
   }
-  status.serving = inventory.entries.find((e) => e.name === 'kubelet-serving')?.cert;
-  status.servingSource = inventory.entries.find((e) => e.name === 'kubelet-serving')?.path;
+  const serving = inventory.entries.find((e) => e.name === 'kubelet-serving');
+  status.serving = serving?.cert;
+  status.servingSource = serving?.path;
+  status.servingSigner = serving?.signer;
   const cm = inventory.manifests.find((m) => m.component === 'kube-controller-manager');
   status.clusterSigningDuration = cm ? (cm.flags.get('cluster-signing-duration') ?? cm.flags.get('experimental-cluster-signing-duration') ?? '8760h (default)') : undefined;
   if (status.identity === 'embedded') status.warnings.push('the client certificate is embedded in kubelet.conf: the kubelet cannot rotate it (kpki kubelet renew switches to kubelet-client-current.pem)');

@@ -1,7 +1,7 @@
 // One table for a whole cluster: the node tables with a NODE column, a summary line per node, cross-node problems.
 import type { ClusterCheck } from '../cluster/check.js';
 import { nodeSeverity, Severity, Thresholds } from './status.js';
-import { CA_HEADER, CERT_HEADER, caRows, certificateRows, renderColumns } from './table.js';
+import { CA_HEADER, CERT_HEADER, caRows, certificateRows, renderColumns, renderFileFindings, renderServingCsrs } from './table.js';
 
 const WORDS: Record<Severity, string> = { 0: 'ok', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN' };
 
@@ -18,6 +18,7 @@ export function renderCluster(check: ClusterCheck, thresholds: Thresholds): stri
   const certs: string[][] = [['NODE', ...CERT_HEADER]];
   const cas: string[][] = [['NODE', ...CA_HEADER]];
   const summary: string[] = [];
+  const details: string[] = [];
   for (const r of check.results) {
     if (!r.inventory) {
       summary.push(`${r.node.name} (${r.node.address}): UNKNOWN: ${r.error}`);
@@ -28,7 +29,11 @@ export function renderCluster(check: ClusterCheck, thresholds: Thresholds): stri
     const severity = r.inventory.role === 'unknown' ? 3 : nodeSeverity(r.inventory, thresholds);
     const soonest = r.inventory.entries.filter((e) => e.cert).sort((a, b) => a.cert!.notAfter.getTime() - b.cert!.notAfter.getTime())[0];
     summary.push(`${r.node.name} (${r.node.address}, ${r.node.role}): ${WORDS[severity]}: ${r.inventory.entries.length} certificates${soonest ? `, first to expire ${soonest.name} on ${soonest.cert!.notAfter.toISOString().slice(0, 10)}` : ''}`);
+    // per node: kubelet serving CSRs waiting for approval, file modes and owners
+    const notes = `${renderServingCsrs(r.inventory)}${renderFileFindings(r.inventory)}`.trim();
+    if (notes) details.push(`== ${r.node.name}\n${notes}`);
   }
   const cross = check.crossNode.length ? `\nAcross nodes:\n${check.crossNode.map((p) => `  ${p}`).join('\n')}\n` : '';
-  return `${renderColumns(certs)}\n\n${renderColumns(cas)}\n\n${summary.join('\n')}\n${cross}`;
+  const more = details.length ? `\n${details.join('\n\n')}\n` : '';
+  return `${renderColumns(certs)}\n\n${renderColumns(cas)}\n${more}\n${summary.join('\n')}\n${cross}`;
 }

@@ -84,7 +84,8 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
 
 /** The exit code of `kpki check`: the worst severity over every CA and entry (and file modes: a warning). */
 export function nodeSeverity(inventory: NodeInventory, thresholds: Thresholds): Severity {
-  let worst: Severity = inventory.files?.length ? 1 : 0;
+  // a pending kubelet-serving CSR: the kubelet waits for someone to approve its serving certificate
+  let worst: Severity = inventory.files?.length || inventory.servingCsrs?.pending.length ? 1 : 0;
   for (const item of [...inventory.cas, ...inventory.entries]) {
     const s = statusOf(item, thresholds).severity;
     if (s > worst) worst = s;

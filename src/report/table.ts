@@ -80,7 +80,18 @@ export function renderTable(inventory: NodeInventory, thresholds: Thresholds, co
   const severities = certs.severities;
   const caSeverities = cas.severities;
   const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
-  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderFileFindings(inventory)}`;
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}`;
+}
+
+/** serverTLSBootstrap: whether the kubelet's serving certificate waits for an approval (empty where not asked). */
+export function renderServingCsrs(inventory: NodeInventory): string {
+  const csrs = inventory.servingCsrs;
+  if (!csrs) return '';
+  const head = '\nKubelet serving certificate from the cluster (serverTLSBootstrap):';
+  if (!csrs.checked) return `${head} could not ask the API: ${csrs.error}\n`;
+  if (csrs.pending.length === 0) return `${head} no CSR waits for approval (asked as ${csrs.via})\n`;
+  const lines = csrs.pending.map((c) => `  ${c.name} from ${c.username}${c.createdAt ? ` since ${c.createdAt}` : ''}: kubectl certificate approve ${c.name}`);
+  return `${head} ${csrs.pending.length} CSR(s) wait for approval (kubeadm does not approve them):\n${lines.join('\n')}\n`;
 }
 
 /** The CIS file mode and owner findings, each with the command that fixes it (empty when there are none). */

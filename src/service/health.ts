@@ -81,9 +81,9 @@ async function etcdCheck(host: Host, pod: StaticPod, via?: Dial): Promise<Health
     const [ca, cert, key] = await Promise.all([caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)));
     return get('etcd', 'etcd /health (healthcheck-client)', `${endpoint.replace(/\/$/, '')}/health`, { ca, cert, key, via }, (status, body) => {
       try {
-        return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim()}`;
+        return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim().slice(0, 200)}`;
       } catch {
-        return `HTTP ${status}: ${body.trim()}`;
+        return `HTTP ${status}: ${body.trim().slice(0, 200)}`;
       }
     });
   } catch (err) {

@@ -15,7 +15,11 @@ export interface GetOptions {
   via?: Dial;
   /** Extra request headers (a bearer token). */
   headers?: Record<string, string>;
+  /** The largest body read (default 64 MiB: a NodeList of thousands of real Node objects); more is an error. */
+  maxBodyBytes?: number;
 }
+
+export const DEFAULT_MAX_BODY_BYTES = 64 << 20;
 
 export type Dial = (host: string, port: number) => Promise<Duplex>;
 
@@ -52,10 +56,21 @@ export async function httpRequest(method: 'GET' | 'POST' | 'PUT', url: string, o
   const timeoutMs = options.timeoutMs ?? 3000;
   const socket = options.via ? await dialed(u, options, timeoutMs) : undefined;
   return new Promise((resolve, reject) => {
+    const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     const onResponse = (res: http.IncomingMessage) => {
-      let body = '';
-      res.on('data', (c) => (body = (body + c).slice(0, 4000)));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      // the whole body (real API objects are large: managedFields, images, conditions), up to a bound
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > limit) {
+          reject(Object.assign(new Error(`${u.origin}${u.pathname}: the answer is larger than ${limit} bytes; not reading it`), { code: 'E2BIG' }));
+          res.destroy();
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     };
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);

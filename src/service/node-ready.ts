@@ -28,6 +28,8 @@ export async function apiRequest(api: ApiAccess, method: 'GET' | 'POST' | 'PUT',
   try {
     json = JSON.parse(res.body);
   } catch {
+    // an error page may be text; a success that is not JSON is never read as "nothing"
+    if (res.status >= 200 && res.status < 300) throw new Error(`${method} ${api.server}${path}: HTTP ${res.status} but not JSON (${res.body.length} bytes: ${res.body.slice(0, 120)})`);
     json = undefined;
   }
   return { status: res.status, json, body: res.body };

@@ -4,11 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificateToPem, parseCertificate } from '../../../src/pki/certificate.js';
-import { extensionsToCopy, issueCertificate, selfSignCa, withoutSubjectAltName } from '../../../src/pki/issue.js';
-import { generatePrivateKey, parsePrivateKey } from '../../../src/pki/keys.js';
+import { distinguishedName, extensionsToCopy, issueCertificate, leafExtensions, selfSignCa, withoutSubjectAltName } from '../../../src/pki/issue.js';
+import { generatePrivateKey, parsePrivateKey, privateKeyToPem } from '../../../src/pki/keys.js';
 import type { LabNode } from '../../../lab/lab.js';
 import { KPKI } from '../../helpers/kpki.js';
 import { startTracked, stopTracked, waitFor } from '../../helpers/processes.js';
@@ -135,5 +135,60 @@ test('exporter -i keeps one SSH connection per node between scrapes and connects
     assert.equal(third.filter((c) => first.some((f) => f.localPort === c.localPort)).length, cluster.nodes.length - 1, 'only the ended connection was replaced');
   } finally {
     await stopTracked(child);
+  }
+});
+
+test('serverTLSBootstrap: check -i reads kubelet-server-current.pem and says, through the API, whether a kubelet-serving CSR waits for approval', { skip }, async () => {
+  const cluster = lab();
+  const w1 = cluster.node('lab-w1');
+  const cp1 = cluster.controlPlanes[0];
+  const pki = '/var/lib/kubelet/pki';
+  const ca = { cert: parseCertificate(cp1.read('/etc/kubernetes/pki/ca.crt')), key: parsePrivateKey(cp1.read('/etc/kubernetes/pki/ca.key')) };
+  // what the kubelet writes once its serving CSR is approved: a cluster-signed PEM behind a -current symlink
+  const key = await generatePrivateKey('ECDSA-P256');
+  const served = await issueCertificate({
+    subject: distinguishedName('system:node:lab-w1', ['system:nodes']),
+    extensions: leafExtensions({ commonName: 'system:node:lab-w1', dnsNames: ['lab-w1'], ipAddresses: [w1.address], extKeyUsages: ['serverAuth'] }),
+    publicKey: key,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 300 * 86_400_000),
+    signer: ca,
+  });
+  const restoreConfig = keep(w1, '/var/lib/kubelet/config.yaml');
+  writeFileSync(w1.path(`${pki}/kubelet-server-2026-12-01-00-00-00.pem`), certificateToPem(served) + privateKeyToPem(key), { mode: 0o600 });
+  symlinkSync(`${pki}/kubelet-server-2026-12-01-00-00-00.pem`, w1.path(`${pki}/kubelet-server-current.pem`));
+  writeFileSync(w1.path('/var/lib/kubelet/config.yaml'), `${readFileSync(w1.path('/var/lib/kubelet/config.yaml'), 'utf8')}serverTLSBootstrap: true\n`);
+  const admin = cluster.adminKubeconfig;
+  const csrName = 'csr-kpki-lab-w1-serving';
+  try {
+    const inventory = cluster.writeInventory();
+    const quiet = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-w1', '-o', 'json']);
+    assert.equal(quiet.code, 0, quiet.stdout + quiet.stderr);
+    const node = JSON.parse(quiet.stdout).nodes[0];
+    assert.equal(node.certificates.find((c: { name: string }) => c.name === 'kubelet-serving').caName, 'ca');
+    assert.equal(node.kubeletServingCsrs.checked, true, JSON.stringify(node.kubeletServingCsrs));
+    assert.deepEqual(node.kubeletServingCsrs.pending, []);
+
+    // the kubelet asks for a new serving certificate with its own identity (real kubectl, the node's credentials)
+    const pem = w1.read(`${pki}/kubelet-client-current.pem`).toString();
+    const kubeletConf = join(cluster.dir, 'lab-w1-kubelet.conf');
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const certPem = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/)![0];
+    const keyPem = pem.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----\n/)![0];
+    writeFileSync(kubeletConf, `apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: ${cluster.endpointUrl}\n    certificate-authority-data: ${b64(certificateToPem(ca.cert))}\nusers:\n- name: node\n  user:\n    client-certificate-data: ${b64(certPem)}\n    client-key-data: ${b64(keyPem)}\ncontexts:\n- name: node\n  context: { cluster: lab, user: node }\ncurrent-context: node\n`, { mode: 0o600 });
+    const csrPem = spawnSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/O=system:nodes/CN=system:node:lab-w1'], { encoding: 'utf8' }).stdout;
+    const manifest = join(cluster.dir, 'csr.yaml');
+    writeFileSync(manifest, `apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: ${csrName}\nspec:\n  request: ${b64(csrPem)}\n  signerName: kubernetes.io/kubelet-serving\n  usages: [digital signature, server auth]\n`);
+    const created = spawnSync('kubectl', ['--kubeconfig', kubeletConf, '--request-timeout=5s', 'create', '--validate=false', '-f', manifest], { encoding: 'utf8' });
+    assert.equal(created.status, 0, created.stdout + created.stderr);
+
+    const waiting = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-w1']);
+    assert.equal(waiting.code, 1, waiting.stdout + waiting.stderr);
+    assert.match(waiting.stdout, new RegExp(`1 CSR\\(s\\) wait for approval \\(kubeadm does not approve them\\):\\n  ${csrName} from system:node:lab-w1 since \\S+: kubectl certificate approve ${csrName}`));
+  } finally {
+    spawnSync('kubectl', ['--kubeconfig', admin, '--request-timeout=5s', 'delete', 'csr', csrName], { encoding: 'utf8' });
+    rmSync(w1.path(`${pki}/kubelet-server-current.pem`), { force: true });
+    rmSync(w1.path(`${pki}/kubelet-server-2026-12-01-00-00-00.pem`), { force: true });
+    restoreConfig();
   }
 });

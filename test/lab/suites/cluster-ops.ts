@@ -49,6 +49,38 @@ test('health -i: every node\'s components probed from the node itself (SSH tunne
   await cluster.waitHealthy(60_000);
 });
 
+test('hardened sshd (lab-cp2: AllowTcpForwarding no; lab-cp3: PermitOpen to port 22 only): probes run through python3 or bash on the node, said once per node; with neither, one message naming what to change', { skip }, async () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  // the lab's sshd configs really are hardened: a forwarded channel is refused there, allowed on lab-cp1
+  assert.match(readFileSync(join(cluster.node('lab-cp2').dir, 'ssh', 'sshd_config'), 'utf8'), /^AllowTcpForwarding no$/m);
+  assert.match(readFileSync(join(cluster.node('lab-cp3').dir, 'ssh', 'sshd_config'), 'utf8'), /^PermitOpen 127\.0\.0\.13:22$/m);
+  const r = await kpkiAsync(['health', '-i', inventory]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const notices = r.stderr.split('\n').filter((l) => /refuses TCP forwarding/.test(l)).sort();
+  assert.deepEqual(notices, [
+    'kpki: lab-cp2: sshd refuses TCP forwarding: health probes go through python3 on the node (exec, no forwarding)',
+    'kpki: lab-cp3: sshd refuses TCP forwarding: health probes go through python3 on the node (exec, no forwarding)',
+  ]);
+  // bash's /dev/tcp when python3 is not there
+  const bash = await kpkiAsync(['health', '-i', inventory, '--nodes', 'lab-cp2', '-o', 'json'], { KPKI_TEST_RELAYS: 'bash' });
+  assert.equal(bash.status, 0, bash.stdout + bash.stderr);
+  assert.match(bash.stderr, /lab-cp2: sshd refuses TCP forwarding: health probes go through bash on the node/);
+  const checks = JSON.parse(bash.stdout).nodes[0].checks as { ok: boolean }[];
+  assert.ok(checks.length >= 7 && checks.every((c) => c.ok), bash.stdout);
+  // neither: every probe fails with one message that says what to change on the node
+  const none = await kpkiAsync(['health', '-i', inventory, '--nodes', 'lab-cp3'], { KPKI_TEST_RELAYS: 'none' });
+  assert.equal(none.status, 2, none.stdout + none.stderr);
+  const told = none.stderr.split('\n').filter((l) => /neither python3 nor bash/.test(l));
+  assert.equal(told.length, 1, none.stderr);
+  assert.match(told[0], /allow kpki's user local forwarding \(Match User <user>: AllowTcpForwarding local, PermitOpen any\) or install python3/);
+  // no relay is left running on the nodes
+  for (const node of ['lab-cp2', 'lab-cp3']) {
+    const ps = await cluster.ssh(node, 'ps -eo args');
+    assert.doesNotMatch(ps.stdout, /kpki-relay|socket\.create_connection/, `${node}: ${ps.stdout}`);
+  }
+});
+
 test('backups -i lists every node\'s backups; restore -i by rollout id puts each node\'s files of that rollout back byte for byte', { skip }, async () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
