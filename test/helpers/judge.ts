@@ -40,16 +40,28 @@ export function pemBlocks(text: string): string[] {
   return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
 }
 
-/** A node path with its symlinks followed inside the node's root (an absolute link target is a node path). */
+/** A node path with every symlink on the way followed inside the node's root (an absolute link target is a node path). */
 export function inRoot(root: string, nodePath: string): string {
-  let current = nodePath;
-  for (let hops = 0; hops < 16; hops++) {
-    const st = lstatSync(join(root, current), { throwIfNoEntry: false });
-    if (!st?.isSymbolicLink()) return join(root, current);
-    const target = readlinkSync(join(root, current));
-    current = target.startsWith('/') ? target : posix.join(posix.dirname(current), target);
+  const pending = nodePath.split('/').filter(Boolean);
+  let resolved = '';
+  for (let hops = 0; pending.length; ) {
+    const part = pending.shift()!;
+    if (part === '..') {
+      resolved = posix.dirname(resolved || '/').replace(/^\/$/, '');
+      continue;
+    }
+    const next = `${resolved}/${part}`;
+    const st = lstatSync(join(root, next), { throwIfNoEntry: false });
+    if (!st?.isSymbolicLink()) {
+      resolved = next;
+      continue;
+    }
+    if (++hops > 40) throw new Error(`${root}${nodePath}: too many symlinks`);
+    const target = readlinkSync(join(root, next));
+    pending.unshift(...target.split('/').filter(Boolean));
+    if (target.startsWith('/')) resolved = '';
   }
-  throw new Error(`${root}${nodePath}: too many symlinks`);
+  return join(root, resolved);
 }
 
 /** The certificate and key files of an item: kubeconfig data is written to temp files. */
