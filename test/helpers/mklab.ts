@@ -1,7 +1,7 @@
 // ../shared/tools/mklab.py: an independent generator of kubeadm 1.31-style trees (written from kubeadm's and
 // client-go's source, not from kpki). Tests run it beside kpki's own lab as a second opinion; it is never copied here.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempRoot } from './kpki.js';
 
@@ -36,11 +36,16 @@ export function mklabSkipReason(): string | false {
   return false;
 }
 
-/** Runs mklab.py into a new temp dir (with --manifests, so lab.json lists the nodes). */
-export function mklab(args: string[]): MklabTree {
+/** Runs mklab.py into a new temp dir (with --manifests unless `bare`: then there is no lab.json, node dirs are listed). */
+export function mklab(args: string[], bare = false): MklabTree {
   const dir = tempRoot('kpki-mklab-');
-  const r = spawnSync(python()!, [MKLAB, dir, '--manifests', ...args], { encoding: 'utf8' });
+  const r = spawnSync(python()!, [MKLAB, dir, ...(bare ? [] : ['--manifests']), ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mklab.py ${args.join(' ')} failed: ${r.stderr}`);
+  if (bare) {
+    const nodes = readdirSync(dir).filter((d) => /^node\d+$/.test(d)).sort();
+    const expired = /notAfter (\S+?)(;|$)/m.exec(r.stdout)?.[1];
+    return { dir, alg: '', leafNotAfter: new Date(expired ?? 0), nodes: nodes.map((d, i) => ({ name: `cp${i + 1}`, role: 'control-plane', dir: d, ip: '', root: join(dir, d) })) };
+  }
   const lab = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
   return {
     dir,
