@@ -10,7 +10,7 @@ import { tryLeaseLock } from '../service/lease-lock.js';
 import { renewalRun } from '../service/renewal-run.js';
 import { action, globalsOf, hostOf } from './context.js';
 import { runOptionsOf, RunFlags, withRunOptions } from './timer.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 import { log, requireLiveNode } from './service.js';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';

@@ -7,9 +7,9 @@ import { pendingServingCsrs, usesServerTlsBootstrap } from '../service/kubelet-c
 import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
-import { parseDuration } from '../util/duration.js';
+import { dateFlag, durationFlag } from './flags.js';
 import { action, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
-import { KpkiError } from '../node/errors.js';
+import { UsageError } from '../node/errors.js';
 import { checkCluster } from '../cluster/check.js';
 import { clusterSeverity, renderCluster } from '../report/cluster.js';
 import type { GlobalOptions } from './context.js';
@@ -96,18 +96,7 @@ function checkScanOptions(globals: GlobalOptions) {
 
 /** --at DATE or --in DURATION: the moment the certificates are judged at (default: now). */
 export function judgedAt(opts: { at?: string; in?: string }): Date {
-  if (opts.at && opts.in) throw new KpkiError('give --at or --in, not both', { exitCode: 3 });
+  if (opts.at && opts.in) throw new UsageError('give --at or --in, not both');
   if (opts.in) return new Date(Date.now() + durationFlag('--in', opts.in));
-  if (!opts.at) return new Date();
-  const at = new Date(/^\d{4}-\d{2}-\d{2}$/.test(opts.at) ? `${opts.at}T00:00:00Z` : opts.at);
-  if (Number.isNaN(at.getTime())) throw new KpkiError(`--at: "${opts.at}" is not a date (2027-06-01 or 2027-06-01T12:00:00Z)`, { exitCode: 3 });
-  return at;
-}
-
-export function durationFlag(flag: string, value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new KpkiError(`${flag}: ${(err as Error).message}`, { exitCode: 3 });
-  }
+  return opts.at ? dateFlag('--at', opts.at) : new Date();
 }

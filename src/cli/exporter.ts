@@ -12,7 +12,7 @@ import { buildRegistry, NodeMetricsInput } from '../report/prometheus.js';
 import { renderStatusPage } from '../report/status-page.js';
 import { KpkiError } from '../node/errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 
 /** Reads the metrics' inputs on every scrape; close() ends what it keeps open between scrapes. */
 interface Reader {

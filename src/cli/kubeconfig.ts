@@ -11,7 +11,7 @@ import { KUBECONFIG_MODE } from '../node/materialize.js';
 import { scanNode } from '../node/scan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 
 /** ~/.kube/config of the user running kpki on a live node; root's on a mounted disk. */
 export function defaultUserKubeconfig(host: Host): string {

@@ -15,7 +15,7 @@ import { readServices, waitHealthy } from '../service/health.js';
 import { planRotation } from '../node/kubelet-rotation.js';
 import { restartComponent } from '../service/restart.js';
 import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 import { log } from './service.js';
 import { ClusterRenewFlags, runClusterOperation } from './renew-cluster.js';
 import { renewKubeletsOfCluster } from '../cluster/kubelet-renew.js';

@@ -48,9 +48,13 @@ export async function run(argv: string[]): Promise<void> {
   program.addCommand(agentCommand());
   program.addCommand(demoCommand());
 
-  program.exitOverride((err) => {
-    process.exit(err.exitCode === 0 ? 0 : 2);
-  });
+  // commander's own errors (unknown option, a value outside the choices, a missing argument) are usage errors: exit 2,
+  // on every command (addCommand does not pass the override down)
+  const usageExit = (command: Command): void => {
+    command.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+    command.commands.forEach(usageExit);
+  };
+  usageExit(program);
 
   await program.parseAsync(argv);
 }

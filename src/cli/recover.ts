@@ -15,7 +15,7 @@ import { restartComponent, RestartResult } from '../service/restart.js';
 import { renderColumns } from '../report/table.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { ClusterRenewFlags, recoverClusterCommand } from './renew-cluster.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { defaultUserKubeconfig } from './kubeconfig.js';
 import { log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';

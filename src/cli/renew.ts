@@ -6,7 +6,7 @@ import { materialize } from '../node/materialize.js';
 import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../node/apply.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
 import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 import { renewedIntoService } from './renew-restart.js';
 import { renewCluster, ClusterRenewFlags } from './renew-cluster.js';
 import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
@@ -37,7 +37,7 @@ export function renewCommand(): Command {
     .option('--key-algorithm <alg>', 'new key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384')
     .option('--restart', 'then restart exactly the components that use what was renewed, verify, roll back on failure')
     .option('--no-restart', 'only write the files (the default)')
-    .option('--force', 'with --inventory: start even when the control plane is not healthy (recovery)')
+    .option('--force', 'accept a validity shorter than an hour; with --inventory: start even when the control plane is not healthy (recovery)')
     .option('--resume', 'with --inventory: continue the rollout an interrupted run left (its journal on the nodes), with its settings')
     .option('--max-unavailable <n>', 'with --inventory: workers renewed at once', '1')
     .option('--update-kubeconfig [file]', "with --inventory: then put the renewed admin credentials into your kubeconfig (default $KUBECONFIG or ~/.kube/config)")
@@ -56,6 +56,7 @@ export function renewCommand(): Command {
           reuseKeys: opts.reuseKeys,
           keyAlgorithm: opts.keyAlgorithm,
           now: new Date(),
+          allowShortValidity: opts.force,
         };
         if (globals.inventory) {
           const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;

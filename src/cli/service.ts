@@ -3,7 +3,7 @@ import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../node/errors.js';
 import { COMPONENTS, Component } from '../service/health.js';
 import { STRATEGIES, StrategyName } from '../service/strategies.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 
 export function requireLiveNode(host: Host, what: string): void {
   if (!host.live) throw new KpkiError(`${what} needs the running node: run it on the node itself, without --root`, { exitCode: 2 });

@@ -11,7 +11,7 @@ import type { Host } from '../hosts/host.js';
 import { humanDuration } from '../util/duration.js';
 import { isStandalone } from '../util/sea.js';
 import { action, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 import { defaultUserKubeconfig } from './kubeconfig.js';
 import { log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 

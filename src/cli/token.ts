@@ -6,7 +6,7 @@ import { KpkiError } from '../node/errors.js';
 import { scanNode } from '../node/scan.js';
 import { caCertHash, createTokenSecret, newToken } from '../service/token.js';
 import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
-import { durationFlag } from './check.js';
+import { durationFlag } from './flags.js';
 import { log } from './service.js';
 
 export function tokenCommand(): Command {

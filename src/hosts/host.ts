@@ -33,6 +33,7 @@ export interface Host {
   readonly name: string;
   /** Where a node path really is, for messages ("/mnt/node1/etc/kubernetes/pki/ca.crt"). */
   describe(path: string): string;
+  /** A whole file; larger than MAX_READ_BYTES is an error (E2BIG) naming the file, nothing is read past it. */
   readFile(path: string): Promise<Buffer>;
   /** lstat: does not follow symlinks. Null when the path does not exist. */
   stat(path: string): Promise<FileInfo | null>;
@@ -64,6 +65,13 @@ export interface Host {
   connectTcp?(address: string, port: number): Promise<Duplex>;
   /** An exclusive lock held by this process; fails with LockHeldError when another live process holds it. */
   lock(path: string): Promise<HostLock>;
+}
+
+/** What kpki reads from a node is certificates, keys, kubeconfigs, manifests and its own state: a few KB each. */
+export const MAX_READ_BYTES = 4 << 20;
+
+export function tooLarge(where: string, size: number): Error {
+  return Object.assign(new Error(`${where} is ${size} bytes: kpki reads files of at most ${MAX_READ_BYTES >> 20} MiB (a certificate, key or kubeconfig is a few KB)`), { code: 'E2BIG' });
 }
 
 export class LockHeldError extends Error {

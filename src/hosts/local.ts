@@ -4,7 +4,7 @@ import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { execFile } from 'node:child_process';
-import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, MAX_READ_BYTES, tooLarge, WriteOptions } from './host.js';
 import { writeMode } from './secret-modes.js';
 
 /** Test hook: lets crash tests fill the disk at a chosen write. */
@@ -90,7 +90,14 @@ export class LocalHost implements Host {
   }
 
   async readFile(path: string): Promise<Buffer> {
-    return fs.readFile(await this.inRoot(path));
+    const handle = await fs.open(await this.inRoot(path), constants.O_RDONLY);
+    try {
+      const { size } = await handle.stat();
+      if (size > MAX_READ_BYTES) throw tooLarge(this.describe(path), size);
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
   }
 
   async stat(path: string): Promise<FileInfo | null> {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ssh2';
 import { KpkiError } from '../node/errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
-import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, WriteOptions } from './host.js';
+import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, MAX_READ_BYTES, tooLarge, WriteOptions } from './host.js';
 import { findRelay, openRelay, RelayProgram } from './relay.js';
 import { writeMode } from './secret-modes.js';
 
@@ -309,11 +309,31 @@ export class SshHost implements Host {
   async readFile(path: string): Promise<Buffer> {
     const real = await this.resolve(path);
     try {
-      return await promisify<Buffer>((cb) => this.sftp.readFile(real, cb));
+      return await this.readBounded(real, path);
     } catch (err) {
       // SFTP's "no such file" as Node's, so callers tell a missing file from an unreadable one
       if ((err as { code?: number }).code === NO_SUCH_FILE) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${this.describe(path)}'`), { code: 'ENOENT' });
       throw err;
+    }
+  }
+
+  /** open, fstat (refusing what is too large before reading a byte), read, close: as many round trips as ssh2's readFile. */
+  private async readBounded(real: string, path: string): Promise<Buffer> {
+    const sftp = this.sftp;
+    const handle = await promisify<Buffer>((cb) => sftp.open(real, 'r', cb));
+    try {
+      const { size } = await promisify<Stats>((cb) => sftp.fstat(handle, cb));
+      if (size > MAX_READ_BYTES) throw tooLarge(this.describe(path), size);
+      const data = Buffer.alloc(size);
+      let offset = 0;
+      while (offset < size) {
+        const got = await promisify<number>((cb) => sftp.read(handle, data, offset, Math.min(32_768, size - offset), offset, (err, n) => cb(err, n)));
+        if (got === 0) break;
+        offset += got;
+      }
+      return offset === size ? data : data.subarray(0, offset);
+    } finally {
+      await promisify<void>((cb) => sftp.close(handle, (err) => cb(err, undefined))).catch(() => undefined);
     }
   }
 

@@ -17,6 +17,8 @@ export interface StaticPod {
   flags: Map<string, string>;
   /** The kubelet's probes of the container (httpGet only). */
   probes: { liveness?: HttpGetProbe; readiness?: HttpGetProbe; startup?: HttpGetProbe };
+  /** The container's working directory: relative paths in its flags are relative to it (kubeadm sets none: "/"). */
+  workingDir: string;
 }
 
 function httpGet(raw: any): HttpGetProbe | undefined {
@@ -48,6 +50,7 @@ export function parseStaticPod(text: string, fileName: string): StaticPod {
     containerName: String(container?.name ?? podName),
     flags,
     probes: { liveness: httpGet(container?.livenessProbe), readiness: httpGet(container?.readinessProbe), startup: httpGet(container?.startupProbe) },
+    workingDir: typeof container?.workingDir === 'string' && container.workingDir.startsWith('/') ? container.workingDir : '/',
   };
 }
 

@@ -91,8 +91,11 @@ export async function applyWrites(host: Host, writes: FileWrite[], operation: st
   return { backup };
 }
 
-/** Reads back what was written: every certificate parses and its key matches. */
+/** Reads back what was written: every file byte for byte as meant, every certificate parses and its key matches. */
 async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
+  for (const w of writes) {
+    if (w.kind === 'file' && !(await host.readFile(w.path)).equals(Buffer.from(w.data))) throw new Error(`written ${w.path} does not read back as written`);
+  }
   const byEntry = new Map<string, FileWrite[]>();
   for (const w of writes) byEntry.set(w.entry, [...(byEntry.get(w.entry) ?? []), w]);
   for (const [entry, files] of byEntry) {

@@ -18,3 +18,10 @@ export class NodeReadError extends KpkiError {
     super(message, { path, hint, exitCode: 3 });
   }
 }
+
+/** The command line itself is wrong (an unknown flag value, a date that does not exist): always exit 2. */
+export class UsageError extends KpkiError {
+  constructor(message: string, hint?: string) {
+    super(message, { hint, exitCode: 2 });
+  }
+}

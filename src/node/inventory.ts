@@ -22,7 +22,10 @@ export type ProblemCode =
   | 'ca-data-stale'
   | 'not-yet-valid'
   | 'loose-mode'
-  | 'wrong-owner';
+  | 'wrong-owner'
+  | 'not-utf8'
+  | 'chain-invalid'
+  | 'outlives-ca';
 
 export interface Problem {
   code: ProblemCode;

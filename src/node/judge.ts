@@ -54,16 +54,21 @@ function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
   if (cert.notBefore.getTime() > Date.now()) {
     entry.problems.push({ code: 'not-yet-valid', message: `not valid before ${cert.notBefore.toISOString()}` });
   }
-  const signer = inventory.cas.find((ca) => ca.cert && isSignedBy(cert, ca.cert));
+  const chain = chainOf(cert, entry.chain ?? [], inventory.cas);
+  const signer = chain?.top === OWN_CA ? undefined : chain?.top;
   if (signer) entry.signer = signer.name;
-  else if ((entry.ownCa = ownCaOf(cert, entry.chain))) entry.signer = OWN_CA;
-  else if (cert.selfSigned) entry.signer = SELF_SIGNED;
+  else if (chain?.top === OWN_CA) {
+    entry.signer = OWN_CA;
+    entry.ownCa = chain.issuers.at(-1);
+  } else if (cert.selfSigned) entry.signer = SELF_SIGNED;
+  if (chain) judgeChain(entry, cert, chain, signer);
 
   if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) {
     // The kubelet's own serving certificate: renewed the way the kubelet made it (a new key, and a new throwaway CA
     // when the file carried one), so no CA of the node is needed.
-    if ((entry.key || entry.keyPresent) && !entry.problems.some((p) => p.code === 'key-mismatch' || p.code === 'unreadable')) entry.renewable = true;
-    else entry.notRenewable = `${entry.signer === OWN_CA ? 'signed by its own CA' : 'self-signed'}, and its key is missing or does not match`;
+    const broken = entry.problems.some((p) => p.code === 'key-mismatch' || p.code === 'unreadable' || p.code === 'chain-invalid');
+    if ((entry.key || entry.keyPresent) && !broken && (chain?.issuers.length ?? 1) <= 1) entry.renewable = true;
+    else entry.notRenewable = `${entry.signer === OWN_CA ? 'signed by its own CA' : 'self-signed'}, and its key is missing or does not match, or its chain is not the kubelet's`;
     return;
   }
   if (!signer) {
@@ -71,6 +76,11 @@ function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
       entry.problems.push({ code: 'not-signed-by-ca', message: `not signed by any CA on this node (issuer "${cert.issuer}")` });
     }
     entry.notRenewable = 'no CA on this node signed it';
+    return;
+  }
+  if (chain!.issuers.length > 0) {
+    // leaf <- intermediate(s) in the file <- a CA of the node: kpki has no intermediate's key to sign with
+    entry.notRenewable = `signed by the intermediate CA "${chain!.issuers[0].subject}" in ${entry.path}, whose key kpki does not have`;
     return;
   }
   if (entry.expectedCa && signer.name !== entry.expectedCa && inventory.cas.some((c) => c.name === entry.expectedCa && c.cert)) {
@@ -88,9 +98,46 @@ function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
   entry.renewable = true;
 }
 
-/** A self-signed CA written after the leaf in the same file whose key made the leaf's signature (client-go's shape). */
-function ownCaOf(cert: Certificate, chain: Certificate[] | undefined): Certificate | undefined {
-  return chain?.find((c) => c.isCA && c.selfSigned && isSignedBy(cert, c));
+interface Chain {
+  /** The certificates of the file above the leaf, in order (each signed the one before it). */
+  issuers: Certificate[];
+  /** A CA of the node that signed the last of them (or the leaf), or OWN_CA: the last is self-signed, in the file. */
+  top: CaEntry | typeof OWN_CA;
+}
+
+/**
+ * Who signed a leaf, by key: a CA of the node, else a certificate after it in the same file (client-go's throwaway CA
+ * for kubelet.crt, or intermediates), followed up to a CA of the node or a self-signed one.
+ */
+function chainOf(cert: Certificate, rest: Certificate[], cas: CaEntry[]): Chain | undefined {
+  const issuers: Certificate[] = [];
+  let current = cert;
+  for (let depth = 0; depth <= rest.length; depth++) {
+    const ca = cas.find((c) => c.cert && isSignedBy(current, c.cert));
+    if (ca) return { issuers, top: ca };
+    const next = rest.find((c) => c !== current && !issuers.includes(c) && isSignedBy(current, c));
+    if (!next) return undefined;
+    issuers.push(next);
+    if (next.selfSigned) return { issuers, top: OWN_CA };
+    current = next;
+  }
+  return undefined;
+}
+
+/** What Go's verifier and openssl check on the way up: each issuer a CA allowed to sign, path lengths kept. */
+function judgeChain(entry: CertEntry, cert: Certificate, chain: Chain, signer?: CaEntry): void {
+  const above = [...chain.issuers, ...(signer?.cert ? [signer.cert] : [])];
+  above.forEach((issuer, i) => {
+    const name = i === above.length - 1 && signer ? `${signer.name} (${signer.certPath})` : `"${issuer.subject}" in ${entry.path}`;
+    if (!issuer.isCA) entry.problems.push({ code: 'chain-invalid', message: `signed by ${name}, which is not a CA (basicConstraints): Go and openssl reject the chain` });
+    else if (issuer.keyUsages.length > 0 && !issuer.keyUsages.includes('keyCertSign')) entry.problems.push({ code: 'chain-invalid', message: `signed by ${name}, whose key usage does not allow signing certificates` });
+    // i intermediates stand between this issuer and the leaf (the leaf's own issuer has none)
+    if (issuer.pathLength !== undefined && i > issuer.pathLength) entry.problems.push({ code: 'chain-invalid', message: `${name} allows ${issuer.pathLength} intermediate CA(s) below it (pathLenConstraint) and has ${i}: Go and openssl reject the chain` });
+  });
+  const caEnd = Math.min(...above.map((c) => c.notAfter.getTime()));
+  if (caEnd < cert.notAfter.getTime()) {
+    entry.problems.push({ code: 'outlives-ca', message: `valid until ${cert.notAfter.toISOString()}, but its CA expires ${new Date(caEnd).toISOString()}: it stops working then` });
+  }
 }
 
 function checkEmbeddedCa(inventory: NodeInventory, entry: CertEntry): void {

@@ -37,9 +37,15 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string,
   if (!existing) {
     return { from, to, created: true, added: true, changes: [`${to} does not exist: created as a copy of ${from}`], write: { kind: 'file', path: to, data: source, mode: KUBECONFIG_MODE, entry: to, format: 'yaml' } };
   }
+  const current = await host.readFile(to);
+  const currentText = current.toString('utf8');
+  if (!Buffer.from(currentText, 'utf8').equals(current)) {
+    // rewriting it would turn those bytes into U+FFFD: refuse instead of changing what is not ours
+    throw new KpkiError(`${host.describe(to)} holds bytes that are not UTF-8 (a name or comment in another encoding): kpki would not write them back as they are; nothing was changed`, { path: to, hint: 'convert the file to UTF-8 (iconv -f latin1 -t utf-8), then run again' });
+  }
   let merged;
   try {
-    merged = mergeCredentials((await host.readFile(to)).toString(), credentials);
+    merged = mergeCredentials(currentText, credentials);
   } catch (err) {
     throw new KpkiError(`cannot update ${host.describe(to)}: ${(err as Error).message}; nothing was changed`, { path: to });
   }

@@ -3,7 +3,8 @@ import { posix } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import { withEmbeddedCredentials } from '../kubeadm/kubeconfig.js';
-import { certificateToPem, parseCertificate } from '../pki/certificate.js';
+import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
+import type { x509 } from '../pki/provider.js';
 import { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName } from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import { CertEntry, NodeInventory, OWN_CA } from './inventory.js';
@@ -23,12 +24,34 @@ export const KUBECONFIG_MODE = 0o600;
 
 export async function materialize(host: Host, inventory: NodeInventory, plan: RenewalPlan): Promise<FileWrite[]> {
   const issued = await Promise.all(plan.items.map((item) => issueFor(inventory, item)));
+  for (const i of issued) checkIssued(i.item, i.cert, i.signer, i.extensions, i.key, i.subject);
   const writes: FileWrite[] = [];
   for (const { item, entry, certPem, keyPem } of issued) {
     writes.push(...(await filesFor(host, inventory, entry, item, certPem, keyPem)));
   }
   return [...writes, ...(await tightenedModes(host, plan, new Set(writes.map((w) => w.path))))];
 }
+
+/**
+ * The whole certificate, checked in memory before anything is written: the plan's dates (notBefore before notAfter,
+ * not expired), signed by the CA the plan names, the old subject, exactly the extensions meant, the new key.
+ */
+function checkIssued(item: PlanItem, cert: Certificate, signer: Certificate, extensions: x509.Extension[], key: KeyObject, subject?: Buffer): void {
+  const fail = (what: string) => {
+    throw new KpkiError(`the certificate made for ${item.name} ${what}: nothing was written`, { hint: 'this is a kpki bug: please report it with the plan (--dry-run)' });
+  };
+  const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+  if (seconds(cert.notBefore) !== seconds(item.newNotBefore) || seconds(cert.notAfter) !== seconds(item.newNotAfter)) fail(`has dates ${cert.notBefore.toISOString()} - ${cert.notAfter.toISOString()}, not the plan's`);
+  if (cert.notBefore.getTime() >= cert.notAfter.getTime() || cert.notAfter.getTime() <= Date.now()) fail('is not valid from now on');
+  if (!isSignedBy(cert, signer)) fail(`is not signed by ${item.signer}`);
+  if (subject && !Buffer.from(cert.parsed.subjectName.toArrayBuffer()).equals(subject)) fail(`has the subject "${cert.subject}", not the old one`);
+  const meant = extensions.map((e) => `${e.type}:${Buffer.from(e.rawData).toString('hex')}`).sort();
+  const got = cert.parsed.extensions.filter((e) => e.type !== AUTHORITY_KEY_ID).map((e) => `${e.type}:${Buffer.from(e.rawData).toString('hex')}`).sort();
+  if (meant.join() !== got.join()) fail('does not carry exactly the extensions of the old one');
+  if (!keyMatchesCertificate(cert, key)) fail('does not belong to its new key');
+}
+
+const AUTHORITY_KEY_ID = '2.5.29.35';
 
 /** Key files the plan found readable by group or others and nothing else rewrites: the same bytes, mode 0600. */
 async function tightenedModes(host: Host, plan: RenewalPlan, written: Set<string>): Promise<FileWrite[]> {
@@ -63,7 +86,7 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
       notBefore: item.newNotBefore,
       notAfter: item.newNotAfter,
     });
-    return { item, entry, certPem: certificateToPem(leaf) + certificateToPem(ca), keyPem: privateKeyToPem(key) };
+    return { item, entry, cert: leaf, signer: ca, extensions, key, subject: undefined, certPem: certificateToPem(leaf) + certificateToPem(ca), keyPem: privateKeyToPem(key) };
   }
   const ca = inventory.cas.find((c) => c.name === item.signer);
   if (ca && !ca.key) throw new KpkiError(`the key of CA ${ca.name} was not loaded (${ca.keyPath}): cannot sign ${item.name}`, { path: ca.keyPath });
@@ -79,7 +102,8 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
   });
   // certificates written after the leaf (its chain) stay after the new one
   const chain = (entry.chain ?? []).map(certificateToPem).join('');
-  return { item, entry, certPem: certificateToPem(cert) + chain, keyPem: privateKeyToPem(key) };
+  const subject = Buffer.from(old.parsed.subjectName.toArrayBuffer());
+  return { item, entry, cert, signer: ca ? ca.cert! : cert, extensions, key, subject, certPem: certificateToPem(cert) + chain, keyPem: privateKeyToPem(key) };
 }
 
 async function filesFor(host: Host, inventory: NodeInventory, entry: CertEntry, item: PlanItem, certPem: string, keyPem: string): Promise<FileWrite[]> {

@@ -3,7 +3,7 @@ import { isSupportedAlgorithm, KeyAlgorithm } from '../pki/keys.js';
 import { humanDuration } from '../util/duration.js';
 import { CaEntry, CertEntry, NodeInventory, OWN_CA, SELF_SIGNED } from './inventory.js';
 import { posix } from 'node:path';
-import { KpkiError } from './errors.js';
+import { KpkiError, UsageError } from './errors.js';
 import { secretMode } from '../hosts/secret-modes.js';
 
 export const DEFAULT_VALIDITY_MS = 365 * 86_400_000;
@@ -24,6 +24,8 @@ export interface PlanItem {
   reuseKey: boolean;
   keyAlgorithm: KeyAlgorithm;
   oldKeyAlgorithm: string;
+  /** Certificates after the leaf in its file (its chain): written again after the new leaf, unchanged. */
+  keepsChain: number;
 }
 
 export interface RenewalPlan {
@@ -44,7 +46,12 @@ export interface PlanOptions {
   reuseKeys?: boolean;
   keyAlgorithm?: string;
   now: Date;
+  /** Accept a validity (or what the CA's own expiry leaves of it) shorter than MIN_VALIDITY_MS. */
+  allowShortValidity?: boolean;
 }
+
+/** Shorter than this is a typo (--validity 0d, 1s), not a plan: refused unless --force. */
+export const MIN_VALIDITY_MS = 3600_000;
 
 const ALIASES: Record<string, string[]> = {
   'kubelet.conf': ['kubelet.conf', 'kubelet-client'],
@@ -54,6 +61,9 @@ const ALIASES: Record<string, string[]> = {
 export function planRenewal(inventory: NodeInventory, options: PlanOptions): RenewalPlan {
   const warnings: string[] = [];
   const { validityMs, validitySource } = validityOf(inventory, options);
+  if (validityMs < MIN_VALIDITY_MS && !options.allowShortValidity) {
+    throw new UsageError(`validity ${humanDuration(validityMs)} (${validitySource}) is shorter than an hour: the new certificates would expire almost at once`, 'give a longer --validity, or --force if you mean it');
+  }
   if (options.keyAlgorithm && !isSupportedAlgorithm(options.keyAlgorithm)) {
     throw new KpkiError(`unknown key algorithm "${options.keyAlgorithm}"`, { hint: 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384', exitCode: 2 });
   }
@@ -81,12 +91,16 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
       continue;
     }
     const signer = inventory.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
+    if (signer?.cert) refuseUnusableCa(signer, entry, options);
     const backdateMs = entry.signer === OWN_CA ? OWN_CA_BACKDATE_MS : BACKDATE_MS;
     const notBefore = new Date(options.now.getTime() - backdateMs);
     const wanted = entry.signer === OWN_CA ? new Date(notBefore.getTime() + validityMs) : new Date(options.now.getTime() + validityMs);
     const caEnd = signer?.cert?.notAfter ?? wanted;
     const capped = wanted.getTime() > caEnd.getTime();
     if (capped) warnings.push(`${entry.name}: validity capped at the ${signer!.name} CA's own expiry ${caEnd.toISOString()}`);
+    if (capped && caEnd.getTime() - options.now.getTime() < MIN_VALIDITY_MS && !options.allowShortValidity) {
+      throw new KpkiError(`${entry.name}: the ${signer!.name} CA (${signer!.certPath}) expires ${caEnd.toISOString()}, within the hour: what it signs now would expire with it`, { path: signer!.certPath, hint: 'the cluster needs a new CA (kubeadm documents a manual CA rotation); --force renews up to the CA\'s expiry anyway' });
+    }
     const oldAlg = entry.cert.keyAlgorithm;
     const keyAlgorithm = (options.keyAlgorithm ?? (isSupportedAlgorithm(oldAlg) ? oldAlg : 'RSA-2048')) as KeyAlgorithm;
     if (!options.keyAlgorithm && !isSupportedAlgorithm(oldAlg)) warnings.push(`${entry.name}: key ${oldAlg} is not one kubeadm makes; the new key is RSA-2048`);
@@ -104,6 +118,7 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
       reuseKey,
       keyAlgorithm: reuseKey ? (oldAlg as KeyAlgorithm) : keyAlgorithm,
       oldKeyAlgorithm: oldAlg,
+      keepsChain: entry.signer !== OWN_CA ? (entry.chain?.length ?? 0) : 0,
     });
   }
   // every file holding a private key is left readable by its owner only, renewed or not (CA keys, sa.key too)
@@ -111,6 +126,25 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
     .filter((f) => f.code === 'loose-mode' && f.kind === 'private')
     .map((f) => ({ path: f.path, from: f.mode, to: secretMode(f.mode), entry: f.entry ?? posix.basename(f.path) }));
   return { node: inventory.node, items, modeChanges, skipped, validityMs, validitySource, warnings };
+}
+
+/** A CA that is expired or not yet valid signs nothing: everything it signed is rejected, renewed or not. */
+function refuseUnusableCa(signer: CaEntry, entry: CertEntry, options: PlanOptions): void {
+  const ca = signer.cert!;
+  const file = signer.certPath;
+  const type = signer.key?.asymmetricKeyType ?? ca.native.publicKey.asymmetricKeyType;
+  if (type !== 'rsa' && type !== 'ec') {
+    throw new KpkiError(`${entry.name}: its CA ${signer.name} has a ${type} key (${signer.keyPath}): kubeadm's CAs are RSA or ECDSA, and kpki signs only with those`, { path: signer.keyPath });
+  }
+  if (ca.notAfter.getTime() <= options.now.getTime()) {
+    throw new KpkiError(`${entry.name}: its CA ${signer.name} (${file}) expired on ${ca.notAfter.toISOString()}: kpki does not sign with an expired CA (every client would reject the result)`, {
+      path: file,
+      hint: 'the cluster needs a new CA: rotate it (kubeadm documents a manual CA rotation), then renew everything it signs',
+    });
+  }
+  if (ca.notBefore.getTime() > options.now.getTime()) {
+    throw new KpkiError(`${entry.name}: its CA ${signer.name} (${file}) is not valid before ${ca.notBefore.toISOString()}: is this machine's clock right?`, { path: file });
+  }
 }
 
 function validityOf(inventory: NodeInventory, options: PlanOptions): { validityMs: number; validitySource: string } {
@@ -145,6 +179,8 @@ function findEntry(inventory: NodeInventory, name: string): CertEntry {
  */
 function refusalOf(inventory: NodeInventory, entry: CertEntry): { error: KpkiError; unmanaged?: boolean } | undefined {
   const refuse = (error: KpkiError, unmanaged = false) => ({ error, unmanaged });
+  const notUtf8 = entry.problems.find((p) => p.code === 'not-utf8');
+  if (notUtf8) return refuse(new KpkiError(notUtf8.message, { path: entry.path, hint: 'convert the file to UTF-8 (iconv) or remove the characters, then run again' }));
   const unreadable = entry.problems.find((p) => p.code === 'unreadable');
   if (unreadable) return refuse(new KpkiError(`cannot read ${unreadable.message}`, { path: entry.path, hint: 'repair or restore this file (kpki backups / kpki restore), then run again' }));
   if (!entry.cert) return undefined;
@@ -163,6 +199,8 @@ function refusalOf(inventory: NodeInventory, entry: CertEntry): { error: KpkiErr
     // outside kubeadm's catalog (no CA is expected to have signed it): not kpki's to renew, never a reason to stop
     return refuse(error, !entry.expectedCa);
   }
+  const badChain = entry.problems.find((p) => p.code === 'chain-invalid');
+  if (badChain) return refuse(new KpkiError(`${entry.name}: ${badChain.message}`, { path: entry.path, hint: 'a CA that may sign certificates is needed first (check which CA files belong to this cluster)' }), !entry.expectedCa);
   const signer = inventory.cas.find((c) => c.name === entry.signer);
   const caProblem = signer?.problems.find((p) => p.code === 'unreadable' || p.code === 'key-mismatch');
   if (caProblem) return refuse(new KpkiError(`CA ${signer!.name}: ${caProblem.message}`, { path: signer!.keyPath, hint: 'restore the CA key of this cluster before renewing' }));

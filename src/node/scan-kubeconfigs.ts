@@ -49,9 +49,14 @@ async function readKubeconfigEntry(host: Host, name: string, path: string, kubea
     else entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: ${file.error}` });
     return entry;
   }
+  const text = file.value.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(file.value)) {
+    const at = firstNonUtf8(file.value);
+    entry.problems.push({ code: 'not-utf8', message: `${host.describe(path)}: byte ${at} is not UTF-8 (a name or comment in another encoding): kpki would not write the file back byte for byte` });
+  }
   let identity;
   try {
-    identity = parseKubeconfig(file.value.toString('utf8'));
+    identity = parseKubeconfig(text);
   } catch (err) {
     if (!(err instanceof KubeconfigError)) throw err;
     entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: ${err.message}` });
@@ -94,4 +99,16 @@ async function readKubeconfigEntry(host: Host, name: string, path: string, kubea
   }
   // Token or exec credentials: no certificate to track.
   return undefined;
+}
+
+/** The offset of the first byte that does not start a well-formed UTF-8 sequence (for the message). */
+function firstNonUtf8(data: Buffer): number {
+  for (let i = 0; i < data.length; ) {
+    const c = data[i];
+    const more = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
+    if (more < 0) return i;
+    for (let k = 1; k <= more; k++) if (i + k >= data.length || (data[i + k] & 0xc0) !== 0x80) return i;
+    i += more + 1;
+  }
+  return data.length;
 }

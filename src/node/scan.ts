@@ -123,10 +123,12 @@ function pathsFromManifests(pods: StaticPod[]): FlagPaths {
   const found: FlagPaths = new Map();
   for (const pod of pods) {
     for (const rule of MANIFEST_CERT_FLAGS[pod.component] ?? []) {
-      const cert = pod.flags.get(rule.cert);
-      if (!cert || found.has(rule.name)) continue;
-      const key = rule.key ? pod.flags.get(rule.key) : undefined;
-      found.set(rule.name, { cert, key, source: `manifest ${pod.component} --${rule.cert}` });
+      const certFlag = pod.flags.get(rule.cert);
+      if (!certFlag || found.has(rule.name)) continue;
+      // a relative path is relative to the container's working directory, as the component itself opens it
+      const inPod = (p: string) => posix.resolve(pod.workingDir, p);
+      const keyFlag = rule.key ? pod.flags.get(rule.key) : undefined;
+      found.set(rule.name, { cert: inPod(certFlag), key: keyFlag ? inPod(keyFlag) : undefined, source: `manifest ${pod.component} --${rule.cert}` });
     }
   }
   return found;
@@ -135,7 +137,7 @@ function pathsFromManifests(pods: StaticPod[]): FlagPaths {
 function certDirFromManifests(pods: StaticPod[]): string | undefined {
   const apiserver = pods.find((p) => p.component === 'kube-apiserver');
   const clientCa = apiserver?.flags.get('client-ca-file');
-  return clientCa ? posix.dirname(clientCa) : undefined;
+  return clientCa ? posix.dirname(posix.resolve(apiserver!.workingDir, clientCa)) : undefined;
 }
 
 async function scanCas(host: Host, certDir: string, flagPaths: FlagPaths, keys: KeyLoading): Promise<CaEntry[]> {

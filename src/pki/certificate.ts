@@ -22,6 +22,8 @@ export interface Certificate {
   extKeyUsages: string[];
   keyUsages: string[];
   isCA: boolean;
+  /** basicConstraints pathLenConstraint: how many intermediates may follow this CA (undefined: no limit). */
+  pathLength?: number;
   keyAlgorithm: string;
   /** sha256 of the DER SubjectPublicKeyInfo, hex: identifies a key pair across files. */
   spkiSha256: string;
@@ -104,6 +106,7 @@ export function certificateFromDer(der: Buffer): Certificate {
     extKeyUsages: Array.from(eku?.usages ?? [], (u) => EKU_NAMES[String(u)] ?? String(u)),
     keyUsages: ku ? KU_FLAGS.filter(([flag]) => (ku.usages & flag) !== 0).map(([, name]) => name) : [],
     isCA: bc?.ca ?? false,
+    pathLength: bc?.ca && typeof bc.pathLength === 'number' ? bc.pathLength : undefined,
     keyAlgorithm: keyAlgorithmOf(native.publicKey),
     spkiSha256: createHash('sha256').update(spki).digest('hex'),
     subjectKeyId: ski?.keyId,

@@ -5,15 +5,35 @@ export interface PemBlock {
   der: Buffer;
 }
 
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const BEGIN = /-----BEGIN ([A-Z0-9 ]+)-----/g;
 
+/**
+ * The PEM blocks of a text, in one pass (linear: a file of BEGIN lines without END lines costs no more than its
+ * size). A block whose body is not base64, or that has no END line, is left out.
+ */
 export function parsePem(text: string | Buffer): PemBlock[] {
   const source = typeof text === 'string' ? text : text.toString('latin1');
   const blocks: PemBlock[] = [];
-  for (const match of source.matchAll(BLOCK)) {
-    const body = match[2].replace(/[\r\n\t ]/g, '');
-    if (!/^[A-Za-z0-9+/=]*$/.test(body)) continue;
-    blocks.push({ type: match[1], der: Buffer.from(body, 'base64') });
+  BEGIN.lastIndex = 0;
+  for (let begin = BEGIN.exec(source); begin; begin = BEGIN.exec(source)) {
+    const type = begin[1];
+    const bodyStart = begin.index + begin[0].length;
+    // the block ends at the first END line, or is cut short by the next BEGIN line (then it has no END: skipped)
+    const endMarker = source.indexOf('-----END ', bodyStart);
+    const nextBegin = source.indexOf('-----BEGIN ', bodyStart);
+    if (endMarker < 0) break;
+    if (nextBegin >= 0 && nextBegin < endMarker) {
+      BEGIN.lastIndex = nextBegin;
+      continue;
+    }
+    const endLine = `-----END ${type}-----`;
+    if (!source.startsWith(endLine, endMarker)) {
+      BEGIN.lastIndex = endMarker + 9;
+      continue;
+    }
+    BEGIN.lastIndex = endMarker + endLine.length;
+    const body = source.slice(bodyStart, endMarker).replace(/[\r\n\t ]/g, '');
+    if (/^[A-Za-z0-9+/=]*$/.test(body)) blocks.push({ type, der: Buffer.from(body, 'base64') });
   }
   return blocks;
 }

@@ -24,6 +24,9 @@ export function renderPlan(plan: RenewalPlan): string {
     }
     lines.push(renderColumns(rows).replace(/^/gm, '  '));
   }
+  for (const item of plan.items.filter((i) => i.keepsChain > 0)) {
+    lines.push(`chain: ${item.path} has ${item.keepsChain} certificate(s) after ${item.name}: they stay after the new one, unchanged`);
+  }
   for (const m of plan.modeChanges ?? []) {
     lines.push(`mode: ${m.path} holds a private key and is ${octal(m.from)}: written ${octal(m.to)} (readable by its owner only)`);
   }

@@ -27,6 +27,9 @@ const PROBLEM_LABEL: Record<Problem['code'], string> = {
   'not-yet-valid': 'not yet valid',
   'loose-mode': 'loose mode',
   'wrong-owner': 'wrong owner',
+  'not-utf8': 'not UTF-8',
+  'chain-invalid': 'invalid chain',
+  'outlives-ca': 'outlives its CA',
 };
 
 const PROBLEM_SEVERITY: Record<Problem['code'], Severity> = {
@@ -41,6 +44,12 @@ const PROBLEM_SEVERITY: Record<Problem['code'], Severity> = {
   // CIS benchmark findings: worth fixing, not an outage
   'loose-mode': 1,
   'wrong-owner': 1,
+  // kubectl reads it; kpki refuses to rewrite bytes it cannot give back as they were
+  'not-utf8': 1,
+  // Go and openssl reject the chain
+  'chain-invalid': 2,
+  // it stops working at its CA's expiry, before its own
+  'outlives-ca': 1,
 };
 
 const OPTIONAL = new Set(KUBECONFIG_CATALOG.filter((e) => e.optional).map((e) => e.name));

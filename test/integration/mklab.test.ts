@@ -17,8 +17,8 @@ after(() => dirs.forEach(removeTree));
 
 const DAY = 86_400_000;
 
-function tree(args: string[]): MklabTree {
-  const made = mklab(args);
+function tree(args: string[], bare = false): MklabTree {
+  const made = mklab(args, bare);
   dirs.push(made.dir);
   return made;
 }
