@@ -1,6 +1,10 @@
 // kpki backups / kpki restore: list what renewals saved, put it back byte for byte; with -i on every node.
 import { Command } from 'commander';
-import { listBackups, readBackup, restoreFiles, createBackup } from '../node/backup.js';
+import { incompleteBackups, listBackups, readBackup } from '../node/backup.js';
+import { applyPrune, planPrune } from '../node/prune.js';
+import { UsageError } from '../node/errors.js';
+import { durationFlag } from './flags.js';
+import { restoreBackup } from '../node/restore.js';
 import { acquireLock, recoverInterrupted } from '../node/apply.js';
 import { clusterBackups, pickBackup, restoreCluster } from '../cluster/backups.js';
 import { renderColumns } from '../report/table.js';
@@ -30,18 +34,57 @@ export function backupsCommand(): Command {
         }
         const host = hostOf(globals);
         const backups = await listBackups(host);
+        const incomplete = await incompleteBackups(host);
         if (opts.output === 'json') {
-          process.stdout.write(`${JSON.stringify(backups, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify([...backups, ...incomplete.map((id) => ({ id, incomplete: true }))], null, 2)}\n`);
           return 0;
         }
-        if (backups.length === 0) {
+        if (backups.length + incomplete.length === 0) {
           process.stdout.write('No backups.\n');
           return 0;
         }
         const rows = [['ID', 'CREATED', 'REASON', 'FILES']];
         for (const b of backups) rows.push([b.id, b.createdAt, b.reason, String(b.files.length)]);
+        for (const id of incomplete) rows.push([id, '-', 'INCOMPLETE: a run was killed while taking it (the next run, or kpki backups prune, removes it)', '-']);
         process.stdout.write(`${renderColumns(rows)}\n`);
         return 0;
+      }),
+    )
+    .addCommand(pruneCommand());
+}
+
+function pruneCommand(): Command {
+  return new Command('prune')
+    .description('remove old backups (they hold copies of private keys): beyond the newest N, or older than a duration, and incomplete ones')
+    .option('--keep <n>', 'keep the newest N backups')
+    .option('--older-than <duration>', 'remove only backups older than this (e.g. 90d)')
+    .option('--dry-run', 'say what would be removed')
+    .option('-y, --yes', 'remove without asking')
+    .action(
+      action(async (opts: { keep?: string; olderThan?: string; dryRun?: boolean; yes?: boolean }, command: Command) => {
+        const globals = globalsOf(command);
+        if (opts.keep === undefined && opts.olderThan === undefined) throw new UsageError('say what to keep: --keep N and/or --older-than DURATION');
+        const keep = opts.keep === undefined ? undefined : Number(opts.keep);
+        if (keep !== undefined && !(Number.isInteger(keep) && keep >= 0)) throw new UsageError(`--keep: "${opts.keep}" is not a number of backups`);
+        const host = hostOf(globals);
+        const lock = opts.dryRun ? undefined : await acquireLock(host);
+        try {
+          const plan = await planPrune(host, { keep, olderThanMs: opts.olderThan ? durationFlag('--older-than', opts.olderThan) : undefined, now: new Date() });
+          for (const k of plan.kept) process.stdout.write(`keeping ${k.id}: ${k.why}\n`);
+          if (plan.remove.length === 0) {
+            process.stdout.write('Nothing to remove.\n');
+            return 0;
+          }
+          process.stdout.write(`${renderColumns([['REMOVE', 'CREATED', 'REASON'], ...plan.remove.map((b) => [b.id, b.createdAt ?? '-', b.reason])])}\n`);
+          if (opts.dryRun) return 0;
+          const refused = await confirm(opts.yes, `Remove ${plan.remove.length} backup(s) from ${host.name}?`);
+          if (refused !== undefined) return refused;
+          await applyPrune(host, plan);
+          process.stdout.write(`Removed ${plan.remove.length} backup(s).\n`);
+          return 0;
+        } finally {
+          await lock?.release();
+        }
       }),
     );
 }
@@ -51,19 +94,20 @@ export function restoreCommand(): Command {
     .description('put back every file of a backup, byte-identical with its mode (takes a backup of the current files first)')
     .argument('<id>', 'backup id from `kpki backups`, or "latest"; with -i also a rollout id (each node\'s backup of that rollout)')
     .option('-y, --yes', 'with --inventory: restore without asking')
+    .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
     .action(
-      action(async (id: string, opts: { yes?: boolean }, command: Command) => {
+      action(async (id: string, opts: { yes?: boolean; discardJournal?: boolean }, command: Command) => {
         const globals = globalsOf(command);
         if (globals.inventory) return restoreOnCluster(globals, id, opts.yes);
         const host = hostOf(globals);
         const lock = await acquireLock(host);
         try {
-          const recovered = await recoverInterrupted(host);
+          const recovered = await recoverInterrupted(host, { discardJournal: opts.discardJournal });
           if (recovered) process.stderr.write(`kpki: ${recovered}\n`);
           const backup = await readBackup(host, id);
-          const before = await createBackup(host, backup.files.map((f) => f.path), `before restore of ${backup.id}`);
-          await restoreFiles(host, backup);
-          process.stdout.write(`Restored ${backup.files.length} file(s) from backup ${backup.id}; the replaced files are in backup ${before.id}\n`);
+          const { replaced, changed } = await restoreBackup(host, backup);
+          if (!replaced) process.stdout.write(`Every file of backup ${backup.id} is already as it has it: nothing to restore\n`);
+          else process.stdout.write(`Restored ${changed} file(s) from backup ${backup.id}; the replaced files are in backup ${replaced.id}\n`);
           return 0;
         } finally {
           await lock.release();

@@ -86,7 +86,7 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
 
 /** kubeadm's CertificateExpirationInfo with kpki's detail per item, and the file mode and owner findings. */
 function checkData(inventory: NodeInventory, thresholds: Thresholds) {
-  return { ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), files: inventory.files ?? [], ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}) };
+  return { ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), files: inventory.files ?? [], ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}), ...(inventory.interrupted ? { interruptedRun: inventory.interrupted } : {}) };
 }
 
 /** check reads the leaves' keys (to tell a key that does not match) and only looks whether CA keys are there. */

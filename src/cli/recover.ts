@@ -34,8 +34,9 @@ export function recoverCommand(): Command {
     .option('--update-kubeconfig [file]', 'with --inventory: then put the renewed admin credentials into your kubeconfig')
     .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
     .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
+    .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
     .action(
-      action(async (opts: { ifExpiresWithin: string; strategy: string; timeout: string; dryRun?: boolean } & ClusterRenewFlags, command: Command) => {
+      action(async (opts: { ifExpiresWithin: string; strategy: string; timeout: string; dryRun?: boolean; discardJournal?: boolean } & ClusterRenewFlags, command: Command) => {
         const globals = globalsOf(command);
         const host = hostOf(globals);
         const started = Date.now();
@@ -47,7 +48,7 @@ export function recoverCommand(): Command {
         const lock = opts.dryRun ? undefined : await acquireLock(host);
         try {
           if (!opts.dryRun) {
-            const recovered = await recoverInterrupted(host);
+            const recovered = await recoverInterrupted(host, { discardJournal: opts.discardJournal });
             if (recovered) log(`kpki: ${recovered}`);
             for (const line of await restoreParked(host)) log(`kpki: ${line}`);
           }

@@ -23,6 +23,7 @@ interface RenewOptions extends ClusterRenewFlags {
   force?: boolean;
   strategy: string;
   timeout: string;
+  discardJournal?: boolean;
 }
 
 export function renewCommand(): Command {
@@ -45,6 +46,7 @@ export function renewCommand(): Command {
     .option('--report <file>', 'with --inventory: also write the rollout report as JSON to this file')
     .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
     .option('--timeout <duration>', 'with --restart: how long each component may take to stop and to become healthy', '5m')
+    .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
     .action(
       action(async (names: string[], opts: RenewOptions, command: Command) => {
         const globals = globalsOf(command);
@@ -73,7 +75,7 @@ export function renewCommand(): Command {
         if (restart) requireLiveNode(host, 'renew --restart');
         const lock = await acquireLock(host);
         try {
-          const recovered = await recoverInterrupted(host);
+          const recovered = await recoverInterrupted(host, { discardJournal: opts.discardJournal });
           if (recovered) process.stderr.write(`kpki: ${recovered}\n`);
           if (restart) for (const line of await restoreParked(host)) process.stderr.write(`kpki: ${line}\n`);
           const inventory = await scanNode(host, scanOptionsOf(globals));

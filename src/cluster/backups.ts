@@ -2,7 +2,8 @@
 // (by rollout id), of a given backup id, or of each node's latest. One node at a time, under its lock, each restore
 // taking a backup of what it replaces first.
 import { acquireLock, recoverInterrupted } from '../node/apply.js';
-import { BackupManifest, createBackup, listBackups, restoreFiles } from '../node/backup.js';
+import { BackupManifest, listBackups } from '../node/backup.js';
+import { restoreBackup } from '../node/restore.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
 
@@ -47,9 +48,8 @@ export async function restoreCluster(plan: RestorePlanEntry[], o: ConnectOptions
       try {
         const recovered = await recoverInterrupted(r.host);
         if (recovered) o.log(r.node.name, recovered);
-        const before = await createBackup(r.host, backup.files.map((f) => f.path), `before restore of ${backup.id}`);
-        await restoreFiles(r.host, backup);
-        results.push({ node: r.node.name, ok: true, detail: `restored ${backup.files.length} file(s) from backup ${backup.id} (${backup.reason}); the replaced files are in backup ${before.id}` });
+        const { replaced, changed } = await restoreBackup(r.host, backup);
+        results.push({ node: r.node.name, ok: true, detail: replaced ? `restored ${changed} file(s) from backup ${backup.id} (${backup.reason}); the replaced files are in backup ${replaced.id}` : `every file of backup ${backup.id} already as it has it` });
       } catch (err) {
         results.push({ node: r.node.name, ok: false, detail: (err as Error).message });
         break; // the next nodes are left as they are

@@ -4,7 +4,8 @@
 import type { Certificate } from '../pki/certificate.js';
 import type { KeyObject } from 'node:crypto';
 import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
-import { readBackup, restoreFiles } from '../node/backup.js';
+import { readBackup } from '../node/backup.js';
+import { restoreBackup } from '../node/restore.js';
 import { kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
@@ -87,7 +88,7 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
 
 async function undo(host: SshHost, backup: Awaited<ReturnType<typeof readBackup>>, detail: string, log: (l: string) => void): Promise<NodeRenewalOutcome> {
   log(`${detail}: restoring backup ${backup.id}`);
-  await restoreFiles(host, backup);
+  await restoreBackup(host, backup, `rollback to ${backup.id}`);
   const r = await restartComponent(host, await readServices(host), 'kubelet', { strategy: 'systemd', timeoutMs: 120_000, log });
   return { outcome: 'rolled-back', detail: `${detail}${r.skipped ? ` (kubelet not restarted: ${r.skipped})` : ''}` };
 }

@@ -33,8 +33,11 @@ export interface Host {
   readonly name: string;
   /** Where a node path really is, for messages ("/mnt/node1/etc/kubernetes/pki/ca.crt"). */
   describe(path: string): string;
-  /** A whole file; larger than MAX_READ_BYTES is an error (E2BIG) naming the file, nothing is read past it. */
-  readFile(path: string): Promise<Buffer>;
+  /**
+   * A whole file; larger than `maxBytes` (default MAX_READ_BYTES) is an error (E2BIG) naming the file, nothing is read.
+   * Callers that know a file is large (a backup of kpki's own executable, a read-back) give its size.
+   */
+  readFile(path: string, options?: { maxBytes?: number }): Promise<Buffer>;
   /** lstat: does not follow symlinks. Null when the path does not exist. */
   stat(path: string): Promise<FileInfo | null>;
   /** Resolves a symlink chain to a node path. */

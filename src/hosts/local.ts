@@ -1,5 +1,5 @@
 // The node's filesystem under a root directory: "/" on the node itself, a mount point for a disk repaired elsewhere.
-import { constants, promises as fs } from 'node:fs';
+import { appendFileSync, constants, promises as fs, readFileSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -89,11 +89,11 @@ export class LocalHost implements Host {
     return resolved;
   }
 
-  async readFile(path: string): Promise<Buffer> {
+  async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
     const handle = await fs.open(await this.inRoot(path), constants.O_RDONLY);
     try {
       const { size } = await handle.stat();
-      if (size > MAX_READ_BYTES) throw tooLarge(this.describe(path), size);
+      if (size > (options.maxBytes ?? MAX_READ_BYTES)) throw tooLarge(this.describe(path), size);
       return await handle.readFile();
     } finally {
       await handle.close();
@@ -176,25 +176,85 @@ export class LocalHost implements Host {
     await fs.rm(await this.inRoot(path, false), { force: true, recursive: true });
   }
 
+  /**
+   * The node lock: a file created exclusively (O_EXCL), naming this process and its start time. A lock whose holder
+   * is gone (or whose PID now belongs to another process: the start time differs) is stale; taking it over happens
+   * under a second exclusive "takeover" file and removes the lock only if it is still the same stale one, so two runs
+   * that both find it stale never both end up holding it.
+   */
   async lock(path: string): Promise<HostLock> {
     const real = await this.inRoot(path, false);
     await fs.mkdir(dirname(real), { recursive: true, mode: 0o700 });
-    const me = `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}`;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const me = `${process.pid}\npid ${process.pid} on ${hostname()} since ${new Date().toISOString()}\nstart ${processStart(process.pid) ?? '?'}\n`;
+    const deadline = Date.now() + 3000;
+    for (;;) {
       try {
-        await fs.writeFile(real, `${process.pid}\n${me}\n`, { flag: 'wx', mode: 0o600 });
-        return { release: () => fs.rm(real, { force: true }) };
+        await fs.writeFile(real, me, { flag: 'wx', mode: 0o600 });
+        lockProbe('acquired');
+        return { release: () => releaseIfMine(real, me) };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const text = await fs.readFile(real, 'utf8').catch(() => '');
-        const pid = Number(text.split('\n')[0]);
-        if (pid > 0 && isAlive(pid)) throw new LockHeldError(real, text.split('\n')[1] ?? `pid ${pid}`);
-        // The holder died (killed run): the journal tells the next step what to do; the lock itself is stale.
-        await fs.rm(real, { force: true });
+      }
+      const held = await fs.readFile(real, 'utf8').catch(() => undefined);
+      if (held === undefined) continue; // released meanwhile
+      if (holderAlive(held)) throw new LockHeldError(real, held.split('\n')[1] ?? `pid ${held.split('\n')[0]}`);
+      if (!(await takeOverStale(real, held))) {
+        if (Date.now() > deadline) throw new LockHeldError(real, 'another run is taking over a stale lock');
+        await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
       }
     }
-    throw new LockHeldError(real, 'unknown holder');
   }
+}
+
+/** Removes a stale lock if it still is exactly `stale`, holding `<lock>.takeover`; false when another run holds that. */
+async function takeOverStale(real: string, stale: string): Promise<boolean> {
+  const guard = `${real}.takeover`;
+  try {
+    await fs.writeFile(guard, `${process.pid}\npid ${process.pid}\nstart ${processStart(process.pid) ?? '?'}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // a guard whose holder was killed in the moment it holds it is stale too
+    const holder = await fs.readFile(guard, 'utf8').catch(() => undefined);
+    if (holder !== undefined && !holderAlive(holder)) await fs.rm(guard, { force: true });
+    return false;
+  }
+  try {
+    if ((await fs.readFile(real, 'utf8').catch(() => undefined)) === stale) await fs.rm(real, { force: true });
+    return true;
+  } finally {
+    await fs.rm(guard, { force: true });
+  }
+}
+
+async function releaseIfMine(real: string, me: string): Promise<void> {
+  lockProbe('released');
+  if ((await fs.readFile(real, 'utf8').catch(() => undefined)) === me) await fs.rm(real, { force: true });
+}
+
+/** Test hook: appends "<pid> acquired|released <ns>" to a file, to prove no two runs hold the lock at once. */
+function lockProbe(what: string): void {
+  const file = process.env.KPKI_TEST_LOCK_PROBE;
+  if (file) appendFileSync(file, `${process.pid} ${what} ${process.hrtime.bigint()}\n`);
+}
+
+/** The process's start time in clock ticks since boot (/proc/PID/stat field 22): tells a reused PID from the holder. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The lock's holder still runs: its PID is alive and, where recorded, started when the lock says. */
+function holderAlive(lockText: string): boolean {
+  const [pidLine, , startLine] = lockText.split('\n');
+  const pid = Number(pidLine);
+  if (!(pid > 0) || !isAlive(pid)) return false;
+  const recorded = /^start (\d+)$/.exec(startLine ?? '')?.[1];
+  const now = processStart(pid);
+  return !recorded || !now || recorded === now;
 }
 
 /** A path that, through its symlinks, would lead out of the node's root (`--root`): never followed. */

@@ -306,10 +306,10 @@ export class SshHost implements Host {
     return collect(this.client, command, timeoutMs, this.name);
   }
 
-  async readFile(path: string): Promise<Buffer> {
+  async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
     const real = await this.resolve(path);
     try {
-      return await this.readBounded(real, path);
+      return await this.readBounded(real, path, options.maxBytes ?? MAX_READ_BYTES);
     } catch (err) {
       // SFTP's "no such file" as Node's, so callers tell a missing file from an unreadable one
       if ((err as { code?: number }).code === NO_SUCH_FILE) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${this.describe(path)}'`), { code: 'ENOENT' });
@@ -318,12 +318,12 @@ export class SshHost implements Host {
   }
 
   /** open, fstat (refusing what is too large before reading a byte), read, close: as many round trips as ssh2's readFile. */
-  private async readBounded(real: string, path: string): Promise<Buffer> {
+  private async readBounded(real: string, path: string, maxBytes: number): Promise<Buffer> {
     const sftp = this.sftp;
     const handle = await promisify<Buffer>((cb) => sftp.open(real, 'r', cb));
     try {
       const { size } = await promisify<Stats>((cb) => sftp.fstat(handle, cb));
-      if (size > MAX_READ_BYTES) throw tooLarge(this.describe(path), size);
+      if (size > maxBytes) throw tooLarge(this.describe(path), size);
       const data = Buffer.alloc(size);
       let offset = 0;
       while (offset < size) {

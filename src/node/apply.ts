@@ -7,7 +7,8 @@ import { LockHeldError } from '../hosts/host.js';
 import { keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
 import { parsePrivateKey } from '../pki/keys.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
-import { BackupManifest, createBackup, readBackup, restoreFiles, STATE_DIR } from './backup.js';
+import { BACKUP_DIR, BackupManifest, createBackup, listBackups, readBackup, restoreFiles, STATE_DIR } from './backup.js';
+import { removeLeftovers } from './leftovers.js';
 import { KpkiError } from './errors.js';
 import type { FileWrite } from './materialize.js';
 
@@ -37,15 +38,47 @@ export async function acquireLock(host: Host): Promise<HostLock> {
   }
 }
 
-/** Rolls back a run that died between its first write and its end. Returns what was done, for the user. */
-export async function recoverInterrupted(host: Host): Promise<string | undefined> {
-  const info = await host.stat(JOURNAL_PATH);
-  if (!info) return undefined;
+export interface InterruptedRun {
+  operation: string;
+  pid: number;
+  startedAt: string;
+  backupId: string;
+  /** Its backup is still there: the next run can roll it back. */
+  backupPresent: boolean;
+}
+
+/** The journal an interrupted run left on the node, if any. */
+export async function interruptedRun(host: Host): Promise<InterruptedRun | undefined> {
+  if (!(await host.stat(JOURNAL_PATH))) return undefined;
   const journal: Journal = JSON.parse((await host.readFile(JOURNAL_PATH)).toString('utf8'));
-  const backup = await readBackup(host, journal.backupId);
-  await restoreFiles(host, backup);
-  await host.remove(JOURNAL_PATH);
-  return `a previous ${journal.operation} (pid ${journal.pid}, started ${journal.startedAt}) was interrupted; its files were restored from backup ${backup.id}`;
+  const present = (await listBackups(host)).some((b) => b.id === journal.backupId);
+  return { operation: journal.operation, pid: journal.pid, startedAt: journal.startedAt, backupId: journal.backupId, backupPresent: present };
+}
+
+/**
+ * Puts back what a run killed half-way left (its journal's backup), then removes kpki's own leftovers (temp files of
+ * atomic writes, backups never completed). Run under the node lock before anything else. Returns what was done.
+ */
+export async function recoverInterrupted(host: Host, o: { discardJournal?: boolean } = {}): Promise<string | undefined> {
+  const lines: string[] = [];
+  const run = await interruptedRun(host);
+  if (run && !run.backupPresent) {
+    if (!o.discardJournal) {
+      throw new KpkiError(`a previous ${run.operation} (pid ${run.pid}, started ${run.startedAt}) was interrupted, and its backup ${run.backupId} is gone from ${host.describe(BACKUP_DIR)}: kpki cannot roll it back`, {
+        path: JOURNAL_PATH,
+        hint: 'look at the tree with `kpki check`; when every certificate matches its key, drop the journal with --discard-journal (renew, restore or recover), or restore another backup with `kpki restore ID --discard-journal`',
+      });
+    }
+    await host.remove(JOURNAL_PATH);
+    lines.push(`discarded the journal of an interrupted ${run.operation} (started ${run.startedAt}; its backup ${run.backupId} is gone): the files are as that run left them`);
+  } else if (run) {
+    const backup = await readBackup(host, run.backupId);
+    await restoreFiles(host, backup);
+    await host.remove(JOURNAL_PATH);
+    lines.push(`a previous ${run.operation} (pid ${run.pid}, started ${run.startedAt}) was interrupted; its files were restored from backup ${backup.id}`);
+  }
+  lines.push(...(await removeLeftovers(host)));
+  return lines.length ? lines.join('\n') : undefined;
 }
 
 export interface ApplyResult {
@@ -73,8 +106,10 @@ export async function applyWrites(host: Host, writes: FileWrite[], operation: st
       if (write.kind === 'file') {
         await host.mkdirp(posix.dirname(write.path), 0o755);
         await host.writeFileAtomic(write.path, write.data, { mode: write.mode, uid: write.uid, gid: write.gid });
-      } else {
+      } else if (write.kind === 'symlink') {
         await host.symlinkAtomic(write.path, write.target);
+      } else {
+        await host.remove(write.path);
       }
       if (writes[i + 1]?.entry === write.entry) crashPoint('between-key-and-cert');
     }
@@ -94,11 +129,16 @@ export async function applyWrites(host: Host, writes: FileWrite[], operation: st
 /** Reads back what was written: every file byte for byte as meant, every certificate parses and its key matches. */
 async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
   for (const w of writes) {
-    if (w.kind === 'file' && !(await host.readFile(w.path)).equals(Buffer.from(w.data))) throw new Error(`written ${w.path} does not read back as written`);
+    if (w.kind !== 'file') continue;
+    const meant = Buffer.from(w.data);
+    if (!(await host.readFile(w.path, { maxBytes: meant.length })).equals(meant)) throw new Error(`written ${w.path} does not read back as written`);
   }
   const byEntry = new Map<string, FileWrite[]>();
   for (const w of writes) byEntry.set(w.entry, [...(byEntry.get(w.entry) ?? []), w]);
-  for (const [entry, files] of byEntry) {
+  for (const w of writes) if (w.kind === 'remove' && (await host.stat(w.path))) throw new Error(`${w.path} is still there`);
+  for (const [entry, all] of byEntry) {
+    const files = all.filter((f) => f.kind !== 'remove');
+    if (files.length === 0) continue;
     if (files.every((f) => f.kind === 'symlink')) {
       for (const f of files) if (f.kind === 'symlink' && (await host.stat(f.path))?.linkTarget !== f.target) throw new Error(`written ${f.path} does not point at ${f.target}`);
       continue;
@@ -106,8 +146,7 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
     const textFiles = files.filter((f) => f.kind === 'file' && (f.format === 'text' || f.format === 'binary'));
     if (textFiles.length === files.length) {
       // plain files (systemd units, the kpki binary): read back byte for byte
-      for (const f of textFiles) if (f.kind === 'file' && !(await host.readFile(f.path)).equals(Buffer.from(f.data))) throw new Error(`written ${f.path} does not read back as written`);
-      continue;
+      continue; // (read back byte for byte above)
     }
     const yamlFiles = files.filter((f) => f.kind === 'file' && f.format === 'yaml');
     if (yamlFiles.length === files.length) {

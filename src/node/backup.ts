@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from './errors.js';
 import { writeMode } from '../hosts/secret-modes.js';
+import type { FileWrite } from './materialize.js';
 
 export const STATE_DIR = '/var/lib/kpki';
 export const BACKUP_DIR = `${STATE_DIR}/backups`;
@@ -52,7 +53,7 @@ export async function createBackup(host: Host, paths: string[], reason: string):
       files.push({ path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid });
       continue;
     }
-    const data = await host.readFile(path);
+    const data = await host.readFile(path, { maxBytes: info.size });
     await host.mkdirp(posix.dirname(storedPath(id, path)), 0o700);
     await host.writeFileAtomic(storedPath(id, path), data, { mode: 0o600 });
     files.push({ path, type: 'file', sha256: sha256(data), mode: info.mode, uid: info.uid, gid: info.gid });
@@ -74,6 +75,13 @@ export async function listBackups(host: Host): Promise<BackupManifest[]> {
   return manifests.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
+/** Backup directories without a manifest: a run was killed while taking them (nothing was changed after). */
+export async function incompleteBackups(host: Host): Promise<string[]> {
+  const ids: string[] = [];
+  for (const id of await host.list(BACKUP_DIR)) if (!(await host.stat(posix.join(BACKUP_DIR, id, 'manifest.json')))) ids.push(id);
+  return ids;
+}
+
 export async function readBackup(host: Host, id: string): Promise<BackupManifest> {
   const backups = await listBackups(host);
   const found = id === 'latest' ? backups.at(-1) : backups.find((b) => b.id === id);
@@ -83,12 +91,12 @@ export async function readBackup(host: Host, id: string): Promise<BackupManifest
   return found;
 }
 
-/** Puts every file of a backup back, byte-identical with mode and owner. Checks every stored file before writing one. */
-export async function restoreFiles(host: Host, manifest: BackupManifest): Promise<void> {
+/** Every stored file of a backup, each checked against its recorded sha256 before anything is written. */
+export async function storedContents(host: Host, manifest: BackupManifest): Promise<Map<string, Buffer>> {
   const contents = new Map<string, Buffer>();
   for (const file of manifest.files) {
     if (file.type !== 'file') continue;
-    const data = await host.readFile(storedPath(manifest.id, file.path)).catch(() => undefined);
+    const data = await host.readFile(storedPath(manifest.id, file.path), { maxBytes: Infinity }).catch(() => undefined);
     if (!data || sha256(data) !== file.sha256) {
       throw new KpkiError(`backup ${manifest.id} is damaged: ${file.path} does not match its recorded sha256`, {
         path: storedPath(manifest.id, file.path),
@@ -97,22 +105,40 @@ export async function restoreFiles(host: Host, manifest: BackupManifest): Promis
     }
     contents.set(file.path, data);
   }
+  return contents;
+}
+
+/**
+ * What putting a backup back changes, in a safe order: files first, then symlinks switched to them, then what the
+ * backup did not have removed, so a link never points at a file already gone. Files already as recorded are left alone.
+ */
+export async function restoreWrites(host: Host, manifest: BackupManifest): Promise<FileWrite[]> {
+  const contents = await storedContents(host, manifest);
+  const files: FileWrite[] = [];
+  const links: FileWrite[] = [];
+  const removals: FileWrite[] = [];
   for (const file of manifest.files) {
     if (await alreadyAsRecorded(host, file, contents.get(file.path))) continue;
-    if (file.type === 'file') {
-      await host.writeFileAtomic(file.path, contents.get(file.path)!, { mode: file.mode!, uid: file.uid, gid: file.gid });
-    } else if (file.type === 'symlink') {
-      await host.symlinkAtomic(file.path, file.linkTarget!);
-    } else {
-      await host.remove(file.path);
-    }
+    if (file.type === 'file') files.push({ kind: 'file', path: file.path, data: contents.get(file.path)!, mode: file.mode!, uid: file.uid, gid: file.gid, entry: file.path, format: 'binary' });
+    else if (file.type === 'symlink') links.push({ kind: 'symlink', path: file.path, target: file.linkTarget!, entry: file.path });
+    else removals.push({ kind: 'remove', path: file.path, entry: file.path });
+  }
+  return [...files, ...links, ...removals];
+}
+
+/** Puts every file of a backup back, byte-identical with mode and owner (the journal's rollback; not journaled itself). */
+export async function restoreFiles(host: Host, manifest: BackupManifest): Promise<void> {
+  for (const write of await restoreWrites(host, manifest)) {
+    if (write.kind === 'file') await host.writeFileAtomic(write.path, write.data, { mode: write.mode, uid: write.uid, gid: write.gid });
+    else if (write.kind === 'symlink') await host.symlinkAtomic(write.path, write.target);
+    else await host.remove(write.path);
   }
 }
 
 /** True when some file of the backup is no longer as it was recorded (the run after the backup wrote it). */
 export async function changedSince(host: Host, manifest: BackupManifest): Promise<boolean> {
   for (const file of manifest.files) {
-    const data = file.type === 'file' ? await host.readFile(storedPath(manifest.id, file.path)).catch(() => undefined) : undefined;
+    const data = file.type === 'file' ? await host.readFile(storedPath(manifest.id, file.path), { maxBytes: Infinity }).catch(() => undefined) : undefined;
     if (file.type === 'file' && !data) return true;
     if (!(await alreadyAsRecorded(host, file, data))) return true;
   }
@@ -126,5 +152,7 @@ async function alreadyAsRecorded(host: Host, file: BackupFile, data?: Buffer): P
   if (file.type === 'symlink') return info?.type === 'symlink' && info.linkTarget === file.linkTarget;
   // key material is put back at most 0600 (never readable by group or others), whatever mode it had
   if (info?.type !== 'file' || info.mode !== writeMode(data!, file.mode!) || info.uid !== file.uid || info.gid !== file.gid) return false;
-  return sha256(await host.readFile(file.path)) === sha256(data!);
+  // (a file larger than the recorded one is not as recorded: it is not even read)
+  const now = await host.readFile(file.path, { maxBytes: data!.length }).catch((err: NodeJS.ErrnoException) => (err.code === 'E2BIG' ? undefined : Promise.reject(err)));
+  return now !== undefined && sha256(now) === sha256(data!);
 }

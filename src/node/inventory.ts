@@ -92,6 +92,8 @@ export interface NodeInventory {
   files?: FileFinding[];
   /** With serverTLSBootstrap, on a live node: the kubelet-serving CSRs waiting for approval, as the API says. */
   servingCsrs?: ServingCsrStatus;
+  /** A run was killed half-way and left its journal: the next renew, restore or recover rolls it back. */
+  interrupted?: { operation: string; startedAt: string; backupId: string; backupPresent: boolean };
 }
 
 export interface PendingCsr {

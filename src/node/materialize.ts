@@ -16,7 +16,8 @@ import { readOptional } from './read.js';
 /** One change to the node: a file's new content, or a symlink's new target. Key files come before their certs. */
 export type FileWrite =
   | { kind: 'file'; path: string; data: string | Buffer; mode: number; uid?: number; gid?: number; entry: string; format: 'pem' | 'kubeconfig' | 'yaml' | 'text' | 'binary' }
-  | { kind: 'symlink'; path: string; target: string; entry: string };
+  | { kind: 'symlink'; path: string; target: string; entry: string }
+  | { kind: 'remove'; path: string; entry: string };
 
 export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;

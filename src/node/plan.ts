@@ -72,7 +72,7 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
   const skipped: RenewalPlan['skipped'] = [];
   const items: PlanItem[] = [];
   for (const entry of targets) {
-    const refusal = refusalOf(inventory, entry);
+    const refusal = refusalOf(inventory, entry, options);
     if (refusal && !(all && refusal.unmanaged)) throw refusal.error;
     if (refusal) {
       // a certificate no CA of this node signed is not kpki's to renew: it never blocks the others
@@ -177,7 +177,7 @@ function findEntry(inventory: NodeInventory, name: string): CertEntry {
  * Problems that make the tree unsafe to touch: fail with the file and what to do, write nothing. `unmanaged`: the
  * entry is not one kpki would write (no CA of the node signed it), so `all` passes it by instead of refusing.
  */
-function refusalOf(inventory: NodeInventory, entry: CertEntry): { error: KpkiError; unmanaged?: boolean } | undefined {
+function refusalOf(inventory: NodeInventory, entry: CertEntry, options: PlanOptions): { error: KpkiError; unmanaged?: boolean } | undefined {
   const refuse = (error: KpkiError, unmanaged = false) => ({ error, unmanaged });
   const notUtf8 = entry.problems.find((p) => p.code === 'not-utf8');
   if (notUtf8) return refuse(new KpkiError(notUtf8.message, { path: entry.path, hint: 'convert the file to UTF-8 (iconv) or remove the characters, then run again' }));
@@ -185,10 +185,11 @@ function refusalOf(inventory: NodeInventory, entry: CertEntry): { error: KpkiErr
   if (unreadable) return refuse(new KpkiError(`cannot read ${unreadable.message}`, { path: entry.path, hint: 'repair or restore this file (kpki backups / kpki restore), then run again' }));
   if (!entry.cert) return undefined;
   const mismatch = entry.problems.find((p) => p.code === 'key-mismatch');
-  if (mismatch) {
+  // a deliberate new key (--key-algorithm) replaces the key that does not match, as the hint below says
+  if (mismatch && !options.keyAlgorithm) {
     return refuse(new KpkiError(`${entry.name}: ${mismatch.message}`, {
       path: entry.path,
-      hint: 'put back the key that belongs to this certificate (see kpki backups), or use --key-algorithm to make a new key deliberately',
+      hint: `put back the key that belongs to this certificate (kpki backups, kpki restore ID), or make a new one deliberately: kpki renew ${entry.name} --key-algorithm ${isSupportedAlgorithm(entry.cert.keyAlgorithm) ? entry.cert.keyAlgorithm : 'RSA-2048'}`,
     }));
   }
   if (entry.problems.some((p) => p.code === 'not-signed-by-ca')) {

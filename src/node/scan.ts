@@ -17,6 +17,7 @@ import { parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
 import { CaEntry, CertEntry, NodeInventory } from './inventory.js';
 import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
 import { auditFiles } from './permissions.js';
+import { interruptedRun } from './apply.js';
 import { readCa, readPairEntry } from './entries.js';
 import { scanKubeconfigs } from './scan-kubeconfigs.js';
 import { scanEtcdSsl } from './scan-etcd-ssl.js';
@@ -77,6 +78,7 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   };
   judgeEntries(inventory);
   await auditFiles(host, inventory);
+  inventory.interrupted = await interruptedRun(host).catch(() => undefined);
   return inventory;
 }
 

@@ -80,7 +80,17 @@ export function renderTable(inventory: NodeInventory, thresholds: Thresholds, co
   const severities = certs.severities;
   const caSeverities = cas.severities;
   const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
-  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}`;
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}${renderInterrupted(inventory)}`;
+}
+
+/** A journal an interrupted run left, and what the next run does with it. */
+export function renderInterrupted(inventory: NodeInventory): string {
+  const run = inventory.interrupted;
+  if (!run) return '';
+  const next = run.backupPresent
+    ? `the next renew, restore or recover rolls it back from backup ${run.backupId} first`
+    : `its backup ${run.backupId} is gone: when every certificate above matches its key, drop the journal with \`kpki renew --discard-journal\``;
+  return `\nInterrupted: a ${run.operation} started ${run.startedAt} was killed half-way and left its journal; ${next}\n`;
 }
 
 /** serverTLSBootstrap: whether the kubelet's serving certificate waits for an approval (empty where not asked). */

@@ -4,7 +4,8 @@
 // backup is put back, the components restarted again and verified: the node is never left worse than before.
 import type { Host } from '../hosts/host.js';
 import { USED_BY } from '../kubeadm/catalog.js';
-import { BackupManifest, restoreFiles } from '../node/backup.js';
+import type { BackupManifest } from '../node/backup.js';
+import { restoreBackup } from '../node/restore.js';
 import { Component, COMPONENTS, readServices, waitHealthy } from './health.js';
 import { restartComponents, RestartOptions } from './restart.js';
 import type { StrategyName } from './strategies.js';
@@ -107,7 +108,7 @@ export async function rollBack(host: Host, renewed: string[], backup: BackupMani
   const reloaded = o.reloaded ?? running.filter((c) => !o.restartAll && reloadsByItself(c, renewed));
   const restart = o.restarted ?? running.filter((c) => !reloaded.includes(c));
   o.log(`Rolling back: restoring backup ${backup.id}${restart.length ? ` and restarting ${restart.join(', ')} again` : ''}`);
-  await restoreFiles(host, backup);
+  await restoreBackup(host, backup, `rollback to ${backup.id}`);
   const options: RestartOptions = { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.kubeconfigDir, log: o.log };
   const second = await restartComponents(host, services, restart, options);
   let bad = second.find((r) => !r.ok) as { component: Component; detail: string } | undefined;
