@@ -11,7 +11,9 @@ function find(dir) {
   });
 }
 const only = process.argv.slice(2);
-const files = (only.length ? only : find('test')).sort();
+// the lab suites take longest: they start first, the rest runs beside them (--test-concurrency=2)
+const longestFirst = (a, b) => Number(b.includes('/lab/')) - Number(a.includes('/lab/')) || a.localeCompare(b);
+const files = (only.length ? only : find('test')).sort(longestFirst);
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],

@@ -43,7 +43,9 @@ export async function createBackup(host: Host, paths: string[], reason: string):
   await host.mkdirp(STATE_DIR, 0o700);
   await host.mkdirp(posix.join(BACKUP_DIR, id), 0o700);
   const files: BackupFile[] = [];
-  for (const path of [...new Set(paths)]) {
+  const queue = [...new Set(paths)];
+  for (let i = 0; i < queue.length; i++) {
+    const path = queue[i];
     const info = await host.stat(path);
     if (!info) {
       files.push({ path, type: 'absent' });
@@ -51,6 +53,9 @@ export async function createBackup(host: Host, paths: string[], reason: string):
     }
     if (info.type === 'symlink') {
       files.push({ path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid });
+      // the file it points at too: restoring the link later must find it, whatever happened to it meanwhile
+      const target = await host.resolve(path).catch(() => undefined);
+      if (target && target !== path && !queue.includes(target) && (await host.stat(target))?.type === 'file') queue.push(target);
       continue;
     }
     const data = await host.readFile(path, { maxBytes: info.size });

@@ -27,6 +27,7 @@ export interface JsonInfo {
   certificates: JsonItem[];
   certificateAuthorities: JsonItem[];
   files?: { path: string; code: string; message: string }[];
+  interruptedRun?: { operation: string; backupId: string; backupPresent: boolean };
 }
 
 export function checkJson(root: string, flags: string[] = []): { status: number; info: JsonInfo; stderr: string } {

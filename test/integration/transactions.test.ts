@@ -146,3 +146,18 @@ test('a stale lock is taken over atomically: 100 pairs of runs started together 
   assert.equal(most, 1, 'two runs held the lock at the same time');
   assert.ok(events.filter((e) => e.what === 'acquired').length >= 100);
 });
+
+test('restoring an older backup and then a newer one never leaves the kubelet\'s -current link pointing at a removed file', () => {
+  const root = fresh();
+  for (let i = 0; i < 3; i++) {
+    assert.equal(kpki(['--root', root, 'renew', 'kubelet-client', '--yes']).status, 0);
+    // (the kubelet names its files by the second)
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+  }
+  const [b1, b2, b3] = backupIds(root);
+  for (const id of [b1, b3, b2, b3]) {
+    const r = kpki(['--root', root, 'restore', id]);
+    assert.equal(r.status, 0, r.stderr);
+    assertConsistent(root, `after restore ${id}`);
+  }
+});
