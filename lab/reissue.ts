@@ -27,7 +27,7 @@ function loadCa(caRoot: string, name: string): { cert: Certificate; key: ReturnT
 
 async function resign(old: Certificate, keyPem: Buffer, ca: ReturnType<typeof loadCa>, validity: Validity): Promise<string> {
   const cert = await issueCertificate({
-    subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
+    subject: old.subjectDer,
     extensions: extensionsToCopy(old),
     publicKey: createPublicKey(parsePrivateKey(keyPem)),
     notBefore: validity.notBefore,

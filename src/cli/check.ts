@@ -3,15 +3,12 @@ import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { scanNode } from '../node/scan.js';
 import type { NodeInventory } from '../node/inventory.js';
-import { pendingServingCsrs, usesServerTlsBootstrap } from '../service/kubelet-csrs.js';
 import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
 import { dateFlag, durationFlag } from './flags.js';
 import { action, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { UsageError } from '../node/errors.js';
-import { checkCluster } from '../cluster/check.js';
-import { clusterSeverity, renderCluster } from '../report/cluster.js';
 import type { GlobalOptions } from './context.js';
 
 export function checkCommand(): Command {
@@ -34,7 +31,10 @@ export function checkCommand(): Command {
         if (globals.inventory) return checkInventory(globals, thresholds, opts.output);
         const host = hostOf(globals);
         const inventory = await scanNode(host, checkScanOptions(globals));
-        if (host.live && usesServerTlsBootstrap(inventory)) inventory.servingCsrs = await pendingServingCsrs(inventory);
+        // (the API client loads only where the kubelet gets its serving certificate from the cluster)
+        if (host.live && inventory.entries.some((e) => e.name === 'kubelet-serving' && e.slot.kind === 'combined')) {
+          inventory.servingCsrs = await (await import('../service/kubelet-csrs.js')).pendingServingCsrs(inventory);
+        }
         const out = process.stdout;
         switch (opts.output) {
           case 'kubeadm':
@@ -65,6 +65,8 @@ export function checkCommand(): Command {
 }
 
 async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, output: string): Promise<number> {
+  // SSH and the cluster's rendering load only for -i
+  const [{ checkCluster }, { clusterSeverity, renderCluster }] = await Promise.all([import('../cluster/check.js'), import('../report/cluster.js')]);
   const check = await checkCluster(inventoryNodesOf(globals), checkScanOptions(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
   if (output === 'json' || output === 'yaml') {
     const data = {

@@ -1,4 +1,8 @@
 // The kpki executable (dist/kpki.js, npm's bin for kpki and kubectl-kpki).
-import { run } from './program.js';
+import module from 'node:module';
 
+// Node 22+ keeps the compiled code of kpki's modules between runs (monitoring runs check every few seconds); on
+// Node 20 there is no such cache and this does nothing.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+const { run } = await import('./program.js');
 await run(process.argv);

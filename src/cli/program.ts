@@ -1,20 +1,6 @@
 // kpki command line: global flags, then one file per command. main.ts (npm) and sea.ts (the standalone binary) run it.
 import { Command } from 'commander';
-import { checkCommand } from './check.js';
-import { renewCommand } from './renew.js';
-import { backupsCommand, restoreCommand } from './backups.js';
-import { demoCommand } from './demo.js';
-import { healthCommand } from './health.js';
-import { restartCommand } from './restart.js';
-import { kubeconfigCommand } from './kubeconfig.js';
-import { kubeletCommand } from './kubelet.js';
-import { recoverCommand } from './recover.js';
-import { tokenCommand } from './token.js';
-import { inventoryCommand } from './inventory.js';
-import { exporterCommand } from './exporter.js';
-import { timerCommand } from './timer.js';
-import { installCommand } from './install.js';
-import { agentCommand } from './agent.js';
+import { commandOf, COMMANDS } from './commands.js';
 
 export async function run(argv: string[]): Promise<void> {
   const program = new Command(argv.slice(0, 2).some((a) => a?.endsWith('kubectl-kpki')) ? 'kubectl kpki' : 'kpki')
@@ -31,22 +17,10 @@ export async function run(argv: string[]): Promise<void> {
     .option('--known-hosts <file>', 'with --inventory: the known_hosts file for every node (default: the inventory\'s, else ~/.ssh/known_hosts)')
     .showHelpAfterError();
 
-  program.addCommand(checkCommand());
-  program.addCommand(renewCommand());
-  program.addCommand(backupsCommand());
-  program.addCommand(restoreCommand());
-  program.addCommand(healthCommand());
-  program.addCommand(restartCommand());
-  program.addCommand(kubeconfigCommand());
-  program.addCommand(kubeletCommand());
-  program.addCommand(recoverCommand());
-  program.addCommand(tokenCommand());
-  program.addCommand(inventoryCommand());
-  program.addCommand(exporterCommand());
-  program.addCommand(timerCommand());
-  program.addCommand(installCommand());
-  program.addCommand(agentCommand());
-  program.addCommand(demoCommand());
+  // only the command being run is loaded; --help, --version and an unknown name see the index
+  const named = COMMANDS.find((c) => c.name === commandOf(argv));
+  if (named) program.addCommand(await named.load());
+  else for (const c of COMMANDS) program.addCommand(new Command(c.name).description(c.summary).allowUnknownOption().helpOption(false));
 
   // commander's own errors (unknown option, a value outside the choices, a missing argument) are usage errors: exit 2,
   // on every command (addCommand does not pass the override down)

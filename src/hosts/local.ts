@@ -1,5 +1,5 @@
 // The node's filesystem under a root directory: "/" on the node itself, a mount point for a disk repaired elsewhere.
-import { appendFileSync, constants, promises as fs, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, fstatSync, lstatSync, openSync, promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -74,7 +74,9 @@ export class LocalHost implements Host {
       if (pending.length === 0 && !followLast) return next;
       let target: string;
       try {
-        target = await fs.readlink(join(this.root, next));
+        // (synchronously: a path is a handful of readlinks of microseconds each; a round trip through the thread
+        // pool for each would cost more than the call)
+        target = readlinkSync(join(this.root, next));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EINVAL' && code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
@@ -89,24 +91,26 @@ export class LocalHost implements Host {
     return resolved;
   }
 
+  // Reads are synchronous: a node's PKI is a few dozen files of a few KB, and each read through the thread pool costs
+  // more in round trips than the read itself (kpki check is run every few seconds by monitoring).
   async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
-    const handle = await fs.open(await this.inRoot(path), constants.O_RDONLY);
+    const fd = openSync(await this.inRoot(path), constants.O_RDONLY);
     try {
-      const { size } = await handle.stat();
+      const { size } = fstatSync(fd);
       if (size > (options.maxBytes ?? MAX_READ_BYTES)) throw tooLarge(this.describe(path), size);
-      return await handle.readFile();
+      return readFileSync(fd);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
   async stat(path: string): Promise<FileInfo | null> {
     try {
       const real = await this.inRoot(path, false);
-      const st = await fs.lstat(real);
+      const st = lstatSync(real);
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
       const info: FileInfo = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
-      if (type === 'symlink') info.linkTarget = await fs.readlink(real);
+      if (type === 'symlink') info.linkTarget = readlinkSync(real);
       return info;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -123,7 +127,7 @@ export class LocalHost implements Host {
 
   async list(dir: string): Promise<string[]> {
     try {
-      return (await fs.readdir(await this.inRoot(dir))).sort();
+      return readdirSync(await this.inRoot(dir)).sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw err;

@@ -113,7 +113,10 @@ function chainOf(cert: Certificate, rest: Certificate[], cas: CaEntry[]): Chain 
   const issuers: Certificate[] = [];
   let current = cert;
   for (let depth = 0; depth <= rest.length; depth++) {
-    const ca = cas.find((c) => c.cert && isSignedBy(current, c.cert));
+    // the CA whose subject is the issuer's name first (a signature check each is the cost; names alone are not proof)
+    const named = (c: CaEntry) => c.cert!.subjectDer.equals(current.issuerDer);
+    const withCert = cas.filter((c) => c.cert);
+    const ca = [...withCert.filter(named), ...withCert.filter((c) => !named(c))].find((c) => isSignedBy(current, c.cert!));
     if (ca) return { issuers, top: ca };
     const next = rest.find((c) => c !== current && !issuers.includes(c) && isSignedBy(current, c));
     if (!next) return undefined;

@@ -45,9 +45,9 @@ function checkIssued(item: PlanItem, cert: Certificate, signer: Certificate, ext
   if (seconds(cert.notBefore) !== seconds(item.newNotBefore) || seconds(cert.notAfter) !== seconds(item.newNotAfter)) fail(`has dates ${cert.notBefore.toISOString()} - ${cert.notAfter.toISOString()}, not the plan's`);
   if (cert.notBefore.getTime() >= cert.notAfter.getTime() || cert.notAfter.getTime() <= Date.now()) fail('is not valid from now on');
   if (!isSignedBy(cert, signer)) fail(`is not signed by ${item.signer}`);
-  if (subject && !Buffer.from(cert.parsed.subjectName.toArrayBuffer()).equals(subject)) fail(`has the subject "${cert.subject}", not the old one`);
-  const meant = extensions.map((e) => `${e.type}:${Buffer.from(e.rawData).toString('hex')}`).sort();
-  const got = cert.parsed.extensions.filter((e) => e.type !== AUTHORITY_KEY_ID).map((e) => `${e.type}:${Buffer.from(e.rawData).toString('hex')}`).sort();
+  if (subject && !cert.subjectDer.equals(subject)) fail(`has the subject "${cert.subject}", not the old one`);
+  const meant = extensions.map((e) => `${e.type}:${e.critical}:${Buffer.from(e.value).toString('hex')}`).sort();
+  const got = cert.extensions.filter((e) => e.oid !== AUTHORITY_KEY_ID).map((e) => `${e.oid}:${e.critical}:${e.value.toString('hex')}`).sort();
   if (meant.join() !== got.join()) fail('does not carry exactly the extensions of the old one');
   if (!keyMatchesCertificate(cert, key)) fail('does not belong to its new key');
 }
@@ -94,7 +94,7 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
   // A self-signed certificate (an old kubelet's serving cert) is signed by its own new key.
   const signer = ca ? { cert: ca.cert!, key: ca.key! } : { cert: old, key, selfSigned: true };
   const cert = await issueCertificate({
-    subject: Buffer.from(old.parsed.subjectName.toArrayBuffer()),
+    subject: old.subjectDer,
     extensions,
     publicKey: key,
     notBefore: item.newNotBefore,
@@ -103,7 +103,7 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
   });
   // certificates written after the leaf (its chain) stay after the new one
   const chain = (entry.chain ?? []).map(certificateToPem).join('');
-  const subject = Buffer.from(old.parsed.subjectName.toArrayBuffer());
+  const subject = old.subjectDer;
   return { item, entry, cert, signer: ca ? ca.cert! : cert, extensions, key, subject, certPem: certificateToPem(cert) + chain, keyPem: privateKeyToPem(key) };
 }
 

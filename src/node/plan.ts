@@ -132,7 +132,7 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
 function refuseUnusableCa(signer: CaEntry, entry: CertEntry, options: PlanOptions): void {
   const ca = signer.cert!;
   const file = signer.certPath;
-  const type = signer.key?.asymmetricKeyType ?? ca.native.publicKey.asymmetricKeyType;
+  const type = signer.key?.asymmetricKeyType ?? ca.publicKey.asymmetricKeyType;
   if (type !== 'rsa' && type !== 'ec') {
     throw new KpkiError(`${entry.name}: its CA ${signer.name} has a ${type} key (${signer.keyPath}): kubeadm's CAs are RSA or ECDSA, and kpki signs only with those`, { path: signer.keyPath });
   }

@@ -1,16 +1,40 @@
-// Reading X.509 certificates into plain data (no I/O). Verification uses the native OpenSSL binding.
-import { createHash, X509Certificate as NativeCertificate, KeyObject } from 'node:crypto';
-import { x509 } from './provider.js';
-import { CERT_TYPE, parsePem, toArrayBuffer } from './pem.js';
-import { keyAlgorithmOf } from './keys.js';
+// Reading X.509 certificates into plain data (no I/O), from their DER (der.ts): names, dates, extensions, the key's
+// algorithm. Signatures are checked with node:crypto's verify() over the signed part; node's X509Certificate and the
+// public KeyObject are made only when something asks for them. No ASN.1 library is loaded to read.
+import { createHash, createPublicKey, verify, X509Certificate as NativeCertificate, KeyObject } from 'node:crypto';
+import { CERT_TYPE, parsePem, toPem } from './pem.js';
+import {
+  authorityKeyId,
+  basicConstraints,
+  certificateParts,
+  CertificateParts,
+  extKeyUsages,
+  keyUsages,
+  nameString,
+  RawExtension,
+  signatureHash,
+  spkiAlgorithm,
+  subjectAltNames,
+  subjectKeyId,
+} from './der.js';
 
 export class CertFormatError extends Error {}
 
 export interface Certificate {
   der: Buffer;
-  native: NativeCertificate;
-  parsed: x509.X509Certificate;
+  /** node's own X509Certificate (made on first use). */
+  readonly native: NativeCertificate;
+  /** The public key (made on first use). */
+  readonly publicKey: KeyObject;
+  /** The subject and issuer Names as DER, byte for byte (a leaf's issuer must equal its CA's subject). */
+  subjectDer: Buffer;
+  issuerDer: Buffer;
+  spkiDer: Buffer;
+  /** Every extension as it is encoded (renewal copies them). */
+  extensions: RawExtension[];
   subject: string;
+  subjectAttributes: { key: string; value: string }[];
+  issuerAttributes: { key: string; value: string }[];
   commonName: string;
   organizations: string[];
   issuer: string;
@@ -32,25 +56,14 @@ export interface Certificate {
   selfSigned: boolean;
 }
 
-const EKU_NAMES: Record<string, string> = {
-  '1.3.6.1.5.5.7.3.1': 'serverAuth',
-  '1.3.6.1.5.5.7.3.2': 'clientAuth',
-  '1.3.6.1.5.5.7.3.3': 'codeSigning',
-  '1.3.6.1.5.5.7.3.4': 'emailProtection',
-  '1.3.6.1.5.5.7.3.8': 'timeStamping',
-  '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
-  '2.5.29.37.0': 'any',
+const OID = {
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  extKeyUsage: '2.5.29.37',
+  subjectKeyId: '2.5.29.14',
+  authorityKeyId: '2.5.29.35',
 };
-
-const KU_FLAGS: [number, string][] = [
-  [x509.KeyUsageFlags.digitalSignature, 'digitalSignature'],
-  [x509.KeyUsageFlags.nonRepudiation, 'nonRepudiation'],
-  [x509.KeyUsageFlags.keyEncipherment, 'keyEncipherment'],
-  [x509.KeyUsageFlags.dataEncipherment, 'dataEncipherment'],
-  [x509.KeyUsageFlags.keyAgreement, 'keyAgreement'],
-  [x509.KeyUsageFlags.keyCertSign, 'keyCertSign'],
-  [x509.KeyUsageFlags.cRLSign, 'cRLSign'],
-];
 
 /** All certificates of a PEM text, in order. */
 export function parseCertificates(pem: string | Buffer): Certificate[] {
@@ -74,69 +87,95 @@ export function parseCertificate(pem: string | Buffer): Certificate {
 }
 
 export function certificateFromDer(der: Buffer): Certificate {
-  let native: NativeCertificate;
-  let parsed: x509.X509Certificate;
+  let parts: CertificateParts;
   try {
-    native = new NativeCertificate(der);
-    parsed = new x509.X509Certificate(toArrayBuffer(der));
+    parts = certificateParts(der);
   } catch (err) {
     throw new CertFormatError(`corrupt certificate: ${(err as Error).message}`);
   }
-  const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
-  const eku = parsed.getExtension(x509.ExtendedKeyUsageExtension);
-  const ku = parsed.getExtension(x509.KeyUsagesExtension);
-  const bc = parsed.getExtension(x509.BasicConstraintsExtension);
-  const ski = parsed.getExtension(x509.SubjectKeyIdentifierExtension);
-  const aki = parsed.getExtension(x509.AuthorityKeyIdentifierExtension);
-  const sanItems = san?.names.items ?? [];
-  const spki = native.publicKey.export({ format: 'der', type: 'spki' });
-  return {
-    der,
-    native,
-    parsed,
-    subject: parsed.subject,
-    commonName: parsed.subjectName.getField('CN')[0] ?? '',
-    organizations: parsed.subjectName.getField('O'),
-    issuer: parsed.issuer,
-    serial: parsed.serialNumber.toUpperCase(),
-    notBefore: parsed.notBefore,
-    notAfter: parsed.notAfter,
-    dnsNames: sanItems.filter((n) => n.type === 'dns').map((n) => n.value),
-    ipAddresses: sanItems.filter((n) => n.type === 'ip').map((n) => n.value),
-    extKeyUsages: Array.from(eku?.usages ?? [], (u) => EKU_NAMES[String(u)] ?? String(u)),
-    keyUsages: ku ? KU_FLAGS.filter(([flag]) => (ku.usages & flag) !== 0).map(([, name]) => name) : [],
-    isCA: bc?.ca ?? false,
-    pathLength: bc?.ca && typeof bc.pathLength === 'number' ? bc.pathLength : undefined,
-    keyAlgorithm: keyAlgorithmOf(native.publicKey),
-    spkiSha256: createHash('sha256').update(spki).digest('hex'),
-    subjectKeyId: ski?.keyId,
-    authorityKeyId: aki?.keyId,
-    selfSigned: parsed.subject === parsed.issuer && safeVerify(native, native.publicKey),
+  const read = <T>(oid: string, parse: (value: Buffer) => T): T | undefined => {
+    const value = parts.extensions.find((e) => e.oid === oid)?.value;
+    try {
+      return value ? parse(value) : undefined;
+    } catch (err) {
+      throw new CertFormatError(`corrupt certificate: extension ${oid}: ${(err as Error).message}`);
+    }
   };
+  let subject: ReturnType<typeof nameString>;
+  let issuer: ReturnType<typeof nameString>;
+  let keyAlgorithm: string;
+  try {
+    subject = nameString(parts.subjectDer);
+    issuer = nameString(parts.issuerDer);
+    keyAlgorithm = spkiAlgorithm(parts.spkiDer);
+  } catch (err) {
+    throw new CertFormatError(`corrupt certificate: ${(err as Error).message}`);
+  }
+  const bc = read(OID.basicConstraints, basicConstraints);
+  const san = read(OID.subjectAltName, subjectAltNames);
+  let native: NativeCertificate | undefined;
+  let publicKey: KeyObject | undefined;
+  const cert: Certificate & { parts: CertificateParts } = {
+    der,
+    parts,
+    get native() {
+      return (native ??= new NativeCertificate(der));
+    },
+    get publicKey() {
+      return (publicKey ??= createPublicKey({ key: parts.spkiDer, format: 'der', type: 'spki' }));
+    },
+    subjectDer: parts.subjectDer,
+    issuerDer: parts.issuerDer,
+    spkiDer: parts.spkiDer,
+    extensions: parts.extensions,
+    subject: subject.text,
+    subjectAttributes: subject.attributes,
+    issuerAttributes: issuer.attributes,
+    commonName: subject.attributes.find((a) => a.key === 'CN')?.value ?? '',
+    organizations: subject.attributes.filter((a) => a.key === 'O').map((a) => a.value),
+    issuer: issuer.text,
+    serial: parts.serial,
+    notBefore: parts.notBefore,
+    notAfter: parts.notAfter,
+    dnsNames: san?.dnsNames ?? [],
+    ipAddresses: san?.ipAddresses ?? [],
+    extKeyUsages: read(OID.extKeyUsage, extKeyUsages) ?? [],
+    keyUsages: read(OID.keyUsage, keyUsages) ?? [],
+    isCA: bc?.ca ?? false,
+    pathLength: bc?.ca ? bc.pathLength : undefined,
+    keyAlgorithm,
+    spkiSha256: createHash('sha256').update(parts.spkiDer).digest('hex'),
+    subjectKeyId: read(OID.subjectKeyId, subjectKeyId),
+    authorityKeyId: read(OID.authorityKeyId, authorityKeyId),
+    selfSigned: false,
+  };
+  cert.selfSigned = parts.subjectDer.equals(parts.issuerDer) && isSignedBy(cert, cert);
+  return cert;
 }
 
-function safeVerify(cert: NativeCertificate, key: KeyObject): boolean {
+/** True when `issuerCert`'s key made the signature on `cert` (the only trustworthy test: names are shared across CAs). */
+export function isSignedBy(cert: Certificate, issuerCert: Certificate): boolean {
+  const parts = (cert as Certificate & { parts?: CertificateParts }).parts ?? certificateParts(cert.der);
+  const hash = signatureHash(parts.signatureAlgorithm);
   try {
-    return cert.verify(key);
+    // a signature scheme verify() cannot be told (RSA-PSS with its parameters): OpenSSL's own X509_verify decides
+    if (hash === undefined) return cert.native.verify(issuerCert.publicKey);
+    return verify(hash, parts.tbsDer, issuerCert.publicKey, parts.signature);
   } catch {
     return false;
   }
 }
 
-/** True when `issuerCert`'s key made the signature on `cert` (the only trustworthy test: names are shared across CAs). */
-export function isSignedBy(cert: Certificate, issuerCert: Certificate): boolean {
-  return safeVerify(cert.native, issuerCert.native.publicKey);
-}
-
 /** True when the private key belongs to the certificate. */
 export function keyMatchesCertificate(cert: Certificate, key: KeyObject): boolean {
   try {
-    return cert.native.checkPrivateKey(key);
+    const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
+    return spki.equals(cert.spkiDer) || cert.native.checkPrivateKey(key);
   } catch {
     return false;
   }
 }
 
 export function certificateToPem(cert: Certificate): string {
-  return cert.native.toString();
+  return toPem(CERT_TYPE, cert.der);
 }

@@ -72,7 +72,7 @@ export async function issueCertificate(params: IssueParams): Promise<Certificate
   if (caKeyId && !params.signer.selfSigned) extensions.push(new x509.AuthorityKeyIdentifierExtension(caKeyId));
   const cert = await x509.X509CertificateGenerator.create({
     subject: toName(params.subject),
-    issuer: new x509.Name(params.signer.cert.parsed.subjectName.toArrayBuffer()),
+    issuer: new x509.Name(toArrayBuffer(params.signer.cert.subjectDer)),
     serialNumber: params.serial ?? randomSerial(),
     notBefore: params.notBefore,
     notAfter: params.notAfter,
@@ -90,9 +90,7 @@ function toName(subject: Buffer | string): x509.Name {
 
 /** Guards the invariant that matters to Go clients: issuer DER == CA subject DER. */
 function withExactIssuer(cert: Certificate, ca: Certificate): Certificate {
-  const issuerDer = Buffer.from(cert.parsed.issuerName.toArrayBuffer());
-  const caSubjectDer = Buffer.from(ca.parsed.subjectName.toArrayBuffer());
-  if (!issuerDer.equals(caSubjectDer)) {
+  if (!cert.issuerDer.equals(ca.subjectDer)) {
     throw new Error(`issued certificate's issuer "${cert.issuer}" is not byte-identical to the CA subject "${ca.subject}"`);
   }
   return cert;
@@ -102,9 +100,7 @@ function withExactIssuer(cert: Certificate, ca: Certificate): Certificate {
 export function extensionsToCopy(old: Certificate): x509.Extension[] {
   const keep = new Set([OID.subjectAltName, OID.keyUsage, OID.extKeyUsage, OID.basicConstraints]);
   // (the subject key identifier is not copied: a new key gets none, as kubeadm's leaves have none)
-  return old.parsed.extensions
-    .filter((ext) => keep.has(ext.type))
-    .map((ext) => new x509.Extension(ext.type, ext.critical, ext.value));
+  return old.extensions.filter((ext) => keep.has(ext.oid)).map((ext) => new x509.Extension(ext.oid, ext.critical, toArrayBuffer(ext.value)));
 }
 
 export interface LeafSpec {

@@ -32,8 +32,8 @@ const decimalSerial = (hex: string) => BigInt(`0x${hex || '0'}`).toString(10);
 function certLabels(node: string, path: string, cert: Certificate, embedded?: { kind: 'user' | 'cluster'; key: string }): Record<string, string> {
   const labels: Record<string, string> = { node, filename: path.split('/').pop() ?? path, filepath: path, serial_number: decimalSerial(cert.serial) };
   for (const f of NAME_FIELDS) {
-    const subject = cert.parsed.subjectName.getField(f)[0];
-    const issuer = cert.parsed.issuerName.getField(f)[0];
+    const subject = cert.subjectAttributes.find((a) => a.key === f)?.value;
+    const issuer = cert.issuerAttributes.find((a) => a.key === f)?.value;
     if (subject) labels[`subject_${f}`] = subject;
     if (issuer) labels[`issuer_${f}`] = issuer;
   }

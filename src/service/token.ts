@@ -19,7 +19,7 @@ export function newToken(ttlMs: number, now = new Date()): BootstrapToken {
 
 /** kubeadm's --discovery-token-ca-cert-hash: sha256 of the CA certificate's SubjectPublicKeyInfo. */
 export function caCertHash(ca: Certificate): string {
-  const spki = ca.native.publicKey.export({ type: 'spki', format: 'der' });
+  const spki = ca.publicKey.export({ type: 'spki', format: 'der' });
   return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
 
