@@ -2,7 +2,7 @@
 // a CommonJS bundle, its blob injected with postject into a copy of the node binary that builds it). It runs check,
 // renew, restart, recover, timer, exporter and the rest, on the node itself and over SSH (--inventory): ssh2 is bundled
 // without its optional native parts (sshcrypto.node, cpu-features), which it loads in try/catch and replaces with
-// node:crypto. Only `token create` needs kpki from npm (@kubernetes/client-node does not survive bundling).
+// node:crypto. Every command works from it.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,10 +18,11 @@ await build({
   format: 'cjs',
   entryPoints: ['src/cli/sea.ts'],
   outfile: 'dist/kpki-sea.cjs',
-  external: ['@kubernetes/client-node', 'cpu-features', '*.node'],
+  external: ['cpu-features', '*.node'],
   logLevel: 'warning',
 });
-writeFileSync('dist/sea-config.json', JSON.stringify({ main: 'dist/kpki-sea.cjs', output: 'dist/kpki-sea.blob', disableExperimentalSEAWarning: true }));
+// useCodeCache: V8's compiled code goes into the blob (the node that builds it must be the one that runs it: it is)
+writeFileSync('dist/sea-config.json', JSON.stringify({ main: 'dist/kpki-sea.cjs', output: 'dist/kpki-sea.blob', disableExperimentalSEAWarning: true, useCodeCache: true }));
 execFileSync(node, ['--experimental-sea-config', 'dist/sea-config.json'], { stdio: 'inherit' });
 rmSync(out, { force: true });
 copyFileSync(node, out);

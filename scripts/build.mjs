@@ -14,11 +14,11 @@ const common = {
   },
   logLevel: 'warning',
 };
-// @kubernetes/client-node and ssh2 are loaded from node_modules only by the commands that need them (client-node is
-// large and bundling its HTTP stack breaks it; ssh2 has optional native parts): every other command starts without.
+// ssh2 is loaded from node_modules only by the commands that need it (it has optional native parts): every other
+// command starts without it.
 // Split into chunks loaded on demand: `kpki check` loads the check command's code, not renewal, SSH, metrics or the lab.
 rmSync('dist/chunks', { recursive: true, force: true });
-await build({ ...common, entryPoints: { kpki: 'src/cli/main.ts' }, outdir: 'dist', splitting: true, chunkNames: 'chunks/[name]-[hash]', external: ['@kubernetes/client-node', 'ssh2'] });
+await build({ ...common, entryPoints: { kpki: 'src/cli/main.ts' }, outdir: 'dist', splitting: true, chunkNames: 'chunks/[name]-[hash]', external: ['ssh2'] });
 // The lab's stand-in processes (kubelet, kube-apiserver, ...), started many times: bundled for the same reason.
 await build({ ...common, entryPoints: ['lab/standins/main.ts'], outfile: 'dist/lab-standins.js' });
 chmodSync('dist/kpki.js', 0o755);

@@ -1,7 +1,7 @@
-// Bootstrap tokens the way `kubeadm token create` makes them: a Secret in kube-system created through the API
-// (with @kubernetes/client-node and an admin kubeconfig), and the join command with the CA's public key hash.
-import { KpkiError } from '../node/errors.js';
+// Bootstrap tokens the way `kubeadm token create` makes them: a Secret in kube-system created through the API (kpki's
+// own client, with an admin kubeconfig), and the join command with the CA's public key hash.
 import { createHash, randomInt } from 'node:crypto';
+import { apiAccessOf, apiRequest } from './node-ready.js';
 import type { Certificate } from '../pki/certificate.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -24,28 +24,23 @@ export function caCertHash(ca: Certificate): string {
 }
 
 export async function createTokenSecret(kubeconfigText: string, token: BootstrapToken, description: string): Promise<void> {
-  const { CoreV1Api, KubeConfig } = await import('@kubernetes/client-node').catch((err: Error) => {
-    throw new KpkiError(`token create needs @kubernetes/client-node, which this kpki cannot load (${err.message.split('\n')[0]}): use kpki from npm (npx kpki)`);
-  });
-  const kc = new KubeConfig();
-  kc.loadFromString(kubeconfigText);
-  const api = kc.makeApiClient(CoreV1Api);
-  await api.createNamespacedSecret({
-    namespace: 'kube-system',
-    body: {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: `bootstrap-token-${token.id}`, namespace: 'kube-system' },
-      type: 'bootstrap.kubernetes.io/token',
-      stringData: {
-        'token-id': token.id,
-        'token-secret': token.secret,
-        expiration: token.expires.toISOString().replace(/\.\d+Z$/, 'Z'),
-        'usage-bootstrap-authentication': 'true',
-        'usage-bootstrap-signing': 'true',
-        'auth-extra-groups': 'system:bootstrappers:kubeadm:default-node-token',
-        description,
-      },
+  const res = await apiRequest(apiAccessOf(kubeconfigText), 'POST', '/api/v1/namespaces/kube-system/secrets', {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `bootstrap-token-${token.id}`, namespace: 'kube-system' },
+    type: 'bootstrap.kubernetes.io/token',
+    stringData: {
+      'token-id': token.id,
+      'token-secret': token.secret,
+      expiration: token.expires.toISOString().replace(/\.\d+Z$/, 'Z'),
+      'usage-bootstrap-authentication': 'true',
+      'usage-bootstrap-signing': 'true',
+      'auth-extra-groups': 'system:bootstrappers:kubeadm:default-node-token',
+      description,
     },
   });
+  if (res.status !== 201 && res.status !== 200) {
+    const message = (res.json as { message?: string } | undefined)?.message ?? res.body.slice(0, 200);
+    throw Object.assign(new Error(message), { code: res.status });
+  }
 }

@@ -142,7 +142,7 @@ test('a kpki killed while a manifest is parked: the next run puts the manifest b
   await eventually('the scheduler to run again', async () => (await node.health()).checks['kube-scheduler'].ok, (ok) => ok);
 });
 
-test('kpki token create: a bootstrap token Secret through the API (client-node) and the join command with the CA hash', { skip }, async () => {
+test('kpki token create: a bootstrap token Secret through the API (its own API client, no client library) and the join command with the CA hash', { skip }, async () => {
   const node = lab().node(1);
   const r = await kpkiOn(node, ['token', 'create', '--ttl', '2h', '--print-join-command']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
