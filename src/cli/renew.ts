@@ -7,8 +7,7 @@ import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../n
 import { renderNextSteps, renderPlan } from '../report/plan.js';
 import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
-import { renewedIntoService } from './renew-restart.js';
-import { renewCluster, ClusterRenewFlags } from './renew-cluster.js';
+import type { ClusterRenewFlags } from './renew-cluster.js';
 import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 import { restoreParked } from '../service/parked.js';
 
@@ -62,6 +61,8 @@ export function renewCommand(): Command {
         };
         if (globals.inventory) {
           const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
+          // (the cluster's code, SSH among it, loads only for -i)
+          const { renewCluster } = await import('./renew-cluster.js');
           return renewCluster(globals, { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm, strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) }, opts);
         }
         if (opts.dryRun) {
@@ -97,6 +98,7 @@ export function renewCommand(): Command {
             process.stdout.write(renderNextSteps(plan));
             return 0;
           }
+          const { renewedIntoService } = await import('./renew-restart.js');
           return await renewedIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
         } finally {
           await lock.release();

@@ -5,7 +5,7 @@ import type { Host } from '../hosts/host.js';
 import { withEmbeddedCredentials } from '../kubeadm/kubeconfig.js';
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
 import type { x509 } from '../pki/provider.js';
-import { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName } from '../pki/issue.js';
+import type * as Issue from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import { CertEntry, NodeInventory, OWN_CA } from './inventory.js';
 import { OWN_CA_BACKDATE_MS, PlanItem, RenewalPlan } from './plan.js';
@@ -24,7 +24,11 @@ export const CERT_MODE = 0o644;
 export const KUBECONFIG_MODE = 0o600;
 
 export async function materialize(host: Host, inventory: NodeInventory, plan: RenewalPlan): Promise<FileWrite[]> {
-  const issued = await Promise.all(plan.items.map((item) => issueFor(inventory, item)));
+  // every new key at once (the kubelet's serving certificate needs two): key generation is most of a renewal's time,
+  // and the machine's cores make them fastest all together
+  // (the X.509 library loads meanwhile: the cores make keys, the main thread compiles it)
+  const [keys, issue] = await Promise.all([Promise.all(plan.items.map((item) => newKeys(inventory, item))), import('../pki/issue.js')]);
+  const issued = await Promise.all(plan.items.map((item, i) => issueFor(issue, inventory, item, keys[i])));
   for (const i of issued) checkIssued(i.item, i.cert, i.signer, i.extensions, i.key, i.subject);
   const writes: FileWrite[] = [];
   for (const { item, entry, certPem, keyPem } of issued) {
@@ -71,10 +75,21 @@ async function tightenedModes(host: Host, plan: RenewalPlan, written: Set<string
 /** Test hook: a renewal that loses a SAN the node needs, to prove `renew --restart` rolls a bad renewal back. */
 const DROP_SAN = process.env.KPKI_TEST_DROP_SAN;
 
-async function issueFor(inventory: NodeInventory, item: PlanItem) {
+/** The item's new key (or its old one with --reuse-keys) and, for a certificate that carries its own CA, that CA's. */
+async function newKeys(inventory: NodeInventory, item: PlanItem): Promise<{ key: KeyObject; caKey?: KeyObject }> {
+  const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
+  const [key, caKey] = await Promise.all([
+    item.reuseKey && entry.key ? entry.key : generatePrivateKey(item.keyAlgorithm),
+    item.signer === OWN_CA ? generatePrivateKey(item.keyAlgorithm) : undefined,
+  ]);
+  return { key, caKey };
+}
+
+async function issueFor(issue: typeof Issue, inventory: NodeInventory, item: PlanItem, keys: { key: KeyObject; caKey?: KeyObject }) {
+  const { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName } = issue;
   const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
   const old = entry.cert!;
-  const key: KeyObject = item.reuseKey && entry.key ? entry.key : await generatePrivateKey(item.keyAlgorithm);
+  const key = keys.key;
   const extensions = DROP_SAN ? withoutSubjectAltName(extensionsToCopy(old), DROP_SAN) : extensionsToCopy(old);
   if (item.signer === OWN_CA) {
     // The kubelet's shape: a new throwaway CA signs the new leaf; both go into the file, the CA key is forgotten.
@@ -82,7 +97,7 @@ async function issueFor(inventory: NodeInventory, item: PlanItem) {
       host: old.commonName.replace(/@\d+$/, '') || inventory.node,
       unixTime: Math.floor((item.newNotBefore.getTime() + OWN_CA_BACKDATE_MS) / 1000),
       key,
-      caKey: await generatePrivateKey(item.keyAlgorithm),
+      caKey: keys.caKey!,
       extensions,
       notBefore: item.newNotBefore,
       notAfter: item.newNotAfter,
