@@ -21,7 +21,7 @@ export function checkCommand(): Command {
     .option('--in <duration>', 'judge as this long from now (90d): what will be expired or expiring then')
     .addHelpText(
       'after',
-      '\nExit codes: 0 all fine, 1 something within --warn, 2 something within --crit, expired or broken, 3 the node could not be read.',
+      '\nExit codes: 0 all fine, 1 something within --warn (or a warning: file modes, the kubelet serving certificate), 2 something within --crit, expired or broken (or a usage error), 3 the node could not be read.',
     )
     .action(
       action(async (opts: { output: string; warn: string; crit: string; at?: string; in?: string }, command: Command) => {

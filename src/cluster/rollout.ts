@@ -17,7 +17,7 @@ import type { InventoryNode } from './inventory/model.js';
 import { clearRolloutJournal, NodeJournal, newRolloutId, operatorName, readRolloutJournal, RolloutJournal, RolloutSettings, writeRolloutJournal } from './journal.js';
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
 import { NodeReport, RolloutEvents, RolloutReport, startOperation } from './report.js';
-import { renewWorker } from './workers.js';
+import { dueOnWorker, renewWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 
 export interface RolloutOptions extends ConnectOptions {
@@ -40,6 +40,8 @@ interface Member {
   journal?: RolloutJournal;
   plan?: RenewalPlan;
   workerDue?: boolean;
+  /** Its kubelet client certificate is due: only that needs the cluster CA. */
+  workerClientDue?: boolean;
 }
 
 export interface RolloutOutcome {
@@ -47,7 +49,6 @@ export interface RolloutOutcome {
   report: RolloutReport;
 }
 
-const KUBELET_NAMES = ['all', 'kubelet-client', 'kubelet.conf'];
 
 /** Journals left by an interrupted rollout: one rollout, its node order; refuses a mix. */
 function interruptedRollout(members: Member[]): RolloutJournal | undefined {
@@ -98,9 +99,11 @@ export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promis
     }
     for (const m of members.filter((x) => x.node.role === 'worker' && (x.journal?.step ?? 'pending') === 'pending')) {
       const status = await kubeletStatus(m.host, m.inventory);
-      const named = settings.names.length === 0 || settings.names.some((n) => KUBELET_NAMES.includes(n));
-      m.workerDue = named && status.client !== undefined && status.client.notAfter.getTime() - now.getTime() <= (settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY);
-      events.log(`== ${m.node.name} (${m.node.address}, worker): kubelet client certificate ${status.client ? `expires ${kubeadmDate(status.client.notAfter)}` : 'not found'}${m.workerDue ? ': will be renewed' : ': nothing to do'}`);
+      const due = dueOnWorker(m.inventory, status, settings, now);
+      m.workerDue = due.clientDue || due.serving !== undefined;
+      m.workerClientDue = due.clientDue;
+      const serving = due.serving ? `; serving certificate expires ${kubeadmDate(due.serving.items[0].oldNotAfter)}: will be renewed in the kubelet's shape` : '';
+      events.log(`== ${m.node.name} (${m.node.address}, worker): kubelet client certificate ${status.client ? `expires ${kubeadmDate(status.client.notAfter)}` : 'not found'}${due.clientDue ? ': will be renewed' : serving ? '' : ': nothing to do'}${serving}`);
     }
     const cps = members.filter((m) => m.node.role === 'control-plane');
     const workers = members.filter((m) => m.node.role === 'worker');
@@ -168,7 +171,9 @@ export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promis
     // Workers, in batches.
     if (workerWork.length > 0) {
       const ca = await clusterCa(cps, o.scan);
-      if (!ca) return await stop(workerWork[0], 'no control-plane node has the CA key to sign kubelet certificates');
+      // (a resumed worker may be past its plan: it needs the CA unless it was only its serving certificate)
+      const needCa = workerWork.some((m) => m.workerClientDue !== false);
+      if (!ca && needCa) return await stop(workerWork[0], 'no control-plane node has the CA key to sign kubelet certificates');
       const api = await adminAccess(cps, o.scan);
       for (let i = 0; i < workerWork.length; i += settings.maxUnavailable) {
         const batch = workerWork.slice(i, i + settings.maxUnavailable);

@@ -6,8 +6,12 @@ import type { KeyObject } from 'node:crypto';
 import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
 import { readBackup } from '../node/backup.js';
 import { restoreBackup } from '../node/restore.js';
-import { kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
+import { KubeletStatus, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
+import { planRenewal, RenewalPlan } from '../node/plan.js';
+import { KpkiError } from '../node/errors.js';
+import type { NodeInventory } from '../node/inventory.js';
+import { materialize } from '../node/materialize.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { readServices } from '../service/health.js';
 import { restartComponent } from '../service/restart.js';
@@ -23,7 +27,8 @@ export interface WorkerContext {
   report: NodeReport;
   journal: NodeJournal;
   reason: string;
-  ca: { cert: Certificate; key: KeyObject };
+  /** The cluster CA (in memory), to sign the kubelet's client certificate; not needed for its serving certificate. */
+  ca?: { cert: Certificate; key: KeyObject };
   /** For the Ready check; without it (API not reachable from here) the check is skipped with a note. */
   api?: ApiAccess;
 }
@@ -39,26 +44,35 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
   try {
     const recovered = await recoverInterrupted(host);
     if (recovered) log(recovered);
-    const status = await kubeletStatus(host, await scanNode(host, ctx.scan));
+    const inventory = await scanNode(host, ctx.scan);
+    const status = await kubeletStatus(host, inventory);
     if (journal.state.step === 'writing') {
       // killed around the writes: recoverInterrupted rolled back a half-done write; a finished one stands
       const done = await completedWrites(host, ctx.reason);
       await journal.set(done ? { step: 'written', backup: done } : { step: 'pending' });
     }
     if (journal.state.step === 'pending') {
-      const named = settings.names.length === 0 || settings.names.some((n) => KUBELET_NAMES.includes(n));
-      const window = settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
-      if (!named || !status.client || status.client.notAfter.getTime() - Date.now() > window) {
+      const { clientDue, serving } = dueOnWorker(inventory, status, settings, new Date());
+      if (!clientDue && !serving?.items.length) {
         await journal.set({ step: 'done', outcome: 'unchanged' });
         return { outcome: 'unchanged' };
       }
-      const renewal = await planKubeletRenewal(host, status, ctx.ca, { nodeName: kubeletNodeName(status), validityMs: settings.validityMs ?? 365 * 86_400_000, now: new Date() });
-      const changes = [{ name: 'kubelet-client', oldNotAfter: status.client.notAfter.toISOString(), newNotAfter: renewal.notAfter.toISOString() }];
-      await journal.set({ step: 'writing', renewed: ['kubelet-client'], changes });
-      events.step(node.name, 'backup + write kubelet client certificate');
-      const { backup } = await applyWrites(host, renewal.writes, ctx.reason);
+      const writes = serving?.items.length ? await materialize(host, inventory, serving) : [];
+      const changes = (serving?.items ?? []).map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() }));
+      let clientUntil: Date | undefined;
+      if (clientDue) {
+        if (!ctx.ca) throw new KpkiError(`${node.name}: its kubelet client certificate is due, and no CA key was found to sign it`);
+        const renewal = await planKubeletRenewal(host, status, ctx.ca, { nodeName: kubeletNodeName(status), validityMs: settings.validityMs ?? 365 * 86_400_000, now: new Date() });
+        writes.unshift(...renewal.writes);
+        changes.unshift({ name: 'kubelet-client', oldNotAfter: status.client!.notAfter.toISOString(), newNotAfter: renewal.notAfter.toISOString() });
+        clientUntil = renewal.notAfter;
+      }
+      await journal.set({ step: 'writing', renewed: changes.map((c) => c.name), changes });
+      events.step(node.name, `backup + write ${changes.map((c) => c.name).join(', ')}`);
+      const { backup } = await applyWrites(host, writes, ctx.reason);
       await journal.set({ step: 'written', backup: backup.id });
-      log(`kubelet client certificate renewed, valid until ${renewal.notAfter.toISOString()}; backup ${backup.id}`);
+      if (clientUntil) log(`kubelet client certificate renewed, valid until ${clientUntil.toISOString()}; backup ${backup.id}`);
+      for (const item of serving?.items ?? []) log(`kubelet serving certificate renewed in the kubelet's shape, valid until ${item.newNotAfter.toISOString()}; backup ${backup.id}`);
     }
     const backup = await readBackup(host, journal.state.backup!);
     report.backup = backup.id;
@@ -83,6 +97,23 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
     return { outcome: 'renewed' };
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * What a worker needs, the one place that says so: its kubelet client certificate (signed with the cluster CA) when
+ * named and within the window, and its serving certificate (the kubelet's own shape: no cluster CA) likewise.
+ */
+export function dueOnWorker(inventory: NodeInventory, status: KubeletStatus, settings: { names: string[]; ifExpiresWithinMs?: number; validityMs?: number }, now: Date): { clientDue: boolean; serving?: RenewalPlan } {
+  const wanted = (names: string[]) => settings.names.length === 0 || settings.names.some((n) => names.includes(n));
+  const window = settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
+  const clientDue = wanted(KUBELET_NAMES) && status.client !== undefined && status.client.notAfter.getTime() - now.getTime() <= window;
+  if (!wanted(['all', 'kubelet-serving']) || !inventory.entries.find((e) => e.name === 'kubelet-serving')?.renewable) return { clientDue };
+  try {
+    const serving = planRenewal(inventory, { names: ['kubelet-serving'], ifExpiresWithinMs: settings.ifExpiresWithinMs, validityMs: settings.validityMs, now });
+    return { clientDue, serving: serving.items.length ? serving : undefined };
+  } catch {
+    return { clientDue };
   }
 }
 

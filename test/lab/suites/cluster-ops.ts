@@ -3,9 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kpkiAsync } from '../../helpers/kpki.js';
+import { tempFile, verifies } from '../../helpers/openssl.js';
+import { certificateToPem } from '../../../src/pki/certificate.js';
+import { issueWithThrowawayCa, leafExtensions } from '../../../src/pki/issue.js';
+import { generatePrivateKey, privateKeyToPem } from '../../../src/pki/keys.js';
 import { lab, skip } from './shared.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -122,3 +126,33 @@ test('kubelet renew -i: every node\'s kubelet client certificate re-signed with 
   await cluster.waitHealthy(60_000);
 });
 
+
+test('renew -i on a worker reached as its sudo login user: its kubelet serving certificate, due, is renewed in the kubelet\'s own shape (no cluster CA needed); openssl verifies it against the CA after it', { skip }, async () => {
+  const cluster = lab();
+  const w1 = cluster.node('lab-w1');
+  const crt = '/var/lib/kubelet/pki/kubelet.crt';
+  const keep = { crt: w1.read(crt), key: w1.read('/var/lib/kubelet/pki/kubelet.key') };
+  // the kubelet's own shape, expiring in 5 days
+  const [key, caKey] = await Promise.all([generatePrivateKey('ECDSA-P256'), generatePrivateKey('ECDSA-P256')]);
+  const now = Date.now();
+  const { leaf, ca } = await issueWithThrowawayCa({ host: 'lab-w1', unixTime: Math.floor(now / 1000), key, caKey, extensions: leafExtensions({ commonName: 'lab-w1', dnsNames: ['lab-w1'], extKeyUsages: ['serverAuth'] }), notBefore: new Date(now - 3600_000), notAfter: new Date(now + 5 * 86_400_000) });
+  writeFileSync(w1.path(crt), certificateToPem(leaf) + certificateToPem(ca));
+  writeFileSync(w1.path('/var/lib/kubelet/pki/kubelet.key'), privateKeyToPem(key), { mode: 0o600 });
+  try {
+    const r = await kpkiAsync(['renew', '-i', cluster.writeInventory(), '--nodes', 'lab-w1', 'all', '--if-expires-within', '30d', '--yes', '-o', 'json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /lab-w1 .*serving certificate expires .*: will be renewed in the kubelet's shape/);
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.nodes[0].certificates.map((c: { name: string }) => c.name), ['kubelet-serving']);
+    const blocks = w1.read(crt).toString().match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g)!;
+    assert.equal(blocks.length, 2);
+    const verdict = verifies(tempFile(blocks[1]), tempFile(blocks[0]));
+    assert.ok(verdict.ok, `openssl verify -CAfile <(second certificate) <(first): ${verdict.output}`);
+    const newLeaf = new X509Certificate(blocks[0]);
+    assert.ok(new Date(newLeaf.validTo).getTime() > now + 300 * 86_400_000);
+    assert.match(newLeaf.subject, /^CN=lab-w1@\d+$/);
+  } finally {
+    writeFileSync(w1.path(crt), keep.crt);
+    writeFileSync(w1.path('/var/lib/kubelet/pki/kubelet.key'), keep.key, { mode: 0o600 });
+  }
+});
