@@ -1,7 +1,8 @@
 // Writes a lab cluster's files: node trees (kubeadm layout from src/lab), per-node hosts/resolv.conf, sshd config and
 // host keys, the kubelet stand-in's config. Nothing here starts a process.
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { RESTART_REQUEST } from './standins/kubelet.js';
 import { join } from 'node:path';
 import { makeClusterCas } from '../src/lab/cluster-cas.js';
 import { buildControlPlaneNode, buildWorkerNode } from '../src/lab/node-tree.js';
@@ -124,6 +125,38 @@ function loginUser(node: NodeInfo, authorizedKeys: string): [string, string][] {
   return mounts;
 }
 
+/**
+ * What a node where systemd runs the kubelet has: /run/systemd/system (how systemctl and kpki tell systemd is running)
+ * and a systemctl that restarts the kubelet (here: the kubelet stand-in, through a request file it watches). Other
+ * units are acknowledged and left alone. Only where the machine has the paths to mount over.
+ */
+function systemd(node: NodeInfo): [string, string][] {
+  if (!existsSync('/run/systemd') || !existsSync('/usr/bin/systemctl')) return [];
+  const run = join(node.dir, 'run-systemd');
+  mkdirSync(join(run, 'system'), { recursive: true, mode: 0o755 });
+  const shim = join(node.dir, 'systemctl');
+  writeFileSync(
+    shim,
+    `#!/bin/sh
+# the kpki lab's systemctl for ${node.name}: systemd does not run here; restarting the kubelet restarts its stand-in
+unit=$2
+[ "$1" = "--now" ] && unit=$3
+case "$1" in
+  restart|try-restart|reload-or-restart)
+    case "$unit" in
+      kubelet|kubelet.service) : > ${RESTART_REQUEST}; sleep 1; exit 0 ;;
+    esac
+    echo "Failed to restart $unit: Unit $unit not found." >&2; exit 5 ;;
+  daemon-reload|enable|disable|start|stop) exit 0 ;;
+  is-active) case "$unit" in kubelet|kubelet.service) echo active; exit 0 ;; esac; echo inactive; exit 3 ;;
+  *) echo "the lab's systemctl does not do: $*" >&2; exit 1 ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  return [[run, '/run/systemd'], [shim, '/usr/bin/systemctl']];
+}
+
 export async function writeLab(dir: string, id: string, o: SetupOptions): Promise<LabLayout> {
   const nodes = labNodes(dir, o);
   const endpoint = { address: loopback(o.baseOctet), port: 6443 };
@@ -152,11 +185,12 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
       knownHosts.push(`${node.address} ${sshKeygen(join(node.dir, 'ssh', 'ssh_host_ed25519_key'), node.name).split(' ').slice(0, 2).join(' ')}`);
       writeFileSync(join(node.dir, 'ssh', 'sshd_config'), sshdConfig(node, authorizedKeys, o.plainSsh || o.sshOnly ? [] : hardening(node)));
       const userMounts = loginUser(node, `${readFileSync(authorizedKeys, 'utf8')}`);
+      const systemdMounts = o.sshOnly ? [] : systemd(node);
       const config: NodeConfig = {
         labId: id,
         name: node.name,
         address: node.address,
-        mounts: [...NODE_PATHS.map((p): [string, string] => [join(root, p), p]), [join(node.dir, 'hosts'), '/etc/hosts'], [join(node.dir, 'resolv.conf'), '/etc/resolv.conf'], ...userMounts],
+        mounts: [...NODE_PATHS.map((p): [string, string] => [join(root, p), p]), [join(node.dir, 'hosts'), '/etc/hosts'], [join(node.dir, 'resolv.conf'), '/etc/resolv.conf'], ...userMounts, ...systemdMounts],
         sshdConfig: join(node.dir, 'ssh', 'sshd_config'),
         logDir: join(node.dir, 'logs'),
         exitWithStdin: o.exitWithStdin,

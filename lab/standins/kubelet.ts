@@ -55,6 +55,8 @@ interface Pod {
 }
 
 const STANDINS = new Set(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']);
+/** Where the lab's systemctl asks the kubelet stand-in to restart (a node path: each node has its own). */
+export const RESTART_REQUEST = '/var/lib/kubelet/kpki-lab-restart-requested';
 const STOP_GRACE_MS = 10_000;
 
 export class Kubelet {
@@ -63,21 +65,49 @@ export class Kubelet {
   private nodeStatus = { registered: false, lastHeartbeat: '', lastError: '' };
   private stopping = false;
   private server?: http.Server;
+  /** Restarts asked for through the lab's systemctl (`systemctl restart kubelet`), and when the last one was. */
+  private restarts = { count: 0, last: '' };
 
   constructor(private readonly config: KubeletConfig) {}
 
   async start(): Promise<void> {
     this.sync();
+    this.timers.push(setInterval(() => void this.restartIfAsked(), 200));
     this.timers.push(setInterval(() => this.sync(), this.config.syncMs));
     this.timers.push(setInterval(() => this.probeAll(), 250));
     this.timers.push(setInterval(() => void this.heartbeat(), 2000));
     void this.heartbeat();
+    await this.listen();
+  }
+
+  private async listen(): Promise<void> {
     this.server = http.createServer((req, res) => {
       if (req.url === '/healthz') res.writeHead(200).end('ok');
       else if (req.url === '/pods') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.report()));
       else res.writeHead(404).end();
     });
     await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(10248, this.config.address, () => resolve()));
+  }
+
+  /**
+   * `systemctl restart kubelet` on a lab node (lab/setup.ts's systemctl) leaves a request file: the kubelet goes away
+   * for a moment (its /healthz stops answering, as a restarting kubelet's does), reads its credentials again and comes
+   * back. Its static pods keep running, as containers do while a real kubelet restarts.
+   */
+  private async restartIfAsked(): Promise<void> {
+    if (this.stopping || !existsSync(RESTART_REQUEST)) return;
+    try {
+      renameSync(RESTART_REQUEST, `${RESTART_REQUEST}.taken`);
+    } catch {
+      return;
+    }
+    log('kubelet', 'restarting (systemctl restart kubelet)');
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections();
+    await new Promise((r) => setTimeout(r, 500));
+    this.restarts = { count: this.restarts.count + 1, last: new Date().toISOString() };
+    await this.listen();
+    void this.heartbeat();
   }
 
   async stop(): Promise<void> {
@@ -260,6 +290,7 @@ export class Kubelet {
   report() {
     return {
       node: this.config.nodeName,
+      restarts: this.restarts,
       updated: new Date().toISOString(),
       api: this.nodeStatus,
       pods: [...this.pods.values()].map((p) => ({

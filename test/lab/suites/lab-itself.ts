@@ -101,6 +101,25 @@ test('kubelet stand-in: stops a pod whose manifest leaves, starts it when it com
   await lab().waitHealthy(30_000, [node]);
 });
 
+test('nodes shaped like systemd nodes: /run/systemd/system, and `systemctl restart kubelet` (over SSH, through sudo too) restarts the kubelet while its pods keep running', { skip }, async () => {
+  const cp2 = lab().node('lab-cp2');
+  const restarts = () => (JSON.parse(readFileSync(join(cp2.dir, 'kubelet-status.json'), 'utf8')).restarts?.count ?? 0) as number;
+  const etcdPid = cp2.podPid('etcd');
+  const before = restarts();
+  const r = await lab().ssh(cp2, 'test -d /run/systemd/system && systemctl restart kubelet.service && systemctl is-active kubelet');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'active');
+  await eventually('the kubelet restarted', async () => restarts(), (n) => n === before + 1, 10_000);
+  assert.equal(cp2.podPid('etcd'), etcdPid, 'static pods keep running while the kubelet restarts');
+  // kpki's own restart of the kubelet takes the systemd way there
+  const k = await lab().exec(cp2, [process.execPath, join(import.meta.dirname, '..', '..', '..', 'dist', 'kpki.js'), 'restart', 'kubelet']);
+  assert.equal(k.code, 0, k.stdout + k.stderr);
+  assert.match(k.stdout + k.stderr, /kubelet: restarting with systemd/);
+  await eventually('the kubelet restarted again', async () => restarts(), (n) => n === before + 2, 10_000);
+  // the host itself is not made to look like a systemd machine
+  assert.equal(lstatSync('/run/systemd/system', { throwIfNoEntry: false }), undefined);
+});
+
 test('an expired apiserver certificate on one node: kubectl fails with the x509 expiry error there only', { skip }, async () => {
   const node = lab().node(2);
   const restore = keep(node, '/etc/kubernetes/pki/apiserver.crt');

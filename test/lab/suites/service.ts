@@ -99,7 +99,7 @@ test('renew all --restart on one node under load: new certificates served, zero 
   console.log(`renew all --restart on ${node.name}: ${summarize(report)}`);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   // etcd re-reads its serving and peer certificates on every handshake: verified, not restarted
-  assert.match(r.stdout, /Done: etcd \(reloaded by itself\), kube-apiserver \(restarted\), kube-controller-manager \(restarted\), kube-scheduler \(restarted\): healthy with the renewed certificates/);
+  assert.match(r.stdout, /Done: etcd \(reloaded by itself\), kube-apiserver \(restarted\), kube-controller-manager \(restarted\), kube-scheduler \(restarted\), kubelet \(restarted\): healthy with the renewed certificates/);
   const newApi = await servedSerial(node.address, 6443);
   assert.notEqual(newApi, oldApi);
   assert.equal(newApi, fileSerial(node, '/etc/kubernetes/pki/apiserver.crt'), 'the API server serves the renewed certificate');
