@@ -181,10 +181,12 @@ export class LocalHost implements Host {
   }
 
   /**
-   * The node lock: a file created exclusively (O_EXCL), naming this process and its start time. A lock whose holder
-   * is gone (or whose PID now belongs to another process: the start time differs) is stale; taking it over happens
-   * under a second exclusive "takeover" file and removes the lock only if it is still the same stale one, so two runs
-   * that both find it stale never both end up holding it.
+   * The node lock: a file that appears whole (a complete temp file hard-linked into place: link(2) fails if the
+   * lock exists), naming this process and its start time. A lock whose holder is gone (or whose PID now belongs to
+   * another process: the start time differs) is stale; taking it over happens under a second lock, "<lock>.takeover",
+   * made the same way, and removes the lock only if it is still the same stale one, so two runs that both find it
+   * stale never both end up holding it. No reader ever sees a lock or guard half written (an empty file would look
+   * stale).
    */
   async lock(path: string): Promise<HostLock> {
     const real = await this.inRoot(path, false);
@@ -192,12 +194,9 @@ export class LocalHost implements Host {
     const me = `${process.pid}\npid ${process.pid} on ${hostname()} since ${new Date().toISOString()}\nstart ${processStart(process.pid) ?? '?'}\n`;
     const deadline = Date.now() + 3000;
     for (;;) {
-      try {
-        await fs.writeFile(real, me, { flag: 'wx', mode: 0o600 });
+      if (await createWhole(real, me)) {
         lockProbe('acquired');
         return { release: () => releaseIfMine(real, me) };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const held = await fs.readFile(real, 'utf8').catch(() => undefined);
       if (held === undefined) continue; // released meanwhile
@@ -210,29 +209,73 @@ export class LocalHost implements Host {
   }
 }
 
+/** Creates `path` holding `content`, atomically and only if it does not exist; false if it exists. */
+async function createWhole(path: string, content: string): Promise<boolean> {
+  for (;;) {
+    const temp = join(dirname(path), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
+    await fs.writeFile(temp, content, { flag: 'wx', mode: 0o600 });
+    try {
+      await fs.link(temp, path);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      if (code === 'ENOENT') continue; // the lock holder's leftover cleanup took the temp file: write it again
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+      // a filesystem without hard links: an exclusive create (a reader may see it empty for a moment)
+      try {
+        await fs.writeFile(path, content, { flag: 'wx', mode: 0o600 });
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw e;
+      }
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
+  }
+}
+
+/**
+ * Removes `path` only if it still holds `expected`: it is renamed aside first (atomic), so what is judged is what
+ * is removed; a file that changed meanwhile (another run's) is put back.
+ */
+async function removeIfStill(path: string, expected: string): Promise<boolean> {
+  const aside = join(dirname(path), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await fs.rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  const text = await fs.readFile(aside, 'utf8').catch(() => undefined);
+  if (text !== expected) await fs.link(aside, path).catch(() => undefined);
+  await fs.rm(aside, { force: true });
+  return text === expected;
+}
+
 /** Removes a stale lock if it still is exactly `stale`, holding `<lock>.takeover`; false when another run holds that. */
 async function takeOverStale(real: string, stale: string): Promise<boolean> {
   const guard = `${real}.takeover`;
-  try {
-    await fs.writeFile(guard, `${process.pid}\npid ${process.pid}\nstart ${processStart(process.pid) ?? '?'}\n`, { flag: 'wx', mode: 0o600 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // a guard whose holder was killed in the moment it holds it is stale too
+  const mine = `${process.pid}\npid ${process.pid}\nstart ${processStart(process.pid) ?? '?'}\n`;
+  if (!(await createWhole(guard, mine))) {
+    // a guard whose holder was killed in the moment it held it is stale too
     const holder = await fs.readFile(guard, 'utf8').catch(() => undefined);
-    if (holder !== undefined && !holderAlive(holder)) await fs.rm(guard, { force: true });
+    if (holder !== undefined && !holderAlive(holder)) await removeIfStill(guard, holder);
     return false;
   }
   try {
-    if ((await fs.readFile(real, 'utf8').catch(() => undefined)) === stale) await fs.rm(real, { force: true });
+    // (read first: renaming a live lock aside, even for a moment, would let a third run in)
+    if ((await fs.readFile(real, 'utf8').catch(() => undefined)) === stale) await removeIfStill(real, stale);
     return true;
   } finally {
-    await fs.rm(guard, { force: true });
+    await removeIfStill(guard, mine);
   }
 }
 
 async function releaseIfMine(real: string, me: string): Promise<void> {
   lockProbe('released');
-  if ((await fs.readFile(real, 'utf8').catch(() => undefined)) === me) await fs.rm(real, { force: true });
+  await removeIfStill(real, me);
 }
 
 /** Test hook: appends "<pid> acquired|released <ns>" to a file, to prove no two runs hold the lock at once. */

@@ -6,7 +6,7 @@ import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ssh2';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
 import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, MAX_READ_BYTES, tooLarge, WriteOptions } from './host.js';
 import { findRelay, openRelay, RelayProgram } from './relay.js';
@@ -424,31 +424,35 @@ export class SshHost implements Host {
     await promisify<void>((cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
   }
 
-  /** The node lock: an exclusively created file naming this kpki process and the operator's machine. */
+  /**
+   * The node lock: a file naming this kpki process and the operator's machine, that appears whole (a complete temp
+   * file hard-linked into place by ln(1), which fails if the lock exists), so no reader ever sees it empty.
+   */
   async lock(path: string): Promise<HostLock> {
     await this.mkdirp(posix.dirname(path), 0o700);
     const me = `${process.pid}\npid ${process.pid} on ${hostname()} (over SSH) since ${new Date().toISOString()}\n`;
     for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const handle = await promisify<Buffer>((cb) => this.sftp.open(path, 'wx', { mode: 0o600 }, cb));
-        await promisify<void>((cb) => this.sftp.write(handle, Buffer.from(me), 0, Buffer.byteLength(me), 0, (err) => cb(err, undefined)));
-        await promisify<void>((cb) => this.sftp.close(handle, (err) => cb(err, undefined)));
-        return { release: () => this.remove(path) };
-      } catch (err) {
-        const text = (await this.readFile(path).catch(() => Buffer.alloc(0))).toString();
-        if (!text) throw err;
-        const [pidLine, holder] = text.split('\n');
-        // a kpki of this operator's machine that died left it: stale; anyone else's: held
-        const mine = holder?.includes(` on ${hostname()} (over SSH)`);
-        let alive = true;
-        try {
-          process.kill(Number(pidLine), 0);
-        } catch {
-          alive = false;
-        }
-        if (!mine || alive) throw new LockHeldError(this.describe(path), holder ?? 'unknown holder');
-        await this.remove(path);
+      const temp = posix.join(posix.dirname(path), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
+      await this.writeFileAtomic(temp, me, { mode: 0o600 });
+      const linked = await this.run(['ln', '--', temp, path]);
+      await this.run(['rm', '-f', '--', temp]);
+      if (linked.code === 0) return { release: async () => { if ((await this.readFile(path).catch(() => undefined))?.toString() === me) await this.remove(path); } };
+      const text = (await this.readFile(path).catch(() => Buffer.alloc(0))).toString();
+      if (!text) {
+        if (attempt === 0) continue; // released meanwhile
+        throw new KpkiError(`${this.describe(path)}: cannot create the node lock: ${(linked.stderr || linked.stdout).trim()}`);
       }
+      const [pidLine, holder] = text.split('\n');
+      // a kpki of this operator's machine that died left it: stale; anyone else's: held
+      const mine = holder?.includes(` on ${hostname()} (over SSH)`);
+      let alive = true;
+      try {
+        process.kill(Number(pidLine), 0);
+      } catch {
+        alive = false;
+      }
+      if (!mine || alive) throw new LockHeldError(this.describe(path), holder ?? 'unknown holder');
+      await this.remove(path);
     }
     throw new LockHeldError(this.describe(path), 'unknown holder');
   }
