@@ -4,14 +4,13 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import { apiAccessOf, ApiAccess } from '../service/node-ready.js';
 import { tryLeaseLock } from '../service/lease-lock.js';
 import { renewalRun } from '../service/renewal-run.js';
-import { action, globalsOf, hostOf } from './context.js';
-import { runOptionsOf, RunFlags, withRunOptions } from './timer.js';
+import { action, globalsOf, hostOf, log, requireLiveNode } from './context.js';
+import { runOptionsOf, RunFlags, withRunOptions } from './run-flags.js';
 import { durationFlag } from './flags.js';
-import { log, requireLiveNode } from './service.js';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 

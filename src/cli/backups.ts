@@ -2,10 +2,10 @@
 import { Command } from 'commander';
 import { incompleteBackups, listBackups, readBackup } from '../node/backup.js';
 import { applyPrune, planPrune } from '../node/prune.js';
-import { UsageError } from '../node/errors.js';
+import { UsageError } from '../errors.js';
 import { durationFlag } from './flags.js';
 import { restoreBackup } from '../node/restore.js';
-import { acquireLock, recoverInterrupted } from '../node/apply.js';
+import { withNodeLockUnless, withNodeLock, recoverInterrupted } from '../node/apply.js';
 import { clusterBackups, pickBackup, restoreCluster } from '../cluster/backups.js';
 import { renderColumns } from '../report/table.js';
 import { action, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf } from './context.js';
@@ -67,8 +67,7 @@ function pruneCommand(): Command {
         const keep = opts.keep === undefined ? undefined : Number(opts.keep);
         if (keep !== undefined && !(Number.isInteger(keep) && keep >= 0)) throw new UsageError(`--keep: "${opts.keep}" is not a number of backups`);
         const host = hostOf(globals);
-        const lock = opts.dryRun ? undefined : await acquireLock(host);
-        try {
+        return await withNodeLockUnless(opts.dryRun, host, async () => {
           const plan = await planPrune(host, { keep, olderThanMs: opts.olderThan ? durationFlag('--older-than', opts.olderThan) : undefined, now: new Date() });
           for (const k of plan.kept) process.stdout.write(`keeping ${k.id}: ${k.why}\n`);
           if (plan.remove.length === 0) {
@@ -82,9 +81,7 @@ function pruneCommand(): Command {
           await applyPrune(host, plan);
           process.stdout.write(`Removed ${plan.remove.length} backup(s).\n`);
           return 0;
-        } finally {
-          await lock?.release();
-        }
+        });
       }),
     );
 }
@@ -100,8 +97,7 @@ export function restoreCommand(): Command {
         const globals = globalsOf(command);
         if (globals.inventory) return restoreOnCluster(globals, id, opts.yes);
         const host = hostOf(globals);
-        const lock = await acquireLock(host);
-        try {
+        return await withNodeLock(host, async () => {
           const recovered = await recoverInterrupted(host, { discardJournal: opts.discardJournal });
           if (recovered) process.stderr.write(`kpki: ${recovered}\n`);
           const backup = await readBackup(host, id);
@@ -109,9 +105,7 @@ export function restoreCommand(): Command {
           if (!replaced) process.stdout.write(`Every file of backup ${backup.id} is already as it has it: nothing to restore\n`);
           else process.stdout.write(`Restored ${changed} file(s) from backup ${backup.id}; the replaced files are in backup ${replaced.id}\n`);
           return 0;
-        } finally {
-          await lock.release();
-        }
+        });
       }),
     );
 }

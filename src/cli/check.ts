@@ -8,7 +8,7 @@ import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
 import { dateFlag, durationFlag } from './flags.js';
 import { action, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
-import { UsageError } from '../node/errors.js';
+import { UsageError } from '../errors.js';
 import type { GlobalOptions } from './context.js';
 
 export function checkCommand(): Command {

@@ -2,7 +2,10 @@
 import { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { LocalHost } from '../hosts/local.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError, UsageError } from '../errors.js';
+import type { Host } from '../hosts/host.js';
+import { homedir } from 'node:os';
+import { posix } from 'node:path';
 import type { ScanOptions } from '../node/scan.js';
 import { loadInventory } from '../cluster/inventory/load.js';
 import { InventoryNode, selectNodes } from '../cluster/inventory/model.js';
@@ -80,4 +83,16 @@ export async function confirm(yes: boolean | undefined, question: string): Promi
   if (/^y(es)?$/i.test(answer.trim())) return undefined;
   process.stdout.write('Nothing was changed.\n');
   return 1;
+}
+
+/** Restarting and health checks act on the running node, not on a disk mounted elsewhere. */
+export function requireLiveNode(host: Host, what: string): void {
+  if (!host.live) throw new UsageError(`${what} needs the running node: run it on the node itself, without --root`);
+}
+
+export const log = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The user's kubeconfig: the home of whoever runs kpki only when kpki runs on the node itself; root's on a disk. */
+export function defaultUserKubeconfig(host: Host): string {
+  return host instanceof LocalHost && host.live ? posix.join(homedir(), '.kube', 'config') : '/root/.kube/config';
 }

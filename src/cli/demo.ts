@@ -8,9 +8,7 @@ import { LocalHost } from '../hosts/local.js';
 import { buildControlPlaneNode, makeClusterCas } from '../lab/index.js';
 import { scanNode } from '../node/scan.js';
 import { OWN_CA, SELF_SIGNED } from '../node/inventory.js';
-import { planRenewal } from '../node/plan.js';
-import { materialize } from '../node/materialize.js';
-import { acquireLock, applyWrites } from '../node/apply.js';
+import { renewNode } from '../service/renew-node.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { renderTable } from '../report/table.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
@@ -47,17 +45,9 @@ export function demoCommand(): Command {
         out(`(exit code ${nodeSeverity(before, thresholds)}: critical)\n\n`);
 
         out(`$ kpki --root ${root} renew all --yes\n`);
-        const lock = await acquireLock(host);
-        let backupId: string;
-        let plan;
-        try {
-          plan = planRenewal(before, { names: ['all'], now: new Date() });
-          out(renderPlan(plan));
-          const { backup } = await applyWrites(host, await materialize(host, before, plan), 'renew');
-          backupId = backup.id;
-        } finally {
-          await lock.release();
-        }
+        // the same path as `kpki renew all --yes`
+        const { plan, backup } = await renewNode(host, { scan: {}, plan: { names: ['all'] }, reason: 'renew', log: (line) => out(`kpki: ${line}\n`), review: async (p) => void out(renderPlan(p)) });
+        const backupId = backup!.id;
         out(`Renewed ${plan.items.length} certificate(s); backup ${backupId} (undo with: kpki --root ${root} restore ${backupId})\n`);
         out(renderNextSteps(plan));
 

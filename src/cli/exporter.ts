@@ -10,7 +10,7 @@ import { HostPool } from '../cluster/host-pool.js';
 import { withTimeout } from '../service/http.js';
 import { buildRegistry, NodeMetricsInput } from '../report/prometheus.js';
 import { renderStatusPage } from '../report/status-page.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
 

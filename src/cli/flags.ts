@@ -1,6 +1,8 @@
 // Flags as typed by operators, checked once: durations, dates, validity. Anything that is not one is a usage error
 // (exit 2, whatever the command's other exit codes mean).
-import { UsageError } from '../node/errors.js';
+import { UsageError } from '../errors.js';
+import { COMPONENTS, Component } from '../service/health.js';
+import { STRATEGIES, StrategyName } from '../service/strategies.js';
 import { parseDuration } from '../util/duration.js';
 
 /** The latest instant an X.509 certificate can encode (GeneralizedTime 99991231235959Z). */
@@ -29,4 +31,20 @@ export function dateFlag(flag: string, value: string): Date {
   const real = m && month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (!real || Number.isNaN(date.getTime())) throw new UsageError(`${flag}: "${value}" is not a date (2027-06-01 or 2027-06-01T12:00:00Z)`);
   return date;
+}
+
+export function componentsFlag(names: string[]): Component[] {
+  for (const name of names) {
+    if (!(COMPONENTS as readonly string[]).includes(name)) throw new UsageError(`unknown component "${name}" (expected ${COMPONENTS.join(', ')})`);
+  }
+  return names as Component[];
+}
+
+export function strategyFlag(value: string): StrategyName {
+  if (!(STRATEGIES as readonly string[]).includes(value)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')}`);
+  return value as StrategyName;
+}
+
+export function timeoutFlag(value: string): number {
+  return durationFlag('--timeout', value);
 }

@@ -4,8 +4,7 @@ import { Command } from 'commander';
 import { nodeHealth, readServices } from '../service/health.js';
 import { clusterHealth } from '../cluster/health.js';
 import { renderColumns } from '../report/table.js';
-import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
-import { requireLiveNode } from './service.js';
+import { action, GlobalOptions, globalsOf, hostOf, inventoryNodesOf, requireLiveNode, scanOptionsOf } from './context.js';
 
 export function healthCommand(): Command {
   return new Command('health')

@@ -3,11 +3,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { acquireLock, applyWrites } from '../node/apply.js';
-import { KpkiError } from '../node/errors.js';
+import { withNodeLock, applyWrites } from '../node/apply.js';
+import { KpkiError } from '../errors.js';
 import { isStandalone } from '../util/sea.js';
-import { action, globalsOf, hostOf } from './context.js';
-import { log } from './service.js';
+import { action, globalsOf, hostOf, log } from './context.js';
 
 export function installCommand(): Command {
   return new Command('install')
@@ -21,17 +20,14 @@ export function installCommand(): Command {
         if (!source) throw new KpkiError('this kpki runs from dist/kpki.js, not the standalone executable: build it (npm run build:sea) and give --from dist/kpki-linux-x64, or use npm install -g kpki (it links kpki and kubectl-kpki)', { exitCode: 2 });
         const target = posix.join(opts.dir, 'kpki');
         const plugin = posix.join(opts.dir, 'kubectl-kpki');
-        const lock = await acquireLock(host);
-        try {
+        await withNodeLock(host, async () => {
           await host.mkdirp(opts.dir, 0o755);
           const { backup } = await applyWrites(host, [
             { kind: 'file', path: target, data: readFileSync(source), mode: 0o755, entry: 'kpki', format: 'binary' },
             { kind: 'symlink', path: plugin, target: 'kpki', entry: 'kubectl-kpki' },
           ], 'install');
           log(`Installed ${host.describe(target)} and ${host.describe(plugin)} -> kpki (backup ${backup.id}): kpki check, kubectl kpki check`);
-        } finally {
-          await lock.release();
-        }
+        });
         return 0;
       }),
     );

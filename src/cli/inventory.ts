@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { discoverNodes, renderInventory } from '../cluster/discover.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import { apiAccessOf } from '../service/node-ready.js';
 import { describeNetworkError } from '../service/http.js';
 import { action } from './context.js';

@@ -1,24 +1,16 @@
 // kpki kubeconfig update | user: users' kubeconfigs, without losing their other clusters and contexts.
 import { Command } from 'commander';
-import { homedir } from 'node:os';
 import { posix } from 'node:path';
-import type { Host } from '../hosts/host.js';
-import { LocalHost } from '../hosts/local.js';
-import { acquireLock, applyWrites } from '../node/apply.js';
+import { withNodeLockUnless, withNodeLock, applyWrites } from '../node/apply.js';
 import { updateUserKubeconfig } from '../node/kubeconfig-update.js';
 import { issueUserKubeconfig } from '../node/kubeconfig-user.js';
 import { KUBECONFIG_MODE } from '../node/materialize.js';
 import { scanNode } from '../node/scan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
-import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, defaultUserKubeconfig, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
 
 /** ~/.kube/config of the user running kpki on a live node; root's on a mounted disk. */
-export function defaultUserKubeconfig(host: Host): string {
-  // the home of whoever runs kpki only when kpki runs on the node itself; root's on a disk or over SSH
-  return host instanceof LocalHost && host.live ? posix.join(homedir(), '.kube', 'config') : '/root/.kube/config';
-}
-
 export function kubeconfigCommand(): Command {
   const command = new Command('kubeconfig').description("users' kubeconfigs: update one from admin.conf, or issue a new one");
   command
@@ -31,16 +23,13 @@ export function kubeconfigCommand(): Command {
       action(async (opts: { from: string; to?: string; dryRun?: boolean }, sub: Command) => {
         const host = hostOf(globalsOf(sub));
         const to = opts.to ?? defaultUserKubeconfig(host);
-        const lock = opts.dryRun ? undefined : await acquireLock(host);
-        try {
+        return await withNodeLockUnless(opts.dryRun, host, async () => {
           const { lines, changed } = await updateUserKubeconfig(host, opts.from, to, { dryRun: opts.dryRun });
           process.stdout.write(`${host.describe(to)} from ${host.describe(opts.from)}:\n${lines.join('\n')}\n`);
           if (opts.dryRun) process.stdout.write('(dry run: nothing was changed)\n');
           else if (!changed) process.stdout.write('Nothing to change.\n');
           return 0;
-        } finally {
-          await lock?.release();
-        }
+        });
       }),
     );
   command
@@ -58,20 +47,18 @@ export function kubeconfigCommand(): Command {
         const inventory = await scanNode(host, scanOptionsOf(globals));
         const issued = await issueUserKubeconfig(host, inventory, { name, groups: opts.group ?? [], validityMs: durationFlag('--validity', opts.validity), server: opts.server, now: new Date() });
         if (issued.capped) process.stderr.write(`kpki: validity cut to the CA's own expiry (${kubeadmDate(issued.notAfter)})\n`);
-        if (!opts.out) {
+        const out = opts.out;
+        if (!out) {
           process.stdout.write(issued.text);
           return 0;
         }
-        if ((await host.stat(opts.out))?.type === 'symlink') throw new Error(`${host.describe(opts.out)} is a symlink: not writing through it`);
-        const lock = await acquireLock(host);
-        try {
-          await host.mkdirp(posix.dirname(opts.out), 0o700);
-          const { backup } = await applyWrites(host, [{ kind: 'file', path: opts.out, data: issued.text, mode: KUBECONFIG_MODE, entry: opts.out, format: 'kubeconfig' }], 'kubeconfig user');
-          process.stdout.write(`Wrote ${host.describe(opts.out)} for ${name}${opts.group?.length ? ` (groups ${opts.group.join(', ')})` : ''}, valid until ${kubeadmDate(issued.notAfter)}, server ${issued.server}; backup ${backup.id}\n`);
+        if ((await host.stat(out))?.type === 'symlink') throw new Error(`${host.describe(out)} is a symlink: not writing through it`);
+        return await withNodeLock(host, async () => {
+          await host.mkdirp(posix.dirname(out), 0o700);
+          const { backup } = await applyWrites(host, [{ kind: 'file', path: out, data: issued.text, mode: KUBECONFIG_MODE, entry: out, format: 'kubeconfig' }], 'kubeconfig user');
+          process.stdout.write(`Wrote ${host.describe(out)} for ${name}${opts.group?.length ? ` (groups ${opts.group.join(', ')})` : ''}, valid until ${kubeadmDate(issued.notAfter)}, server ${issued.server}; backup ${backup.id}\n`);
           return 0;
-        } finally {
-          await lock.release();
-        }
+        });
       }),
     );
   return command;

@@ -2,8 +2,8 @@
 import { OWN_CA, SELF_SIGNED } from '../node/inventory.js';
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { acquireLock, applyWrites } from '../node/apply.js';
-import { KpkiError } from '../node/errors.js';
+import { withNodeLock, applyWrites } from '../node/apply.js';
+import { KpkiError } from '../errors.js';
 import { kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
 import { scanNode } from '../node/scan.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
@@ -14,9 +14,8 @@ import { describeNetworkError, httpGet } from '../service/http.js';
 import { readServices, waitHealthy } from '../service/health.js';
 import { planRotation } from '../node/kubelet-rotation.js';
 import { restartComponent } from '../service/restart.js';
-import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, confirm, globalsOf, hostOf, log, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
-import { log } from './service.js';
 import { ClusterRenewFlags, runClusterOperation } from './renew-cluster.js';
 import { renewKubeletsOfCluster } from '../cluster/kubelet-renew.js';
 
@@ -98,17 +97,14 @@ export function kubeletCommand(): Command {
         }
         const refused = await confirm(opts.yes, `Renew the kubelet client certificate of ${nodeName}?`);
         if (refused !== undefined) return refused;
-        const lock = await acquireLock(host);
-        try {
+        await withNodeLock(host, async () => {
           const { backup } = await applyWrites(host, renewal.writes, 'kubelet renew');
           log(`Renewed; backup ${backup.id} (undo with: kpki restore ${backup.id})`);
           if (opts.restart && host.live) {
             const result = await restartComponent(host, await readServices(host), 'kubelet', { strategy: 'systemd', timeoutMs: 120_000, log });
             log(result.skipped ? `Note: ${result.skipped}` : `kubelet: ${result.detail}`);
           }
-        } finally {
-          await lock.release();
-        }
+        });
         return verifyAuthenticates(status.kubeconfig, await host.readFile(status.kubeconfig), renewal, nodeName);
       }),
     );
@@ -134,8 +130,7 @@ export function kubeletCommand(): Command {
         }
         const refused = await confirm(opts.yes, 'Apply these changes?');
         if (refused !== undefined) return refused;
-        const lock = await acquireLock(host);
-        try {
+        return await withNodeLock(host, async () => {
           const { backup } = await applyWrites(host, plan.writes, 'kubelet enable-rotation');
           log(`Changed; backup ${backup.id} (undo with: kpki restore ${backup.id})`);
           if (!host.live) return 0;
@@ -152,9 +147,7 @@ export function kubeletCommand(): Command {
             if (!h.ok) return 1;
           }
           return 0;
-        } finally {
-          await lock.release();
-        }
+        });
       }),
     );
   return command;

@@ -3,22 +3,21 @@
 // health where it can (etcd needs a quorum: the first node recovered waits for the next), updates root's kubeconfig,
 // and says what was found, what was done, and what to do on the other nodes.
 import { Command } from 'commander';
-import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
-import { materialize } from '../node/materialize.js';
-import { planRenewal } from '../node/plan.js';
+import type { Host } from '../hosts/host.js';
+import type { NodeInventory } from '../node/inventory.js';
+import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode } from '../node/scan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { renderPlan } from '../report/plan.js';
 import { COMPONENTS, nodeHealth, readServices } from '../service/health.js';
-import { restoreParked } from '../service/parked.js';
+import { renewNode } from '../service/renew-node.js';
+import type { StrategyName } from '../service/strategies.js';
 import { restartComponent, RestartResult } from '../service/restart.js';
 import { renderColumns } from '../report/table.js';
-import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, defaultUserKubeconfig, globalsOf, hostOf, log, requireLiveNode, scanOptionsOf } from './context.js';
 import { ClusterRenewFlags, recoverClusterCommand } from './renew-cluster.js';
-import { durationFlag } from './flags.js';
+import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
-import { defaultUserKubeconfig } from './kubeconfig.js';
-import { log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
 
 const DAY = 86_400_000;
 
@@ -44,61 +43,70 @@ export function recoverCommand(): Command {
         const timeoutMs = timeoutFlag(opts.timeout);
         const windowMs = durationFlag('--if-expires-within', opts.ifExpiresWithin);
         if (globals.inventory) return recoverClusterCommand(globals, { names: ['all'], ifExpiresWithinMs: windowMs, strategy, timeoutMs }, opts);
-        if (!opts.dryRun) requireLiveNode(host, 'kpki recover');
-        const lock = opts.dryRun ? undefined : await acquireLock(host);
-        try {
-          if (!opts.dryRun) {
-            const recovered = await recoverInterrupted(host, { discardJournal: opts.discardJournal });
-            if (recovered) log(`kpki: ${recovered}`);
-            for (const line of await restoreParked(host)) log(`kpki: ${line}`);
-          }
-          const now = new Date();
-          const inventory = await scanNode(host, scanOptionsOf(globals));
+        const found = (inventory: NodeInventory, plan: RenewalPlan, now: Date) => {
           const expired = inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now);
           log(`Found on ${host.name} (${inventory.role}):`);
           log(expired.length ? expired.map((e) => `  ${e.name}: expired ${kubeadmDate(e.cert!.notAfter)} (${Math.ceil((now.getTime() - e.cert!.notAfter.getTime()) / DAY)} days ago)`).join('\n') : '  no expired certificate');
-          const plan = planRenewal(inventory, { names: ['all'], ifExpiresWithinMs: windowMs, now });
           process.stdout.write(renderPlan(plan));
-          if (opts.dryRun) {
-            log('Then: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in order; update root\'s kubeconfig.\n(dry run: nothing was changed)');
-            return 0;
-          }
-          if (plan.items.length > 0) {
-            const { backup } = await applyWrites(host, await materialize(host, inventory, plan), 'recover');
-            log(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})`);
-          }
-
-          // Restart everything that runs here: with expired certificates nothing was working, so nothing is spared.
-          const services = await readServices(host, globals.kubeconfigDir);
-          const results: RestartResult[] = [];
-          let waitingForQuorum = false;
-          for (const component of COMPONENTS.filter((c) => c === 'kubelet' || services.pods.has(c))) {
-            // etcd gets at most 30 s: a member that runs but has no quorum (the other members' certificates are still
-            // expired) answers "health: false" until the next node is recovered; waiting longer would not change that.
-            const limit = component === 'etcd' ? Math.min(timeoutMs, 30_000) : timeoutMs;
-            const result = await restartComponent(host, services, component, { strategy, timeoutMs: limit, kubeconfigDir: globals.kubeconfigDir, log, skipHealth: waitingForQuorum });
-            results.push(result);
-            if (!result.ok && component === 'etcd') {
-              waitingForQuorum = true;
-              log('etcd: runs with the renewed certificates but is not healthy yet: most likely no quorum until the next control-plane node is recovered. Continuing without waiting for health.');
-            } else log(`${component}: ${result.skipped ? `skipped: ${result.skipped}` : result.ok ? result.detail : `FAILED: ${result.detail}`}`);
-          }
-          await updateRootKubeconfig(host, plan.items.map((i) => i.name), defaultUserKubeconfig(host), log, globals.kubeconfigDir);
-
-          const checks = await nodeHealth(host, services, globals.kubeconfigDir);
-          log(`\nHealth after ${((Date.now() - started) / 1000).toFixed(1)} s:`);
-          log(renderColumns([['COMPONENT', 'CHECK', 'STATUS', 'DETAIL'], ...checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail])]));
-          const healthy = checks.every((c) => c.ok);
-          log('\nNext steps:');
-          if (waitingForQuorum || !healthy) log('  - run `kpki recover` on the next control-plane node; etcd (and the API server behind it) becomes healthy once a quorum of members is recovered');
-          else log('  - run `kpki recover` on every other control-plane node, one at a time');
-          log('  - on each worker: `kpki kubelet renew --ca-cert ca.crt --ca-key ca.key` (the CA from a control-plane node), or `kpki kubelet status` to see whether it needs it');
-          const failed = results.filter((r) => !r.ok && !(waitingForQuorum && r.component !== 'kubelet'));
-          if (failed.length > 0 && !waitingForQuorum) return 1;
+          return undefined;
+        };
+        const planOptions = { names: ['all'], ifExpiresWithinMs: windowMs };
+        if (opts.dryRun) {
+          const now = new Date();
+          const inventory = await scanNode(host, scanOptionsOf(globals));
+          found(inventory, planRenewal(inventory, { ...planOptions, now }), now);
+          log('Then: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in order; update root\'s kubeconfig.\n(dry run: nothing was changed)');
           return 0;
-        } finally {
-          await lock?.release();
         }
+        requireLiveNode(host, 'kpki recover');
+        const run = await renewNode<number>(host, {
+          scan: scanOptionsOf(globals),
+          plan: planOptions,
+          reason: 'recover',
+          discardJournal: opts.discardJournal,
+          unpark: true,
+          log: (line) => log(`kpki: ${line}`),
+          review: async (plan, inventory) => found(inventory, plan, new Date()),
+          then: async ({ plan, backup }) => {
+            if (backup) log(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})`);
+            return restartEverything(host, plan, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir, started });
+          },
+        });
+        return run.value ?? 0;
       }),
     );
+}
+
+/**
+ * With expired certificates nothing was working, so nothing is spared: every component that runs here restarts in
+ * kubeadm's order, root's kubeconfig is updated, and the node's health says what to do next.
+ */
+async function restartEverything(host: Host, plan: RenewalPlan, o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string; started: number }): Promise<number> {
+  const services = await readServices(host, o.kubeconfigDir);
+  const results: RestartResult[] = [];
+  let waitingForQuorum = false;
+  for (const component of COMPONENTS.filter((c) => c === 'kubelet' || services.pods.has(c))) {
+    // etcd gets at most 30 s: a member that runs but has no quorum (the other members' certificates are still
+    // expired) answers "health: false" until the next node is recovered; waiting longer would not change that.
+    const limit = component === 'etcd' ? Math.min(o.timeoutMs, 30_000) : o.timeoutMs;
+    const result = await restartComponent(host, services, component, { strategy: o.strategy, timeoutMs: limit, kubeconfigDir: o.kubeconfigDir, log, skipHealth: waitingForQuorum });
+    results.push(result);
+    if (!result.ok && component === 'etcd') {
+      waitingForQuorum = true;
+      log('etcd: runs with the renewed certificates but is not healthy yet: most likely no quorum until the next control-plane node is recovered. Continuing without waiting for health.');
+    } else log(`${component}: ${result.skipped ? `skipped: ${result.skipped}` : result.ok ? result.detail : `FAILED: ${result.detail}`}`);
+  }
+  await updateRootKubeconfig(host, plan.items.map((i) => i.name), defaultUserKubeconfig(host), log, o.kubeconfigDir);
+
+  const checks = await nodeHealth(host, services, o.kubeconfigDir);
+  log(`\nHealth after ${((Date.now() - o.started) / 1000).toFixed(1)} s:`);
+  log(renderColumns([['COMPONENT', 'CHECK', 'STATUS', 'DETAIL'], ...checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail])]));
+  const healthy = checks.every((c) => c.ok);
+  log('\nNext steps:');
+  if (waitingForQuorum || !healthy) log('  - run `kpki recover` on the next control-plane node; etcd (and the API server behind it) becomes healthy once a quorum of members is recovered');
+  else log('  - run `kpki recover` on every other control-plane node, one at a time');
+  log('  - on each worker: `kpki kubelet renew --ca-cert ca.crt --ca-key ca.key` (the CA from a control-plane node), or `kpki kubelet status` to see whether it needs it');
+  const failed = results.filter((r) => !r.ok && !(waitingForQuorum && r.component !== 'kubelet'));
+  if (failed.length > 0 && !waitingForQuorum) return 1;
+  return 0;
 }

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LocalHost } from '../hosts/local.js';
 import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import type { RolloutSettings } from '../cluster/journal.js';
 import { rollout, RolloutOutcome } from '../cluster/rollout.js';
 import { recoverCluster } from '../cluster/recover.js';

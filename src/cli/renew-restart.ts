@@ -5,8 +5,7 @@ import type { RenewalPlan } from '../node/plan.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { bringIntoService } from '../service/into-service.js';
 import type { StrategyName } from '../service/strategies.js';
-import { defaultUserKubeconfig } from './kubeconfig.js';
-import { log } from './service.js';
+import { defaultUserKubeconfig, log } from './context.js';
 
 export async function renewedIntoService(host: Host, plan: RenewalPlan, backup: BackupManifest, o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string }): Promise<number> {
   const renewed = plan.items.map((i) => i.name);

@@ -2,14 +2,12 @@
 import { Command } from 'commander';
 import { scanNode } from '../node/scan.js';
 import { planRenewal } from '../node/plan.js';
-import { materialize } from '../node/materialize.js';
-import { acquireLock, applyWrites, recoverInterrupted, JOURNAL_PATH } from '../node/apply.js';
+import { JOURNAL_PATH } from '../node/apply.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
-import { action, confirm, globalsOf, hostOf, scanOptionsOf } from './context.js';
-import { durationFlag } from './flags.js';
+import { action, confirm, globalsOf, hostOf, requireLiveNode, scanOptionsOf } from './context.js';
+import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
-import { requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
-import { restoreParked } from '../service/parked.js';
+import { renewNode } from '../service/renew-node.js';
 
 interface RenewOptions extends ClusterRenewFlags {
   dryRun?: boolean;
@@ -74,35 +72,38 @@ export function renewCommand(): Command {
         }
         const restart = opts.restart ? { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) } : undefined;
         if (restart) requireLiveNode(host, 'renew --restart');
-        const lock = await acquireLock(host);
-        try {
-          const recovered = await recoverInterrupted(host, { discardJournal: opts.discardJournal });
-          if (recovered) process.stderr.write(`kpki: ${recovered}\n`);
-          if (restart) for (const line of await restoreParked(host)) process.stderr.write(`kpki: ${line}\n`);
-          const inventory = await scanNode(host, scanOptionsOf(globals));
-          const plan = planRenewal(inventory, planOptions);
-          process.stdout.write(renderPlan(plan));
-          if (plan.items.length === 0 && plan.modeChanges.length === 0) {
-            if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
-            return 0;
-          }
-          const question = plan.items.length ? `Renew ${plan.items.length} certificate(s) on ${host.name}?` : `Make ${plan.modeChanges.length} key file(s) on ${host.name} readable by their owner only?`;
-          const refused = await confirm(opts.yes, question);
-          if (refused !== undefined) return refused;
-          const writes = await materialize(host, inventory, plan);
-          const { backup } = await applyWrites(host, writes, 'renew');
-          const modes = plan.modeChanges.length ? `; ${plan.modeChanges.length} key file(s) made readable by their owner only` : '';
-          process.stdout.write(`Renewed ${plan.items.length} certificate(s)${modes}; backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
-          if (plan.items.length === 0) return 0;
-          if (!restart) {
-            process.stdout.write(renderNextSteps(plan));
-            return 0;
-          }
-          const { renewedIntoService } = await import('./renew-restart.js');
-          return await renewedIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
-        } finally {
-          await lock.release();
-        }
+        const say = (line: string) => process.stderr.write(`kpki: ${line}\n`);
+        const run = await renewNode<number>(host, {
+          scan: scanOptionsOf(globals),
+          plan: planOptions,
+          fixModes: true,
+          reason: 'renew',
+          discardJournal: opts.discardJournal,
+          unpark: restart !== undefined,
+          log: say,
+          review: async (plan) => {
+            process.stdout.write(renderPlan(plan));
+            if (plan.items.length === 0 && plan.modeChanges.length === 0) {
+              if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
+              return 0;
+            }
+            const question = plan.items.length ? `Renew ${plan.items.length} certificate(s) on ${host.name}?` : `Make ${plan.modeChanges.length} key file(s) on ${host.name} readable by their owner only?`;
+            return confirm(opts.yes, question);
+          },
+          then: async ({ plan, backup }) => {
+            if (!backup) return 0;
+            const modes = plan.modeChanges.length ? `; ${plan.modeChanges.length} key file(s) made readable by their owner only` : '';
+            process.stdout.write(`Renewed ${plan.items.length} certificate(s)${modes}; backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
+            if (plan.items.length === 0) return 0;
+            if (!restart) {
+              process.stdout.write(renderNextSteps(plan));
+              return 0;
+            }
+            const { renewedIntoService } = await import('./renew-restart.js');
+            return renewedIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
+          },
+        });
+        return run.value ?? 0;
       }),
     );
 }

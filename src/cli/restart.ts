@@ -1,11 +1,11 @@
 // kpki restart: restart components the right way for this node, in order, each waiting for health.
 import { Command } from 'commander';
-import { acquireLock } from '../node/apply.js';
+import { withNodeLock } from '../node/apply.js';
 import { COMPONENTS, readServices } from '../service/health.js';
 import { restoreParked } from '../service/parked.js';
 import { restartComponents } from '../service/restart.js';
-import { action, globalsOf, hostOf } from './context.js';
-import { componentsFlag, log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
+import { action, globalsOf, hostOf, log, requireLiveNode } from './context.js';
+import { componentsFlag, strategyFlag, timeoutFlag } from './flags.js';
 
 export function restartCommand(): Command {
   return new Command('restart')
@@ -20,8 +20,7 @@ export function restartCommand(): Command {
         requireLiveNode(host, 'kpki restart');
         const strategy = strategyFlag(opts.strategy);
         const timeoutMs = timeoutFlag(opts.timeout);
-        const lock = await acquireLock(host);
-        try {
+        return await withNodeLock(host, async () => {
           for (const line of await restoreParked(host)) log(`kpki: ${line}`);
           const services = await readServices(host, globals.kubeconfigDir);
           const components = names.length > 0 ? componentsFlag(names) : COMPONENTS.filter((c) => services.pods.has(c));
@@ -31,9 +30,7 @@ export function restartCommand(): Command {
           }
           const results = await restartComponents(host, services, components, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir, log });
           return results.every((r) => r.ok) ? 0 : 1;
-        } finally {
-          await lock.release();
-        }
+        });
       }),
     );
 }

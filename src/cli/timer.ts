@@ -1,19 +1,18 @@
 // kpki timer install | remove | status | run: automatic renewal that never restarts two control-plane nodes at once.
 import { Command } from 'commander';
 import { connectNode } from '../cluster/connect.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import { DEFAULT_BINARY, DEFAULT_CALENDAR, renderService, renderTimer, TimerOptions } from '../node/timer-units.js';
 import { renderColumns } from '../report/table.js';
 import { analyzeCalendar } from '../service/calendar.js';
-import { renewalRun, RenewalRunOptions } from '../service/renewal-run.js';
+import { renewalRun } from '../service/renewal-run.js';
 import { installTimer, removeTimer, timerStatus, TimerStatus } from '../service/timer-install.js';
 import type { Host } from '../hosts/host.js';
 import { humanDuration } from '../util/duration.js';
 import { isStandalone } from '../util/sea.js';
-import { action, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
+import { action, confirm, GlobalOptions, globalsOf, hostOf, inventoryNodesOf, log, requireLiveNode } from './context.js';
 import { durationFlag } from './flags.js';
-import { defaultUserKubeconfig } from './kubeconfig.js';
-import { log, requireLiveNode, strategyFlag, timeoutFlag } from './service.js';
+import { runOptionsOf, RunFlags, withRunOptions } from './run-flags.js';
 
 const DAY = 86_400_000;
 
@@ -141,35 +140,4 @@ export function timerCommand(): Command {
       }),
     );
   return command;
-}
-
-export interface RunFlags {
-  renewWithin: string;
-  maxWait: string;
-  strategy: string;
-  timeout: string;
-  retry: string;
-}
-
-/** The options a renewal run takes, for `timer run` and `agent`. */
-export function withRunOptions(command: Command): Command {
-  return command
-    .option('--renew-within <duration>', 'renew what expires within this window', '30d')
-    .option('--max-wait <duration>', 'wait this long at most for the cluster lock and a ready cluster', '45m')
-    .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
-    .option('--timeout <duration>', 'how long each component may take to become healthy', '5m')
-    .option('--retry <duration>', 'how often a waiting run tries the lock again', '10s');
-}
-
-export function runOptionsOf(opts: RunFlags, globals: GlobalOptions, host: Host): Omit<RenewalRunOptions, 'spacingMs'> {
-  return {
-    renewWithinMs: durationFlag('--renew-within', opts.renewWithin),
-    maxWaitMs: durationFlag('--max-wait', opts.maxWait),
-    retryMs: durationFlag('--retry', opts.retry),
-    strategy: strategyFlag(opts.strategy),
-    timeoutMs: timeoutFlag(opts.timeout),
-    scan: scanOptionsOf(globals),
-    rootKubeconfig: defaultUserKubeconfig(host),
-    log,
-  };
 }

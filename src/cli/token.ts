@@ -2,12 +2,11 @@
 import { Command } from 'commander';
 import { posix } from 'node:path';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import { scanNode } from '../node/scan.js';
 import { caCertHash, createTokenSecret, newToken } from '../service/token.js';
-import { action, globalsOf, hostOf, scanOptionsOf } from './context.js';
+import { action, globalsOf, hostOf, log, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
-import { log } from './service.js';
 
 export function tokenCommand(): Command {
   const command = new Command('token').description('bootstrap tokens for kubeadm join');

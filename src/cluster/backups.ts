@@ -1,7 +1,7 @@
 // Backups across a cluster: the list of every node's, and a restore on each node of the backup a rollout took there
 // (by rollout id), of a given backup id, or of each node's latest. One node at a time, under its lock, each restore
 // taking a backup of what it replaces first.
-import { acquireLock, recoverInterrupted } from '../node/apply.js';
+import { withNodeLock, recoverInterrupted } from '../node/apply.js';
 import { BackupManifest, listBackups } from '../node/backup.js';
 import { restoreBackup } from '../node/restore.js';
 import { connectAll, ConnectOptions } from './connect.js';
@@ -44,17 +44,17 @@ export async function restoreCluster(plan: RestorePlanEntry[], o: ConnectOptions
         results.push({ node: r.node.name, ok: false, detail: r.error! });
         continue;
       }
-      const lock = await acquireLock(r.host);
+      const host = r.host;
       try {
-        const recovered = await recoverInterrupted(r.host);
-        if (recovered) o.log(r.node.name, recovered);
-        const { replaced, changed } = await restoreBackup(r.host, backup);
+        const { replaced, changed } = await withNodeLock(host, async () => {
+          const recovered = await recoverInterrupted(host);
+          if (recovered) o.log(r.node.name, recovered);
+          return restoreBackup(host, backup);
+        });
         results.push({ node: r.node.name, ok: true, detail: replaced ? `restored ${changed} file(s) from backup ${backup.id} (${backup.reason}); the replaced files are in backup ${replaced.id}` : `every file of backup ${backup.id} already as it has it` });
       } catch (err) {
         results.push({ node: r.node.name, ok: false, detail: (err as Error).message });
         break; // the next nodes are left as they are
-      } finally {
-        await lock.release();
       }
     }
   } finally {

@@ -4,9 +4,8 @@
 // rolled back and the rest are left alone.
 import type { KeyObject } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
-import { kubeletStatus } from '../node/kubelet.js';
+import { kubeletClientDue, kubeletStatus } from '../node/kubelet.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
-import { kubeadmDate } from '../report/kubeadm-format.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
@@ -31,13 +30,13 @@ export async function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletR
   try {
     for (const r of reached.filter((x) => x.error)) events.finished(r.node.name, 'unreachable', r.error);
     if (reached.some((r) => r.error)) return finish(1, 'refused', 'Refusing to start: some nodes cannot be reached (limit it with --nodes).');
-    const now = Date.now();
+    const now = new Date();
     const window = o.settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
     const due: typeof reached = [];
     for (const r of reached) {
       const status = await kubeletStatus(r.host!, await scanNode(r.host!, o.scan));
-      const isDue = status.client !== undefined && status.client.notAfter.getTime() - now <= window;
-      events.log(`== ${r.node.name} (${r.node.address}, ${r.node.role}): kubelet client certificate ${status.client ? `${status.client.commonName}, expires ${kubeadmDate(status.client.notAfter)}` : 'not found'}${isDue ? ': will be renewed' : ': nothing to do'}`);
+      const isDue = kubeletClientDue(status, window, now);
+      events.planned({ node: r.node.name, address: r.node.address, role: r.node.role, kubelet: { client: status.client, clientDue: isDue } });
       if (isDue) due.push(r);
       else events.finished(r.node.name, 'unchanged', status.client ? 'not within the window' : 'no kubelet client certificate');
     }

@@ -1,14 +1,15 @@
 // One control-plane node of a rollout, from wherever its journal says it got: lock, repair what an interrupted run
 // left (half-written files, parked manifests), back up and renew, bring into service, the node's gate. A node that
 // does not come back is rolled back to its backup. Each step is written to the node's journal first.
-import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
-import { changedSince, listBackups, readBackup } from '../node/backup.js';
+import { withNodeLock } from '../node/apply.js';
+import { readBackup } from '../node/backup.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { materialize } from '../node/materialize.js';
 import { planRenewal } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
-import { restoreParked } from '../service/parked.js';
+import { repairNode } from '../service/renew-node.js';
+import { changesOf, journaledWrite } from './journaled-write.js';
 import { bringIntoService, rollBack } from '../service/into-service.js';
 import { nodeProblems, waitGate } from './gates.js';
 import type { NodeJournal } from './journal.js';
@@ -26,48 +27,24 @@ export interface NodeRenewalContext {
 
 export type NodeRenewalOutcome = { outcome: 'renewed' | 'unchanged' } | { outcome: 'rolled-back' | 'failed'; detail: string };
 
-/** An interrupted "writing" step: did its writes complete (the files differ from the backup it took)? */
-export async function completedWrites(host: SshHost, reason: string): Promise<string | undefined> {
-  const mine = (await listBackups(host)).filter((b) => b.reason === reason);
-  for (const b of mine.reverse()) if (await changedSince(host, b)) return b.id;
-  return undefined;
-}
-
 export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, ctx: NodeRenewalContext): Promise<NodeRenewalOutcome> {
   const { events, journal, report } = ctx;
   const settings = journal.state.settings;
   const log = (line: string) => events.log(line, node.name);
   const serviceOptions = { strategy: settings.strategy, timeoutMs: settings.timeoutMs, kubeconfigDir: ctx.scan.kubeconfigDir, log };
   events.step(node.name, 'lock');
-  const lock = await acquireLock(host);
-  try {
-    const recovered = await recoverInterrupted(host);
-    if (recovered) log(recovered);
-    for (const line of await restoreParked(host)) log(line);
-    if (journal.state.step === 'writing') {
-      // killed around the writes: recoverInterrupted rolled back a half-done write; a finished one stands
-      const backup = await completedWrites(host, ctx.reason);
-      await journal.set(backup ? { step: 'written', backup } : { step: 'pending' });
-      if (backup) log(`the interrupted run had renewed the files (backup ${backup}): continuing with bringing them into service`);
-    }
-    if (journal.state.step === 'pending') {
+  return withNodeLock(host, async () => {
+    await repairNode(host, { unpark: true, log });
+    const written = await journaledWrite(host, { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) }, async () => {
       events.step(node.name, 'plan');
       const inventory = await scanNode(host, ctx.scan);
       const plan = planRenewal(inventory, { ...settings, now: new Date() });
-      if (plan.items.length === 0) {
-        await journal.set({ step: 'done', outcome: 'unchanged' });
-        return { outcome: 'unchanged' };
-      }
-      const renewed = plan.items.map((i) => i.name);
-      const changes = plan.items.map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() }));
-      await journal.set({ step: 'writing', renewed, changes });
-      events.step(node.name, `backup + write ${renewed.length} certificate(s)`);
-      const { backup } = await applyWrites(host, await materialize(host, inventory, plan), ctx.reason);
-      await journal.set({ step: 'written', backup: backup.id });
-      log(`renewed ${renewed.length} certificate(s); backup ${backup.id}`);
-    }
+      return plan.items.length ? { writes: await materialize(host, inventory, plan), changes: changesOf(plan) } : undefined;
+    });
+    if (written.outcome === 'unchanged') return { outcome: 'unchanged' };
+    const { backup } = written;
+    if (written.fresh) log(`renewed ${journal.state.renewed!.length} certificate(s); backup ${backup.id}`);
     const renewed = journal.state.renewed ?? [];
-    const backup = await readBackup(host, journal.state.backup!);
     report.backup = backup.id;
     report.certificates = journal.state.changes ?? renewed.map((name) => ({ name }));
     events.step(node.name, 'bring into service');
@@ -88,19 +65,14 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
       return { outcome: back.ok ? 'rolled-back' : 'failed', detail: `node gate: ${problems[0]}${back.ok ? '' : `; ROLLBACK INCOMPLETE: ${back.detail}`}` };
     }
     return { outcome: 'renewed' };
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 /** The cluster gate failed after this node: its backup is put back (under its lock) and brought into service again. */
 export async function rollBackNode(node: InventoryNode, host: SshHost, ctx: NodeRenewalContext): Promise<{ ok: boolean; detail?: string }> {
-  const lock = await acquireLock(host);
-  try {
+  return withNodeLock(host, async () => {
     const settings = ctx.journal.state.settings;
     const backup = await readBackup(host, ctx.journal.state.backup!);
     return await rollBack(host, ctx.journal.state.renewed ?? [], backup, { strategy: settings.strategy, timeoutMs: settings.timeoutMs, kubeconfigDir: ctx.scan.kubeconfigDir, log: (line) => ctx.events.log(line, node.name), reloaded: ctx.report.reloaded, restarted: ctx.report.restarted });
-  } finally {
-    await lock.release();
-  }
+  });
 }

@@ -4,19 +4,14 @@
 // again as soon as a majority has them and quorum returns before anything is restarted; only if it does not, etcd is
 // restarted. Then node by node the API server, controller-manager, scheduler and kubelet are restarted with health
 // waits; then the workers' kubelet client certificates in batches, each verified Ready.
-import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
-import { kubeletStatus } from '../node/kubelet.js';
-import { materialize } from '../node/materialize.js';
+import { kubeletClientDue, kubeletStatus } from '../node/kubelet.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { NodeInventory } from '../node/inventory.js';
 import type { SshHost } from '../hosts/ssh.js';
-import { renderPlan } from '../report/plan.js';
-import { humanDuration } from '../util/duration.js';
-import { kubeadmDate } from '../report/kubeadm-format.js';
 import { Component, COMPONENTS, readServices } from '../service/health.js';
-import { restoreParked } from '../service/parked.js';
+import { renewNode } from '../service/renew-node.js';
 import { restartComponent } from '../service/restart.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import { connectAll, ConnectOptions } from './connect.js';
@@ -61,15 +56,16 @@ export async function recoverCluster(nodes: InventoryNode[], o: RecoverOptions):
     const cps = members.filter((m) => m.node.role === 'control-plane');
     const workers = members.filter((m) => m.node.role === 'worker');
     for (const m of members) {
-      const expired = m.inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now);
-      events.log(`== ${m.node.name} (${m.node.address}, ${m.node.role}): ${expired.length ? `expired: ${expired.map((e) => `${e.name} (${humanDuration(now.getTime() - e.cert!.notAfter.getTime())} ago)`).join(', ')}` : 'no expired certificate'}`);
+      const expired = m.inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now).map((e) => ({ name: e.name, agoMs: now.getTime() - e.cert!.notAfter.getTime() }));
+      const where = { node: m.node.name, address: m.node.address, role: m.node.role, expired };
       if (m.node.role === 'control-plane') {
         m.plan = planRenewal(m.inventory, { ...o.settings, names: ['all'], now });
-        events.log(renderPlan(m.plan));
+        events.planned({ ...where, plan: m.plan });
       } else {
         const status = await kubeletStatus(m.host, m.inventory);
-        m.due = status.client !== undefined && status.client.notAfter.getTime() - now.getTime() <= (o.settings.ifExpiresWithinMs ?? 0);
-        events.log(`kubelet client certificate ${status.client ? `expires ${kubeadmDate(status.client.notAfter)}` : 'not found'}${m.due ? ': will be renewed' : ': nothing to do'}`);
+        // (nothing but what already expired, unless a window was asked for)
+        m.due = kubeletClientDue(status, o.settings.ifExpiresWithinMs ?? 0, now);
+        events.planned({ ...where, kubelet: { client: status.client, clientDue: m.due } });
       }
     }
     if (o.dryRun) return finish(0, 'dry-run', 'Then: etcd back to quorum, kube-apiserver, kube-controller-manager, kube-scheduler and kubelet restarted node by node, workers renewed and verified Ready.', '(dry run: nothing was changed)');
@@ -82,18 +78,10 @@ export async function recoverCluster(nodes: InventoryNode[], o: RecoverOptions):
     // 1. Every control-plane node's certificates, offline. etcd picks up its own by itself.
     for (const m of cps) {
       events.step(m.node.name, 'renew certificates');
-      const lock = await acquireLock(m.host);
-      try {
-        const recovered = await recoverInterrupted(m.host);
-        if (recovered) events.log(recovered, m.node.name);
-        for (const line of await restoreParked(m.host)) events.log(line, m.node.name);
-        if (m.plan!.items.length > 0) {
-          const { backup } = await applyWrites(m.host, await materialize(m.host, await scanNode(m.host, o.scan), m.plan!), reason);
-          Object.assign(entry(m.node.name), { backup: backup.id, certificates: m.plan!.items.map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() })) });
-          events.log(`renewed ${m.plan!.items.length} certificate(s); backup ${backup.id}`, m.node.name);
-        }
-      } finally {
-        await lock.release();
+      const { plan, backup } = await renewNode(m.host, { scan: o.scan, plan: () => m.plan!, reason, unpark: true, log: (line) => events.log(line, m.node.name) });
+      if (backup) {
+        Object.assign(entry(m.node.name), { backup: backup.id, certificates: plan.items.map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() })) });
+        events.log(`renewed ${plan.items.length} certificate(s); backup ${backup.id}`, m.node.name);
       }
       events.step(m.node.name, 'renewed; waiting for etcd quorum');
     }

@@ -1,5 +1,6 @@
 // What a rollout tells while it runs (events) and what it leaves behind (a report: what changed on which node, old
 // and new expiry). Plain data: the CLI renders it as a live view, plain lines or JSON.
+import type { RenewalPlan } from '../node/plan.js';
 import type { Component } from '../service/health.js';
 import type { NodeRole } from './inventory/model.js';
 
@@ -21,6 +22,8 @@ export interface NodeReport {
   durationMs?: number;
   backup?: string;
   certificates: CertificateChange[];
+  /** What the plan said before anything was changed (the JSON report keeps it beside what was done). */
+  planned?: CertificateChange[];
   reloaded: Component[];
   restarted: Component[];
   /** Done by a run before --resume. */
@@ -44,8 +47,23 @@ export interface RolloutReport {
   messages: string[];
 }
 
+/** What one node needs, found before anything changes: data, rendered by `report/`. */
+export interface NodePlan {
+  node: string;
+  address: string;
+  role: NodeRole;
+  /** Certificates already expired (recovery), with how long ago. */
+  expired?: { name: string; agoMs: number }[];
+  /** A control-plane node's renewal plan. */
+  plan?: RenewalPlan;
+  /** A node's kubelet certificates: the client certificate (signed by the cluster CA) and the serving one. */
+  kubelet?: { client?: { commonName?: string; notAfter: Date }; clientDue: boolean; servingDue?: { notAfter: Date } };
+}
+
 /** The live part: the CLI shows it as a table on a terminal, as timestamped lines otherwise. */
 export interface RolloutEvents {
+  /** What a node needs, before anything changes. */
+  planned(plan: NodePlan): void;
   /** A node starts a step ("backup + write", "restart kube-apiserver", "cluster gate", ...). */
   step(node: string, step: string): void;
   /** A node is finished with this outcome. */
@@ -91,6 +109,13 @@ export function tracking(report: RolloutReport, events: RolloutEvents): RolloutE
         if (started.has(node)) e.durationMs = Date.now() - started.get(node)!;
       }
       events.finished(node, outcome, detail);
+    },
+    planned(p) {
+      const e = entry(p.node);
+      if (e && p.plan) e.planned = p.plan.items.map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() }));
+      if (e && p.kubelet?.clientDue) e.planned = [...(e.planned ?? []), { name: 'kubelet-client', oldNotAfter: p.kubelet.client?.notAfter.toISOString() }];
+      if (e && p.kubelet?.servingDue) e.planned = [...(e.planned ?? []), { name: 'kubelet-serving', oldNotAfter: p.kubelet.servingDue.notAfter.toISOString() }];
+      events.planned(p);
     },
     log: (line, node) => events.log(line, node),
   };

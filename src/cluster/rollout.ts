@@ -8,8 +8,6 @@ import type { NodeInventory } from '../node/inventory.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
-import { renderPlan } from '../report/plan.js';
-import { kubeadmDate } from '../report/kubeadm-format.js';
 import { waitNodeReady } from '../service/node-ready.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
@@ -95,15 +93,15 @@ export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promis
     const now = new Date();
     for (const m of members.filter((x) => x.node.role === 'control-plane' && (x.journal?.step ?? 'pending') === 'pending')) {
       m.plan = planRenewal(m.inventory, { ...settings, now });
-      events.log(`== ${m.node.name} (${m.node.address})\n${renderPlan(m.plan)}`);
+      events.planned({ node: m.node.name, address: m.node.address, role: m.node.role, plan: m.plan });
     }
     for (const m of members.filter((x) => x.node.role === 'worker' && (x.journal?.step ?? 'pending') === 'pending')) {
       const status = await kubeletStatus(m.host, m.inventory);
       const due = dueOnWorker(m.inventory, status, settings, now);
       m.workerDue = due.clientDue || due.serving !== undefined;
       m.workerClientDue = due.clientDue;
-      const serving = due.serving ? `; serving certificate expires ${kubeadmDate(due.serving.items[0].oldNotAfter)}: will be renewed in the kubelet's shape` : '';
-      events.log(`== ${m.node.name} (${m.node.address}, worker): kubelet client certificate ${status.client ? `expires ${kubeadmDate(status.client.notAfter)}` : 'not found'}${due.clientDue ? ': will be renewed' : serving ? '' : ': nothing to do'}${serving}`);
+      const servingDue = due.serving ? { notAfter: due.serving.items[0].oldNotAfter } : undefined;
+      events.planned({ node: m.node.name, address: m.node.address, role: m.node.role, kubelet: { client: status.client, clientDue: due.clientDue, servingDue } });
     }
     const cps = members.filter((m) => m.node.role === 'control-plane');
     const workers = members.filter((m) => m.node.role === 'worker');

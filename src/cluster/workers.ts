@@ -3,13 +3,13 @@
 // node verified Ready with its kubelet seen since. In batches of --max-unavailable; a failed batch stops the rest.
 import type { Certificate } from '../pki/certificate.js';
 import type { KeyObject } from 'node:crypto';
-import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
+import { withNodeLock } from '../node/apply.js';
 import { readBackup } from '../node/backup.js';
 import { restoreBackup } from '../node/restore.js';
-import { KubeletStatus, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
+import { KubeletStatus, kubeletClientDue, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import type { NodeInventory } from '../node/inventory.js';
 import { materialize } from '../node/materialize.js';
 import type { SshHost } from '../hosts/ssh.js';
@@ -18,7 +18,9 @@ import { restartComponent } from '../service/restart.js';
 import { ApiAccess, waitNodeReady } from '../service/node-ready.js';
 import type { NodeJournal } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
-import { completedWrites, NodeRenewalOutcome } from './node-renewal.js';
+import type { NodeRenewalOutcome } from './node-renewal.js';
+import { changesOf, journaledWrite } from './journaled-write.js';
+import { repairNode } from '../service/renew-node.js';
 import type { NodeReport, RolloutEvents } from './report.js';
 
 export interface WorkerContext {
@@ -40,41 +42,31 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
   const settings = journal.state.settings;
   const log = (line: string) => events.log(line, node.name);
   events.step(node.name, 'lock');
-  const lock = await acquireLock(host);
-  try {
-    const recovered = await recoverInterrupted(host);
-    if (recovered) log(recovered);
+  return withNodeLock(host, async () => {
+    await repairNode(host, { log });
     const inventory = await scanNode(host, ctx.scan);
     const status = await kubeletStatus(host, inventory);
-    if (journal.state.step === 'writing') {
-      // killed around the writes: recoverInterrupted rolled back a half-done write; a finished one stands
-      const done = await completedWrites(host, ctx.reason);
-      await journal.set(done ? { step: 'written', backup: done } : { step: 'pending' });
-    }
-    if (journal.state.step === 'pending') {
+    const written = await journaledWrite(host, { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) }, async () => {
       const { clientDue, serving } = dueOnWorker(inventory, status, settings, new Date());
-      if (!clientDue && !serving?.items.length) {
-        await journal.set({ step: 'done', outcome: 'unchanged' });
-        return { outcome: 'unchanged' };
-      }
+      if (!clientDue && !serving?.items.length) return undefined;
       const writes = serving?.items.length ? await materialize(host, inventory, serving) : [];
-      const changes = (serving?.items ?? []).map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() }));
-      let clientUntil: Date | undefined;
+      const changes = serving ? changesOf(serving) : [];
       if (clientDue) {
         if (!ctx.ca) throw new KpkiError(`${node.name}: its kubelet client certificate is due, and no CA key was found to sign it`);
         const renewal = await planKubeletRenewal(host, status, ctx.ca, { nodeName: kubeletNodeName(status), validityMs: settings.validityMs ?? 365 * 86_400_000, now: new Date() });
         writes.unshift(...renewal.writes);
         changes.unshift({ name: 'kubelet-client', oldNotAfter: status.client!.notAfter.toISOString(), newNotAfter: renewal.notAfter.toISOString() });
-        clientUntil = renewal.notAfter;
       }
-      await journal.set({ step: 'writing', renewed: changes.map((c) => c.name), changes });
-      events.step(node.name, `backup + write ${changes.map((c) => c.name).join(', ')}`);
-      const { backup } = await applyWrites(host, writes, ctx.reason);
-      await journal.set({ step: 'written', backup: backup.id });
-      if (clientUntil) log(`kubelet client certificate renewed, valid until ${clientUntil.toISOString()}; backup ${backup.id}`);
-      for (const item of serving?.items ?? []) log(`kubelet serving certificate renewed in the kubelet's shape, valid until ${item.newNotAfter.toISOString()}; backup ${backup.id}`);
+      return { writes, changes };
+    });
+    if (written.outcome === 'unchanged') return { outcome: 'unchanged' };
+    const { backup } = written;
+    if (written.fresh) {
+      for (const c of journal.state.changes ?? []) {
+        const what = c.name === 'kubelet-client' ? 'kubelet client certificate renewed' : "kubelet serving certificate renewed in the kubelet's shape";
+        log(`${what}, valid until ${c.newNotAfter}; backup ${backup.id}`);
+      }
     }
-    const backup = await readBackup(host, journal.state.backup!);
     report.backup = backup.id;
     report.certificates = journal.state.changes ?? [{ name: 'kubelet-client' }];
     const since = new Date(backup.createdAt);
@@ -95,9 +87,7 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
     log(`node ${nodeName}: ${ready.detail}`);
     if (!ready.ok) return await undo(host, backup, `node ${nodeName} ${ready.detail}`, log);
     return { outcome: 'renewed' };
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 /**
@@ -107,7 +97,7 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
 export function dueOnWorker(inventory: NodeInventory, status: KubeletStatus, settings: { names: string[]; ifExpiresWithinMs?: number; validityMs?: number }, now: Date): { clientDue: boolean; serving?: RenewalPlan } {
   const wanted = (names: string[]) => settings.names.length === 0 || settings.names.some((n) => names.includes(n));
   const window = settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
-  const clientDue = wanted(KUBELET_NAMES) && status.client !== undefined && status.client.notAfter.getTime() - now.getTime() <= window;
+  const clientDue = wanted(KUBELET_NAMES) && kubeletClientDue(status, window, now);
   if (!wanted(['all', 'kubelet-serving']) || !inventory.entries.find((e) => e.name === 'kubelet-serving')?.renewable) return { clientDue };
   try {
     const serving = planRenewal(inventory, { names: ['kubelet-serving'], ifExpiresWithinMs: settings.ifExpiresWithinMs, validityMs: settings.validityMs, now });

@@ -9,7 +9,7 @@ import { parsePrivateKey } from '../pki/keys.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { BACKUP_DIR, BackupManifest, createBackup, listBackups, readBackup, restoreFiles, STATE_DIR } from './backup.js';
 import { removeLeftovers } from './leftovers.js';
-import { KpkiError } from './errors.js';
+import { KpkiError } from '../errors.js';
 import type { FileWrite } from './materialize.js';
 
 export const LOCK_PATH = `${STATE_DIR}/lock`;
@@ -36,6 +36,21 @@ export async function acquireLock(host: Host): Promise<HostLock> {
     }
     throw err;
   }
+}
+
+/** Runs `fn` holding the node lock, and releases the lock however `fn` ends. */
+export async function withNodeLock<T>(host: Host, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(host);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `withNodeLock` unless `dryRun` (a dry run writes nothing, so it takes no lock: it may run beside a real one). */
+export function withNodeLockUnless<T>(dryRun: boolean | undefined, host: Host, fn: () => Promise<T>): Promise<T> {
+  return dryRun ? fn() : withNodeLock(host, fn);
 }
 
 export interface InterruptedRun {

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
-import { KpkiError } from './errors.js';
+import { KpkiError } from '../errors.js';
 import { writeMode } from '../hosts/secret-modes.js';
 import type { FileWrite } from './materialize.js';
 

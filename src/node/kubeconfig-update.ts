@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { credentialsOf, mergeCredentials } from '../kubeadm/kubeconfig-merge.js';
-import { KpkiError } from './errors.js';
+import { KpkiError } from '../errors.js';
 import { KUBECONFIG_MODE, FileWrite } from './materialize.js';
 import { applyWrites } from './apply.js';
 import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';

@@ -5,7 +5,7 @@ import { parseKubeconfig, renderKubeconfig } from '../kubeadm/kubeconfig.js';
 import { certificateToPem } from '../pki/certificate.js';
 import { distinguishedName, issueCertificate, leafExtensions } from '../pki/issue.js';
 import { generatePrivateKey, keyAlgorithmOf, KeyAlgorithm, privateKeyToPem } from '../pki/keys.js';
-import { KpkiError } from './errors.js';
+import { KpkiError } from '../errors.js';
 import type { NodeInventory } from './inventory.js';
 import { BACKDATE_MS } from './plan.js';
 

@@ -5,7 +5,7 @@ import { isMap, isSeq, parseDocument, YAMLSeq } from 'yaml';
 import type { Host } from '../hosts/host.js';
 import { KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm/catalog.js';
 import { yamlStyleOf } from '../kubeadm/kubeconfig.js';
-import { KpkiError } from './errors.js';
+import { KpkiError } from '../errors.js';
 import type { FileWrite } from './materialize.js';
 
 export interface RotationPlan {

@@ -10,12 +10,17 @@ import { distinguishedName, issueCertificate, leafExtensions } from '../pki/issu
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { KeyObject } from 'node:crypto';
 import { isMap, isSeq, parse, parseDocument } from 'yaml';
-import { KpkiError } from './errors.js';
+import { KpkiError } from '../errors.js';
 import type { FileWrite } from './materialize.js';
 import type { NodeInventory } from './inventory.js';
 import { BACKDATE_MS } from './plan.js';
 
 export const KUBELET_CLIENT_LINK = posix.join(KUBELET_PKI_DIR, 'kubelet-client-current.pem');
+
+/** The kubelet's client certificate exists and expires within `windowMs` of `now`: the one test of "is it due". */
+export function kubeletClientDue(status: KubeletStatus, windowMs: number, now: Date): boolean {
+  return status.client !== undefined && status.client.notAfter.getTime() - now.getTime() <= windowMs;
+}
 
 export interface KubeletStatus {
   kubeconfig: string;

@@ -9,7 +9,7 @@ import type * as Issue from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import { CertEntry, NodeInventory, OWN_CA } from './inventory.js';
 import { OWN_CA_BACKDATE_MS, PlanItem, RenewalPlan } from './plan.js';
-import { KpkiError } from './errors.js';
+import { KpkiError } from '../errors.js';
 import { holdsPrivateKey } from '../hosts/secret-modes.js';
 import { readOptional } from './read.js';
 

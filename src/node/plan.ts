@@ -3,7 +3,7 @@ import { isSupportedAlgorithm, KeyAlgorithm } from '../pki/keys.js';
 import { humanDuration } from '../util/duration.js';
 import { CaEntry, CertEntry, NodeInventory, OWN_CA, SELF_SIGNED } from './inventory.js';
 import { posix } from 'node:path';
-import { KpkiError, UsageError } from './errors.js';
+import { KpkiError, UsageError } from '../errors.js';
 import { secretMode } from '../hosts/secret-modes.js';
 
 export const DEFAULT_VALIDITY_MS = 365 * 86_400_000;

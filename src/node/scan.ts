@@ -7,7 +7,6 @@ import {
   DEFAULT_CERT_DIR,
   DEFAULT_KUBECONFIG_DIR,
   KUBEADM_CONFIG_CANDIDATES,
-  KUBECONFIG_CATALOG,
   LEAF_CATALOG,
   MANIFEST_CERT_FLAGS,
   MANIFEST_DIR,
@@ -23,7 +22,7 @@ import { scanKubeconfigs } from './scan-kubeconfigs.js';
 import { scanEtcdSsl } from './scan-etcd-ssl.js';
 import { scanKubeletFiles } from './scan-kubelet.js';
 import { judgeEntries } from './judge.js';
-import { NodeReadError } from './errors.js';
+import { NodeReadError } from '../errors.js';
 
 export interface ScanOptions {
   /** --cert-dir: overrides the configuration and the manifests. */

@@ -1,8 +1,15 @@
 // What the renewal timer's last run did on this node (/var/lib/kpki/timer-state.json): written by `kpki timer run`,
 // read by `kpki timer status` and the exporter, so that somebody sees whether it ran.
 import type { Host } from '../hosts/host.js';
-import type { TimerState } from '../report/prometheus.js';
 import { STATE_DIR } from './backup.js';
+
+/** What the renewal timer's last run did on a node (for `timer status` and the exporter). */
+export interface TimerState {
+  lastRunAt?: string;
+  lastSuccessAt?: string;
+  lastResult?: 'success' | 'failure' | 'nothing-to-do' | 'skipped';
+  lastDetail?: string;
+}
 
 export const TIMER_STATE = `${STATE_DIR}/timer-state.json`;
 

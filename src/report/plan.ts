@@ -1,6 +1,7 @@
 // Renders a renewal plan and what must happen after it.
 import { USED_BY } from '../kubeadm/catalog.js';
 import type { RenewalPlan } from '../node/plan.js';
+import type { NodePlan } from '../cluster/report.js';
 import { OWN_CA } from '../node/inventory.js';
 import { octal } from '../node/permissions.js';
 import { humanDuration } from '../util/duration.js';
@@ -57,4 +58,18 @@ export function renderNextSteps(plan: RenewalPlan): string {
     lines.push('  users: update ~/.kube/config with the new admin credentials (it still holds the old ones)');
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** What one node of a cluster operation needs: "== node (address, role): ..." and its plan. */
+export function renderNodePlan(p: NodePlan): string {
+  const parts: string[] = [];
+  if (p.expired) parts.push(p.expired.length ? `expired: ${p.expired.map((e) => `${e.name} (${humanDuration(e.agoMs)} ago)`).join(', ')}` : 'no expired certificate');
+  if (p.kubelet) {
+    const { client, clientDue, servingDue } = p.kubelet;
+    const serving = servingDue ? `; serving certificate expires ${kubeadmDate(servingDue.notAfter)}: will be renewed in the kubelet's shape` : '';
+    const found = client ? `expires ${kubeadmDate(client.notAfter)}${client.commonName ? ` (${client.commonName})` : ''}` : 'not found';
+    parts.push(`kubelet client certificate ${found}${clientDue ? ': will be renewed' : serving ? '' : ': nothing to do'}${serving}`);
+  }
+  const head = `== ${p.node} (${p.address}, ${p.role})${parts.length ? `: ${parts.join('; ')}` : ''}`;
+  return p.plan ? `${head}\n${renderPlan(p.plan)}` : head;
 }

@@ -2,6 +2,7 @@
 // lines scrolling above it; otherwise (CI, a log file) one timestamped line per event.
 import type { NodeOutcome, RolloutEvents } from '../cluster/report.js';
 import { renderColumns } from './table.js';
+import { renderNodePlan } from './plan.js';
 
 const time = () => new Date().toISOString().slice(11, 19);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(0)}s`;
@@ -11,6 +12,7 @@ export function plainProgress(write: (text: string) => void): RolloutEvents {
     step: (node, step) => write(`${time()} ${node}: ${step}\n`),
     finished: (node, outcome, detail) => write(`${time()} ${node}: ${outcome.toUpperCase()}${detail ? `: ${detail}` : ''}\n`),
     log: (line, node) => write(`${line.split('\n').map((l) => (node ? `${time()} ${node}:   ${l}` : l)).join('\n')}\n`),
+    planned: (p) => write(`${renderNodePlan(p)}\n`),
   };
 }
 
@@ -66,6 +68,9 @@ export function liveProgress(nodes: { name: string; role: string }[], out: NodeJ
       const r = row(node);
       if (r) Object.assign(r, { outcome, endedAt: r.startedAt ? Date.now() : undefined });
       redraw();
+    },
+    planned(p) {
+      this.log(renderNodePlan(p));
     },
     log(line, node) {
       clear();

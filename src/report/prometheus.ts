@@ -6,13 +6,7 @@
 import { Gauge, Registry } from 'prom-client';
 import type { Certificate } from '../pki/certificate.js';
 import type { NodeInventory } from '../node/inventory.js';
-
-export interface TimerState {
-  lastRunAt?: string;
-  lastSuccessAt?: string;
-  lastResult?: 'success' | 'failure' | 'nothing-to-do' | 'skipped';
-  lastDetail?: string;
-}
+import type { TimerState } from '../node/timer-state.js';
 
 export interface NodeMetricsInput {
   node: string;

@@ -3,7 +3,7 @@
 // kubelet waits, and its serving certificate may run out. Asked through the API with the node's own credentials.
 import { certificateToPem } from '../pki/certificate.js';
 import { privateKeyToPem } from '../pki/keys.js';
-import type { NodeInventory, PendingCsr, ServingCsrStatus } from '../node/inventory.js';
+import type { NodeInventory, ServingCsrStatus } from '../node/inventory.js';
 import { apiGet, ApiAccess } from './node-ready.js';
 import { describeNetworkError } from './http.js';
 

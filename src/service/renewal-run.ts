@@ -4,8 +4,6 @@
 // next run. When etcd cannot be reached, fall back to a time slot per node (its place in etcd's --initial-cluster ×
 // spacing) and say so. Every run records what it did in the node's timer state, for `timer status` and the exporter.
 import type { Host } from '../hosts/host.js';
-import { acquireLock, applyWrites, recoverInterrupted } from '../node/apply.js';
-import { materialize } from '../node/materialize.js';
 import { planRenewal } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { readTimerState, writeTimerState } from '../node/timer-state.js';
@@ -13,9 +11,9 @@ import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { clusterState, EtcdCredentials, spareMembers } from './etcd.js';
 import { HeldLock, LockAttempt, tryEtcdLock } from './etcd-lock.js';
-import { componentHealth, NodeServices, readServices } from './health.js';
+import { NodeServices, readServices } from './health.js';
 import { bringIntoService } from './into-service.js';
-import { restoreParked } from './parked.js';
+import { renewNode } from './renew-node.js';
 import { httpGet, describeNetworkError } from './http.js';
 import type { StrategyName } from './strategies.js';
 import { posix } from 'node:path';
@@ -142,32 +140,32 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
     }
   }
   try {
-    const lock = await acquireLock(host);
-    try {
-      const recovered = await recoverInterrupted(host);
-      if (recovered) o.log(recovered);
-      for (const line of await restoreParked(host)) o.log(line);
-      const fresh = await scanNode(host, o.scan);
-      const now = planRenewal(fresh, { names: ['all'], ifExpiresWithinMs: o.renewWithinMs, now: new Date() });
-      if (now.items.length === 0) {
+    const run = await renewNode<RunCode>(host, {
+      scan: o.scan,
+      plan: { names: ['all'], ifExpiresWithinMs: o.renewWithinMs },
+      reason: 'renew (timer)',
+      unpark: true,
+      log: o.log,
+      review: async (plan) => {
+        if (plan.items.length > 0) return undefined;
         await record('nothing-to-do', 'renewed meanwhile');
         return 0;
-      }
-      const { backup } = await applyWrites(host, await materialize(host, fresh, now), 'renew (timer)');
-      o.log(`${stamp()} renewed ${now.items.length} certificate(s); backup ${backup.id}`);
-      const renewed = now.items.map((i) => i.name);
-      const result = await bringIntoService(host, renewed, backup, { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
-      if (!result.ok) {
-        await record('failure', `${result.failure!.component} did not come back with the renewed certificates (${result.failure!.detail}); rolled back${result.failure!.rollbackOk ? '' : ' INCOMPLETELY'} to backup ${backup.id}`);
-        return 1;
-      }
-      await updateRootKubeconfig(host, renewed, o.rootKubeconfig, o.log, o.scan.kubeconfigDir);
-      for (const note of result.notes) o.log(`note: ${note}`);
-      await record('success', `renewed ${renewed.join(', ')}; reloaded ${result.reloaded.join(', ') || 'nothing'}, restarted ${result.restarted.join(', ') || 'nothing'}; backup ${backup.id}`);
-      return 0;
-    } finally {
-      await lock.release();
-    }
+      },
+      then: async ({ plan, backup }) => {
+        o.log(`${stamp()} renewed ${plan.items.length} certificate(s); backup ${backup!.id}`);
+        const renewed = plan.items.map((i) => i.name);
+        const result = await bringIntoService(host, renewed, backup!, { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
+        if (!result.ok) {
+          await record('failure', `${result.failure!.component} did not come back with the renewed certificates (${result.failure!.detail}); rolled back${result.failure!.rollbackOk ? '' : ' INCOMPLETELY'} to backup ${backup!.id}`);
+          return 1;
+        }
+        await updateRootKubeconfig(host, renewed, o.rootKubeconfig, o.log, o.scan.kubeconfigDir);
+        for (const note of result.notes) o.log(`note: ${note}`);
+        await record('success', `renewed ${renewed.join(', ')}; reloaded ${result.reloaded.join(', ') || 'nothing'}, restarted ${result.restarted.join(', ') || 'nothing'}; backup ${backup!.id}`);
+        return 0;
+      },
+    });
+    return run.value ?? 0;
   } catch (err) {
     await record('failure', (err as Error).message);
     return 1;

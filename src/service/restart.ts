@@ -1,7 +1,7 @@
 // Restarts components on one node in kubeadm's order (etcd → kube-apiserver → controller-manager → scheduler →
 // kubelet), each waiting for health before the next; stops at the first component that does not come back.
 import type { Host } from '../hosts/host.js';
-import { KpkiError } from '../node/errors.js';
+import { KpkiError } from '../errors.js';
 import { COMPONENTS, Component, HealthCheck, NodeServices, waitDown, waitHealthy } from './health.js';
 import { parkManifest, unparkManifest } from './parked.js';
 import { ConcreteStrategy, crictlCommands, detectStrategy, dockerCommands, StrategyName, systemdCommands } from './strategies.js';

@@ -5,11 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
-import { acquireLock, applyWrites } from '../node/apply.js';
+import { withNodeLock, applyWrites } from '../node/apply.js';
 import { createBackup } from '../node/backup.js';
 import { readTimerState } from '../node/timer-state.js';
 import { SERVICE_UNIT, TIMER_UNIT, TimerOptions, timerWrites, UNIT_DIR } from '../node/timer-units.js';
-import type { TimerState } from '../report/prometheus.js';
+import type { TimerState } from '../node/timer-state.js';
 import type { FileWrite } from '../node/materialize.js';
 
 const WANTS = posix.join(UNIT_DIR, 'timers.target.wants', TIMER_UNIT);
@@ -44,15 +44,12 @@ export async function installTimer(host: Host, o: TimerOptions, copyBinary?: str
     // the standalone executable, byte for byte (written like any other file: backup, temp, fsync, rename)
     writes.push({ kind: 'file', path: target, data: readFileSync(copyBinary), mode: 0o755, entry: target, format: 'binary' });
   }
-  const lock = await acquireLock(host);
-  try {
+  return await withNodeLock(host, async () => {
     await host.mkdirp(UNIT_DIR, 0o755);
     const { backup } = await applyWrites(host, writes, 'timer install');
     const systemd = [await systemctl(host, ['daemon-reload']), await systemctl(host, ['enable', '--now', TIMER_UNIT])];
     return { written: writes.map((w) => w.path), backup: backup.id, systemd };
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 export async function removeTimer(host: Host): Promise<{ removed: string[]; backup?: string; systemd: string[] }> {
@@ -60,17 +57,14 @@ export async function removeTimer(host: Host): Promise<{ removed: string[]; back
   const present: string[] = [];
   for (const p of paths) if (await host.stat(p)) present.push(p);
   if (present.length === 0) return { removed: [], systemd: [] };
-  const lock = await acquireLock(host);
-  try {
+  return await withNodeLock(host, async () => {
     const systemd = [await systemctl(host, ['disable', '--now', TIMER_UNIT])];
     const backup = await createBackup(host, [...present, WANTS], 'timer remove');
     for (const p of present) await host.remove(p);
     if (await host.stat(WANTS)) await host.remove(WANTS);
     systemd.push(await systemctl(host, ['daemon-reload']));
     return { removed: present, backup: backup.id, systemd };
-  } finally {
-    await lock.release();
-  }
+  });
 }
 
 export interface TimerStatus {

@@ -1,7 +1,7 @@
 // Real clients against the running lab: kubectl (/usr/bin/kubectl) and etcdctl, by PID-less execFile with timeouts.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { Lab, LabNode } from '../../lab/lab.js';
+import type { LabNode } from '../../lab/lab.js';
 import { execFileAsync } from './processes.js';
 
 export const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;

@@ -5,7 +5,7 @@
 //     - { name: cp1, address: 10.0.0.11, role: control-plane }
 //     - { name: w1, address: 10.0.0.21, role: worker, user: ubuntu, sudo: true }
 import { isMap, isSeq, LineCounter, parseDocument, Node as YamlNode } from 'yaml';
-import { KpkiError } from '../../node/errors.js';
+import { KpkiError } from '../../errors.js';
 import { DEFAULT_KNOWN_HOSTS, expandPath, Inventory, InventoryNode, parseJump, parsePort } from './model.js';
 
 const ROLES = ['control-plane', 'worker'];

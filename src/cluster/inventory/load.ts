@@ -1,7 +1,7 @@
 // Reads an inventory file in whichever format it is: kpki's own, a Kubespray inventory (YAML or INI), a KubeKey
 // config. Users keep the inventory they already have.
 import { readFileSync } from 'node:fs';
-import { KpkiError } from '../../node/errors.js';
+import { KpkiError } from '../../errors.js';
 import { parseKpkiInventory } from './kpki.js';
 import { isKubeKeyConfig, parseKubeKey } from './kubekey.js';
 import { parseKubesprayIni, parseKubesprayYaml } from './kubespray.js';

@@ -2,7 +2,7 @@
 // inventory, a KubeKey config). Errors name the file and the line.
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { KpkiError } from '../../node/errors.js';
+import { KpkiError } from '../../errors.js';
 
 export type NodeRole = 'control-plane' | 'worker';
 

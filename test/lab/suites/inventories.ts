@@ -31,7 +31,7 @@ test('a Kubespray hosts.yaml and inventory.ini pointing at the lab are read as t
   // the same inventory drives a rollout (its plan here) and the cluster health
   const plan = await kpkiAsync(['renew', '-i', yaml, 'all', '--dry-run']);
   assert.equal(plan.status, 0, plan.stdout + plan.stderr);
-  for (const n of [cp1, cp2, cp3]) assert.match(plan.stdout, new RegExp(`== ${n.name} \\(${n.address.replace(/\./g, '\\.')}\\)\nRenewal plan for ${n.name}`));
+  for (const n of [cp1, cp2, cp3]) assert.match(plan.stdout, new RegExp(`== ${n.name} \\(${n.address.replace(/\./g, '\\.')}, control-plane\\)\nRenewal plan for ${n.name}`));
   const health = await kpkiAsync(['health', '-i', yaml]);
   assert.equal(health.status, 0, health.stdout + health.stderr);
   const ini = join(cluster.dir, 'inventory.ini');

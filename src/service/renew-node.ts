@@ -1,0 +1,62 @@
+// One node's renewal, written once: under the node lock, repair what an interrupted run left (its half-written files,
+// manifests it parked), scan, plan, let the caller look at the plan, materialise and write with a backup, then let
+// the caller bring the result into service, still under the lock. `kpki renew`, `kpki recover`, the demo, the
+// renewal timer and the cluster's recovery all go through here; the rollout's journaled steps use `repairNode`.
+import type { Host } from '../hosts/host.js';
+import { applyWrites, recoverInterrupted, withNodeLock } from '../node/apply.js';
+import type { BackupManifest } from '../node/backup.js';
+import type { NodeInventory } from '../node/inventory.js';
+import { materialize } from '../node/materialize.js';
+import { PlanOptions, planRenewal, RenewalPlan } from '../node/plan.js';
+import { scanNode, ScanOptions } from '../node/scan.js';
+import { restoreParked } from './parked.js';
+
+export interface RepairOptions {
+  /** Drop the journal of an interrupted run whose backup is gone (the operator looked at `kpki check` first). */
+  discardJournal?: boolean;
+  /** Put back static pod manifests an interrupted restart parked (only where components are restarted). */
+  unpark?: boolean;
+  log: (line: string) => void;
+}
+
+/** What every writing run does first on a node, holding its lock: roll back a run killed half-way, unpark manifests. */
+export async function repairNode(host: Host, o: RepairOptions): Promise<void> {
+  const recovered = await recoverInterrupted(host, { discardJournal: o.discardJournal });
+  if (recovered) o.log(recovered);
+  if (o.unpark) for (const line of await restoreParked(host)) o.log(line);
+}
+
+export interface RenewNodeOptions<T> extends RepairOptions {
+  scan: ScanOptions;
+  /** How to plan (a fresh scan is planned under the lock), or the plan the operator already approved. */
+  plan: Omit<PlanOptions, 'now'> | ((inventory: NodeInventory) => RenewalPlan);
+  /** A plan that only tightens key file modes is carried out too (`kpki renew`); elsewhere it is nothing to do. */
+  fixModes?: boolean;
+  /** What the node's backup is called, e.g. "renew" or "renew (timer)". */
+  reason: string;
+  /** Sees the plan before anything is written; a value other than `undefined` stops the run with it (nothing written). */
+  review?: (plan: RenewalPlan, inventory: NodeInventory) => Promise<T | undefined>;
+  /** Runs after the writes (or when there was nothing to write), still under the lock: bringing them into service. */
+  then?: (result: { plan: RenewalPlan; inventory: NodeInventory; backup?: BackupManifest }) => Promise<T>;
+}
+
+export interface RenewNodeOutcome<T> {
+  plan: RenewalPlan;
+  /** The backup taken before the writes; none when nothing was written. */
+  backup?: BackupManifest;
+  /** What `review` stopped the run with, or what `then` returned. */
+  value?: T;
+}
+
+export function renewNode<T = never>(host: Host, o: RenewNodeOptions<T>): Promise<RenewNodeOutcome<T>> {
+  return withNodeLock(host, async () => {
+    await repairNode(host, o);
+    const inventory = await scanNode(host, o.scan);
+    const plan = typeof o.plan === 'function' ? o.plan(inventory) : planRenewal(inventory, { ...o.plan, now: new Date() });
+    const stop = await o.review?.(plan, inventory);
+    if (stop !== undefined) return { plan, value: stop };
+    const nothing = plan.items.length === 0 && (!o.fixModes || plan.modeChanges.length === 0);
+    const backup = nothing ? undefined : (await applyWrites(host, await materialize(host, inventory, plan), o.reason)).backup;
+    return { plan, backup, value: await o.then?.({ plan, inventory, backup }) };
+  });
+}
