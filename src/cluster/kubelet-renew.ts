@@ -7,12 +7,11 @@ import type { Certificate } from '../pki/certificate.js';
 import { kubeletClientDue, kubeletStatus } from '../node/kubelet.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
-import { connectAll, ConnectOptions } from './connect.js';
+import type { ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
-import { NodeJournal, newRolloutId, operatorName, RolloutSettings } from './journal.js';
-import { RolloutEvents, startOperation } from './report.js';
-import type { RolloutOutcome } from './rollout.js';
-import { renewWorker } from './workers.js';
+import { newRolloutId, RolloutSettings } from './journal.js';
+import { ClusterMember, clusterOperation, markUntouched, memoryJournal, OperationOutcome, renewKubeletsInBatches } from './operation.js';
+import type { Operation, RolloutEvents } from './outcome.js';
 
 export interface KubeletRenewOptions extends ConnectOptions {
   settings: RolloutSettings;
@@ -24,52 +23,41 @@ export interface KubeletRenewOptions extends ConnectOptions {
   events: RolloutEvents;
 }
 
-export async function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOptions): Promise<RolloutOutcome> {
-  const { report, events, entry, finish } = startOperation('kubelet renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
-  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency, onNotice: (line) => events.log(line) });
-  try {
-    for (const r of reached.filter((x) => x.error)) events.finished(r.node.name, 'unreachable', r.error);
-    if (reached.some((r) => r.error)) return finish(1, 'refused', 'Refusing to start: some nodes cannot be reached (limit it with --nodes).');
-    const now = new Date();
-    const window = o.settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
-    const due: typeof reached = [];
-    for (const r of reached) {
-      const status = await kubeletStatus(r.host!, await scanNode(r.host!, o.scan));
-      const isDue = kubeletClientDue(status, window, now);
-      events.planned({ node: r.node.name, address: r.node.address, role: r.node.role, kubelet: { client: status.client, clientDue: isDue } });
-      if (isDue) due.push(r);
-      else events.finished(r.node.name, 'unchanged', status.client ? 'not within the window' : 'no kubelet client certificate');
-    }
-    if (due.length === 0) return finish(0, 'nothing-to-do', 'Nothing to renew on any node.');
-    if (o.dryRun) return finish(0, 'dry-run', '(dry run: nothing was changed)');
-    const ca = o.ca ?? (await clusterCa(reached.filter((r) => r.node.role === 'control-plane').map((r) => ({ host: r.host! })), o.scan));
-    if (!ca) return finish(2, 'refused', 'No selected control-plane node has the cluster CA key: include one (--nodes) or give --ca-cert and --ca-key.');
+const SPEC = { kind: 'kubelet renew' as const, needsEveryNode: 'some nodes cannot be reached', interrupted: (err: Error) => [`Interrupted: ${err.message}`] };
+
+export function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOptions): Promise<OperationOutcome> {
+  return clusterOperation(nodes, SPEC, o, async (op, members) => {
+    const due = await dueNodes(op, members, o);
+    if (due.length === 0) return op.finish(0, 'nothing-to-do', 'Nothing to renew on any node.');
+    if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
+    const cps = members.filter((m) => m.node.role === 'control-plane');
+    const ca = o.ca ?? (await clusterCa(cps, o.scan));
+    if (!ca) return op.finish(2, 'refused', 'No selected control-plane node has the cluster CA key: include one (--nodes) or give --ca-cert and --ca-key.');
     const refused = await o.confirm(`Renew the kubelet client certificate of ${due.length} node(s)?`);
-    if (refused !== undefined) return finish(refused, 'refused', 'Nothing was changed.');
-    const id = newRolloutId();
-    report.rollout = id;
-    const api = await adminAccess(reached.filter((r) => r.node.role === 'control-plane').map((r) => ({ host: r.host! })), o.scan);
-    const cps = due.filter((r) => r.node.role === 'control-plane');
-    const workers = due.filter((r) => r.node.role === 'worker');
-    const batches = [...cps.map((r) => [r]), ...Array.from({ length: Math.ceil(workers.length / o.settings.maxUnavailable) }, (_, i) => workers.slice(i * o.settings.maxUnavailable, (i + 1) * o.settings.maxUnavailable))];
-    for (const batch of batches) {
-      const results = await Promise.all(
-        batch.map(async (r) => {
-          const journal = new NodeJournal(r.host!, { rollout: id, operation: 'kubelet renew', startedAt: report.startedAt, by: operatorName(), settings: { ...o.settings, names: ['kubelet-client'], ifExpiresWithinMs: undefined }, nodes: [], node: r.node.name, step: 'pending', updatedAt: '' }, false);
-          const result = await renewWorker(r.node, r.host!, { scan: o.scan, events, report: entry(r.node.name), journal, reason: `kubelet renew (rollout ${id})`, ca, api: api?.access });
-          events.finished(r.node.name, result.outcome, 'detail' in result ? result.detail : undefined);
-          return result;
-        }),
-      );
-      if (results.some((x) => x.outcome === 'failed' || x.outcome === 'rolled-back')) {
-        for (const n of report.nodes.filter((x) => x.outcome === 'pending')) events.finished(n.node, 'not-touched');
-        return finish(1, 'stopped', 'STOPPED: a node did not come back with its renewed kubelet certificate (rolled back); the rest were left alone.');
-      }
+    if (refused !== undefined) return op.finish(refused, 'refused', 'Nothing was changed.');
+    op.report.rollout = newRolloutId();
+    const settings = { ...o.settings, names: ['kubelet-client'], ifExpiresWithinMs: undefined };
+    const api = await adminAccess(cps, o.scan);
+    const reason = `kubelet renew (rollout ${op.report.rollout})`;
+    const bad = await renewKubeletsInBatches(op, { members: due, batchSize: o.settings.maxUnavailable, journalOf: (m) => memoryJournal(m, op, 'kubelet renew', settings), reason, scan: o.scan, ca, api: api?.access });
+    if (bad) {
+      markUntouched(op);
+      return op.finish(1, 'stopped', 'STOPPED: a node did not come back with its renewed kubelet certificate (rolled back); the rest were left alone.');
     }
-    return finish(0, 'complete', `${due.length} kubelet client certificate(s) renewed, every node Ready.`);
-  } catch (err) {
-    return finish(1, 'interrupted', `Interrupted: ${(err as Error).message}`);
-  } finally {
-    for (const r of reached) r.host?.close();
+    return op.finish(0, 'complete', `${due.length} kubelet client certificate(s) renewed, every node Ready.`);
+  });
+}
+
+/** The nodes whose kubelet client certificate falls in the window; the others are finished as unchanged. */
+async function dueNodes(op: Operation, members: ClusterMember[], o: KubeletRenewOptions): Promise<ClusterMember[]> {
+  const now = new Date();
+  const due: ClusterMember[] = [];
+  for (const m of members) {
+    const status = await kubeletStatus(m.host, await scanNode(m.host, o.scan));
+    const isDue = kubeletClientDue(status, o.settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY, now);
+    op.events.planned({ node: m.node.name, address: m.node.address, role: m.node.role, kubelet: { client: status.client, clientDue: isDue } });
+    if (isDue) due.push(m);
+    else op.events.finished(m.node.name, 'unchanged', status.client ? 'not within the window' : 'no kubelet client certificate');
   }
+  return due;
 }

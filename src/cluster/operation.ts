@@ -6,12 +6,12 @@ import type { KeyObject } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
 import type { SshHost } from '../hosts/ssh.js';
 import type { ScanOptions } from '../node/scan.js';
-import type { ApiAccess } from '../service/node-ready.js';
+import type { ApiAccess } from '../api/node-ready.js';
 import { adminAccess } from './cluster-access.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
 import { NodeJournal, operatorName, RolloutJournal, RolloutSettings } from './journal.js';
-import { Operation, RolloutEvents, RolloutReport, startOperation } from './report.js';
+import { Operation, RolloutEvents, RolloutReport, startOperation } from './outcome.js';
 import { renewWorker } from './workers.js';
 import type { NodeRenewalOutcome } from './node-renewal.js';
 

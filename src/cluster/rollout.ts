@@ -4,18 +4,19 @@
 // back (rolled back; the nodes after it untouched), then workers in batches. A journal on every node lets --resume
 // continue a rollout that was killed anywhere.
 import { kubeletStatus } from '../node/kubelet.js';
-import type { NodeInventory } from '../node/inventory.js';
+import type { NodeScan } from '../node/scan-result.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
-import { waitNodeReady } from '../service/node-ready.js';
-import { connectAll, ConnectOptions } from './connect.js';
+import { waitNodeReady } from '../api/node-ready.js';
+import type { ConnectOptions } from './connect.js';
 import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
 import { clearRolloutJournal, NodeJournal, newRolloutId, operatorName, readRolloutJournal, RolloutJournal, RolloutSettings, writeRolloutJournal } from './journal.js';
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
-import { NodeReport, RolloutEvents, RolloutReport, startOperation } from './report.js';
-import { dueOnWorker, renewWorker } from './workers.js';
+import { ClusterMember, clusterOperation, markUntouched, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
+import type { NodeReport, Operation, RolloutEvents, RolloutReport } from './outcome.js';
+import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 
 export interface RolloutOptions extends ConnectOptions {
@@ -31,10 +32,8 @@ export interface RolloutOptions extends ConnectOptions {
   updateKubeconfig?: (adminConf: string, from: string) => Promise<string[]>;
 }
 
-interface Member {
-  node: InventoryNode;
-  host: SshHost;
-  inventory: NodeInventory;
+interface Member extends ClusterMember {
+  inventory: NodeScan;
   journal?: RolloutJournal;
   plan?: RenewalPlan;
   workerDue?: boolean;
@@ -42,11 +41,86 @@ interface Member {
   workerClientDue?: boolean;
 }
 
-export interface RolloutOutcome {
-  code: number;
-  report: RolloutReport;
+export type RolloutOutcome = OperationOutcome;
+
+/** Where the rollout starts from: new, or the interrupted one it continues. */
+interface Start {
+  previous?: RolloutJournal;
+  settings: RolloutSettings;
+  rolloutId: string;
 }
 
+const SPEC = {
+  kind: 'renew' as const,
+  needsEveryNode: 'a rollout needs every node',
+  interrupted: (err: Error) => [`Rollout interrupted: ${err.message}`, 'Every node keeps its journal: fix the cause, then continue with the same command and --resume (nothing is done twice).'],
+};
+
+export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<RolloutOutcome> {
+  return clusterOperation(nodes, SPEC, o, async (op, reached) => {
+    const members: Member[] = [];
+    for (const r of reached) members.push({ ...r, inventory: await scanNode(r.host, o.scan), journal: await readRolloutJournal(r.host) });
+    const start = resumeOrStart(op, members, o);
+    if ('code' in start) return start;
+    await planMembers(op, members, start.settings);
+    const needsWork = (m: Member) => (m.journal && m.journal.step !== 'pending' ? m.journal.step !== 'done' : m.plan ? m.plan.items.length > 0 : Boolean(m.workerDue));
+    const cpWork = members.filter((m) => m.node.role === 'control-plane' && needsWork(m));
+    const workerWork = members.filter((m) => m.node.role === 'worker' && needsWork(m));
+    for (const m of members.filter((x) => !needsWork(x))) {
+      const renewedBefore = start.previous !== undefined && m.journal?.step === 'done' && m.journal.outcome !== 'unchanged';
+      if (renewedBefore) op.entry(m.node.name).resumed = true;
+      op.events.finished(m.node.name, renewedBefore ? 'renewed' : 'unchanged', renewedBefore ? 'done before the resume' : 'nothing to renew');
+    }
+    if (cpWork.length === 0 && workerWork.length === 0) {
+      if (start.previous) for (const m of members) await clearRolloutJournal(m.host);
+      return op.finish(0, 'nothing-to-do', start.previous ? `Rollout ${start.rolloutId} had finished every node; its journals are removed.` : 'Nothing to renew on any node.');
+    }
+    if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
+    const refused = await preflightAndConfirm(op, members, start, o, `${cpWork.length} control-plane node(s) one at a time, then ${workerWork.length} worker(s) ${start.settings.maxUnavailable} at a time`);
+    if (refused) return refused;
+    if (!start.previous) await writeJournals(op, members, start, needsWork);
+    const stop = async (at: Member, why: string): Promise<RolloutOutcome> => {
+      const untouched = markUntouched(op, at.node.name);
+      for (const m of members) await clearRolloutJournal(m.host);
+      return op.finish(1, 'stopped', `Rollout STOPPED at ${at.node.name} (${why}). Not touched: ${untouched.join(', ') || 'no other node'}.`);
+    };
+    const reason = `renew (rollout ${start.rolloutId})`;
+    for (const [i, m] of cpWork.entries()) {
+      op.events.log(`\n== [${i + 1}/${cpWork.length}] ${m.node.name}`);
+      const stopped = await controlPlaneStep(op, m, members, { reason, settings: start.settings, scan: o.scan });
+      if (stopped) return stop(m, stopped);
+    }
+    const cps = members.filter((m) => m.node.role === 'control-plane');
+    if (workerWork.length > 0) {
+      const stopped = await workerStep(op, cps, workerWork, start, o.scan);
+      if (stopped) return stop(stopped.at, stopped.why);
+    }
+    await updateOperatorKubeconfig(op, cps, o.scan, o.updateKubeconfig);
+    for (const m of members) await clearRolloutJournal(m.host);
+    return op.finish(0, 'complete', `Rollout ${start.rolloutId} complete: ${cpWork.length} control-plane node(s) and ${workerWork.length} worker(s) renewed, every node healthy.`);
+  });
+}
+
+/** A rollout that was interrupted: continue it (--resume), never start another over it. */
+function resumeOrStart(op: Operation, members: Member[], o: RolloutOptions): Start | RolloutOutcome {
+  const previous = interruptedRollout(members);
+  if (previous && !o.resume) {
+    return op.finish(1, 'refused', `An interrupted rollout ${previous.rollout} (started ${previous.startedAt} by ${previous.by}) left its journal on ${members.filter((m) => m.journal).map((m) => m.node.name).join(', ')}: continue it with --resume.`);
+  }
+  if (!previous && o.resume) return op.finish(0, 'nothing-to-do', 'No interrupted rollout on these nodes: nothing to resume.');
+  const rolloutId = previous?.rollout ?? newRolloutId();
+  op.report.rollout = rolloutId;
+  op.report.resumed = Boolean(previous);
+  if (!previous) return { settings: o.settings, rolloutId };
+  const missing = previous.nodes.filter((n) => !members.some((m) => m.node.name === n));
+  if (missing.length) return op.finish(1, 'refused', `Rollout ${rolloutId} also covers ${missing.join(', ')}: resume it with the same nodes (--nodes ${previous.nodes.join(',')}).`);
+  const allDone = members.every((m) => !m.journal || m.journal.step === 'done');
+  // journals are written on every node before the first change and removed only at the very end
+  for (const m of members) m.journal ??= { ...previous, node: m.node.name, step: allDone ? 'done' : 'pending', backup: undefined, renewed: undefined, changes: undefined, inService: undefined };
+  members.sort((a, b) => previous.nodes.indexOf(a.node.name) - previous.nodes.indexOf(b.node.name));
+  op.events.log(`Resuming rollout ${rolloutId} (started ${previous.startedAt} by ${previous.by}) with its settings: ${members.map((m) => `${m.node.name} ${m.journal!.step}`).join(', ')}`);
+  return { previous, settings: previous.settings, rolloutId };
+}
 
 /** Journals left by an interrupted rollout: one rollout, its node order; refuses a mix. */
 function interruptedRollout(members: Member[]): RolloutJournal | undefined {
@@ -57,154 +131,91 @@ function interruptedRollout(members: Member[]): RolloutJournal | undefined {
   return journals[0];
 }
 
-export async function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<RolloutOutcome> {
-  const { report, events, entry, finish } = startOperation('renew', nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
-  const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency, onNotice: (line) => events.log(line) });
-  const members: Member[] = [];
-  try {
-    for (const r of reached.filter((x) => x.error)) {
-      events.finished(r.node.name, 'unreachable', r.error);
-    }
-    if (reached.some((r) => r.error)) return finish(1, 'refused', `Refusing to start: a rollout needs every node (limit it with --nodes):\n  ${reached.filter((r) => r.error).map((r) => r.error).join('\n  ')}`);
-    for (const r of reached) members.push({ node: r.node, host: r.host!, inventory: await scanNode(r.host!, o.scan), journal: await readRolloutJournal(r.host!) });
-
-    // A rollout that was interrupted: continue it (--resume), never start another over it.
-    const previous = interruptedRollout(members);
-    if (previous && !o.resume) {
-      return finish(1, 'refused', `An interrupted rollout ${previous.rollout} (started ${previous.startedAt} by ${previous.by}) left its journal on ${members.filter((m) => m.journal).map((m) => m.node.name).join(', ')}: continue it with --resume.`);
-    }
-    if (!previous && o.resume) return finish(0, 'nothing-to-do', 'No interrupted rollout on these nodes: nothing to resume.');
-    const settings = previous?.settings ?? o.settings;
-    const rolloutId = previous?.rollout ?? newRolloutId();
-    report.rollout = rolloutId;
-    report.resumed = Boolean(previous);
-    const reason = `renew (rollout ${rolloutId})`;
-    if (previous) {
-      const missing = previous.nodes.filter((n) => !members.some((m) => m.node.name === n));
-      if (missing.length) return finish(1, 'refused', `Rollout ${rolloutId} also covers ${missing.join(', ')}: resume it with the same nodes (--nodes ${previous.nodes.join(',')}).`);
-      const allDone = members.every((m) => !m.journal || m.journal.step === 'done');
-      // journals are written on every node before the first change and removed only at the very end
-      for (const m of members) m.journal ??= { ...previous, node: m.node.name, step: allDone ? 'done' : 'pending', backup: undefined, renewed: undefined, changes: undefined, inService: undefined };
-      members.sort((a, b) => previous.nodes.indexOf(a.node.name) - previous.nodes.indexOf(b.node.name));
-      events.log(`Resuming rollout ${rolloutId} (started ${previous.startedAt} by ${previous.by}) with its settings: ${members.map((m) => `${m.node.name} ${m.journal!.step}`).join(', ')}`);
-    }
-
-    // Plans: what each node still needs.
-    const now = new Date();
-    for (const m of members.filter((x) => x.node.role === 'control-plane' && (x.journal?.step ?? 'pending') === 'pending')) {
+/** Plans: what each node still needs (nodes a resumed rollout had got past keep their journal's step). */
+async function planMembers(op: Operation, members: Member[], settings: RolloutSettings): Promise<void> {
+  const now = new Date();
+  for (const m of members.filter((x) => (x.journal?.step ?? 'pending') === 'pending')) {
+    const where = { node: m.node.name, address: m.node.address, role: m.node.role };
+    if (m.node.role === 'control-plane') {
       m.plan = planRenewal(m.inventory, { ...settings, now });
-      events.planned({ node: m.node.name, address: m.node.address, role: m.node.role, plan: m.plan });
+      op.events.planned({ ...where, plan: m.plan });
+      continue;
     }
-    for (const m of members.filter((x) => x.node.role === 'worker' && (x.journal?.step ?? 'pending') === 'pending')) {
-      const status = await kubeletStatus(m.host, m.inventory);
-      const due = dueOnWorker(m.inventory, status, settings, now);
-      m.workerDue = due.clientDue || due.serving !== undefined;
-      m.workerClientDue = due.clientDue;
-      const servingDue = due.serving ? { notAfter: due.serving.items[0].oldNotAfter } : undefined;
-      events.planned({ node: m.node.name, address: m.node.address, role: m.node.role, kubelet: { client: status.client, clientDue: due.clientDue, servingDue } });
-    }
-    const cps = members.filter((m) => m.node.role === 'control-plane');
-    const workers = members.filter((m) => m.node.role === 'worker');
-    const needsWork = (m: Member) => (m.journal && m.journal.step !== 'pending' ? m.journal.step !== 'done' : m.plan ? m.plan.items.length > 0 : Boolean(m.workerDue));
-    const cpWork = cps.filter(needsWork);
-    const workerWork = workers.filter(needsWork);
-    for (const m of members.filter((x) => !needsWork(x))) {
-      const renewedBefore = previous !== undefined && m.journal?.step === 'done' && m.journal.outcome !== 'unchanged';
-      if (renewedBefore) entry(m.node.name).resumed = true;
-      events.finished(m.node.name, renewedBefore ? 'renewed' : 'unchanged', renewedBefore ? 'done before the resume' : 'nothing to renew');
-    }
-    if (cpWork.length === 0 && workerWork.length === 0) {
-      if (previous) for (const m of members) await clearRolloutJournal(m.host);
-      return finish(0, 'nothing-to-do', previous ? `Rollout ${rolloutId} had finished every node; its journals are removed.` : 'Nothing to renew on any node.');
-    }
-    if (o.dryRun) return finish(0, 'dry-run', '(dry run: nothing was changed)');
-
-    if (!previous) {
-      const problems = await preflightProblems(members, o.scan);
-      if (problems.length > 0 && !o.force) return finish(1, 'refused', `Refusing to start: the control plane is not healthy now (use --force for a recovery):\n  ${problems.join('\n  ')}`);
-      if (problems.length > 0) events.log(`--force: starting although:\n  ${problems.join('\n  ')}`);
-    }
-    const refused = await o.confirm(`${previous ? 'Resume: renew' : 'Renew'} ${cpWork.length} control-plane node(s) one at a time, then ${workerWork.length} worker(s) ${settings.maxUnavailable} at a time?`);
-    if (refused !== undefined) return finish(refused, 'refused', 'Nothing was changed.');
-
-    if (!previous) {
-      const journal: Omit<RolloutJournal, 'node' | 'step'> = { rollout: rolloutId, operation: 'renew', startedAt: report.startedAt, by: operatorName(), settings, nodes: members.map((m) => m.node.name), updatedAt: '' };
-      for (const m of members) {
-        m.journal = needsWork(m) ? { ...journal, node: m.node.name, step: 'pending' } : { ...journal, node: m.node.name, step: 'done', outcome: 'unchanged' };
-        await writeRolloutJournal(m.host, m.journal);
-      }
-    }
-    const stop = async (at: Member, why: string): Promise<RolloutOutcome> => {
-      const untouched = members.filter((m) => m !== at && entry(m.node.name).outcome === 'pending');
-      for (const m of untouched) events.finished(m.node.name, 'not-touched');
-      for (const m of members) await clearRolloutJournal(m.host);
-      return finish(1, 'stopped', `Rollout STOPPED at ${at.node.name} (${why}). Not touched: ${untouched.map((m) => m.node.name).join(', ') || 'no other node'}.`);
-    };
-
-    // Control-plane nodes, one at a time.
-    for (const [i, m] of cpWork.entries()) {
-      events.log(`\n== [${i + 1}/${cpWork.length}] ${m.node.name}`);
-      const ctx = { scan: o.scan, events, report: entry(m.node.name), journal: new NodeJournal(m.host, m.journal!), reason };
-      const started = Date.now();
-      const result = await renewControlPlaneNode(m.node, m.host, ctx);
-      if (result.outcome === 'rolled-back' || result.outcome === 'failed') {
-        events.finished(m.node.name, result.outcome, result.detail);
-        return await stop(m, result.outcome === 'rolled-back' ? 'rolled back to its backup' : 'ROLLBACK INCOMPLETE: see above');
-      }
-      if (result.outcome === 'renewed') {
-        events.step(m.node.name, 'cluster gate');
-        let gate = await waitGate(() => clusterGateProblems(members, o.scan), settings.timeoutMs);
-        if (gate.length === 0 && ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf')) gate = await nodeReadyGate(members, m, started, settings.timeoutMs, o.scan);
-        if (gate.length > 0) {
-          events.log(`cluster gate failed after ${m.node.name}:\n  ${gate.join('\n  ')}`, m.node.name);
-          const back = await rollBackNode(m.node, m.host, ctx);
-          events.finished(m.node.name, back.ok ? 'rolled-back' : 'failed', `cluster gate: ${gate[0]}`);
-          return await stop(m, back.ok ? 'the cluster gate failed; rolled back to its backup' : `the cluster gate failed; ROLLBACK INCOMPLETE: ${back.detail}`);
-        }
-      }
-      await ctx.journal.set({ step: 'done', outcome: result.outcome });
-      events.finished(m.node.name, result.outcome, result.outcome === 'renewed' ? `in ${((Date.now() - started) / 1000).toFixed(1)} s; every control-plane node healthy` : 'nothing to renew');
-    }
-
-    // Workers, in batches.
-    if (workerWork.length > 0) {
-      const ca = await clusterCa(cps, o.scan);
-      // (a resumed worker may be past its plan: it needs the CA unless it was only its serving certificate)
-      const needCa = workerWork.some((m) => m.workerClientDue !== false);
-      if (!ca && needCa) return await stop(workerWork[0], 'no control-plane node has the CA key to sign kubelet certificates');
-      const api = await adminAccess(cps, o.scan);
-      for (let i = 0; i < workerWork.length; i += settings.maxUnavailable) {
-        const batch = workerWork.slice(i, i + settings.maxUnavailable);
-        const results = await Promise.all(
-          batch.map(async (m) => {
-            const journal = new NodeJournal(m.host, m.journal!);
-            const result = await renewWorker(m.node, m.host, { scan: o.scan, events, report: entry(m.node.name), journal, reason: `kubelet renew (rollout ${rolloutId})`, ca, api: api?.access });
-            if (result.outcome === 'renewed' || result.outcome === 'unchanged') await journal.set({ step: 'done', outcome: result.outcome });
-            events.finished(m.node.name, result.outcome, 'detail' in result ? result.detail : undefined);
-            return { m, result };
-          }),
-        );
-        const bad = results.find((r) => r.result.outcome === 'failed' || r.result.outcome === 'rolled-back');
-        if (bad) return await stop(bad.m, `worker ${bad.result.outcome}`);
-      }
-    }
-
-    if (o.updateKubeconfig) {
-      const admin = await adminAccess(cps, o.scan);
-      if (admin) for (const line of await o.updateKubeconfig(admin.text, admin.from)) events.log(line);
-      else events.log('--update-kubeconfig: no control-plane node has an admin.conf: nothing to update');
-    }
-    for (const m of members) await clearRolloutJournal(m.host);
-    return finish(0, 'complete', `Rollout ${rolloutId} complete: ${cpWork.length} control-plane node(s) and ${workerWork.length} worker(s) renewed, every node healthy.`);
-  } catch (err) {
-    return finish(1, 'interrupted', `Rollout interrupted: ${(err as Error).message}`, `Every node keeps its journal: fix the cause, then continue with the same command and --resume (nothing is done twice).`);
-  } finally {
-    for (const r of reached) r.host?.close();
+    const status = await kubeletStatus(m.host, m.inventory);
+    const due = dueOnWorker(m.inventory, status, settings, now);
+    m.workerDue = due.clientDue || due.serving !== undefined;
+    m.workerClientDue = due.clientDue;
+    const servingDue = due.serving ? { notAfter: due.serving.items[0].oldNotAfter } : undefined;
+    op.events.planned({ ...where, kubelet: { client: status.client, clientDue: due.clientDue, servingDue } });
   }
 }
 
+/** A new rollout needs a healthy control plane (or --force); either needs the operator's yes. */
+async function preflightAndConfirm(op: Operation, members: Member[], start: Start, o: RolloutOptions, what: string): Promise<RolloutOutcome | undefined> {
+  if (!start.previous) {
+    const problems = await preflightProblems(members, o.scan);
+    if (problems.length > 0 && !o.force) return op.finish(1, 'refused', `Refusing to start: the control plane is not healthy now (use --force for a recovery):\n  ${problems.join('\n  ')}`);
+    if (problems.length > 0) op.events.log(`--force: starting although:\n  ${problems.join('\n  ')}`);
+  }
+  const refused = await o.confirm(`${start.previous ? 'Resume: renew' : 'Renew'} ${what}?`);
+  return refused === undefined ? undefined : op.finish(refused, 'refused', 'Nothing was changed.');
+}
+
+/** Every node's journal, written before the first change: a rollout killed anywhere can be resumed. */
+async function writeJournals(op: Operation, members: Member[], start: Start, needsWork: (m: Member) => boolean): Promise<void> {
+  const journal: Omit<RolloutJournal, 'node' | 'step'> = { rollout: start.rolloutId, operation: 'renew', startedAt: op.report.startedAt, by: operatorName(), settings: start.settings, nodes: members.map((m) => m.node.name), updatedAt: '' };
+  for (const m of members) {
+    m.journal = needsWork(m) ? { ...journal, node: m.node.name, step: 'pending' } : { ...journal, node: m.node.name, step: 'done', outcome: 'unchanged' };
+    await writeRolloutJournal(m.host, m.journal);
+  }
+}
+
+/** One control-plane node, then the cluster gate; why the rollout must stop, if it must. */
+async function controlPlaneStep(op: Operation, m: Member, members: Member[], o: { reason: string; settings: RolloutSettings; scan: ScanOptions }): Promise<string | undefined> {
+  const ctx = { scan: o.scan, events: op.events, report: op.entry(m.node.name), journal: new NodeJournal(m.host, m.journal!), reason: o.reason };
+  const started = Date.now();
+  const result = await renewControlPlaneNode(m.node, m.host, ctx);
+  if (result.outcome === 'rolled-back' || result.outcome === 'failed') {
+    op.events.finished(m.node.name, result.outcome, result.detail);
+    return result.outcome === 'rolled-back' ? 'rolled back to its backup' : 'ROLLBACK INCOMPLETE: see above';
+  }
+  if (result.outcome === 'renewed') {
+    op.events.step(m.node.name, 'cluster gate');
+    let gate = await waitGate(() => clusterGateProblems(members, o.scan), o.settings.timeoutMs);
+    if (gate.length === 0 && ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf')) gate = await nodeReadyGate(members, m, started, o.settings.timeoutMs, o.scan);
+    if (gate.length > 0) {
+      op.events.log(`cluster gate failed after ${m.node.name}:\n  ${gate.join('\n  ')}`, m.node.name);
+      const back = await rollBackNode(m.node, m.host, ctx);
+      op.events.finished(m.node.name, back.ok ? 'rolled-back' : 'failed', `cluster gate: ${gate[0]}`);
+      return back.ok ? 'the cluster gate failed; rolled back to its backup' : `the cluster gate failed; ROLLBACK INCOMPLETE: ${back.detail}`;
+    }
+  }
+  await ctx.journal.set({ step: 'done', outcome: result.outcome });
+  op.events.finished(m.node.name, result.outcome, result.outcome === 'renewed' ? `in ${((Date.now() - started) / 1000).toFixed(1)} s; every control-plane node healthy` : 'nothing to renew');
+  return undefined;
+}
+
+/** Workers in batches of --max-unavailable; where it must stop, and why. */
+async function workerStep(op: Operation, cps: Member[], workers: Member[], start: Start, scan: ScanOptions): Promise<{ at: Member; why: string } | undefined> {
+  const ca = await clusterCa(cps, scan);
+  // (a resumed worker may be past its plan: it needs the CA unless it was only its serving certificate)
+  if (!ca && workers.some((m) => m.workerClientDue !== false)) return { at: workers[0], why: 'no control-plane node has the CA key to sign kubelet certificates' };
+  const api = await adminAccess(cps, scan);
+  const bad = await renewKubeletsInBatches(op, {
+    members: workers,
+    batchSize: start.settings.maxUnavailable,
+    journalOf: (m) => new NodeJournal(m.host, (m as Member).journal!),
+    reason: `kubelet renew (rollout ${start.rolloutId})`,
+    scan,
+    ca,
+    api: api?.access,
+    succeeded: (_m, journal, outcome) => journal.set({ step: 'done', outcome }),
+  });
+  return bad ? { at: bad.member as Member, why: `worker ${bad.result.outcome}` } : undefined;
+}
+
 /** A control-plane node whose kubelet certificate was renewed: Ready, its kubelet seen since. */
-export async function nodeReadyGate(members: { node: InventoryNode; host: SshHost }[], m: { node: InventoryNode; host: SshHost }, since: number, timeoutMs: number, scan: ScanOptions): Promise<string[]> {
+async function nodeReadyGate(members: { node: InventoryNode; host: SshHost }[], m: { node: InventoryNode; host: SshHost }, since: number, timeoutMs: number, scan: ScanOptions): Promise<string[]> {
   const admin = await adminAccess(members.filter((x) => x.node.role === 'control-plane'), scan);
   if (!admin) return [];
   const status = await kubeletStatus(m.host, await scanNode(m.host, scan));
@@ -213,4 +224,4 @@ export async function nodeReadyGate(members: { node: InventoryNode; host: SshHos
   return ready.ok ? [] : [`${m.node.name}: node ${name} ${ready.detail}`];
 }
 
-export type { NodeReport };
+export type { NodeReport, RolloutReport };
