@@ -3,7 +3,7 @@
 // kubelet waits, and its serving certificate may run out. Asked through the API with the node's own credentials.
 import { certificateToPem } from '../pki/certificate.js';
 import { privateKeyToPem } from '../pki/keys.js';
-import type { NodeInventory, ServingCsrStatus } from '../node/inventory.js';
+import type { NodeScan, ServingCsrStatus } from '../node/scan-result.js';
 import { apiGet, ApiAccess } from './node-ready.js';
 import { describeNetworkError } from './http.js';
 
@@ -14,12 +14,12 @@ interface CsrObject {
 }
 
 /** Whether the node's kubelet gets its serving certificate from the cluster (kubelet-server-current.pem). */
-export function usesServerTlsBootstrap(inventory: NodeInventory): boolean {
+export function usesServerTlsBootstrap(inventory: NodeScan): boolean {
   return inventory.entries.some((e) => e.name === 'kubelet-serving' && e.slot.kind === 'combined');
 }
 
 /** Credentials of the node that may list CSRs: admin.conf where the node has it, else the kubelet's own. */
-function accessOf(inventory: NodeInventory): { access: ApiAccess; via: string } | undefined {
+function accessOf(inventory: NodeScan): { access: ApiAccess; via: string } | undefined {
   for (const name of ['admin.conf', 'kubelet.conf', 'kubelet-client']) {
     const e = inventory.entries.find((x) => x.name === name);
     const server = e?.kubeconfig?.server;
@@ -31,13 +31,13 @@ function accessOf(inventory: NodeInventory): { access: ApiAccess; via: string } 
 }
 
 /** The node's name as the API knows it: from the kubelet's client certificate (CN=system:node:<name>). */
-export function kubeletNodeName(inventory: NodeInventory): string {
+export function kubeletNodeName(inventory: NodeScan): string {
   const cn = inventory.entries.find((e) => (e.name === 'kubelet-client' || e.name === 'kubelet.conf') && e.cert)?.cert?.commonName ?? '';
   return cn.startsWith('system:node:') ? cn.slice('system:node:'.length) : inventory.node;
 }
 
 /** Pending kubelet-serving CSRs of this node (the caller asks only where serverTLSBootstrap is used). */
-export async function pendingServingCsrs(inventory: NodeInventory, timeoutMs = 2000): Promise<ServingCsrStatus> {
+export async function pendingServingCsrs(inventory: NodeScan, timeoutMs = 2000): Promise<ServingCsrStatus> {
   const nodeName = kubeletNodeName(inventory);
   const found = accessOf(inventory);
   if (!found) return { checked: false, pending: [], error: 'no kubeconfig with a client certificate on this node to ask the API with' };

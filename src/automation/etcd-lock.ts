@@ -3,8 +3,8 @@
 // (a transaction on its create revision), attached to a lease that kpki keeps alive while it works. If the holder
 // dies, the lease runs out and the key goes with it.
 import { hostname } from 'node:os';
-import { httpRequest } from './http.js';
-import type { EtcdCredentials } from './etcd.js';
+import { httpRequest } from '../api/http.js';
+import type { EtcdCredentials } from '../service/etcd.js';
 
 export const RENEW_LOCK_KEY = '/kpki/locks/control-plane-renewal';
 
@@ -62,9 +62,3 @@ export async function tryEtcdLock(endpoint: string, creds: EtcdCredentials, o: {
   };
 }
 
-/** Who holds the lock now (undefined: nobody). */
-export async function lockHolder(endpoint: string, creds: EtcdCredentials, key = RENEW_LOCK_KEY): Promise<string | undefined> {
-  const res = await call(endpoint, '/v3/kv/range', { key: b64(key) }, creds);
-  const kvs = (res.kvs ?? []) as { value?: string }[];
-  return kvs.length ? unb64(kvs[0].value) : undefined;
-}

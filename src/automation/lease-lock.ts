@@ -3,7 +3,7 @@
 // renewed while the renewal runs, and given up at the end.
 import { hostname } from 'node:os';
 import type { HeldLock, LockAttempt } from './etcd-lock.js';
-import { apiRequest, ApiAccess } from './node-ready.js';
+import { apiRequest, ApiAccess } from '../api/node-ready.js';
 
 export interface LeaseOptions {
   namespace: string;

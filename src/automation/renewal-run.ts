@@ -6,16 +6,18 @@
 import type { Host } from '../hosts/host.js';
 import { planRenewal } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
-import { readTimerState, writeTimerState } from '../node/timer-state.js';
+import type { NodeScan } from '../node/scan-result.js';
+import { readTimerState, TimerState, writeTimerState } from '../node/timer-state.js';
+import type { BackupManifest } from '../node/backup.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
-import { clusterState, EtcdCredentials, spareMembers } from './etcd.js';
+import { clusterState, EtcdCredentials, spareMembers } from '../service/etcd.js';
 import { HeldLock, LockAttempt, tryEtcdLock } from './etcd-lock.js';
-import { NodeServices, readServices } from './health.js';
-import { bringIntoService } from './into-service.js';
-import { renewNode } from './renew-node.js';
-import { httpGet, describeNetworkError } from './http.js';
-import type { StrategyName } from './strategies.js';
+import { NodeServices, readServices } from '../service/health.js';
+import { bringIntoService } from '../service/into-service.js';
+import { renewNode } from '../service/renew-node.js';
+import { httpGet, describeNetworkError } from '../api/http.js';
+import type { StrategyName } from '../service/strategies.js';
 import { posix } from 'node:path';
 
 export interface RenewalRunOptions {
@@ -81,13 +83,47 @@ function slotOf(services: NodeServices, self: string): number {
   return i < 0 ? 0 : i;
 }
 
+/** What a control-plane node waits for before it renews: the cluster lock and a ready cluster, or its time slot. */
+type Turn = { clusterLock?: HeldLock } | { skipped: string };
+
+async function waitForTurn(host: Host, inventory: NodeScan, o: RenewalRunOptions): Promise<Turn> {
+  const services = await readServices(host, inventory.kubeconfigDir);
+  if (!services.pods.has('kube-apiserver') && !services.pods.has('etcd')) return {}; // a worker: nothing to wait for
+  const self = services.pods.get('etcd')?.flags.get('name') ?? host.name;
+  const access = await etcdClient(host, services, inventory.certDir);
+  const deadline = Date.now() + o.maxWaitMs;
+  let etcdDown = !access && !o.clusterLock ? 'no etcd client certificate or endpoint on this node' : undefined;
+  while (!etcdDown) {
+    let why: string;
+    try {
+      const attempt = o.clusterLock ? await o.clusterLock.tryLock(self) : await tryEtcdLock(access!.endpoint, access!.creds, { node: self });
+      if (!attempt.acquired) why = `another node renews now: ${attempt.heldBy}`;
+      else {
+        const problems = access ? await clusterReady(host, access, self, inventory.kubeconfigDir) : [];
+        if (problems.length === 0) {
+          o.log(`${stamp()} lock acquired: ${attempt.lock.holder}`);
+          return { clusterLock: attempt.lock };
+        }
+        await attempt.lock.release();
+        why = `the cluster is not ready for one node to restart: ${problems.join('; ')}`;
+      }
+    } catch (err) {
+      etcdDown = `${o.clusterLock?.what ?? 'etcd'}: ${(err as Error).message}`;
+      break;
+    }
+    if (Date.now() > deadline) return { skipped: `${why}; waited ${Math.round(o.maxWaitMs / 60_000)} min: left to the next run` };
+    o.log(`${stamp()} waiting: ${why}`);
+    await sleep(o.retryMs ?? 10_000);
+  }
+  const slot = slotOf(services, self);
+  o.log(`${stamp()} the cluster lock cannot be reached (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`);
+  await sleep(slot * o.spacingMs);
+  o.log(`${stamp()} slot #${slot + 1} reached: renewing without the cluster lock`);
+  return {};
+}
+
 export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunCode> {
-  const previous = (await readTimerState(host)) ?? {};
-  const started = stamp();
-  const record = async (lastResult: 'success' | 'failure' | 'nothing-to-do' | 'skipped', lastDetail: string) => {
-    await writeTimerState(host, { ...previous, lastRunAt: started, lastResult, lastDetail, ...(lastResult === 'failure' || lastResult === 'skipped' ? {} : { lastSuccessAt: stamp() }) });
-    o.log(`${stamp()} result: ${lastResult}: ${lastDetail}`);
-  };
+  const record = await recorder(host, o.log);
   const inventory = await scanNode(host, o.scan);
   const plan = planRenewal(inventory, { names: ['all'], ifExpiresWithinMs: o.renewWithinMs, now: new Date() });
   if (plan.items.length === 0) {
@@ -95,50 +131,12 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
     return 0;
   }
   o.log(`${stamp()} ${plan.items.length} certificate(s) expire within the window: ${plan.items.map((i) => i.name).join(', ')}`);
-  const services = await readServices(host, inventory.kubeconfigDir);
-  const self = services.pods.get('etcd')?.flags.get('name') ?? host.name;
-  let clusterLock: HeldLock | undefined;
-  const controlPlane = services.pods.has('kube-apiserver') || services.pods.has('etcd');
-  if (controlPlane) {
-    const access = await etcdClient(host, services, inventory.certDir);
-    const deadline = Date.now() + o.maxWaitMs;
-    let why = '';
-    let etcdDown: string | undefined;
-    for (;;) {
-      if (!access && !o.clusterLock) {
-        etcdDown = 'no etcd client certificate or endpoint on this node';
-        break;
-      }
-      try {
-        const attempt = o.clusterLock ? await o.clusterLock.tryLock(self) : await tryEtcdLock(access!.endpoint, access!.creds, { node: self });
-        if (attempt.acquired) {
-          const problems = access ? await clusterReady(host, access, self, inventory.kubeconfigDir) : [];
-          if (problems.length === 0) {
-            clusterLock = attempt.lock;
-            o.log(`${stamp()} lock acquired: ${attempt.lock.holder}`);
-            break;
-          }
-          await attempt.lock.release();
-          why = `the cluster is not ready for one node to restart: ${problems.join('; ')}`;
-        } else why = `another node renews now: ${attempt.heldBy}`;
-      } catch (err) {
-        etcdDown = `${o.clusterLock?.what ?? 'etcd'}: ${(err as Error).message}`;
-        break;
-      }
-      if (Date.now() > deadline) {
-        await record('skipped', `${why}; waited ${Math.round(o.maxWaitMs / 60_000)} min: left to the next run`);
-        return 75;
-      }
-      o.log(`${stamp()} waiting: ${why}`);
-      await sleep(o.retryMs ?? 10_000);
-    }
-    if (etcdDown) {
-      const slot = slotOf(services, self);
-      o.log(`${stamp()} the cluster lock cannot be reached (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`);
-      await sleep(slot * o.spacingMs);
-      o.log(`${stamp()} slot #${slot + 1} reached: renewing without the cluster lock`);
-    }
+  const turn = await waitForTurn(host, inventory, o);
+  if ('skipped' in turn) {
+    await record('skipped', turn.skipped);
+    return 75;
   }
+  const clusterLock = turn.clusterLock;
   try {
     const run = await renewNode<RunCode>(host, {
       scan: o.scan,
@@ -151,19 +149,7 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
         await record('nothing-to-do', 'renewed meanwhile');
         return 0;
       },
-      then: async ({ plan, backup }) => {
-        o.log(`${stamp()} renewed ${plan.items.length} certificate(s); backup ${backup!.id}`);
-        const renewed = plan.items.map((i) => i.name);
-        const result = await bringIntoService(host, renewed, backup!, { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
-        if (!result.ok) {
-          await record('failure', `${result.failure!.component} did not come back with the renewed certificates (${result.failure!.detail}); rolled back${result.failure!.rollbackOk ? '' : ' INCOMPLETELY'} to backup ${backup!.id}`);
-          return 1;
-        }
-        await updateRootKubeconfig(host, renewed, o.rootKubeconfig, o.log, o.scan.kubeconfigDir);
-        for (const note of result.notes) o.log(`note: ${note}`);
-        await record('success', `renewed ${renewed.join(', ')}; reloaded ${result.reloaded.join(', ') || 'nothing'}, restarted ${result.restarted.join(', ') || 'nothing'}; backup ${backup!.id}`);
-        return 0;
-      },
+      then: ({ plan, backup }) => intoService(host, plan.items.map((i) => i.name), backup!, o, record),
     });
     return run.value ?? 0;
   } catch (err) {
@@ -175,4 +161,30 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
       o.log(`${stamp()} lock released`);
     }
   }
+}
+
+type Record = (lastResult: NonNullable<TimerState['lastResult']>, lastDetail: string) => Promise<void>;
+
+/** Every run leaves what it did in the node's timer state (for `timer status` and the exporter) and in its log. */
+async function recorder(host: Host, log: (line: string) => void): Promise<Record> {
+  const previous = (await readTimerState(host)) ?? {};
+  const started = stamp();
+  return async (lastResult, lastDetail) => {
+    await writeTimerState(host, { ...previous, lastRunAt: started, lastResult, lastDetail, ...(lastResult === 'failure' || lastResult === 'skipped' ? {} : { lastSuccessAt: stamp() }) });
+    log(`${stamp()} result: ${lastResult}: ${lastDetail}`);
+  };
+}
+
+/** The renewed files into service (rolled back if a component does not come back), then root's kubeconfig. */
+async function intoService(host: Host, renewed: string[], backup: BackupManifest, o: RenewalRunOptions, record: Record): Promise<RunCode> {
+  o.log(`${stamp()} renewed ${renewed.length} certificate(s); backup ${backup.id}`);
+  const result = await bringIntoService(host, renewed, backup, { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
+  if (!result.ok) {
+    await record('failure', `${result.failure!.component} did not come back with the renewed certificates (${result.failure!.detail}); rolled back${result.failure!.rollbackOk ? '' : ' INCOMPLETELY'} to backup ${backup.id}`);
+    return 1;
+  }
+  await updateRootKubeconfig(host, renewed, o.rootKubeconfig, o.log, o.scan.kubeconfigDir);
+  for (const note of result.notes) o.log(`note: ${note}`);
+  await record('success', `renewed ${renewed.join(', ')}; reloaded ${result.reloaded.join(', ') || 'nothing'}, restarted ${result.restarted.join(', ') || 'nothing'}; backup ${backup.id}`);
+  return 0;
 }

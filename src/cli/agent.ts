@@ -4,10 +4,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KpkiError } from '../errors.js';
-import { apiAccessOf, ApiAccess } from '../service/node-ready.js';
-import { tryLeaseLock } from '../service/lease-lock.js';
-import { renewalRun } from '../service/renewal-run.js';
+import { UsageError } from '../errors.js';
+import { apiAccessOf, ApiAccess } from '../api/node-ready.js';
+import { tryLeaseLock } from '../automation/lease-lock.js';
+import { renewalRun } from '../automation/renewal-run.js';
 import { action, globalsOf, hostOf, log, requireLiveNode } from './context.js';
 import { runOptionsOf, RunFlags, withRunOptions } from './run-flags.js';
 import { durationFlag } from './flags.js';
@@ -17,7 +17,7 @@ const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 function inClusterAccess(): ApiAccess {
   const host = process.env.KUBERNETES_SERVICE_HOST;
   const port = process.env.KUBERNETES_SERVICE_PORT ?? '443';
-  if (!host) throw new KpkiError('not in a pod (no KUBERNETES_SERVICE_HOST): give --kubeconfig', { exitCode: 2 });
+  if (!host) throw new UsageError('not in a pod (no KUBERNETES_SERVICE_HOST): give --kubeconfig');
   return { server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`, ca: readFileSync(`${SERVICE_ACCOUNT}/ca.crt`), token: readFileSync(`${SERVICE_ACCOUNT}/token`, 'utf8').trim() };
 }
 

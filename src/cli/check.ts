@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { scanNode } from '../node/scan.js';
-import type { NodeInventory } from '../node/inventory.js';
+import type { NodeScan } from '../node/scan-result.js';
 import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
@@ -33,7 +33,7 @@ export function checkCommand(): Command {
         const inventory = await scanNode(host, checkScanOptions(globals));
         // (the API client loads only where the kubelet gets its serving certificate from the cluster)
         if (host.live && inventory.entries.some((e) => e.name === 'kubelet-serving' && e.slot.kind === 'combined')) {
-          inventory.servingCsrs = await (await import('../service/kubelet-csrs.js')).pendingServingCsrs(inventory);
+          inventory.servingCsrs = await (await import('../api/kubelet-csrs.js')).pendingServingCsrs(inventory);
         }
         const out = process.stdout;
         switch (opts.output) {
@@ -87,7 +87,7 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
 }
 
 /** kubeadm's CertificateExpirationInfo with kpki's detail per item, and the file mode and owner findings. */
-function checkData(inventory: NodeInventory, thresholds: Thresholds) {
+function checkData(inventory: NodeScan, thresholds: Thresholds) {
   return { ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), files: inventory.files ?? [], ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}), ...(inventory.interrupted ? { interruptedRun: inventory.interrupted } : {}) };
 }
 

@@ -7,10 +7,10 @@ import { scanNode, ScanOptions } from '../node/scan.js';
 import { readTimerState } from '../node/timer-state.js';
 import { mapBounded } from '../cluster/connect.js';
 import { HostPool } from '../cluster/host-pool.js';
-import { withTimeout } from '../service/http.js';
+import { withTimeout } from '../api/http.js';
 import { buildRegistry, NodeMetricsInput } from '../report/prometheus.js';
 import { renderStatusPage } from '../report/status-page.js';
-import { KpkiError } from '../errors.js';
+import { KpkiError, UsageError } from '../errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
 
@@ -68,7 +68,7 @@ function inventoryReader(globals: GlobalOptions, scan: ScanOptions): Reader {
 
 export function listenFlag(value: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);
-  if (!m) throw new KpkiError(`--listen: "${value}" is not ADDRESS:PORT (e.g. 127.0.0.1:9793)`, { exitCode: 2 });
+  if (!m) throw new UsageError(`--listen: "${value}" is not ADDRESS:PORT (e.g. 127.0.0.1:9793)`);
   return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { withNodeLock, applyWrites } from '../node/apply.js';
-import { KpkiError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { isStandalone } from '../util/sea.js';
 import { action, globalsOf, hostOf, log } from './context.js';
 
@@ -17,7 +17,7 @@ export function installCommand(): Command {
       action(async (opts: { dir: string; from?: string }, command: Command) => {
         const host = hostOf(globalsOf(command));
         const source = opts.from ?? (isStandalone() ? process.execPath : undefined);
-        if (!source) throw new KpkiError('this kpki runs from dist/kpki.js, not the standalone executable: build it (npm run build:sea) and give --from dist/kpki-linux-x64, or use npm install -g kpki (it links kpki and kubectl-kpki)', { exitCode: 2 });
+        if (!source) throw new UsageError('this kpki runs from dist/kpki.js, not the standalone executable: build it (npm run build:sea) and give --from dist/kpki-linux-x64, or use npm install -g kpki (it links kpki and kubectl-kpki)');
         const target = posix.join(opts.dir, 'kpki');
         const plugin = posix.join(opts.dir, 'kubectl-kpki');
         await withNodeLock(host, async () => {

@@ -2,9 +2,9 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { discoverNodes, renderInventory } from '../cluster/discover.js';
-import { KpkiError } from '../errors.js';
-import { apiAccessOf } from '../service/node-ready.js';
-import { describeNetworkError } from '../service/http.js';
+import { KpkiError, UsageError } from '../errors.js';
+import { apiAccessOf } from '../api/node-ready.js';
+import { describeNetworkError } from '../api/http.js';
 import { action } from './context.js';
 
 export function inventoryCommand(): Command {
@@ -26,13 +26,13 @@ export function inventoryCommand(): Command {
         try {
           text = readFileSync(opts.from, 'utf8');
         } catch (err) {
-          throw new KpkiError(`cannot read ${opts.from}: ${(err as Error).message}`, { exitCode: 2 });
+          throw new UsageError(`cannot read ${opts.from}: ${(err as Error).message}`);
         }
         let api;
         try {
           api = apiAccessOf(text);
         } catch (err) {
-          throw new KpkiError(`${opts.from}: ${(err as Error).message}`, { exitCode: 2 });
+          throw new UsageError(`${opts.from}: ${(err as Error).message}`);
         }
         const nodes = await discoverNodes(api).catch((err: Error) => {
           throw new KpkiError(`cannot list the nodes through ${api.server}: ${describeNetworkError(err)}`, { hint: 'the API server must be reachable from this machine' });
@@ -44,7 +44,7 @@ export function inventoryCommand(): Command {
           process.stdout.write(yaml);
           return 0;
         }
-        if (existsSync(opts.out)) throw new KpkiError(`${opts.out} exists: not overwriting it (remove it or choose another --out)`, { exitCode: 2 });
+        if (existsSync(opts.out)) throw new UsageError(`${opts.out} exists: not overwriting it (remove it or choose another --out)`);
         writeFileSync(opts.out, yaml, { mode: 0o644, flag: 'wx' });
         process.stderr.write(`Wrote ${opts.out}: ${nodes.filter((n) => n.role === 'control-plane').length} control-plane node(s), ${nodes.filter((n) => n.role === 'worker').length} worker(s)\n`);
         return 0;

@@ -4,7 +4,7 @@
 // and says what was found, what was done, and what to do on the other nodes.
 import { Command } from 'commander';
 import type { Host } from '../hosts/host.js';
-import type { NodeInventory } from '../node/inventory.js';
+import type { NodeScan } from '../node/scan-result.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode } from '../node/scan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
@@ -34,47 +34,51 @@ export function recoverCommand(): Command {
     .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
     .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
     .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
-    .action(
-      action(async (opts: { ifExpiresWithin: string; strategy: string; timeout: string; dryRun?: boolean; discardJournal?: boolean } & ClusterRenewFlags, command: Command) => {
-        const globals = globalsOf(command);
-        const host = hostOf(globals);
-        const started = Date.now();
-        const strategy = strategyFlag(opts.strategy);
-        const timeoutMs = timeoutFlag(opts.timeout);
-        const windowMs = durationFlag('--if-expires-within', opts.ifExpiresWithin);
-        if (globals.inventory) return recoverClusterCommand(globals, { names: ['all'], ifExpiresWithinMs: windowMs, strategy, timeoutMs }, opts);
-        const found = (inventory: NodeInventory, plan: RenewalPlan, now: Date) => {
-          const expired = inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now);
-          log(`Found on ${host.name} (${inventory.role}):`);
-          log(expired.length ? expired.map((e) => `  ${e.name}: expired ${kubeadmDate(e.cert!.notAfter)} (${Math.ceil((now.getTime() - e.cert!.notAfter.getTime()) / DAY)} days ago)`).join('\n') : '  no expired certificate');
-          process.stdout.write(renderPlan(plan));
-          return undefined;
-        };
-        const planOptions = { names: ['all'], ifExpiresWithinMs: windowMs };
-        if (opts.dryRun) {
-          const now = new Date();
-          const inventory = await scanNode(host, scanOptionsOf(globals));
-          found(inventory, planRenewal(inventory, { ...planOptions, now }), now);
-          log('Then: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in order; update root\'s kubeconfig.\n(dry run: nothing was changed)');
-          return 0;
-        }
-        requireLiveNode(host, 'kpki recover');
-        const run = await renewNode<number>(host, {
-          scan: scanOptionsOf(globals),
-          plan: planOptions,
-          reason: 'recover',
-          discardJournal: opts.discardJournal,
-          unpark: true,
-          log: (line) => log(`kpki: ${line}`),
-          review: async (plan, inventory) => found(inventory, plan, new Date()),
-          then: async ({ plan, backup }) => {
-            if (backup) log(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})`);
-            return restartEverything(host, plan, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir, started });
-          },
-        });
-        return run.value ?? 0;
-      }),
-    );
+    .action(action(recover));
+}
+
+type RecoverFlags = { ifExpiresWithin: string; strategy: string; timeout: string; dryRun?: boolean; discardJournal?: boolean } & ClusterRenewFlags;
+
+/** What expired on the node, and the plan. */
+function found(node: string, inventory: NodeScan, plan: RenewalPlan, now: Date): undefined {
+  const expired = inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now);
+  log(`Found on ${node} (${inventory.role}):`);
+  log(expired.length ? expired.map((e) => `  ${e.name}: expired ${kubeadmDate(e.cert!.notAfter)} (${Math.ceil((now.getTime() - e.cert!.notAfter.getTime()) / DAY)} days ago)`).join('\n') : '  no expired certificate');
+  process.stdout.write(renderPlan(plan));
+  return undefined;
+}
+
+async function recover(opts: RecoverFlags, command: Command): Promise<number> {
+  const globals = globalsOf(command);
+  const host = hostOf(globals);
+  const started = Date.now();
+  const strategy = strategyFlag(opts.strategy);
+  const timeoutMs = timeoutFlag(opts.timeout);
+  const windowMs = durationFlag('--if-expires-within', opts.ifExpiresWithin);
+  if (globals.inventory) return recoverClusterCommand(globals, { names: ['all'], ifExpiresWithinMs: windowMs, strategy, timeoutMs }, opts);
+  const planOptions = { names: ['all'], ifExpiresWithinMs: windowMs };
+  if (opts.dryRun) {
+    const now = new Date();
+    const inventory = await scanNode(host, scanOptionsOf(globals));
+    found(host.name, inventory, planRenewal(inventory, { ...planOptions, now }), now);
+    log('Then: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in order; update root\'s kubeconfig.\n(dry run: nothing was changed)');
+    return 0;
+  }
+  requireLiveNode(host, 'kpki recover');
+  const run = await renewNode<number>(host, {
+    scan: scanOptionsOf(globals),
+    plan: planOptions,
+    reason: 'recover',
+    discardJournal: opts.discardJournal,
+    unpark: true,
+    log: (line) => log(`kpki: ${line}`),
+    review: async (plan, inventory) => found(host.name, inventory, plan, new Date()),
+    then: async ({ plan, backup }) => {
+      if (backup) log(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})`);
+      return restartEverything(host, plan, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir, started });
+    },
+  });
+  return run.value ?? 0;
 }
 
 /**

@@ -5,11 +5,11 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LocalHost } from '../hosts/local.js';
 import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
-import { KpkiError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { RolloutSettings } from '../cluster/journal.js';
 import { rollout, RolloutOutcome } from '../cluster/rollout.js';
 import { recoverCluster } from '../cluster/recover.js';
-import type { RolloutEvents } from '../cluster/report.js';
+import type { RolloutEvents } from '../cluster/outcome.js';
 import type { InventoryNode } from '../cluster/inventory/model.js';
 import { liveProgress, plainProgress } from '../report/progress.js';
 import { renderRolloutReport } from '../report/rollout.js';
@@ -64,7 +64,7 @@ export interface ClusterRun {
 
 export async function runClusterOperation(globals: GlobalOptions, flags: ClusterRenewFlags, run: (c: ClusterRun) => Promise<RolloutOutcome>): Promise<number> {
   const maxUnavailable = Number(flags.maxUnavailable);
-  if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) throw new KpkiError(`--max-unavailable must be a whole number of workers, 1 or more (not "${flags.maxUnavailable}")`, { exitCode: 2 });
+  if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) throw new UsageError(`--max-unavailable must be a whole number of workers, 1 or more (not "${flags.maxUnavailable}")`);
   const json = flags.output === 'json';
   const out = json ? process.stderr : process.stdout;
   const nodes = inventoryNodesOf(globals);

@@ -1,10 +1,11 @@
 // kpki renew: plan, show, confirm, then back up and write atomically under the node lock.
 import { Command } from 'commander';
 import { scanNode } from '../node/scan.js';
-import { planRenewal } from '../node/plan.js';
+import { PlanOptions, planRenewal } from '../node/plan.js';
+import type { LocalHost } from '../hosts/local.js';
 import { JOURNAL_PATH } from '../node/apply.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
-import { action, confirm, globalsOf, hostOf, requireLiveNode, scanOptionsOf } from './context.js';
+import { action, confirm, GlobalOptions, globalsOf, hostOf, requireLiveNode, scanOptionsOf } from './context.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
 import { renewNode } from '../service/renew-node.js';
@@ -44,66 +45,71 @@ export function renewCommand(): Command {
     .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
     .option('--timeout <duration>', 'with --restart: how long each component may take to stop and to become healthy', '5m')
     .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
-    .action(
-      action(async (names: string[], opts: RenewOptions, command: Command) => {
-        const globals = globalsOf(command);
-        const host = hostOf(globals);
-        const planOptions = {
-          names,
-          ifExpiresWithinMs: opts.ifExpiresWithin ? durationFlag('--if-expires-within', opts.ifExpiresWithin) : undefined,
-          validityMs: opts.validity ? durationFlag('--validity', opts.validity) : undefined,
-          reuseKeys: opts.reuseKeys,
-          keyAlgorithm: opts.keyAlgorithm,
-          now: new Date(),
-          allowShortValidity: opts.force,
-        };
-        if (globals.inventory) {
-          const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
-          // (the cluster's code, SSH among it, loads only for -i)
-          const { renewCluster } = await import('./renew-cluster.js');
-          return renewCluster(globals, { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm, strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) }, opts);
-        }
-        if (opts.dryRun) {
-          if (await host.stat(JOURNAL_PATH)) process.stderr.write('kpki: an interrupted run left a journal; the next real run rolls it back first\n');
-          const plan = planRenewal(await scanNode(host, scanOptionsOf(globals)), planOptions);
-          process.stdout.write(renderPlan(plan));
-          process.stdout.write('(dry run: nothing was changed)\n');
-          return 0;
-        }
-        const restart = opts.restart ? { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) } : undefined;
-        if (restart) requireLiveNode(host, 'renew --restart');
-        const say = (line: string) => process.stderr.write(`kpki: ${line}\n`);
-        const run = await renewNode<number>(host, {
-          scan: scanOptionsOf(globals),
-          plan: planOptions,
-          fixModes: true,
-          reason: 'renew',
-          discardJournal: opts.discardJournal,
-          unpark: restart !== undefined,
-          log: say,
-          review: async (plan) => {
-            process.stdout.write(renderPlan(plan));
-            if (plan.items.length === 0 && plan.modeChanges.length === 0) {
-              if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
-              return 0;
-            }
-            const question = plan.items.length ? `Renew ${plan.items.length} certificate(s) on ${host.name}?` : `Make ${plan.modeChanges.length} key file(s) on ${host.name} readable by their owner only?`;
-            return confirm(opts.yes, question);
-          },
-          then: async ({ plan, backup }) => {
-            if (!backup) return 0;
-            const modes = plan.modeChanges.length ? `; ${plan.modeChanges.length} key file(s) made readable by their owner only` : '';
-            process.stdout.write(`Renewed ${plan.items.length} certificate(s)${modes}; backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
-            if (plan.items.length === 0) return 0;
-            if (!restart) {
-              process.stdout.write(renderNextSteps(plan));
-              return 0;
-            }
-            const { renewedIntoService } = await import('./renew-restart.js');
-            return renewedIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
-          },
-        });
-        return run.value ?? 0;
-      }),
-    );
+    .action(action(renew));
+}
+
+async function renew(names: string[], opts: RenewOptions, command: Command): Promise<number> {
+  const globals = globalsOf(command);
+  const host = hostOf(globals);
+  const planOptions = {
+    names,
+    ifExpiresWithinMs: opts.ifExpiresWithin ? durationFlag('--if-expires-within', opts.ifExpiresWithin) : undefined,
+    validityMs: opts.validity ? durationFlag('--validity', opts.validity) : undefined,
+    reuseKeys: opts.reuseKeys,
+    keyAlgorithm: opts.keyAlgorithm,
+    now: new Date(),
+    allowShortValidity: opts.force,
+  };
+  if (globals.inventory) {
+    const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
+    // (the cluster's code, SSH among it, loads only for -i)
+    const { renewCluster } = await import('./renew-cluster.js');
+    return renewCluster(globals, { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm, strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) }, opts);
+  }
+  if (opts.dryRun) {
+    if (await host.stat(JOURNAL_PATH)) process.stderr.write('kpki: an interrupted run left a journal; the next real run rolls it back first\n');
+    const plan = planRenewal(await scanNode(host, scanOptionsOf(globals)), planOptions);
+    process.stdout.write(renderPlan(plan));
+    process.stdout.write('(dry run: nothing was changed)\n');
+    return 0;
+  }
+  return renewHere(host, globals, planOptions, opts);
+}
+
+/** On this node (or a mounted disk): plan, show, confirm, write; with --restart, into service. */
+async function renewHere(host: LocalHost, globals: GlobalOptions, planOptions: Omit<PlanOptions, 'now'>, opts: RenewOptions): Promise<number> {
+  const restart = opts.restart ? { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) } : undefined;
+  if (restart) requireLiveNode(host, 'renew --restart');
+  const say = (line: string) => process.stderr.write(`kpki: ${line}\n`);
+  const run = await renewNode<number>(host, {
+    scan: scanOptionsOf(globals),
+    plan: planOptions,
+    fixModes: true,
+    reason: 'renew',
+    discardJournal: opts.discardJournal,
+    unpark: restart !== undefined,
+    log: say,
+    review: async (plan) => {
+      process.stdout.write(renderPlan(plan));
+      if (plan.items.length === 0 && plan.modeChanges.length === 0) {
+        if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
+        return 0;
+      }
+      const question = plan.items.length ? `Renew ${plan.items.length} certificate(s) on ${host.name}?` : `Make ${plan.modeChanges.length} key file(s) on ${host.name} readable by their owner only?`;
+      return confirm(opts.yes, question);
+    },
+    then: async ({ plan, backup }) => {
+      if (!backup) return 0;
+      const modes = plan.modeChanges.length ? `; ${plan.modeChanges.length} key file(s) made readable by their owner only` : '';
+      process.stdout.write(`Renewed ${plan.items.length} certificate(s)${modes}; backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
+      if (plan.items.length === 0) return 0;
+      if (!restart) {
+        process.stdout.write(renderNextSteps(plan));
+        return 0;
+      }
+      const { renewedIntoService } = await import('./renew-restart.js');
+      return renewedIntoService(host, plan, backup, { ...restart, kubeconfigDir: globals.kubeconfigDir });
+    },
+  });
+  return run.value ?? 0;
 }

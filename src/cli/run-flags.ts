@@ -1,7 +1,7 @@
 // The flags of a renewal run, shared by `timer run` (systemd on each node) and `agent` (in the cluster).
 import type { Command } from 'commander';
 import type { Host } from '../hosts/host.js';
-import type { RenewalRunOptions } from '../service/renewal-run.js';
+import type { RenewalRunOptions } from '../automation/renewal-run.js';
 import { defaultUserKubeconfig, GlobalOptions, log, scanOptionsOf } from './context.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 

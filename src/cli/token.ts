@@ -2,9 +2,9 @@
 import { Command } from 'commander';
 import { posix } from 'node:path';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
-import { KpkiError } from '../errors.js';
+import { KpkiError, UsageError } from '../errors.js';
 import { scanNode } from '../node/scan.js';
-import { caCertHash, createTokenSecret, newToken } from '../service/token.js';
+import { caCertHash, createTokenSecret, newToken } from '../api/token.js';
 import { action, globalsOf, hostOf, log, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
 
@@ -22,7 +22,7 @@ export function tokenCommand(): Command {
         const host = hostOf(globals);
         const inventory = await scanNode(host, scanOptionsOf(globals));
         const path = opts.kubeconfig ?? posix.join(inventory.kubeconfigDir, 'admin.conf');
-        if (!(await host.stat(path))) throw new KpkiError(`${host.describe(path)} does not exist: give --kubeconfig`, { exitCode: 2 });
+        if (!(await host.stat(path))) throw new UsageError(`${host.describe(path)} does not exist: give --kubeconfig`);
         const text = (await host.readFile(path)).toString();
         const server = parseKubeconfig(text).server ?? '';
         const ca = inventory.cas.find((c) => c.name === 'ca')?.cert;

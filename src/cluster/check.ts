@@ -1,15 +1,15 @@
 // Reads every node of an inventory in parallel (bounded), over SSH: one inventory per node, plus what only shows
 // across nodes (control-plane nodes with different CAs, an apiserver certificate without its node's address).
-import type { NodeInventory } from '../node/inventory.js';
+import type { NodeScan } from '../node/scan-result.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { connectNode, ConnectOptions, mapBounded } from './connect.js';
-import { pendingServingCsrs, usesServerTlsBootstrap } from '../service/kubelet-csrs.js';
+import { pendingServingCsrs, usesServerTlsBootstrap } from '../api/kubelet-csrs.js';
 import type { InventoryNode } from './inventory/model.js';
 
 export interface NodeResult {
   node: InventoryNode;
-  inventory?: NodeInventory;
+  inventory?: NodeScan;
   error?: string;
 }
 

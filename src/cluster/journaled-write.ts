@@ -23,7 +23,7 @@ export interface PlannedWrites {
 export type JournaledWrite = { outcome: 'unchanged' } | { outcome: 'written'; backup: BackupManifest; fresh: boolean };
 
 /** An interrupted "writing" step: did its writes complete (the files differ from the backup it took)? */
-export async function completedWrites(host: Host, reason: string): Promise<string | undefined> {
+async function completedWrites(host: Host, reason: string): Promise<string | undefined> {
   const mine = (await listBackups(host)).filter((b) => b.reason === reason);
   for (const b of mine.reverse()) if (await changedSince(host, b)) return b.id;
   return undefined;

@@ -14,7 +14,7 @@ import { bringIntoService, rollBack } from '../service/into-service.js';
 import { nodeProblems, waitGate } from './gates.js';
 import type { NodeJournal } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
-import type { NodeReport, RolloutEvents } from './report.js';
+import type { NodeReport, RolloutEvents } from './outcome.js';
 
 export interface NodeRenewalContext {
   scan: ScanOptions;

@@ -10,18 +10,18 @@ import { KubeletStatus, kubeletClientDue, kubeletNodeName, kubeletStatus, planKu
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { KpkiError } from '../errors.js';
-import type { NodeInventory } from '../node/inventory.js';
+import type { NodeScan } from '../node/scan-result.js';
 import { materialize } from '../node/materialize.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { readServices } from '../service/health.js';
 import { restartComponent } from '../service/restart.js';
-import { ApiAccess, waitNodeReady } from '../service/node-ready.js';
+import { ApiAccess, waitNodeReady } from '../api/node-ready.js';
 import type { NodeJournal } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
 import type { NodeRenewalOutcome } from './node-renewal.js';
 import { changesOf, journaledWrite } from './journaled-write.js';
 import { repairNode } from '../service/renew-node.js';
-import type { NodeReport, RolloutEvents } from './report.js';
+import type { NodeReport, RolloutEvents } from './outcome.js';
 
 export interface WorkerContext {
   scan: ScanOptions;
@@ -94,7 +94,7 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
  * What a worker needs, the one place that says so: its kubelet client certificate (signed with the cluster CA) when
  * named and within the window, and its serving certificate (the kubelet's own shape: no cluster CA) likewise.
  */
-export function dueOnWorker(inventory: NodeInventory, status: KubeletStatus, settings: { names: string[]; ifExpiresWithinMs?: number; validityMs?: number }, now: Date): { clientDue: boolean; serving?: RenewalPlan } {
+export function dueOnWorker(inventory: NodeScan, status: KubeletStatus, settings: { names: string[]; ifExpiresWithinMs?: number; validityMs?: number }, now: Date): { clientDue: boolean; serving?: RenewalPlan } {
   const wanted = (names: string[]) => settings.names.length === 0 || settings.names.some((n) => names.includes(n));
   const window = settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
   const clientDue = wanted(KUBELET_NAMES) && kubeletClientDue(status, window, now);

@@ -6,7 +6,7 @@ import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ssh2';
-import { KpkiError } from '../errors.js';
+import { KpkiError, UsageError } from '../errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
 import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, MAX_READ_BYTES, tooLarge, WriteOptions } from './host.js';
 import { findRelay, openRelay, RelayProgram } from './relay.js';
@@ -78,13 +78,13 @@ function authMethods(ssh2: Ssh2, user: string, keyFile: string | undefined, pass
     try {
       key = readFileSync(file);
     } catch (err) {
-      if (keyFile) throw new KpkiError(`cannot read the SSH key ${file}: ${(err as Error).message}`, { exitCode: 2 });
+      if (keyFile) throw new UsageError(`cannot read the SSH key ${file}: ${(err as Error).message}`);
       continue;
     }
     const parsed = ssh2.utils.parseKey(key);
     if (parsed instanceof Error) {
       // an encrypted key needs its passphrase: OpenSSH would ask; kpki leaves it to the agent
-      if (keyFile) throw new KpkiError(`the SSH key ${file} cannot be used: ${parsed.message}${/encrypted/i.test(parsed.message) ? ' (add it to ssh-agent)' : ''}`, { exitCode: 2 });
+      if (keyFile) throw new UsageError(`the SSH key ${file} cannot be used: ${parsed.message}${/encrypted/i.test(parsed.message) ? ' (add it to ssh-agent)' : ''}`);
       continue;
     }
     methods.push({ type: 'publickey', username: user, key });

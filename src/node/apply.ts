@@ -27,7 +27,7 @@ function crashPoint(name: string): void {
   if (process.env.KPKI_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
 }
 
-export async function acquireLock(host: Host): Promise<HostLock> {
+async function acquireLock(host: Host): Promise<HostLock> {
   try {
     return await host.lock(LOCK_PATH);
   } catch (err) {

@@ -1,6 +1,6 @@
 // Reading one CA or one cert/key pair into inventory entries.
 import type { Host } from '../hosts/host.js';
-import type { CaEntry, CertEntry } from './inventory.js';
+import type { CaEntry, CertEntry } from './scan-result.js';
 import { KeyLoading, LOAD_ALL_KEYS, readCertificate, readCertificateChain, readOrStatKey } from './read.js';
 
 export async function readCa(host: Host, name: string, certPath: string, keyPath: string, keys: KeyLoading = LOAD_ALL_KEYS): Promise<CaEntry> {

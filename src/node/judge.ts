@@ -1,16 +1,16 @@
 // Structural judgement of a scanned node: which CA signed what (by key, never by name), key match, stale CA data,
 // and whether kpki can renew each entry. Time-based status (expired, expiring) is decided at report time.
 import { Certificate, isSignedBy, keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
-import { CaEntry, CertEntry, NodeInventory, OWN_CA, SELF_SIGNED } from './inventory.js';
+import { CaEntry, CertEntry, NodeScan, OWN_CA, SELF_SIGNED } from './scan-result.js';
 
-export function judgeEntries(inventory: NodeInventory): void {
+export function judgeEntries(inventory: NodeScan): void {
   addEmbeddedCas(inventory);
   for (const ca of inventory.cas) judgeCa(ca);
   for (const entry of inventory.entries) judgeEntry(inventory, entry);
 }
 
 /** A node with kubeconfigs but no CA file (an operator's copy, a worker): trust what the kubeconfig embeds. */
-function addEmbeddedCas(inventory: NodeInventory): void {
+function addEmbeddedCas(inventory: NodeScan): void {
   if (inventory.cas.some((c) => c.name === 'ca' && c.cert)) return;
   for (const entry of inventory.entries) {
     const data = entry.kubeconfig?.certificateAuthorityData;
@@ -42,7 +42,7 @@ function judgeCa(ca: CaEntry): void {
   }
 }
 
-function judgeEntry(inventory: NodeInventory, entry: CertEntry): void {
+function judgeEntry(inventory: NodeScan, entry: CertEntry): void {
   const cert = entry.cert;
   if (!cert) {
     entry.notRenewable = entry.missing ? 'missing: kpki renews existing certificates only' : 'unreadable';
@@ -143,7 +143,7 @@ function judgeChain(entry: CertEntry, cert: Certificate, chain: Chain, signer?: 
   }
 }
 
-function checkEmbeddedCa(inventory: NodeInventory, entry: CertEntry): void {
+function checkEmbeddedCa(inventory: NodeScan, entry: CertEntry): void {
   const data = entry.kubeconfig?.certificateAuthorityData;
   const ca = inventory.cas.find((c) => c.name === 'ca' && c.cert && !c.embeddedOnly);
   if (!data || !ca?.cert || entry.kind !== 'kubeconfig') return;

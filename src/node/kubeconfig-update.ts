@@ -95,6 +95,3 @@ export async function updateRootKubeconfig(host: Host, renewed: string[], to: st
   }
 }
 
-export function kubeDirOf(path: string): string {
-  return posix.dirname(path);
-}

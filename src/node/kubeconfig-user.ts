@@ -5,8 +5,8 @@ import { parseKubeconfig, renderKubeconfig } from '../kubeadm/kubeconfig.js';
 import { certificateToPem } from '../pki/certificate.js';
 import { distinguishedName, issueCertificate, leafExtensions } from '../pki/issue.js';
 import { generatePrivateKey, keyAlgorithmOf, KeyAlgorithm, privateKeyToPem } from '../pki/keys.js';
-import { KpkiError } from '../errors.js';
-import type { NodeInventory } from './inventory.js';
+import { KpkiError, UsageError } from '../errors.js';
+import type { NodeScan } from './scan-result.js';
 import { BACKDATE_MS } from './plan.js';
 
 export interface UserKubeconfigRequest {
@@ -24,7 +24,7 @@ export interface UserKubeconfig {
   server: string;
 }
 
-export async function issueUserKubeconfig(host: Host, inventory: NodeInventory, request: UserKubeconfigRequest): Promise<UserKubeconfig> {
+export async function issueUserKubeconfig(host: Host, inventory: NodeScan, request: UserKubeconfigRequest): Promise<UserKubeconfig> {
   const ca = inventory.cas.find((c) => c.name === 'ca');
   if (!ca?.cert || !ca.key) {
     throw new KpkiError(`the cluster CA key ${host.describe(ca?.keyPath ?? posix.join(inventory.certDir, 'ca.key'))} is not on this node: run on a control-plane node`, { exitCode: 1 });
@@ -37,7 +37,7 @@ export async function issueUserKubeconfig(host: Host, inventory: NodeInventory, 
     server ??= identity.server;
     clusterName = identity.clusterName ?? clusterName;
   }
-  if (!server) throw new KpkiError(`no server known (no ${admin}): give --server https://HOST:6443`, { exitCode: 2 });
+  if (!server) throw new UsageError(`no server known (no ${admin}): give --server https://HOST:6443`);
   const algorithm = keyAlgorithmOf(ca.key).startsWith('RSA') ? 'RSA-2048' : 'ECDSA-P256';
   const key = await generatePrivateKey(algorithm as KeyAlgorithm);
   const notBefore = new Date(request.now.getTime() - BACKDATE_MS);

@@ -10,9 +10,9 @@ import { distinguishedName, issueCertificate, leafExtensions } from '../pki/issu
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { KeyObject } from 'node:crypto';
 import { isMap, isSeq, parse, parseDocument } from 'yaml';
-import { KpkiError } from '../errors.js';
+import { KpkiError, UsageError } from '../errors.js';
 import type { FileWrite } from './materialize.js';
-import type { NodeInventory } from './inventory.js';
+import type { NodeScan } from './scan-result.js';
 import { BACKDATE_MS } from './plan.js';
 
 export const KUBELET_CLIENT_LINK = posix.join(KUBELET_PKI_DIR, 'kubelet-client-current.pem');
@@ -36,7 +36,7 @@ export interface KubeletStatus {
   warnings: string[];
 }
 
-export async function kubeletStatus(host: Host, inventory: NodeInventory): Promise<KubeletStatus> {
+export async function kubeletStatus(host: Host, inventory: NodeScan): Promise<KubeletStatus> {
   const kubeconfig = posix.join(inventory.kubeconfigDir, 'kubelet.conf');
   const status: KubeletStatus = { kubeconfig, identity: 'missing', warnings: [] };
   if (await host.stat(kubeconfig)) {
@@ -79,7 +79,7 @@ export interface KubeletRenewal {
 export function kubeletNodeName(status: KubeletStatus, given?: string): string {
   const fromCert = /^system:node:(.+)$/.exec(status.client?.commonName ?? '')?.[1];
   const name = given ?? fromCert;
-  if (!name) throw new KpkiError('cannot tell the node name (no kubelet client certificate to read it from): give --node-name', { exitCode: 2 });
+  if (!name) throw new UsageError('cannot tell the node name (no kubelet client certificate to read it from): give --node-name');
   return name;
 }
 

@@ -7,7 +7,7 @@ import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parse
 import type { x509 } from '../pki/provider.js';
 import type * as Issue from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
-import { CertEntry, NodeInventory, OWN_CA } from './inventory.js';
+import { CertEntry, NodeScan, OWN_CA } from './scan-result.js';
 import { OWN_CA_BACKDATE_MS, PlanItem, RenewalPlan } from './plan.js';
 import { KpkiError } from '../errors.js';
 import { holdsPrivateKey } from '../hosts/secret-modes.js';
@@ -23,7 +23,7 @@ export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
 export const KUBECONFIG_MODE = 0o600;
 
-export async function materialize(host: Host, inventory: NodeInventory, plan: RenewalPlan): Promise<FileWrite[]> {
+export async function materialize(host: Host, inventory: NodeScan, plan: RenewalPlan): Promise<FileWrite[]> {
   // every new key at once (the kubelet's serving certificate needs two): key generation is most of a renewal's time,
   // and the machine's cores make them fastest all together
   // (the X.509 library loads meanwhile: the cores make keys, the main thread compiles it)
@@ -76,7 +76,7 @@ async function tightenedModes(host: Host, plan: RenewalPlan, written: Set<string
 const DROP_SAN = process.env.KPKI_TEST_DROP_SAN;
 
 /** The item's new key (or its old one with --reuse-keys) and, for a certificate that carries its own CA, that CA's. */
-async function newKeys(inventory: NodeInventory, item: PlanItem): Promise<{ key: KeyObject; caKey?: KeyObject }> {
+async function newKeys(inventory: NodeScan, item: PlanItem): Promise<{ key: KeyObject; caKey?: KeyObject }> {
   const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
   const [key, caKey] = await Promise.all([
     item.reuseKey && entry.key ? entry.key : generatePrivateKey(item.keyAlgorithm),
@@ -85,7 +85,7 @@ async function newKeys(inventory: NodeInventory, item: PlanItem): Promise<{ key:
   return { key, caKey };
 }
 
-async function issueFor(issue: typeof Issue, inventory: NodeInventory, item: PlanItem, keys: { key: KeyObject; caKey?: KeyObject }) {
+async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem, keys: { key: KeyObject; caKey?: KeyObject }) {
   const { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName } = issue;
   const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
   const old = entry.cert!;
@@ -122,7 +122,7 @@ async function issueFor(issue: typeof Issue, inventory: NodeInventory, item: Pla
   return { item, entry, cert, signer: ca ? ca.cert! : cert, extensions, key, subject, certPem: certificateToPem(cert) + chain, keyPem: privateKeyToPem(key) };
 }
 
-async function filesFor(host: Host, inventory: NodeInventory, entry: CertEntry, item: PlanItem, certPem: string, keyPem: string): Promise<FileWrite[]> {
+async function filesFor(host: Host, inventory: NodeScan, entry: CertEntry, item: PlanItem, certPem: string, keyPem: string): Promise<FileWrite[]> {
   const slot = entry.slot;
   if (slot.kind === 'pair') {
     return [
@@ -163,7 +163,7 @@ async function fileWrite(host: Host, path: string, data: string, defaultMode: nu
     : { kind: 'file', path, data, mode: defaultMode, entry, format };
 }
 
-async function caPemOnDisk(host: Host, inventory: NodeInventory): Promise<string | undefined> {
+async function caPemOnDisk(host: Host, inventory: NodeScan): Promise<string | undefined> {
   const ca = inventory.cas.find((c) => c.name === 'ca' && !c.embeddedOnly);
   if (!ca) return undefined;
   const file = await readOptional(host, ca.certPath);

@@ -5,7 +5,7 @@
 import { posix } from 'node:path';
 import type { FileInfo, Host } from '../hosts/host.js';
 import { ETCD_SSL_DIR, MANIFEST_DIR } from '../kubeadm/catalog.js';
-import type { CaEntry, CertEntry, NodeInventory, Problem } from './inventory.js';
+import type { CaEntry, CertEntry, NodeScan, Problem } from './scan-result.js';
 
 /** private: holds a private key; kubeconfig: one without embedded credentials (kubelet.conf by file reference). */
 export type FileKind = 'private' | 'kubeconfig' | 'certificate' | 'public' | 'manifest' | 'directory';
@@ -45,7 +45,7 @@ interface Target {
 
 export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
-function targetsOf(inventory: NodeInventory): Target[] {
+function targetsOf(inventory: NodeScan): Target[] {
   const targets: Target[] = [];
   const etcdSsl = (path: string) => path.startsWith(`${ETCD_SSL_DIR}/`);
   for (const ca of inventory.cas) {
@@ -65,7 +65,7 @@ function targetsOf(inventory: NodeInventory): Target[] {
 }
 
 /** Checks modes and owners; findings go to the entries they belong to and to `inventory.files`. */
-export async function auditFiles(host: Host, inventory: NodeInventory): Promise<void> {
+export async function auditFiles(host: Host, inventory: NodeScan): Promise<void> {
   const root = await host.stat('/');
   const want = { uid: root?.uid ?? 0, gid: root?.gid ?? 0 };
   const targets = targetsOf(inventory);

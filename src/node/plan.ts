@@ -1,7 +1,8 @@
 // Renewal plan: which entries to renew, why, with which key and validity. Plain data: --dry-run prints it.
 import { isSupportedAlgorithm, KeyAlgorithm } from '../pki/keys.js';
+import type { Certificate } from '../pki/certificate.js';
 import { humanDuration } from '../util/duration.js';
-import { CaEntry, CertEntry, NodeInventory, OWN_CA, SELF_SIGNED } from './inventory.js';
+import { CaEntry, CertEntry, NodeScan, OWN_CA, SELF_SIGNED } from './scan-result.js';
 import { posix } from 'node:path';
 import { KpkiError, UsageError } from '../errors.js';
 import { secretMode } from '../hosts/secret-modes.js';
@@ -58,14 +59,14 @@ const ALIASES: Record<string, string[]> = {
   'kubelet-client': ['kubelet-client', 'kubelet.conf'],
 };
 
-export function planRenewal(inventory: NodeInventory, options: PlanOptions): RenewalPlan {
+export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalPlan {
   const warnings: string[] = [];
   const { validityMs, validitySource } = validityOf(inventory, options);
   if (validityMs < MIN_VALIDITY_MS && !options.allowShortValidity) {
     throw new UsageError(`validity ${humanDuration(validityMs)} (${validitySource}) is shorter than an hour: the new certificates would expire almost at once`, 'give a longer --validity, or --force if you mean it');
   }
   if (options.keyAlgorithm && !isSupportedAlgorithm(options.keyAlgorithm)) {
-    throw new KpkiError(`unknown key algorithm "${options.keyAlgorithm}"`, { hint: 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384', exitCode: 2 });
+    throw new UsageError(`unknown key algorithm "${options.keyAlgorithm}"`, 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384');
   }
   const all = options.names.length === 0 || options.names.includes('all');
   const targets = all ? inventory.entries : options.names.map((name) => findEntry(inventory, name));
@@ -90,42 +91,47 @@ export function planRenewal(inventory: NodeInventory, options: PlanOptions): Ren
       skipped.push({ name: entry.name, reason: `expires in ${humanDuration(left)}, outside --if-expires-within ${humanDuration(options.ifExpiresWithinMs)}` });
       continue;
     }
-    const signer = inventory.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
-    if (signer?.cert) refuseUnusableCa(signer, entry, options);
-    const backdateMs = entry.signer === OWN_CA ? OWN_CA_BACKDATE_MS : BACKDATE_MS;
-    const notBefore = new Date(options.now.getTime() - backdateMs);
-    const wanted = entry.signer === OWN_CA ? new Date(notBefore.getTime() + validityMs) : new Date(options.now.getTime() + validityMs);
-    const caEnd = signer?.cert?.notAfter ?? wanted;
-    const capped = wanted.getTime() > caEnd.getTime();
-    if (capped) warnings.push(`${entry.name}: validity capped at the ${signer!.name} CA's own expiry ${caEnd.toISOString()}`);
-    if (capped && caEnd.getTime() - options.now.getTime() < MIN_VALIDITY_MS && !options.allowShortValidity) {
-      throw new KpkiError(`${entry.name}: the ${signer!.name} CA (${signer!.certPath}) expires ${caEnd.toISOString()}, within the hour: what it signs now would expire with it`, { path: signer!.certPath, hint: 'the cluster needs a new CA (kubeadm documents a manual CA rotation); --force renews up to the CA\'s expiry anyway' });
-    }
-    const oldAlg = entry.cert.keyAlgorithm;
-    const keyAlgorithm = (options.keyAlgorithm ?? (isSupportedAlgorithm(oldAlg) ? oldAlg : 'RSA-2048')) as KeyAlgorithm;
-    if (!options.keyAlgorithm && !isSupportedAlgorithm(oldAlg)) warnings.push(`${entry.name}: key ${oldAlg} is not one kubeadm makes; the new key is RSA-2048`);
-    const reuseKey = Boolean(options.reuseKeys) && !options.keyAlgorithm;
-    if (options.reuseKeys && options.keyAlgorithm) warnings.push('--key-algorithm makes new keys; --reuse-keys is ignored');
-    items.push({
-      name: entry.name,
-      path: entry.path,
-      reason: reasonOf(left, options),
-      signer: signer?.name ?? (entry.signer === OWN_CA ? OWN_CA : SELF_SIGNED),
-      oldNotAfter: entry.cert.notAfter,
-      newNotBefore: notBefore,
-      newNotAfter: capped ? caEnd : wanted,
-      capped,
-      reuseKey,
-      keyAlgorithm: reuseKey ? (oldAlg as KeyAlgorithm) : keyAlgorithm,
-      oldKeyAlgorithm: oldAlg,
-      keepsChain: entry.signer !== OWN_CA ? (entry.chain?.length ?? 0) : 0,
-    });
+    items.push(planItem(inventory, entry, entry.cert, left, validityMs, options, warnings));
   }
   // every file holding a private key is left readable by its owner only, renewed or not (CA keys, sa.key too)
   const modeChanges = (inventory.files ?? [])
     .filter((f) => f.code === 'loose-mode' && f.kind === 'private')
     .map((f) => ({ path: f.path, from: f.mode, to: secretMode(f.mode), entry: f.entry ?? posix.basename(f.path) }));
   return { node: inventory.node, items, modeChanges, skipped, validityMs, validitySource, warnings };
+}
+
+/** One certificate's renewal: its signer, dates (capped at the CA's expiry), key policy. */
+function planItem(inventory: NodeScan, entry: CertEntry, cert: Certificate, left: number, validityMs: number, options: PlanOptions, warnings: string[]): PlanItem {
+  const signer = inventory.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
+  if (signer?.cert) refuseUnusableCa(signer, entry, options);
+  const backdateMs = entry.signer === OWN_CA ? OWN_CA_BACKDATE_MS : BACKDATE_MS;
+  const notBefore = new Date(options.now.getTime() - backdateMs);
+  const wanted = entry.signer === OWN_CA ? new Date(notBefore.getTime() + validityMs) : new Date(options.now.getTime() + validityMs);
+  const caEnd = signer?.cert?.notAfter ?? wanted;
+  const capped = wanted.getTime() > caEnd.getTime();
+  if (capped) warnings.push(`${entry.name}: validity capped at the ${signer!.name} CA's own expiry ${caEnd.toISOString()}`);
+  if (capped && caEnd.getTime() - options.now.getTime() < MIN_VALIDITY_MS && !options.allowShortValidity) {
+    throw new KpkiError(`${entry.name}: the ${signer!.name} CA (${signer!.certPath}) expires ${caEnd.toISOString()}, within the hour: what it signs now would expire with it`, { path: signer!.certPath, hint: 'the cluster needs a new CA (kubeadm documents a manual CA rotation); --force renews up to the CA\'s expiry anyway' });
+  }
+  const oldAlg = cert.keyAlgorithm;
+  const keyAlgorithm = (options.keyAlgorithm ?? (isSupportedAlgorithm(oldAlg) ? oldAlg : 'RSA-2048')) as KeyAlgorithm;
+  if (!options.keyAlgorithm && !isSupportedAlgorithm(oldAlg)) warnings.push(`${entry.name}: key ${oldAlg} is not one kubeadm makes; the new key is RSA-2048`);
+  const reuseKey = Boolean(options.reuseKeys) && !options.keyAlgorithm;
+  if (options.reuseKeys && options.keyAlgorithm) warnings.push('--key-algorithm makes new keys; --reuse-keys is ignored');
+  return {
+    name: entry.name,
+    path: entry.path,
+    reason: reasonOf(left, options),
+    signer: signer?.name ?? (entry.signer === OWN_CA ? OWN_CA : SELF_SIGNED),
+    oldNotAfter: cert.notAfter,
+    newNotBefore: notBefore,
+    newNotAfter: capped ? caEnd : wanted,
+    capped,
+    reuseKey,
+    keyAlgorithm: reuseKey ? (oldAlg as KeyAlgorithm) : keyAlgorithm,
+    oldKeyAlgorithm: oldAlg,
+    keepsChain: entry.signer !== OWN_CA ? (entry.chain?.length ?? 0) : 0,
+  };
 }
 
 /** A CA that is expired or not yet valid signs nothing: everything it signed is rejected, renewed or not. */
@@ -147,7 +153,7 @@ function refuseUnusableCa(signer: CaEntry, entry: CertEntry, options: PlanOption
   }
 }
 
-function validityOf(inventory: NodeInventory, options: PlanOptions): { validityMs: number; validitySource: string } {
+function validityOf(inventory: NodeScan, options: PlanOptions): { validityMs: number; validitySource: string } {
   if (options.validityMs !== undefined) return { validityMs: options.validityMs, validitySource: '--validity' };
   if (inventory.settings?.certificateValidityMs) {
     return { validityMs: inventory.settings.certificateValidityMs, validitySource: `certificateValidityPeriod in ${inventory.settingsPath}` };
@@ -161,23 +167,23 @@ function reasonOf(left: number, options: PlanOptions): string {
   return 'requested';
 }
 
-function findEntry(inventory: NodeInventory, name: string): CertEntry {
+function findEntry(inventory: NodeScan, name: string): CertEntry {
   for (const candidate of ALIASES[name] ?? [name]) {
     const entry = inventory.entries.find((e) => e.name === candidate);
     if (entry) return entry;
   }
   if (inventory.cas.some((c) => c.name === name) || name === 'sa' || name.startsWith('sa.')) {
-    throw new KpkiError(`${name} is a CA or the service-account key: kpki renew never changes those`, { exitCode: 2 });
+    throw new UsageError(`${name} is a CA or the service-account key: kpki renew never changes those`);
   }
   const known = inventory.entries.map((e) => e.name).join(', ');
-  throw new KpkiError(`no certificate named "${name}" on this node`, { hint: `known here: all, ${known}`, exitCode: 2 });
+  throw new UsageError(`no certificate named "${name}" on this node`, `known here: all, ${known}`);
 }
 
 /**
  * Problems that make the tree unsafe to touch: fail with the file and what to do, write nothing. `unmanaged`: the
  * entry is not one kpki would write (no CA of the node signed it), so `all` passes it by instead of refusing.
  */
-function refusalOf(inventory: NodeInventory, entry: CertEntry, options: PlanOptions): { error: KpkiError; unmanaged?: boolean } | undefined {
+function refusalOf(inventory: NodeScan, entry: CertEntry, options: PlanOptions): { error: KpkiError; unmanaged?: boolean } | undefined {
   const refuse = (error: KpkiError, unmanaged = false) => ({ error, unmanaged });
   const notUtf8 = entry.problems.find((p) => p.code === 'not-utf8');
   if (notUtf8) return refuse(new KpkiError(notUtf8.message, { path: entry.path, hint: 'convert the file to UTF-8 (iconv) or remove the characters, then run again' }));

@@ -2,7 +2,7 @@
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { ETCD_SSL_DIR } from '../kubeadm/catalog.js';
-import type { CaEntry, CertEntry } from './inventory.js';
+import type { CaEntry, CertEntry } from './scan-result.js';
 import { readCa, readPairEntry } from './entries.js';
 import type { KeyLoading } from './read.js';
 

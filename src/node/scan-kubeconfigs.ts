@@ -2,10 +2,10 @@
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
-import { KubeconfigError, parseKubeconfig } from '../kubeadm/kubeconfig.js';
+import { KubeconfigError, KubeconfigIdentity, parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { CertFormatError, parseCertificate } from '../pki/certificate.js';
 import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
-import type { CertEntry } from './inventory.js';
+import type { CertEntry } from './scan-result.js';
 import { KeyLoading, readOptional } from './read.js';
 import { readCombinedEntry } from './scan-kubelet.js';
 import { readPairEntry } from './entries.js';
@@ -63,28 +63,7 @@ async function readKubeconfigEntry(host: Host, name: string, path: string, kubea
     return entry;
   }
   entry.kubeconfig = identity;
-  if (identity.clientCertificateData) {
-    try {
-      entry.cert = parseCertificate(identity.clientCertificateData);
-    } catch (err) {
-      if (!(err instanceof CertFormatError)) throw err;
-      entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-certificate-data of user "${identity.userName}": ${err.message}` });
-      return entry;
-    }
-    if (!identity.clientKeyData) {
-      entry.problems.push({ code: 'key-missing', message: `user "${identity.userName}" has no client-key-data` });
-      return entry;
-    }
-    entry.keyPresent = true;
-    if (!keys.leaf) return entry;
-    try {
-      entry.key = parsePrivateKey(identity.clientKeyData);
-    } catch (err) {
-      if (!(err instanceof KeyFormatError)) throw err;
-      entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-key-data of user "${identity.userName}": ${err.message}` });
-    }
-    return entry;
-  }
+  if (identity.clientCertificateData) return embeddedIdentity(host, entry, identity, keys);
   if (identity.clientCertificateFile) {
     const certPath = posix.resolve(posix.dirname(path), identity.clientCertificateFile);
     const keyPath = identity.clientKeyFile ? posix.resolve(posix.dirname(path), identity.clientKeyFile) : certPath;
@@ -99,6 +78,31 @@ async function readKubeconfigEntry(host: Host, name: string, path: string, kubea
   }
   // Token or exec credentials: no certificate to track.
   return undefined;
+}
+
+/** A kubeconfig whose client certificate and key are embedded (client-certificate-data, client-key-data). */
+function embeddedIdentity(host: Host, entry: CertEntry, identity: KubeconfigIdentity, keys: KeyLoading): CertEntry {
+  const path = entry.path;
+  try {
+    entry.cert = parseCertificate(identity.clientCertificateData!);
+  } catch (err) {
+    if (!(err instanceof CertFormatError)) throw err;
+    entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-certificate-data of user "${identity.userName}": ${err.message}` });
+    return entry;
+  }
+  if (!identity.clientKeyData) {
+    entry.problems.push({ code: 'key-missing', message: `user "${identity.userName}" has no client-key-data` });
+    return entry;
+  }
+  entry.keyPresent = true;
+  if (!keys.leaf) return entry;
+  try {
+    entry.key = parsePrivateKey(identity.clientKeyData);
+  } catch (err) {
+    if (!(err instanceof KeyFormatError)) throw err;
+    entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-key-data of user "${identity.userName}": ${err.message}` });
+  }
+  return entry;
 }
 
 /** The offset of the first byte that does not start a well-formed UTF-8 sequence (for the message). */

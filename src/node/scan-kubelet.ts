@@ -4,7 +4,7 @@ import type { Host } from '../hosts/host.js';
 import { KUBELET_PKI_DIR } from '../kubeadm/catalog.js';
 import { CertFormatError, parseCertificateChain } from '../pki/certificate.js';
 import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
-import type { CertEntry } from './inventory.js';
+import type { CertEntry } from './scan-result.js';
 import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
 import { readPairEntry } from './entries.js';
 

@@ -77,7 +77,7 @@ export interface CertEntry {
   source: string;
 }
 
-export interface NodeInventory {
+export interface NodeScan {
   node: string;
   certDir: string;
   kubeconfigDir: string;
@@ -126,7 +126,7 @@ export function keyPathOf(entry: CertEntry): string | undefined {
   return undefined;
 }
 
-export function isExternallyManaged(inventory: NodeInventory, entry: CertEntry): boolean {
+export function isExternallyManaged(inventory: NodeScan, entry: CertEntry): boolean {
   if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) return !(entry.key || entry.keyPresent);
   const ca = inventory.cas.find((c) => c.name === (entry.signer ?? entry.expectedCa));
   return !ca || !ca.keyPresent;

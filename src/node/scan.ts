@@ -1,4 +1,4 @@
-// Scan one node through a Host into a NodeInventory: kubeadm catalog, manifests' flags, kubeconfigs,
+// Scan one node through a Host into a NodeScan: kubeadm catalog, manifests' flags, kubeconfigs,
 // the kubelet's files and the Kubespray/KubeKey etcd layout. Nothing is written.
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
@@ -13,7 +13,7 @@ import {
 } from '../kubeadm/catalog.js';
 import { ClusterSettings, parseClusterSettings } from '../kubeadm/cluster-config.js';
 import { parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
-import { CaEntry, CertEntry, NodeInventory } from './inventory.js';
+import { CaEntry, CertEntry, NodeScan } from './scan-result.js';
 import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
 import { auditFiles } from './permissions.js';
 import { interruptedRun } from './apply.js';
@@ -35,7 +35,7 @@ export interface ScanOptions {
   keys?: KeyLoading;
 }
 
-export async function scanNode(host: Host, options: ScanOptions = {}): Promise<NodeInventory> {
+export async function scanNode(host: Host, options: ScanOptions = {}): Promise<NodeScan> {
   const rootInfo = await host.stat('/');
   if (!rootInfo || rootInfo.type !== 'dir') throw new NodeReadError(`node root ${host.describe('/')} is not a directory`, '/');
   const { settings, settingsPath } = await readSettings(host, options.config);
@@ -63,7 +63,7 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
 
   const present = role === 'control-plane' ? entries : entries.filter((e) => !e.missing || e.source.startsWith('kubelet.conf'));
   const caList = role === 'control-plane' ? cas.filter((c) => !c.missing || c.name !== 'etcd-ca' || localEtcd) : allCas;
-  const inventory: NodeInventory = {
+  const inventory: NodeScan = {
     node: host.name,
     certDir,
     kubeconfigDir,

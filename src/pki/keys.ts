@@ -1,5 +1,5 @@
 // Private keys: read any PEM form, generate a key like another, write as kubeadm does (PKCS#1 / SEC1).
-import { createPrivateKey, createPublicKey, generateKeyPair, KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPair, KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { isPrivateKeyType, parsePem, toPem } from './pem.js';
 
@@ -64,7 +64,3 @@ export function privateKeyToPem(key: KeyObject): string {
   return toPem('PRIVATE KEY', key.export({ format: 'der', type: 'pkcs8' }));
 }
 
-export function publicKeyDer(key: KeyObject): Buffer {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return pub.export({ format: 'der', type: 'spki' });
-}

@@ -1,5 +1,5 @@
 // kubeadm's `certs check-expiration` output: text (byte-compatible) and CertificateExpirationInfo (json/yaml).
-import { isExternallyManaged, NodeInventory } from '../node/inventory.js';
+import { isExternallyManaged, NodeScan } from '../node/scan-result.js';
 import { tabwrite } from './tabwriter.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -49,7 +49,7 @@ function rfc3339(date: Date): string {
 
 /** kubeadm's fields only; `extra` adds kpki's detail per entry (kept out of the text format). */
 export function expirationInfo(
-  inventory: NodeInventory,
+  inventory: NodeScan,
   now: Date,
   extra?: (name: string) => Record<string, unknown>,
 ): CertificateExpirationInfo {

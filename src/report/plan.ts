@@ -1,8 +1,8 @@
 // Renders a renewal plan and what must happen after it.
 import { USED_BY } from '../kubeadm/catalog.js';
 import type { RenewalPlan } from '../node/plan.js';
-import type { NodePlan } from '../cluster/report.js';
-import { OWN_CA } from '../node/inventory.js';
+import type { NodePlan } from '../cluster/outcome.js';
+import { OWN_CA } from '../node/scan-result.js';
 import { octal } from '../node/permissions.js';
 import { humanDuration } from '../util/duration.js';
 import { kubeadmDate } from './kubeadm-format.js';

@@ -1,6 +1,6 @@
 // The rollout while it runs: on a terminal, a table redrawn in place (node, role, step, elapsed, result) with detail
 // lines scrolling above it; otherwise (CI, a log file) one timestamped line per event.
-import type { NodeOutcome, RolloutEvents } from '../cluster/report.js';
+import type { NodeOutcome, RolloutEvents } from '../cluster/outcome.js';
 import { renderColumns } from './table.js';
 import { renderNodePlan } from './plan.js';
 

@@ -5,13 +5,13 @@
 // plus a `node` label and kpki's own metrics (renewal runs, reachability).
 import { Gauge, Registry } from 'prom-client';
 import type { Certificate } from '../pki/certificate.js';
-import type { NodeInventory } from '../node/inventory.js';
+import type { NodeScan } from '../node/scan-result.js';
 import type { TimerState } from '../node/timer-state.js';
 
 export interface NodeMetricsInput {
   node: string;
   role?: string;
-  inventory?: NodeInventory;
+  inventory?: NodeScan;
   error?: string;
   timer?: TimerState;
   scrapeSeconds?: number;
@@ -41,7 +41,7 @@ interface Found {
 }
 
 /** Every certificate of a node once: files (leaves, CAs, the kubelet PEM) and what kubeconfigs embed. */
-function certificatesOf(node: string, inventory: NodeInventory): { found: Found[]; errors: { node: string; filename: string; filepath: string }[] } {
+function certificatesOf(node: string, inventory: NodeScan): { found: Found[]; errors: { node: string; filename: string; filepath: string }[] } {
   const found: Found[] = [];
   const errors: { node: string; filename: string; filepath: string }[] = [];
   const seen = new Set<string>();

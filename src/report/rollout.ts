@@ -1,6 +1,6 @@
 // The end of a rollout: per node what happened, which certificates changed (old and new expiry), what was reloaded
 // or restarted, how long it took; then why it stopped and what to do.
-import type { RolloutReport } from '../cluster/report.js';
+import type { RolloutReport } from '../cluster/outcome.js';
 import { kubeadmDate } from './kubeadm-format.js';
 import { renderColumns } from './table.js';
 

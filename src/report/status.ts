@@ -1,5 +1,5 @@
 // Time-based status of entries against warn/crit thresholds, and the Nagios-style severity it implies.
-import type { CaEntry, CertEntry, NodeInventory, Problem } from '../node/inventory.js';
+import type { CaEntry, CertEntry, NodeScan, Problem } from '../node/scan-result.js';
 import { EXPIRY_IS_WARNING, KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
 
 export interface Thresholds {
@@ -92,7 +92,7 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
 }
 
 /** The exit code of `kpki check`: the worst severity over every CA and entry (and file modes: a warning). */
-export function nodeSeverity(inventory: NodeInventory, thresholds: Thresholds): Severity {
+export function nodeSeverity(inventory: NodeScan, thresholds: Thresholds): Severity {
   // a pending kubelet-serving CSR: the kubelet waits for someone to approve its serving certificate
   // (and a run killed half-way: its files may be half written until the next run rolls them back)
   let worst: Severity = inventory.files?.length || inventory.servingCsrs?.pending.length || inventory.interrupted ? 1 : 0;

@@ -1,5 +1,5 @@
 // kpki's own tables: kubeadm's columns plus STATUS (default), and a wide form with path, subject, SANs, key, serial.
-import { CertEntry, isExternallyManaged, keyPathOf, NodeInventory, OWN_CA } from '../node/inventory.js';
+import { CertEntry, isExternallyManaged, keyPathOf, NodeScan, OWN_CA } from '../node/scan-result.js';
 import { kubeadmDate, shortHumanDuration } from './kubeadm-format.js';
 import { Severity, statusOf, Thresholds } from './status.js';
 
@@ -35,7 +35,7 @@ export const CERT_HEADER = ['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFIC
 export const CA_HEADER = ['CERTIFICATE AUTHORITY', 'EXPIRES', 'RESIDUAL TIME', 'EXTERNALLY MANAGED', 'STATUS'];
 
 /** The rows of the certificate table (no header), with each row's severity. */
-export function certificateRows(inventory: NodeInventory, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
+export function certificateRows(inventory: NodeScan, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
   const now = thresholds.now;
   const severities: Severity[] = [];
   const rows: string[][] = [];
@@ -55,7 +55,7 @@ export function certificateRows(inventory: NodeInventory, thresholds: Thresholds
 }
 
 /** The rows of the CA table (no header), with each row's severity. */
-export function caRows(inventory: NodeInventory, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
+export function caRows(inventory: NodeScan, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
   const severities: Severity[] = [];
   const rows: string[][] = [];
   for (const ca of inventory.cas) {
@@ -72,7 +72,7 @@ export function caRows(inventory: NodeInventory, thresholds: Thresholds): { rows
   return { rows, severities };
 }
 
-export function renderTable(inventory: NodeInventory, thresholds: Thresholds, colour: boolean): string {
+export function renderTable(inventory: NodeScan, thresholds: Thresholds, colour: boolean): string {
   const certs = certificateRows(inventory, thresholds);
   const cas = caRows(inventory, thresholds);
   const rows = [CERT_HEADER, ...certs.rows];
@@ -84,7 +84,7 @@ export function renderTable(inventory: NodeInventory, thresholds: Thresholds, co
 }
 
 /** A journal an interrupted run left, and what the next run does with it. */
-export function renderInterrupted(inventory: NodeInventory): string {
+export function renderInterrupted(inventory: NodeScan): string {
   const run = inventory.interrupted;
   if (!run) return '';
   const next = run.backupPresent
@@ -94,7 +94,7 @@ export function renderInterrupted(inventory: NodeInventory): string {
 }
 
 /** serverTLSBootstrap: whether the kubelet's serving certificate waits for an approval (empty where not asked). */
-export function renderServingCsrs(inventory: NodeInventory): string {
+export function renderServingCsrs(inventory: NodeScan): string {
   const csrs = inventory.servingCsrs;
   if (!csrs) return '';
   const head = '\nKubelet serving certificate from the cluster (serverTLSBootstrap):';
@@ -105,14 +105,14 @@ export function renderServingCsrs(inventory: NodeInventory): string {
 }
 
 /** The CIS file mode and owner findings, each with the command that fixes it (empty when there are none). */
-export function renderFileFindings(inventory: NodeInventory): string {
+export function renderFileFindings(inventory: NodeScan): string {
   if (!inventory.files?.length) return '';
   const lines = ['', 'File modes and owners (CIS Kubernetes Benchmark 1.1):'];
   for (const f of inventory.files) lines.push(`  ${f.message}`, `    fix: ${f.fix}`);
   return `${lines.join('\n')}\n`;
 }
 
-export function renderWide(inventory: NodeInventory, thresholds: Thresholds): string {
+export function renderWide(inventory: NodeScan, thresholds: Thresholds): string {
   const rows: string[][] = [['CERTIFICATE', 'EXPIRES', 'STATUS', 'PATH', 'SUBJECT', 'SANS', 'KEY', 'SERIAL', 'SIGNED BY']];
   const items = [
     ...inventory.cas.map((ca) => ({ name: `${ca.name} (CA)`, item: ca, path: ca.certPath, signer: 'self' })),
@@ -136,7 +136,7 @@ export function renderWide(inventory: NodeInventory, thresholds: Thresholds): st
 }
 
 /** kpki's extra detail for the json/yaml forms, keyed like expirationInfo's `extra` callback. */
-export function detailFor(inventory: NodeInventory, thresholds: Thresholds) {
+export function detailFor(inventory: NodeScan, thresholds: Thresholds) {
   return (key: string): Record<string, unknown> => {
     const item = key.startsWith('ca:') ? inventory.cas.find((c) => `ca:${c.name}` === key) : inventory.entries.find((e) => e.name === key);
     if (!item) return {};

@@ -3,7 +3,7 @@
 // `endpoint status` show, for the rollout's gates and its quorum check.
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
-import { describeNetworkError, Dial, httpRequest } from './http.js';
+import { describeNetworkError, Dial, httpRequest } from '../api/http.js';
 import type { NodeServices } from './health.js';
 
 export interface EtcdCredentials {

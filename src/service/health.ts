@@ -7,7 +7,7 @@ import type { Host } from '../hosts/host.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { HttpGetProbe, parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
 import { DEFAULT_KUBECONFIG_DIR, KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm/catalog.js';
-import { describeNetworkError, Dial, GetOptions, httpGet } from './http.js';
+import { describeNetworkError, Dial, GetOptions, httpGet } from '../api/http.js';
 
 export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'] as const;
 export type Component = (typeof COMPONENTS)[number];

@@ -37,8 +37,6 @@ export interface IntoServiceOptions {
   timeoutMs: number;
   kubeconfigDir?: string;
   log: (line: string) => void;
-  /** Restart even what reloads by itself (the way before kpki knew better). */
-  restartAll?: boolean;
   /** Components an interrupted run already brought into service (resume): not restarted again. */
   done?: Component[];
   /** Called when a component serves the renewed files (journal for --resume). */
@@ -61,7 +59,7 @@ export async function bringIntoService(host: Host, renewed: string[], backup: Ba
   const result: IntoServiceResult = { ok: true, restarted: [], reloaded: [], notes: [] };
   const toRestart: Component[] = [];
   for (const c of components) {
-    if (!o.restartAll && reloadsByItself(c, renewed)) {
+    if (reloadsByItself(c, renewed)) {
       const stale = await waitServesFiles(host, services, c, SERVE_WAIT_MS[c] ?? 10_000);
       const healthy = stale.length === 0 && (await waitHealthy(host, services, c, 10_000, o.kubeconfigDir)).ok;
       if (healthy) {
@@ -105,7 +103,7 @@ export async function bringIntoService(host: Host, renewed: string[], backup: Ba
 export async function rollBack(host: Host, renewed: string[], backup: BackupManifest, o: IntoServiceOptions & { restarted?: Component[]; reloaded?: Component[] }): Promise<{ ok: boolean; detail?: string }> {
   const services = await readServices(host, o.kubeconfigDir);
   const running = componentsUsing(renewed).filter((c) => c === 'kubelet' || services.pods.has(c));
-  const reloaded = o.reloaded ?? running.filter((c) => !o.restartAll && reloadsByItself(c, renewed));
+  const reloaded = o.reloaded ?? running.filter((c) => reloadsByItself(c, renewed));
   const restart = o.restarted ?? running.filter((c) => !reloaded.includes(c));
   o.log(`Rolling back: restoring backup ${backup.id}${restart.length ? ` and restarting ${restart.join(', ')} again` : ''}`);
   await restoreBackup(host, backup, `rollback to ${backup.id}`);

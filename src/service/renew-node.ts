@@ -5,7 +5,7 @@
 import type { Host } from '../hosts/host.js';
 import { applyWrites, recoverInterrupted, withNodeLock } from '../node/apply.js';
 import type { BackupManifest } from '../node/backup.js';
-import type { NodeInventory } from '../node/inventory.js';
+import type { NodeScan } from '../node/scan-result.js';
 import { materialize } from '../node/materialize.js';
 import { PlanOptions, planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
@@ -29,15 +29,15 @@ export async function repairNode(host: Host, o: RepairOptions): Promise<void> {
 export interface RenewNodeOptions<T> extends RepairOptions {
   scan: ScanOptions;
   /** How to plan (a fresh scan is planned under the lock), or the plan the operator already approved. */
-  plan: Omit<PlanOptions, 'now'> | ((inventory: NodeInventory) => RenewalPlan);
+  plan: Omit<PlanOptions, 'now'> | ((inventory: NodeScan) => RenewalPlan);
   /** A plan that only tightens key file modes is carried out too (`kpki renew`); elsewhere it is nothing to do. */
   fixModes?: boolean;
   /** What the node's backup is called, e.g. "renew" or "renew (timer)". */
   reason: string;
   /** Sees the plan before anything is written; a value other than `undefined` stops the run with it (nothing written). */
-  review?: (plan: RenewalPlan, inventory: NodeInventory) => Promise<T | undefined>;
+  review?: (plan: RenewalPlan, inventory: NodeScan) => Promise<T | undefined>;
   /** Runs after the writes (or when there was nothing to write), still under the lock: bringing them into service. */
-  then?: (result: { plan: RenewalPlan; inventory: NodeInventory; backup?: BackupManifest }) => Promise<T>;
+  then?: (result: { plan: RenewalPlan; inventory: NodeScan; backup?: BackupManifest }) => Promise<T>;
 }
 
 export interface RenewNodeOutcome<T> {

@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import type { Component, NodeServices } from './health.js';
-import { Dial, withTimeout } from './http.js';
+import { Dial, withTimeout } from '../api/http.js';
 
 interface Endpoint {
   what: string;

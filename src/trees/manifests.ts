@@ -46,12 +46,27 @@ ${flags}
 `;
 }
 
-export function renderManifests(o: ManifestOptions): Record<string, string> {
-  const files: Record<string, string> = {};
+/** The addresses the manifests name: this node's, the local one the components bind to, etcd's client URLs. */
+function addresses(o: ManifestOptions) {
   const local = o.localAddress ?? '127.0.0.1';
   const clientUrls = [...new Set([`https://${local}:2379`, `https://${o.address}:2379`])].join(',');
   const etcdServers = o.stackedEtcd ? `https://${o.address}:2379` : 'https://etcd.example.invalid:2379';
-  files['kube-apiserver.yaml'] = pod(
+  return { local, clientUrls, etcdServers };
+}
+
+export function renderManifests(o: ManifestOptions): Record<string, string> {
+  const files: Record<string, string> = {
+    'kube-apiserver.yaml': apiserverManifest(o),
+    'kube-controller-manager.yaml': controllerManagerManifest(o),
+    'kube-scheduler.yaml': schedulerManifest(o),
+  };
+  if (o.stackedEtcd) files['etcd.yaml'] = etcdManifest(o);
+  return files;
+}
+
+function apiserverManifest(o: ManifestOptions): string {
+  const { etcdServers } = addresses(o);
+  return pod(
     'kube-apiserver',
     'registry.k8s.io/kube-apiserver:v1.29.0',
     [
@@ -76,7 +91,11 @@ export function renderManifests(o: ManifestOptions): Record<string, string> {
     ],
     { host: o.address, port: 6443, path: '/livez', scheme: 'HTTPS' },
   );
-  files['kube-controller-manager.yaml'] = pod(
+}
+
+function controllerManagerManifest(o: ManifestOptions): string {
+  const { local } = addresses(o);
+  return pod(
     'kube-controller-manager',
     'registry.k8s.io/kube-controller-manager:v1.29.0',
     [
@@ -91,37 +110,42 @@ export function renderManifests(o: ManifestOptions): Record<string, string> {
     ],
     { host: local, port: 10257, path: '/healthz', scheme: 'HTTPS' },
   );
-  files['kube-scheduler.yaml'] = pod(
+}
+
+function schedulerManifest(o: ManifestOptions): string {
+  const { local } = addresses(o);
+  return pod(
     'kube-scheduler',
     'registry.k8s.io/kube-scheduler:v1.29.0',
     ['kube-scheduler', `--bind-address=${local}`, '--kubeconfig=/etc/kubernetes/scheduler.conf', '--leader-elect=true'],
     { host: local, port: 10259, path: '/healthz', scheme: 'HTTPS' },
   );
-  if (o.stackedEtcd) {
-    files['etcd.yaml'] = pod(
+}
+
+function etcdManifest(o: ManifestOptions): string {
+  const { local, clientUrls } = addresses(o);
+  return pod(
+    'etcd',
+    'registry.k8s.io/etcd:3.5.10-0',
+    [
       'etcd',
-      'registry.k8s.io/etcd:3.5.10-0',
-      [
-        'etcd',
-        `--advertise-client-urls=https://${o.address}:2379`,
-        `--cert-file=${PKI}/etcd/server.crt`,
-        '--client-cert-auth=true',
-        '--data-dir=/var/lib/etcd',
-        `--initial-advertise-peer-urls=https://${o.address}:2380`,
-        `--initial-cluster=${o.initialCluster ?? `${o.nodeName}=https://${o.address}:2380`}`,
-        `--key-file=${PKI}/etcd/server.key`,
-        `--listen-client-urls=${clientUrls}`,
-        `--listen-metrics-urls=http://${local}:2381`,
-        `--listen-peer-urls=https://${o.address}:2380`,
-        `--name=${o.nodeName}`,
-        `--peer-cert-file=${PKI}/etcd/peer.crt`,
-        '--peer-client-cert-auth=true',
-        `--peer-key-file=${PKI}/etcd/peer.key`,
-        `--peer-trusted-ca-file=${PKI}/etcd/ca.crt`,
-        `--trusted-ca-file=${PKI}/etcd/ca.crt`,
-      ],
-      { host: local, port: 2381, path: '/health', scheme: 'HTTP' },
-    );
-  }
-  return files;
+      `--advertise-client-urls=https://${o.address}:2379`,
+      `--cert-file=${PKI}/etcd/server.crt`,
+      '--client-cert-auth=true',
+      '--data-dir=/var/lib/etcd',
+      `--initial-advertise-peer-urls=https://${o.address}:2380`,
+      `--initial-cluster=${o.initialCluster ?? `${o.nodeName}=https://${o.address}:2380`}`,
+      `--key-file=${PKI}/etcd/server.key`,
+      `--listen-client-urls=${clientUrls}`,
+      `--listen-metrics-urls=http://${local}:2381`,
+      `--listen-peer-urls=https://${o.address}:2380`,
+      `--name=${o.nodeName}`,
+      `--peer-cert-file=${PKI}/etcd/peer.crt`,
+      '--peer-client-cert-auth=true',
+      `--peer-key-file=${PKI}/etcd/peer.key`,
+      `--peer-trusted-ca-file=${PKI}/etcd/ca.crt`,
+      `--trusted-ca-file=${PKI}/etcd/ca.crt`,
+    ],
+    { host: local, port: 2381, path: '/health', scheme: 'HTTP' },
+  );
 }

@@ -202,20 +202,24 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
   if (flavour === '1.29' && (options.initNode ?? true)) {
     work.push(kubeconfigFile(ctx, 'super-admin.conf', `https://${endpoint}`, 'kubernetes-super-admin', ['system:masters']));
   }
-  if (stacked) {
-    const etcdSans = { dnsNames: [options.nodeName, 'localhost'], ipAddresses: [options.address, '127.0.0.1', '::1'] };
-    work.push(
-      pairFile(ctx, 'etcd/server', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, cas.etcdCa),
-      pairFile(ctx, 'etcd/peer', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, cas.etcdCa),
-      pairFile(ctx, 'etcd/healthcheck-client', { commonName: 'kube-etcd-healthcheck-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, cas.etcdCa),
-      pairFile(ctx, 'apiserver-etcd-client', { commonName: 'kube-apiserver-etcd-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, cas.etcdCa),
-    );
-  }
+  if (stacked) work.push(...stackedEtcdFiles(ctx, options, legacyO));
   await Promise.all(work);
   await serviceAccountKeys(ctx);
   for (const [file, text] of Object.entries(renderManifests({ nodeName: options.nodeName, address: options.address, stackedEtcd: stacked, initialCluster: options.initialCluster, localAddress: options.localAddress }))) {
     write(root, `/etc/kubernetes/manifests/${file}`, text, 0o600);
   }
+}
+
+/** What a stacked etcd member adds: its serving and peer certificates, and the clients of etcd. */
+function stackedEtcdFiles(ctx: Ctx, options: NodeOptions, legacyO: string[]): Promise<void>[] {
+  const etcdCa = ctx.cas.etcdCa;
+  const etcdSans = { dnsNames: [options.nodeName, 'localhost'], ipAddresses: [options.address, '127.0.0.1', '::1'] };
+  return [
+    pairFile(ctx, 'etcd/server', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, etcdCa),
+    pairFile(ctx, 'etcd/peer', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, etcdCa),
+    pairFile(ctx, 'etcd/healthcheck-client', { commonName: 'kube-etcd-healthcheck-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, etcdCa),
+    pairFile(ctx, 'apiserver-etcd-client', { commonName: 'kube-apiserver-etcd-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, etcdCa),
+  ];
 }
 
 export async function buildWorkerNode(root: string, cas: LabCas, options: NodeOptions): Promise<void> {

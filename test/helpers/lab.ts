@@ -1,7 +1,7 @@
 // Lab node trees for tests: built once per test file, copied for each test (symlinks kept as they are).
 import { after, before } from 'node:test';
 import { cpSync } from 'node:fs';
-import { buildControlPlaneNode, makeClusterCas, NodeOptions } from '../../src/lab/index.js';
+import { buildControlPlaneNode, makeClusterCas, NodeOptions } from '../../src/trees/index.js';
 import { removeTree, tempRoot } from './kpki.js';
 
 const DAY = 86_400_000;

@@ -10,7 +10,7 @@ import { hashTree, kpki, removeTree, tempRoot } from '../helpers/kpki.js';
 import { sharedExpiredNode } from '../helpers/lab.js';
 import { checkJson, pemBlocks } from '../helpers/judge.js';
 import { openssl, tempFile } from '../helpers/openssl.js';
-import { buildControlPlaneNode, makeClusterCas } from '../../src/lab/index.js';
+import { buildControlPlaneNode, makeClusterCas } from '../../src/trees/index.js';
 
 const { fresh } = sharedExpiredNode();
 const PKI = 'etc/kubernetes/pki';

@@ -1,7 +1,7 @@
 // kpki check --at / --in: "what will be expired then", judged on a fresh lab tree (leaves for 1 year, CAs for 10).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildControlPlaneNode, makeClusterCas } from '../../src/lab/index.js';
+import { buildControlPlaneNode, makeClusterCas } from '../../src/trees/index.js';
 import { kpki, removeTree, tempRoot } from '../helpers/kpki.js';
 
 let root = '';

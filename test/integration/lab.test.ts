@@ -3,7 +3,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildControlPlaneNode, buildWorkerNode, makeClusterCas } from '../../src/lab/index.js';
+import { buildControlPlaneNode, buildWorkerNode, makeClusterCas } from '../../src/trees/index.js';
 import { kpki, removeTree, tempRoot } from '../helpers/kpki.js';
 import { publicKeyOfCert, publicKeyOfKey, verifies } from '../helpers/openssl.js';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdProblems, spareMembers, EtcdMemberState } from '../../src/service/etcd.js';
 import { pickBackup } from '../../src/cluster/backups.js';
-import { newReport } from '../../src/cluster/report.js';
+import { newReport } from '../../src/cluster/outcome.js';
 import { renderRolloutReport } from '../../src/report/rollout.js';
 import { plainProgress } from '../../src/report/progress.js';
 import { componentsUsing, reloadsByItself } from '../../src/service/into-service.js';

@@ -11,7 +11,7 @@ import { LocalHost } from '../../src/hosts/local.js';
 import { buildControlPlaneNode, makeClusterCas } from '../../src/trees/index.js';
 import { scanNode } from '../../src/node/scan.js';
 import { planRenewal, BACKDATE_MS, OWN_CA_BACKDATE_MS } from '../../src/node/plan.js';
-import { OWN_CA } from '../../src/node/inventory.js';
+import { OWN_CA } from '../../src/node/scan-result.js';
 import { UsageError, KpkiError } from '../../src/errors.js';
 import { isSignedBy, certificateToPem } from '../../src/pki/certificate.js';
 import { distinguishedName, issueWithThrowawayCa, leafExtensions, selfSignCa } from '../../src/pki/issue.js';

@@ -5,7 +5,7 @@
 //     - { name: cp1, address: 10.0.0.11, role: control-plane }
 //     - { name: w1, address: 10.0.0.21, role: worker, user: ubuntu, sudo: true }
 import { isMap, isSeq, LineCounter, parseDocument, Node as YamlNode } from 'yaml';
-import { KpkiError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { DEFAULT_KNOWN_HOSTS, expandPath, Inventory, InventoryNode, parseJump, parsePort } from './model.js';
 
 const ROLES = ['control-plane', 'worker'];
@@ -16,9 +16,9 @@ export function parseKpkiInventory(text: string, file: string): Inventory {
   const doc = parseDocument(text, { lineCounter: lines });
   const where = (node: YamlNode | null | undefined) => (node?.range ? `${file}:${lines.linePos(node.range[0]).line}` : file);
   const fail = (node: YamlNode | null | undefined, message: string): never => {
-    throw new KpkiError(`${where(node)}: ${message}`, { exitCode: 2 });
+    throw new UsageError(`${where(node)}: ${message}`);
   };
-  if (doc.errors.length > 0) throw new KpkiError(`${file}:${doc.errors[0].linePos?.[0].line ?? '?'}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, { exitCode: 2 });
+  if (doc.errors.length > 0) throw new UsageError(`${file}:${doc.errors[0].linePos?.[0].line ?? '?'}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
   if (!isMap(doc.contents)) fail(doc.contents, 'expected a mapping with "nodes:" (and optional "defaults:")');
   const defaultsNode = doc.get('defaults', true) as YamlNode | undefined;
   const defaults = (defaultsNode && isMap(defaultsNode) ? defaultsNode.toJSON() : {}) as Record<string, unknown>;

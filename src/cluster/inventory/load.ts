@@ -1,7 +1,7 @@
 // Reads an inventory file in whichever format it is: kpki's own, a Kubespray inventory (YAML or INI), a KubeKey
 // config. Users keep the inventory they already have.
 import { readFileSync } from 'node:fs';
-import { KpkiError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { parseKpkiInventory } from './kpki.js';
 import { isKubeKeyConfig, parseKubeKey } from './kubekey.js';
 import { parseKubesprayIni, parseKubesprayYaml } from './kubespray.js';
@@ -20,7 +20,7 @@ export function loadInventory(file: string, overrides: { knownHosts?: string } =
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new KpkiError(`cannot read the inventory ${file}: ${(err as Error).message}`, { exitCode: 2 });
+    throw new UsageError(`cannot read the inventory ${file}: ${(err as Error).message}`);
   }
   const inventory = parseAnyInventory(text, file);
   if (overrides.knownHosts) for (const n of inventory.nodes) n.knownHosts = overrides.knownHosts;

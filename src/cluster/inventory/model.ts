@@ -2,7 +2,7 @@
 // inventory, a KubeKey config). Errors name the file and the line.
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { KpkiError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 
 export type NodeRole = 'control-plane' | 'worker';
 
@@ -43,7 +43,7 @@ export interface Inventory {
 export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
 
 export function inventoryError(where: string, message: string): never {
-  throw new KpkiError(`${where}: ${message}`, { exitCode: 2 });
+  throw new UsageError(`${where}: ${message}`);
 }
 
 /** ~/x from the home directory, a relative path from the inventory's directory. */
@@ -80,6 +80,6 @@ export function expandRange(pattern: string): string[] {
 export function selectNodes(inventory: Inventory, names?: string): InventoryNode[] {
   if (!names) return inventory.nodes;
   const wanted = names.split(',').map((n) => n.trim()).filter(Boolean);
-  for (const n of wanted) if (!inventory.nodes.some((node) => node.name === n)) throw new KpkiError(`--nodes: no node "${n}" in ${inventory.file}`, { exitCode: 2 });
+  for (const n of wanted) if (!inventory.nodes.some((node) => node.name === n)) throw new UsageError(`--nodes: no node "${n}" in ${inventory.file}`);
   return inventory.nodes.filter((n) => wanted.includes(n.name));
 }

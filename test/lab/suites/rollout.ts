@@ -144,7 +144,9 @@ test('renew -i: a gate that fails on node 2 stops the rollout there, node 2 roll
   assert.deepEqual(json.nodes.map((n: { outcome: string }) => n.outcome), ['renewed', 'rolled-back', 'not-touched', 'unchanged']);
   assert.match(json.nodes[1].detail, /does not name this address/);
   for (const node of cluster.nodes) assert.equal(existsSync(node.path('/var/lib/kpki/rollout.json')), false, `${node.name}: a clean stop leaves no journal`);
-  assert.notEqual(await servedSerial(cp1), undefined);
+  // node 1 keeps its renewal and serves it; node 2 serves its old certificate again (the backup)
+  assert.equal(await servedSerial(cp1), fileSerial(cp1, '/etc/kubernetes/pki/apiserver.crt'));
+  assert.equal(await servedSerial(cp2), fileSerial(cp2, '/etc/kubernetes/pki/apiserver.crt'));
   await cluster.waitHealthy(60_000);
 });
 
