@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildControlPlaneNode, makeClusterCas } from '../src/lab/index.js';
+import { buildControlPlaneNode, makeClusterCas } from '../src/trees/index.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const KPKI = join(import.meta.dirname, '..', 'dist', 'kpki.js');

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { RESTART_REQUEST } from './standins/kubelet.js';
 import { join } from 'node:path';
-import { makeClusterCas } from '../src/lab/cluster-cas.js';
-import { buildControlPlaneNode, buildWorkerNode } from '../src/lab/node-tree.js';
+import { makeClusterCas } from '../src/trees/cluster-cas.js';
+import { buildControlPlaneNode, buildWorkerNode } from '../src/trees/node-tree.js';
 import type { KeyAlgorithm } from '../src/pki/keys.js';
 import type { NodeConfig } from './standins/node.js';
 

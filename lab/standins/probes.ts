@@ -1,5 +1,5 @@
 // The kubelet's HTTP probes (httpGet): 2xx/3xx is success; HTTPS without certificate verification, as the kubelet does.
-import { httpGet } from '../../src/service/http.js';
+import { httpGet } from '../../src/api/http.js';
 
 export interface HttpProbe {
   host: string;
