@@ -41,12 +41,20 @@ async function kubesprayEtcdFiles(): Promise<Record<string, string>> {
   const notBefore = new Date(Date.now() - DAY);
   const ca = await selfSignCa({ commonName: 'etcd-ca', key: caKey, notBefore, notAfter: new Date(Date.now() + 3650 * DAY) });
   const files: Record<string, string> = { 'ca.pem': certificateToPem(ca), 'ca-key.pem': privateKeyToPem(caKey) };
-  const leaves = [...[1, 2, 3].flatMap((i) => [`admin-lab-cp${i}`, `member-lab-cp${i}`]), ...Array.from({ length: 10 }, (_, i) => `node-lab-w${i + 1}`)];
+  const leaves = [
+    ...[1, 2, 3].flatMap((i) => [`admin-lab-cp${i}`, `member-lab-cp${i}`]),
+    ...Array.from({ length: 10 }, (_, i) => `node-lab-w${i + 1}`),
+  ];
   for (const name of leaves) {
     const key = await generatePrivateKey('ECDSA-P256');
     const cert = await issueCertificate({
       subject: distinguishedName(`etcd-${name}`),
-      extensions: leafExtensions({ commonName: name, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], extKeyUsages: ['serverAuth', 'clientAuth'] }),
+      extensions: leafExtensions({
+        commonName: name,
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+        extKeyUsages: ['serverAuth', 'clientAuth'],
+      }),
       publicKey: createPublicKey(key),
       notBefore,
       notAfter: new Date(Date.now() + 365 * DAY),
@@ -60,11 +68,19 @@ async function kubesprayEtcdFiles(): Promise<Record<string, string>> {
 
 /** Median seconds of RUNS scrapes of a running `kpki exporter -i` (after one scrape that connects). */
 async function steadyScrapes(inventory: string, port: number): Promise<number> {
-  const child = spawn(process.execPath, [KPKI, '-i', inventory, 'exporter', '--listen', `127.0.0.1:${port}`, '--min-interval', '0s'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [KPKI, '-i', inventory, 'exporter', '--listen', `127.0.0.1:${port}`, '--min-interval', '0s'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   try {
     const url = `http://127.0.0.1:${port}/metrics`;
     for (let i = 0; i < 100; i++) {
-      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
     await (await fetch(url)).text();
@@ -84,16 +100,21 @@ async function steadyScrapes(inventory: string, port: number): Promise<number> {
 }
 
 async function scrapes(): Promise<string[]> {
-  const rows = ['| nodes | certificates (x509_cert_not_after series) | kpki exporter -i --once (first scrape) | running kpki exporter -i (connections kept) | ssh + openssl, node after node | ratios (kpki/baseline) |', '|---|---|---|---|---|---|'];
+  const rows = [
+    '| nodes | certificates (x509_cert_not_after series) | kpki exporter -i --once (first scrape) | running kpki exporter -i (connections kept) | ssh + openssl, node after node | ratios (kpki/baseline) |',
+    '|---|---|---|---|---|---|',
+  ];
   const etcdFiles = await kubesprayEtcdFiles();
   const script = execFileSync('cat', [BASELINE], { encoding: 'utf8' });
   for (const size of SIZES) {
     const lab = await Lab.start({ controlPlanes: size, workers: 0, baseOctet: 100, sshOnly: true });
     try {
-      for (const n of lab.nodes) for (let i = 0; i < 100 && !(await tcpOpen(n.address, 22, 200)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+      for (const n of lab.nodes)
+        for (let i = 0; i < 100 && !(await tcpOpen(n.address, 22, 200)).ok; i++) await new Promise((r) => setTimeout(r, 100));
       for (const n of lab.nodes) {
         mkdirSync(n.path('/etc/ssl/etcd/ssl'), { recursive: true, mode: 0o700 });
-        for (const [file, text] of Object.entries(etcdFiles)) writeFileSync(n.path(`/etc/ssl/etcd/ssl/${file}`), text, { mode: file.endsWith('-key.pem') ? 0o600 : 0o644 });
+        for (const [file, text] of Object.entries(etcdFiles))
+          writeFileSync(n.path(`/etc/ssl/etcd/ssl/${file}`), text, { mode: file.endsWith('-key.pem') ? 0o600 : 0o644 });
       }
       const inventory = lab.writeInventory();
       const k: number[] = [];
@@ -104,12 +125,35 @@ async function scrapes(): Promise<string[]> {
         series = run.stdout.split('\n').filter((l) => l.startsWith('x509_cert_not_after{')).length;
         k.push(run.seconds);
         const started = process.hrtime.bigint();
-        for (const n of lab.nodes) timed(['ssh', '-F', '/dev/null', '-i', lab.sshKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'BatchMode=yes', `root@${n.address}`, 'bash', '-s', 'check', '/'], script);
+        for (const n of lab.nodes)
+          timed(
+            [
+              'ssh',
+              '-F',
+              '/dev/null',
+              '-i',
+              lab.sshKey,
+              '-o',
+              `UserKnownHostsFile=${lab.knownHosts}`,
+              '-o',
+              'BatchMode=yes',
+              `root@${n.address}`,
+              'bash',
+              '-s',
+              'check',
+              '/',
+            ],
+            script,
+          );
         b.push(Number(process.hrtime.bigint() - started) / 1e9);
       }
       const steady = await steadyScrapes(inventory, 19795);
-      rows.push(`| ${size} | ${series} | ${median(k).toFixed(2)} s | ${steady.toFixed(2)} s | ${median(b).toFixed(2)} s | ${(median(k) / median(b)).toFixed(2)} / ${(steady / median(b)).toFixed(2)} |`);
-      console.error(`scrape ${size} nodes (${series} certificates): kpki --once ${k.map((x) => x.toFixed(2)).join(' ')}; running ${steady.toFixed(2)}; baseline ${b.map((x) => x.toFixed(2)).join(' ')}`);
+      rows.push(
+        `| ${size} | ${series} | ${median(k).toFixed(2)} s | ${steady.toFixed(2)} s | ${median(b).toFixed(2)} s | ${(median(k) / median(b)).toFixed(2)} / ${(steady / median(b)).toFixed(2)} |`,
+      );
+      console.error(
+        `scrape ${size} nodes (${series} certificates): kpki --once ${k.map((x) => x.toFixed(2)).join(' ')}; running ${steady.toFixed(2)}; baseline ${b.map((x) => x.toFixed(2)).join(' ')}`,
+      );
     } finally {
       await lab.stop();
     }
@@ -135,9 +179,13 @@ const pinned = (r: LoadReport) => Object.values(r.pinned).reduce((a, c) => a + c
 
 async function timers(): Promise<string[]> {
   const lab = await Lab.start({ controlPlanes: 3, workers: 1 });
-  const results: Record<string, { report: LoadReport; most: number; seconds: number }[]> = { "kpki timer run (etcd lock)": [], "seed's script (renew, restart the pods)": [] };
+  const results: Record<string, { report: LoadReport; most: number; seconds: number }[]> = {
+    'kpki timer run (etcd lock)': [],
+    "seed's script (renew, restart the pods)": [],
+  };
   const expireSoon = async () => {
-    for (const n of lab.nodes) await n.reissue('all', { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+    for (const n of lab.nodes)
+      await n.reissue('all', { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
     await Promise.all(lab.controlPlanes.map((n) => n.restartAllPods()));
     await lab.waitHealthy(90_000);
   };
@@ -155,10 +203,18 @@ async function timers(): Promise<string[]> {
       await expireSoon();
       results['kpki timer run (etcd lock)'].push(
         await underLoad(async () => {
-          const runs = await Promise.all(lab.controlPlanes.map((n) => lab.exec(n, [process.execPath, KPKI, 'timer', 'run', '--renew-within', '30d', '--retry', '1s', '--max-wait', '10m'], 900_000)));
+          const runs = await Promise.all(
+            lab.controlPlanes.map((n) =>
+              lab.exec(n, [process.execPath, KPKI, 'timer', 'run', '--renew-within', '30d', '--retry', '1s', '--max-wait', '10m'], 900_000),
+            ),
+          );
           return runs.map((r, i) => {
             if (r.code !== 0) throw new Error(`${lab.controlPlanes[i].name}: ${r.stdout}${r.stderr}`);
-            return { node: lab.controlPlanes[i].name, from: Date.parse(/^(\S+) lock acquired/m.exec(r.stdout)![1]), to: Date.parse(/^(\S+) lock released/m.exec(r.stdout)![1]) };
+            return {
+              node: lab.controlPlanes[i].name,
+              from: Date.parse(/^(\S+) lock acquired/m.exec(r.stdout)![1]),
+              to: Date.parse(/^(\S+) lock released/m.exec(r.stdout)![1]),
+            };
           });
         }),
       );
@@ -180,11 +236,20 @@ async function timers(): Promise<string[]> {
   } finally {
     await lab.stop();
   }
-  const rows = ['| all control-plane timers at the same second | balanced requests failed | longest balanced gap | pinned requests failed | most nodes restarting at once | until healthy |', '|---|---|---|---|---|---|'];
+  const rows = [
+    '| all control-plane timers at the same second | balanced requests failed | longest balanced gap | pinned requests failed | most nodes restarting at once | until healthy |',
+    '|---|---|---|---|---|---|',
+  ];
   for (const [name, list] of Object.entries(results)) {
     const pick = [...list].sort((a, b) => failed(a.report) - failed(b.report))[Math.floor(list.length / 2)];
-    const total = pick.report.balanced.writes.ok + pick.report.balanced.writes.failed + pick.report.balanced.reads.ok + pick.report.balanced.reads.failed;
-    rows.push(`| ${name} | ${failed(pick.report)} of ${total} | ${(pick.report.balanced.longestGapMs / 1000).toFixed(2)} s | ${pinned(pick.report)} | ${Math.max(...list.map((x) => x.most))} | ${pick.seconds.toFixed(1)} s |`);
+    const total =
+      pick.report.balanced.writes.ok +
+      pick.report.balanced.writes.failed +
+      pick.report.balanced.reads.ok +
+      pick.report.balanced.reads.failed;
+    rows.push(
+      `| ${name} | ${failed(pick.report)} of ${total} | ${(pick.report.balanced.longestGapMs / 1000).toFixed(2)} s | ${pinned(pick.report)} | ${Math.max(...list.map((x) => x.most))} | ${pick.seconds.toFixed(1)} s |`,
+    );
   }
   return rows;
 }

@@ -38,15 +38,34 @@ function run(argv: string[], input?: string): void {
 }
 
 async function checkScaling(): Promise<string[]> {
-  const rows = ['| nodes | kpki check -i (parallel) | standalone executable | ssh + openssl, node after node | ratio (kpki/baseline) | ratio (standalone/baseline) | per node (kpki) |', '|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| nodes | kpki check -i (parallel) | standalone executable | ssh + openssl, node after node | ratio (kpki/baseline) | ratio (standalone/baseline) | per node (kpki) |',
+    '|---|---|---|---|---|---|---|',
+  ];
   execFileSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'build-sea.mjs')], { stdio: 'ignore' });
   const script = execFileSync('cat', [BASELINE], { encoding: 'utf8' });
   for (const size of SIZES) {
     const lab = await Lab.start({ controlPlanes: Math.min(3, size), workers: Math.max(0, size - 3), baseOctet: 100, sshOnly: true });
     try {
-      for (const n of lab.nodes) for (let i = 0; i < 100 && !(await tcpOpen(n.address, 22, 200)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+      for (const n of lab.nodes)
+        for (let i = 0; i < 100 && !(await tcpOpen(n.address, 22, 200)).ok; i++) await new Promise((r) => setTimeout(r, 100));
       const inventory = lab.writeInventory();
-      const ssh = (address: string) => ['ssh', '-F', '/dev/null', '-i', lab.sshKey, '-o', `UserKnownHostsFile=${lab.knownHosts}`, '-o', 'BatchMode=yes', `root@${address}`, 'bash', '-s', 'check', '/'];
+      const ssh = (address: string) => [
+        'ssh',
+        '-F',
+        '/dev/null',
+        '-i',
+        lab.sshKey,
+        '-o',
+        `UserKnownHostsFile=${lab.knownHosts}`,
+        '-o',
+        'BatchMode=yes',
+        `root@${address}`,
+        'bash',
+        '-s',
+        'check',
+        '/',
+      ];
       const k: number[] = [];
       const sea: number[] = [];
       const b: number[] = [];
@@ -57,7 +76,9 @@ async function checkScaling(): Promise<string[]> {
         b.push(timed(() => lab.nodes.forEach((n) => run(ssh(n.address), script))));
       }
       const [kt, st, bt] = [median(k), median(sea), median(b)];
-      rows.push(`| ${size} | ${kt.toFixed(2)} s | ${st.toFixed(2)} s | ${bt.toFixed(2)} s | ${(kt / bt).toFixed(2)} | ${(st / bt).toFixed(2)} | ${((kt / size) * 1000).toFixed(0)} ms |`);
+      rows.push(
+        `| ${size} | ${kt.toFixed(2)} s | ${st.toFixed(2)} s | ${bt.toFixed(2)} s | ${(kt / bt).toFixed(2)} | ${(st / bt).toFixed(2)} | ${((kt / size) * 1000).toFixed(0)} ms |`,
+      );
       const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
       console.error(`check ${size} nodes: kpki ${list(k)}; standalone ${list(sea)}; baseline ${list(b)}`);
     } finally {
@@ -73,9 +94,13 @@ const pinnedGap = (r: LoadReport) => Math.max(0, ...Object.values(r.pinned).map(
 
 async function rollouts(): Promise<string[]> {
   const lab = await Lab.start({ controlPlanes: 3, workers: 1 });
-  const results: Record<string, { seconds: number; report: LoadReport }[]> = { 'kpki renew -i (one node at a time, gates)': [], "seed's method (renew every node, restart all at once)": [] };
+  const results: Record<string, { seconds: number; report: LoadReport }[]> = {
+    'kpki renew -i (one node at a time, gates)': [],
+    "seed's method (renew every node, restart all at once)": [],
+  };
   const expireSoon = async () => {
-    for (const n of lab.nodes) await n.reissue('all', { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+    for (const n of lab.nodes)
+      await n.reissue('all', { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
     await Promise.all(lab.controlPlanes.map((n) => n.restartAllPods()));
     await lab.waitHealthy(90_000);
   };
@@ -93,7 +118,14 @@ async function rollouts(): Promise<string[]> {
     for (let round = 0; round < ROLLOUT_ROUNDS; round++) {
       await expireSoon();
       // asynchronously: the load generator runs in this process and must keep running meanwhile
-      results['kpki renew -i (one node at a time, gates)'].push(await underLoad(async () => void (await execFileAsync(process.execPath, [KPKI, 'renew', '-i', inventory, 'all', '--if-expires-within', '30d', '--yes'], { maxBuffer: 64 << 20 }))));
+      results['kpki renew -i (one node at a time, gates)'].push(
+        await underLoad(
+          async () =>
+            void (await execFileAsync(process.execPath, [KPKI, 'renew', '-i', inventory, 'all', '--if-expires-within', '30d', '--yes'], {
+              maxBuffer: 64 << 20,
+            })),
+        ),
+      );
       await expireSoon();
       results["seed's method (renew every node, restart all at once)"].push(
         await underLoad(async () => {
@@ -108,11 +140,20 @@ async function rollouts(): Promise<string[]> {
   } finally {
     await lab.stop();
   }
-  const rows = ['| method | time | per node | balanced requests failed | longest balanced gap | pinned requests failed | longest pinned gap |', '|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| method | time | per node | balanced requests failed | longest balanced gap | pinned requests failed | longest pinned gap |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const [name, list] of Object.entries(results)) {
     const pick = list.sort((a, b) => failed(a.report) - failed(b.report))[Math.floor(list.length / 2)];
-    const total = pick.report.balanced.writes.ok + pick.report.balanced.writes.failed + pick.report.balanced.reads.ok + pick.report.balanced.reads.failed;
-    rows.push(`| ${name} | ${pick.seconds.toFixed(1)} s | ${(pick.seconds / 4).toFixed(1)} s | ${failed(pick.report)} of ${total} | ${(pick.report.balanced.longestGapMs / 1000).toFixed(2)} s | ${pinnedFailed(pick.report)} | ${(pinnedGap(pick.report) / 1000).toFixed(2)} s |`);
+    const total =
+      pick.report.balanced.writes.ok +
+      pick.report.balanced.writes.failed +
+      pick.report.balanced.reads.ok +
+      pick.report.balanced.reads.failed;
+    rows.push(
+      `| ${name} | ${pick.seconds.toFixed(1)} s | ${(pick.seconds / 4).toFixed(1)} s | ${failed(pick.report)} of ${total} | ${(pick.report.balanced.longestGapMs / 1000).toFixed(2)} s | ${pinnedFailed(pick.report)} | ${(pinnedGap(pick.report) / 1000).toFixed(2)} s |`,
+    );
   }
   return rows;
 }

@@ -14,7 +14,11 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const KPKI = join(import.meta.dirname, '..', 'dist', 'kpki.js');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const rows: Record<string, LoadReport[]> = { 'all at once (restart everything)': [], 'one node at a time, health waits': [], 'kpki renew all --restart (one node)': [] };
+const rows: Record<string, LoadReport[]> = {
+  'all at once (restart everything)': [],
+  'one node at a time, health waits': [],
+  'kpki renew all --restart (one node)': [],
+};
 const recoverSeconds: number[] = [];
 let lab = await Lab.start({ controlPlanes: 3, workers: 1 });
 try {
@@ -42,7 +46,10 @@ for (let round = 0; round < ROUNDS; round++) {
     for (const node of lab.controlPlanes) {
       const r = await lab.exec(node, [process.execPath, KPKI, 'recover'], 600_000);
       if (r.code !== 0) throw new Error(`recover failed on ${node.name}: ${r.stdout}${r.stderr}`);
-      const healthy = await lab.waitHealthy(1000, lab.controlPlanes).then(() => true, () => false);
+      const healthy = await lab.waitHealthy(1000, lab.controlPlanes).then(
+        () => true,
+        () => false,
+      );
       if (healthy) break;
     }
     await lab.waitHealthy(120_000, lab.controlPlanes);
@@ -53,13 +60,19 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-console.log('| restart under load | balanced client: failed / requests | longest gap (balanced) | pinned clients: failed | longest gap (pinned) | acknowledged writes lost |');
+console.log(
+  '| restart under load | balanced client: failed / requests | longest gap (balanced) | pinned clients: failed | longest gap (pinned) | acknowledged writes lost |',
+);
 console.log('|---|---|---|---|---|---|');
 for (const [name, r] of Object.entries(rows)) {
   const failed = median(r.map((x) => x.balanced.writes.failed + x.balanced.reads.failed));
   const total = median(r.map((x) => x.balanced.writes.ok + x.balanced.writes.failed + x.balanced.reads.ok + x.balanced.reads.failed));
   const pinned = median(r.map((x) => Object.values(x.pinned).reduce((s, c) => s + c.failed, 0)));
   const pinnedGap = median(r.map((x) => Math.max(...Object.values(x.pinned).map((c) => c.longestGapMs))));
-  console.log(`| ${name} | ${failed} / ${total} | ${(median(r.map((x) => x.balanced.longestGapMs)) / 1000).toFixed(2)} s | ${pinned} | ${(pinnedGap / 1000).toFixed(2)} s | ${Math.max(...r.map((x) => x.lostWrites.length))} |`);
+  console.log(
+    `| ${name} | ${failed} / ${total} | ${(median(r.map((x) => x.balanced.longestGapMs)) / 1000).toFixed(2)} s | ${pinned} | ${(pinnedGap / 1000).toFixed(2)} s | ${Math.max(...r.map((x) => x.lostWrites.length))} |`,
+  );
 }
-console.log(`\nkpki recover, every certificate of every node expired: first \`recover\` to a healthy control plane (all 3 nodes): median ${median(recoverSeconds).toFixed(1)} s (${recoverSeconds.map((s) => s.toFixed(1)).join(', ')})`);
+console.log(
+  `\nkpki recover, every certificate of every node expired: first \`recover\` to a healthy control plane (all 3 nodes): median ${median(recoverSeconds).toFixed(1)} s (${recoverSeconds.map((s) => s.toFixed(1)).join(', ')})`,
+);

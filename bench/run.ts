@@ -41,12 +41,22 @@ const copy = () => {
 // renew all on this tree makes 14 RSA-2048 keys (13 certificates; the kubelet's serving certificate also gets its new
 // throwaway CA): how fast this machine's cores make that many, in parallel, is the floor no renewal can go under
 const KEYS = 14;
-const keygen = [process.execPath, '-e', `const { generateKeyPair } = require('node:crypto'); Promise.all(Array.from({ length: ${KEYS} }, () => new Promise((ok, no) => generateKeyPair('rsa', { modulusLength: 2048 }, (e) => (e ? no(e) : ok()))))).then(() => process.exit(0));`];
+const keygen = [
+  process.execPath,
+  '-e',
+  `const { generateKeyPair } = require('node:crypto'); Promise.all(Array.from({ length: ${KEYS} }, () => new Promise((ok, no) => generateKeyPair('rsa', { modulusLength: 2048 }, (e) => (e ? no(e) : ok()))))).then(() => process.exit(0));`,
+];
 
 type Job = { kpki: (root: string) => string[]; baseline?: (root: string) => string[] };
 const jobs: Record<string, Job> = {
-  check: { kpki: (root) => [process.execPath, KPKI, '--root', root, 'check', '-o', 'json'], baseline: (root) => ['bash', BASELINE, 'check', root] },
-  'renew all': { kpki: (root) => [process.execPath, KPKI, '--root', root, 'renew', 'all', '--yes'], baseline: (root) => ['bash', BASELINE, 'renew', root] },
+  check: {
+    kpki: (root) => [process.execPath, KPKI, '--root', root, 'check', '-o', 'json'],
+    baseline: (root) => ['bash', BASELINE, 'check', root],
+  },
+  'renew all': {
+    kpki: (root) => [process.execPath, KPKI, '--root', root, 'renew', 'all', '--yes'],
+    baseline: (root) => ['bash', BASELINE, 'renew', root],
+  },
   [`the key-generation limit: ${KEYS} RSA-2048 keys at once on ${availableParallelism()} cores`]: { kpki: () => keygen },
   '--version': { kpki: () => [process.execPath, KPKI, '--version'] },
   '--help': { kpki: () => [process.execPath, KPKI, '--help'] },
@@ -60,7 +70,10 @@ for (const [name, job] of Object.entries(jobs)) {
   const b: Sample[] = [];
   for (let i = 0; i < RUNS; i++) {
     // side by side: alternate the two so machine noise hits both alike
-    for (const [list, argv] of [[k, job.kpki], [b, job.baseline]] as const) {
+    for (const [list, argv] of [
+      [k, job.kpki],
+      [b, job.baseline],
+    ] as const) {
       if (!argv) continue;
       const root = copy();
       list.push(measure(argv(root)));
@@ -71,6 +84,8 @@ for (const [name, job] of Object.entries(jobs)) {
   const bt = b.length ? median(b.map((x) => x.seconds)) : undefined;
   const kRss = `${median(k.map((x) => x.maxRssMb)).toFixed(0)} MB`;
   const bRss = b.length ? `${median(b.map((x) => x.maxRssMb)).toFixed(0)} MB` : '-';
-  console.log(`| ${name} | ${kt.toFixed(2)} s | ${bt === undefined ? '-' : `${bt.toFixed(2)} s`} | ${bt === undefined ? '-' : (kt / bt).toFixed(2)} | ${kRss} | ${bRss} |`);
+  console.log(
+    `| ${name} | ${kt.toFixed(2)} s | ${bt === undefined ? '-' : `${bt.toFixed(2)} s`} | ${bt === undefined ? '-' : (kt / bt).toFixed(2)} | ${kRss} | ${bRss} |`,
+  );
 }
 rmSync(template, { recursive: true, force: true });

@@ -23,7 +23,8 @@ async function status(lab: Lab): Promise<number> {
       if (!check.ok) bad++;
       console.log(`  ${check.ok ? 'ok  ' : 'FAIL'}  ${name.padEnd(24)} ${check.detail}`);
     }
-    for (const pod of h.pods) console.log(`        pod ${pod.name.padEnd(40)} ${pod.state}${pod.ready ? '' : ' (not ready)'}  restarts ${pod.restarts}`);
+    for (const pod of h.pods)
+      console.log(`        pod ${pod.name.padEnd(40)} ${pod.state}${pod.ready ? '' : ' (not ready)'}  restarts ${pod.restarts}`);
   }
   console.log(`\nendpoint ${lab.endpointUrl}   admin kubeconfig ${lab.adminKubeconfig}`);
   console.log(`ssh: ssh -F /dev/null -i ${lab.sshKey} -o UserKnownHostsFile=${lab.knownHosts} root@${lab.nodes[0].address}`);
@@ -38,7 +39,14 @@ async function main(args: string[]): Promise<number> {
     if (running) await running.stop();
     const i = args.indexOf('--expired');
     const expired = i >= 0 ? args[i + 1].split(',') : undefined;
-    const lab = await Lab.start({ attached: false, baseOctet: base, expired, controlPlanes: option(args, '--control-planes', 3), workers: option(args, '--workers', 1), keyAlgorithm: args.includes('--rsa') ? 'RSA-2048' : 'ECDSA-P256' });
+    const lab = await Lab.start({
+      attached: false,
+      baseOctet: base,
+      expired,
+      controlPlanes: option(args, '--control-planes', 3),
+      workers: option(args, '--workers', 1),
+      keyAlgorithm: args.includes('--rsa') ? 'RSA-2048' : 'ECDSA-P256',
+    });
     console.log(`lab up in ${lab.dir}\n`);
     return status(lab);
   }

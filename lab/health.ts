@@ -36,7 +36,15 @@ export function tcpOpen(host: string, port: number, timeoutMs = 1000): Promise<C
 
 export async function etcdHealth(node: NodeInfo): Promise<Check> {
   const pki = tree(node, '/etc/kubernetes/pki/etcd');
-  const client = new EtcdClient(`https://${node.address}:2379`, { ca: readFileSync(`${pki}/ca.crt`), cert: readFileSync(`${pki}/healthcheck-client.crt`), key: readFileSync(`${pki}/healthcheck-client.key`) }, 1500);
+  const client = new EtcdClient(
+    `https://${node.address}:2379`,
+    {
+      ca: readFileSync(`${pki}/ca.crt`),
+      cert: readFileSync(`${pki}/healthcheck-client.crt`),
+      key: readFileSync(`${pki}/healthcheck-client.key`),
+    },
+    1500,
+  );
   try {
     const health = await client.health();
     return { ok: health.healthy, detail: health.healthy ? 'healthy' : String(health.reason) };
@@ -48,7 +56,10 @@ export async function etcdHealth(node: NodeInfo): Promise<Check> {
 /** /readyz over TLS verified against the cluster CA, authenticated with the node's admin.conf. */
 export async function apiReady(node: NodeInfo, kubeconfig = tree(node, '/etc/kubernetes/admin.conf')): Promise<Check> {
   try {
-    const res = await kubeRequest(loadKubeconfig(kubeconfig), 'GET', '/readyz', { server: `https://${node.address}:6443`, timeoutMs: 2000 });
+    const res = await kubeRequest(loadKubeconfig(kubeconfig), 'GET', '/readyz', {
+      server: `https://${node.address}:6443`,
+      timeoutMs: 2000,
+    });
     return { ok: res.status === 200, detail: res.status === 200 ? 'ready' : describeFailure(res) };
   } catch (err) {
     return { ok: false, detail: (err as Error).message };
@@ -66,7 +77,10 @@ export async function nodeReady(node: NodeInfo, adminKubeconfig: string, server?
     const res = await kubeRequest(loadKubeconfig(adminKubeconfig), 'GET', `/api/v1/nodes/${node.name}`, { server, timeoutMs: 2000 });
     if (res.status !== 200) return { ok: false, detail: describeFailure(res) };
     const ready = JSON.parse(res.body).status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
-    return { ok: ready?.status === 'True', detail: ready ? `Ready=${ready.status}${ready.status === 'True' ? '' : ` (${ready.message})`}` : 'no Ready condition' };
+    return {
+      ok: ready?.status === 'True',
+      detail: ready ? `Ready=${ready.status}${ready.status === 'True' ? '' : ` (${ready.message})`}` : 'no Ready condition',
+    };
   } catch (err) {
     return { ok: false, detail: (err as Error).message };
   }

@@ -2,7 +2,21 @@
 // Lab.start() writes the node trees, starts every node in its own mount and PID namespace (`unshare`), plus the
 // control-plane load balancer, and waits until the cluster is healthy. stop() ends everything by PID.
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readlinkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +32,11 @@ const execFileAsync = promisify(execFile);
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const STANDINS_SCRIPT = join(PROJECT, 'dist', 'lab-standins.js');
 const STATE_DIR = '/run/kpki-lab';
-const ALL_CERTIFICATES = [...LEAF_CATALOG.map((e) => e.name), ...KUBECONFIG_CATALOG.filter((e) => e.name !== 'kubelet.conf').map((e) => e.name), 'kubelet-client'];
+const ALL_CERTIFICATES = [
+  ...LEAF_CATALOG.map((e) => e.name),
+  ...KUBECONFIG_CATALOG.filter((e) => e.name !== 'kubelet.conf').map((e) => e.name),
+  'kubelet-client',
+];
 
 export interface LabOptions {
   controlPlanes?: number;
@@ -54,7 +72,10 @@ export class LabNode implements NodeInfo {
   readonly role: NodeInfo['role'];
   readonly dir: string;
 
-  constructor(info: NodeInfo, private readonly lab: Lab) {
+  constructor(
+    info: NodeInfo,
+    private readonly lab: Lab,
+  ) {
     ({ index: this.index, name: this.name, address: this.address, role: this.role, dir: this.dir } = info);
   }
 
@@ -145,8 +166,11 @@ export class LabNode implements NodeInfo {
 }
 
 function hasCertificate(node: LabNode, name: string): boolean {
-  if (name === 'kubelet-client') return lstatSync(node.path('/var/lib/kubelet/pki/kubelet-client-current.pem'), { throwIfNoEntry: false }) !== undefined; // a symlink to a node path
-  return existsSync(node.path(`/etc/kubernetes/pki/${name.replace(/^etcd-/, 'etcd/')}.crt`)) || existsSync(node.path(`/etc/kubernetes/${name}`));
+  if (name === 'kubelet-client')
+    return lstatSync(node.path('/var/lib/kubelet/pki/kubelet-client-current.pem'), { throwIfNoEntry: false }) !== undefined; // a symlink to a node path
+  return (
+    existsSync(node.path(`/etc/kubernetes/pki/${name.replace(/^etcd-/, 'etcd/')}.crt`)) || existsSync(node.path(`/etc/kubernetes/${name}`))
+  );
 }
 
 function readState(path: string): LabState | undefined {
@@ -167,7 +191,9 @@ async function cleanUpStale(baseOctet: number): Promise<void> {
   if (!state) return;
   const recorded = [...Object.values(state.unsharePids), ...Object.values(state.initPids), state.loadBalancerPid];
   // Only PIDs that still run this lab's command lines: a recycled PID belongs to someone else.
-  const pids = [...new Set([...recorded.filter((pid) => processesOfLab(state.layout.id).includes(pid)), ...processesOfLab(state.layout.id)])];
+  const pids = [
+    ...new Set([...recorded.filter((pid) => processesOfLab(state.layout.id).includes(pid)), ...processesOfLab(state.layout.id)]),
+  ];
   await stopPids(pids, 12_000);
   removeFiles(state);
 }
@@ -247,7 +273,10 @@ export class Lab {
     mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
 
     const dir = mkdtempSync(join(tmpdir(), 'kpki-lab-'));
-    const id = dir.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+    const id = dir
+      .slice(-6)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, 'x');
     const state: LabState = { layout: undefined as unknown as LabLayout, unsharePids: {}, initPids: {}, loadBalancerPid: 0 };
     writeFileSync(statePath(baseOctet), JSON.stringify({ ...state, layout: { id, dir, baseOctet, nodes: [] } }));
     let lab: Lab | undefined;
@@ -293,7 +322,14 @@ export class Lab {
 
   /** Nothing may already listen on the lab's addresses (another lab, a leftover of an unknown kind). */
   private async ensureAddressesFree(): Promise<void> {
-    const targets: [string, number][] = [[this.state.layout.endpoint.address, 6443], ...this.nodes.flatMap((n): [string, number][] => [[n.address, 22], [n.address, 6443], [n.address, 2379]])];
+    const targets: [string, number][] = [
+      [this.state.layout.endpoint.address, 6443],
+      ...this.nodes.flatMap((n): [string, number][] => [
+        [n.address, 22],
+        [n.address, 6443],
+        [n.address, 2379],
+      ]),
+    ];
     const busy = (await Promise.all(targets.map(async ([h, p]) => ((await tcpOpen(h, p, 300)).ok ? `${h}:${p}` : '')))).filter(Boolean);
     if (busy.length > 0) throw new Error(`lab addresses already in use: ${busy.join(', ')} (another lab? try \`npm run lab -- down\`)`);
   }
@@ -312,12 +348,45 @@ export class Lab {
       return child;
     };
     for (const node of this.nodes) {
-      const child = start('unshare', ['--mount', '--propagation', 'private', '--uts', '--pid', '--fork', '--mount-proc', '--kill-child', '--', process.execPath, STANDINS_SCRIPT, 'node', '--config', join(node.dir, 'node.json'), '--lab-id', this.id], join(node.dir, 'logs', 'node.log'));
+      const child = start(
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          '--uts',
+          '--pid',
+          '--fork',
+          '--mount-proc',
+          '--kill-child',
+          '--',
+          process.execPath,
+          STANDINS_SCRIPT,
+          'node',
+          '--config',
+          join(node.dir, 'node.json'),
+          '--lab-id',
+          this.id,
+        ],
+        join(node.dir, 'logs', 'node.log'),
+      );
       this.state.unsharePids[node.name] = child.pid!;
     }
     const { address, port } = this.state.layout.endpoint;
     const backends = this.controlPlanes.map((n) => `${n.address}:6443`).join(',');
-    const lb = start(process.execPath, [STANDINS_SCRIPT, 'load-balancer', `--listen=${address}:${port}`, `--backends=${backends}`, ...(attached ? ['--exit-with-stdin'] : []), '--lab-id', this.id], join(this.dir, 'load-balancer.log'));
+    const lb = start(
+      process.execPath,
+      [
+        STANDINS_SCRIPT,
+        'load-balancer',
+        `--listen=${address}:${port}`,
+        `--backends=${backends}`,
+        ...(attached ? ['--exit-with-stdin'] : []),
+        '--lab-id',
+        this.id,
+      ],
+      join(this.dir, 'load-balancer.log'),
+    );
     this.state.loadBalancerPid = lb.pid!;
   }
 
@@ -355,9 +424,14 @@ export class Lab {
     let failing: string[] = [];
     while (Date.now() < end) {
       const health = await Promise.all(nodes.map((n) => n.health()));
-      failing = health.flatMap((h) => Object.entries(h.checks).filter(([, c]) => !c.ok).map(([k, c]: [string, Check]) => `${h.node} ${k}: ${c.detail}`));
+      failing = health.flatMap((h) =>
+        Object.entries(h.checks)
+          .filter(([, c]) => !c.ok)
+          .map(([k, c]: [string, Check]) => `${h.node} ${k}: ${c.detail}`),
+      );
       if (failing.length === 0) return;
-      for (const node of nodes) if (!isAlive(this.state.unsharePids[node.name])) throw new Error(`${node.name} exited: ${this.nodeLog(node)}`);
+      for (const node of nodes)
+        if (!isAlive(this.state.unsharePids[node.name])) throw new Error(`${node.name} exited: ${this.nodeLog(node)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     throw new Error(`lab not healthy after ${timeoutMs} ms:\n  ${failing.join('\n  ')}`);
@@ -383,9 +457,30 @@ export class Lab {
   }
 
   /** Runs a command on a node over SSH (real sshd in the node's namespace, real OpenSSH client, pinned host key). */
-  async ssh(ref: number | string | LabNode, command: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  async ssh(
+    ref: number | string | LabNode,
+    command: string,
+    timeoutMs = 20_000,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     const node = ref instanceof LabNode ? ref : this.node(ref);
-    const args = ['-F', '/dev/null', '-i', this.state.layout.sshKey, '-o', `UserKnownHostsFile=${this.state.layout.knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', `root@${node.address}`, command];
+    const args = [
+      '-F',
+      '/dev/null',
+      '-i',
+      this.state.layout.sshKey,
+      '-o',
+      `UserKnownHostsFile=${this.state.layout.knownHosts}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=5',
+      `root@${node.address}`,
+      command,
+    ];
     try {
       const { stdout, stderr } = await execFileAsync('ssh', args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
       return { code: 0, stdout, stderr };
@@ -396,10 +491,17 @@ export class Lab {
   }
 
   /** Runs a program inside a node's mount namespace (what a process on that node sees), without SSH. */
-  async exec(ref: number | string | LabNode, argv: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  async exec(
+    ref: number | string | LabNode,
+    argv: string[],
+    timeoutMs = 60_000,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
     const node = ref instanceof LabNode ? ref : this.node(ref);
     try {
-      const { stdout, stderr } = await execFileAsync('nsenter', ['-t', String(node.initPid), '-m', '-u', '--', ...argv], { timeout: timeoutMs, maxBuffer: 16 << 20 });
+      const { stdout, stderr } = await execFileAsync('nsenter', ['-t', String(node.initPid), '-m', '-u', '--', ...argv], {
+        timeout: timeoutMs,
+        maxBuffer: 16 << 20,
+      });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -414,7 +516,10 @@ export class Lab {
   writeInventory(path = join(this.dir, 'inventory.yaml')): string {
     const login = (n: LabNode) => (n.role === 'worker' ? `, user: ${LOGIN_USER.name}, sudo: true` : '');
     const nodes = this.nodes.map((n) => `  - { name: ${n.name}, address: ${n.address}, role: ${n.role}${login(n)} }`).join('\n');
-    writeFileSync(path, `# the kpki lab ${this.id}\ndefaults:\n  user: root\n  key: ${this.sshKey}\n  knownHosts: ${this.knownHosts}\nnodes:\n${nodes}\n`);
+    writeFileSync(
+      path,
+      `# the kpki lab ${this.id}\ndefaults:\n  user: root\n  key: ${this.sshKey}\n  knownHosts: ${this.knownHosts}\nnodes:\n${nodes}\n`,
+    );
     return path;
   }
 
@@ -435,4 +540,3 @@ export class Lab {
     removeFiles(this.state);
   }
 }
-

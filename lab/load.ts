@@ -61,9 +61,16 @@ export class Load {
   private seq = 0;
   private readonly run = Math.random().toString(36).slice(2, 8);
 
-  private constructor(lab: Lab, private readonly options: LoadOptions) {
+  private constructor(
+    lab: Lab,
+    private readonly options: LoadOptions,
+  ) {
     const cp = lab.controlPlanes[0];
-    const tls = { ca: cp.read('/etc/kubernetes/pki/etcd/ca.crt'), cert: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.crt'), key: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.key') };
+    const tls = {
+      ca: cp.read('/etc/kubernetes/pki/etcd/ca.crt'),
+      cert: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.crt'),
+      key: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.key'),
+    };
     this.targets = lab.controlPlanes.map((n) => n.address);
     this.etcd = new Map(this.targets.map((a) => [a, new EtcdClient(`https://${a}:2379`, tls, 2000)]));
     this.api = loadKubeconfig(lab.adminKubeconfig);
@@ -79,7 +86,11 @@ export class Load {
   }
 
   private active(): boolean {
-    return !this.stopped && Date.now() - this.started < this.options.durationMs && (this.options.maxOps === undefined || this.seq < this.options.maxOps);
+    return (
+      !this.stopped &&
+      Date.now() - this.started < this.options.durationMs &&
+      (this.options.maxOps === undefined || this.seq < this.options.maxOps)
+    );
   }
 
   private record(client: string, op: Attempt['op'], target: string, error?: string): boolean {
@@ -88,7 +99,12 @@ export class Load {
   }
 
   private async write(client: string, target: string, name: string): Promise<boolean> {
-    const value = JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name, namespace: NAMESPACE }, data: { writtenAt: new Date().toISOString() } });
+    const value = JSON.stringify({
+      kind: 'ConfigMap',
+      apiVersion: 'v1',
+      metadata: { name, namespace: NAMESPACE },
+      data: { writtenAt: new Date().toISOString() },
+    });
     const key = `/registry/configmaps/${NAMESPACE}/${name}`;
     try {
       await this.etcd.get(target)!.put(key, value);
@@ -101,7 +117,11 @@ export class Load {
 
   private async read(client: string, target: string, name: string): Promise<boolean> {
     try {
-      const res = await kubeRequest(this.api, 'GET', `/api/v1/namespaces/${NAMESPACE}/configmaps/${name}`, { server: `https://${target}:6443`, timeoutMs: 2000, agent: this.agents.get(target) });
+      const res = await kubeRequest(this.api, 'GET', `/api/v1/namespaces/${NAMESPACE}/configmaps/${name}`, {
+        server: `https://${target}:6443`,
+        timeoutMs: 2000,
+        agent: this.agents.get(target),
+      });
       return this.record(client, 'read', target, res.status === 200 ? undefined : describeFailure(res));
     } catch (err) {
       return this.record(client, 'read', target, (err as Error).message);
@@ -170,7 +190,17 @@ export class Load {
     const pinned = Object.fromEntries(
       this.targets.map((t) => {
         const mine = this.attempts.filter((a) => a.client === `pinned ${t}`);
-        return [t, { ...count(mine), longestGapMs: longestGap(mine.filter((a) => a.ok).map((a) => a.at), this.started, end) }];
+        return [
+          t,
+          {
+            ...count(mine),
+            longestGapMs: longestGap(
+              mine.filter((a) => a.ok).map((a) => a.at),
+              this.started,
+              end,
+            ),
+          },
+        ];
       }),
     );
     return {
@@ -178,7 +208,11 @@ export class Load {
       balanced: {
         writes: count(balancedFinal.filter((a) => a.op === 'write')),
         reads: count(balancedFinal.filter((a) => a.op === 'read')),
-        longestGapMs: longestGap(balancedFinal.filter((a) => a.ok).map((a) => a.at), this.started, end),
+        longestGapMs: longestGap(
+          balancedFinal.filter((a) => a.ok).map((a) => a.at),
+          this.started,
+          end,
+        ),
       },
       pinned,
       acknowledgedWrites: this.acked.size,
@@ -194,7 +228,9 @@ export function summarize(report: LoadReport): string {
   const pinnedGap = Math.max(...Object.values(report.pinned).map((c) => c.longestGapMs));
   return [
     `balanced: ${report.balanced.writes.failed} failed writes / ${report.balanced.writes.ok + report.balanced.writes.failed}, ${report.balanced.reads.failed} failed reads / ${report.balanced.reads.ok + report.balanced.reads.failed}, longest gap ${report.balanced.longestGapMs} ms`,
-    `pinned: ${pinnedFailed} failed requests (${Object.entries(report.pinned).map(([t, c]) => `${t}: ${c.failed}`).join(', ')}), longest gap ${pinnedGap} ms`,
+    `pinned: ${pinnedFailed} failed requests (${Object.entries(report.pinned)
+      .map(([t, c]) => `${t}: ${c.failed}`)
+      .join(', ')}), longest gap ${pinnedGap} ms`,
     `acknowledged writes ${report.acknowledgedWrites}, lost ${report.lostWrites.length}`,
   ].join('; ');
 }

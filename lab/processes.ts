@@ -43,7 +43,11 @@ export function hostPidOf(nodeInitPid: number, nsPid: number): number | undefine
   }
   for (const pid of [nodeInitPid, ...descendantsOf(nodeInitPid)]) {
     try {
-      const nspids = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1].split(/\s+/).map(Number) ?? [];
+      const nspids =
+        /^NSpid:\s+(.*)$/m
+          .exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+          .split(/\s+/)
+          .map(Number) ?? [];
       if (nspids[nspids.length - 1] === nsPid && readlinkSync(`/proc/${pid}/ns/pid`) === ns) return pid;
     } catch {
       /* gone */

@@ -115,7 +115,10 @@ function loginUser(node: NodeInfo, authorizedKeys: string): [string, string][] {
     passwd: [`${readFileSync('/etc/passwd', 'utf8')}${name}:x:${uid}:${uid}:kpki lab login user:/home/${name}:/bin/sh\n`, 0o644],
     group: [`${readFileSync('/etc/group', 'utf8')}${name}:x:${uid}:\n`, 0o644],
     shadow: [`${readFileSync('/etc/shadow', 'utf8')}${name}:*:20000:0:99999:7:::\n`, 0o640],
-    sudoers: [`Defaults env_reset\nDefaults secure_path="/usr/sbin:/usr/bin:/sbin:/bin"\nroot ALL=(ALL:ALL) ALL\n${name} ALL=(ALL:ALL) NOPASSWD: ALL\n`, 0o440],
+    sudoers: [
+      `Defaults env_reset\nDefaults secure_path="/usr/sbin:/usr/bin:/sbin:/bin"\nroot ALL=(ALL:ALL) ALL\n${name} ALL=(ALL:ALL) NOPASSWD: ALL\n`,
+      0o440,
+    ],
   };
   const mounts: [string, string][] = [[join(dir, 'home'), '/home']];
   for (const [file, [text, mode]] of Object.entries(files)) {
@@ -154,7 +157,10 @@ esac
 `,
     { mode: 0o755 },
   );
-  return [[run, '/run/systemd'], [shim, '/usr/bin/systemctl']];
+  return [
+    [run, '/run/systemd'],
+    [shim, '/usr/bin/systemctl'],
+  ];
 }
 
 export async function writeLab(dir: string, id: string, o: SetupOptions): Promise<LabLayout> {
@@ -170,19 +176,38 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
   const authorizedKeys = join(dir, 'ssh', 'authorized_keys');
   writeFileSync(authorizedKeys, `${sshKeygen(sshKey, `kpki-lab-${id}`)}\n`, { mode: 0o600 });
   const knownHosts: string[] = [];
-  const hosts = ['127.0.0.1 localhost', '::1 localhost ip6-localhost', `${endpoint.address} lab-api`, ...nodes.map((n) => `${n.address} ${n.name}`), ''].join('\n');
+  const hosts = [
+    '127.0.0.1 localhost',
+    '::1 localhost ip6-localhost',
+    `${endpoint.address} lab-api`,
+    ...nodes.map((n) => `${n.address} ${n.name}`),
+    '',
+  ].join('\n');
 
   await Promise.all(
     nodes.map(async (node) => {
       const root = join(node.dir, 'root');
       for (const sub of ['logs', 'ssh']) mkdirSync(join(node.dir, sub), { recursive: true, mode: 0o700 });
-      const treeOptions = { nodeName: node.name, address: node.address, controlPlaneEndpoint, localAddress: node.address, initialCluster, certSans: ['lab-api'], initNode: node.index === 1 };
+      const treeOptions = {
+        nodeName: node.name,
+        address: node.address,
+        controlPlaneEndpoint,
+        localAddress: node.address,
+        initialCluster,
+        certSans: ['lab-api'],
+        initNode: node.index === 1,
+      };
       if (node.role === 'control-plane') await buildControlPlaneNode(root, cas, treeOptions);
       else await buildWorkerNode(root, cas, treeOptions);
       for (const path of NODE_PATHS) mkdirSync(join(root, path), { recursive: true, mode: 0o700 });
       writeFileSync(join(node.dir, 'hosts'), hosts);
       writeFileSync(join(node.dir, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
-      knownHosts.push(`${node.address} ${sshKeygen(join(node.dir, 'ssh', 'ssh_host_ed25519_key'), node.name).split(' ').slice(0, 2).join(' ')}`);
+      knownHosts.push(
+        `${node.address} ${sshKeygen(join(node.dir, 'ssh', 'ssh_host_ed25519_key'), node.name)
+          .split(' ')
+          .slice(0, 2)
+          .join(' ')}`,
+      );
       writeFileSync(join(node.dir, 'ssh', 'sshd_config'), sshdConfig(node, authorizedKeys, o.plainSsh || o.sshOnly ? [] : hardening(node)));
       const userMounts = loginUser(node, `${readFileSync(authorizedKeys, 'utf8')}`);
       const systemdMounts = o.sshOnly ? [] : systemd(node);
@@ -190,7 +215,13 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
         labId: id,
         name: node.name,
         address: node.address,
-        mounts: [...NODE_PATHS.map((p): [string, string] => [join(root, p), p]), [join(node.dir, 'hosts'), '/etc/hosts'], [join(node.dir, 'resolv.conf'), '/etc/resolv.conf'], ...userMounts, ...systemdMounts],
+        mounts: [
+          ...NODE_PATHS.map((p): [string, string] => [join(root, p), p]),
+          [join(node.dir, 'hosts'), '/etc/hosts'],
+          [join(node.dir, 'resolv.conf'), '/etc/resolv.conf'],
+          ...userMounts,
+          ...systemdMounts,
+        ],
         sshdConfig: join(node.dir, 'ssh', 'sshd_config'),
         logDir: join(node.dir, 'logs'),
         exitWithStdin: o.exitWithStdin,

@@ -22,11 +22,25 @@ await build({
   logLevel: 'warning',
 });
 // useCodeCache: V8's compiled code goes into the blob (the node that builds it must be the one that runs it: it is)
-writeFileSync('dist/sea-config.json', JSON.stringify({ main: 'dist/kpki-sea.cjs', output: 'dist/kpki-sea.blob', disableExperimentalSEAWarning: true, useCodeCache: true }));
+writeFileSync(
+  'dist/sea-config.json',
+  JSON.stringify({ main: 'dist/kpki-sea.cjs', output: 'dist/kpki-sea.blob', disableExperimentalSEAWarning: true, useCodeCache: true }),
+);
 execFileSync(node, ['--experimental-sea-config', 'dist/sea-config.json'], { stdio: 'inherit' });
 rmSync(out, { force: true });
 copyFileSync(node, out);
-execFileSync(process.execPath, [join('node_modules', 'postject', 'dist', 'cli.js'), out, 'NODE_SEA_BLOB', 'dist/kpki-sea.blob', '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: ['ignore', 'ignore', 'inherit'] });
+execFileSync(
+  process.execPath,
+  [
+    join('node_modules', 'postject', 'dist', 'cli.js'),
+    out,
+    'NODE_SEA_BLOB',
+    'dist/kpki-sea.blob',
+    '--sentinel-fuse',
+    'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+  ],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+);
 chmodSync(out, 0o755);
 rmSync('dist/kpki-sea.blob', { force: true });
 console.log(`built ${out}`);

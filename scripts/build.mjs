@@ -18,7 +18,14 @@ const common = {
 // command starts without it.
 // Split into chunks loaded on demand: `kpki check` loads the check command's code, not renewal, SSH, metrics or the lab.
 rmSync('dist/chunks', { recursive: true, force: true });
-await build({ ...common, entryPoints: { kpki: 'src/cli/main.ts' }, outdir: 'dist', splitting: true, chunkNames: 'chunks/[name]-[hash]', external: ['ssh2'] });
+await build({
+  ...common,
+  entryPoints: { kpki: 'src/cli/main.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  external: ['ssh2'],
+});
 // The lab's stand-in processes (kubelet, kube-apiserver, ...), started many times: bundled for the same reason.
 await build({ ...common, entryPoints: ['lab/standins/main.ts'], outfile: 'dist/lab-standins.js' });
 chmodSync('dist/kpki.js', 0o755);

@@ -16,9 +16,7 @@ const quick = process.env.KPKI_TESTS === 'quick';
 // the lab suites take longest: they start first, the rest runs beside them (--test-concurrency=2)
 const longestFirst = (a, b) => Number(b.includes('/lab/')) - Number(a.includes('/lab/')) || a.localeCompare(b);
 const files = (only.length ? only : find('test')).filter((f) => !quick || !f.includes('/lab/')).sort(longestFirst);
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
-);
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+});
 process.exit(result.status ?? 1);

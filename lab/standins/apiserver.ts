@@ -54,7 +54,17 @@ function withStaleness(node: any): any {
 
 function versionInfo(): Record<string, string> {
   const tag = /:v(\d+)\.(\d+)\.(\d+)/.exec(process.env.LAB_IMAGE ?? '') ?? ['', '1', '29', '0'];
-  return { major: tag[1], minor: tag[2], gitVersion: `v${tag[1]}.${tag[2]}.${tag[3]}`, gitCommit: 'kpki-lab-stand-in', gitTreeState: 'clean', buildDate: '2024-01-01T00:00:00Z', goVersion: 'go1.21', compiler: 'gc', platform: 'linux/amd64' };
+  return {
+    major: tag[1],
+    minor: tag[2],
+    gitVersion: `v${tag[1]}.${tag[2]}.${tag[3]}`,
+    gitCommit: 'kpki-lab-stand-in',
+    gitTreeState: 'clean',
+    buildDate: '2024-01-01T00:00:00Z',
+    goVersion: 'go1.21',
+    compiler: 'gc',
+    platform: 'linux/amd64',
+  };
 }
 
 function nodeTable(nodes: any[]): unknown {
@@ -70,8 +80,18 @@ function nodeTable(nodes: any[]): unknown {
     ],
     rows: nodes.map((n) => {
       const ready = n.status?.conditions?.find((c: any) => c.type === 'Ready');
-      const roles = Object.keys(n.metadata?.labels ?? {}).filter((l) => l.startsWith('node-role.kubernetes.io/')).map((l) => l.split('/')[1]);
-      return { cells: [n.metadata.name, ready?.status === 'True' ? 'Ready' : 'NotReady', roles.join(',') || '<none>', n.status?.nodeInfo?.kubeletVersion ?? ''], object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: n.metadata } };
+      const roles = Object.keys(n.metadata?.labels ?? {})
+        .filter((l) => l.startsWith('node-role.kubernetes.io/'))
+        .map((l) => l.split('/')[1]);
+      return {
+        cells: [
+          n.metadata.name,
+          ready?.status === 'True' ? 'Ready' : 'NotReady',
+          roles.join(',') || '<none>',
+          n.status?.nodeInfo?.kubeletVersion ?? '',
+        ],
+        object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: n.metadata },
+      };
     }),
   };
 }
@@ -140,7 +160,10 @@ export async function runApiServer(argv: string[]): Promise<void> {
     const node = /^system:node:(.+)$/.exec(user.name);
     if (node === null || !user.groups.includes('system:nodes')) return false;
     // a kubelet posts its own Node and asks for certificates (system:node's rules)
-    return new RegExp(`^/api/v1/nodes/${node[1]}(/status)?$`).test(path) || (method === 'POST' && path === '/apis/certificates.k8s.io/v1/certificatesigningrequests');
+    return (
+      new RegExp(`^/api/v1/nodes/${node[1]}(/status)?$`).test(path) ||
+      (method === 'POST' && path === '/apis/certificates.k8s.io/v1/certificatesigningrequests')
+    );
   };
 
   const health = (res: ServerResponse, verbose: boolean) => {
@@ -152,13 +175,36 @@ export async function runApiServer(argv: string[]): Promise<void> {
   const routes = async (req: IncomingMessage, res: ServerResponse, path: string, accept: string, user: User): Promise<void> => {
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && path === '/version') return json(res, versionInfo());
-    if (req.method === 'GET' && path === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `${address}:${port}` }] });
+    if (req.method === 'GET' && path === '/api')
+      return json(res, {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `${address}:${port}` }],
+      });
     if (req.method === 'GET' && path === '/apis') {
-      const group = (name: string) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } });
+      const group = (name: string) => ({
+        name,
+        versions: [{ groupVersion: `${name}/v1`, version: 'v1' }],
+        preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' },
+      });
       return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [group('certificates.k8s.io'), group('coordination.k8s.io')] });
     }
     if (req.method === 'GET' && path === '/apis/certificates.k8s.io/v1') {
-      return json(res, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'certificates.k8s.io/v1', resources: [{ name: 'certificatesigningrequests', singularName: 'certificatesigningrequest', namespaced: false, kind: 'CertificateSigningRequest', verbs: ['create', 'delete', 'get', 'list'], shortNames: ['csr'] }] });
+      return json(res, {
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: 'certificates.k8s.io/v1',
+        resources: [
+          {
+            name: 'certificatesigningrequests',
+            singularName: 'certificatesigningrequest',
+            namespaced: false,
+            kind: 'CertificateSigningRequest',
+            verbs: ['create', 'delete', 'get', 'list'],
+            shortNames: ['csr'],
+          },
+        ],
+      });
     }
     if ((m = /^\/apis\/certificates\.k8s\.io\/v1\/certificatesigningrequests(?:\/([^/]+))?$/.exec(path))) {
       // CSRs: created by a user (spec.username is who asked, as the real server sets it), listed, deleted
@@ -167,15 +213,25 @@ export async function runApiServer(argv: string[]): Promise<void> {
         const name = csr?.metadata?.name;
         if (!name) return status(res, 422, 'Invalid', 'metadata.name is required');
         const key = `/registry/certificatesigningrequests/${name}`;
-        if ((await etcd.get(key)) !== undefined) return status(res, 409, 'AlreadyExists', `certificatesigningrequests.certificates.k8s.io "${name}" already exists`);
-        const stored = { ...csr, apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { ...csr.metadata, creationTimestamp: new Date().toISOString() }, spec: { ...csr.spec, username: user.name, groups: user.groups }, status: {} };
+        if ((await etcd.get(key)) !== undefined)
+          return status(res, 409, 'AlreadyExists', `certificatesigningrequests.certificates.k8s.io "${name}" already exists`);
+        const stored = {
+          ...csr,
+          apiVersion: 'certificates.k8s.io/v1',
+          kind: 'CertificateSigningRequest',
+          metadata: { ...csr.metadata, creationTimestamp: new Date().toISOString() },
+          spec: { ...csr.spec, username: user.name, groups: user.groups },
+          status: {},
+        };
         await etcd.put(key, JSON.stringify(stored));
         res.writeHead(201, { 'content-type': 'application/json' });
         return void res.end(JSON.stringify(stored));
       }
       if (req.method === 'GET' && !m[1]) {
         const signer = /spec\.signerName=([^,]+)/.exec(new URL(req.url ?? '/', 'https://x').searchParams.get('fieldSelector') ?? '')?.[1];
-        const items = (await etcd.list('/registry/certificatesigningrequests/')).map(([, v]) => JSON.parse(v)).filter((c) => !signer || c.spec?.signerName === signer);
+        const items = (await etcd.list('/registry/certificatesigningrequests/'))
+          .map(([, v]) => JSON.parse(v))
+          .filter((c) => !signer || c.spec?.signerName === signer);
         return json(res, { kind: 'CertificateSigningRequestList', apiVersion: 'certificates.k8s.io/v1', metadata: {}, items });
       }
       if (req.method === 'DELETE' && m[1]) {
@@ -184,8 +240,18 @@ export async function runApiServer(argv: string[]): Promise<void> {
       }
     }
     if (req.method === 'GET' && path === '/api/v1') {
-      const resource = (name: string, kind: string, namespaced: boolean) => ({ name, singularName: '', namespaced, kind, verbs: ['get', 'list'] });
-      return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [resource('nodes', 'Node', false), resource('configmaps', 'ConfigMap', true)] });
+      const resource = (name: string, kind: string, namespaced: boolean) => ({
+        name,
+        singularName: '',
+        namespaced,
+        kind,
+        verbs: ['get', 'list'],
+      });
+      return json(res, {
+        kind: 'APIResourceList',
+        groupVersion: 'v1',
+        resources: [resource('nodes', 'Node', false), resource('configmaps', 'ConfigMap', true)],
+      });
     }
     if (req.method === 'GET' && path === '/api/v1/nodes') {
       const items = (await etcd.list('/registry/minions/')).map(([, v]) => withStaleness(JSON.parse(v)));
@@ -216,7 +282,12 @@ export async function runApiServer(argv: string[]): Promise<void> {
         if ((await etcd.get(key)) !== undefined) return status(res, 409, 'AlreadyExists', `secrets "${name}" already exists`);
         const data = { ...(secret.data ?? {}) };
         for (const [k, v] of Object.entries(secret.stringData ?? {})) data[k] = Buffer.from(String(v)).toString('base64');
-        const stored = { ...secret, data, stringData: undefined, metadata: { ...secret.metadata, namespace: m[1], creationTimestamp: new Date().toISOString() } };
+        const stored = {
+          ...secret,
+          data,
+          stringData: undefined,
+          metadata: { ...secret.metadata, namespace: m[1], creationTimestamp: new Date().toISOString() },
+        };
         await etcd.put(key, JSON.stringify(stored));
         res.writeHead(201, { 'content-type': 'application/json' });
         return void res.end(JSON.stringify(stored));
@@ -243,15 +314,34 @@ export async function runApiServer(argv: string[]): Promise<void> {
       };
       if (req.method === 'GET' && m[2]) {
         const v = await etcd.getVersioned(keyOf(m[2]));
-        return v ? json(res, withVersion(v.value, v.modRevision)) : status(res, 404, 'NotFound', `leases.coordination.k8s.io "${m[2]}" not found`);
+        return v
+          ? json(res, withVersion(v.value, v.modRevision))
+          : status(res, 404, 'NotFound', `leases.coordination.k8s.io "${m[2]}" not found`);
       }
       if ((req.method === 'POST' && !m[2]) || (req.method === 'PUT' && m[2])) {
         const lease = JSON.parse(await readBody(req));
         const name = m[2] ?? lease?.metadata?.name;
         if (!name) return status(res, 422, 'Invalid', 'metadata.name is required');
-        const stored = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease, metadata: { ...lease.metadata, name, namespace: m[1], resourceVersion: undefined } };
-        const rev = await etcd.putIfRevision(keyOf(name), JSON.stringify(stored), req.method === 'POST' ? '0' : String(lease?.metadata?.resourceVersion ?? ''));
-        if (!rev) return req.method === 'POST' ? status(res, 409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`) : status(res, 409, 'Conflict', `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+        const stored = {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          ...lease,
+          metadata: { ...lease.metadata, name, namespace: m[1], resourceVersion: undefined },
+        };
+        const rev = await etcd.putIfRevision(
+          keyOf(name),
+          JSON.stringify(stored),
+          req.method === 'POST' ? '0' : String(lease?.metadata?.resourceVersion ?? ''),
+        );
+        if (!rev)
+          return req.method === 'POST'
+            ? status(res, 409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`)
+            : status(
+                res,
+                409,
+                'Conflict',
+                `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+              );
         res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
         return void res.end(JSON.stringify(withVersion(JSON.stringify(stored), rev)));
       }
@@ -267,7 +357,9 @@ export async function runApiServer(argv: string[]): Promise<void> {
       return status(res, 403, 'Forbidden', `User "${user.name}" cannot ${req.method?.toLowerCase()} path "${url.pathname}"`);
     }
     if (['/healthz', '/livez', '/readyz'].includes(url.pathname)) return health(res, url.searchParams.has('verbose'));
-    routes(req, res, url.pathname, String(req.headers.accept ?? ''), user).catch((err) => status(res, 503, 'ServiceUnavailable', (err as Error).message));
+    routes(req, res, url.pathname, String(req.headers.accept ?? ''), user).catch((err) =>
+      status(res, 503, 'ServiceUnavailable', (err as Error).message),
+    );
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -39,7 +39,12 @@ export async function runComponent(name: string, argv: string[]): Promise<void> 
 
   const key = await generatePrivateKey('ECDSA-P256');
   const now = Date.now();
-  const cert = await selfSignCa({ commonName: `${address}@${Math.floor(now / 1000)}`, key, notBefore: new Date(now - 60_000), notAfter: new Date(now + 365 * 86_400_000) });
+  const cert = await selfSignCa({
+    commonName: `${address}@${Math.floor(now / 1000)}`,
+    key,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 365 * 86_400_000),
+  });
   const server = https.createServer({ cert: certificateToPem(cert), key: privateKeyToPem(key) }, (req, res) => {
     if (req.url?.startsWith('/healthz') || req.url?.startsWith('/livez') || req.url?.startsWith('/readyz')) {
       const ok = Date.now() - lastSuccess < FRESH_MS;

@@ -23,7 +23,11 @@ function prefixEnd(prefix: string): string {
 export class EtcdClient {
   private readonly agent: https.Agent;
 
-  constructor(readonly endpoint: string, tls: EtcdTls, private readonly timeoutMs = 2000) {
+  constructor(
+    readonly endpoint: string,
+    tls: EtcdTls,
+    private readonly timeoutMs = 2000,
+  ) {
     this.agent = new https.Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key, maxSockets: 16 });
   }
 
@@ -35,19 +39,30 @@ export class EtcdClient {
     const { host, port } = hostPort(this.endpoint, 2379);
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = https.request({ host, port, path, method, agent: this.agent, timeout: this.timeoutMs, headers: data ? { 'content-type': 'application/json' } : {} }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          try {
-            resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} });
-          } catch {
-            reject(new EtcdError(`etcd ${this.endpoint}${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-          }
-        });
-        res.on('error', reject);
-      });
+      const req = https.request(
+        {
+          host,
+          port,
+          path,
+          method,
+          agent: this.agent,
+          timeout: this.timeoutMs,
+          headers: data ? { 'content-type': 'application/json' } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            try {
+              resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} });
+            } catch {
+              reject(new EtcdError(`etcd ${this.endpoint}${path}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            }
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new EtcdError(`etcd ${this.endpoint}: request timed out after ${this.timeoutMs} ms`)));
       req.on('error', (err) => reject(err instanceof EtcdError ? err : new EtcdError(`etcd ${this.endpoint}: ${err.message}`)));
       req.end(data);
@@ -82,7 +97,10 @@ export class EtcdClient {
 
   /** Writes only if the key is still at that mod revision ("0": only if absent); the new revision, or undefined. */
   async putIfRevision(key: string, value: string, modRevision: string): Promise<string | undefined> {
-    const compare = modRevision === '0' ? { target: 'CREATE', key: b64(key), create_revision: '0' } : { target: 'MOD', key: b64(key), mod_revision: modRevision };
+    const compare =
+      modRevision === '0'
+        ? { target: 'CREATE', key: b64(key), create_revision: '0' }
+        : { target: 'MOD', key: b64(key), mod_revision: modRevision };
     const json = await this.call('/v3/kv/txn', { compare: [compare], success: [{ request_put: { key: b64(key), value: b64(value) } }] });
     return json.succeeded ? String(json.header?.revision) : undefined;
   }

@@ -30,13 +30,26 @@ export interface KubeResponse {
 }
 
 /** One request; rejects on TLS/network errors (server certificate checked against the kubeconfig's CA). */
-export function kubeRequest(creds: KubeCredentials, method: string, path: string, options: { body?: unknown; timeoutMs?: number; server?: string; agent?: https.Agent } = {}): Promise<KubeResponse> {
+export function kubeRequest(
+  creds: KubeCredentials,
+  method: string,
+  path: string,
+  options: { body?: unknown; timeoutMs?: number; server?: string; agent?: https.Agent } = {},
+): Promise<KubeResponse> {
   const url = new URL(path, options.server ?? creds.server);
   const data = options.body === undefined ? undefined : JSON.stringify(options.body);
   return new Promise((resolvePromise, reject) => {
     const req = https.request(
       url,
-      { method, ca: creds.ca, cert: creds.cert, key: creds.key, agent: options.agent ?? false, timeout: options.timeoutMs ?? 3000, headers: data ? { 'content-type': 'application/json' } : {} },
+      {
+        method,
+        ca: creds.ca,
+        cert: creds.cert,
+        key: creds.key,
+        agent: options.agent ?? false,
+        timeout: options.timeoutMs ?? 3000,
+        headers: data ? { 'content-type': 'application/json' } : {},
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));

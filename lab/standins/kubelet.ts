@@ -161,15 +161,28 @@ export class Kubelet {
     const env: Record<string, string> = { LAB_IMAGE: String(container.image ?? '') };
     for (const e of container.env ?? []) if (e?.name) env[e.name] = String(e.value ?? '');
     const probes: Pod['probes'] = {};
-    for (const [kind, key] of [['startup', 'startupProbe'], ['liveness', 'livenessProbe'], ['readiness', 'readinessProbe']] as const) {
+    for (const [kind, key] of [
+      ['startup', 'startupProbe'],
+      ['liveness', 'livenessProbe'],
+      ['readiness', 'readinessProbe'],
+    ] as const) {
       const probe = probeFromManifest(container[key], this.config.address);
       if (probe) probes[kind] = probe;
     }
     return {
-      name, file, hash, probes, env,
+      name,
+      file,
+      hash,
+      probes,
+      env,
       argv: [...(container.command ?? []), ...(container.args ?? [])].map(String),
-      state: 'waiting', startedAt: 0, restarts: 0, backoffMs: 1000, nextStartAt: 0,
-      started: false, ready: false,
+      state: 'waiting',
+      startedAt: 0,
+      restarts: 0,
+      backoffMs: 1000,
+      nextStartAt: 0,
+      started: false,
+      ready: false,
       failures: { startup: 0, liveness: 0, readiness: 0 },
       nextProbeAt: { startup: 0, liveness: 0, readiness: 0 },
       probing: new Set(),
@@ -187,11 +200,22 @@ export class Kubelet {
     if (this.stopping || pod.argv.length === 0) return;
     const [program, args] = this.program(pod.argv);
     const logFd = openSync(join(this.config.logDir, `${pod.name}.log`), 'a');
-    const child = spawn(program, args, { stdio: ['ignore', logFd, logFd], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...pod.env } });
+    const child = spawn(program, args, {
+      stdio: ['ignore', logFd, logFd],
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...pod.env },
+    });
     closeSync(logFd);
     const now = Date.now();
-    Object.assign(pod, { child, state: 'running', startedAt: now, started: !pod.probes.startup, ready: !pod.probes.readiness, failures: { startup: 0, liveness: 0, readiness: 0 } });
-    for (const kind of ['startup', 'liveness', 'readiness'] as ProbeKind[]) pod.nextProbeAt[kind] = now + (pod.probes[kind]?.initialDelaySeconds ?? 0) * 1000;
+    Object.assign(pod, {
+      child,
+      state: 'running',
+      startedAt: now,
+      started: !pod.probes.startup,
+      ready: !pod.probes.readiness,
+      failures: { startup: 0, liveness: 0, readiness: 0 },
+    });
+    for (const kind of ['startup', 'liveness', 'readiness'] as ProbeKind[])
+      pod.nextProbeAt[kind] = now + (pod.probes[kind]?.initialDelaySeconds ?? 0) * 1000;
     log('kubelet', `started ${pod.name} (pid ${child.pid}, restarts ${pod.restarts})`);
     child.on('error', (err) => log('kubelet', `${pod.name}: ${err.message}`));
     child.on('exit', (code, signal) => {
@@ -276,7 +300,13 @@ export class Kubelet {
     if (this.stopping || !existsSync(this.config.kubeconfig)) return;
     const now = new Date().toISOString();
     // the Node as a real kubelet posts it (labels, annotations, images, every condition): 10+ KB, not a sketch
-    const node = realisticNode({ name: this.config.nodeName, address: this.config.address, role: this.config.role, kubeletVersion: this.config.kubeletVersion, ready: { status: 'True', heartbeat: now } });
+    const node = realisticNode({
+      name: this.config.nodeName,
+      address: this.config.address,
+      role: this.config.role,
+      kubeletVersion: this.config.kubeletVersion,
+      ready: { status: 'True', heartbeat: now },
+    });
     try {
       const creds = loadKubeconfig(this.config.kubeconfig);
       const res = await kubeRequest(creds, 'PUT', `/api/v1/nodes/${this.config.nodeName}/status`, { body: node, timeoutMs: 2000 });
@@ -294,9 +324,17 @@ export class Kubelet {
       updated: new Date().toISOString(),
       api: this.nodeStatus,
       pods: [...this.pods.values()].map((p) => ({
-        name: p.name, file: p.file, hash: p.hash, state: p.state, pid: p.child?.pid, restarts: p.restarts,
-        startedAt: p.startedAt ? new Date(p.startedAt).toISOString() : undefined, started: p.started, ready: p.ready,
-        lastExit: p.lastExit, lastProbe: p.lastProbe,
+        name: p.name,
+        file: p.file,
+        hash: p.hash,
+        state: p.state,
+        pid: p.child?.pid,
+        restarts: p.restarts,
+        startedAt: p.startedAt ? new Date(p.startedAt).toISOString() : undefined,
+        started: p.started,
+        ready: p.ready,
+        lastExit: p.lastExit,
+        lastProbe: p.lastProbe,
       })),
     };
   }

@@ -8,7 +8,10 @@ import { runHttpProbe } from './probes.js';
 export async function runLoadBalancer(argv: string[]): Promise<void> {
   const flags = new Flags(argv);
   const listen = hostPort(flags.require('listen'), 6443);
-  const backends = flags.require('backends').split(',').map((b) => ({ ...hostPort(b, 6443), healthy: true }));
+  const backends = flags
+    .require('backends')
+    .split(',')
+    .map((b) => ({ ...hostPort(b, 6443), healthy: true }));
   let next = 0;
 
   const check = () =>

@@ -84,10 +84,31 @@ export function realisticNode(shape: NodeShape): Record<string, any> {
     labels['node.kubernetes.io/exclude-from-external-load-balancers'] = '';
   }
   const conditions = [
-    ...PROBLEM_CONDITIONS.map(([type, reason, message]) => ({ type, status: 'False', reason, message, lastHeartbeatTime: shape.ready.heartbeat, lastTransitionTime: since })),
-    { type: 'Ready', status: shape.ready.status, reason: shape.ready.status === 'True' ? 'KubeletReady' : 'KubeletNotReady', message: shape.ready.status === 'True' ? 'kubelet is posting ready status' : 'container runtime network not ready', lastHeartbeatTime: shape.ready.heartbeat, lastTransitionTime: since },
+    ...PROBLEM_CONDITIONS.map(([type, reason, message]) => ({
+      type,
+      status: 'False',
+      reason,
+      message,
+      lastHeartbeatTime: shape.ready.heartbeat,
+      lastTransitionTime: since,
+    })),
+    {
+      type: 'Ready',
+      status: shape.ready.status,
+      reason: shape.ready.status === 'True' ? 'KubeletReady' : 'KubeletNotReady',
+      message: shape.ready.status === 'True' ? 'kubelet is posting ready status' : 'container runtime network not ready',
+      lastHeartbeatTime: shape.ready.heartbeat,
+      lastTransitionTime: since,
+    },
   ];
-  const resources = { cpu: '4', 'ephemeral-storage': '101430960Ki', 'hugepages-1Gi': '0', 'hugepages-2Mi': '0', memory: '16374960Ki', pods: '110' };
+  const resources = {
+    cpu: '4',
+    'ephemeral-storage': '101430960Ki',
+    'hugepages-1Gi': '0',
+    'hugepages-2Mi': '0',
+    memory: '16374960Ki',
+    pods: '110',
+  };
   return {
     kind: 'Node',
     apiVersion: 'v1',
@@ -108,7 +129,10 @@ export function realisticNode(shape: NodeShape): Record<string, any> {
       ...(shape.role === 'control-plane' ? { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] } : {}),
     },
     status: {
-      addresses: [{ type: 'InternalIP', address: shape.address }, { type: 'Hostname', address: shape.name }],
+      addresses: [
+        { type: 'InternalIP', address: shape.address },
+        { type: 'Hostname', address: shape.name },
+      ],
       allocatable: { ...resources, cpu: '3800m', memory: '15748272Ki' },
       capacity: resources,
       conditions,
@@ -165,10 +189,40 @@ export function asStored(node: Record<string, any>, resourceVersion: string): Re
       resourceVersion,
       creationTimestamp: '2025-11-20T08:00:00Z',
       managedFields: [
-        { manager: 'kubelet', operation: 'Update', apiVersion: 'v1', time: '2025-11-20T08:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': fieldSet({ annotations: metadata.annotations, labels: metadata.labels }) } },
-        { manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', time: '2025-11-20T08:00:10Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': fieldSet(spec ?? {}) } },
-        { manager: 'calico-node', operation: 'Update', apiVersion: 'v1', time: '2025-11-20T08:01:00Z', fieldsType: 'FieldsV1', subresource: 'status', fieldsV1: { 'f:status': fieldSet({ conditions: [{ type: 'NetworkUnavailable' }] }) } },
-        { manager: 'kubelet', operation: 'Update', apiVersion: 'v1', time, fieldsType: 'FieldsV1', subresource: 'status', fieldsV1: { 'f:status': fieldSet(status ?? {}) } },
+        {
+          manager: 'kubelet',
+          operation: 'Update',
+          apiVersion: 'v1',
+          time: '2025-11-20T08:00:00Z',
+          fieldsType: 'FieldsV1',
+          fieldsV1: { 'f:metadata': fieldSet({ annotations: metadata.annotations, labels: metadata.labels }) },
+        },
+        {
+          manager: 'kube-controller-manager',
+          operation: 'Update',
+          apiVersion: 'v1',
+          time: '2025-11-20T08:00:10Z',
+          fieldsType: 'FieldsV1',
+          fieldsV1: { 'f:spec': fieldSet(spec ?? {}) },
+        },
+        {
+          manager: 'calico-node',
+          operation: 'Update',
+          apiVersion: 'v1',
+          time: '2025-11-20T08:01:00Z',
+          fieldsType: 'FieldsV1',
+          subresource: 'status',
+          fieldsV1: { 'f:status': fieldSet({ conditions: [{ type: 'NetworkUnavailable' }] }) },
+        },
+        {
+          manager: 'kubelet',
+          operation: 'Update',
+          apiVersion: 'v1',
+          time,
+          fieldsType: 'FieldsV1',
+          subresource: 'status',
+          fieldsV1: { 'f:status': fieldSet(status ?? {}) },
+        },
       ],
     },
   };

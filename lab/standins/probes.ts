@@ -27,9 +27,15 @@ export function probeFromManifest(raw: any, fallbackHost: string): HttpProbe | u
   };
 }
 
-export async function runHttpProbe(probe: Pick<HttpProbe, 'host' | 'port' | 'path' | 'scheme'>, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+export async function runHttpProbe(
+  probe: Pick<HttpProbe, 'host' | 'port' | 'path' | 'scheme'>,
+  timeoutMs: number,
+): Promise<{ ok: boolean; detail: string }> {
   try {
-    const { status, body } = await httpGet(`${probe.scheme.toLowerCase()}://${probe.host}:${probe.port}${probe.path}`, { insecure: true, timeoutMs });
+    const { status, body } = await httpGet(`${probe.scheme.toLowerCase()}://${probe.host}:${probe.port}${probe.path}`, {
+      insecure: true,
+      timeoutMs,
+    });
     return { ok: status >= 200 && status < 400, detail: `HTTP ${status}${status >= 400 ? `: ${body.slice(0, 500).trim()}` : ''}` };
   } catch (err) {
     return { ok: false, detail: (err as Error).message };

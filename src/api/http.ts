@@ -51,7 +51,11 @@ export function httpGet(url: string, options: GetOptions = {}): Promise<GetResul
 }
 
 /** GET or POST (a JSON body), same options and errors as httpGet. */
-export async function httpRequest(method: 'GET' | 'POST' | 'PUT', url: string, options: GetOptions & { body?: unknown } = {}): Promise<GetResult> {
+export async function httpRequest(
+  method: 'GET' | 'POST' | 'PUT',
+  url: string,
+  options: GetOptions & { body?: unknown } = {},
+): Promise<GetResult> {
   const u = new URL(url);
   const timeoutMs = options.timeoutMs ?? 3000;
   const socket = options.via ? await dialed(u, options, timeoutMs) : undefined;
@@ -64,7 +68,11 @@ export async function httpRequest(method: 'GET' | 'POST' | 'PUT', url: string, o
       res.on('data', (c: Buffer) => {
         size += c.length;
         if (size > limit) {
-          reject(Object.assign(new Error(`${u.origin}${u.pathname}: the answer is larger than ${limit} bytes; not reading it`), { code: 'E2BIG' }));
+          reject(
+            Object.assign(new Error(`${u.origin}${u.pathname}: the answer is larger than ${limit} bytes; not reading it`), {
+              code: 'E2BIG',
+            }),
+          );
           res.destroy();
           return;
         }
@@ -74,12 +82,39 @@ export async function httpRequest(method: 'GET' | 'POST' | 'PUT', url: string, o
       res.on('error', reject);
     };
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers = { ...(options.headers ?? {}), ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }) };
+    const headers = {
+      ...(options.headers ?? {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
+    };
     const req = socket
       ? // the TLS (if any) is already on the socket: plain http over it, the URL only for host and path
-        http.request({ hostname: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method, headers: { ...headers, host: u.host }, createConnection: () => socket, timeout: timeoutMs }, onResponse)
+        http.request(
+          {
+            hostname: u.hostname,
+            port: u.port,
+            path: `${u.pathname}${u.search}`,
+            method,
+            headers: { ...headers, host: u.host },
+            createConnection: () => socket,
+            timeout: timeoutMs,
+          },
+          onResponse,
+        )
       : u.protocol === 'https:'
-        ? https.request(u, { method, headers, ca: options.ca, cert: options.cert, key: options.key, rejectUnauthorized: !options.insecure, agent: false, timeout: timeoutMs }, onResponse)
+        ? https.request(
+            u,
+            {
+              method,
+              headers,
+              ca: options.ca,
+              cert: options.cert,
+              key: options.key,
+              rejectUnauthorized: !options.insecure,
+              agent: false,
+              timeout: timeoutMs,
+            },
+            onResponse,
+          )
         : http.request(u, { method, headers, agent: false, timeout: timeoutMs }, onResponse);
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
@@ -91,11 +126,29 @@ export async function httpRequest(method: 'GET' | 'POST' | 'PUT', url: string, o
 async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<Duplex> {
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-  const raw = await withTimeout(options.via!(host, port), timeoutMs, `no connection to ${host}:${port} from the node within ${timeoutMs} ms`);
+  const raw = await withTimeout(
+    options.via!(host, port),
+    timeoutMs,
+    `no connection to ${host}:${port} from the node within ${timeoutMs} ms`,
+  );
   if (u.protocol !== 'https:') return socketLike(raw);
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ socket: raw, host, servername: /^[\d.]+$|:/.test(host) ? undefined : host, ca: options.ca, cert: options.cert, key: options.key, rejectUnauthorized: !options.insecure }, () => resolve(socket));
-    const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`no TLS handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    const socket = tls.connect(
+      {
+        socket: raw,
+        host,
+        servername: /^[\d.]+$|:/.test(host) ? undefined : host,
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        rejectUnauthorized: !options.insecure,
+      },
+      () => resolve(socket),
+    );
+    const timer = setTimeout(
+      () => socket.destroy(Object.assign(new Error(`no TLS handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      timeoutMs,
+    );
     socket.once('secureConnect', () => clearTimeout(timer));
     socket.once('error', (err) => {
       clearTimeout(timer);
@@ -107,7 +160,8 @@ async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<D
 /** What http's client calls on a socket, for a plain stream (an SSH channel); the request's own timer still runs. */
 function socketLike(stream: Duplex): Duplex {
   const s = stream as Duplex & Record<string, unknown>;
-  for (const name of ['setTimeout', 'setNoDelay', 'setKeepAlive', 'ref', 'unref']) if (typeof s[name] !== 'function') s[name] = () => stream;
+  for (const name of ['setTimeout', 'setNoDelay', 'setKeepAlive', 'ref', 'unref'])
+    if (typeof s[name] !== 'function') s[name] = () => stream;
   return stream;
 }
 

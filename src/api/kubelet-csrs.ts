@@ -25,7 +25,15 @@ function accessOf(inventory: NodeScan): { access: ApiAccess; via: string } | und
     const server = e?.kubeconfig?.server;
     if (!e?.cert || !e.key || !server) continue;
     const ca = e.kubeconfig?.certificateAuthorityData;
-    return { access: { server: server.replace(/\/$/, ''), ca, cert: Buffer.from(certificateToPem(e.cert)), key: Buffer.from(privateKeyToPem(e.key)) }, via: `${e.path} (${e.cert.commonName})` };
+    return {
+      access: {
+        server: server.replace(/\/$/, ''),
+        ca,
+        cert: Buffer.from(certificateToPem(e.cert)),
+        key: Buffer.from(privateKeyToPem(e.key)),
+      },
+      via: `${e.path} (${e.cert.commonName})`,
+    };
   }
   return undefined;
 }
@@ -44,7 +52,8 @@ export async function pendingServingCsrs(inventory: NodeScan, timeoutMs = 2000):
   const path = `/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=${encodeURIComponent('spec.signerName=kubernetes.io/kubelet-serving')}`;
   try {
     const res = await apiGet(found.access, path, timeoutMs);
-    if (res.status !== 200) return { checked: false, via: found.via, pending: [], error: `HTTP ${res.status} listing CSRs as ${found.via}` };
+    if (res.status !== 200)
+      return { checked: false, via: found.via, pending: [], error: `HTTP ${res.status} listing CSRs as ${found.via}` };
     const items = (res.json?.items ?? []) as CsrObject[];
     const pending = items
       .filter((c) => c.spec?.signerName === 'kubernetes.io/kubelet-serving' && c.spec?.username === `system:node:${nodeName}`)
@@ -52,6 +61,11 @@ export async function pendingServingCsrs(inventory: NodeScan, timeoutMs = 2000):
       .map((c) => ({ name: c.metadata?.name ?? '?', username: c.spec!.username!, createdAt: c.metadata?.creationTimestamp }));
     return { checked: true, via: found.via, pending };
   } catch (err) {
-    return { checked: false, via: found.via, pending: [], error: `the API server ${found.access.server} is not reachable: ${describeNetworkError(err)}` };
+    return {
+      checked: false,
+      via: found.via,
+      pending: [],
+      error: `the API server ${found.access.server} is not reachable: ${describeNetworkError(err)}`,
+    };
   }
 }

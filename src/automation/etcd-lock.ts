@@ -26,7 +26,11 @@ export interface HeldLock {
 export type LockAttempt = { acquired: true; lock: HeldLock } | { acquired: false; heldBy: string };
 
 /** One try: the lock is ours, or somebody holds it (whom the key names). */
-export async function tryEtcdLock(endpoint: string, creds: EtcdCredentials, o: { node: string; ttlSeconds?: number; key?: string }): Promise<LockAttempt> {
+export async function tryEtcdLock(
+  endpoint: string,
+  creds: EtcdCredentials,
+  o: { node: string; ttlSeconds?: number; key?: string },
+): Promise<LockAttempt> {
   const key = o.key ?? RENEW_LOCK_KEY;
   const ttl = o.ttlSeconds ?? 60;
   const grant = await call(endpoint, '/v3/lease/grant', { TTL: ttl }, creds);
@@ -48,7 +52,10 @@ export async function tryEtcdLock(endpoint: string, creds: EtcdCredentials, o: {
     return { acquired: false, heldBy: unb64(responses[0]?.response_range?.kvs?.[0]?.value) || 'unknown holder' };
   }
   // keep the lease alive well within its TTL; a keep-alive that fails is retried on the next tick
-  const timer = setInterval(() => void call(endpoint, '/v3/lease/keepalive', { ID: lease }, creds).catch(() => undefined), Math.max(1000, (ttl * 1000) / 3));
+  const timer = setInterval(
+    () => void call(endpoint, '/v3/lease/keepalive', { ID: lease }, creds).catch(() => undefined),
+    Math.max(1000, (ttl * 1000) / 3),
+  );
   timer.unref();
   return {
     acquired: true,
@@ -61,4 +68,3 @@ export async function tryEtcdLock(endpoint: string, creds: EtcdCredentials, o: {
     },
   };
 }
-

@@ -42,7 +42,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = () => new Date().toISOString();
 
 /** The etcd credentials of the node's API server (the etcd client certificate already on the node). */
-async function etcdClient(host: Host, services: NodeServices, certDir: string): Promise<{ endpoint: string; creds: EtcdCredentials } | undefined> {
+async function etcdClient(
+  host: Host,
+  services: NodeServices,
+  certDir: string,
+): Promise<{ endpoint: string; creds: EtcdCredentials } | undefined> {
   const pod = services.pods.get('etcd');
   const api = services.pods.get('kube-apiserver');
   if (!pod && !api) return undefined;
@@ -50,7 +54,13 @@ async function etcdClient(host: Host, services: NodeServices, certDir: string): 
   if (!endpoint) return undefined;
   const file = (flag: string, fallback: string) => api?.flags.get(flag) ?? posix.join(certDir, fallback);
   try {
-    const [ca, cert, key] = await Promise.all([file('etcd-cafile', 'etcd/ca.crt'), file('etcd-certfile', 'apiserver-etcd-client.crt'), file('etcd-keyfile', 'apiserver-etcd-client.key')].map((p) => host.readFile(p)));
+    const [ca, cert, key] = await Promise.all(
+      [
+        file('etcd-cafile', 'etcd/ca.crt'),
+        file('etcd-certfile', 'apiserver-etcd-client.crt'),
+        file('etcd-keyfile', 'apiserver-etcd-client.key'),
+      ].map((p) => host.readFile(p)),
+    );
     return { endpoint, creds: { ca, cert, key, via: services.dial } };
   } catch {
     return undefined;
@@ -58,16 +68,27 @@ async function etcdClient(host: Host, services: NodeServices, certDir: string): 
 }
 
 /** Every other control-plane API server ready, and etcd able to lose one member while this node restarts. */
-async function clusterReady(host: Host, access: { endpoint: string; creds: EtcdCredentials }, self: string, kubeconfigDir: string): Promise<string[]> {
+async function clusterReady(
+  host: Host,
+  access: { endpoint: string; creds: EtcdCredentials },
+  self: string,
+  kubeconfigDir: string,
+): Promise<string[]> {
   const states = await clusterState(access.endpoint, access.creds);
   const problems = states.filter((s) => !s.healthy).map((s) => `etcd member ${s.member.name}: ${s.detail}`);
-  if (states.length > 1 && spareMembers(states) < 1) problems.push(`etcd has no member to spare (${states.filter((s) => s.healthy).length} of ${states.length} healthy)`);
+  if (states.length > 1 && spareMembers(states) < 1)
+    problems.push(`etcd has no member to spare (${states.filter((s) => s.healthy).length} of ${states.length} healthy)`);
   const id = parseKubeconfig((await host.readFile(posix.join(kubeconfigDir, 'admin.conf'))).toString());
   for (const s of states.filter((x) => x.member.name !== self)) {
     const hostName = s.member.clientUrls[0] ? new URL(s.member.clientUrls[0]).hostname : undefined;
     if (!hostName) continue;
     try {
-      const r = await httpGet(`https://${hostName.includes(':') ? `[${hostName}]` : hostName}:6443/readyz`, { ca: id.certificateAuthorityData, cert: id.clientCertificateData, key: id.clientKeyData, timeoutMs: 3000 });
+      const r = await httpGet(`https://${hostName.includes(':') ? `[${hostName}]` : hostName}:6443/readyz`, {
+        ca: id.certificateAuthorityData,
+        cert: id.clientCertificateData,
+        key: id.clientKeyData,
+        timeoutMs: 3000,
+      });
       if (r.status !== 200) problems.push(`kube-apiserver on ${s.member.name}: HTTP ${r.status}`);
     } catch (err) {
       problems.push(`kube-apiserver on ${s.member.name}: ${describeNetworkError(err)}`);
@@ -78,7 +99,10 @@ async function clusterReady(host: Host, access: { endpoint: string; creds: EtcdC
 
 /** Where this node is in etcd's --initial-cluster (kubeadm adds members in join order): its fallback slot. */
 function slotOf(services: NodeServices, self: string): number {
-  const names = (services.pods.get('etcd')?.flags.get('initial-cluster') ?? '').split(',').map((m) => m.split('=')[0]).filter(Boolean);
+  const names = (services.pods.get('etcd')?.flags.get('initial-cluster') ?? '')
+    .split(',')
+    .map((m) => m.split('=')[0])
+    .filter(Boolean);
   const i = names.indexOf(self);
   return i < 0 ? 0 : i;
 }
@@ -96,7 +120,9 @@ async function waitForTurn(host: Host, inventory: NodeScan, o: RenewalRunOptions
   while (!etcdDown) {
     let why: string;
     try {
-      const attempt = o.clusterLock ? await o.clusterLock.tryLock(self) : await tryEtcdLock(access!.endpoint, access!.creds, { node: self });
+      const attempt = o.clusterLock
+        ? await o.clusterLock.tryLock(self)
+        : await tryEtcdLock(access!.endpoint, access!.creds, { node: self });
       if (!attempt.acquired) why = `another node renews now: ${attempt.heldBy}`;
       else {
         const problems = access ? await clusterReady(host, access, self, inventory.kubeconfigDir) : [];
@@ -116,7 +142,9 @@ async function waitForTurn(host: Host, inventory: NodeScan, o: RenewalRunOptions
     await sleep(o.retryMs ?? 10_000);
   }
   const slot = slotOf(services, self);
-  o.log(`${stamp()} the cluster lock cannot be reached (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`);
+  o.log(
+    `${stamp()} the cluster lock cannot be reached (${etcdDown}): falling back to per-node time slots; ${self} is #${slot + 1}, waiting ${Math.round((slot * o.spacingMs) / 60_000)} min`,
+  );
   await sleep(slot * o.spacingMs);
   o.log(`${stamp()} slot #${slot + 1} reached: renewing without the cluster lock`);
   return {};
@@ -149,7 +177,14 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
         await record('nothing-to-do', 'renewed meanwhile');
         return 0;
       },
-      then: ({ plan, backup }) => intoService(host, plan.items.map((i) => i.name), backup!, o, record),
+      then: ({ plan, backup }) =>
+        intoService(
+          host,
+          plan.items.map((i) => i.name),
+          backup!,
+          o,
+          record,
+        ),
     });
     return run.value ?? 0;
   } catch (err) {
@@ -157,7 +192,9 @@ export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunC
     return 1;
   } finally {
     if (clusterLock) {
-      await clusterLock.release().catch((err: Error) => o.log(`warning: releasing the cluster lock: ${err.message} (its lease runs out by itself)`));
+      await clusterLock
+        .release()
+        .catch((err: Error) => o.log(`warning: releasing the cluster lock: ${err.message} (its lease runs out by itself)`));
       o.log(`${stamp()} lock released`);
     }
   }
@@ -170,7 +207,13 @@ async function recorder(host: Host, log: (line: string) => void): Promise<Record
   const previous = (await readTimerState(host)) ?? {};
   const started = stamp();
   return async (lastResult, lastDetail) => {
-    await writeTimerState(host, { ...previous, lastRunAt: started, lastResult, lastDetail, ...(lastResult === 'failure' || lastResult === 'skipped' ? {} : { lastSuccessAt: stamp() }) });
+    await writeTimerState(host, {
+      ...previous,
+      lastRunAt: started,
+      lastResult,
+      lastDetail,
+      ...(lastResult === 'failure' || lastResult === 'skipped' ? {} : { lastSuccessAt: stamp() }),
+    });
     log(`${stamp()} result: ${lastResult}: ${lastDetail}`);
   };
 }
@@ -178,13 +221,24 @@ async function recorder(host: Host, log: (line: string) => void): Promise<Record
 /** The renewed files into service (rolled back if a component does not come back), then root's kubeconfig. */
 async function intoService(host: Host, renewed: string[], backup: BackupManifest, o: RenewalRunOptions, record: Record): Promise<RunCode> {
   o.log(`${stamp()} renewed ${renewed.length} certificate(s); backup ${backup.id}`);
-  const result = await bringIntoService(host, renewed, backup, { strategy: o.strategy, timeoutMs: o.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
+  const result = await bringIntoService(host, renewed, backup, {
+    strategy: o.strategy,
+    timeoutMs: o.timeoutMs,
+    kubeconfigDir: o.scan.kubeconfigDir,
+    log: o.log,
+  });
   if (!result.ok) {
-    await record('failure', `${result.failure!.component} did not come back with the renewed certificates (${result.failure!.detail}); rolled back${result.failure!.rollbackOk ? '' : ' INCOMPLETELY'} to backup ${backup.id}`);
+    await record(
+      'failure',
+      `${result.failure!.component} did not come back with the renewed certificates (${result.failure!.detail}); rolled back${result.failure!.rollbackOk ? '' : ' INCOMPLETELY'} to backup ${backup.id}`,
+    );
     return 1;
   }
   await updateRootKubeconfig(host, renewed, o.rootKubeconfig, o.log, o.scan.kubeconfigDir);
   for (const note of result.notes) o.log(`note: ${note}`);
-  await record('success', `renewed ${renewed.join(', ')}; reloaded ${result.reloaded.join(', ') || 'nothing'}, restarted ${result.restarted.join(', ') || 'nothing'}; backup ${backup.id}`);
+  await record(
+    'success',
+    `renewed ${renewed.join(', ')}; reloaded ${result.reloaded.join(', ') || 'nothing'}, restarted ${result.restarted.join(', ') || 'nothing'}; backup ${backup.id}`,
+  );
   return 0;
 }

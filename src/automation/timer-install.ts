@@ -25,7 +25,8 @@ async function systemctl(host: Host, args: string[]): Promise<string> {
     if (r.status !== 0) throw new Error(`systemctl --root=${root} ${args.join(' ')}: ${(r.stderr || r.stdout).trim()}`);
     return `systemctl --root=${root} ${args.filter((a) => a !== '--now').join(' ')}: done`;
   }
-  if (!(await host.stat('/run/systemd/system'))) return `systemd is not running on ${host.name}: run systemctl ${args.join(' ')} there once it does`;
+  if (!(await host.stat('/run/systemd/system')))
+    return `systemd is not running on ${host.name}: run systemctl ${args.join(' ')} there once it does`;
   const r = await host.exec(['systemctl', ...args], { timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`systemctl ${args.join(' ')} on ${host.name}: ${(r.stderr || r.stdout).trim()}`);
   return `systemctl ${args.join(' ')}: done`;

@@ -10,7 +10,11 @@ import { clusterBackups, pickBackup, restoreCluster } from '../cluster/backups.j
 import { renderColumns } from '../report/table.js';
 import { action, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf } from './context.js';
 
-const connectOptions = (globals: GlobalOptions) => ({ acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
+const connectOptions = (globals: GlobalOptions) => ({
+  acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
+  timeoutMs: 15_000,
+  concurrency: Math.max(1, Number(globals.concurrency) || 10),
+});
 
 export function backupsCommand(): Command {
   return new Command('backups')
@@ -21,7 +25,14 @@ export function backupsCommand(): Command {
         const globals = globalsOf(command);
         if (globals.inventory) {
           const all = await clusterBackups(inventoryNodesOf(globals), connectOptions(globals));
-          if (opts.output === 'json') process.stdout.write(`${JSON.stringify(all.map((n) => ({ node: n.node.name, error: n.error, backups: n.backups })), null, 2)}\n`);
+          if (opts.output === 'json')
+            process.stdout.write(
+              `${JSON.stringify(
+                all.map((n) => ({ node: n.node.name, error: n.error, backups: n.backups })),
+                null,
+                2,
+              )}\n`,
+            );
           else {
             const rows = [['NODE', 'ID', 'CREATED', 'REASON', 'FILES']];
             for (const n of all) {
@@ -45,7 +56,8 @@ export function backupsCommand(): Command {
         }
         const rows = [['ID', 'CREATED', 'REASON', 'FILES']];
         for (const b of backups) rows.push([b.id, b.createdAt, b.reason, String(b.files.length)]);
-        for (const id of incomplete) rows.push([id, '-', 'INCOMPLETE: a run was killed while taking it (the next run, or kpki backups prune, removes it)', '-']);
+        for (const id of incomplete)
+          rows.push([id, '-', 'INCOMPLETE: a run was killed while taking it (the next run, or kpki backups prune, removes it)', '-']);
         process.stdout.write(`${renderColumns(rows)}\n`);
         return 0;
       }),
@@ -55,7 +67,9 @@ export function backupsCommand(): Command {
 
 function pruneCommand(): Command {
   return new Command('prune')
-    .description('remove old backups (they hold copies of private keys): beyond the newest N, or older than a duration, and incomplete ones')
+    .description(
+      'remove old backups (they hold copies of private keys): beyond the newest N, or older than a duration, and incomplete ones',
+    )
     .option('--keep <n>', 'keep the newest N backups')
     .option('--older-than <duration>', 'remove only backups older than this (e.g. 90d)')
     .option('--dry-run', 'say what would be removed')
@@ -63,18 +77,26 @@ function pruneCommand(): Command {
     .action(
       action(async (opts: { keep?: string; olderThan?: string; dryRun?: boolean; yes?: boolean }, command: Command) => {
         const globals = globalsOf(command);
-        if (opts.keep === undefined && opts.olderThan === undefined) throw new UsageError('say what to keep: --keep N and/or --older-than DURATION');
+        if (opts.keep === undefined && opts.olderThan === undefined)
+          throw new UsageError('say what to keep: --keep N and/or --older-than DURATION');
         const keep = opts.keep === undefined ? undefined : Number(opts.keep);
-        if (keep !== undefined && !(Number.isInteger(keep) && keep >= 0)) throw new UsageError(`--keep: "${opts.keep}" is not a number of backups`);
+        if (keep !== undefined && !(Number.isInteger(keep) && keep >= 0))
+          throw new UsageError(`--keep: "${opts.keep}" is not a number of backups`);
         const host = hostOf(globals);
         return await withNodeLockUnless(opts.dryRun, host, async () => {
-          const plan = await planPrune(host, { keep, olderThanMs: opts.olderThan ? durationFlag('--older-than', opts.olderThan) : undefined, now: new Date() });
+          const plan = await planPrune(host, {
+            keep,
+            olderThanMs: opts.olderThan ? durationFlag('--older-than', opts.olderThan) : undefined,
+            now: new Date(),
+          });
           for (const k of plan.kept) process.stdout.write(`keeping ${k.id}: ${k.why}\n`);
           if (plan.remove.length === 0) {
             process.stdout.write('Nothing to remove.\n');
             return 0;
           }
-          process.stdout.write(`${renderColumns([['REMOVE', 'CREATED', 'REASON'], ...plan.remove.map((b) => [b.id, b.createdAt ?? '-', b.reason])])}\n`);
+          process.stdout.write(
+            `${renderColumns([['REMOVE', 'CREATED', 'REASON'], ...plan.remove.map((b) => [b.id, b.createdAt ?? '-', b.reason])])}\n`,
+          );
           if (opts.dryRun) return 0;
           const refused = await confirm(opts.yes, `Remove ${plan.remove.length} backup(s) from ${host.name}?`);
           if (refused !== undefined) return refused;
@@ -103,7 +125,8 @@ export function restoreCommand(): Command {
           const backup = await readBackup(host, id);
           const { replaced, changed } = await restoreBackup(host, backup);
           if (!replaced) process.stdout.write(`Every file of backup ${backup.id} is already as it has it: nothing to restore\n`);
-          else process.stdout.write(`Restored ${changed} file(s) from backup ${backup.id}; the replaced files are in backup ${replaced.id}\n`);
+          else
+            process.stdout.write(`Restored ${changed} file(s) from backup ${backup.id}; the replaced files are in backup ${replaced.id}\n`);
           return 0;
         });
       }),
@@ -122,10 +145,15 @@ async function restoreOnCluster(globals: GlobalOptions, id: string, yes?: boolea
     process.stderr.write(`kpki: no node has a backup "${id}" (list them with kpki backups -i)\n`);
     return 1;
   }
-  process.stdout.write(`${renderColumns([['NODE', 'BACKUP', 'CREATED', 'REASON', 'FILES'], ...plan.map((p) => [p.node.name, p.backup?.id ?? '(none: left alone)', p.backup?.createdAt ?? '', p.backup?.reason ?? '', p.backup ? String(p.backup.files.length) : ''])])}\n`);
+  process.stdout.write(
+    `${renderColumns([['NODE', 'BACKUP', 'CREATED', 'REASON', 'FILES'], ...plan.map((p) => [p.node.name, p.backup?.id ?? '(none: left alone)', p.backup?.createdAt ?? '', p.backup?.reason ?? '', p.backup ? String(p.backup.files.length) : ''])])}\n`,
+  );
   const refused = await confirm(yes, `Restore these backups, one node at a time?`);
   if (refused !== undefined) return refused;
-  const results = await restoreCluster(plan, { ...connectOptions(globals), log: (node, line) => process.stderr.write(`kpki: ${node}: ${line}\n`) });
+  const results = await restoreCluster(plan, {
+    ...connectOptions(globals),
+    log: (node, line) => process.stderr.write(`kpki: ${node}: ${line}\n`),
+  });
   for (const r of results) process.stdout.write(`${r.node}: ${r.ok ? r.detail : `FAILED: ${r.detail}`}\n`);
   const ok = results.every((r) => r.ok) && results.length === plan.filter((p) => p.backup).length;
   if (ok) process.stdout.write('Files restored. Components that load them start using them after a restart (kpki restart on the node).\n');

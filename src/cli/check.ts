@@ -26,7 +26,11 @@ export function checkCommand(): Command {
     .action(
       action(async (opts: { output: string; warn: string; crit: string; at?: string; in?: string }, command: Command) => {
         const globals = globalsOf(command);
-        const thresholds: Thresholds = { warnMs: durationFlag('--warn', opts.warn), critMs: durationFlag('--crit', opts.crit), now: judgedAt(opts) };
+        const thresholds: Thresholds = {
+          warnMs: durationFlag('--warn', opts.warn),
+          critMs: durationFlag('--crit', opts.crit),
+          now: judgedAt(opts),
+        };
         if (opts.at || opts.in) process.stderr.write(`kpki: as on ${thresholds.now.toISOString()}\n`);
         if (globals.inventory) return checkInventory(globals, thresholds, opts.output);
         const host = hostOf(globals);
@@ -56,7 +60,9 @@ export function checkCommand(): Command {
           for (const p of item.problems) if (p.code === 'unreadable') process.stderr.write(`kpki: cannot read ${p.message}\n`);
         }
         if (inventory.role === 'unknown') {
-          process.stderr.write(`kpki: no Kubernetes certificates found under ${hostOf(globals).describe(inventory.certDir)} or ${hostOf(globals).describe(inventory.kubeconfigDir)}\n`);
+          process.stderr.write(
+            `kpki: no Kubernetes certificates found under ${hostOf(globals).describe(inventory.certDir)} or ${hostOf(globals).describe(inventory.kubeconfigDir)}\n`,
+          );
           return 3;
         }
         return nodeSeverity(inventory, thresholds);
@@ -66,11 +72,24 @@ export function checkCommand(): Command {
 
 async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, output: string): Promise<number> {
   // SSH and the cluster's rendering load only for -i
-  const [{ checkCluster }, { clusterSeverity, renderCluster }] = await Promise.all([import('../cluster/check.js'), import('../report/cluster.js')]);
-  const check = await checkCluster(inventoryNodesOf(globals), checkScanOptions(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10) });
+  const [{ checkCluster }, { clusterSeverity, renderCluster }] = await Promise.all([
+    import('../cluster/check.js'),
+    import('../report/cluster.js'),
+  ]);
+  const check = await checkCluster(inventoryNodesOf(globals), checkScanOptions(globals), {
+    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
+    timeoutMs: 15_000,
+    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+  });
   if (output === 'json' || output === 'yaml') {
     const data = {
-      nodes: check.results.map((r) => ({ node: r.node.name, address: r.node.address, role: r.node.role, error: r.error, ...(r.inventory ? checkData(r.inventory, thresholds) : {}) })),
+      nodes: check.results.map((r) => ({
+        node: r.node.name,
+        address: r.node.address,
+        role: r.node.role,
+        error: r.error,
+        ...(r.inventory ? checkData(r.inventory, thresholds) : {}),
+      })),
       crossNode: check.crossNode,
     };
     process.stdout.write(output === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data));
@@ -79,7 +98,10 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
     for (const r of check.results) {
       process.stdout.write(`== ${r.node.name} (${r.node.address}, ${r.node.role})\n`);
       if (!r.inventory) process.stdout.write(`UNKNOWN: ${r.error}\n\n`);
-      else process.stdout.write(`${output === 'kubeadm' ? kubeadmText(expirationInfo(r.inventory, thresholds.now)) : renderWide(r.inventory, thresholds)}\n`);
+      else
+        process.stdout.write(
+          `${output === 'kubeadm' ? kubeadmText(expirationInfo(r.inventory, thresholds.now)) : renderWide(r.inventory, thresholds)}\n`,
+        );
     }
     if (check.crossNode.length) process.stdout.write(`Across nodes:\n${check.crossNode.map((p) => `  ${p}`).join('\n')}\n`);
   } else process.stdout.write(renderCluster(check, thresholds));
@@ -88,7 +110,12 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
 
 /** kubeadm's CertificateExpirationInfo with kpki's detail per item, and the file mode and owner findings. */
 function checkData(inventory: NodeScan, thresholds: Thresholds) {
-  return { ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)), files: inventory.files ?? [], ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}), ...(inventory.interrupted ? { interruptedRun: inventory.interrupted } : {}) };
+  return {
+    ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)),
+    files: inventory.files ?? [],
+    ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}),
+    ...(inventory.interrupted ? { interruptedRun: inventory.interrupted } : {}),
+  };
 }
 
 /** check reads the leaves' keys (to tell a key that does not match) and only looks whether CA keys are there. */

@@ -46,7 +46,13 @@ export function demoCommand(): Command {
 
         out(`$ kpki --root ${root} renew all --yes\n`);
         // the same path as `kpki renew all --yes`
-        const { plan, backup } = await renewNode(host, { scan: {}, plan: { names: ['all'] }, reason: 'renew', log: (line) => out(`kpki: ${line}\n`), review: async (p) => void out(renderPlan(p)) });
+        const { plan, backup } = await renewNode(host, {
+          scan: {},
+          plan: { names: ['all'] },
+          reason: 'renew',
+          log: (line) => out(`kpki: ${line}\n`),
+          review: async (p) => void out(renderPlan(p)),
+        });
         const backupId = backup!.id;
         out(`Renewed ${plan.items.length} certificate(s); backup ${backupId} (undo with: kpki --root ${root} restore ${backupId})\n`);
         out(renderNextSteps(plan));
@@ -73,11 +79,17 @@ function verify(inventory: Awaited<ReturnType<typeof scanNode>>): string[] {
   const failures: string[] = [];
   for (const entry of inventory.entries) {
     if (!entry.renewable || !entry.cert) continue;
-    const ca = entry.signer === SELF_SIGNED ? { cert: entry.cert } : entry.signer === OWN_CA ? { cert: entry.ownCa } : inventory.cas.find((c) => c.name === entry.signer);
+    const ca =
+      entry.signer === SELF_SIGNED
+        ? { cert: entry.cert }
+        : entry.signer === OWN_CA
+          ? { cert: entry.ownCa }
+          : inventory.cas.find((c) => c.name === entry.signer);
     if (!ca?.cert || !isSignedBy(entry.cert, ca.cert)) failures.push(`${entry.name}: not signed by ${entry.signer}`);
     if (!entry.key || !keyMatchesCertificate(entry.cert, entry.key)) failures.push(`${entry.name}: key does not match`);
     // (the kubelet's own serving certificate is backdated an hour, as client-go does)
-    if (entry.cert.notAfter.getTime() < Date.now() + 364 * DAY - 3600_000) failures.push(`${entry.name}: expires ${entry.cert.notAfter.toISOString()}`);
+    if (entry.cert.notAfter.getTime() < Date.now() + 364 * DAY - 3600_000)
+      failures.push(`${entry.name}: expires ${entry.cert.notAfter.toISOString()}`);
   }
   return failures;
 }

@@ -55,7 +55,11 @@ function inventoryReader(globals: GlobalOptions, scan: ScanOptions): Reader {
             const host = await pool.get(node);
             return { inventory: await scanNode(host, scan), timer: await readTimerState(host) };
           })();
-          const { inventory, timer } = await withTimeout(reading, NODE_READ_TIMEOUT_MS, `no answer within ${NODE_READ_TIMEOUT_MS / 1000} s`);
+          const { inventory, timer } = await withTimeout(
+            reading,
+            NODE_READ_TIMEOUT_MS,
+            `no answer within ${NODE_READ_TIMEOUT_MS / 1000} s`,
+          );
           return { node: node.name, role: node.role, inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 };
         } catch (err) {
           pool.drop(node.name);
@@ -74,70 +78,76 @@ export function listenFlag(value: string): { host: string; port: number } {
 
 export function exporterCommand(): Command {
   return new Command('exporter')
-    .description('serve Prometheus metrics (/metrics, x509-certificate-exporter compatible) and a status page (/) for this node or an inventory')
+    .description(
+      'serve Prometheus metrics (/metrics, x509-certificate-exporter compatible) and a status page (/) for this node or an inventory',
+    )
     .option('--listen <address:port>', 'where to listen', '127.0.0.1:9793')
     .option('--min-interval <duration>', 'read the nodes at most this often (scrapes in between get the last reading)', '15s')
     .option('--once', 'print the metrics once on stdout and exit (no server)')
     .option('--node-name <name>', 'the node label for this node (default: $NODE_NAME, else the host name or --root)')
-    .option('--check-keys', 'also read the leaves\' private keys, to report keys that do not match (CA keys are never read)')
+    .option('--check-keys', "also read the leaves' private keys, to report keys that do not match (CA keys are never read)")
     .action(
-      action(async (opts: { listen: string; minInterval: string; once?: boolean; nodeName?: string; checkKeys?: boolean }, command: Command) => {
-        const globals = globalsOf(command);
-        // a scrape reads no private key unless asked: only whether it is there
-        const scan: ScanOptions = { ...scanOptionsOf(globals), keys: { ca: false, leaf: Boolean(opts.checkKeys) } };
-        const reader = globals.inventory ? inventoryReader(globals, scan) : nodeReader(globals, scan, opts.nodeName);
-        if (opts.once) {
-          try {
-            process.stdout.write(await buildRegistry(await reader.read()).metrics());
-          } finally {
-            reader.close();
+      action(
+        async (opts: { listen: string; minInterval: string; once?: boolean; nodeName?: string; checkKeys?: boolean }, command: Command) => {
+          const globals = globalsOf(command);
+          // a scrape reads no private key unless asked: only whether it is there
+          const scan: ScanOptions = { ...scanOptionsOf(globals), keys: { ca: false, leaf: Boolean(opts.checkKeys) } };
+          const reader = globals.inventory ? inventoryReader(globals, scan) : nodeReader(globals, scan, opts.nodeName);
+          if (opts.once) {
+            try {
+              process.stdout.write(await buildRegistry(await reader.read()).metrics());
+            } finally {
+              reader.close();
+            }
+            return 0;
           }
-          return 0;
-        }
-        const { host, port } = listenFlag(opts.listen);
-        const minMs = durationFlag('--min-interval', opts.minInterval);
-        let last: { at: number; nodes: NodeMetricsInput[] } | undefined;
-        let pending: Promise<NodeMetricsInput[]> | undefined;
-        const current = async () => {
-          if (last && Date.now() - last.at < minMs) return last.nodes;
-          pending ??= reader.read().then((nodes) => {
-            last = { at: Date.now(), nodes };
-            pending = undefined;
-            return nodes;
+          const { host, port } = listenFlag(opts.listen);
+          const minMs = durationFlag('--min-interval', opts.minInterval);
+          let last: { at: number; nodes: NodeMetricsInput[] } | undefined;
+          let pending: Promise<NodeMetricsInput[]> | undefined;
+          const current = async () => {
+            if (last && Date.now() - last.at < minMs) return last.nodes;
+            pending ??= reader.read().then((nodes) => {
+              last = { at: Date.now(), nodes };
+              pending = undefined;
+              return nodes;
+            });
+            return pending;
+          };
+          const server = http.createServer((req, res) => {
+            const path = (req.url ?? '/').split('?')[0];
+            const reply = (status: number, type: string, body: string) => {
+              res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+              res.end(body);
+            };
+            if (path === '/healthz') return reply(200, 'text/plain', 'ok\n');
+            if (path !== '/metrics' && path !== '/') return reply(404, 'text/plain', 'not found\n');
+            current()
+              .then(async (nodes) => {
+                if (path === '/metrics') {
+                  const registry = buildRegistry(nodes);
+                  reply(200, registry.contentType, await registry.metrics());
+                } else reply(200, 'text/html; charset=utf-8', renderStatusPage(nodes, new Date()));
+              })
+              .catch((err: Error) => reply(500, 'text/plain', `${err.message}\n`));
           });
-          return pending;
-        };
-        const server = http.createServer((req, res) => {
-          const path = (req.url ?? '/').split('?')[0];
-          const reply = (status: number, type: string, body: string) => {
-            res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-            res.end(body);
-          };
-          if (path === '/healthz') return reply(200, 'text/plain', 'ok\n');
-          if (path !== '/metrics' && path !== '/') return reply(404, 'text/plain', 'not found\n');
-          current()
-            .then(async (nodes) => {
-              if (path === '/metrics') {
-                const registry = buildRegistry(nodes);
-                reply(200, registry.contentType, await registry.metrics());
-              } else reply(200, 'text/html; charset=utf-8', renderStatusPage(nodes, new Date()));
-            })
-            .catch((err: Error) => reply(500, 'text/plain', `${err.message}\n`));
-        });
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', (err) => reject(new KpkiError(`cannot listen on ${opts.listen}: ${err.message}`)));
-          server.listen(port, host, () => resolve());
-        });
-        process.stderr.write(`kpki exporter: http://${opts.listen}/metrics and http://${opts.listen}/ (${globals.inventory ? `inventory ${globals.inventory}` : `node ${hostOf(globals).describe('/')}`})\n`);
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            reader.close();
-            server.close(() => resolve());
-          };
-          process.once('SIGTERM', stop);
-          process.once('SIGINT', stop);
-        });
-        return 0;
-      }),
+          await new Promise<void>((resolve, reject) => {
+            server.once('error', (err) => reject(new KpkiError(`cannot listen on ${opts.listen}: ${err.message}`)));
+            server.listen(port, host, () => resolve());
+          });
+          process.stderr.write(
+            `kpki exporter: http://${opts.listen}/metrics and http://${opts.listen}/ (${globals.inventory ? `inventory ${globals.inventory}` : `node ${hostOf(globals).describe('/')}`})\n`,
+          );
+          await new Promise<void>((resolve) => {
+            const stop = () => {
+              reader.close();
+              server.close(() => resolve());
+            };
+            process.once('SIGTERM', stop);
+            process.once('SIGINT', stop);
+          });
+          return 0;
+        },
+      ),
     );
 }

@@ -35,7 +35,8 @@ export function dateFlag(flag: string, value: string): Date {
 
 export function componentsFlag(names: string[]): Component[] {
   for (const name of names) {
-    if (!(COMPONENTS as readonly string[]).includes(name)) throw new UsageError(`unknown component "${name}" (expected ${COMPONENTS.join(', ')})`);
+    if (!(COMPONENTS as readonly string[]).includes(name))
+      throw new UsageError(`unknown component "${name}" (expected ${COMPONENTS.join(', ')})`);
   }
   return names as Component[];
 }

@@ -21,7 +21,10 @@ export function healthCommand(): Command {
         if (opts.output === 'json') process.stdout.write(`${JSON.stringify({ node: host.name, checks }, null, 2)}\n`);
         else if (checks.length === 0) process.stdout.write('No control-plane component or kubelet found on this node.\n');
         else {
-          const rows = [['COMPONENT', 'CHECK', 'STATUS', 'DETAIL'], ...checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail])];
+          const rows = [
+            ['COMPONENT', 'CHECK', 'STATUS', 'DETAIL'],
+            ...checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail]),
+          ];
           process.stdout.write(`${renderColumns(rows)}\n`);
         }
         if (checks.length === 0) return 3;
@@ -31,9 +34,16 @@ export function healthCommand(): Command {
 }
 
 async function healthOfCluster(globals: GlobalOptions, output: string): Promise<number> {
-  const health = await clusterHealth(inventoryNodesOf(globals), scanOptionsOf(globals), { acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 15_000, concurrency: Math.max(1, Number(globals.concurrency) || 10), onNotice: (line) => process.stderr.write(`kpki: ${line}\n`) });
+  const health = await clusterHealth(inventoryNodesOf(globals), scanOptionsOf(globals), {
+    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
+    timeoutMs: 15_000,
+    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+    onNotice: (line) => process.stderr.write(`kpki: ${line}\n`),
+  });
   if (output === 'json') {
-    process.stdout.write(`${JSON.stringify({ nodes: health.nodes.map((n) => ({ node: n.node.name, address: n.node.address, role: n.node.role, error: n.error, checks: n.checks })), etcd: health.etcd }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ nodes: health.nodes.map((n) => ({ node: n.node.name, address: n.node.address, role: n.node.role, error: n.error, checks: n.checks })), etcd: health.etcd }, null, 2)}\n`,
+    );
   } else {
     const rows = [['NODE', 'COMPONENT', 'CHECK', 'STATUS', 'DETAIL']];
     for (const n of health.nodes) {
@@ -42,7 +52,9 @@ async function healthOfCluster(globals: GlobalOptions, output: string): Promise<
     }
     process.stdout.write(`${renderColumns(rows)}\n`);
     if (health.etcd.members.length) {
-      process.stdout.write(`\n${renderColumns([['ETCD MEMBER', 'STATUS', 'LEADER', 'RAFT INDEX', 'DETAIL'], ...health.etcd.members.map((m) => [m.name, m.healthy ? 'ok' : 'FAILED', m.leader ?? '', String(m.raftIndex ?? ''), m.detail])])}\n`);
+      process.stdout.write(
+        `\n${renderColumns([['ETCD MEMBER', 'STATUS', 'LEADER', 'RAFT INDEX', 'DETAIL'], ...health.etcd.members.map((m) => [m.name, m.healthy ? 'ok' : 'FAILED', m.leader ?? '', String(m.raftIndex ?? ''), m.detail])])}\n`,
+      );
     }
     for (const p of health.etcd.problems) process.stdout.write(`etcd: ${p}\n`);
   }

@@ -17,16 +17,25 @@ export function installCommand(): Command {
       action(async (opts: { dir: string; from?: string }, command: Command) => {
         const host = hostOf(globalsOf(command));
         const source = opts.from ?? (isStandalone() ? process.execPath : undefined);
-        if (!source) throw new UsageError('this kpki runs from dist/kpki.js, not the standalone executable: build it (npm run build:sea) and give --from dist/kpki-linux-x64, or use npm install -g kpki (it links kpki and kubectl-kpki)');
+        if (!source)
+          throw new UsageError(
+            'this kpki runs from dist/kpki.js, not the standalone executable: build it (npm run build:sea) and give --from dist/kpki-linux-x64, or use npm install -g kpki (it links kpki and kubectl-kpki)',
+          );
         const target = posix.join(opts.dir, 'kpki');
         const plugin = posix.join(opts.dir, 'kubectl-kpki');
         await withNodeLock(host, async () => {
           await host.mkdirp(opts.dir, 0o755);
-          const { backup } = await applyWrites(host, [
-            { kind: 'file', path: target, data: readFileSync(source), mode: 0o755, entry: 'kpki', format: 'binary' },
-            { kind: 'symlink', path: plugin, target: 'kpki', entry: 'kubectl-kpki' },
-          ], 'install');
-          log(`Installed ${host.describe(target)} and ${host.describe(plugin)} -> kpki (backup ${backup.id}): kpki check, kubectl kpki check`);
+          const { backup } = await applyWrites(
+            host,
+            [
+              { kind: 'file', path: target, data: readFileSync(source), mode: 0o755, entry: 'kpki', format: 'binary' },
+              { kind: 'symlink', path: plugin, target: 'kpki', entry: 'kubectl-kpki' },
+            ],
+            'install',
+          );
+          log(
+            `Installed ${host.describe(target)} and ${host.describe(plugin)} -> kpki (backup ${backup.id}): kpki check, kubectl kpki check`,
+          );
         });
         return 0;
       }),

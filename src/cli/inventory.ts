@@ -35,10 +35,18 @@ export function inventoryCommand(): Command {
           throw new UsageError(`${opts.from}: ${(err as Error).message}`);
         }
         const nodes = await discoverNodes(api).catch((err: Error) => {
-          throw new KpkiError(`cannot list the nodes through ${api.server}: ${describeNetworkError(err)}`, { hint: 'the API server must be reachable from this machine' });
+          throw new KpkiError(`cannot list the nodes through ${api.server}: ${describeNetworkError(err)}`, {
+            hint: 'the API server must be reachable from this machine',
+          });
         });
         if (nodes.length === 0) throw new KpkiError(`${api.server} lists no nodes`);
-        const defaults: Record<string, unknown> = { user: opts.user, port: 22, ...(opts.key ? { key: opts.key } : {}), knownHosts, sudo: Boolean(opts.sudo) };
+        const defaults: Record<string, unknown> = {
+          user: opts.user,
+          port: 22,
+          ...(opts.key ? { key: opts.key } : {}),
+          knownHosts,
+          sudo: Boolean(opts.sudo),
+        };
         const yaml = renderInventory(nodes, defaults, opts.from);
         if (!opts.out) {
           process.stdout.write(yaml);
@@ -46,7 +54,9 @@ export function inventoryCommand(): Command {
         }
         if (existsSync(opts.out)) throw new UsageError(`${opts.out} exists: not overwriting it (remove it or choose another --out)`);
         writeFileSync(opts.out, yaml, { mode: 0o644, flag: 'wx' });
-        process.stderr.write(`Wrote ${opts.out}: ${nodes.filter((n) => n.role === 'control-plane').length} control-plane node(s), ${nodes.filter((n) => n.role === 'worker').length} worker(s)\n`);
+        process.stderr.write(
+          `Wrote ${opts.out}: ${nodes.filter((n) => n.role === 'control-plane').length} control-plane node(s), ${nodes.filter((n) => n.role === 'worker').length} worker(s)\n`,
+        );
         return 0;
       }),
     );

@@ -45,7 +45,13 @@ export function kubeconfigCommand(): Command {
         const globals = globalsOf(sub);
         const host = hostOf(globals);
         const inventory = await scanNode(host, scanOptionsOf(globals));
-        const issued = await issueUserKubeconfig(host, inventory, { name, groups: opts.group ?? [], validityMs: durationFlag('--validity', opts.validity), server: opts.server, now: new Date() });
+        const issued = await issueUserKubeconfig(host, inventory, {
+          name,
+          groups: opts.group ?? [],
+          validityMs: durationFlag('--validity', opts.validity),
+          server: opts.server,
+          now: new Date(),
+        });
         if (issued.capped) process.stderr.write(`kpki: validity cut to the CA's own expiry (${kubeadmDate(issued.notAfter)})\n`);
         const out = opts.out;
         if (!out) {
@@ -55,8 +61,14 @@ export function kubeconfigCommand(): Command {
         if ((await host.stat(out))?.type === 'symlink') throw new Error(`${host.describe(out)} is a symlink: not writing through it`);
         return await withNodeLock(host, async () => {
           await host.mkdirp(posix.dirname(out), 0o700);
-          const { backup } = await applyWrites(host, [{ kind: 'file', path: out, data: issued.text, mode: KUBECONFIG_MODE, entry: out, format: 'kubeconfig' }], 'kubeconfig user');
-          process.stdout.write(`Wrote ${host.describe(out)} for ${name}${opts.group?.length ? ` (groups ${opts.group.join(', ')})` : ''}, valid until ${kubeadmDate(issued.notAfter)}, server ${issued.server}; backup ${backup.id}\n`);
+          const { backup } = await applyWrites(
+            host,
+            [{ kind: 'file', path: out, data: issued.text, mode: KUBECONFIG_MODE, entry: out, format: 'kubeconfig' }],
+            'kubeconfig user',
+          );
+          process.stdout.write(
+            `Wrote ${host.describe(out)} for ${name}${opts.group?.length ? ` (groups ${opts.group.join(', ')})` : ''}, valid until ${kubeadmDate(issued.notAfter)}, server ${issued.server}; backup ${backup.id}\n`,
+          );
           return 0;
         });
       }),

@@ -50,11 +50,23 @@ async function kubeletStatusAction(_opts: object, sub: Command): Promise<number>
   const status = await kubeletStatus(host, await scanNode(host, scanOptionsOf(globals)));
   const client = status.client ? `${status.client.commonName}, expires ${kubeadmDate(status.client.notAfter)}` : 'none';
   const rows = [
-    ['client identity', status.identity === 'embedded' ? `embedded in ${status.kubeconfig}` : status.identity === 'file' ? `${status.clientFile} (from ${status.kubeconfig})` : `none (${status.kubeconfig} missing)`],
+    [
+      'client identity',
+      status.identity === 'embedded'
+        ? `embedded in ${status.kubeconfig}`
+        : status.identity === 'file'
+          ? `${status.clientFile} (from ${status.kubeconfig})`
+          : `none (${status.kubeconfig} missing)`,
+    ],
     ['client certificate', client],
     ['rotateCertificates', yesNo(status.rotateCertificates)],
     ['serverTLSBootstrap', yesNo(status.serverTLSBootstrap)],
-    ['serving certificate', status.serving ? `${status.servingSource}, expires ${kubeadmDate(status.serving.notAfter)} (${servingSignerWords(status.servingSigner)})` : 'none found'],
+    [
+      'serving certificate',
+      status.serving
+        ? `${status.servingSource}, expires ${kubeadmDate(status.serving.notAfter)} (${servingSignerWords(status.servingSigner)})`
+        : 'none found',
+    ],
     ['cluster-signing-duration', status.clusterSigningDuration ?? 'no controller-manager on this node'],
   ];
   for (const [k, v] of rows) log(`${`${k}:`.padEnd(27)}${v}`);
@@ -65,9 +77,9 @@ async function kubeletStatusAction(_opts: object, sub: Command): Promise<number>
 function addRenew(command: Command): void {
   command
     .command('renew')
-    .description('sign a new kubelet client certificate with the cluster CA, offline, the kubelet\'s way; restart and verify')
+    .description("sign a new kubelet client certificate with the cluster CA, offline, the kubelet's way; restart and verify")
     .option('--node-name <name>', 'the node (default: from the current certificate)')
-    .option('--ca-cert <file>', "the cluster CA certificate on this machine, when the node has no CA key (a worker)")
+    .option('--ca-cert <file>', 'the cluster CA certificate on this machine, when the node has no CA key (a worker)')
     .option('--ca-key <file>', 'the cluster CA key on this machine (read into memory only)')
     .option('--validity <duration>', 'validity of the new certificate', '8760h')
     .option('--dry-run', 'say what would be written')
@@ -80,25 +92,58 @@ function addRenew(command: Command): void {
     .action(action(kubeletRenewAction));
 }
 
-type KubeletRenewFlags = { nodeName?: string; caCert?: string; caKey?: string; validity: string; dryRun?: boolean; yes?: boolean; restart: boolean; ifExpiresWithin?: string } & ClusterRenewFlags;
+type KubeletRenewFlags = {
+  nodeName?: string;
+  caCert?: string;
+  caKey?: string;
+  validity: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  restart: boolean;
+  ifExpiresWithin?: string;
+} & ClusterRenewFlags;
 
 async function kubeletRenewAction(opts: KubeletRenewFlags, sub: Command): Promise<number> {
   const globals = globalsOf(sub);
   if (globals.inventory) {
     if (opts.caCert && !opts.caKey) throw new UsageError('give both --ca-cert and --ca-key');
-    const ca = opts.caCert && opts.caKey ? { cert: parseCertificate(readFileSync(opts.caCert)), key: parsePrivateKey(readFileSync(opts.caKey)) } : undefined;
-    const settings = { names: ['kubelet-client'], ifExpiresWithinMs: opts.ifExpiresWithin ? durationFlag('--if-expires-within', opts.ifExpiresWithin) : undefined, validityMs: durationFlag('--validity', opts.validity), strategy: 'systemd' as const, timeoutMs: 180_000 };
-    return runClusterOperation(globals, opts, (c) => renewKubeletsOfCluster(c.nodes, { ...c, settings: { ...settings, maxUnavailable: c.maxUnavailable }, dryRun: Boolean(opts.dryRun), ca }));
+    const ca =
+      opts.caCert && opts.caKey
+        ? { cert: parseCertificate(readFileSync(opts.caCert)), key: parsePrivateKey(readFileSync(opts.caKey)) }
+        : undefined;
+    const settings = {
+      names: ['kubelet-client'],
+      ifExpiresWithinMs: opts.ifExpiresWithin ? durationFlag('--if-expires-within', opts.ifExpiresWithin) : undefined,
+      validityMs: durationFlag('--validity', opts.validity),
+      strategy: 'systemd' as const,
+      timeoutMs: 180_000,
+    };
+    return runClusterOperation(globals, opts, (c) =>
+      renewKubeletsOfCluster(c.nodes, {
+        ...c,
+        settings: { ...settings, maxUnavailable: c.maxUnavailable },
+        dryRun: Boolean(opts.dryRun),
+        ca,
+      }),
+    );
   }
   const host = hostOf(globals);
   const inventory = await scanNode(host, scanOptionsOf(globals));
   const status = await kubeletStatus(host, inventory);
-  if (status.identity === 'missing') throw new KpkiError(`${host.describe(status.kubeconfig)} does not exist: this node has not joined a cluster`);
+  if (status.identity === 'missing')
+    throw new KpkiError(`${host.describe(status.kubeconfig)} does not exist: this node has not joined a cluster`);
   const ca = await kubeletSigner(host, inventory, status, opts);
   const nodeName = kubeletNodeName(status, opts.nodeName);
-  const renewal = await planKubeletRenewal(host, status, ca, { nodeName, validityMs: durationFlag('--validity', opts.validity), now: new Date() });
+  const renewal = await planKubeletRenewal(host, status, ca, {
+    nodeName,
+    validityMs: durationFlag('--validity', opts.validity),
+    now: new Date(),
+  });
   log(`kubelet client certificate for system:node:${nodeName} (O=system:nodes), valid until ${kubeadmDate(renewal.notAfter)}:`);
-  for (const w of renewal.writes) log(`  ${w.kind === 'symlink' ? `${w.path} -> ${w.target}` : `write ${w.path}${w.entry === 'kubelet.conf' ? ' (client-certificate/client-key: kubelet-client-current.pem)' : ''}`}`);
+  for (const w of renewal.writes)
+    log(
+      `  ${w.kind === 'symlink' ? `${w.path} -> ${w.target}` : `write ${w.path}${w.entry === 'kubelet.conf' ? ' (client-certificate/client-key: kubelet-client-current.pem)' : ''}`}`,
+    );
   if (opts.dryRun) {
     log('(dry run: nothing was changed)');
     return 0;
@@ -117,17 +162,27 @@ async function kubeletRenewAction(opts: KubeletRenewFlags, sub: Command): Promis
 }
 
 /** The cluster CA that signs: the node's own (a control-plane node), or the files given, checked against what it trusts. */
-async function kubeletSigner(host: LocalHost, inventory: NodeScan, status: KubeletStatus, opts: KubeletRenewFlags): Promise<{ cert: Certificate; key: KeyObject }> {
+async function kubeletSigner(
+  host: LocalHost,
+  inventory: NodeScan,
+  status: KubeletStatus,
+  opts: KubeletRenewFlags,
+): Promise<{ cert: Certificate; key: KeyObject }> {
   const nodeCa = inventory.cas.find((c) => c.name === 'ca');
   if (opts.caCert || opts.caKey) {
     if (!opts.caCert || !opts.caKey) throw new UsageError('give both --ca-cert and --ca-key');
     const ca = { cert: parseCertificate(readFileSync(opts.caCert)), key: parsePrivateKey(readFileSync(opts.caKey)) };
-    const trusted = nodeCa?.cert ?? parseCertificate(parseKubeconfig((await host.readFile(status.kubeconfig)).toString()).certificateAuthorityData ?? Buffer.alloc(0));
-    if (!trusted.der.equals(ca.cert.der)) throw new KpkiError(`${opts.caCert} is not this cluster's CA (the node trusts ${trusted.subject}, serial ${trusted.serial})`);
+    const trusted =
+      nodeCa?.cert ??
+      parseCertificate(parseKubeconfig((await host.readFile(status.kubeconfig)).toString()).certificateAuthorityData ?? Buffer.alloc(0));
+    if (!trusted.der.equals(ca.cert.der))
+      throw new KpkiError(`${opts.caCert} is not this cluster's CA (the node trusts ${trusted.subject}, serial ${trusted.serial})`);
     return ca;
   }
   if (nodeCa?.cert && nodeCa.key) return { cert: nodeCa.cert, key: nodeCa.key };
-  throw new UsageError(`no cluster CA key on ${host.name}: give --ca-cert and --ca-key (copied from a control-plane node's /etc/kubernetes/pki)`);
+  throw new UsageError(
+    `no cluster CA key on ${host.name}: give --ca-cert and --ca-key (copied from a control-plane node's /etc/kubernetes/pki)`,
+  );
 }
 
 function addEnableRotation(command: Command): void {
@@ -140,7 +195,10 @@ function addEnableRotation(command: Command): void {
     .action(action(kubeletEnableRotationAction));
 }
 
-async function kubeletEnableRotationAction(opts: { signingDuration: string; dryRun?: boolean; yes?: boolean }, sub: Command): Promise<number> {
+async function kubeletEnableRotationAction(
+  opts: { signingDuration: string; dryRun?: boolean; yes?: boolean },
+  sub: Command,
+): Promise<number> {
   const host = hostOf(globalsOf(sub));
   durationFlag('--signing-duration', opts.signingDuration);
   const plan = await planRotation(host, opts.signingDuration);
@@ -168,7 +226,14 @@ async function kubeletEnableRotationAction(opts: { signingDuration: string; dryR
       // the kubelet restarts a static pod whose manifest changed: wait for it to come back healthy
       await new Promise((r) => setTimeout(r, 2000));
       const h = await waitHealthy(host, services, 'kube-controller-manager', 180_000);
-      log(h.ok ? 'kube-controller-manager: healthy with the new flag' : `kube-controller-manager: not healthy: ${h.checks.filter((c) => !c.ok).map((c) => c.detail).join('; ')}`);
+      log(
+        h.ok
+          ? 'kube-controller-manager: healthy with the new flag'
+          : `kube-controller-manager: not healthy: ${h.checks
+              .filter((c) => !c.ok)
+              .map((c) => c.detail)
+              .join('; ')}`,
+      );
       if (!h.ok) return 1;
     }
     return 0;
@@ -176,18 +241,30 @@ async function kubeletEnableRotationAction(opts: { signingDuration: string; dryR
 }
 
 /** Asks the API server (kubelet.conf's) with the new certificate: anything but 401 means it authenticates. */
-async function verifyAuthenticates(path: string, kubeconfig: Buffer, renewal: { certPem: string; keyPem: string }, nodeName: string): Promise<number> {
+async function verifyAuthenticates(
+  path: string,
+  kubeconfig: Buffer,
+  renewal: { certPem: string; keyPem: string },
+  nodeName: string,
+): Promise<number> {
   const id = parseKubeconfig(kubeconfig.toString());
   if (!id.server) return 0;
   try {
-    const res = await httpGet(`${id.server.replace(/\/$/, '')}/api/v1/nodes/${nodeName}`, { ca: id.certificateAuthorityData, cert: Buffer.from(renewal.certPem), key: Buffer.from(renewal.keyPem), timeoutMs: 5000 });
+    const res = await httpGet(`${id.server.replace(/\/$/, '')}/api/v1/nodes/${nodeName}`, {
+      ca: id.certificateAuthorityData,
+      cert: Buffer.from(renewal.certPem),
+      key: Buffer.from(renewal.keyPem),
+      timeoutMs: 5000,
+    });
     if (res.status === 401) {
       log(`The API server ${id.server} does not accept the new certificate (HTTP 401).`);
       return 1;
     }
     log(`Verified: ${id.server} authenticates system:node:${nodeName} with the new certificate (HTTP ${res.status}).`);
   } catch (err) {
-    log(`Note: could not reach ${id.server} from here to verify (${describeNetworkError(err)}); the kubelet will use the new certificate (${path}).`);
+    log(
+      `Note: could not reach ${id.server} from here to verify (${describeNetworkError(err)}); the kubelet will use the new certificate (${path}).`,
+    );
   }
   return 0;
 }

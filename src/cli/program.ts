@@ -14,7 +14,10 @@ export async function run(argv: string[]): Promise<void> {
     .option('--nodes <names>', 'with --inventory: only these nodes (comma-separated)')
     .option('--accept-new-host-keys', "with --inventory: record unknown host keys (OpenSSH's accept-new); a changed key is still refused")
     .option('--concurrency <n>', 'with --inventory: nodes read at once', '10')
-    .option('--known-hosts <file>', 'with --inventory: the known_hosts file for every node (default: the inventory\'s, else ~/.ssh/known_hosts)')
+    .option(
+      '--known-hosts <file>',
+      "with --inventory: the known_hosts file for every node (default: the inventory's, else ~/.ssh/known_hosts)",
+    )
     .showHelpAfterError();
 
   // only the command being run is loaded; --help, --version and an unknown name see the index

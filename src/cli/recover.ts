@@ -23,7 +23,7 @@ const DAY = 86_400_000;
 
 export function recoverCommand(): Command {
   return new Command('recover')
-    .description('bring back a node whose certificates expired: renew, restart in order, verify, update root\'s kubeconfig')
+    .description("bring back a node whose certificates expired: renew, restart in order, verify, update root's kubeconfig")
     .option('--if-expires-within <duration>', 'also renew what expires within this window', '30d')
     .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
     .option('--timeout <duration>', 'how long each component may take to become healthy', '3m')
@@ -37,13 +37,28 @@ export function recoverCommand(): Command {
     .action(action(recover));
 }
 
-type RecoverFlags = { ifExpiresWithin: string; strategy: string; timeout: string; dryRun?: boolean; discardJournal?: boolean } & ClusterRenewFlags;
+type RecoverFlags = {
+  ifExpiresWithin: string;
+  strategy: string;
+  timeout: string;
+  dryRun?: boolean;
+  discardJournal?: boolean;
+} & ClusterRenewFlags;
 
 /** What expired on the node, and the plan. */
 function found(node: string, inventory: NodeScan, plan: RenewalPlan, now: Date): undefined {
   const expired = inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now);
   log(`Found on ${node} (${inventory.role}):`);
-  log(expired.length ? expired.map((e) => `  ${e.name}: expired ${kubeadmDate(e.cert!.notAfter)} (${Math.ceil((now.getTime() - e.cert!.notAfter.getTime()) / DAY)} days ago)`).join('\n') : '  no expired certificate');
+  log(
+    expired.length
+      ? expired
+          .map(
+            (e) =>
+              `  ${e.name}: expired ${kubeadmDate(e.cert!.notAfter)} (${Math.ceil((now.getTime() - e.cert!.notAfter.getTime()) / DAY)} days ago)`,
+          )
+          .join('\n')
+      : '  no expired certificate',
+  );
   process.stdout.write(renderPlan(plan));
   return undefined;
 }
@@ -61,7 +76,9 @@ async function recover(opts: RecoverFlags, command: Command): Promise<number> {
     const now = new Date();
     const inventory = await scanNode(host, scanOptionsOf(globals));
     found(host.name, inventory, planRenewal(inventory, { ...planOptions, now }), now);
-    log('Then: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in order; update root\'s kubeconfig.\n(dry run: nothing was changed)');
+    log(
+      "Then: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in order; update root's kubeconfig.\n(dry run: nothing was changed)",
+    );
     return 0;
   }
   requireLiveNode(host, 'kpki recover');
@@ -85,7 +102,11 @@ async function recover(opts: RecoverFlags, command: Command): Promise<number> {
  * With expired certificates nothing was working, so nothing is spared: every component that runs here restarts in
  * kubeadm's order, root's kubeconfig is updated, and the node's health says what to do next.
  */
-async function restartEverything(host: Host, plan: RenewalPlan, o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string; started: number }): Promise<number> {
+async function restartEverything(
+  host: Host,
+  plan: RenewalPlan,
+  o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string; started: number },
+): Promise<number> {
   const services = await readServices(host, o.kubeconfigDir);
   const results: RestartResult[] = [];
   let waitingForQuorum = false;
@@ -93,23 +114,47 @@ async function restartEverything(host: Host, plan: RenewalPlan, o: { strategy: S
     // etcd gets at most 30 s: a member that runs but has no quorum (the other members' certificates are still
     // expired) answers "health: false" until the next node is recovered; waiting longer would not change that.
     const limit = component === 'etcd' ? Math.min(o.timeoutMs, 30_000) : o.timeoutMs;
-    const result = await restartComponent(host, services, component, { strategy: o.strategy, timeoutMs: limit, kubeconfigDir: o.kubeconfigDir, log, skipHealth: waitingForQuorum });
+    const result = await restartComponent(host, services, component, {
+      strategy: o.strategy,
+      timeoutMs: limit,
+      kubeconfigDir: o.kubeconfigDir,
+      log,
+      skipHealth: waitingForQuorum,
+    });
     results.push(result);
     if (!result.ok && component === 'etcd') {
       waitingForQuorum = true;
-      log('etcd: runs with the renewed certificates but is not healthy yet: most likely no quorum until the next control-plane node is recovered. Continuing without waiting for health.');
+      log(
+        'etcd: runs with the renewed certificates but is not healthy yet: most likely no quorum until the next control-plane node is recovered. Continuing without waiting for health.',
+      );
     } else log(`${component}: ${result.skipped ? `skipped: ${result.skipped}` : result.ok ? result.detail : `FAILED: ${result.detail}`}`);
   }
-  await updateRootKubeconfig(host, plan.items.map((i) => i.name), defaultUserKubeconfig(host), log, o.kubeconfigDir);
+  await updateRootKubeconfig(
+    host,
+    plan.items.map((i) => i.name),
+    defaultUserKubeconfig(host),
+    log,
+    o.kubeconfigDir,
+  );
 
   const checks = await nodeHealth(host, services, o.kubeconfigDir);
   log(`\nHealth after ${((Date.now() - o.started) / 1000).toFixed(1)} s:`);
-  log(renderColumns([['COMPONENT', 'CHECK', 'STATUS', 'DETAIL'], ...checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail])]));
+  log(
+    renderColumns([
+      ['COMPONENT', 'CHECK', 'STATUS', 'DETAIL'],
+      ...checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail]),
+    ]),
+  );
   const healthy = checks.every((c) => c.ok);
   log('\nNext steps:');
-  if (waitingForQuorum || !healthy) log('  - run `kpki recover` on the next control-plane node; etcd (and the API server behind it) becomes healthy once a quorum of members is recovered');
+  if (waitingForQuorum || !healthy)
+    log(
+      '  - run `kpki recover` on the next control-plane node; etcd (and the API server behind it) becomes healthy once a quorum of members is recovered',
+    );
   else log('  - run `kpki recover` on every other control-plane node, one at a time');
-  log('  - on each worker: `kpki kubelet renew --ca-cert ca.crt --ca-key ca.key` (the CA from a control-plane node), or `kpki kubelet status` to see whether it needs it');
+  log(
+    '  - on each worker: `kpki kubelet renew --ca-cert ca.crt --ca-key ca.key` (the CA from a control-plane node), or `kpki kubelet status` to see whether it needs it',
+  );
   const failed = results.filter((r) => !r.ok && !(waitingForQuorum && r.component !== 'kubelet'));
   if (failed.length > 0 && !waitingForQuorum) return 1;
   return 0;

@@ -40,7 +40,10 @@ async function updateOperatorKubeconfig(to: string, adminConf: string, from: str
   if (!update.write || update.write.kind !== 'file') return [...lines, '  nothing to change'];
   const existing = await local.stat(to);
   if (existing) {
-    const copy = `${to}.kpki-backup-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+    const copy = `${to}.kpki-backup-${new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')}`;
     copyFileSync(to, copy);
     lines.push(`  the previous file is kept as ${copy}`);
   }
@@ -62,14 +65,25 @@ export interface ClusterRun {
   maxUnavailable: number;
 }
 
-export async function runClusterOperation(globals: GlobalOptions, flags: ClusterRenewFlags, run: (c: ClusterRun) => Promise<RolloutOutcome>): Promise<number> {
+export async function runClusterOperation(
+  globals: GlobalOptions,
+  flags: ClusterRenewFlags,
+  run: (c: ClusterRun) => Promise<RolloutOutcome>,
+): Promise<number> {
   const maxUnavailable = Number(flags.maxUnavailable);
-  if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1) throw new UsageError(`--max-unavailable must be a whole number of workers, 1 or more (not "${flags.maxUnavailable}")`);
+  if (!Number.isInteger(maxUnavailable) || maxUnavailable < 1)
+    throw new UsageError(`--max-unavailable must be a whole number of workers, 1 or more (not "${flags.maxUnavailable}")`);
   const json = flags.output === 'json';
   const out = json ? process.stderr : process.stdout;
   const nodes = inventoryNodesOf(globals);
   const tty = Boolean(out.isTTY) && !process.env.KPKI_PLAIN_PROGRESS;
-  const live = tty ? liveProgress(nodes.map((n) => ({ name: n.name, role: n.role })), out, !process.env.NO_COLOR) : undefined;
+  const live = tty
+    ? liveProgress(
+        nodes.map((n) => ({ name: n.name, role: n.role })),
+        out,
+        !process.env.NO_COLOR,
+      )
+    : undefined;
   const { code, report } = await run({
     nodes,
     events: live ?? plainProgress((t) => out.write(t)),
@@ -78,7 +92,9 @@ export async function runClusterOperation(globals: GlobalOptions, flags: Cluster
       live?.pause();
       return confirm(flags.yes, question);
     },
-    updateKubeconfig: flags.updateKubeconfig ? (admin, from) => updateOperatorKubeconfig(operatorKubeconfig(flags.updateKubeconfig), admin, from) : undefined,
+    updateKubeconfig: flags.updateKubeconfig
+      ? (admin, from) => updateOperatorKubeconfig(operatorKubeconfig(flags.updateKubeconfig), admin, from)
+      : undefined,
     scan: scanOptionsOf(globals),
     concurrency: Math.max(1, Number(globals.concurrency) || 10),
     acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
@@ -92,10 +108,28 @@ export async function runClusterOperation(globals: GlobalOptions, flags: Cluster
   return code;
 }
 
-export function renewCluster(globals: GlobalOptions, settings: Omit<RolloutSettings, 'maxUnavailable'>, flags: ClusterRenewFlags): Promise<number> {
-  return runClusterOperation(globals, flags, (c) => rollout(c.nodes, { ...c, settings: { ...settings, maxUnavailable: c.maxUnavailable }, force: Boolean(flags.force), dryRun: Boolean(flags.dryRun), resume: Boolean(flags.resume) }));
+export function renewCluster(
+  globals: GlobalOptions,
+  settings: Omit<RolloutSettings, 'maxUnavailable'>,
+  flags: ClusterRenewFlags,
+): Promise<number> {
+  return runClusterOperation(globals, flags, (c) =>
+    rollout(c.nodes, {
+      ...c,
+      settings: { ...settings, maxUnavailable: c.maxUnavailable },
+      force: Boolean(flags.force),
+      dryRun: Boolean(flags.dryRun),
+      resume: Boolean(flags.resume),
+    }),
+  );
 }
 
-export function recoverClusterCommand(globals: GlobalOptions, settings: Omit<RolloutSettings, 'maxUnavailable'>, flags: ClusterRenewFlags): Promise<number> {
-  return runClusterOperation(globals, flags, (c) => recoverCluster(c.nodes, { ...c, settings: { ...settings, maxUnavailable: c.maxUnavailable }, dryRun: Boolean(flags.dryRun) }));
+export function recoverClusterCommand(
+  globals: GlobalOptions,
+  settings: Omit<RolloutSettings, 'maxUnavailable'>,
+  flags: ClusterRenewFlags,
+): Promise<number> {
+  return runClusterOperation(globals, flags, (c) =>
+    recoverCluster(c.nodes, { ...c, settings: { ...settings, maxUnavailable: c.maxUnavailable }, dryRun: Boolean(flags.dryRun) }),
+  );
 }

@@ -7,7 +7,12 @@ import { bringIntoService } from '../service/into-service.js';
 import type { StrategyName } from '../service/strategies.js';
 import { defaultUserKubeconfig, log } from './context.js';
 
-export async function renewedIntoService(host: Host, plan: RenewalPlan, backup: BackupManifest, o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string }): Promise<number> {
+export async function renewedIntoService(
+  host: Host,
+  plan: RenewalPlan,
+  backup: BackupManifest,
+  o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string },
+): Promise<number> {
   const renewed = plan.items.map((i) => i.name);
   const result = await bringIntoService(host, renewed, backup, { ...o, log });
   if (!result.ok) return 1;

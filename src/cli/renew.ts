@@ -36,10 +36,16 @@ export function renewCommand(): Command {
     .option('--key-algorithm <alg>', 'new key algorithm: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384')
     .option('--restart', 'then restart exactly the components that use what was renewed, verify, roll back on failure')
     .option('--no-restart', 'only write the files (the default)')
-    .option('--force', 'accept a validity shorter than an hour; with --inventory: start even when the control plane is not healthy (recovery)')
+    .option(
+      '--force',
+      'accept a validity shorter than an hour; with --inventory: start even when the control plane is not healthy (recovery)',
+    )
     .option('--resume', 'with --inventory: continue the rollout an interrupted run left (its journal on the nodes), with its settings')
     .option('--max-unavailable <n>', 'with --inventory: workers renewed at once', '1')
-    .option('--update-kubeconfig [file]', "with --inventory: then put the renewed admin credentials into your kubeconfig (default $KUBECONFIG or ~/.kube/config)")
+    .option(
+      '--update-kubeconfig [file]',
+      'with --inventory: then put the renewed admin credentials into your kubeconfig (default $KUBECONFIG or ~/.kube/config)',
+    )
     .option('-o, --output <format>', 'with --inventory: json prints the rollout report as JSON on stdout (progress on stderr)')
     .option('--report <file>', 'with --inventory: also write the rollout report as JSON to this file')
     .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
@@ -64,10 +70,23 @@ async function renew(names: string[], opts: RenewOptions, command: Command): Pro
     const { ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = planOptions;
     // (the cluster's code, SSH among it, loads only for -i)
     const { renewCluster } = await import('./renew-cluster.js');
-    return renewCluster(globals, { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm, strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) }, opts);
+    return renewCluster(
+      globals,
+      {
+        names,
+        ifExpiresWithinMs,
+        validityMs,
+        reuseKeys,
+        keyAlgorithm,
+        strategy: strategyFlag(opts.strategy),
+        timeoutMs: timeoutFlag(opts.timeout),
+      },
+      opts,
+    );
   }
   if (opts.dryRun) {
-    if (await host.stat(JOURNAL_PATH)) process.stderr.write('kpki: an interrupted run left a journal; the next real run rolls it back first\n');
+    if (await host.stat(JOURNAL_PATH))
+      process.stderr.write('kpki: an interrupted run left a journal; the next real run rolls it back first\n');
     const plan = planRenewal(await scanNode(host, scanOptionsOf(globals)), planOptions);
     process.stdout.write(renderPlan(plan));
     process.stdout.write('(dry run: nothing was changed)\n');
@@ -77,7 +96,12 @@ async function renew(names: string[], opts: RenewOptions, command: Command): Pro
 }
 
 /** On this node (or a mounted disk): plan, show, confirm, write; with --restart, into service. */
-async function renewHere(host: LocalHost, globals: GlobalOptions, planOptions: Omit<PlanOptions, 'now'>, opts: RenewOptions): Promise<number> {
+async function renewHere(
+  host: LocalHost,
+  globals: GlobalOptions,
+  planOptions: Omit<PlanOptions, 'now'>,
+  opts: RenewOptions,
+): Promise<number> {
   const restart = opts.restart ? { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) } : undefined;
   if (restart) requireLiveNode(host, 'renew --restart');
   const say = (line: string) => process.stderr.write(`kpki: ${line}\n`);
@@ -95,13 +119,17 @@ async function renewHere(host: LocalHost, globals: GlobalOptions, planOptions: O
         if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
         return 0;
       }
-      const question = plan.items.length ? `Renew ${plan.items.length} certificate(s) on ${host.name}?` : `Make ${plan.modeChanges.length} key file(s) on ${host.name} readable by their owner only?`;
+      const question = plan.items.length
+        ? `Renew ${plan.items.length} certificate(s) on ${host.name}?`
+        : `Make ${plan.modeChanges.length} key file(s) on ${host.name} readable by their owner only?`;
       return confirm(opts.yes, question);
     },
     then: async ({ plan, backup }) => {
       if (!backup) return 0;
       const modes = plan.modeChanges.length ? `; ${plan.modeChanges.length} key file(s) made readable by their owner only` : '';
-      process.stdout.write(`Renewed ${plan.items.length} certificate(s)${modes}; backup ${backup.id} (undo with: kpki restore ${backup.id})\n`);
+      process.stdout.write(
+        `Renewed ${plan.items.length} certificate(s)${modes}; backup ${backup.id} (undo with: kpki restore ${backup.id})\n`,
+      );
       if (plan.items.length === 0) return 0;
       if (!restart) {
         process.stdout.write(renderNextSteps(plan));

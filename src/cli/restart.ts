@@ -9,7 +9,9 @@ import { componentsFlag, strategyFlag, timeoutFlag } from './flags.js';
 
 export function restartCommand(): Command {
   return new Command('restart')
-    .description('restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default: those on this node) or the kubelet, in order, waiting for health')
+    .description(
+      'restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default: those on this node) or the kubelet, in order, waiting for health',
+    )
     .argument('[components...]', `any of ${COMPONENTS.join(', ')}`)
     .option('--strategy <name>', 'auto, manifest, crictl, docker or systemd', 'auto')
     .option('--timeout <duration>', 'how long each component may take to stop and to become healthy', '5m')
@@ -28,7 +30,12 @@ export function restartCommand(): Command {
             log('No control-plane component runs as a static pod on this node; name the components to restart.');
             return 0;
           }
-          const results = await restartComponents(host, services, components, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir, log });
+          const results = await restartComponents(host, services, components, {
+            strategy,
+            timeoutMs,
+            kubeconfigDir: globals.kubeconfigDir,
+            log,
+          });
           return results.every((r) => r.ok) ? 0 : 1;
         });
       }),

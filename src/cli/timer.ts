@@ -18,7 +18,12 @@ const DAY = 86_400_000;
 
 /** A span both systemd and kpki read: whole days, hours, minutes or seconds. */
 function systemdSpan(ms: number): string {
-  for (const [unit, size] of [['d', DAY], ['h', 3_600_000], ['m', 60_000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of [
+    ['d', DAY],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`;
   return `${Math.round(ms / 1000)}s`;
 }
 
@@ -40,13 +45,20 @@ async function onNodes(globals: GlobalOptions, fn: (host: Host) => Promise<void>
 }
 
 export function timerCommand(): Command {
-  const command = new Command('timer').description('automatic renewal by a systemd timer, serialized across the control plane by a lock in etcd');
+  const command = new Command('timer').description(
+    'automatic renewal by a systemd timer, serialized across the control plane by a lock in etcd',
+  );
   addInstall(command);
   addRemove(command);
   addStatus(command);
-  withRunOptions(command.command('run').description('what the timer runs: renew what expires within the window, holding the cluster lock in etcd'))
+  withRunOptions(
+    command.command('run').description('what the timer runs: renew what expires within the window, holding the cluster lock in etcd'),
+  )
     .option('--spacing <duration>', 'per-node slot spacing when etcd cannot be reached', '15m')
-    .addHelpText('after', '\nExit codes: 0 renewed or nothing to do, 1 failed (the node was rolled back), 75 waited too long: left to the next run.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 renewed or nothing to do, 1 failed (the node was rolled back), 75 waited too long: left to the next run.',
+    )
     .action(
       action(async (opts: RunFlags & { spacing: string }, sub: Command) => {
         const globals = globalsOf(sub);
@@ -58,7 +70,16 @@ export function timerCommand(): Command {
   return command;
 }
 
-type TimerInstallFlags = { onCalendar: string; renewWithin: string; maxWait: string; spacing: string; binary: string; copyBinary?: string; dryRun?: boolean; yes?: boolean };
+type TimerInstallFlags = {
+  onCalendar: string;
+  renewWithin: string;
+  maxWait: string;
+  spacing: string;
+  binary: string;
+  copyBinary?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+};
 
 /** The units' settings from the flags: a calendar systemd accepts, and a window that a missed run cannot outlast. */
 function timerOptionsOf(opts: TimerInstallFlags): TimerOptions {
@@ -74,17 +95,33 @@ function timerOptionsOf(opts: TimerInstallFlags): TimerOptions {
   if (calendar) {
     // like Kubespray's "next run + 7 days": a node that misses one run (rebooting, down) still renews in time
     const needed = 2 * calendar.intervalMs + DAY;
-    if (windowMs < needed) throw new UsageError(`--renew-within ${opts.renewWithin} is too short for "${calendar.normalized}" (a run every ${humanDuration(calendar.intervalMs)}): a node that misses one run would let a certificate expire. Use at least ${Math.ceil(needed / DAY)}d.`);
-    log(`Runs ${calendar.normalized}; next ${calendar.next[0]?.toISOString() ?? '?'}. Window ${humanDuration(windowMs)}: a certificate is renewed at least ${Math.floor((windowMs - calendar.intervalMs) / DAY)} days before it expires, even after a missed run.`);
+    if (windowMs < needed)
+      throw new UsageError(
+        `--renew-within ${opts.renewWithin} is too short for "${calendar.normalized}" (a run every ${humanDuration(calendar.intervalMs)}): a node that misses one run would let a certificate expire. Use at least ${Math.ceil(needed / DAY)}d.`,
+      );
+    log(
+      `Runs ${calendar.normalized}; next ${calendar.next[0]?.toISOString() ?? '?'}. Window ${humanDuration(windowMs)}: a certificate is renewed at least ${Math.floor((windowMs - calendar.intervalMs) / DAY)} days before it expires, even after a missed run.`,
+    );
   } else log('note: systemd-analyze is not on this machine: the calendar expression is checked by systemd on the node');
-  return { binary: opts.binary, onCalendar: calendar?.normalized ?? opts.onCalendar, renewWithin: systemdSpan(windowMs), maxWait: systemdSpan(maxWaitMs), spacing: systemdSpan(spacingMs), timeoutStart: systemdSpan(maxWaitMs + 30 * 60_000) };
+  return {
+    binary: opts.binary,
+    onCalendar: calendar?.normalized ?? opts.onCalendar,
+    renewWithin: systemdSpan(windowMs),
+    maxWait: systemdSpan(maxWaitMs),
+    spacing: systemdSpan(spacingMs),
+    timeoutStart: systemdSpan(maxWaitMs + 30 * 60_000),
+  };
 }
 
 function addInstall(command: Command): void {
   command
     .command('install')
     .description('write and enable kpki-renew.service + kpki-renew.timer on this node (-i: every control-plane node)')
-    .option('--on-calendar <expr>', 'when it runs (systemd OnCalendar; the same on every node: the etcd lock serializes them)', DEFAULT_CALENDAR)
+    .option(
+      '--on-calendar <expr>',
+      'when it runs (systemd OnCalendar; the same on every node: the etcd lock serializes them)',
+      DEFAULT_CALENDAR,
+    )
     .option('--renew-within <duration>', 'renew what expires within this window', '30d')
     .option('--max-wait <duration>', 'how long a run waits for another node to finish before leaving it to the next run', '45m')
     .option('--spacing <duration>', 'per-node slot spacing, used only when etcd cannot be reached', '15m')
@@ -99,11 +136,17 @@ async function timerInstallAction(opts: TimerInstallFlags, sub: Command): Promis
   const globals = globalsOf(sub);
   const options = timerOptionsOf(opts);
   if (opts.dryRun) {
-    log(`# /etc/systemd/system/kpki-renew.service\n${renderService(options)}\n# /etc/systemd/system/kpki-renew.timer\n${renderTimer(options)}(dry run: nothing was changed)`);
+    log(
+      `# /etc/systemd/system/kpki-renew.service\n${renderService(options)}\n# /etc/systemd/system/kpki-renew.timer\n${renderTimer(options)}(dry run: nothing was changed)`,
+    );
     return 0;
   }
   // the standalone executable installs itself where the units expect kpki, unless it already runs from there
-  const copyBinary = opts.copyBinary ?? (isStandalone() && process.execPath !== hostOf(globals).describe(opts.binary) && !opts.binary.includes(' ') ? process.execPath : undefined);
+  const copyBinary =
+    opts.copyBinary ??
+    (isStandalone() && process.execPath !== hostOf(globals).describe(opts.binary) && !opts.binary.includes(' ')
+      ? process.execPath
+      : undefined);
   if (copyBinary) log(`The kpki on the node${globals.inventory ? 's' : ''}: ${opts.binary} (copied from ${copyBinary})`);
   const refused = await confirm(opts.yes, `Install the renewal timer${globals.inventory ? ' on every control-plane node' : ''}?`);
   if (refused !== undefined) return refused;
@@ -154,7 +197,17 @@ async function timerStatusAction(opts: { output: string }, sub: Command): Promis
   if (opts.output === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else {
     const table = [['NODE', 'INSTALLED', 'ENABLED', 'CALENDAR', 'NEXT RUN', 'LAST RUN', 'RESULT', 'DETAIL']];
-    for (const r of rows) table.push([r.node, r.installed ? 'yes' : 'no', r.enabled ? 'yes' : 'no', r.onCalendar ?? '', r.next ?? '', r.state?.lastRunAt ?? 'never', r.state?.lastResult ?? '', r.state?.lastDetail ?? '']);
+    for (const r of rows)
+      table.push([
+        r.node,
+        r.installed ? 'yes' : 'no',
+        r.enabled ? 'yes' : 'no',
+        r.onCalendar ?? '',
+        r.next ?? '',
+        r.state?.lastRunAt ?? 'never',
+        r.state?.lastResult ?? '',
+        r.state?.lastDetail ?? '',
+      ]);
     log(renderColumns(table));
   }
   // 0 installed and its last run went well; 1 not installed or its last run failed

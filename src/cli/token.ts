@@ -32,10 +32,13 @@ export function tokenCommand(): Command {
           await createTokenSecret(text, token, `created by kpki on ${host.name}`);
         } catch (err) {
           const e = err as { code?: number; body?: string; message?: string };
-          throw new KpkiError(`the API server ${server} did not create the token: ${e.code ? `HTTP ${e.code} ` : ''}${e.message ?? e.body ?? String(err)}`);
+          throw new KpkiError(
+            `the API server ${server} did not create the token: ${e.code ? `HTTP ${e.code} ` : ''}${e.message ?? e.body ?? String(err)}`,
+          );
         }
         const value = `${token.id}.${token.secret}`;
-        if (opts.printJoinCommand) log(`kubeadm join ${server.replace(/^https:\/\//, '')} --token ${value} --discovery-token-ca-cert-hash ${caCertHash(ca)}`);
+        if (opts.printJoinCommand)
+          log(`kubeadm join ${server.replace(/^https:\/\//, '')} --token ${value} --discovery-token-ca-cert-hash ${caCertHash(ca)}`);
         else log(value);
         return 0;
       }),

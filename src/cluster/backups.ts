@@ -16,7 +16,11 @@ export interface NodeBackups {
 export async function clusterBackups(nodes: InventoryNode[], o: ConnectOptions & { concurrency: number }): Promise<NodeBackups[]> {
   const reached = await connectAll(nodes, o);
   try {
-    return await Promise.all(reached.map(async (r) => (r.host ? { node: r.node, backups: await listBackups(r.host) } : { node: r.node, backups: [], error: r.error })));
+    return await Promise.all(
+      reached.map(async (r) =>
+        r.host ? { node: r.node, backups: await listBackups(r.host) } : { node: r.node, backups: [], error: r.error },
+      ),
+    );
   } finally {
     for (const r of reached) r.host?.close();
   }
@@ -34,9 +38,15 @@ export interface RestorePlanEntry {
   error?: string;
 }
 
-export async function restoreCluster(plan: RestorePlanEntry[], o: ConnectOptions & { log: (node: string, line: string) => void }): Promise<{ node: string; ok: boolean; detail: string }[]> {
+export async function restoreCluster(
+  plan: RestorePlanEntry[],
+  o: ConnectOptions & { log: (node: string, line: string) => void },
+): Promise<{ node: string; ok: boolean; detail: string }[]> {
   const results: { node: string; ok: boolean; detail: string }[] = [];
-  const reached = await connectAll(plan.filter((p) => p.backup).map((p) => p.node), { ...o, concurrency: 10 });
+  const reached = await connectAll(
+    plan.filter((p) => p.backup).map((p) => p.node),
+    { ...o, concurrency: 10 },
+  );
   try {
     for (const r of reached) {
       const backup = plan.find((p) => p.node === r.node)!.backup!;
@@ -51,7 +61,13 @@ export async function restoreCluster(plan: RestorePlanEntry[], o: ConnectOptions
           if (recovered) o.log(r.node.name, recovered);
           return restoreBackup(host, backup);
         });
-        results.push({ node: r.node.name, ok: true, detail: replaced ? `restored ${changed} file(s) from backup ${backup.id} (${backup.reason}); the replaced files are in backup ${replaced.id}` : `every file of backup ${backup.id} already as it has it` });
+        results.push({
+          node: r.node.name,
+          ok: true,
+          detail: replaced
+            ? `restored ${changed} file(s) from backup ${backup.id} (${backup.reason}); the replaced files are in backup ${replaced.id}`
+            : `every file of backup ${backup.id} already as it has it`,
+        });
       } catch (err) {
         results.push({ node: r.node.name, ok: false, detail: (err as Error).message });
         break; // the next nodes are left as they are

@@ -31,15 +31,26 @@ function crossNodeProblems(results: NodeResult[]): string[] {
       const ca = r.inventory!.cas.find((c) => c.name === caName && !c.embeddedOnly)?.cert;
       if (ca) byFingerprint.set(ca.spkiSha256, [...(byFingerprint.get(ca.spkiSha256) ?? []), r.node.name]);
     }
-    if (byFingerprint.size > 1) problems.push(`${caName} differs between control-plane nodes: ${[...byFingerprint.values()].map((nodes) => nodes.join(', ')).join(' vs ')}`);
+    if (byFingerprint.size > 1)
+      problems.push(
+        `${caName} differs between control-plane nodes: ${[...byFingerprint.values()].map((nodes) => nodes.join(', ')).join(' vs ')}`,
+      );
   }
   for (const r of cps) {
     const api = r.inventory!.entries.find((e) => e.name === 'apiserver')?.cert;
-    if (api && !api.ipAddresses.includes(r.node.address) && !api.dnsNames.includes(r.node.address)) problems.push(`${r.node.name}: the apiserver certificate does not name the node's address ${r.node.address}`);
+    if (api && !api.ipAddresses.includes(r.node.address) && !api.dnsNames.includes(r.node.address))
+      problems.push(`${r.node.name}: the apiserver certificate does not name the node's address ${r.node.address}`);
     // the control-plane endpoint (load balancer) as the node's admin.conf reaches it
     const server = r.inventory!.entries.find((e) => e.name === 'admin.conf')?.kubeconfig?.server;
     const endpoint = server ? new URL(server).hostname.replace(/^\[|\]$/g, '') : undefined;
-    if (api && endpoint && !api.ipAddresses.includes(endpoint) && !api.dnsNames.includes(endpoint) && !wildcardMatches(api.dnsNames, endpoint)) problems.push(`${r.node.name}: the apiserver certificate does not name the control-plane endpoint ${endpoint} (admin.conf's server)`);
+    if (
+      api &&
+      endpoint &&
+      !api.ipAddresses.includes(endpoint) &&
+      !api.dnsNames.includes(endpoint) &&
+      !wildcardMatches(api.dnsNames, endpoint)
+    )
+      problems.push(`${r.node.name}: the apiserver certificate does not name the control-plane endpoint ${endpoint} (admin.conf's server)`);
   }
   const names = (r: NodeResult) => new Set(r.inventory!.entries.filter((e) => !e.missing).map((e) => e.name));
   const all = new Set(cps.flatMap((r) => [...names(r)]));
@@ -51,7 +62,11 @@ function crossNodeProblems(results: NodeResult[]): string[] {
   return problems;
 }
 
-export async function checkCluster(nodes: InventoryNode[], scan: ScanOptions, o: ConnectOptions & { concurrency: number }): Promise<ClusterCheck> {
+export async function checkCluster(
+  nodes: InventoryNode[],
+  scan: ScanOptions,
+  o: ConnectOptions & { concurrency: number },
+): Promise<ClusterCheck> {
   const results = await mapBounded(nodes, o.concurrency, async (node): Promise<NodeResult> => {
     let host: SshHost | undefined;
     try {

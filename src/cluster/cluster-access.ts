@@ -16,7 +16,10 @@ export async function clusterCa(cps: { host: SshHost }[], scan: ScanOptions) {
 }
 
 /** The admin credentials of the cluster as a control-plane node now has them (after its renewal). */
-export async function adminAccess(cps: { host: SshHost }[], scan: ScanOptions): Promise<{ access: ApiAccess; text: string; from: string } | undefined> {
+export async function adminAccess(
+  cps: { host: SshHost }[],
+  scan: ScanOptions,
+): Promise<{ access: ApiAccess; text: string; from: string } | undefined> {
   for (const m of cps) {
     const path = posix.join(scan.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR, 'admin.conf');
     try {
@@ -28,4 +31,3 @@ export async function adminAccess(cps: { host: SshHost }[], scan: ScanOptions): 
   }
   return undefined;
 }
-

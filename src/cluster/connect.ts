@@ -12,7 +12,19 @@ export interface ConnectOptions {
 
 export async function connectNode(node: InventoryNode, o: ConnectOptions): Promise<SshHost> {
   const jump = node.jump && { address: node.jump.address, port: node.jump.port, user: node.jump.user, keyFile: node.jump.key };
-  const host = await connectSsh({ name: node.name, address: node.address, port: node.port, user: node.user, keyFile: node.key, password: node.password, sudo: node.sudo, knownHostsFile: node.knownHosts, acceptNewHostKeys: o.acceptNewHostKeys, timeoutMs: o.timeoutMs, jump });
+  const host = await connectSsh({
+    name: node.name,
+    address: node.address,
+    port: node.port,
+    user: node.user,
+    keyFile: node.key,
+    password: node.password,
+    sudo: node.sudo,
+    knownHostsFile: node.knownHosts,
+    acceptNewHostKeys: o.acceptNewHostKeys,
+    timeoutMs: o.timeoutMs,
+    jump,
+  });
   host.onNotice = o.onNotice;
   return host;
 }

@@ -22,14 +22,21 @@ export async function discoverNodes(api: ApiAccess): Promise<DiscoveredNode[]> {
     const labels = n.metadata?.labels ?? {};
     const byType = (t: string) => n.status?.addresses?.find((a) => a.type === t)?.address;
     const control = 'node-role.kubernetes.io/control-plane' in labels || 'node-role.kubernetes.io/master' in labels;
-    return { name: n.metadata!.name!, address: byType('InternalIP') ?? byType('ExternalIP') ?? byType('Hostname') ?? n.metadata!.name!, role: control ? 'control-plane' : 'worker' };
+    return {
+      name: n.metadata!.name!,
+      address: byType('InternalIP') ?? byType('ExternalIP') ?? byType('Hostname') ?? n.metadata!.name!,
+      role: control ? 'control-plane' : 'worker',
+    };
   });
   return nodes.sort((a, b) => (a.role === b.role ? a.name.localeCompare(b.name) : a.role === 'control-plane' ? -1 : 1));
 }
 
 export function renderInventory(nodes: DiscoveredNode[], defaults: Record<string, unknown>, source: string): string {
   const header = `# kpki inventory discovered from ${source} on ${new Date().toISOString()}\n# Check the addresses (kpki connects to them over SSH) and the SSH settings, then: kpki check -i <this file>\n`;
-  const body = stringify({ defaults, nodes: nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })) }, { collectionStyle: 'block' });
+  const body = stringify(
+    { defaults, nodes: nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })) },
+    { collectionStyle: 'block' },
+  );
   // one node per line reads best
   return header + body.replace(/^ {2}- name: (.*)\n {4}address: (.*)\n {4}role: (.*)$/gm, '  - { name: $1, address: $2, role: $3 }');
 }

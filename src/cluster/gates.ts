@@ -43,7 +43,10 @@ export async function preflightProblems(members: GateMember[], o: GateOptions): 
   const etcd = await etcdState(members, o);
   if (etcd.states) {
     problems.push(...etcdProblems(etcd.states));
-    if (etcd.states.length > 1 && spareMembers(etcd.states) < 1) problems.push(`etcd has no member to spare: ${etcd.states.filter((s) => s.healthy).length} of ${etcd.states.length} healthy, one more down loses quorum`);
+    if (etcd.states.length > 1 && spareMembers(etcd.states) < 1)
+      problems.push(
+        `etcd has no member to spare: ${etcd.states.filter((s) => s.healthy).length} of ${etcd.states.length} healthy, one more down loses quorum`,
+      );
   } else if (!/external etcd/.test(etcd.error ?? '')) problems.push(etcd.error!);
   return problems;
 }
@@ -56,7 +59,8 @@ export async function clusterGateProblems(members: GateMember[], o: GateOptions)
   else if (!/external etcd/.test(etcd.error ?? '')) problems.push(etcd.error!);
   for (const m of members.filter((x) => x.node.role === 'control-plane')) {
     const services = await readServices(m.host, o.kubeconfigDir);
-    for (const c of await componentHealth(m.host, services, 'kube-apiserver', o.kubeconfigDir)) if (!c.ok) problems.push(`${m.node.name} kube-apiserver: ${c.detail}`);
+    for (const c of await componentHealth(m.host, services, 'kube-apiserver', o.kubeconfigDir))
+      if (!c.ok) problems.push(`${m.node.name} kube-apiserver: ${c.detail}`);
   }
   return problems;
 }

@@ -18,7 +18,11 @@ export interface ClusterHealth {
   etcd: { members: { name: string; healthy: boolean; leader?: string; raftIndex?: number; detail: string }[]; problems: string[] };
 }
 
-export async function clusterHealth(nodes: InventoryNode[], scan: ScanOptions, o: ConnectOptions & { concurrency: number }): Promise<ClusterHealth> {
+export async function clusterHealth(
+  nodes: InventoryNode[],
+  scan: ScanOptions,
+  o: ConnectOptions & { concurrency: number },
+): Promise<ClusterHealth> {
   const reached = await connectAll(nodes, o);
   try {
     const results = await Promise.all(
@@ -34,7 +38,16 @@ export async function clusterHealth(nodes: InventoryNode[], scan: ScanOptions, o
     const members = reached.filter((r) => r.host).map((r) => ({ node: r.node, host: r.host! }));
     const state = await etcdState(members, scan);
     const etcd = state.states
-      ? { members: state.states.map((s) => ({ name: s.member.name || s.member.id, healthy: s.healthy, leader: s.leader, raftIndex: s.raftIndex, detail: s.detail })), problems: etcdProblems(state.states) }
+      ? {
+          members: state.states.map((s) => ({
+            name: s.member.name || s.member.id,
+            healthy: s.healthy,
+            leader: s.leader,
+            raftIndex: s.raftIndex,
+            detail: s.detail,
+          })),
+          problems: etcdProblems(state.states),
+        }
       : { members: [], problems: /external etcd/.test(state.error ?? '') ? [] : [state.error!] };
     return { nodes: results, etcd };
   } finally {

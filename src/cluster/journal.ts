@@ -46,7 +46,10 @@ export interface RolloutJournal {
 }
 
 export function newRolloutId(now = new Date()): string {
-  return `r${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
+  return `r${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(2).toString('hex')}`;
 }
 
 export const operatorName = () => `pid ${process.pid} on ${hostname()}`;
@@ -62,7 +65,9 @@ export async function readRolloutJournal(host: Host): Promise<RolloutJournal | u
 
 export async function writeRolloutJournal(host: Host, journal: RolloutJournal): Promise<void> {
   await host.mkdirp(STATE_DIR, 0o700);
-  await host.writeFileAtomic(ROLLOUT_JOURNAL, `${JSON.stringify({ ...journal, updatedAt: new Date().toISOString() }, null, 2)}\n`, { mode: 0o600 });
+  await host.writeFileAtomic(ROLLOUT_JOURNAL, `${JSON.stringify({ ...journal, updatedAt: new Date().toISOString() }, null, 2)}\n`, {
+    mode: 0o600,
+  });
 }
 
 export async function clearRolloutJournal(host: Host): Promise<void> {

@@ -29,7 +29,8 @@ async function completedWrites(host: Host, reason: string): Promise<string | und
   return undefined;
 }
 
-export const changesOf = (plan: RenewalPlan): Change[] => plan.items.map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() }));
+export const changesOf = (plan: RenewalPlan): Change[] =>
+  plan.items.map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() }));
 
 /**
  * Settles an interrupted write, then (when the journal says pending) plans and writes with a backup, each step in

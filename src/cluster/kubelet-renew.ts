@@ -23,7 +23,11 @@ export interface KubeletRenewOptions extends ConnectOptions {
   events: RolloutEvents;
 }
 
-const SPEC = { kind: 'kubelet renew' as const, needsEveryNode: 'some nodes cannot be reached', interrupted: (err: Error) => [`Interrupted: ${err.message}`] };
+const SPEC = {
+  kind: 'kubelet renew' as const,
+  needsEveryNode: 'some nodes cannot be reached',
+  interrupted: (err: Error) => [`Interrupted: ${err.message}`],
+};
 
 export function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOptions): Promise<OperationOutcome> {
   return clusterOperation(nodes, SPEC, o, async (op, members) => {
@@ -32,17 +36,34 @@ export function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOp
     if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
     const cps = members.filter((m) => m.node.role === 'control-plane');
     const ca = o.ca ?? (await clusterCa(cps, o.scan));
-    if (!ca) return op.finish(2, 'refused', 'No selected control-plane node has the cluster CA key: include one (--nodes) or give --ca-cert and --ca-key.');
+    if (!ca)
+      return op.finish(
+        2,
+        'refused',
+        'No selected control-plane node has the cluster CA key: include one (--nodes) or give --ca-cert and --ca-key.',
+      );
     const refused = await o.confirm(`Renew the kubelet client certificate of ${due.length} node(s)?`);
     if (refused !== undefined) return op.finish(refused, 'refused', 'Nothing was changed.');
     op.report.rollout = newRolloutId();
     const settings = { ...o.settings, names: ['kubelet-client'], ifExpiresWithinMs: undefined };
     const api = await adminAccess(cps, o.scan);
     const reason = `kubelet renew (rollout ${op.report.rollout})`;
-    const bad = await renewKubeletsInBatches(op, { members: due, batchSize: o.settings.maxUnavailable, journalOf: (m) => memoryJournal(m, op, 'kubelet renew', settings), reason, scan: o.scan, ca, api: api?.access });
+    const bad = await renewKubeletsInBatches(op, {
+      members: due,
+      batchSize: o.settings.maxUnavailable,
+      journalOf: (m) => memoryJournal(m, op, 'kubelet renew', settings),
+      reason,
+      scan: o.scan,
+      ca,
+      api: api?.access,
+    });
     if (bad) {
       markUntouched(op);
-      return op.finish(1, 'stopped', 'STOPPED: a node did not come back with its renewed kubelet certificate (rolled back); the rest were left alone.');
+      return op.finish(
+        1,
+        'stopped',
+        'STOPPED: a node did not come back with its renewed kubelet certificate (rolled back); the rest were left alone.',
+      );
     }
     return op.finish(0, 'complete', `${due.length} kubelet client certificate(s) renewed, every node Ready.`);
   });
@@ -55,7 +76,12 @@ async function dueNodes(op: Operation, members: ClusterMember[], o: KubeletRenew
   for (const m of members) {
     const status = await kubeletStatus(m.host, await scanNode(m.host, o.scan));
     const isDue = kubeletClientDue(status, o.settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY, now);
-    op.events.planned({ node: m.node.name, address: m.node.address, role: m.node.role, kubelet: { client: status.client, clientDue: isDue } });
+    op.events.planned({
+      node: m.node.name,
+      address: m.node.address,
+      role: m.node.role,
+      kubelet: { client: status.client, clientDue: isDue },
+    });
     if (isDue) due.push(m);
     else op.events.finished(m.node.name, 'unchanged', status.client ? 'not within the window' : 'no kubelet client certificate');
   }

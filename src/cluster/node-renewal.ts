@@ -35,12 +35,16 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
   events.step(node.name, 'lock');
   return withNodeLock(host, async () => {
     await repairNode(host, { unpark: true, log });
-    const written = await journaledWrite(host, { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) }, async () => {
-      events.step(node.name, 'plan');
-      const inventory = await scanNode(host, ctx.scan);
-      const plan = planRenewal(inventory, { ...settings, now: new Date() });
-      return plan.items.length ? { writes: await materialize(host, inventory, plan), changes: changesOf(plan) } : undefined;
-    });
+    const written = await journaledWrite(
+      host,
+      { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) },
+      async () => {
+        events.step(node.name, 'plan');
+        const inventory = await scanNode(host, ctx.scan);
+        const plan = planRenewal(inventory, { ...settings, now: new Date() });
+        return plan.items.length ? { writes: await materialize(host, inventory, plan), changes: changesOf(plan) } : undefined;
+      },
+    );
     if (written.outcome === 'unchanged') return { outcome: 'unchanged' };
     const { backup } = written;
     if (written.fresh) log(`renewed ${journal.state.renewed!.length} certificate(s); backup ${backup.id}`);
@@ -48,21 +52,35 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
     report.backup = backup.id;
     report.certificates = journal.state.changes ?? renewed.map((name) => ({ name }));
     events.step(node.name, 'bring into service');
-    const result = await bringIntoService(host, renewed, backup, { ...serviceOptions, done: journal.state.inService, onInService: (c) => journal.inService(c) });
+    const result = await bringIntoService(host, renewed, backup, {
+      ...serviceOptions,
+      done: journal.state.inService,
+      onInService: (c) => journal.inService(c),
+    });
     report.reloaded = result.reloaded;
     report.restarted = result.restarted;
     for (const note of result.notes) log(`note: ${note}`);
     if (!result.ok) {
       const f = result.failure!;
-      return { outcome: f.rollbackOk ? 'rolled-back' : 'failed', detail: `${f.component}: ${f.detail}${f.rollbackOk ? '' : `; ROLLBACK INCOMPLETE: ${f.rollbackDetail}`}` };
+      return {
+        outcome: f.rollbackOk ? 'rolled-back' : 'failed',
+        detail: `${f.component}: ${f.detail}${f.rollbackOk ? '' : `; ROLLBACK INCOMPLETE: ${f.rollbackDetail}`}`,
+      };
     }
     await updateRootKubeconfig(host, renewed, '/root/.kube/config', log, ctx.scan.kubeconfigDir);
     events.step(node.name, 'node gate');
     const problems = await waitGate(() => nodeProblems({ node, host }, ctx.scan), Math.min(settings.timeoutMs, 120_000));
     if (problems.length > 0) {
       log(`node gate failed:\n  ${problems.join('\n  ')}`);
-      const back = await rollBack(host, renewed, backup, { ...serviceOptions, reloaded: result.reloaded, restarted: [...result.restarted] });
-      return { outcome: back.ok ? 'rolled-back' : 'failed', detail: `node gate: ${problems[0]}${back.ok ? '' : `; ROLLBACK INCOMPLETE: ${back.detail}`}` };
+      const back = await rollBack(host, renewed, backup, {
+        ...serviceOptions,
+        reloaded: result.reloaded,
+        restarted: [...result.restarted],
+      });
+      return {
+        outcome: back.ok ? 'rolled-back' : 'failed',
+        detail: `node gate: ${problems[0]}${back.ok ? '' : `; ROLLBACK INCOMPLETE: ${back.detail}`}`,
+      };
     }
     return { outcome: 'renewed' };
   });
@@ -73,6 +91,13 @@ export async function rollBackNode(node: InventoryNode, host: SshHost, ctx: Node
   return withNodeLock(host, async () => {
     const settings = ctx.journal.state.settings;
     const backup = await readBackup(host, ctx.journal.state.backup!);
-    return await rollBack(host, ctx.journal.state.renewed ?? [], backup, { strategy: settings.strategy, timeoutMs: settings.timeoutMs, kubeconfigDir: ctx.scan.kubeconfigDir, log: (line) => ctx.events.log(line, node.name), reloaded: ctx.report.reloaded, restarted: ctx.report.restarted });
+    return await rollBack(host, ctx.journal.state.renewed ?? [], backup, {
+      strategy: settings.strategy,
+      timeoutMs: settings.timeoutMs,
+      kubeconfigDir: ctx.scan.kubeconfigDir,
+      log: (line) => ctx.events.log(line, node.name),
+      reloaded: ctx.report.reloaded,
+      restarted: ctx.report.restarted,
+    });
   });
 }

@@ -39,14 +39,31 @@ export interface OperationSpec {
   interrupted: (err: Error) => string[];
 }
 
-export async function clusterOperation(nodes: InventoryNode[], spec: OperationSpec, o: OperationOptions, run: (op: Operation, members: ClusterMember[]) => Promise<OperationOutcome>): Promise<OperationOutcome> {
-  const op = startOperation(spec.kind, nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })), o.events);
+export async function clusterOperation(
+  nodes: InventoryNode[],
+  spec: OperationSpec,
+  o: OperationOptions,
+  run: (op: Operation, members: ClusterMember[]) => Promise<OperationOutcome>,
+): Promise<OperationOutcome> {
+  const op = startOperation(
+    spec.kind,
+    nodes.map((n) => ({ name: n.name, address: n.address, role: n.role })),
+    o.events,
+  );
   const reached = await connectAll(nodes, { ...o, concurrency: o.concurrency, onNotice: (line) => op.events.log(line) });
   try {
     const unreachable = reached.filter((r) => r.error);
     for (const r of unreachable) op.events.finished(r.node.name, 'unreachable', r.error);
-    if (unreachable.length > 0) return op.finish(1, 'refused', `Refusing to start: ${spec.needsEveryNode} (limit it with --nodes):\n  ${unreachable.map((r) => r.error).join('\n  ')}`);
-    return await run(op, reached.map((r) => ({ node: r.node, host: r.host! })));
+    if (unreachable.length > 0)
+      return op.finish(
+        1,
+        'refused',
+        `Refusing to start: ${spec.needsEveryNode} (limit it with --nodes):\n  ${unreachable.map((r) => r.error).join('\n  ')}`,
+      );
+    return await run(
+      op,
+      reached.map((r) => ({ node: r.node, host: r.host! })),
+    );
   } catch (err) {
     const [first, ...rest] = spec.interrupted(err as Error);
     return op.finish(1, 'interrupted', first, ...rest);
@@ -76,16 +93,31 @@ export interface KubeletBatches {
 }
 
 /** Kubelet certificates renewed node by node in batches; the first batch with a failure stops it: that node. */
-export async function renewKubeletsInBatches(op: Operation, b: KubeletBatches): Promise<{ member: ClusterMember; result: NodeRenewalOutcome } | undefined> {
+export async function renewKubeletsInBatches(
+  op: Operation,
+  b: KubeletBatches,
+): Promise<{ member: ClusterMember; result: NodeRenewalOutcome } | undefined> {
   const cps = b.members.filter((m) => m.node.role === 'control-plane');
   const workers = b.members.filter((m) => m.node.role !== 'control-plane');
-  const batches = [...cps.map((m) => [m]), ...Array.from({ length: Math.ceil(workers.length / b.batchSize) }, (_, i) => workers.slice(i * b.batchSize, (i + 1) * b.batchSize))];
+  const batches = [
+    ...cps.map((m) => [m]),
+    ...Array.from({ length: Math.ceil(workers.length / b.batchSize) }, (_, i) => workers.slice(i * b.batchSize, (i + 1) * b.batchSize)),
+  ];
   for (const batch of batches) {
     const results = await Promise.all(
       batch.map(async (member) => {
         const journal = b.journalOf(member);
-        const result = await renewWorker(member.node, member.host, { scan: b.scan, events: op.events, report: op.entry(member.node.name), journal, reason: b.reason, ca: b.ca, api: b.api });
-        if ((result.outcome === 'renewed' || result.outcome === 'unchanged') && b.succeeded) await b.succeeded(member, journal, result.outcome);
+        const result = await renewWorker(member.node, member.host, {
+          scan: b.scan,
+          events: op.events,
+          report: op.entry(member.node.name),
+          journal,
+          reason: b.reason,
+          ca: b.ca,
+          api: b.api,
+        });
+        if ((result.outcome === 'renewed' || result.outcome === 'unchanged') && b.succeeded)
+          await b.succeeded(member, journal, result.outcome);
         op.events.finished(member.node.name, result.outcome, 'detail' in result ? result.detail : undefined);
         return { member, result };
       }),
@@ -97,12 +129,36 @@ export async function renewKubeletsInBatches(op: Operation, b: KubeletBatches): 
 }
 
 /** A journal kept in memory only: operations that are simply run again (recover -i, kubelet renew -i). */
-export function memoryJournal(m: ClusterMember, op: Operation, operation: RolloutJournal['operation'], settings: RolloutSettings): NodeJournal {
-  return new NodeJournal(m.host, { rollout: op.report.rollout ?? '', operation, startedAt: op.report.startedAt, by: operatorName(), settings, nodes: [], node: m.node.name, step: 'pending', updatedAt: '' }, false);
+export function memoryJournal(
+  m: ClusterMember,
+  op: Operation,
+  operation: RolloutJournal['operation'],
+  settings: RolloutSettings,
+): NodeJournal {
+  return new NodeJournal(
+    m.host,
+    {
+      rollout: op.report.rollout ?? '',
+      operation,
+      startedAt: op.report.startedAt,
+      by: operatorName(),
+      settings,
+      nodes: [],
+      node: m.node.name,
+      step: 'pending',
+      updatedAt: '',
+    },
+    false,
+  );
 }
 
 /** --update-kubeconfig: the renewed admin.conf of a control-plane node into the operator's kubeconfig. */
-export async function updateOperatorKubeconfig(op: Operation, cps: ClusterMember[], scan: ScanOptions, update?: (adminConf: string, from: string) => Promise<string[]>): Promise<void> {
+export async function updateOperatorKubeconfig(
+  op: Operation,
+  cps: ClusterMember[],
+  scan: ScanOptions,
+  update?: (adminConf: string, from: string) => Promise<string[]>,
+): Promise<void> {
   if (!update) return;
   const admin = await adminAccess(cps, scan);
   if (admin) for (const line of await update(admin.text, admin.from)) op.events.log(line);

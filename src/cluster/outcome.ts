@@ -72,14 +72,25 @@ export interface RolloutEvents {
   log(line: string, node?: string): void;
 }
 
-export function newReport(operation: RolloutReport['operation'], nodes: { name: string; address: string; role: NodeRole }[]): RolloutReport {
+export function newReport(
+  operation: RolloutReport['operation'],
+  nodes: { name: string; address: string; role: NodeRole }[],
+): RolloutReport {
   return {
     kind: 'KpkiRolloutReport',
     apiVersion: 'kpki.io/v1',
     operation,
     startedAt: new Date().toISOString(),
     resumed: false,
-    nodes: nodes.map((n) => ({ node: n.name, address: n.address, role: n.role, outcome: 'pending', certificates: [], reloaded: [], restarted: [] })),
+    nodes: nodes.map((n) => ({
+      node: n.name,
+      address: n.address,
+      role: n.role,
+      outcome: 'pending',
+      certificates: [],
+      reloaded: [],
+      restarted: [],
+    })),
     messages: [],
   };
 }
@@ -112,9 +123,16 @@ export function tracking(report: RolloutReport, events: RolloutEvents): RolloutE
     },
     planned(p) {
       const e = entry(p.node);
-      if (e && p.plan) e.planned = p.plan.items.map((i) => ({ name: i.name, oldNotAfter: i.oldNotAfter.toISOString(), newNotAfter: i.newNotAfter.toISOString() }));
-      if (e && p.kubelet?.clientDue) e.planned = [...(e.planned ?? []), { name: 'kubelet-client', oldNotAfter: p.kubelet.client?.notAfter.toISOString() }];
-      if (e && p.kubelet?.servingDue) e.planned = [...(e.planned ?? []), { name: 'kubelet-serving', oldNotAfter: p.kubelet.servingDue.notAfter.toISOString() }];
+      if (e && p.plan)
+        e.planned = p.plan.items.map((i) => ({
+          name: i.name,
+          oldNotAfter: i.oldNotAfter.toISOString(),
+          newNotAfter: i.newNotAfter.toISOString(),
+        }));
+      if (e && p.kubelet?.clientDue)
+        e.planned = [...(e.planned ?? []), { name: 'kubelet-client', oldNotAfter: p.kubelet.client?.notAfter.toISOString() }];
+      if (e && p.kubelet?.servingDue)
+        e.planned = [...(e.planned ?? []), { name: 'kubelet-serving', oldNotAfter: p.kubelet.servingDue.notAfter.toISOString() }];
       events.planned(p);
     },
     log: (line, node) => events.log(line, node),
@@ -130,7 +148,11 @@ export interface Operation {
 }
 
 /** What every cluster operation starts with: its report, events that keep it up to date, and how it ends. */
-export function startOperation(operation: RolloutReport['operation'], nodes: { name: string; address: string; role: NodeRole }[], live: RolloutEvents): Operation {
+export function startOperation(
+  operation: RolloutReport['operation'],
+  nodes: { name: string; address: string; role: NodeRole }[],
+  live: RolloutEvents,
+): Operation {
   const report = newReport(operation, nodes);
   const events = tracking(report, live);
   return {

@@ -18,7 +18,15 @@ import { etcdState, nodeProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
 import { newRolloutId, RolloutSettings } from './journal.js';
 import { changesOf } from './journaled-write.js';
-import { ClusterMember, clusterOperation, markUntouched, memoryJournal, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
+import {
+  ClusterMember,
+  clusterOperation,
+  markUntouched,
+  memoryJournal,
+  OperationOutcome,
+  renewKubeletsInBatches,
+  updateOperatorKubeconfig,
+} from './operation.js';
 import type { Operation, RolloutEvents } from './outcome.js';
 
 export interface RecoverOptions extends ConnectOptions {
@@ -43,7 +51,10 @@ const KEPT = 'The renewed certificates stay in place (the old ones were expired)
 const SPEC = {
   kind: 'recover' as const,
   needsEveryNode: 'recovery needs every node',
-  interrupted: (err: Error) => [`Recovery interrupted: ${err.message}`, 'Run kpki recover -i again: it renews only what is still due and restarts the rest.'],
+  interrupted: (err: Error) => [
+    `Recovery interrupted: ${err.message}`,
+    'Run kpki recover -i again: it renews only what is still due and restarts the rest.',
+  ],
 };
 
 export function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promise<OperationOutcome> {
@@ -51,14 +62,26 @@ export function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promi
     const members = await survey(op, reached, o);
     const cps = members.filter((m) => m.node.role === 'control-plane');
     const workers = members.filter((m) => m.node.role === 'worker');
-    if (o.dryRun) return op.finish(0, 'dry-run', 'Then: etcd back to quorum, kube-apiserver, kube-controller-manager, kube-scheduler and kubelet restarted node by node, workers renewed and verified Ready.', '(dry run: nothing was changed)');
+    if (o.dryRun)
+      return op.finish(
+        0,
+        'dry-run',
+        'Then: etcd back to quorum, kube-apiserver, kube-controller-manager, kube-scheduler and kubelet restarted node by node, workers renewed and verified Ready.',
+        '(dry run: nothing was changed)',
+      );
     const refused = await o.confirm(`Recover ${cps.length} control-plane node(s) and ${workers.filter((w) => w.due).length} worker(s)?`);
     if (refused !== undefined) return op.finish(refused, 'refused', 'Nothing was changed.');
     op.report.rollout = newRolloutId();
     const reason = `recover (rollout ${op.report.rollout})`;
     await renewOffline(op, cps, reason, o);
     const etcd = await etcdQuorum(op, cps, o);
-    if (etcd.problems.length > 0) return op.finish(1, 'stopped', `etcd did not regain quorum:\n  ${etcd.problems.join('\n  ')}`, `${KEPT}; look at the etcd logs on the nodes, then run kpki recover -i again.`);
+    if (etcd.problems.length > 0)
+      return op.finish(
+        1,
+        'stopped',
+        `etcd did not regain quorum:\n  ${etcd.problems.join('\n  ')}`,
+        `${KEPT}; look at the etcd logs on the nodes, then run kpki recover -i again.`,
+      );
     for (const m of cps) {
       const stopped = await restartNode(op, m, etcd.restarted.has(m.node.name), o);
       if (stopped) return stopped;
@@ -70,11 +93,23 @@ export function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promi
       if (!ca) return op.finish(1, 'stopped', "No control-plane node has the CA key: the workers' kubelet certificates cannot be signed.");
       const api = (await adminAccess(cps, o.scan))?.access;
       const settings = { ...o.settings, names: ['all'] };
-      const bad = await renewKubeletsInBatches(op, { members: due, batchSize: o.settings.maxUnavailable, journalOf: (m) => memoryJournal(m, op, 'recover', settings), reason, scan: o.scan, ca, api });
+      const bad = await renewKubeletsInBatches(op, {
+        members: due,
+        batchSize: o.settings.maxUnavailable,
+        journalOf: (m) => memoryJournal(m, op, 'recover', settings),
+        reason,
+        scan: o.scan,
+        ca,
+        api,
+      });
       if (bad) return op.finish(1, 'stopped', 'Recovery STOPPED at a worker (see above).');
     }
     await updateOperatorKubeconfig(op, cps, o.scan, o.updateKubeconfig);
-    return op.finish(0, 'complete', `Recovery ${op.report.rollout} complete: every control-plane node healthy, ${due.length} worker(s) renewed and Ready.`);
+    return op.finish(
+      0,
+      'complete',
+      `Recovery ${op.report.rollout} complete: every control-plane node healthy, ${due.length} worker(s) renewed and Ready.`,
+    );
   });
 }
 
@@ -85,7 +120,9 @@ async function survey(op: Operation, reached: ClusterMember[], o: RecoverOptions
   for (const r of reached) {
     const m: Member = { ...r };
     const inventory = await scanNode(m.host, o.scan);
-    const expired = inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now).map((e) => ({ name: e.name, agoMs: now.getTime() - e.cert!.notAfter.getTime() }));
+    const expired = inventory.entries
+      .filter((e) => e.cert && e.cert.notAfter <= now)
+      .map((e) => ({ name: e.name, agoMs: now.getTime() - e.cert!.notAfter.getTime() }));
     const where = { node: m.node.name, address: m.node.address, role: m.node.role, expired };
     if (m.node.role === 'control-plane') {
       m.plan = planRenewal(inventory, { ...o.settings, names: ['all'], now });
@@ -105,7 +142,13 @@ async function survey(op: Operation, reached: ClusterMember[], o: RecoverOptions
 async function renewOffline(op: Operation, cps: Member[], reason: string, o: RecoverOptions): Promise<void> {
   for (const m of cps) {
     op.events.step(m.node.name, 'renew certificates');
-    const { plan, backup } = await renewNode(m.host, { scan: o.scan, plan: () => m.plan!, reason, unpark: true, log: (line) => op.events.log(line, m.node.name) });
+    const { plan, backup } = await renewNode(m.host, {
+      scan: o.scan,
+      plan: () => m.plan!,
+      reason,
+      unpark: true,
+      log: (line) => op.events.log(line, m.node.name),
+    });
     if (backup) {
       Object.assign(op.entry(m.node.name), { backup: backup.id, certificates: changesOf(plan) });
       op.events.log(`renewed ${plan.items.length} certificate(s); backup ${backup.id}`, m.node.name);
@@ -116,7 +159,8 @@ async function renewOffline(op: Operation, cps: Member[], reason: string, o: Rec
 
 /** 2. etcd quorum: by itself, else by restarting the members one after the other (which it says). */
 async function etcdQuorum(op: Operation, cps: Member[], o: RecoverOptions): Promise<{ restarted: Set<string>; problems: string[] }> {
-  const quorum = () => etcdState(cps, o.scan).then((s) => (s.states ? etcdProblems(s.states) : /external etcd/.test(s.error ?? '') ? [] : [s.error!]));
+  const quorum = () =>
+    etcdState(cps, o.scan).then((s) => (s.states ? etcdProblems(s.states) : /external etcd/.test(s.error ?? '') ? [] : [s.error!]));
   let etcd = await waitGate(quorum, QUORUM_WAIT_MS);
   const restarted = new Set<string>();
   if (etcd.length > 0) {
@@ -126,7 +170,13 @@ async function etcdQuorum(op: Operation, cps: Member[], o: RecoverOptions): Prom
       if (!services.pods.has('etcd')) continue;
       op.events.step(m.node.name, 'restart etcd');
       // no health wait per member: the first ones cannot be healthy before a majority runs
-      const r = await restartComponent(m.host, services, 'etcd', { strategy: o.settings.strategy, timeoutMs: o.settings.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log: (l) => op.events.log(l, m.node.name), skipHealth: true });
+      const r = await restartComponent(m.host, services, 'etcd', {
+        strategy: o.settings.strategy,
+        timeoutMs: o.settings.timeoutMs,
+        kubeconfigDir: o.scan.kubeconfigDir,
+        log: (l) => op.events.log(l, m.node.name),
+        skipHealth: true,
+      });
       if (!r.skipped) restarted.add(m.node.name);
     }
     etcd = await waitGate(quorum, o.settings.timeoutMs);
@@ -144,17 +194,33 @@ async function restartNode(op: Operation, m: Member, etcdRestarted: boolean, o: 
   const log = (l: string) => op.events.log(l, m.node.name);
   for (const component of COMPONENTS.filter((c) => c !== 'etcd' && (c === 'kubelet' || services.pods.has(c)))) {
     op.events.step(m.node.name, `restart ${component}`);
-    const r = await restartComponent(m.host, services, component, { strategy: o.settings.strategy, timeoutMs: o.settings.timeoutMs, kubeconfigDir: o.scan.kubeconfigDir, log });
+    const r = await restartComponent(m.host, services, component, {
+      strategy: o.settings.strategy,
+      timeoutMs: o.settings.timeoutMs,
+      kubeconfigDir: o.scan.kubeconfigDir,
+      log,
+    });
     log(`${component}: ${r.skipped ? `skipped: ${r.skipped}` : r.ok ? r.detail : `FAILED: ${r.detail}`}`);
     if (!r.ok) {
       op.events.finished(m.node.name, 'failed', `${component}: ${r.detail}`);
       markUntouched(op, m.node.name);
-      return op.finish(1, 'stopped', `Recovery STOPPED at ${m.node.name}: ${component} is not healthy with the renewed certificates (${r.detail}).`, `${KEPT}; fix the cause, then run kpki recover -i again: it renews only what is still due.`);
+      return op.finish(
+        1,
+        'stopped',
+        `Recovery STOPPED at ${m.node.name}: ${component} is not healthy with the renewed certificates (${r.detail}).`,
+        `${KEPT}; fix the cause, then run kpki recover -i again: it renews only what is still due.`,
+      );
     }
     if (!r.skipped) restarted.push(component);
   }
   Object.assign(op.entry(m.node.name), { restarted, reloaded });
-  await updateRootKubeconfig(m.host, m.plan!.items.map((i) => i.name), '/root/.kube/config', log, o.scan.kubeconfigDir);
+  await updateRootKubeconfig(
+    m.host,
+    m.plan!.items.map((i) => i.name),
+    '/root/.kube/config',
+    log,
+    o.scan.kubeconfigDir,
+  );
   const problems = await waitGate(() => nodeProblems(m, o.scan), 60_000);
   if (problems.length > 0) {
     op.events.finished(m.node.name, 'failed', problems[0]);

@@ -12,9 +12,25 @@ import { waitNodeReady } from '../api/node-ready.js';
 import type { ConnectOptions } from './connect.js';
 import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
-import { clearRolloutJournal, NodeJournal, newRolloutId, operatorName, readRolloutJournal, RolloutJournal, RolloutSettings, writeRolloutJournal } from './journal.js';
+import {
+  clearRolloutJournal,
+  NodeJournal,
+  newRolloutId,
+  operatorName,
+  readRolloutJournal,
+  RolloutJournal,
+  RolloutSettings,
+  writeRolloutJournal,
+} from './journal.js';
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
-import { ClusterMember, clusterOperation, markUntouched, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
+import {
+  ClusterMember,
+  clusterOperation,
+  markUntouched,
+  OperationOutcome,
+  renewKubeletsInBatches,
+  updateOperatorKubeconfig,
+} from './operation.js';
 import type { NodeReport, Operation, RolloutEvents, RolloutReport } from './outcome.js';
 import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
@@ -53,7 +69,10 @@ interface Start {
 const SPEC = {
   kind: 'renew' as const,
   needsEveryNode: 'a rollout needs every node',
-  interrupted: (err: Error) => [`Rollout interrupted: ${err.message}`, 'Every node keeps its journal: fix the cause, then continue with the same command and --resume (nothing is done twice).'],
+  interrupted: (err: Error) => [
+    `Rollout interrupted: ${err.message}`,
+    'Every node keeps its journal: fix the cause, then continue with the same command and --resume (nothing is done twice).',
+  ],
 };
 
 export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<RolloutOutcome> {
@@ -63,26 +82,45 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     const start = resumeOrStart(op, members, o);
     if ('code' in start) return start;
     await planMembers(op, members, start.settings);
-    const needsWork = (m: Member) => (m.journal && m.journal.step !== 'pending' ? m.journal.step !== 'done' : m.plan ? m.plan.items.length > 0 : Boolean(m.workerDue));
+    const needsWork = (m: Member) =>
+      m.journal && m.journal.step !== 'pending' ? m.journal.step !== 'done' : m.plan ? m.plan.items.length > 0 : Boolean(m.workerDue);
     const cpWork = members.filter((m) => m.node.role === 'control-plane' && needsWork(m));
     const workerWork = members.filter((m) => m.node.role === 'worker' && needsWork(m));
     for (const m of members.filter((x) => !needsWork(x))) {
       const renewedBefore = start.previous !== undefined && m.journal?.step === 'done' && m.journal.outcome !== 'unchanged';
       if (renewedBefore) op.entry(m.node.name).resumed = true;
-      op.events.finished(m.node.name, renewedBefore ? 'renewed' : 'unchanged', renewedBefore ? 'done before the resume' : 'nothing to renew');
+      op.events.finished(
+        m.node.name,
+        renewedBefore ? 'renewed' : 'unchanged',
+        renewedBefore ? 'done before the resume' : 'nothing to renew',
+      );
     }
     if (cpWork.length === 0 && workerWork.length === 0) {
       if (start.previous) for (const m of members) await clearRolloutJournal(m.host);
-      return op.finish(0, 'nothing-to-do', start.previous ? `Rollout ${start.rolloutId} had finished every node; its journals are removed.` : 'Nothing to renew on any node.');
+      return op.finish(
+        0,
+        'nothing-to-do',
+        start.previous ? `Rollout ${start.rolloutId} had finished every node; its journals are removed.` : 'Nothing to renew on any node.',
+      );
     }
     if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
-    const refused = await preflightAndConfirm(op, members, start, o, `${cpWork.length} control-plane node(s) one at a time, then ${workerWork.length} worker(s) ${start.settings.maxUnavailable} at a time`);
+    const refused = await preflightAndConfirm(
+      op,
+      members,
+      start,
+      o,
+      `${cpWork.length} control-plane node(s) one at a time, then ${workerWork.length} worker(s) ${start.settings.maxUnavailable} at a time`,
+    );
     if (refused) return refused;
     if (!start.previous) await writeJournals(op, members, start, needsWork);
     const stop = async (at: Member, why: string): Promise<RolloutOutcome> => {
       const untouched = markUntouched(op, at.node.name);
       for (const m of members) await clearRolloutJournal(m.host);
-      return op.finish(1, 'stopped', `Rollout STOPPED at ${at.node.name} (${why}). Not touched: ${untouched.join(', ') || 'no other node'}.`);
+      return op.finish(
+        1,
+        'stopped',
+        `Rollout STOPPED at ${at.node.name} (${why}). Not touched: ${untouched.join(', ') || 'no other node'}.`,
+      );
     };
     const reason = `renew (rollout ${start.rolloutId})`;
     for (const [i, m] of cpWork.entries()) {
@@ -97,7 +135,11 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     }
     await updateOperatorKubeconfig(op, cps, o.scan, o.updateKubeconfig);
     for (const m of members) await clearRolloutJournal(m.host);
-    return op.finish(0, 'complete', `Rollout ${start.rolloutId} complete: ${cpWork.length} control-plane node(s) and ${workerWork.length} worker(s) renewed, every node healthy.`);
+    return op.finish(
+      0,
+      'complete',
+      `Rollout ${start.rolloutId} complete: ${cpWork.length} control-plane node(s) and ${workerWork.length} worker(s) renewed, every node healthy.`,
+    );
   });
 }
 
@@ -105,7 +147,14 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
 function resumeOrStart(op: Operation, members: Member[], o: RolloutOptions): Start | RolloutOutcome {
   const previous = interruptedRollout(members);
   if (previous && !o.resume) {
-    return op.finish(1, 'refused', `An interrupted rollout ${previous.rollout} (started ${previous.startedAt} by ${previous.by}) left its journal on ${members.filter((m) => m.journal).map((m) => m.node.name).join(', ')}: continue it with --resume.`);
+    return op.finish(
+      1,
+      'refused',
+      `An interrupted rollout ${previous.rollout} (started ${previous.startedAt} by ${previous.by}) left its journal on ${members
+        .filter((m) => m.journal)
+        .map((m) => m.node.name)
+        .join(', ')}: continue it with --resume.`,
+    );
   }
   if (!previous && o.resume) return op.finish(0, 'nothing-to-do', 'No interrupted rollout on these nodes: nothing to resume.');
   const rolloutId = previous?.rollout ?? newRolloutId();
@@ -113,12 +162,28 @@ function resumeOrStart(op: Operation, members: Member[], o: RolloutOptions): Sta
   op.report.resumed = Boolean(previous);
   if (!previous) return { settings: o.settings, rolloutId };
   const missing = previous.nodes.filter((n) => !members.some((m) => m.node.name === n));
-  if (missing.length) return op.finish(1, 'refused', `Rollout ${rolloutId} also covers ${missing.join(', ')}: resume it with the same nodes (--nodes ${previous.nodes.join(',')}).`);
+  if (missing.length)
+    return op.finish(
+      1,
+      'refused',
+      `Rollout ${rolloutId} also covers ${missing.join(', ')}: resume it with the same nodes (--nodes ${previous.nodes.join(',')}).`,
+    );
   const allDone = members.every((m) => !m.journal || m.journal.step === 'done');
   // journals are written on every node before the first change and removed only at the very end
-  for (const m of members) m.journal ??= { ...previous, node: m.node.name, step: allDone ? 'done' : 'pending', backup: undefined, renewed: undefined, changes: undefined, inService: undefined };
+  for (const m of members)
+    m.journal ??= {
+      ...previous,
+      node: m.node.name,
+      step: allDone ? 'done' : 'pending',
+      backup: undefined,
+      renewed: undefined,
+      changes: undefined,
+      inService: undefined,
+    };
   members.sort((a, b) => previous.nodes.indexOf(a.node.name) - previous.nodes.indexOf(b.node.name));
-  op.events.log(`Resuming rollout ${rolloutId} (started ${previous.startedAt} by ${previous.by}) with its settings: ${members.map((m) => `${m.node.name} ${m.journal!.step}`).join(', ')}`);
+  op.events.log(
+    `Resuming rollout ${rolloutId} (started ${previous.startedAt} by ${previous.by}) with its settings: ${members.map((m) => `${m.node.name} ${m.journal!.step}`).join(', ')}`,
+  );
   return { previous, settings: previous.settings, rolloutId };
 }
 
@@ -127,7 +192,8 @@ function interruptedRollout(members: Member[]): RolloutJournal | undefined {
   const journals = members.map((m) => m.journal).filter((j): j is RolloutJournal => j !== undefined);
   if (journals.length === 0) return undefined;
   const ids = new Set(journals.map((j) => j.rollout));
-  if (ids.size > 1) throw new Error(`the nodes hold journals of different rollouts (${[...ids].join(', ')}): finish or remove them one at a time`);
+  if (ids.size > 1)
+    throw new Error(`the nodes hold journals of different rollouts (${[...ids].join(', ')}): finish or remove them one at a time`);
   return journals[0];
 }
 
@@ -151,10 +217,21 @@ async function planMembers(op: Operation, members: Member[], settings: RolloutSe
 }
 
 /** A new rollout needs a healthy control plane (or --force); either needs the operator's yes. */
-async function preflightAndConfirm(op: Operation, members: Member[], start: Start, o: RolloutOptions, what: string): Promise<RolloutOutcome | undefined> {
+async function preflightAndConfirm(
+  op: Operation,
+  members: Member[],
+  start: Start,
+  o: RolloutOptions,
+  what: string,
+): Promise<RolloutOutcome | undefined> {
   if (!start.previous) {
     const problems = await preflightProblems(members, o.scan);
-    if (problems.length > 0 && !o.force) return op.finish(1, 'refused', `Refusing to start: the control plane is not healthy now (use --force for a recovery):\n  ${problems.join('\n  ')}`);
+    if (problems.length > 0 && !o.force)
+      return op.finish(
+        1,
+        'refused',
+        `Refusing to start: the control plane is not healthy now (use --force for a recovery):\n  ${problems.join('\n  ')}`,
+      );
     if (problems.length > 0) op.events.log(`--force: starting although:\n  ${problems.join('\n  ')}`);
   }
   const refused = await o.confirm(`${start.previous ? 'Resume: renew' : 'Renew'} ${what}?`);
@@ -163,16 +240,37 @@ async function preflightAndConfirm(op: Operation, members: Member[], start: Star
 
 /** Every node's journal, written before the first change: a rollout killed anywhere can be resumed. */
 async function writeJournals(op: Operation, members: Member[], start: Start, needsWork: (m: Member) => boolean): Promise<void> {
-  const journal: Omit<RolloutJournal, 'node' | 'step'> = { rollout: start.rolloutId, operation: 'renew', startedAt: op.report.startedAt, by: operatorName(), settings: start.settings, nodes: members.map((m) => m.node.name), updatedAt: '' };
+  const journal: Omit<RolloutJournal, 'node' | 'step'> = {
+    rollout: start.rolloutId,
+    operation: 'renew',
+    startedAt: op.report.startedAt,
+    by: operatorName(),
+    settings: start.settings,
+    nodes: members.map((m) => m.node.name),
+    updatedAt: '',
+  };
   for (const m of members) {
-    m.journal = needsWork(m) ? { ...journal, node: m.node.name, step: 'pending' } : { ...journal, node: m.node.name, step: 'done', outcome: 'unchanged' };
+    m.journal = needsWork(m)
+      ? { ...journal, node: m.node.name, step: 'pending' }
+      : { ...journal, node: m.node.name, step: 'done', outcome: 'unchanged' };
     await writeRolloutJournal(m.host, m.journal);
   }
 }
 
 /** One control-plane node, then the cluster gate; why the rollout must stop, if it must. */
-async function controlPlaneStep(op: Operation, m: Member, members: Member[], o: { reason: string; settings: RolloutSettings; scan: ScanOptions }): Promise<string | undefined> {
-  const ctx = { scan: o.scan, events: op.events, report: op.entry(m.node.name), journal: new NodeJournal(m.host, m.journal!), reason: o.reason };
+async function controlPlaneStep(
+  op: Operation,
+  m: Member,
+  members: Member[],
+  o: { reason: string; settings: RolloutSettings; scan: ScanOptions },
+): Promise<string | undefined> {
+  const ctx = {
+    scan: o.scan,
+    events: op.events,
+    report: op.entry(m.node.name),
+    journal: new NodeJournal(m.host, m.journal!),
+    reason: o.reason,
+  };
   const started = Date.now();
   const result = await renewControlPlaneNode(m.node, m.host, ctx);
   if (result.outcome === 'rolled-back' || result.outcome === 'failed') {
@@ -182,24 +280,40 @@ async function controlPlaneStep(op: Operation, m: Member, members: Member[], o: 
   if (result.outcome === 'renewed') {
     op.events.step(m.node.name, 'cluster gate');
     let gate = await waitGate(() => clusterGateProblems(members, o.scan), o.settings.timeoutMs);
-    if (gate.length === 0 && ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf')) gate = await nodeReadyGate(members, m, started, o.settings.timeoutMs, o.scan);
+    if (gate.length === 0 && ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf'))
+      gate = await nodeReadyGate(members, m, started, o.settings.timeoutMs, o.scan);
     if (gate.length > 0) {
       op.events.log(`cluster gate failed after ${m.node.name}:\n  ${gate.join('\n  ')}`, m.node.name);
       const back = await rollBackNode(m.node, m.host, ctx);
       op.events.finished(m.node.name, back.ok ? 'rolled-back' : 'failed', `cluster gate: ${gate[0]}`);
-      return back.ok ? 'the cluster gate failed; rolled back to its backup' : `the cluster gate failed; ROLLBACK INCOMPLETE: ${back.detail}`;
+      return back.ok
+        ? 'the cluster gate failed; rolled back to its backup'
+        : `the cluster gate failed; ROLLBACK INCOMPLETE: ${back.detail}`;
     }
   }
   await ctx.journal.set({ step: 'done', outcome: result.outcome });
-  op.events.finished(m.node.name, result.outcome, result.outcome === 'renewed' ? `in ${((Date.now() - started) / 1000).toFixed(1)} s; every control-plane node healthy` : 'nothing to renew');
+  op.events.finished(
+    m.node.name,
+    result.outcome,
+    result.outcome === 'renewed'
+      ? `in ${((Date.now() - started) / 1000).toFixed(1)} s; every control-plane node healthy`
+      : 'nothing to renew',
+  );
   return undefined;
 }
 
 /** Workers in batches of --max-unavailable; where it must stop, and why. */
-async function workerStep(op: Operation, cps: Member[], workers: Member[], start: Start, scan: ScanOptions): Promise<{ at: Member; why: string } | undefined> {
+async function workerStep(
+  op: Operation,
+  cps: Member[],
+  workers: Member[],
+  start: Start,
+  scan: ScanOptions,
+): Promise<{ at: Member; why: string } | undefined> {
   const ca = await clusterCa(cps, scan);
   // (a resumed worker may be past its plan: it needs the CA unless it was only its serving certificate)
-  if (!ca && workers.some((m) => m.workerClientDue !== false)) return { at: workers[0], why: 'no control-plane node has the CA key to sign kubelet certificates' };
+  if (!ca && workers.some((m) => m.workerClientDue !== false))
+    return { at: workers[0], why: 'no control-plane node has the CA key to sign kubelet certificates' };
   const api = await adminAccess(cps, scan);
   const bad = await renewKubeletsInBatches(op, {
     members: workers,
@@ -215,8 +329,17 @@ async function workerStep(op: Operation, cps: Member[], workers: Member[], start
 }
 
 /** A control-plane node whose kubelet certificate was renewed: Ready, its kubelet seen since. */
-async function nodeReadyGate(members: { node: InventoryNode; host: SshHost }[], m: { node: InventoryNode; host: SshHost }, since: number, timeoutMs: number, scan: ScanOptions): Promise<string[]> {
-  const admin = await adminAccess(members.filter((x) => x.node.role === 'control-plane'), scan);
+async function nodeReadyGate(
+  members: { node: InventoryNode; host: SshHost }[],
+  m: { node: InventoryNode; host: SshHost },
+  since: number,
+  timeoutMs: number,
+  scan: ScanOptions,
+): Promise<string[]> {
+  const admin = await adminAccess(
+    members.filter((x) => x.node.role === 'control-plane'),
+    scan,
+  );
   if (!admin) return [];
   const status = await kubeletStatus(m.host, await scanNode(m.host, scan));
   const name = /^system:node:(.+)$/.exec(status.client?.commonName ?? '')?.[1] ?? m.node.name;

@@ -46,24 +46,37 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
     await repairNode(host, { log });
     const inventory = await scanNode(host, ctx.scan);
     const status = await kubeletStatus(host, inventory);
-    const written = await journaledWrite(host, { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) }, async () => {
-      const { clientDue, serving } = dueOnWorker(inventory, status, settings, new Date());
-      if (!clientDue && !serving?.items.length) return undefined;
-      const writes = serving?.items.length ? await materialize(host, inventory, serving) : [];
-      const changes = serving ? changesOf(serving) : [];
-      if (clientDue) {
-        if (!ctx.ca) throw new KpkiError(`${node.name}: its kubelet client certificate is due, and no CA key was found to sign it`);
-        const renewal = await planKubeletRenewal(host, status, ctx.ca, { nodeName: kubeletNodeName(status), validityMs: settings.validityMs ?? 365 * 86_400_000, now: new Date() });
-        writes.unshift(...renewal.writes);
-        changes.unshift({ name: 'kubelet-client', oldNotAfter: status.client!.notAfter.toISOString(), newNotAfter: renewal.notAfter.toISOString() });
-      }
-      return { writes, changes };
-    });
+    const written = await journaledWrite(
+      host,
+      { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) },
+      async () => {
+        const { clientDue, serving } = dueOnWorker(inventory, status, settings, new Date());
+        if (!clientDue && !serving?.items.length) return undefined;
+        const writes = serving?.items.length ? await materialize(host, inventory, serving) : [];
+        const changes = serving ? changesOf(serving) : [];
+        if (clientDue) {
+          if (!ctx.ca) throw new KpkiError(`${node.name}: its kubelet client certificate is due, and no CA key was found to sign it`);
+          const renewal = await planKubeletRenewal(host, status, ctx.ca, {
+            nodeName: kubeletNodeName(status),
+            validityMs: settings.validityMs ?? 365 * 86_400_000,
+            now: new Date(),
+          });
+          writes.unshift(...renewal.writes);
+          changes.unshift({
+            name: 'kubelet-client',
+            oldNotAfter: status.client!.notAfter.toISOString(),
+            newNotAfter: renewal.notAfter.toISOString(),
+          });
+        }
+        return { writes, changes };
+      },
+    );
     if (written.outcome === 'unchanged') return { outcome: 'unchanged' };
     const { backup } = written;
     if (written.fresh) {
       for (const c of journal.state.changes ?? []) {
-        const what = c.name === 'kubelet-client' ? 'kubelet client certificate renewed' : "kubelet serving certificate renewed in the kubelet's shape";
+        const what =
+          c.name === 'kubelet-client' ? 'kubelet client certificate renewed' : "kubelet serving certificate renewed in the kubelet's shape";
         log(`${what}, valid until ${c.newNotAfter}; backup ${backup.id}`);
       }
     }
@@ -94,20 +107,35 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
  * What a worker needs, the one place that says so: its kubelet client certificate (signed with the cluster CA) when
  * named and within the window, and its serving certificate (the kubelet's own shape: no cluster CA) likewise.
  */
-export function dueOnWorker(inventory: NodeScan, status: KubeletStatus, settings: { names: string[]; ifExpiresWithinMs?: number; validityMs?: number }, now: Date): { clientDue: boolean; serving?: RenewalPlan } {
+export function dueOnWorker(
+  inventory: NodeScan,
+  status: KubeletStatus,
+  settings: { names: string[]; ifExpiresWithinMs?: number; validityMs?: number },
+  now: Date,
+): { clientDue: boolean; serving?: RenewalPlan } {
   const wanted = (names: string[]) => settings.names.length === 0 || settings.names.some((n) => names.includes(n));
   const window = settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
   const clientDue = wanted(KUBELET_NAMES) && kubeletClientDue(status, window, now);
   if (!wanted(['all', 'kubelet-serving']) || !inventory.entries.find((e) => e.name === 'kubelet-serving')?.renewable) return { clientDue };
   try {
-    const serving = planRenewal(inventory, { names: ['kubelet-serving'], ifExpiresWithinMs: settings.ifExpiresWithinMs, validityMs: settings.validityMs, now });
+    const serving = planRenewal(inventory, {
+      names: ['kubelet-serving'],
+      ifExpiresWithinMs: settings.ifExpiresWithinMs,
+      validityMs: settings.validityMs,
+      now,
+    });
     return { clientDue, serving: serving.items.length ? serving : undefined };
   } catch {
     return { clientDue };
   }
 }
 
-async function undo(host: SshHost, backup: Awaited<ReturnType<typeof readBackup>>, detail: string, log: (l: string) => void): Promise<NodeRenewalOutcome> {
+async function undo(
+  host: SshHost,
+  backup: Awaited<ReturnType<typeof readBackup>>,
+  detail: string,
+  log: (l: string) => void,
+): Promise<NodeRenewalOutcome> {
   log(`${detail}: restoring backup ${backup.id}`);
   await restoreBackup(host, backup, `rollback to ${backup.id}`);
   const r = await restartComponent(host, await readServices(host), 'kubelet', { strategy: 'systemd', timeoutMs: 120_000, log });

@@ -74,7 +74,12 @@ export interface Host {
 export const MAX_READ_BYTES = 4 << 20;
 
 export function tooLarge(where: string, size: number): Error {
-  return Object.assign(new Error(`${where} is ${size} bytes: kpki reads files of at most ${MAX_READ_BYTES >> 20} MiB (a certificate, key or kubeconfig is a few KB)`), { code: 'E2BIG' });
+  return Object.assign(
+    new Error(
+      `${where} is ${size} bytes: kpki reads files of at most ${MAX_READ_BYTES >> 20} MiB (a certificate, key or kubeconfig is a few KB)`,
+    ),
+    { code: 'E2BIG' },
+  );
 }
 
 export class LockHeldError extends Error {

@@ -85,7 +85,10 @@ export function openRelay(client: Client, program: RelayProgram, address: string
         stream.close();
         reject(Object.assign(new Error(`${address}:${port} from ${node} (through ${program.name}): ${message}`), { code }));
       };
-      const timer = setTimeout(() => fail(`no connection within ${RELAY_CONNECT_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT'), RELAY_CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => fail(`no connection within ${RELAY_CONNECT_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT'),
+        RELAY_CONNECT_TIMEOUT_MS,
+      );
       stream.stderr.on('data', (d: Buffer) => {
         if (settled) return; // (later diagnostics are dropped)
         stderr += d;
@@ -96,7 +99,12 @@ export function openRelay(client: Client, program: RelayProgram, address: string
       });
       // 'exit' comes with the exit status even while nobody reads the (paused) stream; 'close' would wait for that
       const ended = () => {
-        const reason = stderr.replace(/^kpki-relay: /m, '').trim().split('\n').pop() || 'the relay ended before connecting';
+        const reason =
+          stderr
+            .replace(/^kpki-relay: /m, '')
+            .trim()
+            .split('\n')
+            .pop() || 'the relay ended before connecting';
         fail(reason, /refused/i.test(reason) ? 'ECONNREFUSED' : undefined);
       };
       stream.on('exit', ended);

@@ -63,7 +63,10 @@ async function loadSsh2(): Promise<Ssh2> {
   try {
     ssh2 = (await import('ssh2')) as unknown as Ssh2 & { default?: Ssh2 };
   } catch (err) {
-    throw new KpkiError(`SSH needs the ssh2 package, which this kpki cannot load (${(err as Error).message.split('\n')[0]})`, { exitCode: 3, hint: 'reinstall kpki with its dependencies (npm install kpki), or use the standalone executable, which carries ssh2' });
+    throw new KpkiError(`SSH needs the ssh2 package, which this kpki cannot load (${(err as Error).message.split('\n')[0]})`, {
+      exitCode: 3,
+      hint: 'reinstall kpki with its dependencies (npm install kpki), or use the standalone executable, which carries ssh2',
+    });
   }
   return ssh2.default?.Client ? ssh2.default : ssh2;
 }
@@ -84,7 +87,10 @@ function authMethods(ssh2: Ssh2, user: string, keyFile: string | undefined, pass
     const parsed = ssh2.utils.parseKey(key);
     if (parsed instanceof Error) {
       // an encrypted key needs its passphrase: OpenSSH would ask; kpki leaves it to the agent
-      if (keyFile) throw new UsageError(`the SSH key ${file} cannot be used: ${parsed.message}${/encrypted/i.test(parsed.message) ? ' (add it to ssh-agent)' : ''}`);
+      if (keyFile)
+        throw new UsageError(
+          `the SSH key ${file} cannot be used: ${parsed.message}${/encrypted/i.test(parsed.message) ? ' (add it to ssh-agent)' : ''}`,
+        );
       continue;
     }
     methods.push({ type: 'publickey', username: user, key });
@@ -168,7 +174,14 @@ function openSftp(client: Client, sudo: boolean): Promise<SFTPWrapper> {
   if (!sudo) return promisify<SFTPWrapper>((cb) => client.sftp(cb));
   // ssh2 has no public way to run SFTP over an exec channel (mscdex/ssh2#1296 is open): for this one request,
   // the protocol's "subsystem sftp" is sent as "exec <sudo sftp-server>", which OpenSSH's sftp command does with -s.
-  const protocol = (client as unknown as { _protocol: { subsystem: (id: number, name: string, wantReply: boolean) => void; exec: (id: number, cmd: string, wantReply: boolean) => void } })._protocol;
+  const protocol = (
+    client as unknown as {
+      _protocol: {
+        subsystem: (id: number, name: string, wantReply: boolean) => void;
+        exec: (id: number, cmd: string, wantReply: boolean) => void;
+      };
+    }
+  )._protocol;
   const original = protocol.subsystem;
   protocol.subsystem = function (id: number, _name: string, wantReply: boolean) {
     protocol.subsystem = original;
@@ -186,16 +199,40 @@ export async function connectSsh(target: SshTarget): Promise<SshHost> {
     let sock: Duplex | undefined;
     if (target.jump) {
       const j = target.jump;
-      const jump = await connectOne(ssh2, { name: `jump host ${j.user}@${j.address}`, address: j.address, port: j.port, user: j.user, keyFile: j.keyFile }, target);
+      const jump = await connectOne(
+        ssh2,
+        { name: `jump host ${j.user}@${j.address}`, address: j.address, port: j.port, user: j.user, keyFile: j.keyFile },
+        target,
+      );
       clients.push(jump);
       sock = await new Promise<Duplex>((resolve, reject) =>
-        jump.forwardOut('127.0.0.1', 0, target.address, target.port, (err, stream) => (err ? reject(new KpkiError(`${target.name}: the jump host ${j.address} cannot reach ${target.address}:${target.port}: ${err.message}`)) : resolve(stream))),
+        jump.forwardOut('127.0.0.1', 0, target.address, target.port, (err, stream) =>
+          err
+            ? reject(
+                new KpkiError(`${target.name}: the jump host ${j.address} cannot reach ${target.address}:${target.port}: ${err.message}`),
+              )
+            : resolve(stream),
+        ),
       );
     }
-    const client = await connectOne(ssh2, { name: target.name, address: target.address, port: target.port, user: target.user, keyFile: target.keyFile, password: target.password, sock }, target);
+    const client = await connectOne(
+      ssh2,
+      {
+        name: target.name,
+        address: target.address,
+        port: target.port,
+        user: target.user,
+        keyFile: target.keyFile,
+        password: target.password,
+        sock,
+      },
+      target,
+    );
     clients.push(client);
     const sftp = await openSftp(client, target.sudo).catch((err: Error) => {
-      throw new KpkiError(`${target.name}: no SFTP session${target.sudo ? ' through sudo -n (does the user have passwordless sudo?)' : ''}: ${err.message}`);
+      throw new KpkiError(
+        `${target.name}: no SFTP session${target.sudo ? ' through sudo -n (does the user have passwordless sudo?)' : ''}: ${err.message}`,
+      );
     });
     return new SshHost(target, client, sftp, clients.slice(0, -1));
   } catch (err) {
@@ -234,7 +271,12 @@ export class SshHost implements Host {
   /** The connection ended (closed by kpki, the node, or a failed keep-alive): a pool must connect again. */
   closed = false;
 
-  constructor(readonly target: SshTarget, private readonly client: Client, private readonly sftp: SFTPWrapper, private readonly hops: Client[] = []) {
+  constructor(
+    readonly target: SshTarget,
+    private readonly client: Client,
+    private readonly sftp: SFTPWrapper,
+    private readonly hops: Client[] = [],
+  ) {
     this.name = target.name;
     const ended = () => {
       this.closed = true;
@@ -287,7 +329,9 @@ export class SshHost implements Host {
       this.onNotice?.(error.message);
       throw error;
     }
-    this.onNotice?.(`${this.name}: sshd refuses TCP forwarding: health probes go through ${program.name} on the node (exec, no forwarding)`);
+    this.onNotice?.(
+      `${this.name}: sshd refuses TCP forwarding: health probes go through ${program.name} on the node (exec, no forwarding)`,
+    );
     return program;
   }
 
@@ -296,7 +340,12 @@ export class SshHost implements Host {
       this.client.forwardOut('127.0.0.1', 0, address, port, (err, stream) => {
         if (!err) return resolve(stream);
         const reason = (err as { reason?: number }).reason;
-        reject(Object.assign(new Error(`${address}:${port} from ${this.name}: ${err.message}`), { reason, code: /refused|connect failed/i.test(err.message) ? 'ECONNREFUSED' : undefined }));
+        reject(
+          Object.assign(new Error(`${address}:${port} from ${this.name}: ${err.message}`), {
+            reason,
+            code: /refused|connect failed/i.test(err.message) ? 'ECONNREFUSED' : undefined,
+          }),
+        );
       }),
     );
   }
@@ -312,7 +361,8 @@ export class SshHost implements Host {
       return await this.readBounded(real, path, options.maxBytes ?? MAX_READ_BYTES);
     } catch (err) {
       // SFTP's "no such file" as Node's, so callers tell a missing file from an unreadable one
-      if ((err as { code?: number }).code === NO_SUCH_FILE) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${this.describe(path)}'`), { code: 'ENOENT' });
+      if ((err as { code?: number }).code === NO_SUCH_FILE)
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${this.describe(path)}'`), { code: 'ENOENT' });
       throw err;
     }
   }
@@ -327,7 +377,9 @@ export class SshHost implements Host {
       const data = Buffer.alloc(size);
       let offset = 0;
       while (offset < size) {
-        const got = await promisify<number>((cb) => sftp.read(handle, data, offset, Math.min(32_768, size - offset), offset, (err, n) => cb(err, n)));
+        const got = await promisify<number>((cb) =>
+          sftp.read(handle, data, offset, Math.min(32_768, size - offset), offset, (err, n) => cb(err, n)),
+        );
         if (got === 0) break;
         offset += got;
       }
@@ -351,7 +403,6 @@ export class SshHost implements Host {
   resolve(path: string): Promise<string> {
     return followSymlinks(this, path);
   }
-
 
   async list(dir: string): Promise<string[]> {
     try {
@@ -396,7 +447,8 @@ export class SshHost implements Host {
         offset += chunk;
       }
       await promisify<void>((cb) => sftp.fchmod(handle, options.mode, (err) => cb(err, undefined)));
-      if (options.uid !== undefined && options.gid !== undefined) await promisify<void>((cb) => sftp.fchown(handle, options.uid!, options.gid!, (err) => cb(err, undefined)));
+      if (options.uid !== undefined && options.gid !== undefined)
+        await promisify<void>((cb) => sftp.fchown(handle, options.uid!, options.gid!, (err) => cb(err, undefined)));
       await promisify<void>((cb) => sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
     } catch (err) {
       await promisify<void>((cb) => sftp.close(handle, (e) => cb(e, undefined))).catch(() => undefined);
@@ -436,7 +488,12 @@ export class SshHost implements Host {
       await this.writeFileAtomic(temp, me, { mode: 0o600 });
       const linked = await this.run(['ln', '--', temp, path]);
       await this.run(['rm', '-f', '--', temp]);
-      if (linked.code === 0) return { release: async () => { if ((await this.readFile(path).catch(() => undefined))?.toString() === me) await this.remove(path); } };
+      if (linked.code === 0)
+        return {
+          release: async () => {
+            if ((await this.readFile(path).catch(() => undefined))?.toString() === me) await this.remove(path);
+          },
+        };
       const text = (await this.readFile(path).catch(() => Buffer.alloc(0))).toString();
       if (!text) {
         if (attempt === 0) continue; // released meanwhile

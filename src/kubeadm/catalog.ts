@@ -35,19 +35,104 @@ export interface CertificateSpec {
 }
 
 export const CERTIFICATES: readonly CertificateSpec[] = [
-  { name: 'ca', kind: 'ca', file: 'ca', usedBy: [], flags: [{ component: 'kube-apiserver', cert: 'client-ca-file' }, { component: 'kube-controller-manager', cert: 'cluster-signing-cert-file', key: 'cluster-signing-key-file' }] },
-  { name: 'etcd-ca', kind: 'ca', file: 'etcd/ca', usedBy: [], flags: [{ component: 'kube-apiserver', cert: 'etcd-cafile' }, { component: 'etcd', cert: 'trusted-ca-file' }] },
-  { name: 'front-proxy-ca', kind: 'ca', file: 'front-proxy-ca', usedBy: [], flags: [{ component: 'kube-apiserver', cert: 'requestheader-client-ca-file' }] },
-  { name: 'apiserver', kind: 'leaf', file: 'apiserver', ca: 'ca', usedBy: ['kube-apiserver'], flags: [{ component: 'kube-apiserver', cert: 'tls-cert-file', key: 'tls-private-key-file' }] },
-  { name: 'apiserver-etcd-client', kind: 'leaf', file: 'apiserver-etcd-client', ca: 'etcd-ca', localEtcd: true, usedBy: ['kube-apiserver'], flags: [{ component: 'kube-apiserver', cert: 'etcd-certfile', key: 'etcd-keyfile' }] },
-  { name: 'apiserver-kubelet-client', kind: 'leaf', file: 'apiserver-kubelet-client', ca: 'ca', usedBy: ['kube-apiserver'], flags: [{ component: 'kube-apiserver', cert: 'kubelet-client-certificate', key: 'kubelet-client-key' }] },
+  {
+    name: 'ca',
+    kind: 'ca',
+    file: 'ca',
+    usedBy: [],
+    flags: [
+      { component: 'kube-apiserver', cert: 'client-ca-file' },
+      { component: 'kube-controller-manager', cert: 'cluster-signing-cert-file', key: 'cluster-signing-key-file' },
+    ],
+  },
+  {
+    name: 'etcd-ca',
+    kind: 'ca',
+    file: 'etcd/ca',
+    usedBy: [],
+    flags: [
+      { component: 'kube-apiserver', cert: 'etcd-cafile' },
+      { component: 'etcd', cert: 'trusted-ca-file' },
+    ],
+  },
+  {
+    name: 'front-proxy-ca',
+    kind: 'ca',
+    file: 'front-proxy-ca',
+    usedBy: [],
+    flags: [{ component: 'kube-apiserver', cert: 'requestheader-client-ca-file' }],
+  },
+  {
+    name: 'apiserver',
+    kind: 'leaf',
+    file: 'apiserver',
+    ca: 'ca',
+    usedBy: ['kube-apiserver'],
+    flags: [{ component: 'kube-apiserver', cert: 'tls-cert-file', key: 'tls-private-key-file' }],
+  },
+  {
+    name: 'apiserver-etcd-client',
+    kind: 'leaf',
+    file: 'apiserver-etcd-client',
+    ca: 'etcd-ca',
+    localEtcd: true,
+    usedBy: ['kube-apiserver'],
+    flags: [{ component: 'kube-apiserver', cert: 'etcd-certfile', key: 'etcd-keyfile' }],
+  },
+  {
+    name: 'apiserver-kubelet-client',
+    kind: 'leaf',
+    file: 'apiserver-kubelet-client',
+    ca: 'ca',
+    usedBy: ['kube-apiserver'],
+    flags: [{ component: 'kube-apiserver', cert: 'kubelet-client-certificate', key: 'kubelet-client-key' }],
+  },
   { name: 'etcd-healthcheck-client', kind: 'leaf', file: 'etcd/healthcheck-client', ca: 'etcd-ca', localEtcd: true, usedBy: [] },
-  { name: 'etcd-peer', kind: 'leaf', file: 'etcd/peer', ca: 'etcd-ca', localEtcd: true, usedBy: ['etcd'], flags: [{ component: 'etcd', cert: 'peer-cert-file', key: 'peer-key-file' }] },
-  { name: 'etcd-server', kind: 'leaf', file: 'etcd/server', ca: 'etcd-ca', localEtcd: true, usedBy: ['etcd'], flags: [{ component: 'etcd', cert: 'cert-file', key: 'key-file' }] },
-  { name: 'front-proxy-client', kind: 'leaf', file: 'front-proxy-client', ca: 'front-proxy-ca', usedBy: ['kube-apiserver'], flags: [{ component: 'kube-apiserver', cert: 'proxy-client-cert-file', key: 'proxy-client-key-file' }] },
+  {
+    name: 'etcd-peer',
+    kind: 'leaf',
+    file: 'etcd/peer',
+    ca: 'etcd-ca',
+    localEtcd: true,
+    usedBy: ['etcd'],
+    flags: [{ component: 'etcd', cert: 'peer-cert-file', key: 'peer-key-file' }],
+  },
+  {
+    name: 'etcd-server',
+    kind: 'leaf',
+    file: 'etcd/server',
+    ca: 'etcd-ca',
+    localEtcd: true,
+    usedBy: ['etcd'],
+    flags: [{ component: 'etcd', cert: 'cert-file', key: 'key-file' }],
+  },
+  {
+    name: 'front-proxy-client',
+    kind: 'leaf',
+    file: 'front-proxy-client',
+    ca: 'front-proxy-ca',
+    usedBy: ['kube-apiserver'],
+    flags: [{ component: 'kube-apiserver', cert: 'proxy-client-cert-file', key: 'proxy-client-key-file' }],
+  },
   { name: 'admin.conf', kind: 'kubeconfig', file: 'admin.conf', ca: 'ca', kubeadm: true, usedBy: [] },
-  { name: 'controller-manager.conf', kind: 'kubeconfig', file: 'controller-manager.conf', ca: 'ca', kubeadm: true, usedBy: ['kube-controller-manager'], flags: [{ component: 'kube-controller-manager', cert: 'kubeconfig' }] },
-  { name: 'scheduler.conf', kind: 'kubeconfig', file: 'scheduler.conf', ca: 'ca', kubeadm: true, usedBy: ['kube-scheduler'], flags: [{ component: 'kube-scheduler', cert: 'kubeconfig' }] },
+  {
+    name: 'controller-manager.conf',
+    kind: 'kubeconfig',
+    file: 'controller-manager.conf',
+    ca: 'ca',
+    kubeadm: true,
+    usedBy: ['kube-controller-manager'],
+    flags: [{ component: 'kube-controller-manager', cert: 'kubeconfig' }],
+  },
+  {
+    name: 'scheduler.conf',
+    kind: 'kubeconfig',
+    file: 'scheduler.conf',
+    ca: 'ca',
+    kubeadm: true,
+    usedBy: ['kube-scheduler'],
+    flags: [{ component: 'kube-scheduler', cert: 'kubeconfig' }],
+  },
   { name: 'super-admin.conf', kind: 'kubeconfig', file: 'super-admin.conf', ca: 'ca', kubeadm: true, optional: true, usedBy: [] },
   { name: 'kubelet.conf', kind: 'kubeconfig', file: 'kubelet.conf', ca: 'ca', kubeadm: false, usedBy: ['kubelet'] },
   { name: 'kubelet-client', kind: 'kubelet', ca: 'ca', usedBy: ['kubelet'] },
@@ -64,13 +149,15 @@ export function catalogProblems(specs: readonly CertificateSpec[]): string[] {
   for (const spec of specs) {
     if (names.has(spec.name)) problems.push(`${spec.name}: listed twice`);
     names.add(spec.name);
-    if (spec.ca !== undefined && !specs.some((c) => c.name === spec.ca && c.kind === 'ca')) problems.push(`${spec.name}: signed by ${spec.ca}, which is no CA of the catalog`);
+    if (spec.ca !== undefined && !specs.some((c) => c.name === spec.ca && c.kind === 'ca'))
+      problems.push(`${spec.name}: signed by ${spec.ca}, which is no CA of the catalog`);
     if (spec.kind === 'leaf' && !spec.ca) problems.push(`${spec.name}: a leaf without its CA`);
     if ((spec.kind === 'ca' || spec.kind === 'leaf' || spec.kind === 'kubeconfig') && !spec.file) problems.push(`${spec.name}: no file`);
     if (spec.kind === 'ca' && spec.usedBy.length > 0) problems.push(`${spec.name}: a CA is never renewed, so nothing restarts for it`);
     for (const f of spec.flags ?? []) {
       if (spec.kind === 'leaf' && !f.key) problems.push(`${spec.name}: --${f.cert} without its key flag`);
-      if (spec.kind !== 'ca' && !spec.usedBy.includes(f.component)) problems.push(`${spec.name}: ${f.component} names it (--${f.cert}) but is not among its users`);
+      if (spec.kind !== 'ca' && !spec.usedBy.includes(f.component))
+        problems.push(`${spec.name}: ${f.component} names it (--${f.cert}) but is not among its users`);
     }
   }
   return problems;
@@ -110,16 +197,29 @@ const ofKind = (kind: CertificateSpec['kind']) => CERTIFICATES.filter((c) => c.k
 
 export const CA_CATALOG: CaSpec[] = ofKind('ca').map((c) => ({ name: c.name, base: c.file! }));
 
-export const LEAF_CATALOG: LeafCatalogEntry[] = ofKind('leaf').map((c) => ({ name: c.name, base: c.file!, ca: c.ca!, localEtcd: c.localEtcd ?? false }));
+export const LEAF_CATALOG: LeafCatalogEntry[] = ofKind('leaf').map((c) => ({
+  name: c.name,
+  base: c.file!,
+  ca: c.ca!,
+  localEtcd: c.localEtcd ?? false,
+}));
 
-export const KUBECONFIG_CATALOG: KubeconfigCatalogEntry[] = ofKind('kubeconfig').map((c) => ({ name: c.name, file: c.file!, kubeadm: c.kubeadm ?? false, optional: c.optional ?? false }));
+export const KUBECONFIG_CATALOG: KubeconfigCatalogEntry[] = ofKind('kubeconfig').map((c) => ({
+  name: c.name,
+  file: c.file!,
+  kubeadm: c.kubeadm ?? false,
+  optional: c.optional ?? false,
+}));
 
 /** Static pod manifest flags that name certificate files, per component: catalog name, cert flag, key flag. */
 export const MANIFEST_CERT_FLAGS: Record<string, { name: string; cert: string; key?: string }[]> = {};
-for (const spec of CERTIFICATES) for (const f of spec.flags ?? []) (MANIFEST_CERT_FLAGS[f.component] ??= []).push({ name: spec.name, cert: f.cert, key: f.key });
+for (const spec of CERTIFICATES)
+  for (const f of spec.flags ?? []) (MANIFEST_CERT_FLAGS[f.component] ??= []).push({ name: spec.name, cert: f.cert, key: f.key });
 
 /** Which component uses which certificate: what must restart after a renewal. */
-export const USED_BY: Record<string, string[]> = Object.fromEntries(CERTIFICATES.filter((c) => c.kind !== 'ca').map((c) => [c.name, [...c.usedBy]]));
+export const USED_BY: Record<string, string[]> = Object.fromEntries(
+  CERTIFICATES.filter((c) => c.kind !== 'ca').map((c) => [c.name, [...c.usedBy]]),
+);
 
 /** Certificates whose expiry is a WARNING, not CRITICAL (the kubelet's serving certificate: see its record). */
 export const EXPIRY_IS_WARNING = new Set(CERTIFICATES.filter((c) => c.expiryIsWarning).map((c) => c.name));

@@ -24,7 +24,14 @@ export interface MergeResult {
 export function credentialsOf(identity: KubeconfigIdentity, source: string): Credentials {
   const { certificateAuthorityData: ca, clientCertificateData: cert, clientKeyData: key, server } = identity;
   if (!ca || !cert || !key || !server) throw new KubeconfigError(`${source} does not embed a CA, client certificate, key and server`);
-  return { server, caPem: ca.toString(), certPem: cert.toString(), keyPem: key.toString(), clusterName: identity.clusterName ?? 'kubernetes', userName: identity.userName };
+  return {
+    server,
+    caPem: ca.toString(),
+    certPem: cert.toString(),
+    keyPem: key.toString(),
+    clusterName: identity.clusterName ?? 'kubernetes',
+    userName: identity.userName,
+  };
 }
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -72,7 +79,12 @@ export function mergeCredentials(targetText: string, from: Credentials): MergeRe
     }
   }
   // Users that a context of this cluster uses and that hold a client certificate for the same identity (CN).
-  const userNames = new Set(items(doc, 'contexts').map((c) => c.get('context')).filter((c): c is YAMLMap => isMap(c) && clusterNames.has(String(c.get('cluster')))).map((c) => String(c.get('user'))));
+  const userNames = new Set(
+    items(doc, 'contexts')
+      .map((c) => c.get('context'))
+      .filter((c): c is YAMLMap => isMap(c) && clusterNames.has(String(c.get('cluster'))))
+      .map((c) => String(c.get('user'))),
+  );
   let updatedUsers = 0;
   for (const u of items(doc, 'users').filter((u) => userNames.has(String(u.get('name'))))) {
     const user = u.get('user');
@@ -85,7 +97,8 @@ export function mergeCredentials(targetText: string, from: Credentials): MergeRe
       cn = undefined;
     }
     if (cn !== fromCn) {
-      if (certPem || user.has('client-certificate')) changes.push(`user ${u.get('name')}: left alone (a different identity${cn ? `, CN=${cn}` : ''})`);
+      if (certPem || user.has('client-certificate'))
+        changes.push(`user ${u.get('name')}: left alone (a different identity${cn ? `, CN=${cn}` : ''})`);
       continue;
     }
     if (sameCert(certPem, from.certPem)) {
@@ -110,7 +123,8 @@ export function mergeCredentials(targetText: string, from: Credentials): MergeRe
     (list as YAMLSeq).add(doc.createNode(node));
   };
   const clusterName = clusters.length > 0 ? String(clusters[0].get('name')) : unique(doc, 'clusters', from.clusterName);
-  if (clusters.length === 0) add('clusters', { cluster: { 'certificate-authority-data': b64(from.caPem), server: from.server }, name: clusterName });
+  if (clusters.length === 0)
+    add('clusters', { cluster: { 'certificate-authority-data': b64(from.caPem), server: from.server }, name: clusterName });
   const userName = unique(doc, 'users', from.userName);
   add('users', { name: userName, user: { 'client-certificate-data': b64(from.certPem), 'client-key-data': b64(from.keyPem) } });
   const contextName = unique(doc, 'contexts', `${from.userName}@${from.clusterName}`);

@@ -123,12 +123,7 @@ export function parseKubeconfig(text: string): KubeconfigIdentity {
  * Returns the kubeconfig text with the user's embedded client cert/key and (optionally) the cluster's CA data replaced.
  * Only those scalar values change; the rest of the document is re-emitted as parsed.
  */
-export function withEmbeddedCredentials(
-  identity: KubeconfigIdentity,
-  certPem: string,
-  keyPem: string,
-  caPem?: string,
-): string {
+export function withEmbeddedCredentials(identity: KubeconfigIdentity, certPem: string, keyPem: string, caPem?: string): string {
   const doc = identity.doc.clone();
   const values = setAsideValues.get(identity.doc) ?? [];
   const user = namedEntry(doc, 'users', identity.userName, 'user');

@@ -24,7 +24,12 @@ export interface StaticPod {
 function httpGet(raw: any): HttpGetProbe | undefined {
   const get = raw?.httpGet;
   if (!get || get.port === undefined) return undefined;
-  return { host: get.host ? String(get.host) : undefined, port: Number(get.port), path: String(get.path ?? '/'), scheme: String(get.scheme ?? 'HTTP').toUpperCase() === 'HTTPS' ? 'HTTPS' : 'HTTP' };
+  return {
+    host: get.host ? String(get.host) : undefined,
+    port: Number(get.port),
+    path: String(get.path ?? '/'),
+    scheme: String(get.scheme ?? 'HTTP').toUpperCase() === 'HTTPS' ? 'HTTPS' : 'HTTP',
+  };
 }
 
 export class ManifestError extends Error {}
@@ -49,7 +54,11 @@ export function parseStaticPod(text: string, fileName: string): StaticPod {
     podName,
     containerName: String(container?.name ?? podName),
     flags,
-    probes: { liveness: httpGet(container?.livenessProbe), readiness: httpGet(container?.readinessProbe), startup: httpGet(container?.startupProbe) },
+    probes: {
+      liveness: httpGet(container?.livenessProbe),
+      readiness: httpGet(container?.readinessProbe),
+      startup: httpGet(container?.startupProbe),
+    },
     workingDir: typeof container?.workingDir === 'string' && container.workingDir.startsWith('/') ? container.workingDir : '/',
   };
 }

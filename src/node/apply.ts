@@ -32,7 +32,10 @@ async function acquireLock(host: Host): Promise<HostLock> {
     return await host.lock(LOCK_PATH);
   } catch (err) {
     if (err instanceof LockHeldError) {
-      throw new KpkiError(err.message, { path: LOCK_PATH, hint: 'wait for the other run to finish; if no kpki runs on this node, the lock holder died and the next run clears it' });
+      throw new KpkiError(err.message, {
+        path: LOCK_PATH,
+        hint: 'wait for the other run to finish; if no kpki runs on this node, the lock holder died and the next run clears it',
+      });
     }
     throw err;
   }
@@ -67,7 +70,13 @@ export async function interruptedRun(host: Host): Promise<InterruptedRun | undef
   if (!(await host.stat(JOURNAL_PATH))) return undefined;
   const journal: Journal = JSON.parse((await host.readFile(JOURNAL_PATH)).toString('utf8'));
   const present = (await listBackups(host)).some((b) => b.id === journal.backupId);
-  return { operation: journal.operation, pid: journal.pid, startedAt: journal.startedAt, backupId: journal.backupId, backupPresent: present };
+  return {
+    operation: journal.operation,
+    pid: journal.pid,
+    startedAt: journal.startedAt,
+    backupId: journal.backupId,
+    backupPresent: present,
+  };
 }
 
 /**
@@ -79,18 +88,25 @@ export async function recoverInterrupted(host: Host, o: { discardJournal?: boole
   const run = await interruptedRun(host);
   if (run && !run.backupPresent) {
     if (!o.discardJournal) {
-      throw new KpkiError(`a previous ${run.operation} (pid ${run.pid}, started ${run.startedAt}) was interrupted, and its backup ${run.backupId} is gone from ${host.describe(BACKUP_DIR)}: kpki cannot roll it back`, {
-        path: JOURNAL_PATH,
-        hint: 'look at the tree with `kpki check`; when every certificate matches its key, drop the journal with --discard-journal (renew, restore or recover), or restore another backup with `kpki restore ID --discard-journal`',
-      });
+      throw new KpkiError(
+        `a previous ${run.operation} (pid ${run.pid}, started ${run.startedAt}) was interrupted, and its backup ${run.backupId} is gone from ${host.describe(BACKUP_DIR)}: kpki cannot roll it back`,
+        {
+          path: JOURNAL_PATH,
+          hint: 'look at the tree with `kpki check`; when every certificate matches its key, drop the journal with --discard-journal (renew, restore or recover), or restore another backup with `kpki restore ID --discard-journal`',
+        },
+      );
     }
     await host.remove(JOURNAL_PATH);
-    lines.push(`discarded the journal of an interrupted ${run.operation} (started ${run.startedAt}; its backup ${run.backupId} is gone): the files are as that run left them`);
+    lines.push(
+      `discarded the journal of an interrupted ${run.operation} (started ${run.startedAt}; its backup ${run.backupId} is gone): the files are as that run left them`,
+    );
   } else if (run) {
     const backup = await readBackup(host, run.backupId);
     await restoreFiles(host, backup);
     await host.remove(JOURNAL_PATH);
-    lines.push(`a previous ${run.operation} (pid ${run.pid}, started ${run.startedAt}) was interrupted; its files were restored from backup ${backup.id}`);
+    lines.push(
+      `a previous ${run.operation} (pid ${run.pid}, started ${run.startedAt}) was interrupted; its files were restored from backup ${backup.id}`,
+    );
   }
   lines.push(...(await removeLeftovers(host)));
   return lines.length ? lines.join('\n') : undefined;
@@ -146,7 +162,8 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
   for (const w of writes) {
     if (w.kind !== 'file') continue;
     const meant = Buffer.from(w.data);
-    if (!(await host.readFile(w.path, { maxBytes: meant.length })).equals(meant)) throw new Error(`written ${w.path} does not read back as written`);
+    if (!(await host.readFile(w.path, { maxBytes: meant.length })).equals(meant))
+      throw new Error(`written ${w.path} does not read back as written`);
   }
   const byEntry = new Map<string, FileWrite[]>();
   for (const w of writes) byEntry.set(w.entry, [...(byEntry.get(w.entry) ?? []), w]);
@@ -155,7 +172,9 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
     const files = all.filter((f) => f.kind !== 'remove');
     if (files.length === 0) continue;
     if (files.every((f) => f.kind === 'symlink')) {
-      for (const f of files) if (f.kind === 'symlink' && (await host.stat(f.path))?.linkTarget !== f.target) throw new Error(`written ${f.path} does not point at ${f.target}`);
+      for (const f of files)
+        if (f.kind === 'symlink' && (await host.stat(f.path))?.linkTarget !== f.target)
+          throw new Error(`written ${f.path} does not point at ${f.target}`);
       continue;
     }
     const textFiles = files.filter((f) => f.kind === 'file' && (f.format === 'text' || f.format === 'binary'));
@@ -184,6 +203,7 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
       certText = keyText = Buffer.concat(await Promise.all(pemFiles.map((f) => host.readFile(f.path)))).toString('utf8');
     }
     const cert = parseCertificate(certText);
-    if (!keyMatchesCertificate(cert, parsePrivateKey(keyText))) throw new Error(`written ${entry} has a key that does not match its certificate`);
+    if (!keyMatchesCertificate(cert, parsePrivateKey(keyText)))
+      throw new Error(`written ${entry} has a key that does not match its certificate`);
   }
 }

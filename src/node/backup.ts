@@ -31,7 +31,10 @@ export interface BackupManifest {
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 export function newBackupId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1Z')}-${randomBytes(2).toString('hex')}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.(\d+)Z$/, '$1Z')}-${randomBytes(2).toString('hex')}`;
 }
 
 function storedPath(id: string, path: string): string {
@@ -124,7 +127,17 @@ export async function restoreWrites(host: Host, manifest: BackupManifest): Promi
   const removals: FileWrite[] = [];
   for (const file of manifest.files) {
     if (await alreadyAsRecorded(host, file, contents.get(file.path))) continue;
-    if (file.type === 'file') files.push({ kind: 'file', path: file.path, data: contents.get(file.path)!, mode: file.mode!, uid: file.uid, gid: file.gid, entry: file.path, format: 'binary' });
+    if (file.type === 'file')
+      files.push({
+        kind: 'file',
+        path: file.path,
+        data: contents.get(file.path)!,
+        mode: file.mode!,
+        uid: file.uid,
+        gid: file.gid,
+        entry: file.path,
+        format: 'binary',
+      });
     else if (file.type === 'symlink') links.push({ kind: 'symlink', path: file.path, target: file.linkTarget!, entry: file.path });
     else removals.push({ kind: 'remove', path: file.path, entry: file.path });
   }
@@ -143,7 +156,10 @@ export async function restoreFiles(host: Host, manifest: BackupManifest): Promis
 /** True when some file of the backup is no longer as it was recorded (the run after the backup wrote it). */
 export async function changedSince(host: Host, manifest: BackupManifest): Promise<boolean> {
   for (const file of manifest.files) {
-    const data = file.type === 'file' ? await host.readFile(storedPath(manifest.id, file.path), { maxBytes: Infinity }).catch(() => undefined) : undefined;
+    const data =
+      file.type === 'file'
+        ? await host.readFile(storedPath(manifest.id, file.path), { maxBytes: Infinity }).catch(() => undefined)
+        : undefined;
     if (file.type === 'file' && !data) return true;
     if (!(await alreadyAsRecorded(host, file, data))) return true;
   }
@@ -158,6 +174,8 @@ async function alreadyAsRecorded(host: Host, file: BackupFile, data?: Buffer): P
   // key material is put back at most 0600 (never readable by group or others), whatever mode it had
   if (info?.type !== 'file' || info.mode !== writeMode(data!, file.mode!) || info.uid !== file.uid || info.gid !== file.gid) return false;
   // (a file larger than the recorded one is not as recorded: it is not even read)
-  const now = await host.readFile(file.path, { maxBytes: data!.length }).catch((err: NodeJS.ErrnoException) => (err.code === 'E2BIG' ? undefined : Promise.reject(err)));
+  const now = await host
+    .readFile(file.path, { maxBytes: data!.length })
+    .catch((err: NodeJS.ErrnoException) => (err.code === 'E2BIG' ? undefined : Promise.reject(err)));
   return now !== undefined && sha256(now) === sha256(data!);
 }

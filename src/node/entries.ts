@@ -3,7 +3,13 @@ import type { Host } from '../hosts/host.js';
 import type { CaEntry, CertEntry } from './scan-result.js';
 import { KeyLoading, LOAD_ALL_KEYS, readCertificate, readCertificateChain, readOrStatKey } from './read.js';
 
-export async function readCa(host: Host, name: string, certPath: string, keyPath: string, keys: KeyLoading = LOAD_ALL_KEYS): Promise<CaEntry> {
+export async function readCa(
+  host: Host,
+  name: string,
+  certPath: string,
+  keyPath: string,
+  keys: KeyLoading = LOAD_ALL_KEYS,
+): Promise<CaEntry> {
   const entry: CaEntry = { name, certPath, keyPath, keyPresent: false, missing: false, problems: [], embeddedOnly: false };
   const cert = await readCertificate(host, certPath);
   if (cert.ok) entry.cert = cert.value;

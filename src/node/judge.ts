@@ -68,7 +68,8 @@ function judgeEntry(inventory: NodeScan, entry: CertEntry): void {
     // when the file carried one), so no CA of the node is needed.
     const broken = entry.problems.some((p) => p.code === 'key-mismatch' || p.code === 'unreadable' || p.code === 'chain-invalid');
     if ((entry.key || entry.keyPresent) && !broken && (chain?.issuers.length ?? 1) <= 1) entry.renewable = true;
-    else entry.notRenewable = `${entry.signer === OWN_CA ? 'signed by its own CA' : 'self-signed'}, and its key is missing or does not match, or its chain is not the kubelet's`;
+    else
+      entry.notRenewable = `${entry.signer === OWN_CA ? 'signed by its own CA' : 'self-signed'}, and its key is missing or does not match, or its chain is not the kubelet's`;
     return;
   }
   if (!signer) {
@@ -132,14 +133,26 @@ function judgeChain(entry: CertEntry, cert: Certificate, chain: Chain, signer?: 
   const above = [...chain.issuers, ...(signer?.cert ? [signer.cert] : [])];
   above.forEach((issuer, i) => {
     const name = i === above.length - 1 && signer ? `${signer.name} (${signer.certPath})` : `"${issuer.subject}" in ${entry.path}`;
-    if (!issuer.isCA) entry.problems.push({ code: 'chain-invalid', message: `signed by ${name}, which is not a CA (basicConstraints): Go and openssl reject the chain` });
-    else if (issuer.keyUsages.length > 0 && !issuer.keyUsages.includes('keyCertSign')) entry.problems.push({ code: 'chain-invalid', message: `signed by ${name}, whose key usage does not allow signing certificates` });
+    if (!issuer.isCA)
+      entry.problems.push({
+        code: 'chain-invalid',
+        message: `signed by ${name}, which is not a CA (basicConstraints): Go and openssl reject the chain`,
+      });
+    else if (issuer.keyUsages.length > 0 && !issuer.keyUsages.includes('keyCertSign'))
+      entry.problems.push({ code: 'chain-invalid', message: `signed by ${name}, whose key usage does not allow signing certificates` });
     // i intermediates stand between this issuer and the leaf (the leaf's own issuer has none)
-    if (issuer.pathLength !== undefined && i > issuer.pathLength) entry.problems.push({ code: 'chain-invalid', message: `${name} allows ${issuer.pathLength} intermediate CA(s) below it (pathLenConstraint) and has ${i}: Go and openssl reject the chain` });
+    if (issuer.pathLength !== undefined && i > issuer.pathLength)
+      entry.problems.push({
+        code: 'chain-invalid',
+        message: `${name} allows ${issuer.pathLength} intermediate CA(s) below it (pathLenConstraint) and has ${i}: Go and openssl reject the chain`,
+      });
   });
   const caEnd = Math.min(...above.map((c) => c.notAfter.getTime()));
   if (caEnd < cert.notAfter.getTime()) {
-    entry.problems.push({ code: 'outlives-ca', message: `valid until ${cert.notAfter.toISOString()}, but its CA expires ${new Date(caEnd).toISOString()}: it stops working then` });
+    entry.problems.push({
+      code: 'outlives-ca',
+      message: `valid until ${cert.notAfter.toISOString()}, but its CA expires ${new Date(caEnd).toISOString()}: it stops working then`,
+    });
   }
 }
 

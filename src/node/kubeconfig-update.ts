@@ -30,18 +30,32 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string,
     source = fromText ?? (await host.readFile(from)).toString();
     credentials = credentialsOf(parseKubeconfig(source), label);
   } catch (err) {
-    throw new KpkiError(`cannot use ${label}: ${(err as Error).message}`, { path: from, hint: 'name a kubeadm kubeconfig with --from (default /etc/kubernetes/admin.conf)' });
+    throw new KpkiError(`cannot use ${label}: ${(err as Error).message}`, {
+      path: from,
+      hint: 'name a kubeadm kubeconfig with --from (default /etc/kubernetes/admin.conf)',
+    });
   }
   const existing = await host.stat(to);
-  if (existing && existing.type !== 'file') throw new KpkiError(`${host.describe(to)} is not a regular file (a symlink?): not writing through it`, { path: to });
+  if (existing && existing.type !== 'file')
+    throw new KpkiError(`${host.describe(to)} is not a regular file (a symlink?): not writing through it`, { path: to });
   if (!existing) {
-    return { from, to, created: true, added: true, changes: [`${to} does not exist: created as a copy of ${from}`], write: { kind: 'file', path: to, data: source, mode: KUBECONFIG_MODE, entry: to, format: 'yaml' } };
+    return {
+      from,
+      to,
+      created: true,
+      added: true,
+      changes: [`${to} does not exist: created as a copy of ${from}`],
+      write: { kind: 'file', path: to, data: source, mode: KUBECONFIG_MODE, entry: to, format: 'yaml' },
+    };
   }
   const current = await host.readFile(to);
   const currentText = current.toString('utf8');
   if (!Buffer.from(currentText, 'utf8').equals(current)) {
     // rewriting it would turn those bytes into U+FFFD: refuse instead of changing what is not ours
-    throw new KpkiError(`${host.describe(to)} holds bytes that are not UTF-8 (a name or comment in another encoding): kpki would not write them back as they are; nothing was changed`, { path: to, hint: 'convert the file to UTF-8 (iconv -f latin1 -t utf-8), then run again' });
+    throw new KpkiError(
+      `${host.describe(to)} holds bytes that are not UTF-8 (a name or comment in another encoding): kpki would not write them back as they are; nothing was changed`,
+      { path: to, hint: 'convert the file to UTF-8 (iconv -f latin1 -t utf-8), then run again' },
+    );
   }
   let merged;
   try {
@@ -57,12 +71,28 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string,
     added: merged.added,
     changes: merged.changes,
     // (never group- or world-readable: it holds a private key)
-    write: changed ? { kind: 'file', path: to, data: merged.text, mode: existing.mode & 0o700 || KUBECONFIG_MODE, uid: existing.uid, gid: existing.gid, entry: to, format: 'yaml' } : undefined,
+    write: changed
+      ? {
+          kind: 'file',
+          path: to,
+          data: merged.text,
+          mode: existing.mode & 0o700 || KUBECONFIG_MODE,
+          uid: existing.uid,
+          gid: existing.gid,
+          entry: to,
+          format: 'yaml',
+        }
+      : undefined,
   };
 }
 
 /** Applies a planned update with a backup (the caller holds the lock); returns the lines to print. */
-export async function updateUserKubeconfig(host: Host, from: string, to: string, o: { dryRun?: boolean; fromText?: string } = {}): Promise<{ lines: string[]; changed: boolean; added: boolean }> {
+export async function updateUserKubeconfig(
+  host: Host,
+  from: string,
+  to: string,
+  o: { dryRun?: boolean; fromText?: string } = {},
+): Promise<{ lines: string[]; changed: boolean; added: boolean }> {
   const update = await planKubeconfigUpdate(host, from, to, o.fromText);
   const lines = update.changes.map((c) => `  ${c}`);
   if (!update.write || o.dryRun) return { lines, changed: false, added: update.added };
@@ -76,7 +106,13 @@ export async function updateUserKubeconfig(host: Host, from: string, to: string,
  * admin.conf was renewed: the user's kubeconfig on the node (`to`) gets the new credentials when it already holds
  * this cluster's admin; a copy of somebody else's is left alone. Never fails the renewal: it only warns.
  */
-export async function updateRootKubeconfig(host: Host, renewed: string[], to: string, log: (line: string) => void, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<void> {
+export async function updateRootKubeconfig(
+  host: Host,
+  renewed: string[],
+  to: string,
+  log: (line: string) => void,
+  kubeconfigDir = DEFAULT_KUBECONFIG_DIR,
+): Promise<void> {
   if (!renewed.includes('admin.conf')) return;
   try {
     if (!(await host.stat(to))) return;
@@ -94,4 +130,3 @@ export async function updateRootKubeconfig(host: Host, renewed: string[], to: st
     log(`warning: ${(err as Error).message}`);
   }
 }
-

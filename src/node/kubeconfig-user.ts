@@ -27,7 +27,10 @@ export interface UserKubeconfig {
 export async function issueUserKubeconfig(host: Host, inventory: NodeScan, request: UserKubeconfigRequest): Promise<UserKubeconfig> {
   const ca = inventory.cas.find((c) => c.name === 'ca');
   if (!ca?.cert || !ca.key) {
-    throw new KpkiError(`the cluster CA key ${host.describe(ca?.keyPath ?? posix.join(inventory.certDir, 'ca.key'))} is not on this node: run on a control-plane node`, { exitCode: 1 });
+    throw new KpkiError(
+      `the cluster CA key ${host.describe(ca?.keyPath ?? posix.join(inventory.certDir, 'ca.key'))} is not on this node: run on a control-plane node`,
+      { exitCode: 1 },
+    );
   }
   let server = request.server;
   let clusterName = 'kubernetes';
@@ -52,6 +55,13 @@ export async function issueUserKubeconfig(host: Host, inventory: NodeScan, reque
     notAfter,
     signer: { cert: ca.cert, key: ca.key },
   });
-  const text = renderKubeconfig({ clusterName, server, caPem: certificateToPem(ca.cert), userName: request.name, certPem: certificateToPem(cert), keyPem: privateKeyToPem(key) });
+  const text = renderKubeconfig({
+    clusterName,
+    server,
+    caPem: certificateToPem(ca.cert),
+    userName: request.name,
+    certPem: certificateToPem(cert),
+    keyPem: privateKeyToPem(key),
+  });
   return { text, notAfter, capped, server };
 }

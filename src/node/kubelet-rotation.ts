@@ -16,21 +16,39 @@ export interface RotationPlan {
   kubeletChanged: boolean;
 }
 
-async function editYaml(host: Host, path: string, edit: (doc: ReturnType<typeof parseDocument>) => string | undefined): Promise<{ write?: FileWrite; change?: string }> {
+async function editYaml(
+  host: Host,
+  path: string,
+  edit: (doc: ReturnType<typeof parseDocument>) => string | undefined,
+): Promise<{ write?: FileWrite; change?: string }> {
   const info = await host.stat(path);
   if (!info) return {};
   if (info.type !== 'file') throw new KpkiError(`${host.describe(path)} is not a regular file: not editing it`, { path });
   const text = (await host.readFile(path)).toString();
   const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new KpkiError(`${host.describe(path)} is not valid YAML: ${doc.errors[0].message.split('\n')[0]}; nothing was changed`, { path });
+  if (doc.errors.length > 0)
+    throw new KpkiError(`${host.describe(path)} is not valid YAML: ${doc.errors[0].message.split('\n')[0]}; nothing was changed`, { path });
   const change = edit(doc);
   if (!change) return {};
-  return { change, write: { kind: 'file', path, data: doc.toString(yamlStyleOf(text)), mode: info.mode, uid: info.uid, gid: info.gid, entry: path, format: 'yaml' } };
+  return {
+    change,
+    write: {
+      kind: 'file',
+      path,
+      data: doc.toString(yamlStyleOf(text)),
+      mode: info.mode,
+      uid: info.uid,
+      gid: info.gid,
+      entry: path,
+      format: 'yaml',
+    },
+  };
 }
 
 export async function planRotation(host: Host, signingDuration: string): Promise<RotationPlan> {
   const plan: RotationPlan = { writes: [], changes: [], controllerManagerChanged: false, kubeletChanged: false };
-  if (!(await host.stat(KUBELET_CONFIG))) throw new KpkiError(`${host.describe(KUBELET_CONFIG)} does not exist: no kubelet configured here`, { path: KUBELET_CONFIG });
+  if (!(await host.stat(KUBELET_CONFIG)))
+    throw new KpkiError(`${host.describe(KUBELET_CONFIG)} does not exist: no kubelet configured here`, { path: KUBELET_CONFIG });
   const kubelet = await editYaml(host, KUBELET_CONFIG, (doc) => {
     if (doc.get('rotateCertificates') === true) return undefined;
     doc.set('rotateCertificates', true);
@@ -49,7 +67,9 @@ export async function planRotation(host: Host, signingDuration: string): Promise
     if (!isSeq(command)) throw new KpkiError(`${host.describe(manifest)} has no container command`, { path: manifest });
     const seq = command as YAMLSeq;
     const words = seq.items.map((i) => String((i as { value?: unknown }).value ?? i));
-    const at = words.findIndex((w) => w.startsWith('--cluster-signing-duration=') || w.startsWith('--experimental-cluster-signing-duration='));
+    const at = words.findIndex(
+      (w) => w.startsWith('--cluster-signing-duration=') || w.startsWith('--experimental-cluster-signing-duration='),
+    );
     if (at >= 0) {
       if (words[at] === flag) return undefined;
       seq.set(at, flag);

@@ -60,10 +60,17 @@ export async function kubeletStatus(host: Host, inventory: NodeScan): Promise<Ku
   status.servingSource = serving?.path;
   status.servingSigner = serving?.signer;
   const cm = inventory.manifests.find((m) => m.component === 'kube-controller-manager');
-  status.clusterSigningDuration = cm ? (cm.flags.get('cluster-signing-duration') ?? cm.flags.get('experimental-cluster-signing-duration') ?? '8760h (default)') : undefined;
-  if (status.identity === 'embedded') status.warnings.push('the client certificate is embedded in kubelet.conf: the kubelet cannot rotate it (kpki kubelet renew switches to kubelet-client-current.pem)');
-  if (status.rotateCertificates !== true) status.warnings.push('rotateCertificates is not true in the kubelet config: the client certificate will expire unless renewed by hand');
-  if (status.client && status.client.notAfter.getTime() < Date.now()) status.warnings.push('the client certificate has expired: the node is NotReady (kpki kubelet renew)');
+  status.clusterSigningDuration = cm
+    ? (cm.flags.get('cluster-signing-duration') ?? cm.flags.get('experimental-cluster-signing-duration') ?? '8760h (default)')
+    : undefined;
+  if (status.identity === 'embedded')
+    status.warnings.push(
+      'the client certificate is embedded in kubelet.conf: the kubelet cannot rotate it (kpki kubelet renew switches to kubelet-client-current.pem)',
+    );
+  if (status.rotateCertificates !== true)
+    status.warnings.push('rotateCertificates is not true in the kubelet config: the client certificate will expire unless renewed by hand');
+  if (status.client && status.client.notAfter.getTime() < Date.now())
+    status.warnings.push('the client certificate has expired: the node is NotReady (kpki kubelet renew)');
   return status;
 }
 
@@ -84,7 +91,12 @@ export function kubeletNodeName(status: KubeletStatus, given?: string): string {
 }
 
 /** Plans the renewal: new key (ECDSA P-256, as the kubelet makes), certificate from the cluster CA, files. */
-export async function planKubeletRenewal(host: Host, status: KubeletStatus, ca: { cert: Certificate; key: KeyObject }, o: { nodeName: string; validityMs: number; now: Date }): Promise<KubeletRenewal> {
+export async function planKubeletRenewal(
+  host: Host,
+  status: KubeletStatus,
+  ca: { cert: Certificate; key: KeyObject },
+  o: { nodeName: string; validityMs: number; now: Date },
+): Promise<KubeletRenewal> {
   const key = await generatePrivateKey('ECDSA-P256');
   const notBefore = new Date(o.now.getTime() - BACKDATE_MS);
   const wanted = new Date(o.now.getTime() + o.validityMs);
@@ -99,16 +111,27 @@ export async function planKubeletRenewal(host: Host, status: KubeletStatus, ca: 
   });
   const certPem = certificateToPem(cert);
   const keyPem = privateKeyToPem(key);
-  const stamp = o.now.toISOString().replace(/\.\d+Z$/, '').replace(/[T:]/g, '-');
+  const stamp = o.now
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/[T:]/g, '-');
   const file = posix.join(KUBELET_PKI_DIR, `kubelet-client-${stamp}.pem`);
   const link = await host.stat(KUBELET_CLIENT_LINK);
-  if (link && link.type !== 'symlink') throw new KpkiError(`${host.describe(KUBELET_CLIENT_LINK)} is not a symlink: not replacing it`, { path: KUBELET_CLIENT_LINK });
+  if (link && link.type !== 'symlink')
+    throw new KpkiError(`${host.describe(KUBELET_CLIENT_LINK)} is not a symlink: not replacing it`, { path: KUBELET_CLIENT_LINK });
   const writes: FileWrite[] = [
     { kind: 'file', path: file, data: certPem + keyPem, mode: 0o600, entry: 'kubelet-client', format: 'pem' },
     { kind: 'symlink', path: KUBELET_CLIENT_LINK, target: file, entry: 'kubelet-client' },
   ];
   if (status.identity !== 'file' || status.clientFile !== KUBELET_CLIENT_LINK) {
-    writes.push({ kind: 'file', path: status.kubeconfig, data: await kubeconfigWithFiles(host, status.kubeconfig), mode: 0o600, entry: 'kubelet.conf', format: 'yaml' });
+    writes.push({
+      kind: 'file',
+      path: status.kubeconfig,
+      data: await kubeconfigWithFiles(host, status.kubeconfig),
+      mode: 0o600,
+      entry: 'kubelet.conf',
+      format: 'yaml',
+    });
   }
   return { nodeName: o.nodeName, writes, notAfter, certPem, keyPem };
 }

@@ -10,7 +10,20 @@ import { BACKUP_DIR, incompleteBackups, STATE_DIR } from './backup.js';
 export const TEMP_FILE = /^\..+\.kpki-[0-9a-f]{8}\.tmp$/;
 
 /** Where kpki writes: where its temp files can be left. */
-const WRITTEN_DIRS = [DEFAULT_CERT_DIR, `${DEFAULT_CERT_DIR}/etcd`, DEFAULT_KUBECONFIG_DIR, MANIFEST_DIR, '/etc/kubernetes/kpki-parked', KUBELET_PKI_DIR, '/var/lib/kubelet', ETCD_SSL_DIR, STATE_DIR, '/etc/systemd/system', '/usr/local/bin', '/root/.kube'];
+const WRITTEN_DIRS = [
+  DEFAULT_CERT_DIR,
+  `${DEFAULT_CERT_DIR}/etcd`,
+  DEFAULT_KUBECONFIG_DIR,
+  MANIFEST_DIR,
+  '/etc/kubernetes/kpki-parked',
+  KUBELET_PKI_DIR,
+  '/var/lib/kubelet',
+  ETCD_SSL_DIR,
+  STATE_DIR,
+  '/etc/systemd/system',
+  '/usr/local/bin',
+  '/root/.kube',
+];
 
 export async function removeLeftovers(host: Host, extraDirs: string[] = []): Promise<string[]> {
   const lines: string[] = [];

@@ -15,7 +15,16 @@ import { readOptional } from './read.js';
 
 /** One change to the node: a file's new content, or a symlink's new target. Key files come before their certs. */
 export type FileWrite =
-  | { kind: 'file'; path: string; data: string | Buffer; mode: number; uid?: number; gid?: number; entry: string; format: 'pem' | 'kubeconfig' | 'yaml' | 'text' | 'binary' }
+  | {
+      kind: 'file';
+      path: string;
+      data: string | Buffer;
+      mode: number;
+      uid?: number;
+      gid?: number;
+      entry: string;
+      format: 'pem' | 'kubeconfig' | 'yaml' | 'text' | 'binary';
+    }
   | { kind: 'symlink'; path: string; target: string; entry: string }
   | { kind: 'remove'; path: string; entry: string };
 
@@ -41,17 +50,30 @@ export async function materialize(host: Host, inventory: NodeScan, plan: Renewal
  * The whole certificate, checked in memory before anything is written: the plan's dates (notBefore before notAfter,
  * not expired), signed by the CA the plan names, the old subject, exactly the extensions meant, the new key.
  */
-function checkIssued(item: PlanItem, cert: Certificate, signer: Certificate, extensions: x509.Extension[], key: KeyObject, subject?: Buffer): void {
+function checkIssued(
+  item: PlanItem,
+  cert: Certificate,
+  signer: Certificate,
+  extensions: x509.Extension[],
+  key: KeyObject,
+  subject?: Buffer,
+): void {
   const fail = (what: string) => {
-    throw new KpkiError(`the certificate made for ${item.name} ${what}: nothing was written`, { hint: 'this is a kpki bug: please report it with the plan (--dry-run)' });
+    throw new KpkiError(`the certificate made for ${item.name} ${what}: nothing was written`, {
+      hint: 'this is a kpki bug: please report it with the plan (--dry-run)',
+    });
   };
   const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
-  if (seconds(cert.notBefore) !== seconds(item.newNotBefore) || seconds(cert.notAfter) !== seconds(item.newNotAfter)) fail(`has dates ${cert.notBefore.toISOString()} - ${cert.notAfter.toISOString()}, not the plan's`);
+  if (seconds(cert.notBefore) !== seconds(item.newNotBefore) || seconds(cert.notAfter) !== seconds(item.newNotAfter))
+    fail(`has dates ${cert.notBefore.toISOString()} - ${cert.notAfter.toISOString()}, not the plan's`);
   if (cert.notBefore.getTime() >= cert.notAfter.getTime() || cert.notAfter.getTime() <= Date.now()) fail('is not valid from now on');
   if (!isSignedBy(cert, signer)) fail(`is not signed by ${item.signer}`);
   if (subject && !cert.subjectDer.equals(subject)) fail(`has the subject "${cert.subject}", not the old one`);
   const meant = extensions.map((e) => `${e.type}:${e.critical}:${Buffer.from(e.value).toString('hex')}`).sort();
-  const got = cert.extensions.filter((e) => e.oid !== AUTHORITY_KEY_ID).map((e) => `${e.oid}:${e.critical}:${e.value.toString('hex')}`).sort();
+  const got = cert.extensions
+    .filter((e) => e.oid !== AUTHORITY_KEY_ID)
+    .map((e) => `${e.oid}:${e.critical}:${e.value.toString('hex')}`)
+    .sort();
   if (meant.join() !== got.join()) fail('does not carry exactly the extensions of the old one');
   if (!keyMatchesCertificate(cert, key)) fail('does not belong to its new key');
 }
@@ -67,7 +89,16 @@ async function tightenedModes(host: Host, plan: RenewalPlan, written: Set<string
     if (info?.type !== 'file') continue;
     const data = await host.readFile(change.path);
     if (!holdsPrivateKey(data)) continue;
-    writes.push({ kind: 'file', path: change.path, data, mode: change.to, uid: info.uid, gid: info.gid, entry: `mode of ${change.path}`, format: 'binary' });
+    writes.push({
+      kind: 'file',
+      path: change.path,
+      data,
+      mode: change.to,
+      uid: info.uid,
+      gid: info.gid,
+      entry: `mode of ${change.path}`,
+      format: 'binary',
+    });
   }
   return writes;
 }
@@ -102,10 +133,21 @@ async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem
       notBefore: item.newNotBefore,
       notAfter: item.newNotAfter,
     });
-    return { item, entry, cert: leaf, signer: ca, extensions, key, subject: undefined, certPem: certificateToPem(leaf) + certificateToPem(ca), keyPem: privateKeyToPem(key) };
+    return {
+      item,
+      entry,
+      cert: leaf,
+      signer: ca,
+      extensions,
+      key,
+      subject: undefined,
+      certPem: certificateToPem(leaf) + certificateToPem(ca),
+      keyPem: privateKeyToPem(key),
+    };
   }
   const ca = inventory.cas.find((c) => c.name === item.signer);
-  if (ca && !ca.key) throw new KpkiError(`the key of CA ${ca.name} was not loaded (${ca.keyPath}): cannot sign ${item.name}`, { path: ca.keyPath });
+  if (ca && !ca.key)
+    throw new KpkiError(`the key of CA ${ca.name} was not loaded (${ca.keyPath}): cannot sign ${item.name}`, { path: ca.keyPath });
   // A self-signed certificate (an old kubelet's serving cert) is signed by its own new key.
   const signer = ca ? { cert: ca.cert!, key: ca.key! } : { cert: old, key, selfSigned: true };
   const cert = await issueCertificate({
@@ -119,10 +161,27 @@ async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem
   // certificates written after the leaf (its chain) stay after the new one
   const chain = (entry.chain ?? []).map(certificateToPem).join('');
   const subject = old.subjectDer;
-  return { item, entry, cert, signer: ca ? ca.cert! : cert, extensions, key, subject, certPem: certificateToPem(cert) + chain, keyPem: privateKeyToPem(key) };
+  return {
+    item,
+    entry,
+    cert,
+    signer: ca ? ca.cert! : cert,
+    extensions,
+    key,
+    subject,
+    certPem: certificateToPem(cert) + chain,
+    keyPem: privateKeyToPem(key),
+  };
 }
 
-async function filesFor(host: Host, inventory: NodeScan, entry: CertEntry, item: PlanItem, certPem: string, keyPem: string): Promise<FileWrite[]> {
+async function filesFor(
+  host: Host,
+  inventory: NodeScan,
+  entry: CertEntry,
+  item: PlanItem,
+  certPem: string,
+  keyPem: string,
+): Promise<FileWrite[]> {
   const slot = entry.slot;
   if (slot.kind === 'pair') {
     return [
@@ -138,7 +197,10 @@ async function filesFor(host: Host, inventory: NodeScan, entry: CertEntry, item:
   // The kubelet's way: a new timestamped PEM, then the -current symlink swapped to it.
   const link = await host.stat(slot.linkPath);
   if (link?.type !== 'symlink') return [await fileWrite(host, slot.linkPath, certPem + keyPem, KEY_MODE, entry.name)];
-  const stamp = item.newNotBefore.toISOString().replace(/\.\d+Z$/, '').replace(/[T:]/g, '-');
+  const stamp = item.newNotBefore
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/[T:]/g, '-');
   const fileName = `${posix.basename(slot.linkPath).replace(/-current\.pem$/, '')}-${stamp}.pem`;
   const newFile = posix.join(posix.dirname(slot.filePath), fileName);
   const target = posix.dirname(slot.filePath) === posix.dirname(slot.linkPath) ? fileName : newFile;
@@ -149,7 +211,14 @@ async function filesFor(host: Host, inventory: NodeScan, entry: CertEntry, item:
 }
 
 /** Keeps owner and mode of an existing file (kubeadm's modes for new ones); refuses to write through a symlink. */
-async function fileWrite(host: Host, path: string, data: string, defaultMode: number, entry: string, format: 'pem' | 'kubeconfig' = 'pem'): Promise<FileWrite> {
+async function fileWrite(
+  host: Host,
+  path: string,
+  data: string,
+  defaultMode: number,
+  entry: string,
+  format: 'pem' | 'kubeconfig' = 'pem',
+): Promise<FileWrite> {
   const info = await host.stat(path);
   if (info?.type === 'symlink') {
     throw new KpkiError(`${host.describe(path)} is a symlink to ${info.linkTarget}: kpki does not write through symlinks`, {

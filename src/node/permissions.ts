@@ -11,7 +11,14 @@ import type { CaEntry, CertEntry, NodeScan, Problem } from './scan-result.js';
 export type FileKind = 'private' | 'kubeconfig' | 'certificate' | 'public' | 'manifest' | 'directory';
 
 /** The loosest mode each kind of file may have. */
-export const MAX_MODE: Record<FileKind, number> = { private: 0o600, kubeconfig: 0o600, certificate: 0o644, public: 0o644, manifest: 0o600, directory: 0o755 };
+export const MAX_MODE: Record<FileKind, number> = {
+  private: 0o600,
+  kubeconfig: 0o600,
+  certificate: 0o644,
+  public: 0o644,
+  manifest: 0o600,
+  directory: 0o755,
+};
 
 const KIND_WORDS: Record<FileKind, string> = {
   private: 'holds a private key',
@@ -79,7 +86,7 @@ export async function auditFiles(host: Host, inventory: NodeScan): Promise<void>
     ...inventory.manifests.map((m) => ({ path: m.path ?? posix.join(MANIFEST_DIR, m.component), kind: 'manifest' as const })),
   ];
   const seen = new Set(targets.map((t) => t.path));
-  for (const t of extra) if (!seen.has(t.path)) (seen.add(t.path), targets.push(t));
+  for (const t of extra) if (!seen.has(t.path)) seen.add(t.path), targets.push(t);
   const kubeUid = targets.some((t) => t.kubeOwnerAllowed) ? await uidOf(host, 'kube') : undefined;
   const infos = await Promise.all(targets.map((t) => host.stat(t.path).catch(() => null)));
   const findings: FileFinding[] = [];

@@ -63,7 +63,10 @@ export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalP
   const warnings: string[] = [];
   const { validityMs, validitySource } = validityOf(inventory, options);
   if (validityMs < MIN_VALIDITY_MS && !options.allowShortValidity) {
-    throw new UsageError(`validity ${humanDuration(validityMs)} (${validitySource}) is shorter than an hour: the new certificates would expire almost at once`, 'give a longer --validity, or --force if you mean it');
+    throw new UsageError(
+      `validity ${humanDuration(validityMs)} (${validitySource}) is shorter than an hour: the new certificates would expire almost at once`,
+      'give a longer --validity, or --force if you mean it',
+    );
   }
   if (options.keyAlgorithm && !isSupportedAlgorithm(options.keyAlgorithm)) {
     throw new UsageError(`unknown key algorithm "${options.keyAlgorithm}"`, 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384');
@@ -82,13 +85,20 @@ export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalP
       continue;
     }
     if (!entry.renewable || !entry.cert) {
-      if (!all) throw new KpkiError(`cannot renew ${entry.name} (${entry.path}): ${entry.notRenewable}`, { path: entry.path, hint: hintFor(entry) });
+      if (!all)
+        throw new KpkiError(`cannot renew ${entry.name} (${entry.path}): ${entry.notRenewable}`, {
+          path: entry.path,
+          hint: hintFor(entry),
+        });
       skipped.push({ name: entry.name, reason: entry.notRenewable ?? 'not renewable' });
       continue;
     }
     const left = entry.cert.notAfter.getTime() - options.now.getTime();
     if (options.ifExpiresWithinMs !== undefined && left > options.ifExpiresWithinMs) {
-      skipped.push({ name: entry.name, reason: `expires in ${humanDuration(left)}, outside --if-expires-within ${humanDuration(options.ifExpiresWithinMs)}` });
+      skipped.push({
+        name: entry.name,
+        reason: `expires in ${humanDuration(left)}, outside --if-expires-within ${humanDuration(options.ifExpiresWithinMs)}`,
+      });
       continue;
     }
     items.push(planItem(inventory, entry, entry.cert, left, validityMs, options, warnings));
@@ -101,7 +111,15 @@ export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalP
 }
 
 /** One certificate's renewal: its signer, dates (capped at the CA's expiry), key policy. */
-function planItem(inventory: NodeScan, entry: CertEntry, cert: Certificate, left: number, validityMs: number, options: PlanOptions, warnings: string[]): PlanItem {
+function planItem(
+  inventory: NodeScan,
+  entry: CertEntry,
+  cert: Certificate,
+  left: number,
+  validityMs: number,
+  options: PlanOptions,
+  warnings: string[],
+): PlanItem {
   const signer = inventory.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
   if (signer?.cert) refuseUnusableCa(signer, entry, options);
   const backdateMs = entry.signer === OWN_CA ? OWN_CA_BACKDATE_MS : BACKDATE_MS;
@@ -111,11 +129,18 @@ function planItem(inventory: NodeScan, entry: CertEntry, cert: Certificate, left
   const capped = wanted.getTime() > caEnd.getTime();
   if (capped) warnings.push(`${entry.name}: validity capped at the ${signer!.name} CA's own expiry ${caEnd.toISOString()}`);
   if (capped && caEnd.getTime() - options.now.getTime() < MIN_VALIDITY_MS && !options.allowShortValidity) {
-    throw new KpkiError(`${entry.name}: the ${signer!.name} CA (${signer!.certPath}) expires ${caEnd.toISOString()}, within the hour: what it signs now would expire with it`, { path: signer!.certPath, hint: 'the cluster needs a new CA (kubeadm documents a manual CA rotation); --force renews up to the CA\'s expiry anyway' });
+    throw new KpkiError(
+      `${entry.name}: the ${signer!.name} CA (${signer!.certPath}) expires ${caEnd.toISOString()}, within the hour: what it signs now would expire with it`,
+      {
+        path: signer!.certPath,
+        hint: "the cluster needs a new CA (kubeadm documents a manual CA rotation); --force renews up to the CA's expiry anyway",
+      },
+    );
   }
   const oldAlg = cert.keyAlgorithm;
   const keyAlgorithm = (options.keyAlgorithm ?? (isSupportedAlgorithm(oldAlg) ? oldAlg : 'RSA-2048')) as KeyAlgorithm;
-  if (!options.keyAlgorithm && !isSupportedAlgorithm(oldAlg)) warnings.push(`${entry.name}: key ${oldAlg} is not one kubeadm makes; the new key is RSA-2048`);
+  if (!options.keyAlgorithm && !isSupportedAlgorithm(oldAlg))
+    warnings.push(`${entry.name}: key ${oldAlg} is not one kubeadm makes; the new key is RSA-2048`);
   const reuseKey = Boolean(options.reuseKeys) && !options.keyAlgorithm;
   if (options.reuseKeys && options.keyAlgorithm) warnings.push('--key-algorithm makes new keys; --reuse-keys is ignored');
   return {
@@ -140,30 +165,43 @@ function refuseUnusableCa(signer: CaEntry, entry: CertEntry, options: PlanOption
   const file = signer.certPath;
   const type = signer.key?.asymmetricKeyType ?? ca.publicKey.asymmetricKeyType;
   if (type !== 'rsa' && type !== 'ec') {
-    throw new KpkiError(`${entry.name}: its CA ${signer.name} has a ${type} key (${signer.keyPath}): kubeadm's CAs are RSA or ECDSA, and kpki signs only with those`, { path: signer.keyPath });
+    throw new KpkiError(
+      `${entry.name}: its CA ${signer.name} has a ${type} key (${signer.keyPath}): kubeadm's CAs are RSA or ECDSA, and kpki signs only with those`,
+      { path: signer.keyPath },
+    );
   }
   if (ca.notAfter.getTime() <= options.now.getTime()) {
-    throw new KpkiError(`${entry.name}: its CA ${signer.name} (${file}) expired on ${ca.notAfter.toISOString()}: kpki does not sign with an expired CA (every client would reject the result)`, {
-      path: file,
-      hint: 'the cluster needs a new CA: rotate it (kubeadm documents a manual CA rotation), then renew everything it signs',
-    });
+    throw new KpkiError(
+      `${entry.name}: its CA ${signer.name} (${file}) expired on ${ca.notAfter.toISOString()}: kpki does not sign with an expired CA (every client would reject the result)`,
+      {
+        path: file,
+        hint: 'the cluster needs a new CA: rotate it (kubeadm documents a manual CA rotation), then renew everything it signs',
+      },
+    );
   }
   if (ca.notBefore.getTime() > options.now.getTime()) {
-    throw new KpkiError(`${entry.name}: its CA ${signer.name} (${file}) is not valid before ${ca.notBefore.toISOString()}: is this machine's clock right?`, { path: file });
+    throw new KpkiError(
+      `${entry.name}: its CA ${signer.name} (${file}) is not valid before ${ca.notBefore.toISOString()}: is this machine's clock right?`,
+      { path: file },
+    );
   }
 }
 
 function validityOf(inventory: NodeScan, options: PlanOptions): { validityMs: number; validitySource: string } {
   if (options.validityMs !== undefined) return { validityMs: options.validityMs, validitySource: '--validity' };
   if (inventory.settings?.certificateValidityMs) {
-    return { validityMs: inventory.settings.certificateValidityMs, validitySource: `certificateValidityPeriod in ${inventory.settingsPath}` };
+    return {
+      validityMs: inventory.settings.certificateValidityMs,
+      validitySource: `certificateValidityPeriod in ${inventory.settingsPath}`,
+    };
   }
   return { validityMs: DEFAULT_VALIDITY_MS, validitySource: 'kubeadm default (1 year)' };
 }
 
 function reasonOf(left: number, options: PlanOptions): string {
   if (left <= 0) return `expired ${humanDuration(-left)} ago`;
-  if (options.ifExpiresWithinMs !== undefined) return `expires in ${humanDuration(left)}, within ${humanDuration(options.ifExpiresWithinMs)}`;
+  if (options.ifExpiresWithinMs !== undefined)
+    return `expires in ${humanDuration(left)}, within ${humanDuration(options.ifExpiresWithinMs)}`;
   return 'requested';
 }
 
@@ -186,17 +224,31 @@ function findEntry(inventory: NodeScan, name: string): CertEntry {
 function refusalOf(inventory: NodeScan, entry: CertEntry, options: PlanOptions): { error: KpkiError; unmanaged?: boolean } | undefined {
   const refuse = (error: KpkiError, unmanaged = false) => ({ error, unmanaged });
   const notUtf8 = entry.problems.find((p) => p.code === 'not-utf8');
-  if (notUtf8) return refuse(new KpkiError(notUtf8.message, { path: entry.path, hint: 'convert the file to UTF-8 (iconv) or remove the characters, then run again' }));
+  if (notUtf8)
+    return refuse(
+      new KpkiError(notUtf8.message, {
+        path: entry.path,
+        hint: 'convert the file to UTF-8 (iconv) or remove the characters, then run again',
+      }),
+    );
   const unreadable = entry.problems.find((p) => p.code === 'unreadable');
-  if (unreadable) return refuse(new KpkiError(`cannot read ${unreadable.message}`, { path: entry.path, hint: 'repair or restore this file (kpki backups / kpki restore), then run again' }));
+  if (unreadable)
+    return refuse(
+      new KpkiError(`cannot read ${unreadable.message}`, {
+        path: entry.path,
+        hint: 'repair or restore this file (kpki backups / kpki restore), then run again',
+      }),
+    );
   if (!entry.cert) return undefined;
   const mismatch = entry.problems.find((p) => p.code === 'key-mismatch');
   // a deliberate new key (--key-algorithm) replaces the key that does not match, as the hint below says
   if (mismatch && !options.keyAlgorithm) {
-    return refuse(new KpkiError(`${entry.name}: ${mismatch.message}`, {
-      path: entry.path,
-      hint: `put back the key that belongs to this certificate (kpki backups, kpki restore ID), or make a new one deliberately: kpki renew ${entry.name} --key-algorithm ${isSupportedAlgorithm(entry.cert.keyAlgorithm) ? entry.cert.keyAlgorithm : 'RSA-2048'}`,
-    }));
+    return refuse(
+      new KpkiError(`${entry.name}: ${mismatch.message}`, {
+        path: entry.path,
+        hint: `put back the key that belongs to this certificate (kpki backups, kpki restore ID), or make a new one deliberately: kpki renew ${entry.name} --key-algorithm ${isSupportedAlgorithm(entry.cert.keyAlgorithm) ? entry.cert.keyAlgorithm : 'RSA-2048'}`,
+      }),
+    );
   }
   if (entry.problems.some((p) => p.code === 'not-signed-by-ca')) {
     const error = new KpkiError(`${entry.name}: ${entry.path} is not signed by any CA on this node (issuer "${entry.cert.issuer}")`, {
@@ -207,15 +259,29 @@ function refusalOf(inventory: NodeScan, entry: CertEntry, options: PlanOptions):
     return refuse(error, !entry.expectedCa);
   }
   const badChain = entry.problems.find((p) => p.code === 'chain-invalid');
-  if (badChain) return refuse(new KpkiError(`${entry.name}: ${badChain.message}`, { path: entry.path, hint: 'a CA that may sign certificates is needed first (check which CA files belong to this cluster)' }), !entry.expectedCa);
+  if (badChain)
+    return refuse(
+      new KpkiError(`${entry.name}: ${badChain.message}`, {
+        path: entry.path,
+        hint: 'a CA that may sign certificates is needed first (check which CA files belong to this cluster)',
+      }),
+      !entry.expectedCa,
+    );
   const signer = inventory.cas.find((c) => c.name === entry.signer);
   const caProblem = signer?.problems.find((p) => p.code === 'unreadable' || p.code === 'key-mismatch');
-  if (caProblem) return refuse(new KpkiError(`CA ${signer!.name}: ${caProblem.message}`, { path: signer!.keyPath, hint: 'restore the CA key of this cluster before renewing' }));
+  if (caProblem)
+    return refuse(
+      new KpkiError(`CA ${signer!.name}: ${caProblem.message}`, {
+        path: signer!.keyPath,
+        hint: 'restore the CA key of this cluster before renewing',
+      }),
+    );
   return undefined;
 }
 
 function hintFor(entry: CertEntry): string | undefined {
-  if (entry.missing) return 'kpki renews existing certificates; create missing ones with `kubeadm init phase certs` / `kubeadm init phase kubeconfig`';
+  if (entry.missing)
+    return 'kpki renews existing certificates; create missing ones with `kubeadm init phase certs` / `kubeadm init phase kubeconfig`';
   if (entry.notRenewable?.includes('externally managed')) return 'the CA key is not on this node: renew it where the CA key is kept';
   return undefined;
 }

@@ -6,7 +6,12 @@ import type { CaEntry, CertEntry } from './scan-result.js';
 import { readCa, readPairEntry } from './entries.js';
 import type { KeyLoading } from './read.js';
 
-export async function scanEtcdSsl(host: Host, kubeadmCas: CaEntry[], knownPaths: Set<string>, keys: KeyLoading): Promise<{ cas: CaEntry[]; leaves: CertEntry[] }> {
+export async function scanEtcdSsl(
+  host: Host,
+  kubeadmCas: CaEntry[],
+  knownPaths: Set<string>,
+  keys: KeyLoading,
+): Promise<{ cas: CaEntry[]; leaves: CertEntry[] }> {
   const files = await host.list(ETCD_SSL_DIR);
   if (!files.includes('ca.pem')) return { cas: [], leaves: [] };
   const kubeadmEtcdCa = kubeadmCas.some((c) => c.name === 'etcd-ca' && !c.missing);
@@ -19,14 +24,18 @@ export async function scanEtcdSsl(host: Host, kubeadmCas: CaEntry[], knownPaths:
     const certPath = posix.join(ETCD_SSL_DIR, file);
     if (knownPaths.has(certPath)) continue;
     leaves.push(
-      await readPairEntry(host, {
-        name: `etcd-${match[1]}-${match[2]}`,
-        certPath,
-        keyPath: posix.join(ETCD_SSL_DIR, `${match[1]}-${match[2]}-key.pem`),
-        expectedCa: caName,
-        kubeadm: false,
-        source: `etcd ssl dir (${ETCD_SSL_DIR})`,
-      }, keys),
+      await readPairEntry(
+        host,
+        {
+          name: `etcd-${match[1]}-${match[2]}`,
+          certPath,
+          keyPath: posix.join(ETCD_SSL_DIR, `${match[1]}-${match[2]}-key.pem`),
+          expectedCa: caName,
+          kubeadm: false,
+          source: `etcd ssl dir (${ETCD_SSL_DIR})`,
+        },
+        keys,
+      ),
     );
   }
   return { cas: [ca], leaves };

@@ -17,7 +17,14 @@ export async function scanKubeconfigs(host: Host, kubeconfigDir: string, flagPat
   for (const spec of KUBECONFIG_CATALOG) {
     const fromFlag = flagPaths.get(spec.name);
     const path = fromFlag?.cert ?? posix.join(kubeconfigDir, spec.file);
-    const entry = await readKubeconfigEntry(host, spec.name, path, spec.kubeadm, fromFlag?.source ?? `kubeconfig dir (${kubeconfigDir})`, keys);
+    const entry = await readKubeconfigEntry(
+      host,
+      spec.name,
+      path,
+      spec.kubeadm,
+      fromFlag?.source ?? `kubeconfig dir (${kubeconfigDir})`,
+      keys,
+    );
     if (entry) entries.push(entry);
   }
   // super-admin.conf exists only on the init node of 1.29+ clusters: report it missing only where it is expected.
@@ -30,7 +37,14 @@ export async function scanKubeconfigs(host: Host, kubeconfigDir: string, flagPat
   });
 }
 
-async function readKubeconfigEntry(host: Host, name: string, path: string, kubeadm: boolean, source: string, keys: KeyLoading): Promise<CertEntry | undefined> {
+async function readKubeconfigEntry(
+  host: Host,
+  name: string,
+  path: string,
+  kubeadm: boolean,
+  source: string,
+  keys: KeyLoading,
+): Promise<CertEntry | undefined> {
   const entry: CertEntry = {
     name,
     kind: 'kubeconfig',
@@ -52,7 +66,10 @@ async function readKubeconfigEntry(host: Host, name: string, path: string, kubea
   const text = file.value.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(file.value)) {
     const at = firstNonUtf8(file.value);
-    entry.problems.push({ code: 'not-utf8', message: `${host.describe(path)}: byte ${at} is not UTF-8 (a name or comment in another encoding): kpki would not write the file back byte for byte` });
+    entry.problems.push({
+      code: 'not-utf8',
+      message: `${host.describe(path)}: byte ${at} is not UTF-8 (a name or comment in another encoding): kpki would not write the file back byte for byte`,
+    });
   }
   let identity;
   try {
@@ -87,7 +104,10 @@ function embeddedIdentity(host: Host, entry: CertEntry, identity: KubeconfigIden
     entry.cert = parseCertificate(identity.clientCertificateData!);
   } catch (err) {
     if (!(err instanceof CertFormatError)) throw err;
-    entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-certificate-data of user "${identity.userName}": ${err.message}` });
+    entry.problems.push({
+      code: 'unreadable',
+      message: `${host.describe(path)}: client-certificate-data of user "${identity.userName}": ${err.message}`,
+    });
     return entry;
   }
   if (!identity.clientKeyData) {
@@ -100,7 +120,10 @@ function embeddedIdentity(host: Host, entry: CertEntry, identity: KubeconfigIden
     entry.key = parsePrivateKey(identity.clientKeyData);
   } catch (err) {
     if (!(err instanceof KeyFormatError)) throw err;
-    entry.problems.push({ code: 'unreadable', message: `${host.describe(path)}: client-key-data of user "${identity.userName}": ${err.message}` });
+    entry.problems.push({
+      code: 'unreadable',
+      message: `${host.describe(path)}: client-key-data of user "${identity.userName}": ${err.message}`,
+    });
   }
   return entry;
 }

@@ -8,7 +8,13 @@ import type { CertEntry } from './scan-result.js';
 import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
 import { readPairEntry } from './entries.js';
 
-export async function readCombinedEntry(host: Host, name: string, linkPath: string, source: string, keys: KeyLoading = LOAD_ALL_KEYS): Promise<CertEntry> {
+export async function readCombinedEntry(
+  host: Host,
+  name: string,
+  linkPath: string,
+  source: string,
+  keys: KeyLoading = LOAD_ALL_KEYS,
+): Promise<CertEntry> {
   const filePath = await host.resolve(linkPath).catch(() => linkPath);
   const entry: CertEntry = {
     name,
@@ -33,7 +39,8 @@ export async function readCombinedEntry(host: Host, name: string, linkPath: stri
     entry.cert = cert;
     if (chain.length) entry.chain = chain;
     if (keys.leaf) entry.key = parsePrivateKey(file.value);
-    else if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(file.value.toString('latin1'))) throw new KeyFormatError('no PEM private key found');
+    else if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(file.value.toString('latin1')))
+      throw new KeyFormatError('no PEM private key found');
     entry.keyPresent = true;
   } catch (err) {
     if (!(err instanceof CertFormatError) && !(err instanceof KeyFormatError)) throw err;
@@ -54,13 +61,17 @@ export async function scanKubeletFiles(host: Host, known: CertEntry[], keys: Key
   if (await host.stat(servingRotated)) {
     entries.push(await readCombinedEntry(host, 'kubelet-serving', servingRotated, 'kubelet pki dir (serverTLSBootstrap)', keys));
   } else if (await host.stat(posix.join(KUBELET_PKI_DIR, 'kubelet.crt'))) {
-    const serving = await readPairEntry(host, {
-      name: 'kubelet-serving',
-      certPath: posix.join(KUBELET_PKI_DIR, 'kubelet.crt'),
-      keyPath: posix.join(KUBELET_PKI_DIR, 'kubelet.key'),
-      kubeadm: false,
-      source: 'kubelet pki dir',
-    }, keys);
+    const serving = await readPairEntry(
+      host,
+      {
+        name: 'kubelet-serving',
+        certPath: posix.join(KUBELET_PKI_DIR, 'kubelet.crt'),
+        keyPath: posix.join(KUBELET_PKI_DIR, 'kubelet.key'),
+        kubeadm: false,
+        source: 'kubelet pki dir',
+      },
+      keys,
+    );
     entries.push(serving);
   }
   return entries;

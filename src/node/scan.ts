@@ -48,8 +48,7 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   const cas = await scanCas(host, certDir, flagPaths, keys);
   // kubeadm ≤ 1.8 ran etcd without TLS: only an etcd with certificate flags (or an etcd CA) is a stacked TLS etcd.
   const etcdManifest = manifests.some((m) => m.component === 'etcd' && (m.flags.has('cert-file') || m.flags.has('trusted-ca-file')));
-  const localEtcd =
-    !settings?.externalEtcd && (etcdManifest || cas.some((c) => c.name === 'etcd-ca' && !c.missing));
+  const localEtcd = !settings?.externalEtcd && (etcdManifest || cas.some((c) => c.name === 'etcd-ca' && !c.missing));
   const leaves = await scanLeaves(host, certDir, flagPaths, localEtcd, keys);
   const kubeconfigs = await scanKubeconfigs(host, kubeconfigDir, flagPaths, keys);
   const kubelet = await scanKubeletFiles(host, kubeconfigs, keys);
@@ -57,8 +56,7 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
 
   const allCas = [...cas.filter((c) => !c.missing), ...etcdSsl.cas];
   const entries = [...leaves, ...kubeconfigs, ...kubelet, ...etcdSsl.leaves];
-  const isControlPlane =
-    manifests.length > 0 || leaves.some((e) => !e.missing) || cas.some((c) => c.keyPresent && c.name === 'ca');
+  const isControlPlane = manifests.length > 0 || leaves.some((e) => !e.missing) || cas.some((c) => c.keyPresent && c.name === 'ca');
   const role = isControlPlane ? 'control-plane' : entries.some((e) => !e.missing) || allCas.length ? 'worker' : 'unknown';
 
   const present = role === 'control-plane' ? entries : entries.filter((e) => !e.missing || e.source.startsWith('kubelet.conf'));
@@ -91,7 +89,8 @@ async function readSettings(host: Host, config?: string): Promise<{ settings?: C
   for (const path of candidates) {
     const file = await readOptional(host, path);
     if (!file.ok) {
-      if (config) throw new NodeReadError(`cannot read kubeadm config ${host.describe(path)}: ${file.absent ? 'no such file' : file.error}`, path);
+      if (config)
+        throw new NodeReadError(`cannot read kubeadm config ${host.describe(path)}: ${file.absent ? 'no such file' : file.error}`, path);
       continue;
     }
     const settings = parseClusterSettings(file.value.toString('utf8'));
@@ -109,7 +108,7 @@ async function readManifests(host: Host): Promise<StaticPod[]> {
     const file = await readOptional(host, path);
     if (!file.ok) continue;
     try {
-      pods.push({ ...parseStaticPod(file.value.toString("utf8"), name), path });
+      pods.push({ ...parseStaticPod(file.value.toString('utf8'), name), path });
     } catch {
       // A broken manifest is the kubelet's problem, not a certificate's; paths fall back to the catalog.
     }
@@ -129,7 +128,11 @@ function pathsFromManifests(pods: StaticPod[]): FlagPaths {
       // a relative path is relative to the container's working directory, as the component itself opens it
       const inPod = (p: string) => posix.resolve(pod.workingDir, p);
       const keyFlag = rule.key ? pod.flags.get(rule.key) : undefined;
-      found.set(rule.name, { cert: inPod(certFlag), key: keyFlag ? inPod(keyFlag) : undefined, source: `manifest ${pod.component} --${rule.cert}` });
+      found.set(rule.name, {
+        cert: inPod(certFlag),
+        key: keyFlag ? inPod(keyFlag) : undefined,
+        source: `manifest ${pod.component} --${rule.cert}`,
+      });
     }
   }
   return found;
@@ -158,17 +161,20 @@ async function scanLeaves(host: Host, certDir: string, flagPaths: FlagPaths, loc
     const fromFlag = flagPaths.get(spec.name);
     const certPath = fromFlag?.cert ?? posix.join(certDir, `${spec.base}.crt`);
     const keyPath = fromFlag?.key ?? certPath.replace(/\.(crt|pem)$/, '.key');
-    const entry = await readPairEntry(host, {
-      name: spec.name,
-      certPath,
-      keyPath,
-      expectedCa: spec.ca,
-      kubeadm: !spec.localEtcd || localEtcd,
-      source: fromFlag?.source ?? `kubeadm catalog (${certDir})`,
-    }, keys);
+    const entry = await readPairEntry(
+      host,
+      {
+        name: spec.name,
+        certPath,
+        keyPath,
+        expectedCa: spec.ca,
+        kubeadm: !spec.localEtcd || localEtcd,
+        source: fromFlag?.source ?? `kubeadm catalog (${certDir})`,
+      },
+      keys,
+    );
     if (entry.missing && spec.localEtcd && !localEtcd) continue;
     entries.push(entry);
   }
   return entries;
 }
-

@@ -100,7 +100,9 @@ function withExactIssuer(cert: Certificate, ca: Certificate): Certificate {
 export function extensionsToCopy(old: Certificate): x509.Extension[] {
   const keep = new Set([OID.subjectAltName, OID.keyUsage, OID.extKeyUsage, OID.basicConstraints]);
   // (the subject key identifier is not copied: a new key gets none, as kubeadm's leaves have none)
-  return old.extensions.filter((ext) => keep.has(ext.oid)).map((ext) => new x509.Extension(ext.oid, ext.critical, toArrayBuffer(ext.value)));
+  return old.extensions
+    .filter((ext) => keep.has(ext.oid))
+    .map((ext) => new x509.Extension(ext.oid, ext.critical, toArrayBuffer(ext.value)));
 }
 
 export interface LeafSpec {
@@ -158,7 +160,12 @@ export async function selfSignCa(spec: CaSpec): Promise<Certificate> {
     await x509.SubjectKeyIdentifierExtension.create(spki),
   ];
   if (spec.dnsNames?.length) {
-    extensions.push(new x509.SubjectAlternativeNameExtension(spec.dnsNames.map((value) => ({ type: 'dns' as const, value })), false));
+    extensions.push(
+      new x509.SubjectAlternativeNameExtension(
+        spec.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+        false,
+      ),
+    );
   }
   const name = distinguishedName(spec.commonName);
   const cert = await x509.X509CertificateGenerator.create({
@@ -193,7 +200,13 @@ export interface ThrowawayCaParams {
  * forgets the CA key.
  */
 export async function issueWithThrowawayCa(p: ThrowawayCaParams): Promise<{ leaf: Certificate; ca: Certificate }> {
-  const ca = await selfSignCa({ commonName: `${p.host}-ca@${p.unixTime}`, key: p.caKey, notBefore: p.notBefore, notAfter: p.notAfter, serial: '01' });
+  const ca = await selfSignCa({
+    commonName: `${p.host}-ca@${p.unixTime}`,
+    key: p.caKey,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    serial: '01',
+  });
   const leaf = await issueCertificate({
     subject: distinguishedName(`${p.host}@${p.unixTime}`),
     extensions: p.extensions,

@@ -14,7 +14,9 @@ export class KeyFormatError extends Error {}
 export function parsePrivateKey(pem: string | Buffer): KeyObject {
   const text = typeof pem === 'string' ? pem : pem.toString('latin1');
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: *4, *ENCRYPTED/m.test(text)) {
-    throw new KeyFormatError('the private key is encrypted (it needs a passphrase, which kubeadm keys never have): decrypt it with `openssl pkey -in FILE -out FILE.plain`, or renew where it can be used');
+    throw new KeyFormatError(
+      'the private key is encrypted (it needs a passphrase, which kubeadm keys never have): decrypt it with `openssl pkey -in FILE -out FILE.plain`, or renew where it can be used',
+    );
   }
   const block = parsePem(pem).find((b) => isPrivateKeyType(b.type));
   if (!block) throw new KeyFormatError('no PEM private key found');
@@ -63,4 +65,3 @@ export function privateKeyToPem(key: KeyObject): string {
   }
   return toPem('PRIVATE KEY', key.export({ format: 'der', type: 'pkcs8' }));
 }
-

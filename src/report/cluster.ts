@@ -28,7 +28,9 @@ export function renderCluster(check: ClusterCheck, thresholds: Thresholds): stri
     cas.push(...caRows(r.inventory, thresholds).rows.map((row) => [r.node.name, ...row]));
     const severity = r.inventory.role === 'unknown' ? 3 : nodeSeverity(r.inventory, thresholds);
     const soonest = r.inventory.entries.filter((e) => e.cert).sort((a, b) => a.cert!.notAfter.getTime() - b.cert!.notAfter.getTime())[0];
-    summary.push(`${r.node.name} (${r.node.address}, ${r.node.role}): ${WORDS[severity]}: ${r.inventory.entries.length} certificates${soonest ? `, first to expire ${soonest.name} on ${soonest.cert!.notAfter.toISOString().slice(0, 10)}` : ''}`);
+    summary.push(
+      `${r.node.name} (${r.node.address}, ${r.node.role}): ${WORDS[severity]}: ${r.inventory.entries.length} certificates${soonest ? `, first to expire ${soonest.name} on ${soonest.cert!.notAfter.toISOString().slice(0, 10)}` : ''}`,
+    );
     // per node: kubelet serving CSRs waiting for approval, file modes and owners
     const notes = `${renderServingCsrs(r.inventory)}${renderFileFindings(r.inventory)}`.trim();
     if (notes) details.push(`== ${r.node.name}\n${notes}`);

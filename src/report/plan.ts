@@ -21,7 +21,14 @@ export function renderPlan(plan: RenewalPlan): string {
         : item.keyAlgorithm === item.oldKeyAlgorithm
           ? `new ${item.keyAlgorithm}`
           : `new ${item.keyAlgorithm} (was ${item.oldKeyAlgorithm})`;
-      rows.push([item.name, item.reason, kubeadmDate(item.oldNotAfter), kubeadmDate(item.newNotAfter) + (item.capped ? ' (capped by CA)' : ''), item.signer === OWN_CA ? 'a new throwaway CA (as the kubelet does)' : item.signer, key]);
+      rows.push([
+        item.name,
+        item.reason,
+        kubeadmDate(item.oldNotAfter),
+        kubeadmDate(item.newNotAfter) + (item.capped ? ' (capped by CA)' : ''),
+        item.signer === OWN_CA ? 'a new throwaway CA (as the kubelet does)' : item.signer,
+        key,
+      ]);
     }
     lines.push(renderColumns(rows).replace(/^/gm, '  '));
   }
@@ -63,10 +70,17 @@ export function renderNextSteps(plan: RenewalPlan): string {
 /** What one node of a cluster operation needs: "== node (address, role): ..." and its plan. */
 export function renderNodePlan(p: NodePlan): string {
   const parts: string[] = [];
-  if (p.expired) parts.push(p.expired.length ? `expired: ${p.expired.map((e) => `${e.name} (${humanDuration(e.agoMs)} ago)`).join(', ')}` : 'no expired certificate');
+  if (p.expired)
+    parts.push(
+      p.expired.length
+        ? `expired: ${p.expired.map((e) => `${e.name} (${humanDuration(e.agoMs)} ago)`).join(', ')}`
+        : 'no expired certificate',
+    );
   if (p.kubelet) {
     const { client, clientDue, servingDue } = p.kubelet;
-    const serving = servingDue ? `; serving certificate expires ${kubeadmDate(servingDue.notAfter)}: will be renewed in the kubelet's shape` : '';
+    const serving = servingDue
+      ? `; serving certificate expires ${kubeadmDate(servingDue.notAfter)}: will be renewed in the kubelet's shape`
+      : '';
     const found = client ? `expires ${kubeadmDate(client.notAfter)}${client.commonName ? ` (${client.commonName})` : ''}` : 'not found';
     parts.push(`kubelet client certificate ${found}${clientDue ? ': will be renewed' : serving ? '' : ': nothing to do'}${serving}`);
   }

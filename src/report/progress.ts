@@ -11,12 +11,25 @@ export function plainProgress(write: (text: string) => void): RolloutEvents {
   return {
     step: (node, step) => write(`${time()} ${node}: ${step}\n`),
     finished: (node, outcome, detail) => write(`${time()} ${node}: ${outcome.toUpperCase()}${detail ? `: ${detail}` : ''}\n`),
-    log: (line, node) => write(`${line.split('\n').map((l) => (node ? `${time()} ${node}:   ${l}` : l)).join('\n')}\n`),
+    log: (line, node) =>
+      write(
+        `${line
+          .split('\n')
+          .map((l) => (node ? `${time()} ${node}:   ${l}` : l))
+          .join('\n')}\n`,
+      ),
     planned: (p) => write(`${renderNodePlan(p)}\n`),
   };
 }
 
-const COLOR: Partial<Record<NodeOutcome, string>> = { renewed: '32', unchanged: '32', running: '36', 'rolled-back': '33', failed: '31', unreachable: '31' };
+const COLOR: Partial<Record<NodeOutcome, string>> = {
+  renewed: '32',
+  unchanged: '32',
+  running: '36',
+  'rolled-back': '33',
+  failed: '31',
+  unreachable: '31',
+};
 
 interface Row {
   node: string;
@@ -27,7 +40,11 @@ interface Row {
   outcome: NodeOutcome;
 }
 
-export function liveProgress(nodes: { name: string; role: string }[], out: NodeJS.WriteStream, color: boolean): RolloutEvents & { stop(): void; pause(): void } {
+export function liveProgress(
+  nodes: { name: string; role: string }[],
+  out: NodeJS.WriteStream,
+  color: boolean,
+): RolloutEvents & { stop(): void; pause(): void } {
   const rows: Row[] = nodes.map((n) => ({ node: n.name, role: n.role, step: '', outcome: 'pending' }));
   const row = (node: string) => rows.find((r) => r.node === node);
   let drawn = 0;
@@ -74,7 +91,12 @@ export function liveProgress(nodes: { name: string; role: string }[], out: NodeJ
     },
     log(line, node) {
       clear();
-      out.write(`${line.split('\n').map((l) => (node ? `${node}: ${l}` : l)).join('\n')}\n`);
+      out.write(
+        `${line
+          .split('\n')
+          .map((l) => (node ? `${node}: ${l}` : l))
+          .join('\n')}\n`,
+      );
       if (!paused) draw();
     },
     pause() {

@@ -18,13 +18,32 @@ export interface NodeMetricsInput {
 }
 
 const NAME_FIELDS = ['C', 'ST', 'L', 'O', 'OU', 'CN'] as const;
-const LABELS = ['node', 'filename', 'filepath', 'serial_number', 'embedded_kind', 'embedded_key', ...NAME_FIELDS.map((f) => `subject_${f}`), ...NAME_FIELDS.map((f) => `issuer_${f}`)];
+const LABELS = [
+  'node',
+  'filename',
+  'filepath',
+  'serial_number',
+  'embedded_kind',
+  'embedded_key',
+  ...NAME_FIELDS.map((f) => `subject_${f}`),
+  ...NAME_FIELDS.map((f) => `issuer_${f}`),
+];
 
 /** The serial as enix prints it: Go's big.Int in decimal. */
 const decimalSerial = (hex: string) => BigInt(`0x${hex || '0'}`).toString(10);
 
-function certLabels(node: string, path: string, cert: Certificate, embedded?: { kind: 'user' | 'cluster'; key: string }): Record<string, string> {
-  const labels: Record<string, string> = { node, filename: path.split('/').pop() ?? path, filepath: path, serial_number: decimalSerial(cert.serial) };
+function certLabels(
+  node: string,
+  path: string,
+  cert: Certificate,
+  embedded?: { kind: 'user' | 'cluster'; key: string },
+): Record<string, string> {
+  const labels: Record<string, string> = {
+    node,
+    filename: path.split('/').pop() ?? path,
+    filepath: path,
+    serial_number: decimalSerial(cert.serial),
+  };
   for (const f of NAME_FIELDS) {
     const subject = cert.subjectAttributes.find((a) => a.key === f)?.value;
     const issuer = cert.issuerAttributes.find((a) => a.key === f)?.value;
@@ -41,7 +60,10 @@ interface Found {
 }
 
 /** Every certificate of a node once: files (leaves, CAs, the kubelet PEM) and what kubeconfigs embed. */
-function certificatesOf(node: string, inventory: NodeScan): { found: Found[]; errors: { node: string; filename: string; filepath: string }[] } {
+function certificatesOf(
+  node: string,
+  inventory: NodeScan,
+): { found: Found[]; errors: { node: string; filename: string; filepath: string }[] } {
   const found: Found[] = [];
   const errors: { node: string; filename: string; filepath: string }[] = [];
   const seen = new Set<string>();
@@ -53,7 +75,8 @@ function certificatesOf(node: string, inventory: NodeScan): { found: Found[]; er
   };
   for (const ca of inventory.cas) {
     if (ca.cert && !ca.embeddedOnly) add(ca.certPath, ca.cert);
-    if (ca.problems.some((p) => p.code === 'unreadable')) errors.push({ node, filename: ca.certPath.split('/').pop()!, filepath: ca.certPath });
+    if (ca.problems.some((p) => p.code === 'unreadable'))
+      errors.push({ node, filename: ca.certPath.split('/').pop()!, filepath: ca.certPath });
   }
   for (const e of inventory.entries) {
     if (e.problems.some((p) => p.code === 'unreadable')) errors.push({ node, filename: e.path.split('/').pop()!, filepath: e.path });
@@ -82,7 +105,11 @@ export function buildRegistry(nodes: NodeMetricsInput[], now = new Date()): Regi
   const expired = gauge('x509_cert_expired', 'Indicates if the certificate is expired');
   const expiresIn = gauge('x509_cert_expires_in_seconds', "Indicates the remaining time before the certificate's not after timestamp");
   const validSince = gauge('x509_cert_valid_since_seconds', "Indicates the elapsed time since the certificate's not before timestamp");
-  const certError = gauge('x509_cert_error', 'Indicates wether the corresponding file has read failure(s)', ['node', 'filename', 'filepath']);
+  const certError = gauge('x509_cert_error', 'Indicates wether the corresponding file has read failure(s)', [
+    'node',
+    'filename',
+    'filepath',
+  ]);
   const readErrors = gauge('x509_read_errors', 'Indicates the number of read failure(s)', []);
   const reachable = gauge('kpki_node_reachable', 'Whether kpki could read the node (1) or not (0)', ['node', 'role']);
   const scrape = gauge('kpki_node_scrape_duration_seconds', 'How long reading the node took', ['node']);

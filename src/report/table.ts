@@ -100,7 +100,9 @@ export function renderServingCsrs(inventory: NodeScan): string {
   const head = '\nKubelet serving certificate from the cluster (serverTLSBootstrap):';
   if (!csrs.checked) return `${head} could not ask the API: ${csrs.error}\n`;
   if (csrs.pending.length === 0) return `${head} no CSR waits for approval (asked as ${csrs.via})\n`;
-  const lines = csrs.pending.map((c) => `  ${c.name} from ${c.username}${c.createdAt ? ` since ${c.createdAt}` : ''}: kubectl certificate approve ${c.name}`);
+  const lines = csrs.pending.map(
+    (c) => `  ${c.name} from ${c.username}${c.createdAt ? ` since ${c.createdAt}` : ''}: kubectl certificate approve ${c.name}`,
+  );
   return `${head} ${csrs.pending.length} CSR(s) wait for approval (kubeadm does not approve them):\n${lines.join('\n')}\n`;
 }
 
@@ -162,7 +164,9 @@ export function detailFor(inventory: NodeScan, thresholds: Thresholds) {
             spkiSha256: cert.spkiSha256,
           }
         : {}),
-      ...('renewable' in item ? { renewable: item.renewable, notRenewable: item.notRenewable, source: item.source, ...entryDetail(item) } : {}),
+      ...('renewable' in item
+        ? { renewable: item.renewable, notRenewable: item.notRenewable, source: item.source, ...entryDetail(item) }
+        : {}),
     };
   };
 }
@@ -172,6 +176,8 @@ function entryDetail(e: CertEntry): Record<string, unknown> {
   return {
     ...(keyPath ? { keyPath } : {}),
     ...(e.chain?.length ? { chain: e.chain.map((c) => ({ subject: c.subject, notAfter: c.notAfter.toISOString() })) } : {}),
-    ...(e.signer === OWN_CA && e.ownCa ? { signedBy: `${signerLabel(e)} ${e.ownCa.subject}, written after the certificate in ${e.path}` } : {}),
+    ...(e.signer === OWN_CA && e.ownCa
+      ? { signedBy: `${signerLabel(e)} ${e.ownCa.subject}, written after the certificate in ${e.path}` }
+      : {}),
   };
 }

@@ -32,10 +32,14 @@ export interface EtcdMemberState {
 export async function etcdAccess(host: Host, services: NodeServices): Promise<{ endpoint: string; creds: EtcdCredentials } | undefined> {
   const pod = services.pods.get('etcd');
   if (!pod) return undefined;
-  const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(',')[0].replace(/\/$/, '');
+  const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379')
+    .split(',')[0]
+    .replace(/\/$/, '');
   const caFile = pod.flags.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt';
   const dir = posix.dirname(caFile);
-  const [ca, cert, key] = await Promise.all([caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)));
+  const [ca, cert, key] = await Promise.all(
+    [caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)),
+  );
   return { endpoint, creds: { ca, cert, key, via: services.dial } };
 }
 
@@ -47,7 +51,11 @@ async function post(endpoint: string, path: string, creds: EtcdCredentials, time
 
 export async function memberList(endpoint: string, creds: EtcdCredentials, timeoutMs = 3000): Promise<EtcdMember[]> {
   const body = await post(endpoint, '/v3/cluster/member/list', creds, timeoutMs);
-  return ((body.members ?? []) as { ID: string; name?: string; clientURLs?: string[] }[]).map((m) => ({ id: String(m.ID), name: m.name ?? '', clientUrls: m.clientURLs ?? [] }));
+  return ((body.members ?? []) as { ID: string; name?: string; clientURLs?: string[] }[]).map((m) => ({
+    id: String(m.ID),
+    name: m.name ?? '',
+    clientUrls: m.clientURLs ?? [],
+  }));
 }
 
 /** Health and raft position of every member the cluster lists (as `endpoint status --cluster`). */
@@ -58,9 +66,18 @@ export async function clusterState(endpoint: string, creds: EtcdCredentials, tim
       const url = member.clientUrls[0];
       if (!url) return { member, healthy: false, detail: `member ${member.name || member.id} has not started (no client URL)` };
       try {
-        const [health, status] = await Promise.all([httpRequest('GET', `${url.replace(/\/$/, '')}/health`, { ...creds, timeoutMs }), post(url.replace(/\/$/, ''), '/v3/maintenance/status', creds, timeoutMs)]);
+        const [health, status] = await Promise.all([
+          httpRequest('GET', `${url.replace(/\/$/, '')}/health`, { ...creds, timeoutMs }),
+          post(url.replace(/\/$/, ''), '/v3/maintenance/status', creds, timeoutMs),
+        ]);
         const healthy = health.status === 200 && JSON.parse(health.body).health === 'true';
-        return { member, healthy, leader: String(status.leader ?? ''), raftIndex: Number(status.raftIndex ?? 0), detail: healthy ? `${url}: healthy` : `${url}: ${health.body.trim().slice(0, 120)}` };
+        return {
+          member,
+          healthy,
+          leader: String(status.leader ?? ''),
+          raftIndex: Number(status.raftIndex ?? 0),
+          detail: healthy ? `${url}: healthy` : `${url}: ${health.body.trim().slice(0, 120)}`,
+        };
       } catch (err) {
         return { member, healthy: false, detail: `${url}: ${describeNetworkError(err)}` };
       }
@@ -75,7 +92,9 @@ export function etcdProblems(states: EtcdMemberState[], maxLag = 1000): string[]
   const leaders = new Set(healthy.map((s) => s.leader));
   if (leaders.size > 1) problems.push(`etcd members disagree on the leader (${[...leaders].join(', ')})`);
   const top = Math.max(0, ...healthy.map((s) => s.raftIndex ?? 0));
-  for (const s of healthy) if (top - (s.raftIndex ?? 0) > maxLag) problems.push(`etcd member ${s.member.name}: ${top - (s.raftIndex ?? 0)} raft entries behind (not in sync yet)`);
+  for (const s of healthy)
+    if (top - (s.raftIndex ?? 0) > maxLag)
+      problems.push(`etcd member ${s.member.name}: ${top - (s.raftIndex ?? 0)} raft entries behind (not in sync yet)`);
   return problems;
 }
 

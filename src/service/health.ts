@@ -57,10 +57,26 @@ function probeUrl(probe: HttpGetProbe): string {
   return `${probe.scheme.toLowerCase()}://${probe.host ?? '127.0.0.1'}:${probe.port}${probe.path}`;
 }
 
-async function get(component: Component, check: string, url: string, options: GetOptions = {}, judge?: (status: number, body: string) => string | undefined): Promise<HealthCheck> {
+async function get(
+  component: Component,
+  check: string,
+  url: string,
+  options: GetOptions = {},
+  judge?: (status: number, body: string) => string | undefined,
+): Promise<HealthCheck> {
   try {
     const { status, body } = await httpGet(url, options);
-    const problem = judge ? judge(status, body) : status >= 200 && status < 400 ? undefined : `HTTP ${status}: ${body.trim().split('\n').filter((l) => l.startsWith('[-]')).join('; ') || body.trim().slice(0, 200)}`;
+    const problem = judge
+      ? judge(status, body)
+      : status >= 200 && status < 400
+        ? undefined
+        : `HTTP ${status}: ${
+            body
+              .trim()
+              .split('\n')
+              .filter((l) => l.startsWith('[-]'))
+              .join('; ') || body.trim().slice(0, 200)
+          }`;
     return { component, check, ok: !problem, detail: problem ?? `${url}: ok` };
   } catch (err) {
     return { component, check, ok: false, detail: `${url}: ${describeNetworkError(err)}` };
@@ -74,20 +90,35 @@ export async function probeCheck(component: Component, pod: StaticPod, timeoutMs
 }
 
 async function etcdCheck(host: Host, pod: StaticPod, via?: Dial): Promise<HealthCheck> {
-  const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(',')[0];
+  const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(
+    ',',
+  )[0];
   const caFile = pod.flags.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt';
   const dir = posix.dirname(caFile);
   try {
-    const [ca, cert, key] = await Promise.all([caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)));
-    return get('etcd', 'etcd /health (healthcheck-client)', `${endpoint.replace(/\/$/, '')}/health`, { ca, cert, key, via }, (status, body) => {
-      try {
-        return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim().slice(0, 200)}`;
-      } catch {
-        return `HTTP ${status}: ${body.trim().slice(0, 200)}`;
-      }
-    });
+    const [ca, cert, key] = await Promise.all(
+      [caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)),
+    );
+    return get(
+      'etcd',
+      'etcd /health (healthcheck-client)',
+      `${endpoint.replace(/\/$/, '')}/health`,
+      { ca, cert, key, via },
+      (status, body) => {
+        try {
+          return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim().slice(0, 200)}`;
+        } catch {
+          return `HTTP ${status}: ${body.trim().slice(0, 200)}`;
+        }
+      },
+    );
   } catch (err) {
-    return { component: 'etcd', check: 'etcd /health (healthcheck-client)', ok: false, detail: `cannot read the healthcheck client certificate: ${(err as Error).message}` };
+    return {
+      component: 'etcd',
+      check: 'etcd /health (healthcheck-client)',
+      ok: false,
+      detail: `cannot read the healthcheck client certificate: ${(err as Error).message}`,
+    };
   }
 }
 
@@ -101,11 +132,21 @@ async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string,
     try {
       const id = parseKubeconfig((await host.readFile(path)).toString());
       const read = async (data?: Buffer, ref?: string) => data ?? (ref ? host.readFile(posix.resolve(kubeconfigDir, ref)) : undefined);
-      const [ca, cert, key] = await Promise.all([read(id.certificateAuthorityData, id.certificateAuthorityFile), read(id.clientCertificateData, id.clientCertificateFile), read(id.clientKeyData, id.clientKeyFile)]);
+      const [ca, cert, key] = await Promise.all([
+        read(id.certificateAuthorityData, id.certificateAuthorityFile),
+        read(id.clientCertificateData, id.clientCertificateFile),
+        read(id.clientKeyData, id.clientKeyFile),
+      ]);
       return get('kube-apiserver', check.replace('admin.conf', file), url, { ca, cert, key, via }, (status, body) => {
         if (status === 200) return undefined;
         if (status === 401) return `HTTP 401 Unauthorized: ${file}'s client certificate is not accepted`;
-        return `HTTP ${status}: ${body.trim().split('\n').filter((l) => l.startsWith('[-]')).join('; ') || body.trim().slice(0, 200)}`;
+        return `HTTP ${status}: ${
+          body
+            .trim()
+            .split('\n')
+            .filter((l) => l.startsWith('[-]'))
+            .join('; ') || body.trim().slice(0, 200)
+        }`;
       });
     } catch (err) {
       return { component: 'kube-apiserver', check, ok: false, detail: `cannot use ${path}: ${(err as Error).message}` };
@@ -115,8 +156,14 @@ async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string,
 }
 
 /** Every check for one component (empty when the component does not run on this node). */
-export async function componentHealth(host: Host, services: NodeServices, component: Component, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<HealthCheck[]> {
-  if (component === 'kubelet') return services.kubeletHealthz ? [await get('kubelet', 'kubelet /healthz', services.kubeletHealthz, { via: services.dial })] : [];
+export async function componentHealth(
+  host: Host,
+  services: NodeServices,
+  component: Component,
+  kubeconfigDir = DEFAULT_KUBECONFIG_DIR,
+): Promise<HealthCheck[]> {
+  if (component === 'kubelet')
+    return services.kubeletHealthz ? [await get('kubelet', 'kubelet /healthz', services.kubeletHealthz, { via: services.dial })] : [];
   const pod = services.pods.get(component);
   if (!pod) return [];
   const checks: Promise<HealthCheck | undefined>[] = [probeCheck(component, pod, 3000, services.dial)];
@@ -131,7 +178,12 @@ function missingManifests(services: NodeServices): HealthCheck[] {
   if (!trio.some((c) => services.pods.has(c))) return [];
   return trio
     .filter((c) => !services.pods.has(c))
-    .map((c) => ({ component: c, check: 'manifest', ok: false, detail: `no ${c}.yaml in ${MANIFEST_DIR} on this control-plane node (moved out by a restart?)` }));
+    .map((c) => ({
+      component: c,
+      check: 'manifest',
+      ok: false,
+      detail: `no ${c}.yaml in ${MANIFEST_DIR} on this control-plane node (moved out by a restart?)`,
+    }));
 }
 
 export async function nodeHealth(host: Host, services: NodeServices, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<HealthCheck[]> {
@@ -140,7 +192,13 @@ export async function nodeHealth(host: Host, services: NodeServices, kubeconfigD
 }
 
 /** Waits until every check of the component passes (resolves with the last checks either way). */
-export async function waitHealthy(host: Host, services: NodeServices, component: Component, timeoutMs: number, kubeconfigDir?: string): Promise<{ ok: boolean; checks: HealthCheck[] }> {
+export async function waitHealthy(
+  host: Host,
+  services: NodeServices,
+  component: Component,
+  timeoutMs: number,
+  kubeconfigDir?: string,
+): Promise<{ ok: boolean; checks: HealthCheck[] }> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const checks = await componentHealth(host, services, component, kubeconfigDir);

@@ -52,7 +52,12 @@ export interface IntoServiceResult {
   failure?: { component: Component; detail: string; rollbackOk: boolean; rollbackDetail?: string };
 }
 
-export async function bringIntoService(host: Host, renewed: string[], backup: BackupManifest, o: IntoServiceOptions): Promise<IntoServiceResult> {
+export async function bringIntoService(
+  host: Host,
+  renewed: string[],
+  backup: BackupManifest,
+  o: IntoServiceOptions,
+): Promise<IntoServiceResult> {
   const services = await readServices(host, o.kubeconfigDir);
   const done = new Set(o.done ?? []);
   const components = componentsUsing(renewed).filter((c) => (c === 'kubelet' || services.pods.has(c)) && !done.has(c));
@@ -73,7 +78,8 @@ export async function bringIntoService(host: Host, renewed: string[], backup: Ba
     toRestart.push(c);
   }
   if (toRestart.length === 0) {
-    if (components.length === 0) o.log('Nothing to restart: no running component loads what was renewed (kubeconfigs for people are read on each use).');
+    if (components.length === 0)
+      o.log('Nothing to restart: no running component loads what was renewed (kubeconfigs for people are read on each use).');
     return result;
   }
   o.log(`Restarting ${toRestart.join(', ')} (they load the renewed files only at start)`);
@@ -100,7 +106,12 @@ export async function bringIntoService(host: Host, renewed: string[], backup: Ba
  * Puts the backup back and brings the old files into service again: what was restarted (by default everything that
  * uses the renewed files) is restarted, what reloads by itself is verified to serve the old files. ok: healthy again.
  */
-export async function rollBack(host: Host, renewed: string[], backup: BackupManifest, o: IntoServiceOptions & { restarted?: Component[]; reloaded?: Component[] }): Promise<{ ok: boolean; detail?: string }> {
+export async function rollBack(
+  host: Host,
+  renewed: string[],
+  backup: BackupManifest,
+  o: IntoServiceOptions & { restarted?: Component[]; reloaded?: Component[] },
+): Promise<{ ok: boolean; detail?: string }> {
   const services = await readServices(host, o.kubeconfigDir);
   const running = componentsUsing(renewed).filter((c) => c === 'kubelet' || services.pods.has(c));
   const reloaded = o.reloaded ?? running.filter((c) => reloadsByItself(c, renewed));
@@ -115,7 +126,10 @@ export async function rollBack(host: Host, renewed: string[], backup: BackupMani
     const stale = bad ? [] : await waitServesFiles(host, services, c, SERVE_WAIT_MS[c] ?? 10_000);
     if (stale.length > 0) bad = { component: c, detail: stale.join('; ') };
   }
-  if (!bad) o.log('Rolled back: the node runs its previous certificates again and is healthy. The renewal was undone; fix the cause above and run again.');
+  if (!bad)
+    o.log(
+      'Rolled back: the node runs its previous certificates again and is healthy. The renewal was undone; fix the cause above and run again.',
+    );
   else o.log(`ROLLBACK INCOMPLETE: ${bad.component} is still not healthy after restoring backup ${backup.id}: ${bad.detail}`);
   return { ok: !bad, detail: bad ? `${bad.component}: ${bad.detail}` : undefined };
 }

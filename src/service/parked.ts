@@ -43,7 +43,8 @@ export async function restoreParked(host: Host): Promise<string[]> {
     const parkedExists = await host.stat(entry.to);
     const targetExists = await host.stat(entry.from);
     await unparkManifest(host, entry);
-    if (parkedExists && !targetExists) done.push(`moved ${entry.from} back into place (an interrupted restart had parked it at ${entry.at})`);
+    if (parkedExists && !targetExists)
+      done.push(`moved ${entry.from} back into place (an interrupted restart had parked it at ${entry.at})`);
   }
   return done;
 }

@@ -48,7 +48,8 @@ async function manifestRestart(host: Host, services: NodeServices, component: Co
   try {
     crashPoint('manifest-parked');
     o.log(`  ${component}: manifest moved to ${entry.to}; waiting for the kubelet to stop it`);
-    if (!(await waitDown(services, component, o.timeoutMs))) throw new KpkiError(`${component} still answers ${o.timeoutMs / 1000} s after its manifest was moved out (is the kubelet running?)`);
+    if (!(await waitDown(services, component, o.timeoutMs)))
+      throw new KpkiError(`${component} still answers ${o.timeoutMs / 1000} s after its manifest was moved out (is the kubelet running?)`);
   } finally {
     await putBack();
     process.removeListener('SIGINT', onSignal);
@@ -65,15 +66,24 @@ async function runtimeRestart(host: Host, services: NodeServices, component: Com
   for (const argv of strategy === 'crictl' ? crictlCommands(component, ids) : dockerCommands(pod.containerName, ids)) await run(host, argv);
 }
 
-export async function restartComponent(host: Host, services: NodeServices, component: Component, o: RestartOptions): Promise<RestartResult> {
-  const chosen = o.strategy === 'auto' ? await detectStrategy(host, services, component) : { strategy: o.strategy as ConcreteStrategy, why: 'asked for' };
+export async function restartComponent(
+  host: Host,
+  services: NodeServices,
+  component: Component,
+  o: RestartOptions,
+): Promise<RestartResult> {
+  const chosen =
+    o.strategy === 'auto'
+      ? await detectStrategy(host, services, component)
+      : { strategy: o.strategy as ConcreteStrategy, why: 'asked for' };
   if (!chosen.strategy) return { component, ok: true, skipped: chosen.why, detail: chosen.why, checks: [] };
   const strategy = chosen.strategy;
   if (strategy === 'systemd' && !(await host.stat('/run/systemd/system'))) {
     const why = `systemd is not running on ${host.name}: restart ${component} yourself (systemctl restart ${component})`;
     return { component, strategy, ok: true, skipped: why, detail: why, checks: [] };
   }
-  if (strategy !== 'systemd' && !services.pods.has(component)) throw new KpkiError(`${component} has no static pod manifest on ${host.name}: use --strategy systemd`);
+  if (strategy !== 'systemd' && !services.pods.has(component))
+    throw new KpkiError(`${component} has no static pod manifest on ${host.name}: use --strategy systemd`);
   o.log(`${component}: restarting with ${strategy} (${chosen.why})`);
   const started = Date.now();
   if (strategy === 'manifest') await manifestRestart(host, services, component, o);
@@ -83,11 +93,22 @@ export async function restartComponent(host: Host, services: NodeServices, compo
   const health = await waitHealthy(host, services, component, Math.max(1000, o.timeoutMs - (Date.now() - started)), o.kubeconfigDir);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const failing = health.checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.detail}`);
-  return { component, strategy, ok: health.ok, checks: health.checks, detail: health.ok ? `healthy ${seconds} s after the restart` : `not healthy after ${seconds} s: ${failing.join('; ')}` };
+  return {
+    component,
+    strategy,
+    ok: health.ok,
+    checks: health.checks,
+    detail: health.ok ? `healthy ${seconds} s after the restart` : `not healthy after ${seconds} s: ${failing.join('; ')}`,
+  };
 }
 
 /** Restarts the components in order; stops at the first one that does not become healthy. */
-export async function restartComponents(host: Host, services: NodeServices, components: Component[], o: RestartOptions): Promise<RestartResult[]> {
+export async function restartComponents(
+  host: Host,
+  services: NodeServices,
+  components: Component[],
+  o: RestartOptions,
+): Promise<RestartResult[]> {
   const results: RestartResult[] = [];
   for (const component of COMPONENTS.filter((c) => components.includes(c))) {
     const result = await restartComponent(host, services, component, o);

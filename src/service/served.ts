@@ -31,25 +31,64 @@ export function servedEndpoints(services: NodeServices, component: Component): E
     const dir = (f.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt').replace(/\/[^/]+$/, '');
     const out: Endpoint[] = [];
     const client = hostPort(f.get('advertise-client-urls') ?? f.get('listen-client-urls'), 2379);
-    if (client && f.get('cert-file')) out.push({ what: 'etcd client port', ...client, certFile: f.get('cert-file')!, client: { cert: `${dir}/healthcheck-client.crt`, key: `${dir}/healthcheck-client.key` } });
+    if (client && f.get('cert-file'))
+      out.push({
+        what: 'etcd client port',
+        ...client,
+        certFile: f.get('cert-file')!,
+        client: { cert: `${dir}/healthcheck-client.crt`, key: `${dir}/healthcheck-client.key` },
+      });
     const peer = hostPort(f.get('initial-advertise-peer-urls') ?? f.get('listen-peer-urls'), 2380);
-    if (peer && f.get('peer-cert-file')) out.push({ what: 'etcd peer port', ...peer, certFile: f.get('peer-cert-file')!, client: { cert: f.get('peer-cert-file')!, key: f.get('peer-key-file') ?? '' } });
+    if (peer && f.get('peer-cert-file'))
+      out.push({
+        what: 'etcd peer port',
+        ...peer,
+        certFile: f.get('peer-cert-file')!,
+        client: { cert: f.get('peer-cert-file')!, key: f.get('peer-key-file') ?? '' },
+      });
     return out;
   }
   if (component === 'kube-apiserver' && f.get('tls-cert-file')) {
-    return [{ what: 'kube-apiserver', host: f.get('advertise-address') ?? '127.0.0.1', port: Number(f.get('secure-port') ?? 6443), certFile: f.get('tls-cert-file')! }];
+    return [
+      {
+        what: 'kube-apiserver',
+        host: f.get('advertise-address') ?? '127.0.0.1',
+        port: Number(f.get('secure-port') ?? 6443),
+        certFile: f.get('tls-cert-file')!,
+      },
+    ];
   }
   return [];
 }
 
-export async function servedSerial(host: string, port: number, client?: { cert: Buffer; key: Buffer }, timeoutMs = 3000, via?: Dial): Promise<string> {
-  const raw = via ? await withTimeout(via(host, port), timeoutMs, `no connection to ${host}:${port} from the node within ${timeoutMs} ms`) : undefined;
+export async function servedSerial(
+  host: string,
+  port: number,
+  client?: { cert: Buffer; key: Buffer },
+  timeoutMs = 3000,
+  via?: Dial,
+): Promise<string> {
+  const raw = via
+    ? await withTimeout(via(host, port), timeoutMs, `no connection to ${host}:${port} from the node within ${timeoutMs} ms`)
+    : undefined;
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ socket: raw, host, port, rejectUnauthorized: false, cert: client?.cert, key: client?.key, timeout: timeoutMs, servername: /^[\d.:]+$/.test(host) ? undefined : host }, () => {
-      const serial = socket.getPeerCertificate().serialNumber;
-      socket.destroy();
-      resolve(serial);
-    });
+    const socket = tls.connect(
+      {
+        socket: raw,
+        host,
+        port,
+        rejectUnauthorized: false,
+        cert: client?.cert,
+        key: client?.key,
+        timeout: timeoutMs,
+        servername: /^[\d.:]+$/.test(host) ? undefined : host,
+      },
+      () => {
+        const serial = socket.getPeerCertificate().serialNumber;
+        socket.destroy();
+        resolve(serial);
+      },
+    );
     socket.on('timeout', () => socket.destroy(new Error(`no TLS handshake within ${timeoutMs} ms`)));
     socket.on('error', reject);
   });

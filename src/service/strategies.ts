@@ -21,15 +21,24 @@ async function anyExists(host: Host, paths: string[]): Promise<boolean> {
 }
 
 export async function hasUnit(host: Host, unit: string): Promise<boolean> {
-  return anyExists(host, UNIT_DIRS.map((d) => `${d}/${unit}.service`));
+  return anyExists(
+    host,
+    UNIT_DIRS.map((d) => `${d}/${unit}.service`),
+  );
 }
 
 /** auto: static pods → the container runtime's CLI when one is there, else kubeadm's manifest move; services → systemd. */
-export async function detectStrategy(host: Host, services: NodeServices, component: Component): Promise<{ strategy: ConcreteStrategy; why: string } | { strategy: undefined; why: string }> {
+export async function detectStrategy(
+  host: Host,
+  services: NodeServices,
+  component: Component,
+): Promise<{ strategy: ConcreteStrategy; why: string } | { strategy: undefined; why: string }> {
   if (component === 'kubelet') return { strategy: 'systemd', why: 'the kubelet is a systemd service' };
   if (services.pods.has(component)) {
-    if ((await anyExists(host, CRI_SOCKETS)) && (await hasCommand(host, 'crictl'))) return { strategy: 'crictl', why: 'static pod, CRI socket and crictl present' };
-    if ((await anyExists(host, [DOCKER_SOCKET])) && (await hasCommand(host, 'docker'))) return { strategy: 'docker', why: 'static pod, docker socket and CLI present' };
+    if ((await anyExists(host, CRI_SOCKETS)) && (await hasCommand(host, 'crictl')))
+      return { strategy: 'crictl', why: 'static pod, CRI socket and crictl present' };
+    if ((await anyExists(host, [DOCKER_SOCKET])) && (await hasCommand(host, 'docker')))
+      return { strategy: 'docker', why: 'static pod, docker socket and CLI present' };
     return { strategy: 'manifest', why: 'static pod, no container runtime CLI: moving the manifest out and back' };
   }
   if (await hasUnit(host, component)) return { strategy: 'systemd', why: `${component}.service exists` };
@@ -39,12 +48,27 @@ export async function detectStrategy(host: Host, services: NodeServices, compone
 /** crictl: find the pod sandboxes by the labels the kubelet gives static pods, stop and remove them. */
 export function crictlCommands(component: Component, podIds: string[]): string[][] {
   if (podIds.length === 0) return [['crictl', 'pods', '--namespace', 'kube-system', '--label', `component=${component}`, '-q']];
-  return podIds.flatMap((id) => [['crictl', 'stopp', id], ['crictl', 'rmp', id]]);
+  return podIds.flatMap((id) => [
+    ['crictl', 'stopp', id],
+    ['crictl', 'rmp', id],
+  ]);
 }
 
 /** docker (dockershim / cri-dockerd): the containers the kubelet named k8s_<container>_<pod>_kube-system_..., by label. */
 export function dockerCommands(containerName: string, ids: string[]): string[][] {
-  if (ids.length === 0) return [['docker', 'ps', '-a', '-q', '--filter', 'label=io.kubernetes.pod.namespace=kube-system', '--filter', `label=io.kubernetes.container.name=${containerName}`]];
+  if (ids.length === 0)
+    return [
+      [
+        'docker',
+        'ps',
+        '-a',
+        '-q',
+        '--filter',
+        'label=io.kubernetes.pod.namespace=kube-system',
+        '--filter',
+        `label=io.kubernetes.container.name=${containerName}`,
+      ],
+    ];
   return [['docker', 'rm', '-f', ...ids]];
 }
 

@@ -81,7 +81,14 @@ function writeCas(ctx: Ctx): void {
 
 async function kubeconfigFile(ctx: Ctx, file: string, server: string, commonName: string, organizations: string[] = []): Promise<void> {
   const { certPem, keyPem } = await leaf(ctx, { commonName, organizations, extKeyUsages: ['clientAuth'] }, ctx.cas.ca);
-  const text = renderKubeconfig({ clusterName: 'kubernetes', server, caPem: certificateToPem(ctx.cas.ca.cert), userName: commonName, certPem, keyPem });
+  const text = renderKubeconfig({
+    clusterName: 'kubernetes',
+    server,
+    caPem: certificateToPem(ctx.cas.ca.cert),
+    userName: commonName,
+    certPem,
+    keyPem,
+  });
   write(ctx.root, `/etc/kubernetes/${file}`, text, 0o600);
 }
 
@@ -94,11 +101,19 @@ async function kubeletIdentity(ctx: Ctx, options: NodeOptions, server: string): 
     return;
   }
   const { certPem, keyPem } = await leaf(ctx, { commonName, organizations: ['system:nodes'], extKeyUsages: ['clientAuth'] }, ctx.cas.ca);
-  const stamp = ctx.notBefore.toISOString().replace(/\.\d+Z$/, '').replace(/[T:]/g, '-');
+  const stamp = ctx.notBefore
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/[T:]/g, '-');
   write(ctx.root, `/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`, certPem + keyPem, 0o600);
   symlinkSync(`/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`, join(ctx.root, '/var/lib/kubelet/pki/kubelet-client-current.pem'));
   const pem = '/var/lib/kubelet/pki/kubelet-client-current.pem';
-  write(ctx.root, '/etc/kubernetes/kubelet.conf', renderKubeconfig({ clusterName: 'kubernetes', server, caPem, userName: 'default-auth', certFile: pem, keyFile: pem }), 0o600);
+  write(
+    ctx.root,
+    '/etc/kubernetes/kubelet.conf',
+    renderKubeconfig({ clusterName: 'kubernetes', server, caPem, userName: 'default-auth', certFile: pem, keyFile: pem }),
+    0o600,
+  );
 }
 
 /**
@@ -186,12 +201,29 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
   const legacyO = flavour === '1.11' ? ['system:masters'] : [];
   const stacked = options.stackedEtcd ?? true;
   const sans = [...(options.certSans ?? []), endpointHost];
-  const apiDns = [options.nodeName, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', ...sans.filter((s) => !isIp(s))];
+  const apiDns = [
+    options.nodeName,
+    'kubernetes',
+    'kubernetes.default',
+    'kubernetes.default.svc',
+    'kubernetes.default.svc.cluster.local',
+    ...sans.filter((s) => !isIp(s)),
+  ];
   const apiIps = ['10.96.0.1', options.address, ...sans.filter(isIp)];
   writeCas(ctx);
   const work: Promise<void>[] = [
-    pairFile(ctx, 'apiserver', { commonName: 'kube-apiserver', dnsNames: [...new Set(apiDns)], ipAddresses: [...new Set(apiIps)], extKeyUsages: ['serverAuth'] }, cas.ca),
-    pairFile(ctx, 'apiserver-kubelet-client', { commonName: 'kube-apiserver-kubelet-client', organizations: [admins], extKeyUsages: ['clientAuth'] }, cas.ca),
+    pairFile(
+      ctx,
+      'apiserver',
+      { commonName: 'kube-apiserver', dnsNames: [...new Set(apiDns)], ipAddresses: [...new Set(apiIps)], extKeyUsages: ['serverAuth'] },
+      cas.ca,
+    ),
+    pairFile(
+      ctx,
+      'apiserver-kubelet-client',
+      { commonName: 'kube-apiserver-kubelet-client', organizations: [admins], extKeyUsages: ['clientAuth'] },
+      cas.ca,
+    ),
     pairFile(ctx, 'front-proxy-client', { commonName: 'front-proxy-client', extKeyUsages: ['clientAuth'] }, cas.frontProxyCa),
     kubeconfigFile(ctx, 'admin.conf', `https://${endpoint}`, 'kubernetes-admin', [admins]),
     kubeconfigFile(ctx, 'controller-manager.conf', `https://${options.address}:6443`, 'system:kube-controller-manager'),
@@ -205,7 +237,15 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
   if (stacked) work.push(...stackedEtcdFiles(ctx, options, legacyO));
   await Promise.all(work);
   await serviceAccountKeys(ctx);
-  for (const [file, text] of Object.entries(renderManifests({ nodeName: options.nodeName, address: options.address, stackedEtcd: stacked, initialCluster: options.initialCluster, localAddress: options.localAddress }))) {
+  for (const [file, text] of Object.entries(
+    renderManifests({
+      nodeName: options.nodeName,
+      address: options.address,
+      stackedEtcd: stacked,
+      initialCluster: options.initialCluster,
+      localAddress: options.localAddress,
+    }),
+  )) {
     write(root, `/etc/kubernetes/manifests/${file}`, text, 0o600);
   }
 }
@@ -217,8 +257,18 @@ function stackedEtcdFiles(ctx: Ctx, options: NodeOptions, legacyO: string[]): Pr
   return [
     pairFile(ctx, 'etcd/server', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, etcdCa),
     pairFile(ctx, 'etcd/peer', { commonName: options.nodeName, ...etcdSans, extKeyUsages: ['serverAuth', 'clientAuth'] }, etcdCa),
-    pairFile(ctx, 'etcd/healthcheck-client', { commonName: 'kube-etcd-healthcheck-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, etcdCa),
-    pairFile(ctx, 'apiserver-etcd-client', { commonName: 'kube-apiserver-etcd-client', organizations: legacyO, extKeyUsages: ['clientAuth'] }, etcdCa),
+    pairFile(
+      ctx,
+      'etcd/healthcheck-client',
+      { commonName: 'kube-etcd-healthcheck-client', organizations: legacyO, extKeyUsages: ['clientAuth'] },
+      etcdCa,
+    ),
+    pairFile(
+      ctx,
+      'apiserver-etcd-client',
+      { commonName: 'kube-apiserver-etcd-client', organizations: legacyO, extKeyUsages: ['clientAuth'] },
+      etcdCa,
+    ),
   ];
 }
 

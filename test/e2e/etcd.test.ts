@@ -44,7 +44,9 @@ function startEtcd(root: string) {
     `--peer-key-file=${pki}/peer.key`,
     '--peer-client-cert-auth=true',
     `--peer-trusted-ca-file=${pki}/ca.crt`,
-  ].map((w) => `'${w}'`).join(' ');
+  ]
+    .map((w) => `'${w}'`)
+    .join(' ');
   // Own mount namespace: this node's name lookups stay on loopback.
   const script = `mount --bind '${root}/hosts' /etc/hosts && mount --bind '${root}/resolv.conf' /etc/resolv.conf && exec ${etcd}`;
   return startTracked('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
@@ -52,12 +54,29 @@ function startEtcd(root: string) {
 
 async function etcdctl(root: string, client: 'healthcheck' | 'apiserver', ...args: string[]): Promise<string> {
   const pki = join(root, 'etc/kubernetes/pki');
-  const [cert, key] = client === 'healthcheck' ? [`${pki}/etcd/healthcheck-client.crt`, `${pki}/etcd/healthcheck-client.key`] : [`${pki}/apiserver-etcd-client.crt`, `${pki}/apiserver-etcd-client.key`];
-  const { stdout, stderr } = await execFileAsync('etcdctl', [`--endpoints=https://${ADDRESS}:2379`, `--cacert=${pki}/etcd/ca.crt`, `--cert=${cert}`, `--key=${key}`, '--dial-timeout=3s', '--command-timeout=5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 15_000 });
+  const [cert, key] =
+    client === 'healthcheck'
+      ? [`${pki}/etcd/healthcheck-client.crt`, `${pki}/etcd/healthcheck-client.key`]
+      : [`${pki}/apiserver-etcd-client.crt`, `${pki}/apiserver-etcd-client.key`];
+  const { stdout, stderr } = await execFileAsync(
+    'etcdctl',
+    [
+      `--endpoints=https://${ADDRESS}:2379`,
+      `--cacert=${pki}/etcd/ca.crt`,
+      `--cert=${cert}`,
+      `--key=${key}`,
+      '--dial-timeout=3s',
+      '--command-timeout=5s',
+      ...args,
+    ],
+    { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 15_000 },
+  );
   return stdout + stderr; // etcdctl 3.4 prints `endpoint health` results on stderr
 }
 
-test('real etcd rejects the expired etcd certificates and accepts the renewed ones', { skip: have('etcd') && have('etcdctl') && have('unshare') ? false : 'etcd, etcdctl or unshare not installed' }, async () => {
+test('real etcd rejects the expired etcd certificates and accepts the renewed ones', {
+  skip: have('etcd') && have('etcdctl') && have('unshare') ? false : 'etcd, etcdctl or unshare not installed',
+}, async () => {
   const root = await expiredControlPlane({ address: ADDRESS, nodeName: NODE });
   roots.push(root);
 
@@ -70,7 +89,9 @@ test('real etcd rejects the expired etcd certificates and accepts the renewed on
   assert.equal(renew.status, 0, renew.stderr);
 
   const etcd = startEtcd(root);
-  await waitFor('etcd to be healthy with the renewed certificates', async () => (await etcdctl(root, 'healthcheck', 'endpoint', 'health')).includes('is healthy')).catch((err) => {
+  await waitFor('etcd to be healthy with the renewed certificates', async () =>
+    (await etcdctl(root, 'healthcheck', 'endpoint', 'health')).includes('is healthy'),
+  ).catch((err) => {
     throw new Error(`${err.message}; etcd log:\n${(etcd as unknown as { log: string }).log.slice(-3000)}`);
   });
   await etcdctl(root, 'apiserver', 'put', '/registry/kpki-test', 'renewed');

@@ -25,12 +25,28 @@ after(() => {
 function standInApiServer(root: string, port: number): Promise<Server> {
   const pki = join(root, 'etc/kubernetes/pki');
   const server = createServer(
-    { cert: readFileSync(join(pki, 'apiserver.crt')), key: readFileSync(join(pki, 'apiserver.key')), ca: readFileSync(join(pki, 'ca.crt')), requestCert: true, rejectUnauthorized: false },
+    {
+      cert: readFileSync(join(pki, 'apiserver.crt')),
+      key: readFileSync(join(pki, 'apiserver.key')),
+      ca: readFileSync(join(pki, 'ca.crt')),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
     (req, res) => {
       const socket = req.socket as TLSSocket;
       if (!socket.authorized) {
         res.writeHead(401, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 }));
+        res.end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message: 'Unauthorized',
+            reason: 'Unauthorized',
+            code: 401,
+          }),
+        );
         return;
       }
       if (req.url?.startsWith('/version')) {
@@ -50,7 +66,10 @@ async function kubectl(kubeconfig: string): Promise<{ ok: boolean; out: string }
   const home = mkdtempSync(join(tmpdir(), 'kpki-kubectl-home-'));
   roots.push(home);
   try {
-    const { stdout } = await execFileAsync(KUBECTL, ['--kubeconfig', kubeconfig, '--request-timeout=15s', 'get', '--raw', '/readyz'], { env: { ...process.env, HOME: home }, timeout: 60_000 });
+    const { stdout } = await execFileAsync(KUBECTL, ['--kubeconfig', kubeconfig, '--request-timeout=15s', 'get', '--raw', '/readyz'], {
+      env: { ...process.env, HOME: home },
+      timeout: 60_000,
+    });
     return { ok: true, out: stdout };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string };
@@ -58,7 +77,9 @@ async function kubectl(kubeconfig: string): Promise<{ ok: boolean; out: string }
   }
 }
 
-test('kubeconfigs kpki writes work with real kubectl; the expired ones fail as they should', { skip: existsSync(KUBECTL) ? false : `${KUBECTL} not found` }, async () => {
+test('kubeconfigs kpki writes work with real kubectl; the expired ones fail as they should', {
+  skip: existsSync(KUBECTL) ? false : `${KUBECTL} not found`,
+}, async () => {
   const port = 16443;
   const root = await expiredControlPlane({ address: ADDRESS, nodeName: 'kubectl-cp1', controlPlaneEndpoint: `${ADDRESS}:${port}` });
   roots.push(root);

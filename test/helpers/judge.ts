@@ -72,7 +72,10 @@ export function credentialFiles(root: string, item: JsonItem): { cert: string; k
     const doc = parse(readFileSync(file, 'utf8'));
     const ctx = doc.contexts.find((c: { name: string }) => c.name === doc['current-context']).context;
     const user = doc.users.find((u: { name: string }) => u.name === ctx.user).user;
-    return { cert: tempFile(Buffer.from(user['client-certificate-data'], 'base64')), key: tempFile(Buffer.from(user['client-key-data'], 'base64')) };
+    return {
+      cert: tempFile(Buffer.from(user['client-certificate-data'], 'base64')),
+      key: tempFile(Buffer.from(user['client-key-data'], 'base64')),
+    };
   }
   return { cert: file, key: inRoot(root, item.keyPath ?? item.path) };
 }
@@ -87,7 +90,10 @@ export function judgeNode(root: string, info: JsonInfo, label: string): number {
     let caFile: string;
     if (item.caName === 'own-ca') {
       // the kubelet's shape: leaf first, its throwaway CA second (openssl verify -CAfile <(second certificate))
-      assert.ok(blocks.length >= 2, `${label}: ${item.name} is judged against its own CA but ${item.path} holds ${blocks.length} certificate(s)`);
+      assert.ok(
+        blocks.length >= 2,
+        `${label}: ${item.name} is judged against its own CA but ${item.path} holds ${blocks.length} certificate(s)`,
+      );
       caFile = tempFile(blocks[1]);
     } else {
       const ca = info.certificateAuthorities.find((c) => c.name === item.caName);

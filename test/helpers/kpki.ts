@@ -32,7 +32,8 @@ export function removeTree(path: string): void {
 }
 
 /** The mode a file holding private key material must have after any kpki write: at most 0600. */
-export const keyModesTightened = (data: Buffer, mode: number) => (/PRIVATE KEY-----|client-key-data/.test(data.toString('latin1')) ? mode & 0o600 : mode);
+export const keyModesTightened = (data: Buffer, mode: number) =>
+  /PRIVATE KEY-----|client-key-data/.test(data.toString('latin1')) ? mode & 0o600 : mode;
 
 /**
  * sha256 over every file (path, mode, bytes) and symlink (path, target) under root, except kpki's own state.
@@ -54,7 +55,10 @@ export function hashTree(root: string, exclude = ['var/lib/kpki'], expectMode?: 
       } else {
         const data = readFileSync(path);
         const mode = expectMode ? expectMode(data, st.mode & 0o7777) : st.mode & 0o7777;
-        hash.update(`F ${rel} ${mode.toString(8)} `).update(data).update('\n');
+        hash
+          .update(`F ${rel} ${mode.toString(8)} `)
+          .update(data)
+          .update('\n');
       }
     }
   };
@@ -66,9 +70,14 @@ export function hashTree(root: string, exclude = ['var/lib/kpki'], expectMode?: 
 export async function kpkiAsync(args: string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<RunResult> {
   const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
-    execFile(process.execPath, [KPKI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ status: code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [KPKI, ...args],
+      { env: { ...process.env, NO_COLOR: '1', ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ status: code, stdout, stderr });
+      },
+    );
   });
 }

@@ -9,7 +9,8 @@ export const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]
 /** Why the lab tests cannot run here, or false. */
 export function labSkipReason(): string | false {
   if (process.getuid?.() !== 0) return 'the lab needs root (namespaces and bind mounts): run the tests as root';
-  for (const cmd of ['unshare', 'nsenter', 'etcd', 'etcdctl', 'ssh', 'ssh-keygen', 'ss']) if (!have(cmd)) return `${cmd} is not installed (.ci/run installs it)`;
+  for (const cmd of ['unshare', 'nsenter', 'etcd', 'etcdctl', 'ssh', 'ssh-keygen', 'ss'])
+    if (!have(cmd)) return `${cmd} is not installed (.ci/run installs it)`;
   if (spawnSync('test', ['-x', '/usr/sbin/sshd']).status !== 0) return 'openssh-server is not installed (.ci/run installs it)';
   if (!have('kubectl')) return 'kubectl is not installed';
   return false;
@@ -38,7 +39,19 @@ export function kubectl(kubeconfig: string, args: string[], server?: string): Pr
 /** etcdctl with a node's healthcheck-client certificate (etcdctl 3.4 prints health results on stderr). */
 export function etcdctl(node: LabNode, endpoints: string[], args: string[]): Promise<Run> {
   const pki = node.path('/etc/kubernetes/pki/etcd');
-  return run('etcdctl', [`--endpoints=${endpoints.join(',')}`, `--cacert=${pki}/ca.crt`, `--cert=${pki}/healthcheck-client.crt`, `--key=${pki}/healthcheck-client.key`, '--dial-timeout=2s', '--command-timeout=4s', ...args], { ...process.env, ETCDCTL_API: '3' });
+  return run(
+    'etcdctl',
+    [
+      `--endpoints=${endpoints.join(',')}`,
+      `--cacert=${pki}/ca.crt`,
+      `--cert=${pki}/healthcheck-client.crt`,
+      `--key=${pki}/healthcheck-client.key`,
+      '--dial-timeout=2s',
+      '--command-timeout=4s',
+      ...args,
+    ],
+    { ...process.env, ETCDCTL_API: '3' },
+  );
 }
 
 export const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
@@ -56,4 +69,3 @@ export async function eventually<T>(what: string, probe: () => Promise<T>, ok: (
   }
   throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 1500)}`);
 }
-

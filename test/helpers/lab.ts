@@ -6,7 +6,10 @@ import { removeTree, tempRoot } from './kpki.js';
 
 const DAY = 86_400_000;
 
-export async function expiredControlPlane(options: Partial<NodeOptions> = {}, keyAlgorithm: 'ECDSA-P256' | 'RSA-2048' = 'ECDSA-P256'): Promise<string> {
+export async function expiredControlPlane(
+  options: Partial<NodeOptions> = {},
+  keyAlgorithm: 'ECDSA-P256' | 'RSA-2048' = 'ECDSA-P256',
+): Promise<string> {
   const root = tempRoot('kpki-lab-');
   const now = Date.now();
   const cas = await makeClusterCas({ keyAlgorithm, notBefore: new Date(now - 400 * DAY) });

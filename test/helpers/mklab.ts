@@ -42,9 +42,16 @@ export function mklab(args: string[], bare = false): MklabTree {
   const r = spawnSync(python()!, [MKLAB, dir, ...(bare ? [] : ['--manifests']), ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mklab.py ${args.join(' ')} failed: ${r.stderr}`);
   if (bare) {
-    const nodes = readdirSync(dir).filter((d) => /^node\d+$/.test(d)).sort();
+    const nodes = readdirSync(dir)
+      .filter((d) => /^node\d+$/.test(d))
+      .sort();
     const expired = /notAfter (\S+?)(;|$)/m.exec(r.stdout)?.[1];
-    return { dir, alg: '', leafNotAfter: new Date(expired ?? 0), nodes: nodes.map((d, i) => ({ name: `cp${i + 1}`, role: 'control-plane', dir: d, ip: '', root: join(dir, d) })) };
+    return {
+      dir,
+      alg: '',
+      leafNotAfter: new Date(expired ?? 0),
+      nodes: nodes.map((d, i) => ({ name: `cp${i + 1}`, role: 'control-plane', dir: d, ip: '', root: join(dir, d) })),
+    };
   }
   const lab = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8'));
   return {

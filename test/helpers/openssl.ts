@@ -39,7 +39,18 @@ export interface OpensslCertFacts {
 }
 
 export function certFacts(certFile: string): OpensslCertFacts {
-  const text = openssl(['x509', '-in', certFile, '-noout', '-subject', '-enddate', '-ext', 'subjectAltName,extendedKeyUsage', '-nameopt', 'RFC2253']).stdout;
+  const text = openssl([
+    'x509',
+    '-in',
+    certFile,
+    '-noout',
+    '-subject',
+    '-enddate',
+    '-ext',
+    'subjectAltName,extendedKeyUsage',
+    '-nameopt',
+    'RFC2253',
+  ]).stdout;
   const subject = /^subject=(.*)$/m.exec(text)?.[1]?.trim() ?? '';
   const notAfter = new Date(/^notAfter=(.*)$/m.exec(text)?.[1] ?? '');
   const sans = /X509v3 Subject Alternative Name:.*\n\s+(.*)/.exec(text)?.[1]?.trim() ?? '';

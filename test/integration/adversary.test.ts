@@ -49,7 +49,9 @@ test('validity that cannot be meant is refused (shorter than an hour unless --fo
   refused(root, ['renew', 'all', '--validity', '1s', '--yes'], /shorter than an hour/, 2);
   const r = kpki(['--root', root, 'renew', 'apiserver', '--validity', '30m', '--force', '--yes']);
   assert.equal(r.status, 0, r.stderr);
-  const notAfter = new Date(/notAfter=(.*)/.exec(openssl(['x509', '-noout', '-enddate', '-in', join(root, PKI, 'apiserver.crt')]).stdout)![1]);
+  const notAfter = new Date(
+    /notAfter=(.*)/.exec(openssl(['x509', '-noout', '-enddate', '-in', join(root, PKI, 'apiserver.crt')]).stdout)![1],
+  );
   assert.ok(Math.abs(notAfter.getTime() - (Date.now() + 30 * 60_000)) < 120_000, notAfter.toISOString());
 });
 
@@ -58,8 +60,18 @@ test('a CA that already expired signs nothing: renew refuses with the CA file an
   extra.push(root);
   const now = Date.now();
   const cas = await makeClusterCas({ notBefore: new Date(now - 3660 * DAY), notAfter: new Date(now - 2 * DAY) });
-  await buildControlPlaneNode(root, cas, { nodeName: 'lab-cp1', address: '127.0.0.11', leafNotBefore: new Date(now - 400 * DAY), leafNotAfter: new Date(now - 35 * DAY) });
-  const stderr = refused(root, ['renew', 'all', '--yes'], /its CA ca \(\/etc\/kubernetes\/pki\/ca\.crt\) expired on .*: kpki does not sign with an expired CA/, 1);
+  await buildControlPlaneNode(root, cas, {
+    nodeName: 'lab-cp1',
+    address: '127.0.0.11',
+    leafNotBefore: new Date(now - 400 * DAY),
+    leafNotAfter: new Date(now - 35 * DAY),
+  });
+  const stderr = refused(
+    root,
+    ['renew', 'all', '--yes'],
+    /its CA ca \(\/etc\/kubernetes\/pki\/ca\.crt\) expired on .*: kpki does not sign with an expired CA/,
+    1,
+  );
   assert.match(stderr, /hint: the cluster needs a new CA/);
 });
 
@@ -69,7 +81,10 @@ test('a leaf followed by its chain in one file keeps the chain, and the plan say
   const ca = readFileSync(join(root, PKI, 'ca.crt'), 'utf8');
   appendFileSync(crt, ca);
   const dry = kpki(['--root', root, 'renew', 'apiserver', '--dry-run']);
-  assert.match(dry.stdout, /chain: \/etc\/kubernetes\/pki\/apiserver\.crt has 1 certificate\(s\) after apiserver: they stay after the new one, unchanged/);
+  assert.match(
+    dry.stdout,
+    /chain: \/etc\/kubernetes\/pki\/apiserver\.crt has 1 certificate\(s\) after apiserver: they stay after the new one, unchanged/,
+  );
   const r = kpki(['--root', root, 'renew', 'apiserver', '--yes']);
   assert.equal(r.status, 0, r.stderr);
   const blocks = pemBlocks(readFileSync(crt, 'utf8'));
@@ -83,7 +98,11 @@ test('bytes that are not UTF-8 in a kubeconfig are never turned into U+FFFD: ren
   const admin = join(root, 'etc/kubernetes/admin.conf');
   writeFileSync(admin, Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from(' (latin-1)\n'), readFileSync(admin)]));
   refused(root, ['renew', 'all', '--yes'], /admin\.conf: byte 5 is not UTF-8/);
-  refused(root, ['kubeconfig', 'update', '--from', '/etc/kubernetes/super-admin.conf', '--to', '/etc/kubernetes/admin.conf'], /admin\.conf holds bytes that are not UTF-8/);
+  refused(
+    root,
+    ['kubeconfig', 'update', '--from', '/etc/kubernetes/super-admin.conf', '--to', '/etc/kubernetes/admin.conf'],
+    /admin\.conf holds bytes that are not UTF-8/,
+  );
 });
 
 test('a relative path in a manifest flag is resolved as the component resolves it (its working directory), not reported missing', () => {
@@ -113,11 +132,53 @@ test('an encrypted key and an Ed25519 CA are refused with the file and the reaso
   const other = fresh();
   const caKey = join(other, PKI, 'front-proxy-ca.key');
   const caCrt = join(other, PKI, 'front-proxy-ca.crt');
-  assert.equal(openssl(['req', '-x509', '-newkey', 'ed25519', '-nodes', '-subj', '/CN=front-proxy-ca', '-days', '3650', '-keyout', caKey, '-out', caCrt]).status, 0);
+  assert.equal(
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ed25519',
+      '-nodes',
+      '-subj',
+      '/CN=front-proxy-ca',
+      '-days',
+      '3650',
+      '-keyout',
+      caKey,
+      '-out',
+      caCrt,
+    ]).status,
+    0,
+  );
   const csr = tempFile('');
-  assert.equal(openssl(['req', '-new', '-key', join(other, PKI, 'front-proxy-client.key'), '-subj', '/CN=front-proxy-client', '-out', csr]).status, 0);
-  assert.equal(openssl(['x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-set_serial', '4661', '-days', '30', '-out', join(other, PKI, 'front-proxy-client.crt')]).status, 0);
-  refused(other, ['renew', 'front-proxy-client', '--yes'], /its CA front-proxy-ca has a ed25519 key \(\/etc\/kubernetes\/pki\/front-proxy-ca\.key\)/);
+  assert.equal(
+    openssl(['req', '-new', '-key', join(other, PKI, 'front-proxy-client.key'), '-subj', '/CN=front-proxy-client', '-out', csr]).status,
+    0,
+  );
+  assert.equal(
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      caCrt,
+      '-CAkey',
+      caKey,
+      '-set_serial',
+      '4661',
+      '-days',
+      '30',
+      '-out',
+      join(other, PKI, 'front-proxy-client.crt'),
+    ]).status,
+    0,
+  );
+  refused(
+    other,
+    ['renew', 'front-proxy-client', '--yes'],
+    /its CA front-proxy-ca has a ed25519 key \(\/etc\/kubernetes\/pki\/front-proxy-ca\.key\)/,
+  );
 });
 
 test('check sees broken chains as Go and openssl do: an issuer that is no CA, a path length exceeded; and a leaf that outlives its CA', () => {
@@ -134,39 +195,113 @@ test('check sees broken chains as Go and openssl do: an issuer that is no CA, a 
   const ext = tempFile('basicConstraints=critical,CA:FALSE\n');
   selfSigned('front-proxy-ca', 'basicConstraints=critical,CA:FALSE', join(pki, 'front-proxy-ca.key'), join(pki, 'front-proxy-ca.crt'));
   const csr = tempFile('');
-  assert.equal(openssl(['req', '-new', '-key', join(pki, 'front-proxy-client.key'), '-subj', '/CN=front-proxy-client', '-out', csr]).status, 0);
-  assert.equal(openssl(['x509', '-req', '-in', csr, '-CA', join(pki, 'front-proxy-ca.crt'), '-CAkey', join(pki, 'front-proxy-ca.key'), '-set_serial', '4660', '-days', '30', '-extfile', ext, '-out', join(pki, 'front-proxy-client.crt')]).status, 0);
-  assert.ok(!openssl(['verify', '-CAfile', join(pki, 'front-proxy-ca.crt'), join(pki, 'front-proxy-client.crt')]).stdout.includes(': OK'), 'openssl rejects it too');
+  assert.equal(
+    openssl(['req', '-new', '-key', join(pki, 'front-proxy-client.key'), '-subj', '/CN=front-proxy-client', '-out', csr]).status,
+    0,
+  );
+  assert.equal(
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      join(pki, 'front-proxy-ca.crt'),
+      '-CAkey',
+      join(pki, 'front-proxy-ca.key'),
+      '-set_serial',
+      '4660',
+      '-days',
+      '30',
+      '-extfile',
+      ext,
+      '-out',
+      join(pki, 'front-proxy-client.crt'),
+    ]).status,
+    0,
+  );
+  assert.ok(
+    !openssl(['verify', '-CAfile', join(pki, 'front-proxy-ca.crt'), join(pki, 'front-proxy-client.crt')]).stdout.includes(': OK'),
+    'openssl rejects it too',
+  );
 
   // ca replaced by one with pathlen:0; apiserver.crt = a leaf + the intermediate CA that signed it
   const ca = { crt: join(pki, 'ca.crt'), key: join(pki, 'ca.key') };
-  selfSigned('kubernetes', 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,digitalSignature\nsubjectKeyIdentifier=hash', ca.key, ca.crt);
+  selfSigned(
+    'kubernetes',
+    'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,digitalSignature\nsubjectKeyIdentifier=hash',
+    ca.key,
+    ca.crt,
+  );
   const inter = { crt: tempFile(''), key: tempFile('') };
   const interCsr = tempFile('');
   assert.equal(openssl(['req', '-new', ...ec, '-subj', '/CN=intermediate', '-keyout', inter.key, '-out', interCsr]).status, 0);
-  assert.equal(openssl(['x509', '-req', '-in', interCsr, '-CA', ca.crt, '-CAkey', ca.key, '-set_serial', '4660', '-days', '300', '-extfile', tempFile('basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n'), '-out', inter.crt]).status, 0);
+  assert.equal(
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      interCsr,
+      '-CA',
+      ca.crt,
+      '-CAkey',
+      ca.key,
+      '-set_serial',
+      '4660',
+      '-days',
+      '300',
+      '-extfile',
+      tempFile('basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n'),
+      '-out',
+      inter.crt,
+    ]).status,
+    0,
+  );
   const leafCsr = tempFile('');
   assert.equal(openssl(['req', '-new', '-key', join(pki, 'apiserver.key'), '-subj', '/CN=kube-apiserver', '-out', leafCsr]).status, 0);
   const leaf = tempFile('');
-  assert.equal(openssl(['x509', '-req', '-in', leafCsr, '-CA', inter.crt, '-CAkey', inter.key, '-set_serial', '4660', '-days', '200', '-out', leaf]).status, 0);
+  assert.equal(
+    openssl(['x509', '-req', '-in', leafCsr, '-CA', inter.crt, '-CAkey', inter.key, '-set_serial', '4660', '-days', '200', '-out', leaf])
+      .status,
+    0,
+  );
   writeFileSync(join(pki, 'apiserver.crt'), readFileSync(leaf, 'utf8') + readFileSync(inter.crt, 'utf8'));
-  assert.match(openssl(['verify', '-CAfile', ca.crt, '-untrusted', inter.crt, leaf]).stdout + openssl(['verify', '-CAfile', ca.crt, '-untrusted', inter.crt, leaf]).stderr, /path length constraint exceeded/);
+  assert.match(
+    openssl(['verify', '-CAfile', ca.crt, '-untrusted', inter.crt, leaf]).stdout +
+      openssl(['verify', '-CAfile', ca.crt, '-untrusted', inter.crt, leaf]).stderr,
+    /path length constraint exceeded/,
+  );
 
   const { status, info } = checkJson(root);
   assert.equal(status, 2);
-  const problems = (name: string) => info.certificates.find((c) => c.name === name)!.problems.map((p) => `${p.code}: ${p.message}`).join('\n');
-  assert.match(problems('front-proxy-client'), /chain-invalid: signed by front-proxy-ca \(\/etc\/kubernetes\/pki\/front-proxy-ca\.crt\), which is not a CA/);
-  assert.match(problems('apiserver'), /chain-invalid: ca \(\/etc\/kubernetes\/pki\/ca\.crt\) allows 0 intermediate CA\(s\) below it \(pathLenConstraint\) and has 1/);
+  const problems = (name: string) =>
+    info.certificates
+      .find((c) => c.name === name)!
+      .problems.map((p) => `${p.code}: ${p.message}`)
+      .join('\n');
+  assert.match(
+    problems('front-proxy-client'),
+    /chain-invalid: signed by front-proxy-ca \(\/etc\/kubernetes\/pki\/front-proxy-ca\.crt\), which is not a CA/,
+  );
+  assert.match(
+    problems('apiserver'),
+    /chain-invalid: ca \(\/etc\/kubernetes\/pki\/ca\.crt\) allows 0 intermediate CA\(s\) below it \(pathLenConstraint\) and has 1/,
+  );
   // (the intermediate expires in 300 days, the leaf it signed in 200: fine; a leaf past its CA is a warning)
   refused(root, ['renew', 'front-proxy-client', '--yes'], /which is not a CA/);
 });
 
-test('a leaf valid past its CA\'s own expiry is a warning: it stops working then', async () => {
+test("a leaf valid past its CA's own expiry is a warning: it stops working then", async () => {
   const root = tempRoot('kpki-outlive-');
   extra.push(root);
   const now = Date.now();
   const cas = await makeClusterCas({ notBefore: new Date(now - 3500 * DAY), notAfter: new Date(now + 100 * DAY) });
-  await buildControlPlaneNode(root, cas, { nodeName: 'lab-cp1', address: '127.0.0.11', leafNotBefore: new Date(now - DAY), leafNotAfter: new Date(now + 364 * DAY) });
+  await buildControlPlaneNode(root, cas, {
+    nodeName: 'lab-cp1',
+    address: '127.0.0.11',
+    leafNotBefore: new Date(now - DAY),
+    leafNotAfter: new Date(now + 364 * DAY),
+  });
   const { status, info } = checkJson(root);
   assert.equal(status, 1);
   const api = info.certificates.find((c) => c.name === 'apiserver')!;

@@ -28,7 +28,10 @@ const now = new Date().toISOString();
 const nodes = Array.from({ length: NODES }, (_, i) => {
   const role = i < 3 ? 'control-plane' : 'worker';
   const name = role === 'control-plane' ? `cp${i + 1}` : `worker-${String(i - 2).padStart(2, '0')}`;
-  return asStored(realisticNode({ name, address: `127.0.1.${i + 1}`, role, kubeletVersion: 'v1.29.4', ready: { status: 'True', heartbeat: now } }), String(1000 + i));
+  return asStored(
+    realisticNode({ name, address: `127.0.1.${i + 1}`, role, kubeletVersion: 'v1.29.4', ready: { status: 'True', heartbeat: now } }),
+    String(1000 + i),
+  );
 });
 
 before(async () => {
@@ -44,20 +47,35 @@ before(async () => {
     notAfter: new Date(Date.now() + 86_400_000),
     signer: ca,
   });
-  server = https.createServer({ cert: certificateToPem(cert), key: privateKeyToPem(key), ca: certificateToPem(ca.cert), requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    if (!(req.socket as TLSSocket).authorized) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"kind":"Status","code":401}');
-    const send = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/api/v1/nodes') return send({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '2000' }, items: nodes });
-    const one = /^\/api\/v1\/nodes\/([^/]+)$/.exec(path);
-    const node = one && nodes.find((n) => n.metadata.name === one[1]);
-    if (node) return send(node);
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","code":404,"reason":"NotFound"}');
-  });
+  server = https.createServer(
+    {
+      cert: certificateToPem(cert),
+      key: privateKeyToPem(key),
+      ca: certificateToPem(ca.cert),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    (req, res) => {
+      if (!(req.socket as TLSSocket).authorized)
+        return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"kind":"Status","code":401}');
+      const send = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      const path = (req.url ?? '').split('?')[0];
+      if (path === '/api/v1/nodes')
+        return send({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '2000' }, items: nodes });
+      const one = /^\/api\/v1\/nodes\/([^/]+)$/.exec(path);
+      const node = one && nodes.find((n) => n.metadata.name === one[1]);
+      if (node) return send(node);
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","code":404,"reason":"NotFound"}');
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   kubeconfig = join(root, 'admin-local.conf');
-  writeFileSync(kubeconfig, readFileSync(join(root, 'etc/kubernetes/admin.conf'), 'utf8').replace(/server: .*/, `server: https://127.0.0.1:${port}`), { mode: 0o600 });
+  writeFileSync(
+    kubeconfig,
+    readFileSync(join(root, 'etc/kubernetes/admin.conf'), 'utf8').replace(/server: .*/, `server: https://127.0.0.1:${port}`),
+    { mode: 0o600 },
+  );
 });
 
 after(() => {
@@ -74,7 +92,10 @@ test('a Node as kube-apiserver returns it is 10+ KB and a NodeList of 30 is hund
   assert.equal(ready.lastSeen?.toISOString(), now);
   const found = await discoverNodes(api);
   assert.equal(found.length, NODES);
-  assert.deepEqual(found.slice(0, 3).map((n) => `${n.name} ${n.role} ${n.address}`), ['cp1 control-plane 127.0.1.1', 'cp2 control-plane 127.0.1.2', 'cp3 control-plane 127.0.1.3']);
+  assert.deepEqual(
+    found.slice(0, 3).map((n) => `${n.name} ${n.role} ${n.address}`),
+    ['cp1 control-plane 127.0.1.1', 'cp2 control-plane 127.0.1.2', 'cp3 control-plane 127.0.1.3'],
+  );
 });
 
 test('inventory discover writes all 30 nodes of a real-sized NodeList', async () => {
@@ -90,6 +111,7 @@ test('an answer past the bound is refused with a clear error, not cut and misrea
   const api = apiAccessOf(readFileSync(kubeconfig, 'utf8'));
   await assert.rejects(
     httpGet(`${api.server}/api/v1/nodes`, { ca: api.ca, cert: api.cert, key: api.key, maxBodyBytes: 100_000 }),
-    (err: Error & { code?: string }) => err.code === 'E2BIG' && /\/api\/v1\/nodes: the answer is larger than 100000 bytes/.test(err.message),
+    (err: Error & { code?: string }) =>
+      err.code === 'E2BIG' && /\/api\/v1\/nodes: the answer is larger than 100000 bytes/.test(err.message),
   );
 });

@@ -51,7 +51,23 @@ test('key that does not match its certificate', () => {
 test('leaf not signed by any CA present', () => {
   const root = fresh();
   const ca = join(root, PKI, 'etcd', 'ca');
-  const r = openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=etcd-ca', '-days', '30', '-keyout', `${ca}.key`, '-out', `${ca}.crt`]);
+  const r = openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=etcd-ca',
+    '-days',
+    '30',
+    '-keyout',
+    `${ca}.key`,
+    '-out',
+    `${ca}.crt`,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   expectRefusal(root, '/etc/kubernetes/pki/');
   assert.match(kpki(['--root', root, 'check']).stdout, /not signed by its CA/);
@@ -63,9 +79,31 @@ test('a certificate outside the catalog that no CA of the node signed never bloc
   const scratch = join(root, 'tmp-foreign');
   mkdirSync(scratch);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  assert.equal(openssl(['req', '-x509', ...ec, '-subj', '/CN=someone-ca', '-days', '30', '-keyout', `${scratch}/ca.key`, '-out', `${scratch}/ca.crt`]).status, 0);
-  assert.equal(openssl(['req', ...ec, '-subj', '/CN=lab-cp1', '-keyout', join(root, 'var/lib/kubelet/pki/kubelet.key'), '-out', `${scratch}/leaf.csr`]).status, 0);
-  const signed = openssl(['x509', '-req', '-in', `${scratch}/leaf.csr`, '-CA', `${scratch}/ca.crt`, '-CAkey', `${scratch}/ca.key`, '-CAcreateserial', '-days', '30', '-out', join(root, 'var/lib/kubelet/pki/kubelet.crt')]);
+  assert.equal(
+    openssl(['req', '-x509', ...ec, '-subj', '/CN=someone-ca', '-days', '30', '-keyout', `${scratch}/ca.key`, '-out', `${scratch}/ca.crt`])
+      .status,
+    0,
+  );
+  assert.equal(
+    openssl(['req', ...ec, '-subj', '/CN=lab-cp1', '-keyout', join(root, 'var/lib/kubelet/pki/kubelet.key'), '-out', `${scratch}/leaf.csr`])
+      .status,
+    0,
+  );
+  const signed = openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${scratch}/leaf.csr`,
+    '-CA',
+    `${scratch}/ca.crt`,
+    '-CAkey',
+    `${scratch}/ca.key`,
+    '-CAcreateserial',
+    '-days',
+    '30',
+    '-out',
+    join(root, 'var/lib/kubelet/pki/kubelet.crt'),
+  ]);
   assert.equal(signed.status, 0, signed.stderr);
   rmSync(scratch, { recursive: true });
   const servingBefore = readFileSync(join(root, 'var/lib/kubelet/pki/kubelet.crt'));
@@ -121,12 +159,17 @@ test('kubeconfig that lacks its current user', () => {
   assert.match(stderr, /lacks the current user/);
 });
 
-test('read-only certificates directory (a real read-only bind mount)', { skip: spawnSync('unshare', ['--version']).status === 0 ? false : 'unshare not available' }, () => {
+test('read-only certificates directory (a real read-only bind mount)', {
+  skip: spawnSync('unshare', ['--version']).status === 0 ? false : 'unshare not available',
+}, () => {
   const root = fresh();
   const pki = join(root, PKI);
   const before = hashTree(root);
   const script = `mount --bind "${pki}" "${pki}" && mount -o remount,ro,bind "${pki}" && exec "${process.execPath}" "${KPKI}" --root "${root}" renew all --yes`;
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   assert.notEqual(r.status, 0, r.stdout);
   assert.match(r.stderr, /read-only file system/i);
   assert.match(r.stderr, /restored from backup/);
@@ -162,7 +205,7 @@ test('modes survive a renewal (keys and kubeconfigs 0600, certificates 0644, cus
   const root = fresh();
   chmodSync(join(root, PKI, 'apiserver.crt'), 0o640);
   assert.equal(kpki(['--root', root, 'renew', 'all', '--yes']).status, 0);
-  const mode = (p: string) => (spawnSync('stat', ['-c', '%a', join(root, p)], { encoding: 'utf8' }).stdout.trim());
+  const mode = (p: string) => spawnSync('stat', ['-c', '%a', join(root, p)], { encoding: 'utf8' }).stdout.trim();
   assert.equal(mode(`${PKI}/apiserver.crt`), '640');
   assert.equal(mode(`${PKI}/apiserver.key`), '600');
   assert.equal(mode(`${PKI}/front-proxy-client.crt`), '644');

@@ -50,7 +50,13 @@ async function assertConsistent(root: string, label: string): Promise<void> {
 }
 
 /** The campaign on one tree: kills of renew, then kills of restore of the backups those left. */
-async function campaign(root: string, kills: number, next: () => number, tally: { renew: number; restore: number }, name: string): Promise<void> {
+async function campaign(
+  root: string,
+  kills: number,
+  next: () => number,
+  tally: { renew: number; restore: number },
+  name: string,
+): Promise<void> {
   for (let i = 0; i < kills; i++) {
     // renew of 13 RSA-2048 keys takes about a second here: kills land before, during and after the writes
     if ((await killedAfter(['--root', root, 'renew', 'all', '--yes'], 30 + Math.floor(next() * 1500))) === 128) tally.renew++;
@@ -59,7 +65,9 @@ async function campaign(root: string, kills: number, next: () => number, tally: 
     assert.equal(again.status, 0, `${name}: renew after kill ${i}: ${again.stderr} (seed ${seed})`);
     await assertConsistent(root, `${name}: renew kill ${i}`);
   }
-  const backups = JSON.parse((await kpkiAsync(['--root', root, 'backups', '-o', 'json'])).stdout).filter((b: { incomplete?: boolean }) => !b.incomplete);
+  const backups = JSON.parse((await kpkiAsync(['--root', root, 'backups', '-o', 'json'])).stdout).filter(
+    (b: { incomplete?: boolean }) => !b.incomplete,
+  );
   for (let i = 0; i < kills; i++) {
     const id = backups[Math.floor(next() * backups.length)].id as string;
     if ((await killedAfter(['--root', root, 'restore', id], 20 + Math.floor(next() * 300))) === 128) tally.restore++;
@@ -80,7 +88,9 @@ test(`${KILLS} random SIGKILLs of renew and ${KILLS} of restore on RSA trees: af
   } finally {
     [root, template].forEach(removeTree);
   }
-  console.log(`crash campaign (seed ${seed}): ${tally.renew}/${KILLS} renews and ${tally.restore}/${KILLS} restores killed mid-run; every tree consistent after the next run`);
+  console.log(
+    `crash campaign (seed ${seed}): ${tally.renew}/${KILLS} renews and ${tally.restore}/${KILLS} restores killed mid-run; every tree consistent after the next run`,
+  );
   // most kills must land while the run works, or the campaign proves little
   assert.ok(tally.renew >= KILLS * 0.6 && tally.restore >= KILLS * 0.3, JSON.stringify(tally));
 });

@@ -42,9 +42,12 @@ function parse(text: string): Sample[] {
     });
 }
 
-const enddate = (pem: string) => Math.floor(Date.parse(openssl(['x509', '-noout', '-enddate'], pem).stdout.trim().replace('notAfter=', '')) / 1000);
+const enddate = (pem: string) =>
+  Math.floor(Date.parse(openssl(['x509', '-noout', '-enddate'], pem).stdout.trim().replace('notAfter=', '')) / 1000);
 
-test('exporter --once: enix x509-certificate-exporter names and labels, values as openssl reads them, promtool-clean', { skip: !have('promtool') && 'promtool is not installed (.ci/run installs prometheus)' }, () => {
+test('exporter --once: enix x509-certificate-exporter names and labels, values as openssl reads them, promtool-clean', {
+  skip: !have('promtool') && 'promtool is not installed (.ci/run installs prometheus)',
+}, () => {
   const r = kpki(['--root', root, 'exporter', '--once']);
   assert.equal(r.status, 0, r.stderr);
   const lint = spawnSync('promtool', ['check', 'metrics'], { input: r.stdout, encoding: 'utf8' });
@@ -56,18 +59,27 @@ test('exporter --once: enix x509-certificate-exporter names and labels, values a
   assert.equal(api.labels.filename, 'apiserver.crt');
   assert.equal(api.labels.subject_CN, 'kube-apiserver');
   assert.equal(api.labels.issuer_CN, 'kubernetes');
-  const serial = openssl(['x509', '-noout', '-serial'], readFileSync(join(root, 'etc/kubernetes/pki/apiserver.crt'))).stdout.trim().replace('serial=', '');
+  const serial = openssl(['x509', '-noout', '-serial'], readFileSync(join(root, 'etc/kubernetes/pki/apiserver.crt')))
+    .stdout.trim()
+    .replace('serial=', '');
   assert.equal(api.labels.serial_number, BigInt(`0x${serial}`).toString(10), 'the serial in decimal, as enix prints it');
   assert.equal(samples.find((s) => s.name === 'x509_cert_expired' && s.labels.filepath === '/etc/kubernetes/pki/apiserver.crt')!.value, 1);
-  assert.ok(samples.find((s) => s.name === 'x509_cert_expires_in_seconds' && s.labels.filepath === '/etc/kubernetes/pki/apiserver.crt')!.value < 0);
+  assert.ok(
+    samples.find((s) => s.name === 'x509_cert_expires_in_seconds' && s.labels.filepath === '/etc/kubernetes/pki/apiserver.crt')!.value < 0,
+  );
   assert.equal(samples.find((s) => s.name === 'x509_cert_expired' && s.labels.filepath === '/etc/kubernetes/pki/ca.crt')!.value, 0);
   const admin = samples.filter((s) => s.name === 'x509_cert_not_after' && s.labels.filepath === '/etc/kubernetes/admin.conf');
-  assert.deepEqual(admin.map((s) => `${s.labels.embedded_kind}:${s.labels.embedded_key}`).sort(), ['cluster:kubernetes', 'user:kubernetes-admin']);
+  assert.deepEqual(admin.map((s) => `${s.labels.embedded_kind}:${s.labels.embedded_key}`).sort(), [
+    'cluster:kubernetes',
+    'user:kubernetes-admin',
+  ]);
   assert.equal(samples.find((s) => s.name === 'x509_read_errors')!.value, 0);
   assert.equal(samples.find((s) => s.name === 'kpki_node_reachable')!.value, 1);
 });
 
-test('exporter serves /metrics, / and /healthz until stopped by PID; the status page puts expired certificates first, in red, in Chromium', { skip: !have('chromium') && 'chromium is not installed (.ci/run installs it)' }, async () => {
+test('exporter serves /metrics, / and /healthz until stopped by PID; the status page puts expired certificates first, in red, in Chromium', {
+  skip: !have('chromium') && 'chromium is not installed (.ci/run installs it)',
+}, async () => {
   const port = 19793;
   const child = startTracked(process.execPath, [KPKI, '--root', root, 'exporter', '--listen', `127.0.0.1:${port}`]);
   await waitFor('the exporter to listen', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok);
@@ -81,7 +93,25 @@ test('exporter serves /metrics, / and /healthz until stopped by PID; the status 
   assert.equal(firstRow[1], '2', 'problems first');
 
   const shot = process.env.KPKI_KEEP_SCREENSHOT ?? join(scratch, 'status.png');
-  const r = spawnSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${join(scratch, 'profile')}`, '--hide-scrollbars', '--window-size=1200,900', `--screenshot=${shot}`, `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    'chromium',
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${join(scratch, 'profile')}`,
+      '--hide-scrollbars',
+      '--window-size=1200,900',
+      `--screenshot=${shot}`,
+      `http://127.0.0.1:${port}/`,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
   const png = PNG.sync.read(readFileSync(shot));
   assert.equal(png.width, 1200);
@@ -95,20 +125,23 @@ test('exporter serves /metrics, / and /healthz until stopped by PID; the status 
   // the timeline is where the blue "now" line is: red marks (the expired leaves) and green ones (the CAs) on it
   const rowsWith = (hex: string, x0: number, x1: number) => {
     const ys: number[] = [];
-    for (let y = 0; y < png.height; y++) for (let x = x0; x < x1; x++) if (near(at(x, y), hex)) {
-      ys.push(y);
-      break;
-    }
+    for (let y = 0; y < png.height; y++)
+      for (let x = x0; x < x1; x++)
+        if (near(at(x, y), hex)) {
+          ys.push(y);
+          break;
+        }
     return ys;
   };
   const band = rowsWith('#1565c0', 150, 1100);
   assert.ok(band.length > 20, `the "now" line of the timeline: ${band.length} rows`);
   let red = 0;
   let green = 0;
-  for (let y = band[0]; y <= band.at(-1)!; y++) for (let x = 140; x < 1100; x++) {
-    if (near(at(x, y), '#c62828')) red++;
-    if (near(at(x, y), '#2e7d32')) green++;
-  }
+  for (let y = band[0]; y <= band.at(-1)!; y++)
+    for (let x = 140; x < 1100; x++) {
+      if (near(at(x, y), '#c62828')) red++;
+      if (near(at(x, y), '#2e7d32')) green++;
+    }
   assert.ok(red > 80, `red expiry marks in the timeline: ${red} pixels`);
   assert.ok(green > 20, `green CA marks in the timeline: ${green} pixels`);
   // below it the table: its first row's dot is red (problems first), its last rows' dots green
@@ -120,7 +153,9 @@ test('exporter serves /metrics, / and /healthz until stopped by PID; the status 
   assert.equal(child.exitCode, 0);
 });
 
-test('the shipped alert rules: promtool check rules, and promtool test rules fires each alert when it should', { skip: !have('promtool') && 'promtool is not installed (.ci/run installs prometheus)' }, () => {
+test('the shipped alert rules: promtool check rules, and promtool test rules fires each alert when it should', {
+  skip: !have('promtool') && 'promtool is not installed (.ci/run installs prometheus)',
+}, () => {
   const dir = join(import.meta.dirname, '..', '..', 'deploy', 'prometheus');
   const check = spawnSync('promtool', ['check', 'rules', 'kpki-alerts.yaml'], { cwd: dir, encoding: 'utf8' });
   assert.equal(check.status, 0, check.stdout + check.stderr);

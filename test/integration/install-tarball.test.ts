@@ -16,7 +16,9 @@ after(() => dirs.forEach(removeTree));
 /** The npm registry answers (CI and this machine reach it; elsewhere the test says why it cannot run). */
 const registry = spawnSync('npm', ['view', 'commander', 'version'], { encoding: 'utf8', timeout: 30_000 }).status === 0;
 
-test('npm pack, npm install -g --prefix (no dev dependencies, scripts refused): kpki demo, check -o json and kubectl kpki check run from the prefix', { skip: !registry && 'the npm registry is not reachable' }, () => {
+test('npm pack, npm install -g --prefix (no dev dependencies, scripts refused): kpki demo, check -o json and kubectl kpki check run from the prefix', {
+  skip: !registry && 'the npm registry is not reachable',
+}, () => {
   const dir = tempRoot('kpki-install-');
   dirs.push(dir);
   // (dist is built by `npm test` before the tests: packing must not build again under running tests)
@@ -24,11 +26,19 @@ test('npm pack, npm install -g --prefix (no dev dependencies, scripts refused): 
   assert.equal(pack.status, 0, pack.stderr);
   const tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
   const prefix = join(dir, 'prefix');
-  const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
+  const install = spawnSync(
+    'npm',
+    ['install', '-g', '--prefix', prefix, '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', tarball],
+    { cwd: dir, encoding: 'utf8', timeout: 300_000 },
+  );
   assert.equal(install.status, 0, install.stdout + install.stderr);
   const bin = join(prefix, 'bin');
   assert.ok(existsSync(join(bin, 'kpki')) && existsSync(join(bin, 'kubectl-kpki')), 'both names are linked');
-  assert.equal(existsSync(join(prefix, 'lib', 'node_modules', 'kpki', 'node_modules', 'typescript')), false, 'no dev dependency is installed');
+  assert.equal(
+    existsSync(join(prefix, 'lib', 'node_modules', 'kpki', 'node_modules', 'typescript')),
+    false,
+    'no dev dependency is installed',
+  );
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
   const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
 

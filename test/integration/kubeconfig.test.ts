@@ -54,7 +54,9 @@ function kubectl(kubeconfig: string, args: string[]) {
 }
 const haveKubectl = spawnSync('sh', ['-c', 'command -v kubectl']).status === 0;
 
-test("kubeconfig update replaces only this cluster's admin credentials and keeps every other context", { skip: haveKubectl ? false : 'kubectl not installed' }, () => {
+test("kubeconfig update replaces only this cluster's admin credentials and keeps every other context", {
+  skip: haveKubectl ? false : 'kubectl not installed',
+}, () => {
   const root = node.fresh();
   const oldAdmin = readFileSync(join(root, 'etc/kubernetes/admin.conf'), 'utf8');
   const userPath = join(root, 'root/.kube/config');
@@ -84,7 +86,16 @@ test("kubeconfig update replaces only this cluster's admin credentials and keeps
   // Real kubectl reads it: both contexts there, the current one unchanged, the lab user holds the renewed certificate.
   assert.deepEqual(kubectl(userPath, ['config', 'get-contexts', '-o', 'name']).stdout.trim().split('\n').sort(), ['lab-admin', 'prod']);
   assert.equal(kubectl(userPath, ['config', 'current-context']).stdout.trim(), 'prod');
-  const view = kubectl(userPath, ['config', 'view', '--raw', '--minify', '--context', 'lab-admin', '-o', 'jsonpath={.users[0].user.client-certificate-data}']);
+  const view = kubectl(userPath, [
+    'config',
+    'view',
+    '--raw',
+    '--minify',
+    '--context',
+    'lab-admin',
+    '-o',
+    'jsonpath={.users[0].user.client-certificate-data}',
+  ]);
   assert.equal(view.stdout, dataOf(renewed, 'client-certificate-data')[0]);
   assert.match(kpki(['--root', root, 'backups']).stdout, /kubeconfig update/);
   assert.match(kpki(['--root', root, 'kubeconfig', 'update']).stdout, /already has these credentials[\s\S]*Nothing to change/);
@@ -108,7 +119,19 @@ test('kubeconfig user issues a client kubeconfig from the cluster CA (e.g. super
   const root = node.fresh();
   const out = '/etc/kubernetes/super-admin.conf';
   assert.equal(existsSync(join(root, out)), true);
-  const r = kpki(['--root', root, 'kubeconfig', 'user', 'kubernetes-super-admin', '--group', 'system:masters', '--validity', '720h', '--out', out]);
+  const r = kpki([
+    '--root',
+    root,
+    'kubeconfig',
+    'user',
+    'kubernetes-super-admin',
+    '--group',
+    'system:masters',
+    '--validity',
+    '720h',
+    '--out',
+    out,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /Wrote .*super-admin\.conf for kubernetes-super-admin \(groups system:masters\)/);
   const text = readFileSync(join(root, out), 'utf8');

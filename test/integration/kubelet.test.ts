@@ -52,10 +52,10 @@ test('kubelet renew: new kubelet-client-<time>.pem, symlink, kubelet.conf switch
   assert.equal(changed.length, 2, changed.join('\n'));
   const status = kpki(['--root', root, 'kubelet', 'status']);
   assert.match(status.stdout, /client identity: +\/var\/lib\/kubelet\/pki\/kubelet-client-current\.pem/);
-  assert.match(kpki(["--root", root, "check"]).stdout, /^kubelet-client .* 364d .*ok$/m);
+  assert.match(kpki(['--root', root, 'check']).stdout, /^kubelet-client .* 364d .*ok$/m);
 });
 
-test('kubelet renew on a worker: refuses without a CA, and refuses a CA that is not the cluster\'s', async () => {
+test("kubelet renew on a worker: refuses without a CA, and refuses a CA that is not the cluster's", async () => {
   const root = await expiredControlPlane();
   const other = await expiredControlPlane();
   roots.push(root, other);
@@ -64,7 +64,17 @@ test('kubelet renew on a worker: refuses without a CA, and refuses a CA that is 
   const none = kpki(['--root', root, 'kubelet', 'renew', '--yes']);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /no cluster CA key .*: give --ca-cert and --ca-key/);
-  const wrong = kpki(['--root', root, 'kubelet', 'renew', '--yes', '--ca-cert', join(other, 'etc/kubernetes/pki/ca.crt'), '--ca-key', join(other, 'etc/kubernetes/pki/ca.key')]);
+  const wrong = kpki([
+    '--root',
+    root,
+    'kubelet',
+    'renew',
+    '--yes',
+    '--ca-cert',
+    join(other, 'etc/kubernetes/pki/ca.crt'),
+    '--ca-key',
+    join(other, 'etc/kubernetes/pki/ca.key'),
+  ]);
   assert.equal(wrong.status, 1);
   assert.match(wrong.stderr, /is not this cluster's CA/);
   assert.equal(hashTree(root), before);
@@ -87,7 +97,10 @@ test('kubelet enable-rotation: only the intended lines change, comments and othe
   const newConfig = readFileSync(configPath, 'utf8').split('\n');
   const oldConfig = config.split('\n');
   assert.equal(newConfig.length, oldConfig.length);
-  assert.deepEqual(newConfig.filter((l, i) => l !== oldConfig[i]), ['rotateCertificates: true # was turned off']);
+  assert.deepEqual(
+    newConfig.filter((l, i) => l !== oldConfig[i]),
+    ['rotateCertificates: true # was turned off'],
+  );
   const newManifest = readFileSync(manifestPath, 'utf8').split('\n');
   const added = newManifest.filter((l) => !manifest.split('\n').includes(l));
   assert.deepEqual(added, ['    - --cluster-signing-duration=17520h']);

@@ -46,19 +46,25 @@ test('both DaemonSets run only on control-plane nodes and tolerate their taints;
   for (const ds of [exporter, agent]) {
     const pod = ds.spec.template.spec;
     assert.deepEqual(pod.nodeSelector, { 'node-role.kubernetes.io/control-plane': '' });
-    assert.deepEqual(pod.tolerations.map((t: Obj) => t.key).sort(), ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master']);
+    assert.deepEqual(pod.tolerations.map((t: Obj) => t.key).sort(), [
+      'node-role.kubernetes.io/control-plane',
+      'node-role.kubernetes.io/master',
+    ]);
     const paths = pod.volumes.map((v: Obj) => v.hostPath.path);
     assert.ok(paths.includes('/etc/kubernetes') && paths.includes('/var/lib/kubelet'), JSON.stringify(paths));
     assert.equal(pod.containers[0].securityContext.allowPrivilegeEscalation, false);
   }
-  assert.ok(exporter.spec.template.spec.containers[0].volumeMounts.every((m: Obj) => m.readOnly === true), 'the exporter only reads');
+  assert.ok(
+    exporter.spec.template.spec.containers[0].volumeMounts.every((m: Obj) => m.readOnly === true),
+    'the exporter only reads',
+  );
   assert.equal(exporter.spec.template.spec.automountServiceAccountToken, false, 'the exporter needs no API access');
   assert.deepEqual(exporter.spec.template.spec.containers[0].args.slice(0, 3), ['--root', '/host', 'exporter']);
-  assert.equal(agent.spec.template.spec.hostNetwork, true, 'the agent probes the node\'s 127.0.0.1');
+  assert.equal(agent.spec.template.spec.hostNetwork, true, "the agent probes the node's 127.0.0.1");
   assert.equal(agent.spec.template.spec.containers[0].args[0], 'agent');
 });
 
-test('the agent\'s RBAC: its Lease in kube-system and nothing else', () => {
+test("the agent's RBAC: its Lease in kube-system and nothing else", () => {
   const docs = load('kpki-agent.yaml');
   const role = docs.find((o) => o.kind === 'Role');
   assert.equal(role.metadata.namespace, 'kube-system');

@@ -37,7 +37,9 @@ for (const alg of ['ecdsa-p256', 'rsa-2048']) {
       const lab = tree(['--alg', alg, '--nodes', nodes, '--workers', '1', '--expired-days', '-200']);
       for (const node of lab.nodes) {
         const { status, info, stderr } = checkJson(node.root);
-        const bad = [...info.certificates, ...info.certificateAuthorities].filter((i) => i.severity > 0).map((i) => `${i.name}: ${i.status.join(', ')}`);
+        const bad = [...info.certificates, ...info.certificateAuthorities]
+          .filter((i) => i.severity > 0)
+          .map((i) => `${i.name}: ${i.status.join(', ')}`);
         assert.equal(status, 0, `${node.name}: check exit ${status}: ${bad.join('; ')} ${stderr}`);
         const serving = info.certificates.find((c) => c.name === 'kubelet-serving');
         assert.ok(serving, `${node.name}: kubelet-serving not listed`);
@@ -72,7 +74,9 @@ for (const alg of ['ecdsa-p256', 'rsa-2048']) {
         assert.equal(r.status, 0, `${node.name}: ${r.stderr}`);
         assert.match(r.stdout, /kubelet-serving/);
         const { status, info } = checkJson(node.root);
-        const bad = [...info.certificates, ...info.certificateAuthorities].filter((i) => i.severity > 0).map((i) => `${i.name}: ${i.status.join(', ')}`);
+        const bad = [...info.certificates, ...info.certificateAuthorities]
+          .filter((i) => i.severity > 0)
+          .map((i) => `${i.name}: ${i.status.join(', ')}`);
         assert.equal(status, 0, `${node.name}: after renew: ${bad.join('; ')}`);
         const judged = judgeNode(node.root, info, node.name);
         assert.equal(judged, node.name === 'cp1' ? 13 : 12, `${node.name}: ${judged} certificates judged`);
@@ -96,7 +100,18 @@ for (const alg of ['ecdsa-p256', 'rsa-2048']) {
       assert.equal(w.status, 0, w.stderr);
       assert.match(w.stdout, /kubelet-serving/);
       const pki = join(cp2.root, 'etc/kubernetes/pki');
-      const k = kpki(['--root', worker.root, 'kubelet', 'renew', '--ca-cert', join(pki, 'ca.crt'), '--ca-key', join(pki, 'ca.key'), '--yes', '--no-restart']);
+      const k = kpki([
+        '--root',
+        worker.root,
+        'kubelet',
+        'renew',
+        '--ca-cert',
+        join(pki, 'ca.crt'),
+        '--ca-key',
+        join(pki, 'ca.key'),
+        '--yes',
+        '--no-restart',
+      ]);
       assert.equal(k.status, 0, k.stderr);
       const { status, info } = checkJson(worker.root);
       assert.equal(status, 0, JSON.stringify(info.certificates.map((c) => [c.name, c.status])));
@@ -106,11 +121,14 @@ for (const alg of ['ecdsa-p256', 'rsa-2048']) {
   });
 }
 
-describe('mklab.py\'s other shapes', { skip }, () => {
+describe("mklab.py's other shapes", { skip }, () => {
   test('without --manifests (kubeconfigs to a load balancer name, no manifests, no kubelet.crt) and with kube-apiserver on its own etcd member: check judges, renew all renews, openssl agrees', () => {
     const bare = tree(['--nodes', '2', '--expired-days', '-100'], true);
     const local = tree(['--nodes', '2', '--apiserver-etcd', 'local', '--control-plane-endpoint', 'lab-api:6443', '--expired-days', '3']);
-    for (const [label, node, healthy] of [['no manifests', bare.nodes[1], true], ['local etcd, named endpoint', local.nodes[0], false]] as const) {
+    for (const [label, node, healthy] of [
+      ['no manifests', bare.nodes[1], true],
+      ['local etcd, named endpoint', local.nodes[0], false],
+    ] as const) {
       const before = checkJson(node.root);
       assert.equal(before.status, healthy ? 0 : 2, `${label}: ${JSON.stringify(before.info.certificates.map((c) => [c.name, c.status]))}`);
       const r = kpki(['--root', node.root, 'renew', 'all', '--yes']);

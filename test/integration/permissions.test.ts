@@ -51,12 +51,18 @@ test('check warns about a 0644 admin.conf and ca.key (exit 1), each with the chm
   assert.match(admin.message, /mode 0644: readable by group and others; want 0600/);
   assert.equal((admin as unknown as { fix: string }).fix, `chmod 600 ${root}/etc/kubernetes/admin.conf`);
   assert.ok(files.some((f) => f.path === '/etc/kubernetes/pki/ca.key'));
-  assert.ok(files.some((f) => f.path === '/etc/kubernetes/manifests/etcd.yaml'), 'a manifest must be 0600');
+  assert.ok(
+    files.some((f) => f.path === '/etc/kubernetes/manifests/etcd.yaml'),
+    'a manifest must be 0600',
+  );
   assert.ok(files.some((f) => f.path === '/etc/kubernetes/pki' && /writable by group and others/.test(f.message)));
   assert.deepEqual(info.certificates.find((c) => c.name === 'admin.conf')!.status, ['loose mode']);
   assert.deepEqual(info.certificateAuthorities.find((c) => c.name === 'ca')!.status, ['loose mode']);
   const table = kpki(['--root', root, 'check']);
-  assert.match(table.stdout, /File modes and owners \(CIS Kubernetes Benchmark 1\.1\):\n {2}\/etc\/kubernetes\/pki\/ca\.key \(holds a private key\) has mode 0644/);
+  assert.match(
+    table.stdout,
+    /File modes and owners \(CIS Kubernetes Benchmark 1\.1\):\n {2}\/etc\/kubernetes\/pki\/ca\.key \(holds a private key\) has mode 0644/,
+  );
   assert.match(table.stdout, /fix: chmod 600 .*\/etc\/kubernetes\/pki\/ca\.key/);
 });
 
@@ -92,7 +98,10 @@ test('renew leaves no key material readable by group or others: loose modes tigh
   assert.deepEqual(readFileSync(join(root, 'etc/kubernetes/pki/ca.key')), caKey, 'a CA key keeps its bytes');
   assert.equal(lstatSync(join(root, 'etc/kubernetes/scheduler.conf')).uid, 1000, 'owners are kept');
   const { info } = checkJson(root);
-  assert.deepEqual(info.files!.map((f) => f.code), ['wrong-owner']);
+  assert.deepEqual(
+    info.files!.map((f) => f.code),
+    ['wrong-owner'],
+  );
 
   // restore: the bytes come back; key material stays readable by its owner only
   const backups = JSON.parse(kpki(['--root', root, 'backups', '-o', 'json']).stdout);

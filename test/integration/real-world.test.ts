@@ -6,7 +6,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { caseNames, copyCase, copyKubespray, FIXTURES, FixtureRoot, fixturesPresent, kubesprayConfigs, reportedCerts, SKIP_REASON } from '../helpers/fixtures.js';
+import {
+  caseNames,
+  copyCase,
+  copyKubespray,
+  FIXTURES,
+  FixtureRoot,
+  fixturesPresent,
+  kubesprayConfigs,
+  reportedCerts,
+  SKIP_REASON,
+} from '../helpers/fixtures.js';
 import { hashTree, keyModesTightened, kpki, removeTree } from '../helpers/kpki.js';
 import { certFacts, publicKeyOfCert, publicKeyOfKey, tempFile, verifies } from '../helpers/openssl.js';
 
@@ -45,7 +55,11 @@ function assertMatchesReport(fx: FixtureRoot, reportText: string, info: JsonInfo
     if (found.length === 0 && /\/var\/lib\/kubelet\//.test(nodePath)) continue;
     assert.ok(found.length > 0, `${fx.name}: kpki did not report ${nodePath} (REPORT has it)`);
     const ms = new Date(found[0].notAfter!).getTime();
-    assert.equal(ms, reported.notAfter.getTime(), `${fx.name}: ${nodePath} notAfter ${found[0].notAfter} != openssl ${reported.notAfter.toISOString()}`);
+    assert.equal(
+      ms,
+      reported.notAfter.getTime(),
+      `${fx.name}: ${nodePath} notAfter ${found[0].notAfter} != openssl ${reported.notAfter.toISOString()}`,
+    );
     compared++;
   }
   return compared;
@@ -80,7 +94,9 @@ function renewAndJudge(fx: FixtureRoot, before: JsonInfo): void {
   // keep them 0444: kpki never leaves key material readable by group or others)
   const originalHash = hashTree(fx.root, undefined, keyModesTightened);
   const caFiles = before.certificateAuthorities.filter((c) => !c.missing).map((c) => join(fx.root, c.path));
-  const saFiles = ['sa.key', 'sa.pub'].map((f) => join(fx.root, (before.certificateAuthorities.find((c) => c.name === 'ca')?.path ?? '/x/ca.crt').replace(/ca\.crt$/, f))).filter(existsSync);
+  const saFiles = ['sa.key', 'sa.pub']
+    .map((f) => join(fx.root, (before.certificateAuthorities.find((c) => c.name === 'ca')?.path ?? '/x/ca.crt').replace(/ca\.crt$/, f)))
+    .filter(existsSync);
   const untouched = new Map([...caFiles, ...saFiles].map((f) => [f, sha(f)]));
   const renewable = before.certificates.filter((c) => c.renewable);
   const oldFacts = new Map<string, ReturnType<typeof certFacts>>();

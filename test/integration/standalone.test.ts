@@ -29,7 +29,11 @@ function sea(args: string[], env: Record<string, string> = {}) {
 
 before(async () => {
   mkdirSync(EMPTY);
-  const built = spawnSync(process.execPath, [join(PROJECT, 'scripts', 'build-sea.mjs')], { cwd: PROJECT, encoding: 'utf8', env: { ...process.env, KPKI_SEA_OUT: BINARY } });
+  const built = spawnSync(process.execPath, [join(PROJECT, 'scripts', 'build-sea.mjs')], {
+    cwd: PROJECT,
+    encoding: 'utf8',
+    env: { ...process.env, KPKI_SEA_OUT: BINARY },
+  });
   assert.equal(built.status, 0, built.stderr);
   root = await expiredControlPlane();
 });
@@ -43,7 +47,11 @@ test('the standalone executable checks and renews a node without Node.js in PATH
   assert.match(readFileSync(BINARY).subarray(0, 4).toString('latin1'), /^\x7fELF$/);
   const check = sea(['--root', root, 'check', '-o', 'json']);
   assert.equal(check.status, 2, check.stderr);
-  assert.ok(JSON.parse(check.stdout).certificates.some((c: { name: string; status: string[] }) => c.name === 'apiserver' && c.status.includes('expired')));
+  assert.ok(
+    JSON.parse(check.stdout).certificates.some(
+      (c: { name: string; status: string[] }) => c.name === 'apiserver' && c.status.includes('expired'),
+    ),
+  );
   const renew = sea(['--root', root, 'renew', 'all', '--yes']);
   assert.equal(renew.status, 0, renew.stdout + renew.stderr);
   const pki = join(root, 'etc/kubernetes/pki');
@@ -51,7 +59,9 @@ test('the standalone executable checks and renews a node without Node.js in PATH
   assert.equal(sea(['--root', root, 'check']).status, 0);
 });
 
-test('the standalone exporter passes promtool; timer install copies the executable to where the units run it', { skip: !have('promtool') && 'promtool missing' }, () => {
+test('the standalone exporter passes promtool; timer install copies the executable to where the units run it', {
+  skip: !have('promtool') && 'promtool missing',
+}, () => {
   const metrics = sea(['--root', root, 'exporter', '--once']);
   assert.equal(metrics.status, 0, metrics.stderr);
   const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics.stdout, encoding: 'utf8' });
@@ -64,30 +74,43 @@ test('the standalone exporter passes promtool; timer install copies the executab
     const installed = join(disk, 'usr/local/bin/kpki');
     assert.ok(readFileSync(installed).equals(readFileSync(BINARY)), 'byte for byte');
     assert.equal(statSync(installed).mode & 0o777, 0o755);
-    assert.match(readFileSync(join(disk, 'etc/systemd/system/kpki-renew.service'), 'utf8'), /^ExecStart=\/usr\/local\/bin\/kpki timer run /m);
+    assert.match(
+      readFileSync(join(disk, 'etc/systemd/system/kpki-renew.service'), 'utf8'),
+      /^ExecStart=\/usr\/local\/bin\/kpki timer run /m,
+    );
   } finally {
     removeTree(disk);
   }
 });
 
-test('kpki install puts kpki and the kubectl-kpki plugin on PATH; kubectl kpki check runs it', { skip: !have('kubectl') && 'kubectl missing' }, () => {
+test('kpki install puts kpki and the kubectl-kpki plugin on PATH; kubectl kpki check runs it', {
+  skip: !have('kubectl') && 'kubectl missing',
+}, () => {
   const disk = tempRoot();
   try {
     const r = sea(['--root', disk, 'install', '--dir', '/usr/local/bin']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const dir = join(disk, 'usr/local/bin');
     assert.equal(readlinkSync(join(dir, 'kubectl-kpki')), 'kpki');
-    const plugin = spawnSync('/usr/bin/kubectl', ['kpki', '--root', root, 'check', '-o', 'kubeadm'], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin`, HOME: scratch } });
+    const plugin = spawnSync('/usr/bin/kubectl', ['kpki', '--root', root, 'check', '-o', 'kubeadm'], {
+      encoding: 'utf8',
+      env: { PATH: `${dir}:/usr/bin:/bin`, HOME: scratch },
+    });
     assert.equal(plugin.status, 0, plugin.stdout + plugin.stderr);
     assert.match(plugin.stdout, /^CERTIFICATE +EXPIRES +RESIDUAL TIME +CERTIFICATE AUTHORITY +EXTERNALLY MANAGED$/m);
-    const list = spawnSync('/usr/bin/kubectl', ['plugin', 'list'], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin`, HOME: scratch } });
+    const list = spawnSync('/usr/bin/kubectl', ['plugin', 'list'], {
+      encoding: 'utf8',
+      env: { PATH: `${dir}:/usr/bin:/bin`, HOME: scratch },
+    });
     assert.match(list.stdout, /kubectl-kpki/);
   } finally {
     removeTree(disk);
   }
 });
 
-test('the standalone executable works over SSH (check -i, exporter -i): ssh2 bundled without its native parts', { skip: labSkipReason() }, async () => {
+test('the standalone executable works over SSH (check -i, exporter -i): ssh2 bundled without its native parts', {
+  skip: labSkipReason(),
+}, async () => {
   // two nodes with only sshd and a kubeadm tree, on 127.0.0.71-72 (no other suite uses them)
   const lab = await Lab.start({ controlPlanes: 2, workers: 0, baseOctet: 70, sshOnly: true });
   try {
@@ -96,11 +119,18 @@ test('the standalone executable works over SSH (check -i, exporter -i): ssh2 bun
     const check = sea(['-i', inventory, 'check', '-o', 'json']);
     assert.equal(check.status, 0, check.stdout + check.stderr);
     const nodes = JSON.parse(check.stdout).nodes as { node: string; certificates: unknown[] }[];
-    assert.deepEqual(nodes.map((n) => n.node), ['lab-cp1', 'lab-cp2']);
-    assert.ok(nodes.every((n) => n.certificates.length > 10), 'each node read over SSH');
+    assert.deepEqual(
+      nodes.map((n) => n.node),
+      ['lab-cp1', 'lab-cp2'],
+    );
+    assert.ok(
+      nodes.every((n) => n.certificates.length > 10),
+      'each node read over SSH',
+    );
     const metrics = sea(['-i', inventory, 'exporter', '--once']);
     assert.equal(metrics.status, 0, metrics.stderr);
-    for (const node of ['lab-cp1', 'lab-cp2']) assert.match(metrics.stdout, new RegExp(`^kpki_node_reachable\\{node="${node}",role="control-plane"\\} 1$`, 'm'));
+    for (const node of ['lab-cp1', 'lab-cp2'])
+      assert.match(metrics.stdout, new RegExp(`^kpki_node_reachable\\{node="${node}",role="control-plane"\\} 1$`, 'm'));
   } finally {
     await lab.stop();
   }

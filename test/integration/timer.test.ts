@@ -18,9 +18,22 @@ test('timer install writes units systemd accepts, enables the timer, and status 
   const root = tempRoot();
   roots.push(root);
   // the units name an executable that exists here, as the standalone binary would on a node
-  const r = kpki(['--root', root, 'timer', 'install', '--yes', '--on-calendar', 'Sun *-*-* 02:30:00', '--binary', `${process.execPath} ${KPKI}`]);
+  const r = kpki([
+    '--root',
+    root,
+    'timer',
+    'install',
+    '--yes',
+    '--on-calendar',
+    'Sun *-*-* 02:30:00',
+    '--binary',
+    `${process.execPath} ${KPKI}`,
+  ]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /Runs Sun \*-\*-\* 02:30:00; next .*Window 30d: a certificate is renewed at least 23 days before it expires, even after a missed run/);
+  assert.match(
+    r.stdout,
+    /Runs Sun \*-\*-\* 02:30:00; next .*Window 30d: a certificate is renewed at least 23 days before it expires, even after a missed run/,
+  );
   const service = join(unitDir(root), 'kpki-renew.service');
   const timer = join(unitDir(root), 'kpki-renew.timer');
   const verify = spawnSync('systemd-analyze', ['verify', '--man=no', service, timer], { encoding: 'utf8' });

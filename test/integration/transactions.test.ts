@@ -19,11 +19,18 @@ function assertConsistent(root: string, label: string): void {
   const { info, status } = checkJson(root);
   assert.notEqual(status, 3, label);
   for (const item of [...info.certificates, ...info.certificateAuthorities]) {
-    assert.deepEqual(item.problems.filter((p) => p.code !== 'loose-mode'), [], `${label}: ${item.name}: ${JSON.stringify(item.problems)}`);
+    assert.deepEqual(
+      item.problems.filter((p) => p.code !== 'loose-mode'),
+      [],
+      `${label}: ${item.name}: ${JSON.stringify(item.problems)}`,
+    );
   }
 }
 
-const backupIds = (root: string) => JSON.parse(kpki(['--root', root, 'backups', '-o', 'json']).stdout).filter((b: { incomplete?: boolean }) => !b.incomplete).map((b: { id: string }) => b.id) as string[];
+const backupIds = (root: string) =>
+  JSON.parse(kpki(['--root', root, 'backups', '-o', 'json']).stdout)
+    .filter((b: { incomplete?: boolean }) => !b.incomplete)
+    .map((b: { id: string }) => b.id) as string[];
 
 test('restore is journaled: killed between two files, the next run puts the tree back as it was before the restore; a second restore completes it', () => {
   const root = fresh();
@@ -34,7 +41,10 @@ test('restore is journaled: killed between two files, the next run puts the tree
   const killed = kpki(['--root', root, 'restore', first], { KPKI_TEST_CRASH_AT: 'between-files' });
   assert.equal(killed.status, 128, `restore should have been killed: ${killed.stdout}${killed.stderr}`);
   // the next run (here: check first, then restore) finds the journal, says so, and rolls the half-done restore back
-  assert.match(kpki(['--root', root, 'check']).stdout, /Interrupted: a restore of .* was killed half-way and left its journal; the next renew, restore or recover rolls it back/);
+  assert.match(
+    kpki(['--root', root, 'check']).stdout,
+    /Interrupted: a restore of .* was killed half-way and left its journal; the next renew, restore or recover rolls it back/,
+  );
   const again = kpki(['--root', root, 'restore', first]);
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /a previous restore of .* was interrupted; its files were restored from backup/);
@@ -53,11 +63,19 @@ test('a journal whose backup is gone: renew says what happened and how to go on;
   const before = hashTree(root);
   const stuck = kpki(['--root', root, 'renew', 'all', '--yes']);
   assert.equal(stuck.status, 1);
-  assert.match(stuck.stderr, new RegExp(`a previous renew \\(pid \\d+, started .*\\) was interrupted, and its backup ${journal.backupId} is gone`));
+  assert.match(
+    stuck.stderr,
+    new RegExp(`a previous renew \\(pid \\d+, started .*\\) was interrupted, and its backup ${journal.backupId} is gone`),
+  );
   assert.match(stuck.stderr, /hint: .*drop the journal with --discard-journal/);
   assert.equal(hashTree(root), before, 'nothing changed');
   const check = kpki(['--root', root, 'check']);
-  assert.match(check.stdout, new RegExp(`its backup ${journal.backupId} is gone: when every certificate above matches its key, drop the journal with \`kpki renew --discard-journal\``));
+  assert.match(
+    check.stdout,
+    new RegExp(
+      `its backup ${journal.backupId} is gone: when every certificate above matches its key, drop the journal with \`kpki renew --discard-journal\``,
+    ),
+  );
   const go = kpki(['--root', root, 'renew', 'all', '--yes', '--discard-journal']);
   assert.equal(go.status, 0, go.stderr);
   assert.match(go.stderr, /discarded the journal of an interrupted renew/);
@@ -65,7 +83,7 @@ test('a journal whose backup is gone: renew says what happened and how to go on;
   assert.equal(existsSync(join(root, 'var/lib/kpki/journal.json')), false);
 });
 
-test('a key that does not match: the refusal\'s hint (renew NAME --key-algorithm ALG) does what it says', () => {
+test("a key that does not match: the refusal's hint (renew NAME --key-algorithm ALG) does what it says", () => {
   const root = fresh();
   copyFileSync(join(root, PKI, 'front-proxy-client.key'), join(root, PKI, 'apiserver.key'));
   const refused = kpki(['--root', root, 'renew', 'all', '--yes']);
@@ -103,7 +121,10 @@ test('backups prune keeps the newest N (or what is younger than a duration) and 
   assert.equal(dry.status, 0);
   assert.deepEqual(backupIds(root), ids, 'a dry run removes nothing');
   // a killed run whose journal names the oldest backup: that one stays
-  writeFileSync(join(root, 'var/lib/kpki/journal.json'), JSON.stringify({ backupId: ids[0], pid: 1, startedAt: new Date().toISOString(), operation: 'renew' }));
+  writeFileSync(
+    join(root, 'var/lib/kpki/journal.json'),
+    JSON.stringify({ backupId: ids[0], pid: 1, startedAt: new Date().toISOString(), operation: 'renew' }),
+  );
   const r = kpki(['--root', root, 'backups', 'prune', '--keep', '2', '--yes']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`keeping ${ids[0]}: an interrupted renew rolls back to it`));
@@ -113,7 +134,10 @@ test('backups prune keeps the newest N (or what is younger than a duration) and 
 /** One run that takes the node lock and releases it, asynchronously (so that two of them really run at once). */
 function lockedRun(root: string, probe: string): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [KPKI, '--root', root, 'backups', 'prune', '--keep', '100', '--yes'], { stdio: 'ignore', env: { ...process.env, KPKI_TEST_LOCK_PROBE: probe } });
+    const child = spawn(process.execPath, [KPKI, '--root', root, 'backups', 'prune', '--keep', '100', '--yes'], {
+      stdio: 'ignore',
+      env: { ...process.env, KPKI_TEST_LOCK_PROBE: probe },
+    });
     child.on('exit', (code) => resolve(code ?? 1));
   });
 }
@@ -135,7 +159,11 @@ test('a stale lock is taken over atomically: 100 pairs of runs started together 
     assert.ok(codes.every((c) => c === 0 || c === 1) && codes.includes(0), `pair ${pair}: exit codes ${codes}`);
   }
   // replay the probe: at no moment two runs hold the lock
-  const events = readFileSync(probe, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([pid, what, ns]) => ({ pid, what, ns: BigInt(ns) }));
+  const events = readFileSync(probe, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '))
+    .map(([pid, what, ns]) => ({ pid, what, ns: BigInt(ns) }));
   events.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0));
   let holders = 0;
   let most = 0;
@@ -147,7 +175,7 @@ test('a stale lock is taken over atomically: 100 pairs of runs started together 
   assert.ok(events.filter((e) => e.what === 'acquired').length >= 100);
 });
 
-test('restoring an older backup and then a newer one never leaves the kubelet\'s -current link pointing at a removed file', () => {
+test("restoring an older backup and then a newer one never leaves the kubelet's -current link pointing at a removed file", () => {
   const root = fresh();
   for (let i = 0; i < 3; i++) {
     assert.equal(kpki(['--root', root, 'renew', 'kubelet-client', '--yes']).status, 0);

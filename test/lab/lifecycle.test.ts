@@ -45,7 +45,10 @@ test('a test process that dies takes its attached lab with it, and the next star
   const script = `import '${PROJECT}/src/pki/provider.ts'; import { Lab } from '${PROJECT}/lab/lab.ts';
     const lab = await Lab.start({ controlPlanes: 1, workers: 1, baseOctet: ${BASE} });
     console.log('UP', lab.id, lab.dir, JSON.stringify(lab.pids())); setInterval(() => {}, 1000);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: PROJECT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: PROJECT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -56,7 +59,12 @@ test('a test process that dies takes its attached lab with it, and the next star
   });
   const [, id, dir, pidsJson] = line.split(' ');
   process.kill(child.pid!, 'SIGKILL'); // a crash: no stop(), no cleanup of its own
-  await eventually('the nodes to notice and stop', async () => processesOfLab(id), (left) => left.length === 0, 30_000);
+  await eventually(
+    'the nodes to notice and stop',
+    async () => processesOfLab(id),
+    (left) => left.length === 0,
+    30_000,
+  );
   assert.deepEqual((JSON.parse(pidsJson) as number[]).filter(isAlive), []);
 
   const lab = await Lab.start(small); // removes what the dead run left (its directory, its state file)
@@ -69,7 +77,11 @@ test('a test process that dies takes its attached lab with it, and the next star
 });
 
 test('npm run lab -- up|status|down for a person; a detached lab left running is cleaned up by the next start', { skip }, async () => {
-  const cli = (...args: string[]) => execFileAsync(process.execPath, ['--import', 'tsx', 'lab/cli.ts', ...args, '--base-octet', String(BASE)], { cwd: PROJECT, timeout: 120_000 });
+  const cli = (...args: string[]) =>
+    execFileAsync(process.execPath, ['--import', 'tsx', 'lab/cli.ts', ...args, '--base-octet', String(BASE)], {
+      cwd: PROJECT,
+      timeout: 120_000,
+    });
   const up = await cli('up', '--control-planes', '1', '--workers', '1');
   assert.match(up.stdout, /lab-cp1\s+127\.0\.0\.41\s+control-plane/);
   assert.doesNotMatch(up.stdout, /FAIL/);
@@ -98,9 +110,17 @@ test('a lab whose certificates all expired starts, and shows it: API refused, co
   const lab = await Lab.start({ ...small, expired: ['all'] });
   try {
     const node = lab.node(1);
-    await eventually('the pods to run', async () => node.pods(), (pods) => pods.length === 4 && pods.every((p) => p.state === 'running'));
+    await eventually(
+      'the pods to run',
+      async () => node.pods(),
+      (pods) => pods.length === 4 && pods.every((p) => p.state === 'running'),
+    );
     // (until the stand-in listens, kubectl says "connection refused")
-    const r = await eventually('kubectl to reach the API server', () => kubectl(lab.adminKubeconfig, ['get', '--raw', '/readyz'], apiUrl(node)), (x) => !/refused/.test(x.out));
+    const r = await eventually(
+      'kubectl to reach the API server',
+      () => kubectl(lab.adminKubeconfig, ['get', '--raw', '/readyz'], apiUrl(node)),
+      (x) => !/refused/.test(x.out),
+    );
     assert.match(r.out, /x509: certificate has expired or is not yet valid/);
     const health = await node.health();
     assert.equal(health.checks['kube-apiserver'].ok, false);

@@ -10,7 +10,13 @@ import { plainProgress } from '../../src/report/progress.js';
 import { componentsUsing, reloadsByItself } from '../../src/service/into-service.js';
 import type { BackupManifest } from '../../src/node/backup.js';
 
-const member = (name: string, healthy: boolean, leader = 'L', raftIndex = 100): EtcdMemberState => ({ member: { id: name, name, clientUrls: [] }, healthy, leader, raftIndex, detail: healthy ? 'ok' : 'down' });
+const member = (name: string, healthy: boolean, leader = 'L', raftIndex = 100): EtcdMemberState => ({
+  member: { id: name, name, clientUrls: [] },
+  healthy,
+  leader,
+  raftIndex,
+  detail: healthy ? 'ok' : 'down',
+});
 
 test('etcd: members to spare, a member down, leaders that disagree, a member that lags', () => {
   assert.equal(spareMembers([member('a', true), member('b', true), member('c', true)]), 1);
@@ -22,7 +28,7 @@ test('etcd: members to spare, a member down, leaders that disagree, a member tha
   assert.match(etcdProblems([member('a', true, 'L', 5000), member('b', true, 'L', 100)]).join(), /etcd member b: 4900 raft entries behind/);
 });
 
-test('restore -i picks a node\'s backup by rollout id, by backup id, or the latest', () => {
+test("restore -i picks a node's backup by rollout id, by backup id, or the latest", () => {
   const b = (id: string, reason: string) => ({ id, reason, createdAt: id, node: 'n', files: [] }) as BackupManifest;
   const backups = [b('1', 'renew'), b('2', 'renew (rollout r1)'), b('3', 'kubelet renew (rollout r2)'), b('4', 'before restore of 2')];
   assert.equal(pickBackup(backups, 'r1')?.id, '2');
@@ -36,14 +42,29 @@ test('what reloads its certificates by itself, and what must be restarted', () =
   assert.deepEqual(componentsUsing(['etcd-server', 'etcd-peer', 'apiserver']), ['etcd', 'kube-apiserver']);
   assert.equal(reloadsByItself('etcd', ['etcd-server', 'etcd-peer', 'admin.conf']), true);
   assert.equal(reloadsByItself('kube-apiserver', ['apiserver']), true);
-  assert.equal(reloadsByItself('kube-apiserver', ['apiserver', 'apiserver-etcd-client']), false, 'its etcd client certificate is loaded at start');
+  assert.equal(
+    reloadsByItself('kube-apiserver', ['apiserver', 'apiserver-etcd-client']),
+    false,
+    'its etcd client certificate is loaded at start',
+  );
   assert.equal(reloadsByItself('kube-controller-manager', ['controller-manager.conf']), false);
 });
 
 test('the rollout report: every node, what changed with old and new expiry; plain progress lines', () => {
-  const report = newReport('renew', [{ name: 'cp1', address: '127.0.0.11', role: 'control-plane' }, { name: 'w1', address: '127.0.0.14', role: 'worker' }]);
+  const report = newReport('renew', [
+    { name: 'cp1', address: '127.0.0.11', role: 'control-plane' },
+    { name: 'w1', address: '127.0.0.14', role: 'worker' },
+  ]);
   Object.assign(report, { rollout: 'r1', result: 'stopped' });
-  Object.assign(report.nodes[0], { outcome: 'rolled-back', durationMs: 12_300, detail: 'kube-apiserver: not healthy', backup: 'B1', restarted: ['kube-apiserver'], reloaded: ['etcd'], certificates: [{ name: 'apiserver', oldNotAfter: '2026-12-11T00:00:00Z', newNotAfter: '2027-12-01T00:00:00Z' }] });
+  Object.assign(report.nodes[0], {
+    outcome: 'rolled-back',
+    durationMs: 12_300,
+    detail: 'kube-apiserver: not healthy',
+    backup: 'B1',
+    restarted: ['kube-apiserver'],
+    reloaded: ['etcd'],
+    certificates: [{ name: 'apiserver', oldNotAfter: '2026-12-11T00:00:00Z', newNotAfter: '2027-12-01T00:00:00Z' }],
+  });
   report.nodes[1].outcome = 'not-touched';
   const text = renderRolloutReport(report);
   assert.match(text, /^Rollout r1: stopped$/m);
@@ -55,5 +76,8 @@ test('the rollout report: every node, what changed with old and new expiry; plai
   events.step('cp1', 'restart kube-apiserver');
   events.log('two\nlines', 'cp1');
   events.finished('cp1', 'renewed', 'in 3 s');
-  assert.match(lines.join(''), /^\d\d:\d\d:\d\d cp1: restart kube-apiserver\n\d\d:\d\d:\d\d cp1:   two\n\d\d:\d\d:\d\d cp1:   lines\n\d\d:\d\d:\d\d cp1: RENEWED: in 3 s\n$/);
+  assert.match(
+    lines.join(''),
+    /^\d\d:\d\d:\d\d cp1: restart kube-apiserver\n\d\d:\d\d:\d\d cp1:   two\n\d\d:\d\d:\d\d cp1:   lines\n\d\d:\d\d:\d\d cp1: RENEWED: in 3 s\n$/,
+  );
 });

@@ -5,8 +5,16 @@ import { userInfo } from 'node:os';
 import { parseAnyInventory } from '../../src/cluster/inventory/load.js';
 import { expandRange, parseJump } from '../../src/cluster/inventory/model.js';
 
-const row = (n: { name: string; address: string; role: string; port: number; user: string; sudo: boolean; key?: string; jump?: { address: string; port: number; user: string } }) =>
-  [n.name, n.address, n.role, n.port, n.user, n.sudo, n.key ?? '', n.jump ? `${n.jump.user}@${n.jump.address}:${n.jump.port}` : ''];
+const row = (n: {
+  name: string;
+  address: string;
+  role: string;
+  port: number;
+  user: string;
+  sudo: boolean;
+  key?: string;
+  jump?: { address: string; port: number; user: string };
+}) => [n.name, n.address, n.role, n.port, n.user, n.sudo, n.key ?? '', n.jump ? `${n.jump.user}@${n.jump.address}:${n.jump.port}` : ''];
 
 // Kubespray's sample inventory shape (inventory/sample/hosts.yaml as contrib/inventory_builder writes it)
 const KUBESPRAY_YAML = `all:
@@ -110,20 +118,40 @@ ansible_port=2022
 });
 
 test('Kubespray: ProxyJump and ProxyCommand in ansible_ssh_common_args become the jump host; UserKnownHostsFile is used', () => {
-  const yaml = (args: string) => `all:\n  hosts:\n    cp1: {ansible_host: 127.0.0.11, ansible_user: root}\n  vars:\n    ansible_ssh_common_args: '${args}'\n  children:\n    kube_control_plane:\n      hosts: {cp1: }\n`;
+  const yaml = (args: string) =>
+    `all:\n  hosts:\n    cp1: {ansible_host: 127.0.0.11, ansible_user: root}\n  vars:\n    ansible_ssh_common_args: '${args}'\n  children:\n    kube_control_plane:\n      hosts: {cp1: }\n`;
   assert.deepEqual(row(parseAnyInventory(yaml('-o ProxyJump=ops@127.0.0.9:2201'), 'h.yaml').nodes[0]).slice(-1), ['ops@127.0.0.9:2201']);
   assert.deepEqual(row(parseAnyInventory(yaml('-J 127.0.0.9'), 'h.yaml').nodes[0]).slice(-1), ['root@127.0.0.9:22']);
-  const proxied = parseAnyInventory(yaml('-o ProxyCommand="ssh -W %h:%p -q -p 2202 ops@127.0.0.9" -o UserKnownHostsFile=/etc/kpki/known'), 'h.yaml').nodes[0];
+  const proxied = parseAnyInventory(
+    yaml('-o ProxyCommand="ssh -W %h:%p -q -p 2202 ops@127.0.0.9" -o UserKnownHostsFile=/etc/kpki/known'),
+    'h.yaml',
+  ).nodes[0];
   assert.deepEqual(row(proxied).slice(-1), ['ops@127.0.0.9:2202']);
   assert.equal(proxied.knownHosts, '/etc/kpki/known');
-  assert.throws(() => parseAnyInventory(yaml('-o ProxyCommand="nc -X 5 -x proxy:1080 %h %p"'), 'h.yaml'), /^Error: h\.yaml:3: ProxyCommand "nc -X 5 -x proxy:1080 %h %p" is not "ssh -W %h:%p \[user@\]host"/);
+  assert.throws(
+    () => parseAnyInventory(yaml('-o ProxyCommand="nc -X 5 -x proxy:1080 %h %p"'), 'h.yaml'),
+    /^Error: h\.yaml:3: ProxyCommand "nc -X 5 -x proxy:1080 %h %p" is not "ssh -W %h:%p \[user@\]host"/,
+  );
 });
 
 test('Kubespray errors name the file and line: templates, unknown keys, not an inventory', () => {
-  assert.throws(() => parseAnyInventory('all:\n  hosts:\n    cp1:\n      ansible_host: "{{ lookup(\'env\', \'CP1\') }}"\n  children:\n    kube_control_plane:\n      hosts: {cp1: }\n', 'h.yaml'), /^Error: h\.yaml:3: ansible_host is a Jinja template/);
+  assert.throws(
+    () =>
+      parseAnyInventory(
+        "all:\n  hosts:\n    cp1:\n      ansible_host: \"{{ lookup('env', 'CP1') }}\"\n  children:\n    kube_control_plane:\n      hosts: {cp1: }\n",
+        'h.yaml',
+      ),
+    /^Error: h\.yaml:3: ansible_host is a Jinja template/,
+  );
   assert.throws(() => parseAnyInventory('all:\n  hots:\n    cp1:\n', 'h.yaml'), /^Error: h\.yaml:2: unknown key "hots" in group "all"/);
-  assert.throws(() => parseAnyInventory('all:\n  hosts:\n    a:\n', 'h.yaml'), /^Error: h\.yaml: no kube_control_plane .* not a Kubespray inventory\?/);
-  assert.throws(() => parseAnyInventory('[all]\nnode1 ansible_host\n[kube_node]\nnode1\n', 'i.ini'), /^Error: i\.ini:2: host "node1": expected name=value, not "ansible_host"/);
+  assert.throws(
+    () => parseAnyInventory('all:\n  hosts:\n    a:\n', 'h.yaml'),
+    /^Error: h\.yaml: no kube_control_plane .* not a Kubespray inventory\?/,
+  );
+  assert.throws(
+    () => parseAnyInventory('[all]\nnode1 ansible_host\n[kube_node]\nnode1\n', 'i.ini'),
+    /^Error: i\.ini:2: host "node1": expected name=value, not "ansible_host"/,
+  );
 });
 
 const KUBEKEY = `apiVersion: kubekey.kubesphere.io/v1alpha2
@@ -164,7 +192,10 @@ test('KubeKey config: spec.hosts and roleGroups (ranges, master or control-plane
   ]);
   assert.equal(inv.nodes[1].password, 'Qcloud@123');
   assert.equal(parseAnyInventory(KUBEKEY.replace('control-plane:', 'master:'), 'c.yaml').nodes[0].role, 'control-plane');
-  assert.throws(() => parseAnyInventory(KUBEKEY.replace('- node[1:2]', '- node9'), 'c.yaml'), /^Error: c\.yaml:17: roleGroups\.worker: "node9" is not in spec\.hosts/);
+  assert.throws(
+    () => parseAnyInventory(KUBEKEY.replace('- node[1:2]', '- node9'), 'c.yaml'),
+    /^Error: c\.yaml:17: roleGroups\.worker: "node9" is not in spec\.hosts/,
+  );
 });
 
 test('ranges and jump specs', () => {

@@ -7,15 +7,33 @@ import { selectNodes } from '../../src/cluster/inventory/model.js';
 import { checkHostKey, knownHostsName } from '../../src/hosts/known-hosts.js';
 
 test('an inventory: defaults apply to every node, paths are expanded, --nodes selects', () => {
-  const inv = parseInventory('defaults:\n  user: ops\n  key: keys/id\n  sudo: true\nnodes:\n  - {name: a, address: 127.0.0.11, role: control-plane}\n  - {name: b, address: 127.0.0.12, role: worker, port: 2222, user: root}\n', '/etc/kpki/cluster.yaml');
-  assert.deepEqual(inv.nodes.map((n) => [n.name, n.user, n.port, n.sudo, n.key]), [['a', 'ops', 22, true, '/etc/kpki/keys/id'], ['b', 'root', 2222, true, '/etc/kpki/keys/id']]);
-  assert.deepEqual(selectNodes(inv, 'b').map((n) => n.name), ['b']);
+  const inv = parseInventory(
+    'defaults:\n  user: ops\n  key: keys/id\n  sudo: true\nnodes:\n  - {name: a, address: 127.0.0.11, role: control-plane}\n  - {name: b, address: 127.0.0.12, role: worker, port: 2222, user: root}\n',
+    '/etc/kpki/cluster.yaml',
+  );
+  assert.deepEqual(
+    inv.nodes.map((n) => [n.name, n.user, n.port, n.sudo, n.key]),
+    [
+      ['a', 'ops', 22, true, '/etc/kpki/keys/id'],
+      ['b', 'root', 2222, true, '/etc/kpki/keys/id'],
+    ],
+  );
+  assert.deepEqual(
+    selectNodes(inv, 'b').map((n) => n.name),
+    ['b'],
+  );
   assert.throws(() => selectNodes(inv, 'c'), /--nodes: no node "c" in \/etc\/kpki\/cluster\.yaml/);
 });
 
 test('inventory errors name the file and the line', () => {
-  assert.throws(() => parseInventory('nodes:\n  - {name: a, address: x, role: control-plane}\n  - {name: b, address: y, role: master}\n', 'c.yaml'), /^Error: c\.yaml:3: node "b": role must be control-plane or worker, not "master"/);
-  assert.throws(() => parseInventory('nodes:\n  - {name: a, address: x, role: worker}\n  - {name: a, address: y, role: worker}\n', 'c.yaml'), /c\.yaml:3: node "a" is listed twice/);
+  assert.throws(
+    () => parseInventory('nodes:\n  - {name: a, address: x, role: control-plane}\n  - {name: b, address: y, role: master}\n', 'c.yaml'),
+    /^Error: c\.yaml:3: node "b": role must be control-plane or worker, not "master"/,
+  );
+  assert.throws(
+    () => parseInventory('nodes:\n  - {name: a, address: x, role: worker}\n  - {name: a, address: y, role: worker}\n', 'c.yaml'),
+    /c\.yaml:3: node "a" is listed twice/,
+  );
   assert.throws(() => parseInventory('nodes:\n  - {name: a, adress: x, role: worker}\n', 'c.yaml'), /c\.yaml:2: unknown key "adress"/);
   assert.throws(() => parseInventory('nodes: []\n', 'c.yaml'), /c\.yaml:1: "nodes:" must be a non-empty list/);
   assert.throws(() => parseInventory('nodes: [\n', 'c.yaml'), /c\.yaml:\d+: not valid YAML/);

@@ -24,11 +24,27 @@ const sample = (): CertificateExpirationInfo => ({
   kind: 'CertificateExpirationInfo',
   apiVersion: 'output.kubeadm.k8s.io/v1alpha3',
   certificates: [
-    { name: 'admin.conf', expirationDate: '2026-08-19T09:03:00Z', residualTime: 360 * 86400 + 100, caName: 'ca', externallyManaged: false, missing: false },
-    { name: 'apiserver-kubelet-client', expirationDate: '2026-08-19T09:03:00Z', residualTime: 360 * 86400 + 100, caName: 'ca', externallyManaged: false, missing: false },
+    {
+      name: 'admin.conf',
+      expirationDate: '2026-08-19T09:03:00Z',
+      residualTime: 360 * 86400 + 100,
+      caName: 'ca',
+      externallyManaged: false,
+      missing: false,
+    },
+    {
+      name: 'apiserver-kubelet-client',
+      expirationDate: '2026-08-19T09:03:00Z',
+      residualTime: 360 * 86400 + 100,
+      caName: 'ca',
+      externallyManaged: false,
+      missing: false,
+    },
     { name: 'super-admin.conf', externallyManaged: false, missing: true },
   ],
-  certificateAuthorities: [{ name: 'ca', expirationDate: '2035-08-17T09:03:00Z', residualTime: 9 * 365 * 86400 + 5000, externallyManaged: false, missing: false }],
+  certificateAuthorities: [
+    { name: 'ca', expirationDate: '2035-08-17T09:03:00Z', residualTime: 9 * 365 * 86400 + 5000, externallyManaged: false, missing: false },
+  ],
 });
 
 test('text output equals kubeadm 1.29 output byte for byte (trailing blanks included)', () => {

@@ -8,7 +8,18 @@ import { dirname, join, relative, resolve } from 'node:path';
 const SRC = resolve(import.meta.dirname, '..', '..', 'src');
 
 /** Bottom first. A file may import its own layer and those below it, never a layer above or beside it. */
-const LAYERS: string[][] = [['errors.ts', 'util'], ['hosts'], ['pki'], ['kubeadm'], ['node'], ['api'], ['service', 'trees'], ['automation', 'cluster'], ['report'], ['cli']];
+const LAYERS: string[][] = [
+  ['errors.ts', 'util'],
+  ['hosts'],
+  ['pki'],
+  ['kubeadm'],
+  ['node'],
+  ['api'],
+  ['service', 'trees'],
+  ['automation', 'cluster'],
+  ['report'],
+  ['cli'],
+];
 const rank = (part: string) => LAYERS.findIndex((l) => l.includes(part));
 
 function files(dir: string): string[] {
@@ -38,13 +49,19 @@ test('imports in src/ point down the layers (errors, util → hosts → pki → 
       }
       const to = layerOf(target);
       if (to === from) continue;
-      if (rank(to) >= rank(from)) wrong.push(`${relative(SRC, file)} (${from}) imports ${spec} (${to}): ${rank(to) > rank(from) ? 'a layer above' : 'a layer beside'} it`);
+      if (rank(to) >= rank(from))
+        wrong.push(
+          `${relative(SRC, file)} (${from}) imports ${spec} (${to}): ${rank(to) > rank(from) ? 'a layer above' : 'a layer beside'} it`,
+        );
     }
   }
   assert.deepEqual(wrong, []);
 });
 
 test('the rule can fail: an upward import and one out of src/ are found', () => {
-  assert.deepEqual(importsOf(`import { a } from '../cli/x.js';\nconst m = await import('../../lab/y.js');\nimport 'node:fs';`), ['../cli/x.js', '../../lab/y.js']);
+  assert.deepEqual(importsOf(`import { a } from '../cli/x.js';\nconst m = await import('../../lab/y.js');\nimport 'node:fs';`), [
+    '../cli/x.js',
+    '../../lab/y.js',
+  ]);
   assert.ok(rank('node') < rank('cli') && rank('report') > rank('cluster'));
 });

@@ -35,7 +35,8 @@ export function parseAnsibleYaml(text: string, file: string): AnsibleInventory {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
   const where = (node: YamlNode | null | undefined) => (node?.range ? `${file}:${lines.linePos(node.range[0]).line}` : file);
-  if (doc.errors.length > 0) inventoryError(`${file}:${doc.errors[0].linePos?.[0].line ?? '?'}`, `not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  if (doc.errors.length > 0)
+    inventoryError(`${file}:${doc.errors[0].linePos?.[0].line ?? '?'}`, `not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
   if (!isMap(doc.contents)) inventoryError(file, 'expected an Ansible inventory (a mapping of groups: all: {hosts, children, vars})');
   const inv: AnsibleInventory = { groups: new Map(), hostVars: new Map(), where: new Map() };
   const walk = (name: string, body: YamlNode | null, at: string) => {
@@ -54,7 +55,8 @@ export function parseAnsibleYaml(text: string, file: string): AnsibleInventory {
         if (!isMap(value)) inventoryError(keyAt, `hosts of group "${name}" must be a mapping (host: vars)`);
         for (const h of (value as YAMLMap<YamlNode, YamlNode | null>).items) {
           const vars = h.value && isMap(h.value) ? (h.value.toJSON() as Vars) : {};
-          if (h.value && !isMap(h.value) && !(isScalar(h.value) && h.value.value === null)) inventoryError(where(h.key), `host "${String(h.key)}" must map to its vars or nothing`);
+          if (h.value && !isMap(h.value) && !(isScalar(h.value) && h.value.value === null))
+            inventoryError(where(h.key), `host "${String(h.key)}" must map to its vars or nothing`);
           for (const host of expandRange(String(isScalar(h.key) ? h.key.value : h.key))) addHost(inv, name, host, vars, where(h.key));
         }
       } else if (key === 'children') {

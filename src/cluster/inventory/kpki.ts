@@ -18,18 +18,22 @@ export function parseKpkiInventory(text: string, file: string): Inventory {
   const fail = (node: YamlNode | null | undefined, message: string): never => {
     throw new UsageError(`${where(node)}: ${message}`);
   };
-  if (doc.errors.length > 0) throw new UsageError(`${file}:${doc.errors[0].linePos?.[0].line ?? '?'}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  if (doc.errors.length > 0)
+    throw new UsageError(`${file}:${doc.errors[0].linePos?.[0].line ?? '?'}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
   if (!isMap(doc.contents)) fail(doc.contents, 'expected a mapping with "nodes:" (and optional "defaults:")');
   const defaultsNode = doc.get('defaults', true) as YamlNode | undefined;
   const defaults = (defaultsNode && isMap(defaultsNode) ? defaultsNode.toJSON() : {}) as Record<string, unknown>;
-  for (const key of Object.keys(defaults)) if (!NODE_KEYS.has(key) || key === 'name' || key === 'address') fail(defaultsNode, `unknown key "${key}" in defaults (expected user, port, key, sudo, knownHosts, jump, role)`);
+  for (const key of Object.keys(defaults))
+    if (!NODE_KEYS.has(key) || key === 'name' || key === 'address')
+      fail(defaultsNode, `unknown key "${key}" in defaults (expected user, port, key, sudo, knownHosts, jump, role)`);
   const nodesNode = doc.get('nodes', true) as YamlNode | undefined;
   if (!nodesNode || !isSeq(nodesNode) || nodesNode.items.length === 0) fail(nodesNode ?? doc.contents, '"nodes:" must be a non-empty list');
   const seen = new Set<string>();
   const nodes = (nodesNode as unknown as { items: YamlNode[] }).items.map((item): InventoryNode => {
     if (!isMap(item)) fail(item, 'each node must be a mapping (name, address, role, ...)');
     const raw = { ...defaults, ...(item.toJSON() as Record<string, unknown>) };
-    for (const key of Object.keys(item.toJSON() as object)) if (!NODE_KEYS.has(key)) fail(item, `unknown key "${key}" (expected ${[...NODE_KEYS].join(', ')})`);
+    for (const key of Object.keys(item.toJSON() as object))
+      if (!NODE_KEYS.has(key)) fail(item, `unknown key "${key}" (expected ${[...NODE_KEYS].join(', ')})`);
     const name = String(raw.name ?? '');
     if (!name) fail(item, 'a node needs a name');
     if (seen.has(name)) fail(item, `node "${name}" is listed twice`);

@@ -22,11 +22,14 @@ export function parseKubeKey(text: string, file: string): Inventory {
   const docs = parseAllDocuments(text, { lineCounter: lines });
   if (!Array.isArray(docs)) inventoryError(file, 'not valid YAML');
   const where = (node: YamlNode | null | undefined) => (node?.range ? `${file}:${lines.linePos(node.range[0]).line}` : file);
-  for (const d of docs) if (d.errors.length > 0) inventoryError(`${file}:${d.errors[0].linePos?.[0].line ?? '?'}`, `not valid YAML: ${d.errors[0].message.split('\n')[0]}`);
+  for (const d of docs)
+    if (d.errors.length > 0)
+      inventoryError(`${file}:${d.errors[0].linePos?.[0].line ?? '?'}`, `not valid YAML: ${d.errors[0].message.split('\n')[0]}`);
   const doc = docs.find((d) => d.get('kind') === 'Cluster' && String(d.get('apiVersion') ?? '').startsWith('kubekey.kubesphere.io/'));
   if (!doc) inventoryError(file, 'no KubeKey "kind: Cluster" document');
   const hostsNode = doc.getIn(['spec', 'hosts'], true) as YamlNode | undefined;
-  if (!hostsNode || !isSeq(hostsNode) || hostsNode.items.length === 0) inventoryError(where(doc.contents), 'spec.hosts must be a non-empty list');
+  if (!hostsNode || !isSeq(hostsNode) || hostsNode.items.length === 0)
+    inventoryError(where(doc.contents), 'spec.hosts must be a non-empty list');
   const hosts = new Map<string, { host: KubeKeyHost; at: string }>();
   for (const item of (hostsNode as unknown as { items: YamlNode[] }).items) {
     if (!isMap(item)) inventoryError(where(item), 'each of spec.hosts must be a mapping (name, address, ...)');
@@ -37,7 +40,8 @@ export function parseKubeKey(text: string, file: string): Inventory {
     hosts.set(String(host.name), { host, at: where(item) });
   }
   const groupsNode = doc.getIn(['spec', 'roleGroups'], true) as YamlNode | undefined;
-  if (!groupsNode || !isMap(groupsNode)) inventoryError(where(doc.contents), 'spec.roleGroups must be a mapping (control-plane, worker, etcd)');
+  if (!groupsNode || !isMap(groupsNode))
+    inventoryError(where(doc.contents), 'spec.roleGroups must be a mapping (control-plane, worker, etcd)');
   const members = (group: string): string[] => {
     const node = (groupsNode as YAMLMap).get(group, true) as YamlNode | undefined;
     if (!node) return [];

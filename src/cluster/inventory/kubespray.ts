@@ -11,7 +11,8 @@ const WORKER_GROUPS = ['kube_node', 'kube-node'];
 function plain(vars: Vars, name: string, where: string): string | undefined {
   const v = vars[name];
   if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v === 'string' && v.includes('{{')) inventoryError(where, `${name} is a Jinja template ("${v}"): kpki does not evaluate templates; set a plain value`);
+  if (typeof v === 'string' && v.includes('{{'))
+    inventoryError(where, `${name} is a Jinja template ("${v}"): kpki does not evaluate templates; set a plain value`);
   return String(v);
 }
 
@@ -27,7 +28,11 @@ function jumpFromArgs(args: string, defaults: { user: string; key?: string }, wh
   const proxy = /ProxyCommand[= ]\s*(["'])(.*?)\1/.exec(args)?.[2];
   if (proxy) {
     const hop = sshDestination(proxy);
-    if (!hop) inventoryError(where, `ProxyCommand "${proxy}" is not "ssh -W %h:%p [user@]host": give the jump host another way (ProxyJump, the bastion group)`);
+    if (!hop)
+      inventoryError(
+        where,
+        `ProxyCommand "${proxy}" is not "ssh -W %h:%p [user@]host": give the jump host another way (ProxyJump, the bastion group)`,
+      );
     return { jump: parseJump(hop, defaults, where), knownHosts };
   }
   return { knownHosts };
@@ -80,7 +85,8 @@ function nodeOf(inv: AnsibleInventory, host: string, role: InventoryNode['role']
 export function kubesprayInventory(inv: AnsibleInventory, file: string, format: 'kubespray' | 'kubespray-ini'): Inventory {
   const controlPlanes = CONTROL_PLANE_GROUPS.flatMap((g) => membersOf(inv, g));
   const workers = WORKER_GROUPS.flatMap((g) => membersOf(inv, g)).filter((h) => !controlPlanes.includes(h));
-  if (controlPlanes.length === 0 && workers.length === 0) inventoryError(file, 'no kube_control_plane (or kube-master) and no kube_node group with hosts: not a Kubespray inventory?');
+  if (controlPlanes.length === 0 && workers.length === 0)
+    inventoryError(file, 'no kube_control_plane (or kube-master) and no kube_node group with hosts: not a Kubespray inventory?');
   const notes: string[] = [];
   const [bastionHost] = membersOf(inv, 'bastion');
   let bastion: JumpHost | undefined;
@@ -91,7 +97,9 @@ export function kubesprayInventory(inv: AnsibleInventory, file: string, format: 
   }
   const etcdOnly = membersOf(inv, 'etcd').filter((h) => !controlPlanes.includes(h) && !workers.includes(h));
   if (etcdOnly.length) notes.push(`etcd-only hosts not included (kpki reads control-plane and worker nodes): ${etcdOnly.join(', ')}`);
-  const nodes = [...new Set(controlPlanes)].map((h) => nodeOf(inv, h, 'control-plane', file, bastion)).concat([...new Set(workers)].map((h) => nodeOf(inv, h, 'worker', file, bastion)));
+  const nodes = [...new Set(controlPlanes)]
+    .map((h) => nodeOf(inv, h, 'control-plane', file, bastion))
+    .concat([...new Set(workers)].map((h) => nodeOf(inv, h, 'worker', file, bastion)));
   return { file, format, nodes, notes };
 }
 

@@ -11,7 +11,8 @@ export function parseAnyInventory(text: string, file: string): Inventory {
   if (isKubeKeyConfig(text)) return parseKubeKey(text, file);
   if (/^nodes:/m.test(text) || /^defaults:/m.test(text)) return parseKpkiInventory(text, file);
   // INI: section headers on their own lines; a YAML inventory starts with a group mapping
-  if (/\.(ini|cfg)$/i.test(file) || (/^\s*\[[\w:.-]+\]\s*$/m.test(text) && !/^[\w.-]+:\s*$/m.test(text))) return parseKubesprayIni(text, file);
+  if (/\.(ini|cfg)$/i.test(file) || (/^\s*\[[\w:.-]+\]\s*$/m.test(text) && !/^[\w.-]+:\s*$/m.test(text)))
+    return parseKubesprayIni(text, file);
   return parseKubesprayYaml(text, file);
 }
 

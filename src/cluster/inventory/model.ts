@@ -62,7 +62,12 @@ export function parseJump(spec: string, defaults: { user: string; key?: string }
   const first = spec.split(',')[0].trim();
   const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(first);
   if (!m) inventoryError(where, `jump host "${spec}" is not [user@]host[:port]`);
-  return { user: m[1] ?? defaults.user, address: m[2].replace(/^\[|\]$/g, ''), port: parsePort(m[3] ?? 22, where, `jump host ${spec}`), key: defaults.key };
+  return {
+    user: m[1] ?? defaults.user,
+    address: m[2].replace(/^\[|\]$/g, ''),
+    port: parsePort(m[3] ?? 22, where, `jump host ${spec}`),
+    key: defaults.key,
+  };
 }
 
 /** Ansible-style host ranges: node[1:3] → node1 node2 node3, node[01:03] keeps the zero padding. */
@@ -79,7 +84,11 @@ export function expandRange(pattern: string): string[] {
 /** --nodes a,b: only those (names must exist). */
 export function selectNodes(inventory: Inventory, names?: string): InventoryNode[] {
   if (!names) return inventory.nodes;
-  const wanted = names.split(',').map((n) => n.trim()).filter(Boolean);
-  for (const n of wanted) if (!inventory.nodes.some((node) => node.name === n)) throw new UsageError(`--nodes: no node "${n}" in ${inventory.file}`);
+  const wanted = names
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const n of wanted)
+    if (!inventory.nodes.some((node) => node.name === n)) throw new UsageError(`--nodes: no node "${n}" in ${inventory.file}`);
   return inventory.nodes.filter((n) => wanted.includes(n.name));
 }

@@ -7,7 +7,14 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificateToPem, parseCertificate } from '../../../src/pki/certificate.js';
-import { distinguishedName, extensionsToCopy, issueCertificate, leafExtensions, selfSignCa, withoutSubjectAltName } from '../../../src/pki/issue.js';
+import {
+  distinguishedName,
+  extensionsToCopy,
+  issueCertificate,
+  leafExtensions,
+  selfSignCa,
+  withoutSubjectAltName,
+} from '../../../src/pki/issue.js';
 import { generatePrivateKey, parsePrivateKey, privateKeyToPem } from '../../../src/pki/keys.js';
 import type { LabNode } from '../../../lab/lab.js';
 import { KPKI } from '../../helpers/kpki.js';
@@ -31,12 +38,18 @@ test('check -i reads every node over SSH into one table, with a summary per node
   assert.match(r.stdout, /^NODE\s+CERTIFICATE\s+EXPIRES/m);
   assert.match(r.stdout, /^lab-cp2\s+apiserver\s+/m);
   assert.match(r.stdout, /^lab-w1\s+kubelet-client\s+/m);
-  for (const n of ['lab-cp1', 'lab-cp2', 'lab-cp3', 'lab-w1']) assert.match(r.stdout, new RegExp(`^${n} \\(127\\.0\\.0\\.\\d+, (control-plane|worker)\\): ok:`, 'm'));
+  for (const n of ['lab-cp1', 'lab-cp2', 'lab-cp3', 'lab-w1'])
+    assert.match(r.stdout, new RegExp(`^${n} \\(127\\.0\\.0\\.\\d+, (control-plane|worker)\\): ok:`, 'm'));
   const json = JSON.parse(kpkiHere(['check', '-i', inventory, '-o', 'json', '--nodes', 'lab-cp2']).stdout);
-  assert.deepEqual(json.nodes.map((n: { node: string }) => n.node), ['lab-cp2']);
+  assert.deepEqual(
+    json.nodes.map((n: { node: string }) => n.node),
+    ['lab-cp2'],
+  );
 });
 
-test('check -i finds a CA that differs between control-plane nodes and an apiserver certificate without its address', { skip }, async () => {
+test('check -i finds a CA that differs between control-plane nodes and an apiserver certificate without its address', {
+  skip,
+}, async () => {
   const inventory = lab().writeInventory();
   const cp3 = lab().node(3);
   const cp2 = lab().node(2);
@@ -45,9 +58,22 @@ test('check -i finds a CA that differs between control-plane nodes and an apiser
   const restoreApi3 = keep(cp3, '/etc/kubernetes/pki/apiserver.crt');
   try {
     const key = await generatePrivateKey('ECDSA-P256');
-    writeFileSync(cp3.path('/etc/kubernetes/pki/front-proxy-ca.crt'), certificateToPem(await selfSignCa({ commonName: 'front-proxy-ca', key, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86_400_000 * 3650) })));
+    writeFileSync(
+      cp3.path('/etc/kubernetes/pki/front-proxy-ca.crt'),
+      certificateToPem(
+        await selfSignCa({
+          commonName: 'front-proxy-ca',
+          key,
+          notBefore: new Date(Date.now() - 60_000),
+          notAfter: new Date(Date.now() + 86_400_000 * 3650),
+        }),
+      ),
+    );
     // cp2's apiserver certificate loses the node's own address, cp3's the load balancer's (admin.conf's server)
-    for (const [node, drop] of [[cp2, cp2.address], [cp3, '127.0.0.10']] as const) {
+    for (const [node, drop] of [
+      [cp2, cp2.address],
+      [cp3, '127.0.0.10'],
+    ] as const) {
       const pki = node.path('/etc/kubernetes/pki');
       const old = parseCertificate(readFileSync(join(pki, 'apiserver.crt')));
       const renewed = await issueCertificate({
@@ -64,10 +90,16 @@ test('check -i finds a CA that differs between control-plane nodes and an apiser
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout, /Across nodes:\n[\s\S]*front-proxy-ca differs between control-plane nodes: lab-cp1, lab-cp2 vs lab-cp3/);
     assert.match(r.stdout, /lab-cp2: the apiserver certificate does not name the node's address 127\.0\.0\.12/);
-    assert.match(r.stdout, /lab-cp3: the apiserver certificate does not name the control-plane endpoint 127\.0\.0\.10 \(admin\.conf's server\)/);
+    assert.match(
+      r.stdout,
+      /lab-cp3: the apiserver certificate does not name the control-plane endpoint 127\.0\.0\.10 \(admin\.conf's server\)/,
+    );
     assert.doesNotMatch(r.stdout, /lab-cp[12]: the apiserver certificate does not name the control-plane endpoint/);
     const wide = kpkiHere(['check', '-i', inventory, '-o', 'kubeadm', '--nodes', 'lab-cp1,lab-w1']);
-    assert.match(wide.stdout, /^== lab-cp1 \(127\.0\.0\.11, control-plane\)\nCERTIFICATE +EXPIRES +RESIDUAL TIME +CERTIFICATE AUTHORITY +EXTERNALLY MANAGED\n/m);
+    assert.match(
+      wide.stdout,
+      /^== lab-cp1 \(127\.0\.0\.11, control-plane\)\nCERTIFICATE +EXPIRES +RESIDUAL TIME +CERTIFICATE AUTHORITY +EXTERNALLY MANAGED\n/m,
+    );
     assert.match(wide.stdout, /^== lab-w1 \(127\.0\.0\.14, worker\)$/m);
   } finally {
     restoreCa();
@@ -76,15 +108,26 @@ test('check -i finds a CA that differs between control-plane nodes and an apiser
   }
 });
 
-test('check -i refuses a changed host key and an unknown one, with clear messages; --accept-new-host-keys records new ones', { skip }, () => {
+test('check -i refuses a changed host key and an unknown one, with clear messages; --accept-new-host-keys records new ones', {
+  skip,
+}, () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
   const known = readFileSync(cluster.knownHosts, 'utf8');
   try {
-    writeFileSync(cluster.knownHosts, known.replace(/^127\.0\.0\.11 /m, 'XX ').replace(/^127\.0\.0\.12 /m, '127.0.0.11 ').replace(/^XX /m, '127.0.0.12 '));
+    writeFileSync(
+      cluster.knownHosts,
+      known
+        .replace(/^127\.0\.0\.11 /m, 'XX ')
+        .replace(/^127\.0\.0\.12 /m, '127.0.0.11 ')
+        .replace(/^XX /m, '127.0.0.12 '),
+    );
     const changed = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-cp1']);
     assert.equal(changed.code, 3);
-    assert.match(changed.stdout, /lab-cp1 \(127\.0\.0\.11\): UNKNOWN: lab-cp1 \(127\.0\.0\.11\): the host key \(ssh-ed25519\) is NOT the one recorded in .*known_hosts: refusing to connect/);
+    assert.match(
+      changed.stdout,
+      /lab-cp1 \(127\.0\.0\.11\): UNKNOWN: lab-cp1 \(127\.0\.0\.11\): the host key \(ssh-ed25519\) is NOT the one recorded in .*known_hosts: refusing to connect/,
+    );
     writeFileSync(cluster.knownHosts, '');
     const unknown = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-cp1']);
     assert.match(unknown.stdout, /unknown host key \(ssh-ed25519\), not in .*: refusing to connect/);
@@ -98,7 +141,8 @@ test('check -i refuses a changed host key and an unknown one, with clear message
 
 /** The exporter's established SSH connections, as its local ports, and the sshd processes at the other end. */
 function sshConnections(pid: number): { localPort: number; peerPids: number[] }[] {
-  const ss = (filter: string) => spawnSync('ss', ['-tnpH', 'state', 'established', filter], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  const ss = (filter: string) =>
+    spawnSync('ss', ['-tnpH', 'state', 'established', filter], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
   const mine = ss('( dport = :22 )').filter((l) => l.includes(`pid=${pid},`));
   const servers = ss('( sport = :22 )');
   return mine.map((line) => {
@@ -112,43 +156,75 @@ function sshConnections(pid: number): { localPort: number; peerPids: number[] }[
 test('exporter -i keeps one SSH connection per node between scrapes and connects again when one ends', { skip }, async () => {
   const cluster = lab();
   const port = 19794;
-  const child = startTracked(process.execPath, [KPKI, '-i', cluster.writeInventory(), 'exporter', '--listen', `127.0.0.1:${port}`, '--min-interval', '0s']);
+  const child = startTracked(process.execPath, [
+    KPKI,
+    '-i',
+    cluster.writeInventory(),
+    'exporter',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--min-interval',
+    '0s',
+  ]);
   try {
     await waitFor('the exporter to listen', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok);
     const scrape = async () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      for (const node of cluster.nodes) assert.match(text, new RegExp(`^kpki_node_reachable\\{node="${node.name}",role="[^"]+"\\} 1$`, 'm'), `${node.name} reachable`);
+      for (const node of cluster.nodes)
+        assert.match(text, new RegExp(`^kpki_node_reachable\\{node="${node.name}",role="[^"]+"\\} 1$`, 'm'), `${node.name} reachable`);
       return sshConnections(child.pid!);
     };
     const first = await scrape();
     assert.equal(first.length, cluster.nodes.length, `one connection per node: ${JSON.stringify(first)}`);
     const second = await scrape();
-    assert.deepEqual(second.map((c) => c.localPort).sort(), first.map((c) => c.localPort).sort(), 'the same connections serve the next scrape');
+    assert.deepEqual(
+      second.map((c) => c.localPort).sort(),
+      first.map((c) => c.localPort).sort(),
+      'the same connections serve the next scrape',
+    );
     // the node's side ends one connection (its sshd session process, started by the lab, stopped by PID)
     const victim = first[0];
     assert.ok(victim.peerPids.length > 0, `the sshd at the other end of port ${victim.localPort}: ${JSON.stringify(first)}`);
     for (const pid of victim.peerPids) process.kill(pid, 'SIGTERM');
-    await waitFor('the exporter to notice the closed connection', async () => !sshConnections(child.pid!).some((c) => c.localPort === victim.localPort), 15_000);
+    await waitFor(
+      'the exporter to notice the closed connection',
+      async () => !sshConnections(child.pid!).some((c) => c.localPort === victim.localPort),
+      15_000,
+    );
     const third = await scrape();
     assert.equal(third.length, cluster.nodes.length, `reconnected: ${JSON.stringify(third)}`);
     assert.ok(!third.some((c) => c.localPort === victim.localPort));
-    assert.equal(third.filter((c) => first.some((f) => f.localPort === c.localPort)).length, cluster.nodes.length - 1, 'only the ended connection was replaced');
+    assert.equal(
+      third.filter((c) => first.some((f) => f.localPort === c.localPort)).length,
+      cluster.nodes.length - 1,
+      'only the ended connection was replaced',
+    );
   } finally {
     await stopTracked(child);
   }
 });
 
-test('serverTLSBootstrap: check -i reads kubelet-server-current.pem and says, through the API, whether a kubelet-serving CSR waits for approval', { skip }, async () => {
+test('serverTLSBootstrap: check -i reads kubelet-server-current.pem and says, through the API, whether a kubelet-serving CSR waits for approval', {
+  skip,
+}, async () => {
   const cluster = lab();
   const w1 = cluster.node('lab-w1');
   const cp1 = cluster.controlPlanes[0];
   const pki = '/var/lib/kubelet/pki';
-  const ca = { cert: parseCertificate(cp1.read('/etc/kubernetes/pki/ca.crt')), key: parsePrivateKey(cp1.read('/etc/kubernetes/pki/ca.key')) };
+  const ca = {
+    cert: parseCertificate(cp1.read('/etc/kubernetes/pki/ca.crt')),
+    key: parsePrivateKey(cp1.read('/etc/kubernetes/pki/ca.key')),
+  };
   // what the kubelet writes once its serving CSR is approved: a cluster-signed PEM behind a -current symlink
   const key = await generatePrivateKey('ECDSA-P256');
   const served = await issueCertificate({
     subject: distinguishedName('system:node:lab-w1', ['system:nodes']),
-    extensions: leafExtensions({ commonName: 'system:node:lab-w1', dnsNames: ['lab-w1'], ipAddresses: [w1.address], extKeyUsages: ['serverAuth'] }),
+    extensions: leafExtensions({
+      commonName: 'system:node:lab-w1',
+      dnsNames: ['lab-w1'],
+      ipAddresses: [w1.address],
+      extKeyUsages: ['serverAuth'],
+    }),
     publicKey: key,
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 300 * 86_400_000),
@@ -157,7 +233,10 @@ test('serverTLSBootstrap: check -i reads kubelet-server-current.pem and says, th
   const restoreConfig = keep(w1, '/var/lib/kubelet/config.yaml');
   writeFileSync(w1.path(`${pki}/kubelet-server-2026-12-01-00-00-00.pem`), certificateToPem(served) + privateKeyToPem(key), { mode: 0o600 });
   symlinkSync(`${pki}/kubelet-server-2026-12-01-00-00-00.pem`, w1.path(`${pki}/kubelet-server-current.pem`));
-  writeFileSync(w1.path('/var/lib/kubelet/config.yaml'), `${readFileSync(w1.path('/var/lib/kubelet/config.yaml'), 'utf8')}serverTLSBootstrap: true\n`);
+  writeFileSync(
+    w1.path('/var/lib/kubelet/config.yaml'),
+    `${readFileSync(w1.path('/var/lib/kubelet/config.yaml'), 'utf8')}serverTLSBootstrap: true\n`,
+  );
   const admin = cluster.adminKubeconfig;
   const csrName = 'csr-kpki-lab-w1-serving';
   try {
@@ -175,16 +254,48 @@ test('serverTLSBootstrap: check -i reads kubelet-server-current.pem and says, th
     const b64 = (s: string) => Buffer.from(s).toString('base64');
     const certPem = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/)![0];
     const keyPem = pem.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----\n/)![0];
-    writeFileSync(kubeletConf, `apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: ${cluster.endpointUrl}\n    certificate-authority-data: ${b64(certificateToPem(ca.cert))}\nusers:\n- name: node\n  user:\n    client-certificate-data: ${b64(certPem)}\n    client-key-data: ${b64(keyPem)}\ncontexts:\n- name: node\n  context: { cluster: lab, user: node }\ncurrent-context: node\n`, { mode: 0o600 });
-    const csrPem = spawnSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/O=system:nodes/CN=system:node:lab-w1'], { encoding: 'utf8' }).stdout;
+    writeFileSync(
+      kubeletConf,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: ${cluster.endpointUrl}\n    certificate-authority-data: ${b64(certificateToPem(ca.cert))}\nusers:\n- name: node\n  user:\n    client-certificate-data: ${b64(certPem)}\n    client-key-data: ${b64(keyPem)}\ncontexts:\n- name: node\n  context: { cluster: lab, user: node }\ncurrent-context: node\n`,
+      { mode: 0o600 },
+    );
+    const csrPem = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        '/dev/null',
+        '-subj',
+        '/O=system:nodes/CN=system:node:lab-w1',
+      ],
+      { encoding: 'utf8' },
+    ).stdout;
     const manifest = join(cluster.dir, 'csr.yaml');
-    writeFileSync(manifest, `apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: ${csrName}\nspec:\n  request: ${b64(csrPem)}\n  signerName: kubernetes.io/kubelet-serving\n  usages: [digital signature, server auth]\n`);
-    const created = spawnSync('kubectl', ['--kubeconfig', kubeletConf, '--request-timeout=5s', 'create', '--validate=false', '-f', manifest], { encoding: 'utf8' });
+    writeFileSync(
+      manifest,
+      `apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: ${csrName}\nspec:\n  request: ${b64(csrPem)}\n  signerName: kubernetes.io/kubelet-serving\n  usages: [digital signature, server auth]\n`,
+    );
+    const created = spawnSync(
+      'kubectl',
+      ['--kubeconfig', kubeletConf, '--request-timeout=5s', 'create', '--validate=false', '-f', manifest],
+      { encoding: 'utf8' },
+    );
     assert.equal(created.status, 0, created.stdout + created.stderr);
 
     const waiting = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-w1']);
     assert.equal(waiting.code, 1, waiting.stdout + waiting.stderr);
-    assert.match(waiting.stdout, new RegExp(`1 CSR\\(s\\) wait for approval \\(kubeadm does not approve them\\):\\n  ${csrName} from system:node:lab-w1 since \\S+: kubectl certificate approve ${csrName}`));
+    assert.match(
+      waiting.stdout,
+      new RegExp(
+        `1 CSR\\(s\\) wait for approval \\(kubeadm does not approve them\\):\\n  ${csrName} from system:node:lab-w1 since \\S+: kubectl certificate approve ${csrName}`,
+      ),
+    );
   } finally {
     spawnSync('kubectl', ['--kubeconfig', admin, '--request-timeout=5s', 'delete', 'csr', csrName], { encoding: 'utf8' });
     rmSync(w1.path(`${pki}/kubelet-server-current.pem`), { force: true });

@@ -17,7 +17,18 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 test('inventory discover lists the nodes through the API (roles, addresses) as an inventory that check -i uses', { skip }, async () => {
   const cluster = lab();
   const out = join(cluster.dir, 'discovered.yaml');
-  const r = await kpkiAsync(['inventory', 'discover', '--from', cluster.adminKubeconfig, '--key', cluster.sshKey, '--known-hosts', cluster.knownHosts, '--out', out]);
+  const r = await kpkiAsync([
+    'inventory',
+    'discover',
+    '--from',
+    cluster.adminKubeconfig,
+    '--key',
+    cluster.sshKey,
+    '--known-hosts',
+    cluster.knownHosts,
+    '--out',
+    out,
+  ]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stderr, /Wrote .*discovered\.yaml: 3 control-plane node\(s\), 1 worker\(s\)/);
   const text = readFileSync(out, 'utf8');
@@ -31,7 +42,9 @@ test('inventory discover lists the nodes through the API (roles, addresses) as a
   assert.match(check.stdout, /^lab-w1 \(127\.0\.0\.14, worker\): ok:/m);
 });
 
-test('health -i: every node\'s components probed from the node itself (SSH tunnels) and etcd\'s members; a missing manifest is found', { skip }, async () => {
+test("health -i: every node's components probed from the node itself (SSH tunnels) and etcd's members; a missing manifest is found", {
+  skip,
+}, async () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
   const r = await kpkiAsync(['health', '-i', inventory]);
@@ -45,7 +58,9 @@ test('health -i: every node\'s components probed from the node itself (SSH tunne
     const down = await kpkiAsync(['health', '-i', inventory, '-o', 'json']);
     assert.equal(down.status, 2, down.stdout + down.stderr);
     const json = JSON.parse(down.stdout);
-    const failing = json.nodes.flatMap((n: { node: string; checks: { component: string; ok: boolean; check: string }[] }) => n.checks.filter((c) => !c.ok).map((c) => `${n.node} ${c.component} ${c.check}`));
+    const failing = json.nodes.flatMap((n: { node: string; checks: { component: string; ok: boolean; check: string }[] }) =>
+      n.checks.filter((c) => !c.ok).map((c) => `${n.node} ${c.component} ${c.check}`),
+    );
     assert.deepEqual(failing, ['lab-cp3 kube-scheduler manifest']);
   } finally {
     cp3.unparkManifest('kube-scheduler');
@@ -53,7 +68,9 @@ test('health -i: every node\'s components probed from the node itself (SSH tunne
   await cluster.waitHealthy(60_000);
 });
 
-test('hardened sshd (lab-cp2: AllowTcpForwarding no; lab-cp3: PermitOpen to port 22 only): probes run through python3 or bash on the node, said once per node; with neither, one message naming what to change', { skip }, async () => {
+test('hardened sshd (lab-cp2: AllowTcpForwarding no; lab-cp3: PermitOpen to port 22 only): probes run through python3 or bash on the node, said once per node; with neither, one message naming what to change', {
+  skip,
+}, async () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
   // the lab's sshd configs really are hardened: a forwarded channel is refused there, allowed on lab-cp1
@@ -61,7 +78,10 @@ test('hardened sshd (lab-cp2: AllowTcpForwarding no; lab-cp3: PermitOpen to port
   assert.match(readFileSync(join(cluster.node('lab-cp3').dir, 'ssh', 'sshd_config'), 'utf8'), /^PermitOpen 127\.0\.0\.13:22$/m);
   const r = await kpkiAsync(['health', '-i', inventory]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  const notices = r.stderr.split('\n').filter((l) => /refuses TCP forwarding/.test(l)).sort();
+  const notices = r.stderr
+    .split('\n')
+    .filter((l) => /refuses TCP forwarding/.test(l))
+    .sort();
   assert.deepEqual(notices, [
     'kpki: lab-cp2: sshd refuses TCP forwarding: health probes go through python3 on the node (exec, no forwarding)',
     'kpki: lab-cp3: sshd refuses TCP forwarding: health probes go through python3 on the node (exec, no forwarding)',
@@ -77,7 +97,10 @@ test('hardened sshd (lab-cp2: AllowTcpForwarding no; lab-cp3: PermitOpen to port
   assert.equal(none.status, 2, none.stdout + none.stderr);
   const told = none.stderr.split('\n').filter((l) => /neither python3 nor bash/.test(l));
   assert.equal(told.length, 1, none.stderr);
-  assert.match(told[0], /allow kpki's user local forwarding \(Match User <user>: AllowTcpForwarding local, PermitOpen any\) or install python3/);
+  assert.match(
+    told[0],
+    /allow kpki's user local forwarding \(Match User <user>: AllowTcpForwarding local, PermitOpen any\) or install python3/,
+  );
   // no relay is left running on the nodes
   for (const node of ['lab-cp2', 'lab-cp3']) {
     const ps = await cluster.ssh(node, 'ps -eo args');
@@ -85,7 +108,9 @@ test('hardened sshd (lab-cp2: AllowTcpForwarding no; lab-cp3: PermitOpen to port
   }
 });
 
-test('backups -i lists every node\'s backups; restore -i by rollout id puts each node\'s files of that rollout back byte for byte', { skip }, async () => {
+test("backups -i lists every node's backups; restore -i by rollout id puts each node's files of that rollout back byte for byte", {
+  skip,
+}, async () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
   // a small rollout of its own (the API servers reload their serving certificate: no restart)
@@ -94,8 +119,15 @@ test('backups -i lists every node\'s backups; restore -i by rollout id puts each
   const id = /Rollout (r\S+) complete/.exec(renewed.stdout)![1];
   const list = await kpkiAsync(['backups', '-i', inventory, '-o', 'json']);
   assert.equal(list.status, 0, list.stderr);
-  const all = JSON.parse(list.stdout) as { node: string; backups: { id: string; reason: string; files: { path: string; sha256?: string }[] }[] }[];
-  assert.deepEqual(all.map((n) => n.backups.filter((b) => b.reason.includes(id)).length), [1, 1, 1, 0], 'one backup per control-plane node');
+  const all = JSON.parse(list.stdout) as {
+    node: string;
+    backups: { id: string; reason: string; files: { path: string; sha256?: string }[] }[];
+  }[];
+  assert.deepEqual(
+    all.map((n) => n.backups.filter((b) => b.reason.includes(id)).length),
+    [1, 1, 1, 0],
+    'one backup per control-plane node',
+  );
   const table = await kpkiAsync(['backups', '-i', inventory]);
   assert.match(table.stdout, new RegExp(`^lab-cp2\\s+\\S+\\s+\\S+\\s+renew \\(rollout ${id}\\)`, 'm'));
   const r = await kpkiAsync(['restore', '-i', inventory, id, '--yes']);
@@ -104,30 +136,47 @@ test('backups -i lists every node\'s backups; restore -i by rollout id puts each
   for (const n of all.filter((x) => x.backups.some((b) => b.reason.includes(id)))) {
     assert.match(r.stdout, new RegExp(`^${n.node}: restored \\d+ file\\(s\\) from backup`, 'm'));
     const backup = n.backups.filter((b) => b.reason.includes(id)).at(-1)!;
-    for (const f of backup.files.filter((x) => x.sha256)) assert.equal(sha(cluster.node(n.node).read(f.path)), f.sha256, `${n.node}:${f.path} as in backup ${backup.id}`);
+    for (const f of backup.files.filter((x) => x.sha256))
+      assert.equal(sha(cluster.node(n.node).read(f.path)), f.sha256, `${n.node}:${f.path} as in backup ${backup.id}`);
   }
   await cluster.waitHealthy(60_000);
 });
 
-test('kubelet renew -i: every node\'s kubelet client certificate re-signed with the CA in memory, each node Ready again', { skip }, async () => {
+test("kubelet renew -i: every node's kubelet client certificate re-signed with the CA in memory, each node Ready again", {
+  skip,
+}, async () => {
   const cluster = lab();
   const link = '/var/lib/kubelet/pki/kubelet-client-current.pem';
   const serial = (n: (typeof cluster.nodes)[number]) => new X509Certificate(n.read(link)).serialNumber;
   const before = cluster.nodes.map(serial);
   const reportFile = join(cluster.dir, 'kubelet-report.json');
-  const r = await kpkiAsync(['kubelet', 'renew', '-i', cluster.writeInventory(), '--yes', '--max-unavailable', '2', '--report', reportFile]);
+  const r = await kpkiAsync([
+    'kubelet',
+    'renew',
+    '-i',
+    cluster.writeInventory(),
+    '--yes',
+    '--max-unavailable',
+    '2',
+    '--report',
+    reportFile,
+  ]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /4 kubelet client certificate\(s\) renewed, every node Ready/);
   const after = cluster.nodes.map(serial);
   for (let i = 0; i < after.length; i++) assert.notEqual(after[i], before[i], cluster.nodes[i].name);
   const json = JSON.parse(readFileSync(reportFile, 'utf8'));
-  assert.deepEqual(json.nodes.map((n: { outcome: string }) => n.outcome), ['renewed', 'renewed', 'renewed', 'renewed']);
+  assert.deepEqual(
+    json.nodes.map((n: { outcome: string }) => n.outcome),
+    ['renewed', 'renewed', 'renewed', 'renewed'],
+  );
   assert.equal(existsSync(cluster.node(1).path('/var/lib/kpki/rollout.json')), false);
   await cluster.waitHealthy(60_000);
 });
 
-
-test('renew -i on a worker reached as its sudo login user: its kubelet serving certificate, due, is renewed in the kubelet\'s own shape (no cluster CA needed); openssl verifies it against the CA after it', { skip }, async () => {
+test("renew -i on a worker reached as its sudo login user: its kubelet serving certificate, due, is renewed in the kubelet's own shape (no cluster CA needed); openssl verifies it against the CA after it", {
+  skip,
+}, async () => {
   const cluster = lab();
   const w1 = cluster.node('lab-w1');
   const crt = '/var/lib/kubelet/pki/kubelet.crt';
@@ -135,16 +184,42 @@ test('renew -i on a worker reached as its sudo login user: its kubelet serving c
   // the kubelet's own shape, expiring in 5 days
   const [key, caKey] = await Promise.all([generatePrivateKey('ECDSA-P256'), generatePrivateKey('ECDSA-P256')]);
   const now = Date.now();
-  const { leaf, ca } = await issueWithThrowawayCa({ host: 'lab-w1', unixTime: Math.floor(now / 1000), key, caKey, extensions: leafExtensions({ commonName: 'lab-w1', dnsNames: ['lab-w1'], extKeyUsages: ['serverAuth'] }), notBefore: new Date(now - 3600_000), notAfter: new Date(now + 5 * 86_400_000) });
+  const { leaf, ca } = await issueWithThrowawayCa({
+    host: 'lab-w1',
+    unixTime: Math.floor(now / 1000),
+    key,
+    caKey,
+    extensions: leafExtensions({ commonName: 'lab-w1', dnsNames: ['lab-w1'], extKeyUsages: ['serverAuth'] }),
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + 5 * 86_400_000),
+  });
   writeFileSync(w1.path(crt), certificateToPem(leaf) + certificateToPem(ca));
   writeFileSync(w1.path('/var/lib/kubelet/pki/kubelet.key'), privateKeyToPem(key), { mode: 0o600 });
   try {
-    const r = await kpkiAsync(['renew', '-i', cluster.writeInventory(), '--nodes', 'lab-w1', 'all', '--if-expires-within', '30d', '--yes', '-o', 'json']);
+    const r = await kpkiAsync([
+      'renew',
+      '-i',
+      cluster.writeInventory(),
+      '--nodes',
+      'lab-w1',
+      'all',
+      '--if-expires-within',
+      '30d',
+      '--yes',
+      '-o',
+      'json',
+    ]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stderr, /lab-w1 .*serving certificate expires .*: will be renewed in the kubelet's shape/);
     const report = JSON.parse(r.stdout);
-    assert.deepEqual(report.nodes[0].certificates.map((c: { name: string }) => c.name), ['kubelet-serving']);
-    const blocks = w1.read(crt).toString().match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g)!;
+    assert.deepEqual(
+      report.nodes[0].certificates.map((c: { name: string }) => c.name),
+      ['kubelet-serving'],
+    );
+    const blocks = w1
+      .read(crt)
+      .toString()
+      .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g)!;
     assert.equal(blocks.length, 2);
     const verdict = verifies(tempFile(blocks[1]), tempFile(blocks[0]));
     assert.ok(verdict.ok, `openssl verify -CAfile <(second certificate) <(first): ${verdict.output}`);

@@ -57,7 +57,10 @@ test('every node sees its own files at kubeadm paths, over real SSH with a pinne
   assert.match(worker.stdout, /\/var\/lib\/kubelet\/pki\/kubelet-client-.*\.pem/);
   // The host key is checked: with another node's key recorded for this address, OpenSSH refuses to connect.
   const knownHosts = readFileSync(lab().knownHosts, 'utf8');
-  const swapped = knownHosts.replace(/^127\.0\.0\.11 /m, 'XX ').replace(/^127\.0\.0\.12 /m, '127.0.0.11 ').replace(/^XX /m, '127.0.0.12 ');
+  const swapped = knownHosts
+    .replace(/^127\.0\.0\.11 /m, 'XX ')
+    .replace(/^127\.0\.0\.12 /m, '127.0.0.11 ')
+    .replace(/^XX /m, '127.0.0.12 ');
   writeFileSync(lab().knownHosts, swapped);
   try {
     const refused = await lab().ssh(1, 'true');
@@ -68,7 +71,9 @@ test('every node sees its own files at kubeadm paths, over real SSH with a pinne
   }
 });
 
-test('kubelet stand-in: stops a pod whose manifest leaves, starts it when it comes back, restarts exits and changes', { skip }, async () => {
+test('kubelet stand-in: stops a pod whose manifest leaves, starts it when it comes back, restarts exits and changes', {
+  skip,
+}, async () => {
   const node = lab().node(2);
   const scheduler = 'kube-scheduler';
   node.parkManifest(scheduler);
@@ -76,13 +81,21 @@ test('kubelet stand-in: stops a pod whose manifest leaves, starts it when it com
   assert.equal((await node.health()).checks[scheduler].ok, false, 'nothing answers on 10259 once the pod is stopped');
   node.unparkManifest(scheduler);
   await node.waitPod(scheduler, 'running');
-  await eventually('scheduler healthy again', () => node.health(), (h) => h.checks[scheduler].ok);
+  await eventually(
+    'scheduler healthy again',
+    () => node.health(),
+    (h) => h.checks[scheduler].ok,
+  );
 
   // A container that exits is restarted (by PID: the test kills exactly that process).
   const pid = node.podPid(scheduler)!;
   assert.ok(pid > 0);
   process.kill(pid, 'SIGKILL');
-  const restarted = await eventually('a restarted scheduler', async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`), (p) => p?.state === 'running' && p.restarts === 1);
+  const restarted = await eventually(
+    'a restarted scheduler',
+    async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`),
+    (p) => p?.state === 'running' && p.restarts === 1,
+  );
   assert.ok(restarted);
   assert.notEqual(node.podPid(scheduler), pid);
 
@@ -90,18 +103,37 @@ test('kubelet stand-in: stops a pod whose manifest leaves, starts it when it com
   const path = node.path(`/etc/kubernetes/manifests/${scheduler}.yaml`);
   const original = readFileSync(path, 'utf8');
   const before = node.podPid(scheduler);
-  const failingProbe = original.replace('port: 10259', 'port: 1').replace('initialDelaySeconds: 10', 'initialDelaySeconds: 0').replace('periodSeconds: 10', 'periodSeconds: 1').replace('failureThreshold: 8', 'failureThreshold: 2');
+  const failingProbe = original
+    .replace('port: 10259', 'port: 1')
+    .replace('initialDelaySeconds: 10', 'initialDelaySeconds: 0')
+    .replace('periodSeconds: 10', 'periodSeconds: 1')
+    .replace('failureThreshold: 8', 'failureThreshold: 2');
   assert.notEqual(failingProbe, original);
   writeFileSync(path, failingProbe);
-  await eventually('the pod started from the changed manifest', async () => node.podPid(scheduler), (p) => p !== undefined && p !== before);
-  const killed = await eventually('liveness restarts', async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`), (p) => (p?.restarts ?? 0) >= 2, 30_000);
+  await eventually(
+    'the pod started from the changed manifest',
+    async () => node.podPid(scheduler),
+    (p) => p !== undefined && p !== before,
+  );
+  const killed = await eventually(
+    'liveness restarts',
+    async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`),
+    (p) => (p?.restarts ?? 0) >= 2,
+    30_000,
+  );
   assert.match(String((killed as { lastProbe?: string }).lastProbe), /liveness: .*ECONNREFUSED/);
   writeFileSync(path, original);
-  await eventually('the original manifest running again', async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`), (p) => p?.restarts === 0 && p.state === 'running');
+  await eventually(
+    'the original manifest running again',
+    async () => node.pods().find((p) => p.name === `${scheduler}-${node.name}`),
+    (p) => p?.restarts === 0 && p.state === 'running',
+  );
   await lab().waitHealthy(30_000, [node]);
 });
 
-test('nodes shaped like systemd nodes: /run/systemd/system, and `systemctl restart kubelet` (over SSH, through sudo too) restarts the kubelet while its pods keep running', { skip }, async () => {
+test('nodes shaped like systemd nodes: /run/systemd/system, and `systemctl restart kubelet` (over SSH, through sudo too) restarts the kubelet while its pods keep running', {
+  skip,
+}, async () => {
   const cp2 = lab().node('lab-cp2');
   const restarts = () => (JSON.parse(readFileSync(join(cp2.dir, 'kubelet-status.json'), 'utf8')).restarts?.count ?? 0) as number;
   const etcdPid = cp2.podPid('etcd');
@@ -109,13 +141,23 @@ test('nodes shaped like systemd nodes: /run/systemd/system, and `systemctl resta
   const r = await lab().ssh(cp2, 'test -d /run/systemd/system && systemctl restart kubelet.service && systemctl is-active kubelet');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'active');
-  await eventually('the kubelet restarted', async () => restarts(), (n) => n === before + 1, 10_000);
+  await eventually(
+    'the kubelet restarted',
+    async () => restarts(),
+    (n) => n === before + 1,
+    10_000,
+  );
   assert.equal(cp2.podPid('etcd'), etcdPid, 'static pods keep running while the kubelet restarts');
   // kpki's own restart of the kubelet takes the systemd way there
   const k = await lab().exec(cp2, [process.execPath, join(import.meta.dirname, '..', '..', '..', 'dist', 'kpki.js'), 'restart', 'kubelet']);
   assert.equal(k.code, 0, k.stdout + k.stderr);
   assert.match(k.stdout + k.stderr, /kubelet: restarting with systemd/);
-  await eventually('the kubelet restarted again', async () => restarts(), (n) => n === before + 2, 10_000);
+  await eventually(
+    'the kubelet restarted again',
+    async () => restarts(),
+    (n) => n === before + 2,
+    10_000,
+  );
   // the host itself is not made to look like a systemd machine
   assert.equal(lstatSync('/run/systemd/system', { throwIfNoEntry: false }), undefined);
 });
@@ -125,14 +167,22 @@ test('an expired apiserver certificate on one node: kubectl fails with the x509 
   const restore = keep(node, '/etc/kubernetes/pki/apiserver.crt');
   try {
     await node.reissue(['apiserver']); // the stand-in reloads its serving certificate, as kube-apiserver does
-    const failing = await eventually('kubectl to see the expired serving certificate', () => kubectl(admin(node), ['get', '--raw', '/readyz'], apiUrl(node)), (r) => r.code !== 0);
+    const failing = await eventually(
+      'kubectl to see the expired serving certificate',
+      () => kubectl(admin(node), ['get', '--raw', '/readyz'], apiUrl(node)),
+      (r) => r.code !== 0,
+    );
     assert.match(failing.out, /x509: certificate has expired or is not yet valid/);
     const other = await kubectl(admin(lab().node(1)), ['get', '--raw', '/readyz'], apiUrl(lab().node(1)));
     assert.equal(other.out.trim(), 'ok');
   } finally {
     restore();
   }
-  await eventually('node 2 serving the good certificate again', () => kubectl(admin(node), ['get', '--raw', '/readyz'], apiUrl(node)), (r) => r.code === 0);
+  await eventually(
+    'node 2 serving the good certificate again',
+    () => kubectl(admin(node), ['get', '--raw', '/readyz'], apiUrl(node)),
+    (r) => r.code === 0,
+  );
 });
 
 test('an expired client certificate is answered 401 (kubectl: Unauthorized); the stand-in knows no tokens', { skip }, async () => {
@@ -149,12 +199,18 @@ test('an expired client certificate is answered 401 (kubectl: Unauthorized); the
   // What the stand-in does not do: token authentication (a kubeconfig with only a bearer token is refused).
   const caData = /certificate-authority-data: (\S+)/.exec(readFileSync(admin(node), 'utf8'))![1];
   const tokenOnly = join(lab().dir, 'token.conf');
-  writeFileSync(tokenOnly, `apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: ${apiUrl(node)}\n    certificate-authority-data: ${caData}\ncontexts:\n- name: lab\n  context: {cluster: lab, user: token}\ncurrent-context: lab\nusers:\n- name: token\n  user: {token: abc}\n`, { mode: 0o600 });
+  writeFileSync(
+    tokenOnly,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: ${apiUrl(node)}\n    certificate-authority-data: ${caData}\ncontexts:\n- name: lab\n  context: {cluster: lab, user: token}\ncurrent-context: lab\nusers:\n- name: token\n  user: {token: abc}\n`,
+    { mode: 0o600 },
+  );
   const token = await kubectl(tokenOnly, ['get', '--raw', '/api/v1/nodes']);
   assert.match(token.out, /Unauthorized/);
 });
 
-test('an expired controller-manager.conf: the controller-manager turns unhealthy after its restart, as in a real cluster', { skip }, async () => {
+test('an expired controller-manager.conf: the controller-manager turns unhealthy after its restart, as in a real cluster', {
+  skip,
+}, async () => {
   const node = lab().node(3);
   const restore = keep(node, '/etc/kubernetes/controller-manager.conf');
   try {
@@ -163,7 +219,11 @@ test('an expired controller-manager.conf: the controller-manager turns unhealthy
     await new Promise((r) => setTimeout(r, 2500));
     assert.equal((await node.health()).checks['kube-controller-manager'].ok, true);
     await node.restartPod('kube-controller-manager');
-    const h = await eventually('controller-manager unhealthy', () => node.health(), (x) => !x.checks['kube-controller-manager'].ok && /Unauthorized/.test(x.checks['kube-controller-manager'].detail));
+    const h = await eventually(
+      'controller-manager unhealthy',
+      () => node.health(),
+      (x) => !x.checks['kube-controller-manager'].ok && /Unauthorized/.test(x.checks['kube-controller-manager'].detail),
+    );
     assert.match(h.checks['kube-controller-manager'].detail, /api-credentials failed: HTTP 401 Unauthorized/);
     assert.ok((await lab().node(1).health()).checks['kube-controller-manager'].ok, 'other nodes unaffected');
   } finally {
@@ -199,7 +259,12 @@ test('etcd.yaml out of the manifests dir stops the member, back in it rejoins; n
   await new Promise((r) => setTimeout(r, 1000));
   node.parkManifest('etcd');
   await node.waitPod('etcd', 'gone');
-  await eventually('the member to stop', () => etcdHealth(node), (h) => !h.ok, 10_000);
+  await eventually(
+    'the member to stop',
+    () => etcdHealth(node),
+    (h) => !h.ok,
+    10_000,
+  );
   node.unparkManifest('etcd');
   await lab().waitHealthy(60_000);
   const report = await load.finish(); // finish() ends the load now that the member is back
@@ -210,7 +275,8 @@ test('etcd.yaml out of the manifests dir stops the member, back in it rejoins; n
 
 test('loopback only: lab configs name no other address, and no lab process has a socket off loopback', { skip }, async () => {
   const offenders: string[] = [];
-  const walk = (dir: string): string[] => readdirSync(dir).flatMap((f) => (lstatSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).flatMap((f) => (lstatSync(join(dir, f)).isDirectory() ? walk(join(dir, f)) : [join(dir, f)]));
   const configs = walk(lab().dir).filter((f) => /(\.json|\.yaml|\.conf|sshd_config|hosts|known_hosts)$/.test(f) && !f.includes('/logs/'));
   assert.ok(configs.length > 20, `found only ${configs.length} config files`);
   for (const file of configs) {
@@ -219,7 +285,8 @@ test('loopback only: lab configs name no other address, and no lab process has a
       for (const ip of line.match(/\b\d{1,3}(?:\.\d{1,3}){3}\b/g) ?? []) {
         // The service CIDR is a kube-apiserver setting and clusterDNS an address the kubelet hands to pods (kubeadm
         // writes both): data, never a connection target of the lab.
-        const data = line.includes('--service-cluster-ip-range=') || (previous === 'clusterDNS:' && file.endsWith('/var/lib/kubelet/config.yaml'));
+        const data =
+          line.includes('--service-cluster-ip-range=') || (previous === 'clusterDNS:' && file.endsWith('/var/lib/kubelet/config.yaml'));
         if (!ip.startsWith('127.') && !data) offenders.push(`${file}: ${line.trim()}`);
       }
       if (!line.startsWith('- ')) previous = line.trim();

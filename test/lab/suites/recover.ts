@@ -20,15 +20,25 @@ test('an expired cluster (every certificate, every node) comes back with kpki re
   for (const node of cluster.nodes) await node.reissue('all');
   await Promise.all(cluster.controlPlanes.map((n) => n.restartAllPods())); // they now load the expired certificates
   const cp1 = cluster.node(1);
-  const broken = await eventually('the API server to listen again', () => kubectl(admin(cp1), ['get', '--raw', '/readyz'], apiUrl(cp1)), (r) => !/refused/.test(r.out));
+  const broken = await eventually(
+    'the API server to listen again',
+    () => kubectl(admin(cp1), ['get', '--raw', '/readyz'], apiUrl(cp1)),
+    (r) => !/refused/.test(r.out),
+  );
   assert.match(broken.out, /certificate has expired/);
 
   // root's kubeconfig on cp1: the (expired) admin credentials and another cluster's context
   mkdirSync(cp1.path('/root/.kube'), { recursive: true });
   const rootKubeconfig = cp1.path('/root/.kube/config');
-  writeFileSync(rootKubeconfig, cp1.read('/etc/kubernetes/admin.conf').toString()
-    .replace('contexts:\n', 'contexts:\n- context: {cluster: kubernetes, user: viewer, namespace: apps}\n  name: viewer\n')
-    .replace('users:\n', 'users:\n- name: viewer\n  user: {token: viewer-token}\n'), { mode: 0o600 });
+  writeFileSync(
+    rootKubeconfig,
+    cp1
+      .read('/etc/kubernetes/admin.conf')
+      .toString()
+      .replace('contexts:\n', 'contexts:\n- context: {cluster: kubernetes, user: viewer, namespace: apps}\n  name: viewer\n')
+      .replace('users:\n', 'users:\n- name: viewer\n  user: {token: viewer-token}\n'),
+    { mode: 0o600 },
+  );
 
   const timings: string[] = [];
   for (const node of cluster.controlPlanes) {
@@ -41,12 +51,18 @@ test('an expired cluster (every certificate, every node) comes back with kpki re
   }
   const worker = cluster.workers[0];
   const pki = cp1.path('/etc/kubernetes/pki');
-  const kubelet = spawnSync(process.execPath, [KPKI, '--root', worker.path('/'), 'kubelet', 'renew', '--ca-cert', `${pki}/ca.crt`, '--ca-key', `${pki}/ca.key`, '--yes'], { encoding: 'utf8' });
+  const kubelet = spawnSync(
+    process.execPath,
+    [KPKI, '--root', worker.path('/'), 'kubelet', 'renew', '--ca-cert', `${pki}/ca.crt`, '--ca-key', `${pki}/ca.key`, '--yes'],
+    { encoding: 'utf8' },
+  );
   assert.equal(kubelet.status, 0, kubelet.stdout + kubelet.stderr);
   assert.match(kubelet.stdout, /Verified: https:\/\/127\.0\.0\.10:6443 authenticates system:node:lab-w1/);
   const started = Date.now();
   await cluster.waitHealthy(90_000);
-  console.log(`recover: ${timings.join(', ')}; whole cluster healthy ${((Date.now() - started) / 1000).toFixed(1)} s after the worker's kubelet renew`);
+  console.log(
+    `recover: ${timings.join(', ')}; whole cluster healthy ${((Date.now() - started) / 1000).toFixed(1)} s after the worker's kubelet renew`,
+  );
 
   for (const node of cluster.controlPlanes) {
     const r = await kubectl(admin(node), ['get', '--raw', '/readyz'], apiUrl(node));
@@ -60,12 +76,18 @@ test('an expired cluster (every certificate, every node) comes back with kpki re
   assert.match(readFileSync(rootKubeconfig, 'utf8'), /token: viewer-token/);
 });
 
-test('an expired cluster comes back with one kpki recover -i from this machine: etcd quorum first, then node by node, the worker Ready', { skip }, async () => {
+test('an expired cluster comes back with one kpki recover -i from this machine: etcd quorum first, then node by node, the worker Ready', {
+  skip,
+}, async () => {
   const cluster = lab();
   for (const node of cluster.nodes) await node.reissue('all');
   await Promise.all(cluster.controlPlanes.map((n) => n.restartAllPods()));
   const cp2 = cluster.node(2);
-  const broken = await eventually('the API server to listen again', () => kubectl(admin(cp2), ['get', '--raw', '/readyz'], apiUrl(cp2)), (r) => !/refused/.test(r.out));
+  const broken = await eventually(
+    'the API server to listen again',
+    () => kubectl(admin(cp2), ['get', '--raw', '/readyz'], apiUrl(cp2)),
+    (r) => !/refused/.test(r.out),
+  );
   assert.match(broken.out, /certificate has expired/);
   const inventory = cluster.writeInventory();
   const reportFile = `${cluster.dir}/recover-report.json`;
@@ -82,7 +104,9 @@ test('an expired cluster comes back with one kpki recover -i from this machine: 
   assert.match(r.stdout, /etcd: quorum, every member healthy and in sync/);
   assert.match(r.stdout, /Recovery r\S+ complete/);
   await cluster.waitHealthy(90_000);
-  console.log(`recover -i: whole 3 + 1 cluster in ${seconds} s (${/etcd is not healthy with the renewed certificates alone/.test(r.stdout) ? 'etcd restarted' : 'etcd back to quorum by itself'})`);
+  console.log(
+    `recover -i: whole 3 + 1 cluster in ${seconds} s (${/etcd is not healthy with the renewed certificates alone/.test(r.stdout) ? 'etcd restarted' : 'etcd back to quorum by itself'})`,
+  );
   for (const node of cluster.controlPlanes) {
     const ready = await kubectl(admin(node), ['get', '--raw', '/readyz'], apiUrl(node));
     assert.equal(ready.out.trim(), 'ok', node.name);
@@ -90,6 +114,9 @@ test('an expired cluster comes back with one kpki recover -i from this machine: 
   const nodes = await kubectl(cluster.adminKubeconfig, ['get', 'nodes', '--no-headers']);
   assert.equal(nodes.out.match(/\sReady\s/g)?.length, 4, nodes.out);
   const json = JSON.parse(readFileSync(reportFile, 'utf8'));
-  assert.deepEqual(json.nodes.map((n: { outcome: string }) => n.outcome), ['renewed', 'renewed', 'renewed', 'renewed']);
+  assert.deepEqual(
+    json.nodes.map((n: { outcome: string }) => n.outcome),
+    ['renewed', 'renewed', 'renewed', 'renewed'],
+  );
   assert.ok(json.nodes[0].certificates.length >= 10, JSON.stringify(json.nodes[0].certificates));
 });

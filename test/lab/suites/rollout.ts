@@ -45,14 +45,17 @@ function rolloutBackups(node: LabNode, rollout: string): string[] {
 /** Every certificate of every node expiring in 10 days, loaded by the running components. */
 async function expireSoon(): Promise<void> {
   const cluster = lab();
-  for (const n of cluster.nodes) await n.reissue('all', { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
+  for (const n of cluster.nodes)
+    await n.reissue('all', { notBefore: new Date(Date.now() - 355 * DAY), notAfter: new Date(Date.now() + 10 * DAY) });
   await Promise.all(cluster.controlPlanes.map((n) => n.restartAllPods()));
   await cluster.waitHealthy(90_000);
 }
 
 const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
 
-test('renew -i: certificates expiring in 10 days renewed node by node under load, zero failed balanced requests; the seed\'s all-at-once method side by side', { skip }, async () => {
+test("renew -i: certificates expiring in 10 days renewed node by node under load, zero failed balanced requests; the seed's all-at-once method side by side", {
+  skip,
+}, async () => {
   const cluster = lab();
   await expireSoon();
   const inventory = cluster.writeInventory();
@@ -64,20 +67,42 @@ test('renew -i: certificates expiring in 10 days renewed node by node under load
 
   // the operator's kubeconfig: this cluster's admin (expiring) next to another cluster's context
   const operatorKubeconfig = join(cluster.dir, 'operator-kubeconfig');
-  writeFileSync(operatorKubeconfig, cluster.node(1).read('/etc/kubernetes/admin.conf').toString()
-    .replace('contexts:\n', 'contexts:\n- context: {cluster: kubernetes, user: dev}\n  name: dev\n')
-    .replace('users:\n', 'users:\n- name: dev\n  user: {token: dev-token}\n'), { mode: 0o600 });
+  writeFileSync(
+    operatorKubeconfig,
+    cluster
+      .node(1)
+      .read('/etc/kubernetes/admin.conf')
+      .toString()
+      .replace('contexts:\n', 'contexts:\n- context: {cluster: kubernetes, user: dev}\n  name: dev\n')
+      .replace('users:\n', 'users:\n- name: dev\n  user: {token: dev-token}\n'),
+    { mode: 0o600 },
+  );
   const reportFile = join(cluster.dir, 'rollout-report.json');
 
   const load = Load.start(cluster, { durationMs: 600_000 });
   await new Promise((r) => setTimeout(r, 1000));
   const started = Date.now();
-  const r = await kpkiAsync(['renew', '-i', inventory, 'all', '--if-expires-within', '30d', '--yes', '--report', reportFile, '--update-kubeconfig', operatorKubeconfig]);
+  const r = await kpkiAsync([
+    'renew',
+    '-i',
+    inventory,
+    'all',
+    '--if-expires-within',
+    '30d',
+    '--yes',
+    '--report',
+    reportFile,
+    '--update-kubeconfig',
+    operatorKubeconfig,
+  ]);
   const seconds = (Date.now() - started) / 1000;
   await cluster.waitHealthy(90_000);
   const report = await load.finish();
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /\[1\/3\] lab-cp1[\s\S]*\[2\/3\] lab-cp2[\s\S]*\[3\/3\] lab-cp3[\s\S]*lab-w1: +kubelet client certificate renewed[\s\S]*Rollout r\S+ complete/);
+  assert.match(
+    r.stdout,
+    /\[1\/3\] lab-cp1[\s\S]*\[2\/3\] lab-cp2[\s\S]*\[3\/3\] lab-cp3[\s\S]*lab-w1: +kubelet client certificate renewed[\s\S]*Rollout r\S+ complete/,
+  );
   // etcd re-reads its serving and peer certificates: verified, not restarted; the rest restarted
   assert.match(r.stdout, /lab-cp2: +etcd: serves the renewed certificates without a restart/);
   assert.match(r.stdout, /lab-w1: +node lab-w1: Ready; kubelet last seen/);
@@ -85,15 +110,30 @@ test('renew -i: certificates expiring in 10 days renewed node by node under load
   assert.deepEqual(report.lostWrites, []);
   assert.ok(report.balanced.longestGapMs < 5000, summarize(report));
   for (const node of cluster.controlPlanes) {
-    assert.equal(await servedSerial(node), fileSerial(node, '/etc/kubernetes/pki/apiserver.crt'), `${node.name}'s API server serves its renewed certificate`);
-    assert.equal(await servedSerial(node, 2379), fileSerial(node, '/etc/kubernetes/pki/etcd/server.crt'), `${node.name}'s etcd serves its renewed certificate`);
-    assert.ok(new X509Certificate(node.read('/etc/kubernetes/pki/apiserver.crt')).validTo.includes(String(new Date(Date.now() + 365 * DAY).getUTCFullYear())));
+    assert.equal(
+      await servedSerial(node),
+      fileSerial(node, '/etc/kubernetes/pki/apiserver.crt'),
+      `${node.name}'s API server serves its renewed certificate`,
+    );
+    assert.equal(
+      await servedSerial(node, 2379),
+      fileSerial(node, '/etc/kubernetes/pki/etcd/server.crt'),
+      `${node.name}'s etcd serves its renewed certificate`,
+    );
+    assert.ok(
+      new X509Certificate(node.read('/etc/kubernetes/pki/apiserver.crt')).validTo.includes(
+        String(new Date(Date.now() + 365 * DAY).getUTCFullYear()),
+      ),
+    );
     assert.equal(existsSync(node.path('/var/lib/kpki/rollout.json')), false, `${node.name}: journal removed at the end`);
   }
   // the report: every node, old and new expiry of what changed
   const json = JSON.parse(readFileSync(reportFile, 'utf8'));
   assert.equal(json.result, 'complete');
-  assert.deepEqual(json.nodes.map((n: { node: string; outcome: string }) => `${n.node} ${n.outcome}`), ['lab-cp1 renewed', 'lab-cp2 renewed', 'lab-cp3 renewed', 'lab-w1 renewed']);
+  assert.deepEqual(
+    json.nodes.map((n: { node: string; outcome: string }) => `${n.node} ${n.outcome}`),
+    ['lab-cp1 renewed', 'lab-cp2 renewed', 'lab-cp3 renewed', 'lab-w1 renewed'],
+  );
   const api = json.nodes[1].certificates.find((c: { name: string }) => c.name === 'apiserver');
   assert.ok(Date.parse(api.newNotAfter) - Date.parse(api.oldNotAfter) > 300 * DAY, JSON.stringify(api));
   assert.deepEqual(json.nodes[1].reloaded, ['etcd']);
@@ -102,7 +142,10 @@ test('renew -i: certificates expiring in 10 days renewed node by node under load
   assert.match(r.stdout, /operator-kubeconfig from lab-cp1:\/etc\/kubernetes\/admin\.conf/);
   const op = readFileSync(operatorKubeconfig, 'utf8');
   assert.match(op, /token: dev-token/);
-  assert.equal((await kubectl(operatorKubeconfig, ['--context', 'kubernetes-admin@kubernetes', 'get', '--raw', '/readyz'])).out.trim(), 'ok');
+  assert.equal(
+    (await kubectl(operatorKubeconfig, ['--context', 'kubernetes-admin@kubernetes', 'get', '--raw', '/readyz'])).out.trim(),
+    'ok',
+  );
 
   // The seed's method on the same lab: renew the files on every node, then restart every control plane at once.
   await expireSoon();
@@ -122,7 +165,11 @@ test('renew -i: certificates expiring in 10 days renewed node by node under load
   assert.deepEqual(seed.lostWrites, []);
   // the seed's method has no CA key on the worker: its kubelet certificate is left expiring (the lab puts it right)
   const worker = cluster.workers[0];
-  assert.ok(new X509Certificate(worker.read('/var/lib/kubelet/pki/kubelet-client-current.pem')).validTo.includes(String(new Date(Date.now() + 10 * DAY).getUTCFullYear())));
+  assert.ok(
+    new X509Certificate(worker.read('/var/lib/kubelet/pki/kubelet-client-current.pem')).validTo.includes(
+      String(new Date(Date.now() + 10 * DAY).getUTCFullYear()),
+    ),
+  );
   await worker.reissue(['kubelet-client'], { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 365 * DAY) });
 });
 
@@ -133,7 +180,9 @@ test('renew -i: a gate that fails on node 2 stops the rollout there, node 2 roll
   const before3 = hashTree(cp3.path('/etc/kubernetes'));
   const reportFile = join(cluster.dir, 'failed-report.json');
   // Test hook (on this machine, where kpki signs): renewed certificates lose 127.0.0.12 from their SANs.
-  const r = await kpkiAsync(['renew', '-i', cluster.writeInventory(), 'apiserver', '--yes', '--timeout', '15s', '--report', reportFile], { KPKI_TEST_DROP_SAN: cp2.address });
+  const r = await kpkiAsync(['renew', '-i', cluster.writeInventory(), 'apiserver', '--yes', '--timeout', '15s', '--report', reportFile], {
+    KPKI_TEST_DROP_SAN: cp2.address,
+  });
   assert.equal(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /lab-cp1: RENEWED: in [\d.]+ s; every control-plane node healthy/);
   assert.match(r.stdout, /Rollout STOPPED at lab-cp2 \(rolled back to its backup\)\. Not touched: lab-cp3\./);
@@ -141,16 +190,22 @@ test('renew -i: a gate that fails on node 2 stops the rollout there, node 2 roll
   assert.equal(hashTree(cp3.path('/etc/kubernetes')), before3, 'node 3 untouched');
   const json = JSON.parse(readFileSync(reportFile, 'utf8'));
   assert.equal(json.result, 'stopped');
-  assert.deepEqual(json.nodes.map((n: { outcome: string }) => n.outcome), ['renewed', 'rolled-back', 'not-touched', 'unchanged']);
+  assert.deepEqual(
+    json.nodes.map((n: { outcome: string }) => n.outcome),
+    ['renewed', 'rolled-back', 'not-touched', 'unchanged'],
+  );
   assert.match(json.nodes[1].detail, /does not name this address/);
-  for (const node of cluster.nodes) assert.equal(existsSync(node.path('/var/lib/kpki/rollout.json')), false, `${node.name}: a clean stop leaves no journal`);
+  for (const node of cluster.nodes)
+    assert.equal(existsSync(node.path('/var/lib/kpki/rollout.json')), false, `${node.name}: a clean stop leaves no journal`);
   // node 1 keeps its renewal and serves it; node 2 serves its old certificate again (the backup)
   assert.equal(await servedSerial(cp1), fileSerial(cp1, '/etc/kubernetes/pki/apiserver.crt'));
   assert.equal(await servedSerial(cp2), fileSerial(cp2, '/etc/kubernetes/pki/apiserver.crt'));
   await cluster.waitHealthy(60_000);
 });
 
-test('renew -i killed in the middle of node 2 (a manifest parked): a new rollout is refused, --resume finishes it, nothing done twice', { skip }, async () => {
+test('renew -i killed in the middle of node 2 (a manifest parked): a new rollout is refused, --resume finishes it, nothing done twice', {
+  skip,
+}, async () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
   const args = ['renew', '-i', inventory, 'apiserver-etcd-client', 'controller-manager.conf', '--yes'];
@@ -179,7 +234,10 @@ test('renew -i killed in the middle of node 2 (a manifest parked): a new rollout
 
   const again = await kpkiAsync(args);
   assert.equal(again.status, 1, again.stdout + again.stderr);
-  assert.match(again.stdout, new RegExp(`An interrupted rollout ${rollout} .* left its journal on lab-cp1, lab-cp2, lab-cp3, lab-w1: continue it with --resume`));
+  assert.match(
+    again.stdout,
+    new RegExp(`An interrupted rollout ${rollout} .* left its journal on lab-cp1, lab-cp2, lab-cp3, lab-w1: continue it with --resume`),
+  );
 
   const resumed = await kpkiAsync(['renew', '-i', inventory, '--resume', '--yes', '--report', join(cluster.dir, 'resume-report.json')]);
   assert.equal(resumed.status, 0, resumed.stdout + resumed.stderr);
@@ -194,7 +252,10 @@ test('renew -i killed in the middle of node 2 (a manifest parked): a new rollout
   }
   const json = JSON.parse(readFileSync(join(cluster.dir, 'resume-report.json'), 'utf8'));
   assert.equal(json.resumed, true);
-  assert.deepEqual(json.nodes.map((n: { outcome: string; resumed?: boolean }) => `${n.outcome}${n.resumed ? ' (before)' : ''}`), ['renewed (before)', 'renewed', 'renewed', 'unchanged']);
+  assert.deepEqual(
+    json.nodes.map((n: { outcome: string; resumed?: boolean }) => `${n.outcome}${n.resumed ? ' (before)' : ''}`),
+    ['renewed (before)', 'renewed', 'renewed', 'unchanged'],
+  );
   const nothing = await kpkiAsync(['renew', '-i', inventory, '--resume', '--yes']);
   assert.match(nothing.stdout, /No interrupted rollout on these nodes: nothing to resume/);
 });

@@ -36,7 +36,12 @@ test('kpki health: every component of a lab node, with the reason when one is do
   const node = lab().node(3);
   const healthy = await kpkiOn(node, ['health']);
   assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
-  for (const row of [/^etcd\s+etcd \/health \(healthcheck-client\)\s+ok/m, /^kube-apiserver\s+\/readyz \(cluster CA \+ admin\.conf\)\s+ok/m, /^kube-scheduler\s+probe\s+ok/m, /^kubelet\s+kubelet \/healthz\s+ok/m]) {
+  for (const row of [
+    /^etcd\s+etcd \/health \(healthcheck-client\)\s+ok/m,
+    /^kube-apiserver\s+\/readyz \(cluster CA \+ admin\.conf\)\s+ok/m,
+    /^kube-scheduler\s+probe\s+ok/m,
+    /^kubelet\s+kubelet \/healthz\s+ok/m,
+  ]) {
     assert.match(healthy.stdout, row);
   }
   node.parkManifest('kube-scheduler');
@@ -60,7 +65,10 @@ test('kpki health: every component of a lab node, with the reason when one is do
     assert.equal(wrong.code, 2);
     assert.match(wrong.stdout, /^kube-controller-manager\s+probe\s+FAILED\s+https:\/\/127\.0\.0\.13:10999\/healthz: connection refused/m);
   } finally {
-    writeFileSync(node.path('/etc/kubernetes/manifests/kube-controller-manager.yaml'), readFileSync(node.path('/etc/kubernetes/manifests/kube-controller-manager.yaml'), 'utf8').replace('port: 10999', 'port: 10257'));
+    writeFileSync(
+      node.path('/etc/kubernetes/manifests/kube-controller-manager.yaml'),
+      readFileSync(node.path('/etc/kubernetes/manifests/kube-controller-manager.yaml'), 'utf8').replace('port: 10999', 'port: 10257'),
+    );
   }
   await lab().waitHealthy(30_000, [node]);
   const offline = await kpkiOn(node, ['--root', '/tmp', 'health']);
@@ -80,13 +88,17 @@ test('kpki restart: the manifest strategy restarts in kubeadm order and waits fo
   assert.equal(existsSync(node.path('/var/lib/kpki/parked-manifests.json')), false);
 });
 
-test('renew all --restart on one node under load: new certificates served, zero failed balanced requests, nothing lost', { skip }, async () => {
+test('renew all --restart on one node under load: new certificates served, zero failed balanced requests, nothing lost', {
+  skip,
+}, async () => {
   const node = lab().node(2);
   const oldApi = await servedSerial(node.address, 6443);
   // root's kubeconfig on the node: this cluster's admin credentials plus another cluster's context
   const rootKubeconfig = node.path('/root/.kube/config');
   mkdirSync(node.path('/root/.kube'), { recursive: true });
-  const withOther = node.read('/etc/kubernetes/admin.conf').toString()
+  const withOther = node
+    .read('/etc/kubernetes/admin.conf')
+    .toString()
     .replace('clusters:\n', "clusters:\n- cluster: {server: 'https://other.invalid:6443'}\n  name: other\n")
     .replace('contexts:\n', 'contexts:\n- context: {cluster: other, user: other}\n  name: other\n')
     .replace('users:\n', 'users:\n- name: other\n  user: {token: other-token}\n');
@@ -99,11 +111,18 @@ test('renew all --restart on one node under load: new certificates served, zero 
   console.log(`renew all --restart on ${node.name}: ${summarize(report)}`);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   // etcd re-reads its serving and peer certificates on every handshake: verified, not restarted
-  assert.match(r.stdout, /Done: etcd \(reloaded by itself\), kube-apiserver \(restarted\), kube-controller-manager \(restarted\), kube-scheduler \(restarted\), kubelet \(restarted\): healthy with the renewed certificates/);
+  assert.match(
+    r.stdout,
+    /Done: etcd \(reloaded by itself\), kube-apiserver \(restarted\), kube-controller-manager \(restarted\), kube-scheduler \(restarted\), kubelet \(restarted\): healthy with the renewed certificates/,
+  );
   const newApi = await servedSerial(node.address, 6443);
   assert.notEqual(newApi, oldApi);
   assert.equal(newApi, fileSerial(node, '/etc/kubernetes/pki/apiserver.crt'), 'the API server serves the renewed certificate');
-  assert.equal(await servedSerial(node.address, 2379), fileSerial(node, '/etc/kubernetes/pki/etcd/server.crt'), 'etcd serves the renewed certificate');
+  assert.equal(
+    await servedSerial(node.address, 2379),
+    fileSerial(node, '/etc/kubernetes/pki/etcd/server.crt'),
+    'etcd serves the renewed certificate',
+  );
   assert.equal(report.balanced.writes.failed + report.balanced.reads.failed, 0, summarize(report));
   assert.deepEqual(report.lostWrites, []);
   // root's kubeconfig got the renewed admin credentials and kept the other context
@@ -112,7 +131,11 @@ test('renew all --restart on one node under load: new certificates served, zero 
   const certOf = (text: string) => /client-certificate-data: (\S+)/.exec(text.slice(text.indexOf('kubernetes-admin')))?.[1];
   assert.equal(certOf(updated), certOf(node.read('/etc/kubernetes/admin.conf').toString()));
   assert.match(updated, /token: other-token/);
-  const kubectlRun = await kubectl(rootKubeconfig, ['--context', 'kubernetes-admin@kubernetes', 'get', '--raw', '/readyz'], `https://${node.address}:6443`);
+  const kubectlRun = await kubectl(
+    rootKubeconfig,
+    ['--context', 'kubernetes-admin@kubernetes', 'get', '--raw', '/readyz'],
+    `https://${node.address}:6443`,
+  );
   assert.equal(kubectlRun.out.trim(), 'ok');
 });
 
@@ -139,20 +162,39 @@ test('a kpki killed while a manifest is parked: the next run puts the manifest b
   assert.equal(next.code, 0, next.stdout + next.stderr);
   assert.match(next.stdout, /moved \/etc\/kubernetes\/manifests\/kube-scheduler\.yaml back into place/);
   assert.ok(existsSync(node.path('/etc/kubernetes/manifests/kube-scheduler.yaml')));
-  await eventually('the scheduler to run again', async () => (await node.health()).checks['kube-scheduler'].ok, (ok) => ok);
+  await eventually(
+    'the scheduler to run again',
+    async () => (await node.health()).checks['kube-scheduler'].ok,
+    (ok) => ok,
+  );
 });
 
-test('kpki token create: a bootstrap token Secret through the API (its own API client, no client library) and the join command with the CA hash', { skip }, async () => {
+test('kpki token create: a bootstrap token Secret through the API (its own API client, no client library) and the join command with the CA hash', {
+  skip,
+}, async () => {
   const node = lab().node(1);
   const r = await kpkiOn(node, ['token', 'create', '--ttl', '2h', '--print-join-command']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const m = /^kubeadm join 127\.0\.0\.10:6443 --token ([a-z0-9]{6})\.([a-z0-9]{16}) --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})$/m.exec(r.stdout);
+  const m =
+    /^kubeadm join 127\.0\.0\.10:6443 --token ([a-z0-9]{6})\.([a-z0-9]{16}) --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})$/m.exec(
+      r.stdout,
+    );
   assert.ok(m, r.stdout);
   // kubeadm's documented way to compute the hash, with openssl
   const ca = node.path('/etc/kubernetes/pki/ca.crt');
-  const hash = execFileSync('sh', ['-c', `openssl x509 -pubkey -in '${ca}' | openssl pkey -pubin -outform der | sha256sum`], { encoding: 'utf8' }).split(' ')[0];
+  const hash = execFileSync('sh', ['-c', `openssl x509 -pubkey -in '${ca}' | openssl pkey -pubin -outform der | sha256sum`], {
+    encoding: 'utf8',
+  }).split(' ')[0];
   assert.equal(m[3], `sha256:${hash}`);
-  const secret = JSON.parse((await kubectl(node.path('/etc/kubernetes/admin.conf'), ['get', '--raw', `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${m[1]}`])).out);
+  const secret = JSON.parse(
+    (
+      await kubectl(node.path('/etc/kubernetes/admin.conf'), [
+        'get',
+        '--raw',
+        `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${m[1]}`,
+      ])
+    ).out,
+  );
   assert.equal(secret.type, 'bootstrap.kubernetes.io/token');
   assert.equal(Buffer.from(secret.data['token-secret'], 'base64').toString(), m[2]);
   assert.equal(Buffer.from(secret.data['usage-bootstrap-authentication'], 'base64').toString(), 'true');
@@ -163,12 +205,21 @@ test('kpki token create: a bootstrap token Secret through the API (its own API c
 test('Ctrl-C while a manifest is parked puts it back before kpki exits; nothing renewed means nothing restarted', { skip }, async () => {
   const node = lab().node(3);
   // nsenter and env exec in place: the child's PID is kpki's own
-  const child = spawn('nsenter', ['-t', String(node.initPid), '-m', '-u', '--', process.execPath, KPKI, 'restart', 'etcd', '--timeout', '60s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'nsenter',
+    ['-t', String(node.initPid), '-m', '-u', '--', process.execPath, KPKI, 'restart', 'etcd', '--timeout', '60s'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
-    await eventually('the manifest to be parked', async () => existsSync(node.path('/etc/kubernetes/kpki-parked/etcd.yaml')), (parked) => parked, 20_000);
+    await eventually(
+      'the manifest to be parked',
+      async () => existsSync(node.path('/etc/kubernetes/kpki-parked/etcd.yaml')),
+      (parked) => parked,
+      20_000,
+    );
     process.kill(child.pid!, 'SIGINT');
     assert.equal(await exited, 130, out);
   } finally {
