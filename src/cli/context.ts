@@ -45,7 +45,9 @@ export function scanOptionsOf(globals: GlobalOptions): ScanOptions {
 export function reportError(err: unknown): number {
   if (err instanceof KpkiError) {
     process.stderr.write(`kpki: ${err.message}\n`);
+    if (err.options.path && !err.message.includes(err.options.path)) process.stderr.write(`file: ${err.options.path}\n`);
     if (err.options.hint) process.stderr.write(`hint: ${err.options.hint}\n`);
+    if (process.env.KPKI_DEBUG && err.cause) process.stderr.write(`cause: ${(err.cause as Error)?.stack ?? String(err.cause)}\n`);
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;

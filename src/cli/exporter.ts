@@ -10,7 +10,7 @@ import { HostPool } from '../cluster/host-pool.js';
 import { withTimeout } from '../api/http.js';
 import { buildRegistry, NodeMetricsInput } from '../report/prometheus.js';
 import { renderStatusPage } from '../report/status-page.js';
-import { KpkiError, UsageError } from '../errors.js';
+import { KpkiError, UsageError, describeError } from '../errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
 
@@ -32,7 +32,7 @@ function nodeReader(globals: GlobalOptions, scan: ScanOptions, nodeName?: string
         const inventory = await scanNode(host, scan);
         return [{ node, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 }];
       } catch (err) {
-        return [{ node, error: (err as Error).message }];
+        return [{ node, error: describeError(err) }];
       }
     },
     close() {},
@@ -63,7 +63,7 @@ function inventoryReader(globals: GlobalOptions, scan: ScanOptions): Reader {
           return { node: node.name, role: node.role, inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 };
         } catch (err) {
           pool.drop(node.name);
-          return { node: node.name, role: node.role, error: (err as Error).message, scrapeSeconds: (Date.now() - started) / 1000 };
+          return { node: node.name, role: node.role, error: describeError(err), scrapeSeconds: (Date.now() - started) / 1000 };
         }
       }),
     close: () => pool.closeAll(),

@@ -3,21 +3,17 @@
 // health where it can (etcd needs a quorum: the first node recovered waits for the next), updates root's kubeconfig,
 // and says what was found, what was done, and what to do on the other nodes.
 import { Command } from 'commander';
-import type { Host } from '../hosts/host.js';
 import type { NodeScan } from '../node/scan-result.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode } from '../node/scan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { renderPlan } from '../report/plan.js';
-import { COMPONENTS, nodeHealth, readServices } from '../service/health.js';
+import { NodeRecovery, restartEverything } from '../service/recover-node.js';
 import { renewNode } from '../service/renew-node.js';
-import type { StrategyName } from '../service/strategies.js';
-import { restartComponent, RestartResult } from '../service/restart.js';
 import { renderColumns } from '../report/table.js';
 import { action, defaultUserKubeconfig, globalsOf, hostOf, log, requireLiveNode, scanOptionsOf } from './context.js';
 import { ClusterRenewFlags, recoverClusterCommand } from './renew-cluster.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
-import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 
 const DAY = 86_400_000;
 
@@ -92,62 +88,28 @@ async function recover(opts: RecoverFlags, command: Command): Promise<number> {
     review: async (plan, inventory) => found(host.name, inventory, plan, new Date()),
     then: async ({ plan, backup }) => {
       if (backup) log(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})`);
-      return restartEverything(host, plan, { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir, started });
+      const recovery = await restartEverything(
+        host,
+        plan.items.map((i) => i.name),
+        { strategy, timeoutMs, kubeconfigDir: globals.kubeconfigDir, rootKubeconfig: defaultUserKubeconfig(host), log },
+      );
+      return renderRecovery(recovery, started);
     },
   });
   return run.value ?? 0;
 }
 
-/**
- * With expired certificates nothing was working, so nothing is spared: every component that runs here restarts in
- * kubeadm's order, root's kubeconfig is updated, and the node's health says what to do next.
- */
-async function restartEverything(
-  host: Host,
-  plan: RenewalPlan,
-  o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string; started: number },
-): Promise<number> {
-  const services = await readServices(host, o.kubeconfigDir);
-  const results: RestartResult[] = [];
-  let waitingForQuorum = false;
-  for (const component of COMPONENTS.filter((c) => c === 'kubelet' || services.pods.has(c))) {
-    // etcd gets at most 30 s: a member that runs but has no quorum (the other members' certificates are still
-    // expired) answers "health: false" until the next node is recovered; waiting longer would not change that.
-    const limit = component === 'etcd' ? Math.min(o.timeoutMs, 30_000) : o.timeoutMs;
-    const result = await restartComponent(host, services, component, {
-      strategy: o.strategy,
-      timeoutMs: limit,
-      kubeconfigDir: o.kubeconfigDir,
-      log,
-      skipHealth: waitingForQuorum,
-    });
-    results.push(result);
-    if (!result.ok && component === 'etcd') {
-      waitingForQuorum = true;
-      log(
-        'etcd: runs with the renewed certificates but is not healthy yet: most likely no quorum until the next control-plane node is recovered. Continuing without waiting for health.',
-      );
-    } else log(`${component}: ${result.skipped ? `skipped: ${result.skipped}` : result.ok ? result.detail : `FAILED: ${result.detail}`}`);
-  }
-  await updateRootKubeconfig(
-    host,
-    plan.items.map((i) => i.name),
-    defaultUserKubeconfig(host),
-    log,
-    o.kubeconfigDir,
-  );
-
-  const checks = await nodeHealth(host, services, o.kubeconfigDir);
-  log(`\nHealth after ${((Date.now() - o.started) / 1000).toFixed(1)} s:`);
+/** What the recovery did, the node's health, and what to do on the other nodes. */
+function renderRecovery(r: NodeRecovery, started: number): number {
+  log(`\nHealth after ${((Date.now() - started) / 1000).toFixed(1)} s:`);
   log(
     renderColumns([
       ['COMPONENT', 'CHECK', 'STATUS', 'DETAIL'],
-      ...checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail]),
+      ...r.checks.map((c) => [c.component, c.check, c.ok ? 'ok' : 'FAILED', c.detail]),
     ]),
   );
-  const healthy = checks.every((c) => c.ok);
   log('\nNext steps:');
-  if (waitingForQuorum || !healthy)
+  if (r.waitingForQuorum || !r.checks.every((c) => c.ok))
     log(
       '  - run `kpki recover` on the next control-plane node; etcd (and the API server behind it) becomes healthy once a quorum of members is recovered',
     );
@@ -155,7 +117,5 @@ async function restartEverything(
   log(
     '  - on each worker: `kpki kubelet renew --ca-cert ca.crt --ca-key ca.key` (the CA from a control-plane node), or `kpki kubelet status` to see whether it needs it',
   );
-  const failed = results.filter((r) => !r.ok && !(waitingForQuorum && r.component !== 'kubelet'));
-  if (failed.length > 0 && !waitingForQuorum) return 1;
-  return 0;
+  return r.ok ? 0 : 1;
 }

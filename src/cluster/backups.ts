@@ -2,6 +2,7 @@
 // (by rollout id), of a given backup id, or of each node's latest. One node at a time, under its lock, each restore
 // taking a backup of what it replaces first.
 import { withNodeLock, recoverInterrupted } from '../node/apply.js';
+import { describeError } from '../errors.js';
 import { BackupManifest, listBackups } from '../node/backup.js';
 import { restoreBackup } from '../node/restore.js';
 import { connectAll, ConnectOptions } from './connect.js';
@@ -69,7 +70,7 @@ export async function restoreCluster(
             : `every file of backup ${backup.id} already as it has it`,
         });
       } catch (err) {
-        results.push({ node: r.node.name, ok: false, detail: (err as Error).message });
+        results.push({ node: r.node.name, ok: false, detail: describeError(err) });
         break; // the next nodes are left as they are
       }
     }

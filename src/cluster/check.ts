@@ -1,6 +1,7 @@
 // Reads every node of an inventory in parallel (bounded), over SSH: one inventory per node, plus what only shows
 // across nodes (control-plane nodes with different CAs, an apiserver certificate without its node's address).
 import type { NodeScan } from '../node/scan-result.js';
+import { describeError } from '../errors.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { connectNode, ConnectOptions, mapBounded } from './connect.js';
@@ -76,7 +77,7 @@ export async function checkCluster(
       if (usesServerTlsBootstrap(inventory)) inventory.servingCsrs = await pendingServingCsrs(inventory);
       return { node, inventory };
     } catch (err) {
-      return { node, error: (err as Error).message };
+      return { node, error: describeError(err) };
     } finally {
       host?.close();
     }

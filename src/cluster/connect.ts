@@ -1,6 +1,7 @@
 // Reaching the nodes of an inventory: one SSH host per node (jump host, sudo, known_hosts as the inventory says), and
 // bounded parallelism so that one slow node never holds up the rest.
 import { connectSsh, SshHost } from '../hosts/ssh.js';
+import { describeError } from '../errors.js';
 import type { InventoryNode } from './inventory/model.js';
 
 export interface ConnectOptions {
@@ -55,7 +56,7 @@ export function connectAll(nodes: InventoryNode[], o: ConnectOptions & { concurr
     try {
       return { node, host: await connectNode(node, o) };
     } catch (err) {
-      return { node, error: (err as Error).message };
+      return { node, error: describeError(err) };
     }
   });
 }

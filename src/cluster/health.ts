@@ -1,6 +1,7 @@
 // Health of every node of an inventory, read in parallel: each node's components (as `kpki health` checks them on
 // one node), plus etcd as it sees itself (every member it lists, leader, in sync).
 import { nodeHealth, readServices, HealthCheck } from '../service/health.js';
+import { describeError } from '../errors.js';
 import { etcdProblems } from '../service/etcd.js';
 import type { ScanOptions } from '../node/scan.js';
 import { connectAll, ConnectOptions } from './connect.js';
@@ -31,7 +32,7 @@ export async function clusterHealth(
         try {
           return { node: r.node, checks: await nodeHealth(r.host, await readServices(r.host, scan.kubeconfigDir), scan.kubeconfigDir) };
         } catch (err) {
-          return { node: r.node, checks: [], error: (err as Error).message };
+          return { node: r.node, checks: [], error: describeError(err) };
         }
       }),
     );

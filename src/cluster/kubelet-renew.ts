@@ -26,7 +26,7 @@ export interface KubeletRenewOptions extends ConnectOptions {
 const SPEC = {
   kind: 'kubelet renew' as const,
   needsEveryNode: 'some nodes cannot be reached',
-  interrupted: (err: Error) => [`Interrupted: ${err.message}`],
+  interrupted: (err: string) => [`Interrupted: ${err}`],
 };
 
 export function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOptions): Promise<OperationOutcome> {

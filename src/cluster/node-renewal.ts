@@ -70,8 +70,8 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
     await updateRootKubeconfig(host, renewed, '/root/.kube/config', log, ctx.scan.kubeconfigDir);
     events.step(node.name, 'node gate');
     const problems = await waitGate(() => nodeProblems({ node, host }, ctx.scan), Math.min(settings.timeoutMs, 120_000));
+    events.gated({ gate: 'node', after: node.name, ok: problems.length === 0, problems });
     if (problems.length > 0) {
-      log(`node gate failed:\n  ${problems.join('\n  ')}`);
       const back = await rollBack(host, renewed, backup, {
         ...serviceOptions,
         reloaded: result.reloaded,

@@ -3,6 +3,7 @@
 // connection; an exception ends it as "interrupted" with what to do next. Plus the phases they have in common:
 // kubelets renewed in batches, the operator's kubeconfig, the nodes left untouched when an operation stops.
 import type { KeyObject } from 'node:crypto';
+import { describeError } from '../errors.js';
 import type { Certificate } from '../pki/certificate.js';
 import type { SshHost } from '../hosts/ssh.js';
 import type { ScanOptions } from '../node/scan.js';
@@ -36,7 +37,7 @@ export interface OperationSpec {
   /** Why every node is needed, when one cannot be reached. */
   needsEveryNode: string;
   /** What an exception leaves and what to do next. */
-  interrupted: (err: Error) => string[];
+  interrupted: (err: string) => string[];
 }
 
 export async function clusterOperation(
@@ -65,7 +66,7 @@ export async function clusterOperation(
       reached.map((r) => ({ node: r.node, host: r.host! })),
     );
   } catch (err) {
-    const [first, ...rest] = spec.interrupted(err as Error);
+    const [first, ...rest] = spec.interrupted(describeError(err));
     return op.finish(1, 'interrupted', first, ...rest);
   } finally {
     for (const r of reached) r.host?.close();

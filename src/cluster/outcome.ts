@@ -24,6 +24,8 @@ export interface NodeReport {
   certificates: CertificateChange[];
   /** What the plan said before anything was changed (the JSON report keeps it beside what was done). */
   planned?: CertificateChange[];
+  /** The gates this node passed or failed, in order. */
+  gates?: GateResult[];
   reloaded: Component[];
   restarted: Component[];
   /** Done by a run before --resume. */
@@ -60,10 +62,20 @@ export interface NodePlan {
   kubelet?: { client?: { commonName?: string; notAfter: Date }; clientDue: boolean; servingDue?: { notAfter: Date } };
 }
 
+/** A health gate after a node: the node's own, the cluster's, or the node Ready again after its kubelet's renewal. */
+export interface GateResult {
+  gate: 'node' | 'cluster' | 'node Ready';
+  after: string;
+  ok: boolean;
+  problems: string[];
+}
+
 /** The live part: the CLI shows it as a table on a terminal, as timestamped lines otherwise. */
 export interface RolloutEvents {
   /** What a node needs, before anything changes. */
   planned(plan: NodePlan): void;
+  /** A gate's verdict after a node. */
+  gated(result: GateResult): void;
   /** A node starts a step ("backup + write", "restart kube-apiserver", "cluster gate", ...). */
   step(node: string, step: string): void;
   /** A node is finished with this outcome. */
@@ -134,6 +146,11 @@ export function tracking(report: RolloutReport, events: RolloutEvents): RolloutE
       if (e && p.kubelet?.servingDue)
         e.planned = [...(e.planned ?? []), { name: 'kubelet-serving', oldNotAfter: p.kubelet.servingDue.notAfter.toISOString() }];
       events.planned(p);
+    },
+    gated(g) {
+      const e = entry(g.after);
+      if (e) e.gates = [...(e.gates ?? []), g];
+      events.gated(g);
     },
     log: (line, node) => events.log(line, node),
   };

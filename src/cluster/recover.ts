@@ -51,8 +51,8 @@ const KEPT = 'The renewed certificates stay in place (the old ones were expired)
 const SPEC = {
   kind: 'recover' as const,
   needsEveryNode: 'recovery needs every node',
-  interrupted: (err: Error) => [
-    `Recovery interrupted: ${err.message}`,
+  interrupted: (err: string) => [
+    `Recovery interrupted: ${err}`,
     'Run kpki recover -i again: it renews only what is still due and restarts the rest.',
   ],
 };

@@ -69,8 +69,8 @@ interface Start {
 const SPEC = {
   kind: 'renew' as const,
   needsEveryNode: 'a rollout needs every node',
-  interrupted: (err: Error) => [
-    `Rollout interrupted: ${err.message}`,
+  interrupted: (err: string) => [
+    `Rollout interrupted: ${err}`,
     'Every node keeps its journal: fix the cause, then continue with the same command and --resume (nothing is done twice).',
   ],
 };
@@ -280,10 +280,12 @@ async function controlPlaneStep(
   if (result.outcome === 'renewed') {
     op.events.step(m.node.name, 'cluster gate');
     let gate = await waitGate(() => clusterGateProblems(members, o.scan), o.settings.timeoutMs);
-    if (gate.length === 0 && ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf'))
+    op.events.gated({ gate: 'cluster', after: m.node.name, ok: gate.length === 0, problems: gate });
+    if (gate.length === 0 && ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf')) {
       gate = await nodeReadyGate(members, m, started, o.settings.timeoutMs, o.scan);
+      op.events.gated({ gate: 'node Ready', after: m.node.name, ok: gate.length === 0, problems: gate });
+    }
     if (gate.length > 0) {
-      op.events.log(`cluster gate failed after ${m.node.name}:\n  ${gate.join('\n  ')}`, m.node.name);
       const back = await rollBackNode(m.node, m.host, ctx);
       op.events.finished(m.node.name, back.ok ? 'rolled-back' : 'failed', `cluster gate: ${gate[0]}`);
       return back.ok

@@ -125,6 +125,7 @@ export async function applyWrites(host: Host, writes: FileWrite[], operation: st
   } catch (err) {
     throw new KpkiError(`could not take the backup before ${operation}: ${(err as Error).message}; nothing was changed`, {
       hint: 'free disk space under /var/lib/kpki on the node, then run again',
+      cause: err,
     });
   }
   crashPoint('after-backup');

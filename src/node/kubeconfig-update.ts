@@ -61,7 +61,7 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string,
   try {
     merged = mergeCredentials(currentText, credentials);
   } catch (err) {
-    throw new KpkiError(`cannot update ${host.describe(to)}: ${(err as Error).message}; nothing was changed`, { path: to });
+    throw new KpkiError(`cannot update ${host.describe(to)}: ${(err as Error).message}; nothing was changed`, { path: to, cause: err });
   }
   const changed = merged.changes.some((c) => !/already has these credentials|left alone/.test(c));
   return {

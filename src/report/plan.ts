@@ -1,7 +1,7 @@
 // Renders a renewal plan and what must happen after it.
 import { USED_BY } from '../kubeadm/catalog.js';
 import type { RenewalPlan } from '../node/plan.js';
-import type { NodePlan } from '../cluster/outcome.js';
+import type { GateResult, NodePlan } from '../cluster/outcome.js';
 import { OWN_CA } from '../node/scan-result.js';
 import { octal } from '../node/permissions.js';
 import { humanDuration } from '../util/duration.js';
@@ -86,4 +86,9 @@ export function renderNodePlan(p: NodePlan): string {
   }
   const head = `== ${p.node} (${p.address}, ${p.role})${parts.length ? `: ${parts.join('; ')}` : ''}`;
   return p.plan ? `${head}\n${renderPlan(p.plan)}` : head;
+}
+
+/** A gate that failed: which one, after which node, and every problem it found. */
+export function renderGate(g: GateResult): string {
+  return `${g.gate} gate failed after ${g.after}:\n  ${g.problems.join('\n  ')}`;
 }

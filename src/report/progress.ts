@@ -2,7 +2,7 @@
 // lines scrolling above it; otherwise (CI, a log file) one timestamped line per event.
 import type { NodeOutcome, RolloutEvents } from '../cluster/outcome.js';
 import { renderColumns } from './table.js';
-import { renderNodePlan } from './plan.js';
+import { renderGate, renderNodePlan } from './plan.js';
 
 const time = () => new Date().toISOString().slice(11, 19);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(0)}s`;
@@ -19,6 +19,9 @@ export function plainProgress(write: (text: string) => void): RolloutEvents {
           .join('\n')}\n`,
       ),
     planned: (p) => write(`${renderNodePlan(p)}\n`),
+    gated(g) {
+      if (!g.ok) this.log(renderGate(g), g.after);
+    },
   };
 }
 
@@ -88,6 +91,9 @@ export function liveProgress(
     },
     planned(p) {
       this.log(renderNodePlan(p));
+    },
+    gated(g) {
+      if (!g.ok) this.log(renderGate(g), g.after);
     },
     log(line, node) {
       clear();

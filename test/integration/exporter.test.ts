@@ -92,62 +92,64 @@ test('exporter serves /metrics, / and /healthz until stopped by PID; the status 
   const firstRow = /<tbody>\n<tr class="sev(\d)">/.exec(page)!;
   assert.equal(firstRow[1], '2', 'problems first');
 
-  const shot = process.env.KPKI_KEEP_SCREENSHOT ?? join(scratch, 'status.png');
-  const r = spawnSync(
-    'chromium',
-    [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--user-data-dir=${join(scratch, 'profile')}`,
-      '--hide-scrollbars',
-      '--window-size=1200,900',
-      `--screenshot=${shot}`,
-      `http://127.0.0.1:${port}/`,
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
+  // What a person sees, as Chromium renders it: the text it parsed (the DOM after loading), then the picture, its
+  // parts found by their colours wherever the layout puts them (no coordinates).
+  const chromium = (...args: string[]) =>
+    spawnSync(
+      'chromium',
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${join(scratch, 'profile')}`,
+        '--hide-scrollbars',
+        '--window-size=1200,900',
+        ...args,
+        `http://127.0.0.1:${port}/`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+  const dom = chromium('--dump-dom');
+  assert.equal(dom.status, 0, dom.stderr);
+  assert.match(dom.stdout, /<h1>kpki: critical<\/h1>/, 'the verdict is the headline');
+  assert.match(dom.stdout, /<svg id="timeline"[^>]*aria-label="expiry timeline"/, 'the timeline is part of the page');
+  const rows = [...dom.stdout.matchAll(/<tr class="sev(\d)">([\s\S]*?)<\/tr>/g)];
+  assert.ok(
+    rows.length > 10 && rows[0][1] === '2' && /apiserver/.test(rows.map((r) => r[2]).join('')),
+    'the table lists every certificate, problems first',
   );
+  const shot = process.env.KPKI_KEEP_SCREENSHOT ?? join(scratch, 'status.png');
+  const r = chromium(`--screenshot=${shot}`);
   assert.equal(r.status, 0, r.stderr);
   const png = PNG.sync.read(readFileSync(shot));
-  assert.equal(png.width, 1200);
-  // the banner (top) is the critical red #c62828; the timeline shows red marks (expired leaves) and green ones (CAs)
   const at = (x: number, y: number) => Array.from(png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3));
   const near = (c: number[], hex: string) => {
     const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
     return c.every((v, i) => Math.abs(v - want[i]) < 24);
   };
-  assert.ok(near(at(60, 40), '#c62828'), `banner colour at (60,40): ${at(60, 40)}`);
-  // the timeline is where the blue "now" line is: red marks (the expired leaves) and green ones (the CAs) on it
-  const rowsWith = (hex: string, x0: number, x1: number) => {
-    const ys: number[] = [];
-    for (let y = 0; y < png.height; y++)
-      for (let x = x0; x < x1; x++)
-        if (near(at(x, y), hex)) {
-          ys.push(y);
-          break;
-        }
-    return ys;
-  };
-  const band = rowsWith('#1565c0', 150, 1100);
+  /** Per row of pixels, how many are of this colour. */
+  const perRow = (hex: string) =>
+    Array.from({ length: png.height }, (_, y) => Array.from({ length: png.width }, (_, x) => near(at(x, y), hex)).filter(Boolean).length);
+  const red = perRow('#c62828');
+  const green = perRow('#2e7d32');
+  const blue = perRow('#1565c0');
+  // the banner: a band of rows in the critical red across most of the page's width, above everything else
+  const banner = red.findIndex((n) => n > png.width / 2);
+  assert.ok(banner >= 0 && banner < png.height / 4, `a red banner at the top (first wide red row: ${banner})`);
+  // the timeline: where the blue "now" line runs; on its rows, red marks (the expired leaves) and green ones (the CAs)
+  const band = blue.map((n, y) => (n > 0 && n < 10 ? y : -1)).filter((y) => y > banner);
   assert.ok(band.length > 20, `the "now" line of the timeline: ${band.length} rows`);
-  let red = 0;
-  let green = 0;
-  for (let y = band[0]; y <= band.at(-1)!; y++)
-    for (let x = 140; x < 1100; x++) {
-      if (near(at(x, y), '#c62828')) red++;
-      if (near(at(x, y), '#2e7d32')) green++;
-    }
-  assert.ok(red > 80, `red expiry marks in the timeline: ${red} pixels`);
-  assert.ok(green > 20, `green CA marks in the timeline: ${green} pixels`);
-  // below it the table: its first row's dot is red (problems first), its last rows' dots green
-  const dots = rowsWith('#c62828', 28, 46).filter((y) => y > band.at(-1)!);
-  const greens = rowsWith('#2e7d32', 28, 46).filter((y) => y > band.at(-1)!);
-  assert.ok(dots.length > 0 && greens.length > 0 && dots[0] < greens[0], 'red rows above green rows');
+  const sum = (counts: number[], from: number, to: number) => counts.slice(from, to + 1).reduce((a, b) => a + b, 0);
+  assert.ok(sum(red, band[0], band.at(-1)!) > 80, 'red expiry marks in the timeline');
+  assert.ok(sum(green, band[0], band.at(-1)!) > 20, 'green CA marks in the timeline');
+  // below it the table: the first red row (a problem) comes before the first green one (a valid certificate)
+  const below = (counts: number[]) => counts.findIndex((n, y) => y > band.at(-1)! && n > 0);
+  assert.ok(below(red) > 0 && below(green) > 0 && below(red) < below(green), 'red rows above green rows');
   process.kill(child.pid!, 'SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
   assert.equal(child.exitCode, 0);

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdProblems, spareMembers, EtcdMemberState } from '../../src/service/etcd.js';
 import { pickBackup } from '../../src/cluster/backups.js';
-import { newReport } from '../../src/cluster/outcome.js';
+import { newReport, tracking } from '../../src/cluster/outcome.js';
+import { describeError, KpkiError } from '../../src/errors.js';
 import { renderRolloutReport } from '../../src/report/rollout.js';
 import { plainProgress } from '../../src/report/progress.js';
 import { componentsUsing, reloadsByItself } from '../../src/service/into-service.js';
@@ -80,4 +81,31 @@ test('the rollout report: every node, what changed with old and new expiry; plai
     lines.join(''),
     /^\d\d:\d\d:\d\d cp1: restart kube-apiserver\n\d\d:\d\d:\d\d cp1:   two\n\d\d:\d\d:\d\d cp1:   lines\n\d\d:\d\d:\d\d cp1: RENEWED: in 3 s\n$/,
   );
+});
+
+test('events carry data: plans and gate verdicts land in the JSON report; only report/ renders them; errors keep file and hint', () => {
+  const report = newReport('renew', [{ name: 'cp1', address: '127.0.0.11', role: 'control-plane' }]);
+  const lines: string[] = [];
+  const events = tracking(
+    report,
+    plainProgress((t) => lines.push(t)),
+  );
+  const notAfter = new Date('2027-01-01T00:00:00Z');
+  events.planned({ node: 'cp1', address: '127.0.0.11', role: 'control-plane', kubelet: { client: { notAfter }, clientDue: true } });
+  events.gated({ gate: 'cluster', after: 'cp1', ok: true, problems: [] });
+  events.gated({ gate: 'node Ready', after: 'cp1', ok: false, problems: ['cp1: node cp1 not Ready'] });
+  assert.deepEqual(report.nodes[0].planned, [{ name: 'kubelet-client', oldNotAfter: notAfter.toISOString() }]);
+  assert.deepEqual(
+    report.nodes[0].gates?.map((g) => `${g.gate}:${g.ok}`),
+    ['cluster:true', 'node Ready:false'],
+  );
+  const text = lines.join('');
+  assert.match(text, /== cp1 \(127\.0\.0\.11, control-plane\): kubelet client certificate expires Jan 01, 2027 00:00 UTC: will be renewed/);
+  assert.match(text, /cp1:   node Ready gate failed after cp1:\n.*cp1:     cp1: node cp1 not Ready/);
+  assert.doesNotMatch(text, /cluster gate failed/, 'a gate that passed is in the report, not in the log');
+  assert.equal(
+    describeError(new KpkiError('cannot renew apiserver', { path: '/etc/kubernetes/pki/apiserver.crt', hint: 'restore it' })),
+    'cannot renew apiserver (/etc/kubernetes/pki/apiserver.crt); hint: restore it',
+  );
+  assert.equal(describeError(new Error('plain')), 'plain');
 });
