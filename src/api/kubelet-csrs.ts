@@ -4,7 +4,7 @@
 import { certificateToPem } from '../pki/certificate.js';
 import { privateKeyToPem } from '../pki/keys.js';
 import type { NodeScan, ServingCsrStatus } from '../node/scan-result.js';
-import { apiGet, ApiAccess } from './node-ready.js';
+import { apiGet, ApiAccess } from './client.js';
 import { describeNetworkError } from './http.js';
 
 interface CsrObject {

@@ -1,7 +1,7 @@
 // Bootstrap tokens the way `kubeadm token create` makes them: a Secret in kube-system created through the API (kpki's
 // own client, with an admin kubeconfig), and the join command with the CA's public key hash.
 import { createHash, randomInt } from 'node:crypto';
-import { apiAccessOf, apiRequest } from './node-ready.js';
+import { apiAccessOf, apiRequest } from './client.js';
 import type { Certificate } from '../pki/certificate.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';

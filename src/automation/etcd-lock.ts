@@ -4,6 +4,8 @@
 // dies, the lease runs out and the key goes with it.
 import { hostname } from 'node:os';
 import { httpRequest } from '../api/http.js';
+import type { LockAttempt } from '../util/cluster-lock.js';
+
 import type { EtcdCredentials } from '../service/etcd.js';
 
 export const RENEW_LOCK_KEY = '/kpki/locks/control-plane-renewal';
@@ -16,14 +18,6 @@ async function call(endpoint: string, path: string, body: unknown, creds: EtcdCr
   if (res.status !== 200) throw new Error(`etcd ${endpoint}${path}: HTTP ${res.status}: ${res.body.trim().slice(0, 200)}`);
   return JSON.parse(res.body);
 }
-
-export interface HeldLock {
-  holder: string;
-  /** Stops the keep-alive and revokes the lease: the key is gone at once. */
-  release(): Promise<void>;
-}
-
-export type LockAttempt = { acquired: true; lock: HeldLock } | { acquired: false; heldBy: string };
 
 /** One try: the lock is ours, or somebody holds it (whom the key names). */
 export async function tryEtcdLock(

@@ -1,9 +1,9 @@
 // kpki inventory discover: write an inventory skeleton from what the API server knows about the nodes.
 import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { discoverNodes, renderInventory } from '../cluster/discover.js';
+import { discoverNodes, renderInventory } from '../api/discover.js';
 import { KpkiError, UsageError } from '../errors.js';
-import { apiAccessOf } from '../api/node-ready.js';
+import { apiAccessOf } from '../api/client.js';
 import { describeNetworkError } from '../api/http.js';
 import { action } from './context.js';
 

@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
-import { apiAccessOf, ApiAccess } from '../api/node-ready.js';
+import { apiAccessOf, ApiAccess } from '../api/client.js';
 
 /** The cluster CA with its key, from the first control-plane node that has both (kept in memory only). */
 export async function clusterCa(cps: { host: SshHost }[], scan: ScanOptions) {

@@ -7,7 +7,7 @@ import { describeError } from '../errors.js';
 import type { Certificate } from '../pki/certificate.js';
 import type { SshHost } from '../hosts/ssh.js';
 import type { ScanOptions } from '../node/scan.js';
-import type { ApiAccess } from '../api/node-ready.js';
+import type { ApiAccess } from '../api/client.js';
 import { adminAccess } from './cluster-access.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';

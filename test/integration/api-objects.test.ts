@@ -15,8 +15,9 @@ import { asStored, realisticNode } from '../../lab/standins/node-object.js';
 import { certificateToPem, parseCertificate } from '../../src/pki/certificate.js';
 import { issueCertificate, leafExtensions } from '../../src/pki/issue.js';
 import { generatePrivateKey, parsePrivateKey, privateKeyToPem } from '../../src/pki/keys.js';
-import { apiAccessOf, nodeReady } from '../../src/api/node-ready.js';
-import { discoverNodes } from '../../src/cluster/discover.js';
+import { apiAccessOf } from '../../src/api/client.js';
+import { nodeReady } from '../../src/api/node-ready.js';
+import { discoverNodes } from '../../src/api/discover.js';
 import { httpGet } from '../../src/api/http.js';
 
 const NODES = 30;

@@ -1,7 +1,7 @@
 // kpki inventory discover: the nodes the API server knows, their roles (node-role.kubernetes.io/control-plane, or
 // master before 1.24) and addresses (InternalIP, else ExternalIP, else Hostname), as a kpki inventory skeleton.
 import { stringify } from 'yaml';
-import { apiGet, ApiAccess } from '../api/node-ready.js';
+import { apiGet, ApiAccess } from './client.js';
 
 export interface DiscoveredNode {
   name: string;

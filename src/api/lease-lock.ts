@@ -2,8 +2,8 @@
 // its holder stopped renewing it, updated with the resourceVersion it was read at (a race loses with 409 Conflict),
 // renewed while the renewal runs, and given up at the end.
 import { hostname } from 'node:os';
-import type { HeldLock, LockAttempt } from './etcd-lock.js';
-import { apiRequest, ApiAccess } from '../api/node-ready.js';
+import type { HeldLock, LockAttempt } from '../util/cluster-lock.js';
+import { apiRequest, ApiAccess } from './client.js';
 
 export interface LeaseOptions {
   namespace: string;
