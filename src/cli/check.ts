@@ -115,6 +115,7 @@ function checkData(inventory: NodeScan, thresholds: Thresholds) {
     files: inventory.files ?? [],
     ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}),
     ...(inventory.interrupted ? { interruptedRun: inventory.interrupted } : {}),
+    ...(inventory.pendingRequests?.length ? { pendingRequests: inventory.pendingRequests } : {}),
   };
 }
 

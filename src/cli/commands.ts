@@ -20,6 +20,16 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./renew.js')).renewCommand(),
   },
   {
+    name: 'csr',
+    summary: 'external CA: new keys stay on the node, requests with the current subject and SANs go to the CA',
+    load: async () => (await import('./external-ca.js')).csrCommand(),
+  },
+  {
+    name: 'import',
+    summary: 'external CA: install the signed certificates, each checked against the request and the node CA first',
+    load: async () => (await import('./external-ca.js')).importCommand(),
+  },
+  {
     name: 'backups',
     summary: 'list the backups kpki took on this node (-i: on every node), prune old ones',
     load: async () => (await import('./backups.js')).backupsCommand(),

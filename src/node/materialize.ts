@@ -211,7 +211,7 @@ async function filesFor(
 }
 
 /** Keeps owner and mode of an existing file (kubeadm's modes for new ones); refuses to write through a symlink. */
-async function fileWrite(
+export async function fileWrite(
   host: Host,
   path: string,
   data: string,

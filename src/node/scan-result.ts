@@ -92,6 +92,8 @@ export interface NodeScan {
   files?: FileFinding[];
   /** With serverTLSBootstrap, on a live node: the kubelet-serving CSRs waiting for approval, as the API says. */
   servingCsrs?: ServingCsrStatus;
+  /** Certificate requests for an external CA (kpki csr) whose signed certificates were not imported yet. */
+  pendingRequests?: { name: string; keyPath: string }[];
   /** A run was killed half-way and left its journal: the next renew, restore or recover rolls it back. */
   interrupted?: { operation: string; startedAt: string; backupId: string; backupPresent: boolean };
 }
@@ -130,4 +132,11 @@ export function isExternallyManaged(inventory: NodeScan, entry: CertEntry): bool
   if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) return !(entry.key || entry.keyPresent);
   const ca = inventory.cas.find((c) => c.name === (entry.signer ?? entry.expectedCa));
   return !ca || !ca.keyPresent;
+}
+
+/** Where a certificate's new key waits for its signed certificate from an external CA (kpki csr, kpki import). */
+export function pendingKeyPath(entry: CertEntry): string | undefined {
+  if (entry.slot.kind === 'pair') return `${entry.slot.keyPath}.next`;
+  if (entry.slot.kind === 'kubeconfig') return `${entry.slot.path}.key.next`;
+  return undefined;
 }

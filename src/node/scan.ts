@@ -13,7 +13,7 @@ import {
 } from '../kubeadm/catalog.js';
 import { ClusterSettings, parseClusterSettings } from '../kubeadm/cluster-config.js';
 import { parseStaticPod, StaticPod } from '../kubeadm/manifests.js';
-import { CaEntry, CertEntry, NodeScan } from './scan-result.js';
+import { CaEntry, CertEntry, NodeScan, pendingKeyPath } from './scan-result.js';
 import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
 import { auditFiles } from './permissions.js';
 import { interruptedRun } from './apply.js';
@@ -76,7 +76,19 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   judgeEntries(inventory);
   await auditFiles(host, inventory);
   inventory.interrupted = await interruptedRun(host).catch(() => undefined);
+  inventory.pendingRequests = await pendingRequests(host, inventory.entries);
   return inventory;
+}
+
+/** Pending keys of kpki csr: a listing of each directory that holds one (not a look per certificate: SSH is slow). */
+async function pendingRequests(host: Host, entries: CertEntry[]): Promise<{ name: string; keyPath: string }[]> {
+  const wanted = entries.flatMap((e) => {
+    const keyPath = pendingKeyPath(e);
+    return keyPath ? [{ name: e.name, keyPath }] : [];
+  });
+  const listings = new Map<string, Set<string>>();
+  for (const dir of new Set(wanted.map((w) => posix.dirname(w.keyPath)))) listings.set(dir, new Set(await host.list(dir).catch(() => [])));
+  return wanted.filter((w) => listings.get(posix.dirname(w.keyPath))?.has(posix.basename(w.keyPath)));
 }
 
 function dedupeCas(cas: CaEntry[]): CaEntry[] {

@@ -26,7 +26,7 @@ interface SigningParams {
   signing: Algorithm | EcdsaParams;
 }
 
-function signingParamsFor(key: KeyObject): SigningParams {
+export function signingParamsFor(key: KeyObject): SigningParams {
   if (key.asymmetricKeyType === 'rsa') {
     const algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
     return { algorithm, signing: algorithm };

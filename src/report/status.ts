@@ -95,7 +95,8 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
 export function nodeSeverity(inventory: NodeScan, thresholds: Thresholds): Severity {
   // a pending kubelet-serving CSR: the kubelet waits for someone to approve its serving certificate
   // (and a run killed half-way: its files may be half written until the next run rolls them back)
-  let worst: Severity = inventory.files?.length || inventory.servingCsrs?.pending.length || inventory.interrupted ? 1 : 0;
+  let worst: Severity =
+    inventory.files?.length || inventory.servingCsrs?.pending.length || inventory.interrupted || inventory.pendingRequests?.length ? 1 : 0;
   for (const item of [...inventory.cas, ...inventory.entries]) {
     const s = statusOf(item, thresholds).severity;
     if (s > worst) worst = s;

@@ -80,7 +80,14 @@ export function renderTable(inventory: NodeScan, thresholds: Thresholds, colour:
   const severities = certs.severities;
   const caSeverities = cas.severities;
   const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
-  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}${renderInterrupted(inventory)}`;
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}${renderInterrupted(inventory)}${renderPendingRequests(inventory)}`;
+}
+
+/** Requests for an external CA whose signed certificates were not imported yet. */
+export function renderPendingRequests(inventory: NodeScan): string {
+  const pending = inventory.pendingRequests ?? [];
+  if (pending.length === 0) return '';
+  return `\nWaiting for the external CA (kpki csr): ${pending.map((p) => `${p.name} (${p.keyPath})`).join(', ')}: install the signed certificates with kpki import\n`;
 }
 
 /** A journal an interrupted run left, and what the next run does with it. */

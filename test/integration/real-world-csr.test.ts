@@ -1,0 +1,91 @@
+// kpki csr on every real-world tree: each request carries exactly the subject and SANs of the certificate it
+// replaces (openssl reads both), belongs to the key left beside it, and nothing else on the node changes.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { join } from 'node:path';
+import { caseNames, copyCase, fixturesPresent, SKIP_REASON } from '../helpers/fixtures.js';
+import { hashTree, kpki, removeTree, tempRoot } from '../helpers/kpki.js';
+import { certFacts } from '../helpers/openssl.js';
+
+const roots: string[] = [];
+after(() => roots.forEach(removeTree));
+
+const openssl = (args: string[]) => spawnSync('openssl', args, { encoding: 'utf8' });
+
+/** A request's subject and SANs as openssl prints them (the same options as for the certificate). */
+function requestFacts(csr: string): { subject: string; sans: string } {
+  const text = openssl(['req', '-in', csr, '-noout', '-subject', '-text', '-nameopt', 'RFC2253']).stdout;
+  return {
+    subject: /^subject=(.*)$/m.exec(text)?.[1]?.trim() ?? '',
+    sans: /X509v3 Subject Alternative Name:.*\n\s+(.*)/.exec(text)?.[1]?.trim() ?? '',
+  };
+}
+
+describe('kpki csr on the real-world trees', { skip: fixturesPresent ? false : SKIP_REASON }, () => {
+  for (const name of caseNames()) {
+    test(name, () => {
+      const fx = copyCase(name);
+      const out = tempRoot('kpki-csr-');
+      roots.push(fx.root, out);
+      const before = hashTree(fx.root);
+      const r = kpki([
+        '--root',
+        fx.root,
+        ...fx.flags,
+        'csr',
+        'all',
+        '--out',
+        out,
+        '--node-name',
+        'n',
+        '--key-algorithm',
+        'ECDSA-P256',
+        '--yes',
+      ]);
+      assert.equal(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
+      if (/nothing to request/.test(r.stdout)) return assert.equal(hashTree(fx.root), before, `${name}: nothing written`);
+      const requests = JSON.parse(readFileSync(join(out, 'n', 'csr.json'), 'utf8')).requests as {
+        name: string;
+        csr: string;
+        keyOnNode: string;
+      }[];
+      assert.ok(requests.length > 0, name);
+      const json = JSON.parse(kpki(['--root', fx.root, ...fx.flags, 'check', '-o', 'json']).stdout) as {
+        certificates: { name: string; path: string }[];
+      };
+      for (const request of requests) {
+        const csr = join(out, 'n', request.csr);
+        const verified = openssl(['req', '-in', csr, '-noout', '-verify']);
+        assert.match(verified.stdout + verified.stderr, /verify OK/, `${name}: ${request.name}`);
+        const key = join(fx.root, request.keyOnNode);
+        assert.equal(statSync(key).mode & 0o777, 0o600, `${name}: ${request.keyOnNode}`);
+        assert.equal(
+          openssl(['req', '-in', csr, '-noout', '-pubkey']).stdout,
+          openssl(['pkey', '-in', key, '-pubout']).stdout,
+          `${name}: ${request.name} belongs to its key`,
+        );
+        const cert = json.certificates.find((c) => c.name === request.name)!;
+        const facts = certFacts(
+          /\.(crt|pem)$/.test(cert.path) ? join(fx.root, cert.path) : embeddedCertificate(join(fx.root, cert.path), out),
+        );
+        const asked = requestFacts(csr);
+        assert.equal(asked.subject, facts.subject, `${name}: ${request.name}: the subject`);
+        assert.equal(asked.sans, facts.sans, `${name}: ${request.name}: the SANs`);
+      }
+      // nothing but the pending keys was written
+      for (const request of requests) rmSync(join(fx.root, request.keyOnNode));
+      assert.equal(hashTree(fx.root), before, `${name}: only the pending keys were written`);
+    });
+  }
+});
+
+/** A kubeconfig's embedded client certificate, written to a file for openssl. */
+function embeddedCertificate(kubeconfig: string, scratch: string): string {
+  const doc = parse(readFileSync(kubeconfig, 'utf8')) as { users: { user: Record<string, string> }[] };
+  const file = join(scratch, `embedded-${Math.random().toString(16).slice(2)}.crt`);
+  writeFileSync(file, Buffer.from(doc.users[0].user['client-certificate-data'], 'base64'));
+  return file;
+}
