@@ -20,6 +20,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./renew.js')).renewCommand(),
   },
   {
+    name: 'san',
+    summary: 'add or remove names (SANs) of the apiserver or etcd certificates, re-issued and recorded for kubeadm',
+    load: async () => (await import('./san.js')).sanCommand(),
+  },
+  {
     name: 'csr',
     summary: 'external CA: new keys stay on the node, requests with the current subject and SANs go to the CA',
     load: async () => (await import('./external-ca.js')).csrCommand(),

@@ -1,5 +1,5 @@
 // kubeadm's ClusterConfiguration (and v1alpha1 MasterConfiguration): the settings renewal needs.
-import { parseAllDocuments } from 'yaml';
+import { isSeq, parseAllDocuments } from 'yaml';
 import { parseDuration } from '../util/duration.js';
 
 export interface ClusterSettings {
@@ -38,4 +38,33 @@ function safeDuration(text: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Where kubeadm keeps a certificate's extra names in the ClusterConfiguration. */
+export const SAN_FIELDS = {
+  apiserver: ['apiServer', 'certSANs'],
+  'etcd-server': ['etcd', 'local', 'serverCertSANs'],
+  'etcd-peer': ['etcd', 'local', 'peerCertSANs'],
+} as const;
+
+export type SanCertificate = keyof typeof SAN_FIELDS;
+
+/**
+ * The kubeadm config text with names added to (or removed from) a certificate's extra names, comments and order kept;
+ * undefined when the text holds no ClusterConfiguration. kubeadm reads these names whenever it makes the
+ * certificate again (upgrade, certs renew), so they survive.
+ */
+export function withExtraSans(text: string, cert: SanCertificate, add: string[], remove: string[]): string | undefined {
+  const docs = parseAllDocuments(text);
+  const doc = docs.find((d) => d.errors.length === 0 && ['ClusterConfiguration', 'MasterConfiguration'].includes(String(d.get('kind'))));
+  if (!doc) return undefined;
+  const path = SAN_FIELDS[cert];
+  const current = doc.getIn(path);
+  const names = isSeq(current) ? current.items.map((i) => String((i as { value?: unknown }).value ?? i)) : [];
+  const wanted = [...names.filter((n) => !remove.includes(n)), ...add.filter((n) => !names.includes(n))];
+  if (isSeq(current)) {
+    current.items = current.items.filter((i) => !remove.includes(String((i as { value?: unknown }).value ?? i)));
+    for (const n of add.filter((x) => !names.includes(x))) current.items.push(doc.createNode(n));
+  } else if (wanted.length > 0) doc.setIn(path, doc.createNode(wanted));
+  return docs.map(String).join('');
 }

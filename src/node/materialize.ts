@@ -117,11 +117,13 @@ async function newKeys(inventory: NodeScan, item: PlanItem): Promise<{ key: KeyO
 }
 
 async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem, keys: { key: KeyObject; caKey?: KeyObject }) {
-  const { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName } = issue;
+  const { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName, withSubjectAltNames } = issue;
   const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
   const old = entry.cert!;
   const key = keys.key;
-  const extensions = DROP_SAN ? withoutSubjectAltName(extensionsToCopy(old), DROP_SAN) : extensionsToCopy(old);
+  // the old certificate's extensions, with the plan's names where they change (kpki san)
+  const copied = item.sans ? withSubjectAltNames(extensionsToCopy(old), item.sans) : extensionsToCopy(old);
+  const extensions = DROP_SAN ? withoutSubjectAltName(copied, DROP_SAN) : copied;
   if (item.signer === OWN_CA) {
     // The kubelet's shape: a new throwaway CA signs the new leaf; both go into the file, the CA key is forgotten.
     const { leaf, ca } = await issueWithThrowawayCa({

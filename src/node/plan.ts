@@ -4,6 +4,7 @@ import type { Certificate } from '../pki/certificate.js';
 import { humanDuration } from '../util/duration.js';
 import { CaEntry, CertEntry, NodeScan, OWN_CA, SELF_SIGNED } from './scan-result.js';
 import { posix } from 'node:path';
+import { isIP } from 'node:net';
 import { KpkiError, UsageError } from '../errors.js';
 import { secretMode } from '../hosts/secret-modes.js';
 
@@ -27,6 +28,15 @@ export interface PlanItem {
   oldKeyAlgorithm: string;
   /** Certificates after the leaf in its file (its chain): written again after the new leaf, unchanged. */
   keepsChain: number;
+  /** The names the new certificate carries, when they change (kpki san); otherwise the old ones. */
+  sans?: { dnsNames: string[]; ipAddresses: string[] };
+}
+
+/** Names added to or removed from a certificate ("DNS:lb.example", "IP:10.0.0.5"). */
+export interface SanChange {
+  cert: 'apiserver' | 'etcd-server' | 'etcd-peer';
+  add: string[];
+  remove: string[];
 }
 
 export interface RenewalPlan {
@@ -49,6 +59,8 @@ export interface PlanOptions {
   now: Date;
   /** Accept a validity (or what the CA's own expiry leaves of it) shorter than MIN_VALIDITY_MS. */
   allowShortValidity?: boolean;
+  /** Change a certificate's names (it alone is planned, whatever its expiry). */
+  sans?: SanChange;
 }
 
 /** Shorter than this is a typo (--validity 0d, 1s), not a plan: refused unless --force. */
@@ -71,6 +83,7 @@ export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalP
   if (options.keyAlgorithm && !isSupportedAlgorithm(options.keyAlgorithm)) {
     throw new UsageError(`unknown key algorithm "${options.keyAlgorithm}"`, 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384');
   }
+  if (options.sans) return planSanChange(inventory, options, options.sans, { validityMs, validitySource });
   const all = options.names.length === 0 || options.names.includes('all');
   const targets = all ? inventory.entries : options.names.map((name) => findEntry(inventory, name));
   const skipped: RenewalPlan['skipped'] = [];
@@ -158,6 +171,61 @@ function planItem(
     keepsChain: entry.signer !== OWN_CA ? (entry.chain?.length ?? 0) : 0,
   };
 }
+
+/** A certificate whose names change: planned alone, whatever its expiry; nothing when the names are already so. */
+function planSanChange(
+  inventory: NodeScan,
+  options: PlanOptions,
+  change: SanChange,
+  validity: { validityMs: number; validitySource: string },
+): RenewalPlan {
+  const warnings: string[] = [];
+  const entry = findEntry(inventory, change.cert);
+  const refusal = refusalOf(inventory, entry, options);
+  if (refusal) throw refusal.error;
+  if (!entry.renewable || !entry.cert)
+    throw new KpkiError(`cannot change the names of ${entry.name} (${entry.path}): ${entry.notRenewable}`, {
+      path: entry.path,
+      hint: hintFor(entry),
+    });
+  const old = { dnsNames: entry.cert.dnsNames, ipAddresses: entry.cert.ipAddresses };
+  const sans = { dnsNames: [...old.dnsNames], ipAddresses: [...old.ipAddresses] };
+  for (const name of change.remove) {
+    const [kind, value] = splitSan(name);
+    const list = kind === 'DNS' ? sans.dnsNames : sans.ipAddresses;
+    if (list.includes(value)) list.splice(list.indexOf(value), 1);
+    else warnings.push(`${entry.name} does not carry ${name}: nothing to remove`);
+  }
+  for (const name of change.add) {
+    const [kind, value] = splitSan(name);
+    const list = kind === 'DNS' ? sans.dnsNames : sans.ipAddresses;
+    if (list.includes(value)) warnings.push(`${entry.name} already carries ${name}`);
+    else list.push(value);
+  }
+  const base = { node: inventory.node, modeChanges: [], skipped: [], ...validity, warnings };
+  if (sans.dnsNames.join() === old.dnsNames.join() && sans.ipAddresses.join() === old.ipAddresses.join()) return { ...base, items: [] };
+  const left = entry.cert.notAfter.getTime() - options.now.getTime();
+  const item = planItem(inventory, entry, entry.cert, left, validity.validityMs, options, warnings);
+  return { ...base, items: [{ ...item, reason: `names: ${describeSanChange(change)}`, sans }] };
+}
+
+/** "DNS:lb.example" → ["DNS", "lb.example"]; an IP is normalised as the certificate holds it. */
+export function splitSan(name: string): ['DNS' | 'IP', string] {
+  const m = /^(DNS|IP):(.+)$/i.exec(name);
+  if (!m) throw new UsageError(`"${name}" is not DNS:NAME or IP:ADDRESS`);
+  const kind = m[1].toUpperCase() as 'DNS' | 'IP';
+  if (kind === 'IP' && isIP(m[2]) === 0) throw new UsageError(`"${m[2]}" is not an IP address`);
+  if (kind === 'DNS' && !/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(m[2]))
+    throw new UsageError(`"${m[2]}" is not a DNS name`);
+  return [kind, kind === 'IP' && isIP(m[2]) === 6 ? expandIpv6(m[2]) : m[2]];
+}
+
+/** How Go prints an IPv6 SAN back (and so kpki's reader): the shortest form. */
+function expandIpv6(address: string): string {
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+}
+
+export const describeSanChange = (c: SanChange) => [...c.add.map((n) => `+${n}`), ...c.remove.map((n) => `-${n}`)].join(' ');
 
 /** A CA that is expired or not yet valid signs nothing: everything it signed is rejected, renewed or not. */
 function refuseUnusableCa(signer: CaEntry, entry: CertEntry, options: PlanOptions): void {

@@ -227,3 +227,16 @@ export function withoutSubjectAltName(extensions: x509.Extension[], value: strin
     return new x509.SubjectAlternativeNameExtension(names, ext.critical);
   });
 }
+
+/** The extensions with the SANs replaced by these names (a certificate whose names change keeps everything else). */
+export function withSubjectAltNames(extensions: x509.Extension[], names: { dnsNames: string[]; ipAddresses: string[] }): x509.Extension[] {
+  const san = new x509.SubjectAlternativeNameExtension(
+    [
+      ...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+      ...names.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+    ],
+    extensions.find((e) => e.type === OID.subjectAltName)?.critical ?? false,
+  );
+  const others = extensions.filter((e) => e.type !== OID.subjectAltName);
+  return [...others, san];
+}

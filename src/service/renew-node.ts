@@ -6,7 +6,7 @@ import type { Host } from '../hosts/host.js';
 import { applyWrites, recoverInterrupted, withNodeLock } from '../node/apply.js';
 import type { BackupManifest } from '../node/backup.js';
 import type { NodeScan } from '../node/scan-result.js';
-import { materialize } from '../node/materialize.js';
+import { FileWrite, materialize } from '../node/materialize.js';
 import { PlanOptions, planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { restoreParked } from './parked.js';
@@ -34,6 +34,8 @@ export interface RenewNodeOptions<T> extends RepairOptions {
   fixModes?: boolean;
   /** What the node's backup is called, e.g. "renew" or "renew (timer)". */
   reason: string;
+  /** More files the same transaction writes (a kubeadm config that records a change), given the plan. */
+  alsoWrite?: (plan: RenewalPlan, inventory: NodeScan) => Promise<FileWrite[]>;
   /** Sees the plan before anything is written; a value other than `undefined` stops the run with it (nothing written). */
   review?: (plan: RenewalPlan, inventory: NodeScan) => Promise<T | undefined>;
   /** Runs after the writes (or when there was nothing to write), still under the lock: bringing them into service. */
@@ -56,7 +58,8 @@ export function renewNode<T = never>(host: Host, o: RenewNodeOptions<T>): Promis
     const stop = await o.review?.(plan, inventory);
     if (stop !== undefined) return { plan, value: stop };
     const nothing = plan.items.length === 0 && (!o.fixModes || plan.modeChanges.length === 0);
-    const backup = nothing ? undefined : (await applyWrites(host, await materialize(host, inventory, plan), o.reason)).backup;
+    const writes = nothing ? [] : [...(await materialize(host, inventory, plan)), ...((await o.alsoWrite?.(plan, inventory)) ?? [])];
+    const backup = nothing ? undefined : (await applyWrites(host, writes, o.reason)).backup;
     return { plan, backup, value: await o.then?.({ plan, inventory, backup }) };
   });
 }

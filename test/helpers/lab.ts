@@ -57,3 +57,21 @@ export function sharedExpiredNode(): { template: () => string; fresh: () => stri
     },
   };
 }
+
+/** One healthy control-plane template per test file (ECDSA keys, valid for a year), copied fresh for each test. */
+export function sharedHealthyNode(): { fresh: () => string } {
+  let template = '';
+  const roots: string[] = [];
+  before(async () => {
+    template = await healthyControlPlane();
+    roots.push(template);
+  });
+  after(() => roots.forEach(removeTree));
+  return {
+    fresh: () => {
+      const root = copyTree(template);
+      roots.push(root);
+      return root;
+    },
+  };
+}
