@@ -1,6 +1,7 @@
 // A running kubeadm-like HA cluster on loopback for tests and demos (see lab/README section in the project README).
 // Lab.start() writes the node trees, starts every node in its own mount and PID namespace (`unshare`), plus the
 // control-plane load balancer, and waits until the cluster is healthy. stop() ends everything by PID.
+import { EtcdClient } from './standins/etcd-client.js';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import {
   existsSync,
@@ -305,13 +306,63 @@ export class Lab {
       writeFileSync(statePath(baseOctet), JSON.stringify(state, null, 2));
       await lab.waitForInitPids();
       writeFileSync(statePath(baseOctet), JSON.stringify(state, null, 2));
-      if (options.waitHealthy ?? ((options.expired ?? []).length === 0 && !options.sshOnly)) await lab.waitHealthy();
+      if (options.waitHealthy ?? ((options.expired ?? []).length === 0 && !options.sshOnly)) {
+        await lab.waitHealthy();
+        await lab.uploadKubeadmConfig();
+      }
       return lab;
     } catch (err) {
       if (lab) await lab.stop().catch(() => undefined);
       else removeFiles({ ...state, layout: { id, dir, baseOctet } as LabLayout });
       throw err;
     }
+  }
+
+  /**
+   * What `kubeadm init` uploads: the kubeadm-config ConfigMap in kube-system holding the ClusterConfiguration (the
+   * names kubeadm puts in the apiserver certificate beyond its defaults live in apiServer.certSANs). Written into etcd
+   * as kube-apiserver stores it; kpki reads and updates it through the API.
+   */
+  async uploadKubeadmConfig(): Promise<void> {
+    const cp = this.controlPlanes[0];
+    const tls = {
+      ca: cp.read('/etc/kubernetes/pki/etcd/ca.crt'),
+      cert: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.crt'),
+      key: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.key'),
+    };
+    const { address, port } = this.state.layout.endpoint;
+    const clusterConfiguration = [
+      'apiServer:',
+      '  extraArgs:',
+      '    authorization-mode: Node,RBAC',
+      'apiVersion: kubeadm.k8s.io/v1beta3',
+      'certificatesDir: /etc/kubernetes/pki',
+      'clusterName: kubernetes',
+      `controlPlaneEndpoint: ${address}:${port}`,
+      'controllerManager: {}',
+      'dns: {}',
+      'etcd:',
+      '  local:',
+      '    dataDir: /var/lib/etcd',
+      'imageRepository: registry.k8s.io',
+      'kind: ClusterConfiguration',
+      'kubernetesVersion: v1.29.0',
+      'networking:',
+      '  dnsDomain: cluster.local',
+      '  serviceSubnet: 10.96.0.0/12',
+      'scheduler: {}',
+      '',
+    ].join('\n');
+    const cm = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'kubeadm-config', namespace: 'kube-system' },
+      data: { ClusterConfiguration: clusterConfiguration },
+    };
+    await new EtcdClient(`https://${cp.address}:2379`, tls, 5000).put(
+      '/registry/configmaps/kube-system/kubeadm-config',
+      JSON.stringify(cm),
+    );
   }
 
   /** The lab a detached `npm run lab -- up` left running. */

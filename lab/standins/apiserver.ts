@@ -299,11 +299,36 @@ export async function runApiServer(argv: string[]): Promise<void> {
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?$/.exec(path)) && req.method === 'GET') {
       if (m[2]) {
-        const value = await etcd.get(`/registry/configmaps/${m[1]}/${m[2]}`);
-        return value === undefined ? status(res, 404, 'NotFound', `configmaps "${m[2]}" not found`) : json(res, JSON.parse(value));
+        const v = await etcd.getVersioned(`/registry/configmaps/${m[1]}/${m[2]}`);
+        if (!v) return status(res, 404, 'NotFound', `configmaps "${m[2]}" not found`);
+        const cm = JSON.parse(v.value);
+        return json(res, { ...cm, metadata: { ...cm.metadata, resourceVersion: v.modRevision } });
       }
       const items = (await etcd.list(`/registry/configmaps/${m[1]}/`)).map(([, v]) => JSON.parse(v));
       return json(res, { kind: 'ConfigMapList', apiVersion: 'v1', metadata: {}, items });
+    }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(path)) && req.method === 'PUT') {
+      // an update, as kube-apiserver takes it: only against the resourceVersion the client read (else 409 Conflict)
+      const cm = JSON.parse(await readBody(req));
+      const stored = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        ...cm,
+        metadata: { ...cm.metadata, name: m[2], namespace: m[1], resourceVersion: undefined },
+      };
+      const rev = await etcd.putIfRevision(
+        `/registry/configmaps/${m[1]}/${m[2]}`,
+        JSON.stringify(stored),
+        String(cm?.metadata?.resourceVersion ?? ''),
+      );
+      if (!rev)
+        return status(
+          res,
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on configmaps "${m[2]}": the object has been modified; please apply your changes to the latest version and try again`,
+        );
+      return json(res, { ...stored, metadata: { ...stored.metadata, resourceVersion: rev } });
     }
     if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(path))) {
       // Leases with optimistic concurrency: resourceVersion is etcd's mod revision, a stale one is a 409 Conflict

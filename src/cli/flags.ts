@@ -1,8 +1,7 @@
 // Flags as typed by operators, checked once: durations, dates, validity. Anything that is not one is a usage error
 // (exit 2, whatever the command's other exit codes mean).
 import { UsageError } from '../errors.js';
-import { COMPONENTS, Component } from '../service/health.js';
-import { STRATEGIES, StrategyName } from '../service/strategies.js';
+import { COMPONENTS, Component, STRATEGIES, StrategyName } from '../service/components.js';
 import { parseDuration } from '../util/duration.js';
 
 /** The latest instant an X.509 certificate can encode (GeneralizedTime 99991231235959Z). */

@@ -9,6 +9,7 @@ import { action, confirm, GlobalOptions, globalsOf, hostOf, requireLiveNode, sca
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
 import { renewNode } from '../service/renew-node.js';
+import { configEdits, kubeadmConfigWrites } from '../node/kubeadm-config-file.js';
 
 interface RenewOptions extends ClusterRenewFlags {
   dryRun?: boolean;
@@ -109,12 +110,19 @@ async function renewHere(
     scan: scanOptionsOf(globals),
     plan: planOptions,
     fixModes: true,
+    // kubeadm 1.31+ (v1beta4) makes keys of encryptionAlgorithm: it follows --key-algorithm, in the same transaction
+    alsoWrite: (_plan, scan) => kubeadmConfigWrites(host, scan, configEdits({ keyAlgorithm: planOptions.keyAlgorithm })),
     reason: 'renew',
     discardJournal: opts.discardJournal,
     unpark: restart !== undefined,
     log: say,
-    review: async (plan) => {
+    review: async (plan, scan) => {
       process.stdout.write(renderPlan(plan));
+      const [config] = plan.items.length
+        ? await kubeadmConfigWrites(host, scan, configEdits({ keyAlgorithm: planOptions.keyAlgorithm }))
+        : [];
+      if (config)
+        process.stdout.write(`Also records encryptionAlgorithm: ${planOptions.keyAlgorithm} in ${config.path}, so that kubeadm agrees.\n`);
       if (plan.items.length === 0 && plan.modeChanges.length === 0) {
         if (restart) process.stdout.write('Nothing was renewed, so nothing is restarted.\n');
         return 0;

@@ -5,17 +5,19 @@ import { UsageError } from '../errors.js';
 import type { LocalHost } from '../hosts/local.js';
 import { planRenewal, RenewalPlan, SanChange, splitSan } from '../node/plan.js';
 import type { BackupManifest } from '../node/backup.js';
-import { kubeadmConfigWrite, namesInUse } from '../node/san-change.js';
+import { configEdits, kubeadmConfigWrites } from '../node/kubeadm-config-file.js';
+import { namesInUse } from '../node/san-change.js';
 import { scanNode } from '../node/scan.js';
 import type { NodeScan } from '../node/scan-result.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
 import { renewNode } from '../service/renew-node.js';
 import { action, confirm, GlobalOptions, globalsOf, hostOf, log, requireLiveNode, scanOptionsOf } from './context.js';
 import { strategyFlag, timeoutFlag } from './flags.js';
+import type { ClusterRenewFlags } from './renew-cluster.js';
 
 const CERTS = ['apiserver', 'etcd-server', 'etcd-peer'] as const;
 
-interface SanFlags {
+interface SanFlags extends ClusterRenewFlags {
   cert: string;
   dryRun?: boolean;
   yes?: boolean;
@@ -44,7 +46,10 @@ export function sanCommand(): Command {
       .option('--force', 'remove a name although something on the node still uses it')
       .option('--restart', 'then bring the certificate into service (restart what cannot reload it), verify, roll back on failure')
       .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
-      .option('--timeout <duration>', 'with --restart: how long a component may take to become healthy', '5m')
+      .option('--timeout <duration>', 'with --restart (always with -i): how long a component may take to become healthy', '5m')
+      .option('--max-unavailable <n>', 'with --inventory: (workers are not touched; kept for the report)', '1')
+      .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+      .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
       .action(action((names: string[], opts: SanFlags, sub: Command) => changeSans(verb, names, opts, sub)));
   }
   return command;
@@ -63,6 +68,7 @@ async function changeSans(verb: 'add' | 'remove', names: string[], opts: SanFlag
   const globals = globalsOf(command);
   const host = hostOf(globals);
   const change = sanChangeOf(verb, names, opts.cert);
+  if (globals.inventory) return sanOnCluster(globals, change, opts);
   const planOptions = { names: [change.cert], sans: change };
   if (opts.dryRun) {
     const scan = await scanNode(host, scanOptionsOf(globals));
@@ -80,8 +86,7 @@ async function changeSans(verb: 'add' | 'remove', names: string[], opts: SanFlag
     unpark: restart !== undefined,
     log: (line) => log(`kpki: ${line}`),
     alsoWrite: async (_plan, scan) => {
-      const config = await kubeadmConfigWrite(host, scan, change);
-      return config ? [config] : [];
+      return kubeadmConfigWrites(host, scan, configEdits({ sans: change }));
     },
     review: async (plan, scan) => {
       await show(host, scan, plan, change, opts);
@@ -91,6 +96,27 @@ async function changeSans(verb: 'add' | 'remove', names: string[], opts: SanFlag
     then: (result) => afterWrite(host, globals, result, restart),
   });
   return run.value ?? 0;
+}
+
+/**
+ * -i: every control-plane node in turn, through the rollout (journal, backup, into service, node and cluster gates,
+ * roll back and stop at a node that does not come back), the node's kubeadm config file and then the kubeadm-config
+ * ConfigMap recording the names.
+ */
+async function sanOnCluster(globals: GlobalOptions, change: SanChange, opts: SanFlags): Promise<number> {
+  const { runClusterOperation } = await import('./renew-cluster.js');
+  const { rollout } = await import('../cluster/rollout.js');
+  const settings = { names: [change.cert], sans: change, strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) };
+  return runClusterOperation(globals, opts, (c) =>
+    rollout(c.nodes, {
+      ...c,
+      settings: { ...settings, maxUnavailable: c.maxUnavailable },
+      force: false,
+      forceNames: Boolean(opts.force),
+      dryRun: Boolean(opts.dryRun),
+      resume: false,
+    }),
+  );
 }
 
 /** The plan, the names before and after, where kubeadm will keep them; refuses to drop a name still in use. */
@@ -106,7 +132,7 @@ async function show(host: LocalHost, scan: NodeScan, plan: RenewalPlan, change: 
     [...s.dnsNames.map((n) => `DNS:${n}`), ...s.ipAddresses.map((n) => `IP:${n}`)].join(', ');
   log(`${change.cert} names now:   ${list(entry.cert!)}`);
   log(`${change.cert} names after: ${list(item.sans!)}`);
-  const config = await kubeadmConfigWrite(host, scan, change);
+  const [config] = await kubeadmConfigWrites(host, scan, configEdits({ sans: change }));
   log(
     config
       ? `Recorded for kubeadm in ${config.path} (${config.entry.split(' in ')[0]}).`

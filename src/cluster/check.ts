@@ -1,5 +1,6 @@
 // Reads every node of an inventory in parallel (bounded), over SSH: one inventory per node, plus what only shows
 // across nodes (control-plane nodes with different CAs, an apiserver certificate without its node's address).
+import { isIP } from 'node:net';
 import type { NodeScan } from '../node/scan-result.js';
 import { describeError } from '../errors.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
@@ -23,6 +24,9 @@ function wildcardMatches(names: string[], host: string): boolean {
   return names.some((n) => n.startsWith('*.') && host.endsWith(n.slice(1)) && !host.slice(0, -n.length + 1).includes('.'));
 }
 
+/** The command that adds a missing name to a node's apiserver certificate. */
+const fix = (node: string, name: string) => `; fix: kpki san add -i INVENTORY --nodes ${node} ${isIP(name) ? 'IP' : 'DNS'}:${name}`;
+
 function crossNodeProblems(results: NodeResult[]): string[] {
   const problems: string[] = [];
   const cps = results.filter((r) => r.node.role === 'control-plane' && r.inventory);
@@ -40,7 +44,9 @@ function crossNodeProblems(results: NodeResult[]): string[] {
   for (const r of cps) {
     const api = r.inventory!.entries.find((e) => e.name === 'apiserver')?.cert;
     if (api && !api.ipAddresses.includes(r.node.address) && !api.dnsNames.includes(r.node.address))
-      problems.push(`${r.node.name}: the apiserver certificate does not name the node's address ${r.node.address}`);
+      problems.push(
+        `${r.node.name}: the apiserver certificate does not name the node's address ${r.node.address}${fix(r.node.name, r.node.address)}`,
+      );
     // the control-plane endpoint (load balancer) as the node's admin.conf reaches it
     const server = r.inventory!.entries.find((e) => e.name === 'admin.conf')?.kubeconfig?.server;
     const endpoint = server ? new URL(server).hostname.replace(/^\[|\]$/g, '') : undefined;
@@ -51,7 +57,9 @@ function crossNodeProblems(results: NodeResult[]): string[] {
       !api.dnsNames.includes(endpoint) &&
       !wildcardMatches(api.dnsNames, endpoint)
     )
-      problems.push(`${r.node.name}: the apiserver certificate does not name the control-plane endpoint ${endpoint} (admin.conf's server)`);
+      problems.push(
+        `${r.node.name}: the apiserver certificate does not name the control-plane endpoint ${endpoint} (admin.conf's server)${fix(r.node.name, endpoint)}`,
+      );
   }
   const names = (r: NodeResult) => new Set(r.inventory!.entries.filter((e) => !e.missing).map((e) => e.name));
   const all = new Set(cps.flatMap((r) => [...names(r)]));

@@ -7,6 +7,7 @@ import type { Host } from '../hosts/host.js';
 import { STATE_DIR } from '../node/backup.js';
 import type { Component } from '../service/health.js';
 import type { StrategyName } from '../service/strategies.js';
+import type { SanChange } from '../node/plan.js';
 
 export const ROLLOUT_JOURNAL = `${STATE_DIR}/rollout.json`;
 
@@ -22,6 +23,8 @@ export interface RolloutSettings {
   strategy: StrategyName;
   timeoutMs: number;
   maxUnavailable: number;
+  /** kpki san -i: the names that change (the plan is that certificate alone on every control-plane node). */
+  sans?: SanChange;
 }
 
 export interface RolloutJournal {

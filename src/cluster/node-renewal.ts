@@ -5,6 +5,7 @@ import { withNodeLock } from '../node/apply.js';
 import { readBackup } from '../node/backup.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { materialize } from '../node/materialize.js';
+import { configEdits, kubeadmConfigWrites } from '../node/kubeadm-config-file.js';
 import { planRenewal } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
@@ -42,7 +43,10 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
         events.step(node.name, 'plan');
         const inventory = await scanNode(host, ctx.scan);
         const plan = planRenewal(inventory, { ...settings, now: new Date() });
-        return plan.items.length ? { writes: await materialize(host, inventory, plan), changes: changesOf(plan) } : undefined;
+        if (!plan.items.length) return undefined;
+        // the node's kubeadm config file records what changes (names, the key algorithm) in the same transaction
+        const config = await kubeadmConfigWrites(host, inventory, configEdits(settings));
+        return { writes: [...(await materialize(host, inventory, plan)), ...config], changes: changesOf(plan) };
       },
     );
     if (written.outcome === 'unchanged') return { outcome: 'unchanged' };

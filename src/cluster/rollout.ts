@@ -6,6 +6,9 @@
 import { kubeletStatus } from '../node/kubelet.js';
 import type { NodeScan } from '../node/scan-result.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
+import { configEdits } from '../node/kubeadm-config-file.js';
+import { namesInUse } from '../node/san-change.js';
+import { editKubeadmConfig } from '../api/kubeadm-config.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { waitNodeReady } from '../api/node-ready.js';
@@ -44,6 +47,8 @@ export interface RolloutOptions extends ConnectOptions {
   resume: boolean;
   confirm: (question: string) => Promise<number | undefined>;
   events: RolloutEvents;
+  /** kpki san -i --force: remove names although something on a node still uses them. */
+  forceNames?: boolean;
   /** --update-kubeconfig: given the renewed admin.conf of this cluster, updates the operator's kubeconfig. */
   updateKubeconfig?: (adminConf: string, from: string) => Promise<string[]>;
 }
@@ -82,27 +87,14 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     const start = resumeOrStart(op, members, o);
     if ('code' in start) return start;
     await planMembers(op, members, start.settings);
+    const inUse = namesStillInUse(op, members, start, o);
+    if (inUse) return inUse;
     const needsWork = (m: Member) =>
       m.journal && m.journal.step !== 'pending' ? m.journal.step !== 'done' : m.plan ? m.plan.items.length > 0 : Boolean(m.workerDue);
     const cpWork = members.filter((m) => m.node.role === 'control-plane' && needsWork(m));
     const workerWork = members.filter((m) => m.node.role === 'worker' && needsWork(m));
-    for (const m of members.filter((x) => !needsWork(x))) {
-      const renewedBefore = start.previous !== undefined && m.journal?.step === 'done' && m.journal.outcome !== 'unchanged';
-      if (renewedBefore) op.entry(m.node.name).resumed = true;
-      op.events.finished(
-        m.node.name,
-        renewedBefore ? 'renewed' : 'unchanged',
-        renewedBefore ? 'done before the resume' : 'nothing to renew',
-      );
-    }
-    if (cpWork.length === 0 && workerWork.length === 0) {
-      if (start.previous) for (const m of members) await clearRolloutJournal(m.host);
-      return op.finish(
-        0,
-        'nothing-to-do',
-        start.previous ? `Rollout ${start.rolloutId} had finished every node; its journals are removed.` : 'Nothing to renew on any node.',
-      );
-    }
+    const done = finishUnneeded(op, members, start, needsWork);
+    if (cpWork.length === 0 && workerWork.length === 0) return done();
     if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
     const refused = await preflightAndConfirm(
       op,
@@ -129,6 +121,7 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
       if (stopped) return stop(m, stopped);
     }
     const cps = members.filter((m) => m.node.role === 'control-plane');
+    if (cpWork.length > 0) await recordInKubeadmConfig(op, cps, start.settings, o.scan);
     if (workerWork.length > 0) {
       const stopped = await workerStep(op, cps, workerWork, start, o.scan);
       if (stopped) return stop(stopped.at, stopped.why);
@@ -141,6 +134,22 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
       `Rollout ${start.rolloutId} complete: ${cpWork.length} control-plane node(s) and ${workerWork.length} worker(s) renewed, every node healthy.`,
     );
   });
+}
+
+/** The nodes with nothing (left) to do are finished now; the returned function ends a rollout that has no work. */
+function finishUnneeded(op: Operation, members: Member[], start: Start, needsWork: (m: Member) => boolean): () => Promise<RolloutOutcome> {
+  for (const m of members.filter((x) => !needsWork(x))) {
+    const renewedBefore = start.previous !== undefined && m.journal?.step === 'done' && m.journal.outcome !== 'unchanged';
+    if (renewedBefore) op.entry(m.node.name).resumed = true;
+    op.events.finished(m.node.name, renewedBefore ? 'renewed' : 'unchanged', renewedBefore ? 'done before the resume' : 'nothing to renew');
+  }
+  return async () => {
+    if (start.previous) for (const m of members) await clearRolloutJournal(m.host);
+    const why = start.previous
+      ? `Rollout ${start.rolloutId} had finished every node; its journals are removed.`
+      : 'Nothing to renew on any node.';
+    return op.finish(0, 'nothing-to-do', why);
+  };
 }
 
 /** A rollout that was interrupted: continue it (--resume), never start another over it. */
@@ -328,6 +337,37 @@ async function workerStep(
     succeeded: (_m, journal, outcome) => journal.set({ step: 'done', outcome }),
   });
   return bad ? { at: bad.member as Member, why: `worker ${bad.result.outcome}` } : undefined;
+}
+
+/** kpki san -i: a name to remove that a node still uses (kubeconfig servers, the endpoint) refuses the rollout. */
+function namesStillInUse(op: Operation, members: Member[], start: Start, o: RolloutOptions): RolloutOutcome | undefined {
+  const sans = start.settings.sans;
+  if (!sans?.remove.length || start.previous) return undefined;
+  const uses = members
+    .filter((m) => m.node.role === 'control-plane')
+    .flatMap((m) => namesInUse(m.inventory, sans).map((u) => `${m.node.name}: ${u}`));
+  if (uses.length === 0) return undefined;
+  if (!o.forceNames)
+    return op.finish(
+      2,
+      'refused',
+      `A name to remove is still in use:\n  ${uses.join('\n  ')}`,
+      'Point those at another name first, or give --force. Nothing was changed.',
+    );
+  op.events.log(`--force: removing names still in use:\n  ${uses.join('\n  ')}`);
+  return undefined;
+}
+
+/** What changed (names, the key algorithm), recorded where kubeadm reads it for the whole cluster: kubeadm-config. */
+async function recordInKubeadmConfig(op: Operation, cps: Member[], settings: RolloutSettings, scan: ScanOptions): Promise<void> {
+  const edits = configEdits(settings);
+  if (edits.length === 0) return;
+  const admin = await adminAccess(cps, scan);
+  if (!admin)
+    return op.events.log(
+      `note: the API server is not reachable from here: record ${edits.map((e) => e.field).join(', ')} in kube-system/kubeadm-config by hand`,
+    );
+  op.events.log(await editKubeadmConfig(admin.access, edits));
 }
 
 /** A control-plane node whose kubelet certificate was renewed: Ready, its kubelet seen since. */

@@ -68,3 +68,31 @@ export function withExtraSans(text: string, cert: SanCertificate, add: string[],
   } else if (wanted.length > 0) doc.setIn(path, doc.createNode(wanted));
   return docs.map(String).join('');
 }
+
+/** An edit of the ClusterConfiguration text: the new text, or undefined when it does not apply (no such document). */
+export interface ClusterConfigEdit {
+  /** What it records, where: "apiServer.certSANs", "encryptionAlgorithm". */
+  field: string;
+  apply: (text: string) => string | undefined;
+}
+
+export function sansEdit(cert: SanCertificate, add: string[], remove: string[]): ClusterConfigEdit {
+  return { field: SAN_FIELDS[cert].join('.'), apply: (text) => withExtraSans(text, cert, add, remove) };
+}
+
+/**
+ * kubeadm 1.31+ (v1beta4) makes keys of `encryptionAlgorithm`: set to what the certificates now use, so that kubeadm's
+ * own renewals agree. Older configurations have no such field (kubeadm makes RSA keys there): not applied.
+ */
+export function encryptionAlgorithmEdit(algorithm: string): ClusterConfigEdit {
+  return {
+    field: 'encryptionAlgorithm',
+    apply: (text) => {
+      const docs = parseAllDocuments(text);
+      const doc = docs.find((d) => d.errors.length === 0 && String(d.get('kind')) === 'ClusterConfiguration');
+      if (!doc || !/\/v1beta4$/.test(String(doc.get('apiVersion')))) return undefined;
+      doc.set('encryptionAlgorithm', algorithm);
+      return docs.map(String).join('');
+    },
+  };
+}

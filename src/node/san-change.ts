@@ -1,8 +1,4 @@
-// Changing what a certificate is valid for (kpki san): who still uses a name that would go, and the kubeadm config
-// file on the node that must keep the new names so that kubeadm (upgrade, certs renew) makes them again.
-import type { Host } from '../hosts/host.js';
-import { SAN_FIELDS, withExtraSans } from '../kubeadm/cluster-config.js';
-import type { FileWrite } from './materialize.js';
+// Changing what a certificate is valid for (kpki san): who still uses a name that would go.
 import { SanChange, splitSan } from './plan.js';
 import type { NodeScan } from './scan-result.js';
 
@@ -37,25 +33,4 @@ export function namesInUse(scan: NodeScan, change: SanChange): string[] {
     for (const url of (etcd?.flags.get(flag) ?? '').split(',').filter(Boolean)) use(url, `etcd's --${flag}`);
   }
   return uses;
-}
-
-/** The kubeadm config file on the node with the names recorded (none when the node has no such file). */
-export async function kubeadmConfigWrite(host: Host, scan: NodeScan, change: SanChange): Promise<FileWrite | undefined> {
-  if (!scan.settingsPath) return undefined;
-  const info = await host.stat(scan.settingsPath);
-  if (info?.type !== 'file') return undefined;
-  const text = (await host.readFile(scan.settingsPath)).toString('utf8');
-  const values = (names: string[]) => names.map((n) => splitSan(n)[1]);
-  const edited = withExtraSans(text, change.cert, values(change.add), values(change.remove));
-  if (edited === undefined || edited === text) return undefined;
-  return {
-    kind: 'file',
-    path: scan.settingsPath,
-    data: edited,
-    mode: info.mode,
-    uid: info.uid,
-    gid: info.gid,
-    entry: `${SAN_FIELDS[change.cert].join('.')} in ${scan.settingsPath}`,
-    format: 'yaml',
-  };
 }

@@ -9,8 +9,9 @@ import { HttpGetProbe, parseStaticPod, StaticPod } from '../kubeadm/manifests.js
 import { DEFAULT_KUBECONFIG_DIR, KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm/catalog.js';
 import { describeNetworkError, Dial, GetOptions, httpGet } from '../api/http.js';
 
-export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'] as const;
-export type Component = (typeof COMPONENTS)[number];
+import { COMPONENTS, type Component } from './components.js';
+
+export { COMPONENTS, type Component };
 
 export interface HealthCheck {
   component: Component;

@@ -2,8 +2,9 @@
 import type { Host } from '../hosts/host.js';
 import type { Component, NodeServices } from './health.js';
 
-export const STRATEGIES = ['auto', 'manifest', 'crictl', 'docker', 'systemd'] as const;
-export type StrategyName = (typeof STRATEGIES)[number];
+import type { StrategyName } from './components.js';
+
+export { STRATEGIES, type StrategyName } from './components.js';
 export type ConcreteStrategy = Exclude<StrategyName, 'auto'>;
 
 const CRI_SOCKETS = ['/run/containerd/containerd.sock', '/var/run/crio/crio.sock', '/run/crio/crio.sock', '/run/cri-dockerd.sock'];

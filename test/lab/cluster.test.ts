@@ -5,6 +5,7 @@ import './suites/cluster-check.js';
 import './suites/inventories.js';
 import './suites/service.js';
 import './suites/rollout.js';
+import './suites/san.js';
 import './suites/cluster-ops.js';
 import './suites/timer.js';
 import './suites/runtime.js';

@@ -89,10 +89,13 @@ test('check -i finds a CA that differs between control-plane nodes and an apiser
     const r = kpkiHere(['check', '-i', inventory]);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout, /Across nodes:\n[\s\S]*front-proxy-ca differs between control-plane nodes: lab-cp1, lab-cp2 vs lab-cp3/);
-    assert.match(r.stdout, /lab-cp2: the apiserver certificate does not name the node's address 127\.0\.0\.12/);
     assert.match(
       r.stdout,
-      /lab-cp3: the apiserver certificate does not name the control-plane endpoint 127\.0\.0\.10 \(admin\.conf's server\)/,
+      /lab-cp2: the apiserver certificate does not name the node's address 127\.0\.0\.12; fix: kpki san add -i INVENTORY --nodes lab-cp2 IP:127\.0\.0\.12/,
+    );
+    assert.match(
+      r.stdout,
+      /lab-cp3: the apiserver certificate does not name the control-plane endpoint 127\.0\.0\.10 \(admin\.conf's server\); fix: kpki san add -i INVENTORY --nodes lab-cp3 IP:127\.0\.0\.10/,
     );
     assert.doesNotMatch(r.stdout, /lab-cp[12]: the apiserver certificate does not name the control-plane endpoint/);
     const wide = kpkiHere(['check', '-i', inventory, '-o', 'kubeadm', '--nodes', 'lab-cp1,lab-w1']);
