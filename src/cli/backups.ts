@@ -8,13 +8,9 @@ import { restoreBackup } from '../node/restore.js';
 import { withNodeLockUnless, withNodeLock, recoverInterrupted } from '../node/apply.js';
 import { clusterBackups, pickBackup, restoreCluster } from '../cluster/backups.js';
 import { renderColumns } from '../report/table.js';
-import { action, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf } from './context.js';
+import { action, clusterConnectOptions, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf } from './context.js';
 
-const connectOptions = (globals: GlobalOptions) => ({
-  acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
-  timeoutMs: 15_000,
-  concurrency: Math.max(1, Number(globals.concurrency) || 10),
-});
+const connectOptions = clusterConnectOptions;
 
 export function backupsCommand(): Command {
   return new Command('backups')

@@ -7,7 +7,7 @@ import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';
 import { dateFlag, durationFlag } from './flags.js';
-import { action, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
+import { action, clusterConnectOptions, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { UsageError } from '../errors.js';
 import type { GlobalOptions } from './context.js';
 
@@ -76,11 +76,7 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
     import('../cluster/check.js'),
     import('../report/cluster.js'),
   ]);
-  const check = await checkCluster(inventoryNodesOf(globals), checkScanOptions(globals), {
-    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
-    timeoutMs: 15_000,
-    concurrency: Math.max(1, Number(globals.concurrency) || 10),
-  });
+  const check = await checkCluster(inventoryNodesOf(globals), checkScanOptions(globals), clusterConnectOptions(globals));
   if (output === 'json' || output === 'yaml') {
     const data = {
       nodes: check.results.map((r) => ({

@@ -37,6 +37,15 @@ export function inventoryNodesOf(globals: GlobalOptions): InventoryNode[] {
   return selectNodes(inventory, globals.nodes);
 }
 
+/** How -i reaches the nodes: host keys as the flags say, 15 s to connect, --concurrency nodes at once. */
+export function clusterConnectOptions(globals: GlobalOptions): { acceptNewHostKeys: boolean; timeoutMs: number; concurrency: number } {
+  return {
+    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
+    timeoutMs: 15_000,
+    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+  };
+}
+
 export function scanOptionsOf(globals: GlobalOptions): ScanOptions {
   return { certDir: globals.certDir, kubeconfigDir: globals.kubeconfigDir, config: globals.config };
 }

@@ -1,17 +1,30 @@
 // kpki csr / kpki import: certificates signed by a CA whose key is not on the node (external CA mode).
 import { Command } from 'commander';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { LocalHost } from '../hosts/local.js';
 import { applyWrites, withNodeLock } from '../node/apply.js';
-import { CSR_MANIFEST, CsrManifest, planCsrs, planImport, SignedFiles } from '../node/external-ca.js';
+import { CSR_MANIFEST, planCsrs, planImport } from '../node/external-ca.js';
+import { nodeRequestDir, readSignedRequests, refuseWaitingRequests, writeRequests } from '../node/external-ca-dir.js';
+import type { NodeRequests } from '../cluster/external-ca.js';
 import { scanNode } from '../node/scan.js';
 import type { NodeScan } from '../node/scan-result.js';
 import { repairNode } from '../service/renew-node.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { renderColumns } from '../report/table.js';
-import { action, confirm, globalsOf, hostOf, log, scanOptionsOf } from './context.js';
+import {
+  action,
+  clusterConnectOptions,
+  confirm,
+  GlobalOptions,
+  globalsOf,
+  hostOf,
+  inventoryNodesOf,
+  log,
+  scanOptionsOf,
+} from './context.js';
+import { strategyFlag, timeoutFlag } from './flags.js';
+import type { ClusterRenewFlags } from './renew-cluster.js';
 
 /** The node's directory name among the requests: its kubelet's node name, else the host's. */
 function nodeLabel(scan: NodeScan, host: LocalHost, given?: string): string {
@@ -27,54 +40,87 @@ export function csrCommand(): Command {
     .argument('[names...]', 'all, or certificate names (apiserver, etcd-server, admin.conf, ...)', ['all'])
     .requiredOption('--out <dir>', 'where the requests go: DIR/<node>/<name>.csr and DIR/<node>/csr.json')
     .option('--key-algorithm <alg>', 'the new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 (default: as now)')
+    .option('--keys-local', 'keep the new keys beside the requests under --out (0600) instead of on the node')
     .option('--node-name <name>', "the node's directory under --out (default: the kubelet's node name)")
     .option('--dry-run', 'list the requests, write nothing')
     .option('-y, --yes', 'write without asking')
     .action(action(makeRequests));
 }
 
-async function makeRequests(
-  names: string[],
-  opts: { out: string; keyAlgorithm?: string; nodeName?: string; dryRun?: boolean; yes?: boolean },
-  command: Command,
-): Promise<number> {
-  const globals = globalsOf(command);
-  const host = hostOf(globals);
-  const scan = await scanNode(host, scanOptionsOf(globals));
-  const node = nodeLabel(scan, host, opts.nodeName);
-  const dir = join(opts.out, node);
-  if (existsSync(join(dir, CSR_MANIFEST)))
-    throw new UsageError(`${join(dir, CSR_MANIFEST)} exists: import those first (kpki import), or choose another --out`);
-  const plan = await planCsrs(host, scan, node, names, { keyAlgorithm: opts.keyAlgorithm, now: new Date() });
-  if (plan.manifest.requests.length === 0) {
-    log('No certificate on this node is signed by a cluster CA whose certificate is here: nothing to request.');
-    return 0;
-  }
-  log(
-    renderColumns([
-      ['CERTIFICATE', 'REQUEST', 'KEY (STAYS ON THE NODE)', 'SIGNED BY'],
-      ...plan.manifest.requests.map((r) => [r.name, join(dir, r.csr), `${r.keyOnNode} (${r.keyAlgorithm})`, `${r.ca} (${r.caSubject})`]),
+type CsrFlags = { out: string; keyAlgorithm?: string; keysLocal?: boolean; nodeName?: string; dryRun?: boolean; yes?: boolean };
+
+/** The requests a node will make, one row each. */
+function requestRows(out: string, requests: NodeRequests[]): string[][] {
+  return requests.flatMap(({ node, plan }) =>
+    plan.manifest.requests.map((r) => [
+      node,
+      r.name,
+      join(nodeRequestDir(out, node), r.csr),
+      `${r.keyOnNode ?? `${join(nodeRequestDir(out, node), r.keyLocal!)} (local)`} (${r.keyAlgorithm})`,
+      `${r.ca} (${r.caSubject})`,
     ]),
   );
+}
+
+/** Shows what will be requested; a number ends the run (nothing to request, a dry run, or no). */
+async function reviewRequests(out: string, requests: NodeRequests[], opts: CsrFlags, where: string): Promise<number | undefined> {
+  const rows = requestRows(out, requests);
+  if (rows.length === 0) {
+    log(
+      'Nothing to request: no key pair or kubeconfig on the node is signed by a cluster CA whose certificate is here (a kubelet client certificate rotates through the API, or: kpki kubelet renew).',
+    );
+    return 0;
+  }
+  const keyColumn = opts.keysLocal ? 'KEY (KEPT HERE, 0600)' : 'KEY (STAYS ON THE NODE)';
+  log(renderColumns([['NODE', 'CERTIFICATE', 'REQUEST', keyColumn, 'SIGNED BY'], ...rows]));
   if (opts.dryRun) {
     log('(dry run: nothing was written)');
     return 0;
   }
-  const refused = await confirm(opts.yes, `Write ${plan.writes.length} pending key(s) on ${host.name} and the requests under ${dir}?`);
-  if (refused !== undefined) return refused;
-  await withNodeLock(host, async () => {
-    await repairNode(host, { log: (line) => log(`kpki: ${line}`) });
-    await applyWrites(host, plan.writes, 'csr');
-  });
-  for (const [file, pem] of plan.requests) {
-    mkdirSync(dirname(join(dir, file)), { recursive: true });
-    writeFileSync(join(dir, file), pem);
-  }
-  writeFileSync(join(dir, CSR_MANIFEST), `${JSON.stringify(plan.manifest, null, 2)}\n`);
-  log(
-    `Wrote ${plan.requests.size} request(s) and ${CSR_MANIFEST} under ${dir}. Have the CA sign each <name>.csr into <name>.crt beside it, then: kpki import --from ${opts.out}`,
-  );
+  const keys = requests.reduce((n, r) => n + r.plan.manifest.requests.length, 0);
+  const keysWhere = opts.keysLocal ? `under ${out}` : `on ${where}`;
+  return confirm(opts.yes, `Write ${keys} pending key(s) ${keysWhere} and the requests under ${out}?`);
+}
+
+const signNext = (out: string) =>
+  `Have the CA sign each <name>.csr into <name>.crt beside it, then: kpki import --from ${out} (with the same --root or -i)`;
+
+async function makeRequests(names: string[], opts: CsrFlags, command: Command): Promise<number> {
+  const globals = globalsOf(command);
+  if (globals.inventory) return csrOnCluster(globals, names, opts);
+  const host = hostOf(globals);
+  const scan = await scanNode(host, scanOptionsOf(globals));
+  const node = nodeLabel(scan, host, opts.nodeName);
+  refuseWaitingRequests(opts.out, [node]);
+  const plan = await planCsrs(host, scan, node, names, { keyAlgorithm: opts.keyAlgorithm, now: new Date(), keysLocal: opts.keysLocal });
+  const ended = await reviewRequests(opts.out, [{ node, plan }], opts, host.name);
+  if (ended !== undefined) return ended;
+  if (plan.writes.length)
+    await withNodeLock(host, async () => {
+      await repairNode(host, { log: (line) => log(`kpki: ${line}`) });
+      await applyWrites(host, plan.writes, 'csr');
+    });
+  const dir = writeRequests(opts.out, node, plan);
+  log(`Wrote ${plan.requests.size} request(s) and ${CSR_MANIFEST} under ${dir}. ${signNext(opts.out)}`);
   return 0;
+}
+
+/** -i: every node (or --nodes), reached and planned before any key is written. */
+async function csrOnCluster(globals: GlobalOptions, names: string[], opts: CsrFlags): Promise<number> {
+  if (opts.nodeName) throw new UsageError('--node-name is for one node: with -i every node gets its inventory name under --out');
+  const { requestOnCluster } = await import('../cluster/external-ca.js');
+  const code = await requestOnCluster(inventoryNodesOf(globals), {
+    ...clusterConnectOptions(globals),
+    scan: scanOptionsOf(globals),
+    names,
+    keyAlgorithm: opts.keyAlgorithm,
+    keysLocal: opts.keysLocal,
+    out: opts.out,
+    review: (requests) => reviewRequests(opts.out, requests, opts, `${requests.length} node(s)`),
+    log,
+  });
+  if (code === 0 && !opts.dryRun) log(signNext(opts.out));
+  return code;
 }
 
 export function importCommand(): Command {
@@ -84,22 +130,58 @@ export function importCommand(): Command {
     .option('--node-name <name>', "the node's directory under --from (default: the kubelet's node name)")
     .option('--dry-run', 'check everything, write nothing')
     .option('-y, --yes', 'install without asking')
+    .option('--strategy <name>', 'with --inventory: how components restart: auto, manifest, crictl, docker or systemd', 'auto')
+    .option('--timeout <duration>', 'with --inventory: how long a component may take to become healthy', '5m')
+    .option('--resume', 'with --inventory: continue the import an interrupted run left (its journal on the nodes)')
+    .option('--max-unavailable <n>', 'with --inventory: workers at once', '1')
+    .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+    .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
     .action(action(importSigned));
 }
 
-async function importSigned(opts: { from: string; nodeName?: string; dryRun?: boolean; yes?: boolean }, command: Command): Promise<number> {
+interface ImportFlags extends ClusterRenewFlags {
+  from: string;
+  nodeName?: string;
+  strategy: string;
+  timeout: string;
+}
+
+/**
+ * -i: a rollout whose nodes get the signed certificates instead of new ones: every node's certificates are checked
+ * before any node changes, then control-plane nodes one at a time (into service, gates, roll back), workers in batches.
+ */
+async function importOnCluster(globals: GlobalOptions, opts: ImportFlags): Promise<number> {
+  if (opts.nodeName) throw new UsageError('--node-name is for one node: with -i each node reads DIR/<its inventory name>/');
+  const [{ runClusterOperation }, { rollout }] = await Promise.all([import('./renew-cluster.js'), import('../cluster/rollout.js')]);
+  const settings = {
+    names: ['all'],
+    importFrom: resolve(opts.from),
+    strategy: strategyFlag(opts.strategy),
+    timeoutMs: timeoutFlag(opts.timeout),
+  };
+  return runClusterOperation(globals, opts, (c) =>
+    rollout(c.nodes, {
+      ...c,
+      settings: { ...settings, maxUnavailable: c.maxUnavailable },
+      force: false,
+      dryRun: Boolean(opts.dryRun),
+      resume: Boolean(opts.resume),
+    }),
+  );
+}
+
+async function importSigned(opts: ImportFlags, command: Command): Promise<number> {
   const globals = globalsOf(command);
+  if (globals.inventory) return importOnCluster(globals, opts);
   const host = hostOf(globals);
   const scan = await scanNode(host, scanOptionsOf(globals));
-  const dir = join(opts.from, nodeLabel(scan, host, opts.nodeName));
-  const manifestFile = join(dir, CSR_MANIFEST);
-  if (!existsSync(manifestFile))
-    throw new UsageError(`${manifestFile} does not exist: make the requests with kpki csr --out ${opts.from} first`);
-  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as CsrManifest;
-  if (manifest.kind !== 'KpkiCertificateRequests') throw new UsageError(`${manifestFile} is not a kpki csr manifest`);
-  const signed: SignedFiles = new Map(
-    manifest.requests.map((r) => [r.crt, existsSync(join(dir, r.crt)) ? readFileSync(join(dir, r.crt)) : undefined]),
-  );
+  const node = nodeLabel(scan, host, opts.nodeName);
+  const requests = readSignedRequests(opts.from, node);
+  if (!requests)
+    throw new UsageError(
+      `${join(nodeRequestDir(opts.from, node), CSR_MANIFEST)} does not exist: make the requests with kpki csr --out ${opts.from} first`,
+    );
+  const { manifest, signed } = requests;
   const plan = await planImport(host, scan, manifest, signed, new Date());
   log(renderColumns([['CERTIFICATE', 'FILE', 'VALID UNTIL'], ...plan.items.map((i) => [i.name, i.path, kubeadmDate(i.notAfter)])]));
   log("Every certificate: signed by the node's CA, the requested subject, names and usages, for its pending key, valid now.");

@@ -4,7 +4,16 @@ import { Command } from 'commander';
 import { nodeHealth, readServices } from '../service/health.js';
 import { clusterHealth } from '../cluster/health.js';
 import { renderColumns } from '../report/table.js';
-import { action, GlobalOptions, globalsOf, hostOf, inventoryNodesOf, requireLiveNode, scanOptionsOf } from './context.js';
+import {
+  action,
+  clusterConnectOptions,
+  GlobalOptions,
+  globalsOf,
+  hostOf,
+  inventoryNodesOf,
+  requireLiveNode,
+  scanOptionsOf,
+} from './context.js';
 
 export function healthCommand(): Command {
   return new Command('health')
@@ -35,9 +44,7 @@ export function healthCommand(): Command {
 
 async function healthOfCluster(globals: GlobalOptions, output: string): Promise<number> {
   const health = await clusterHealth(inventoryNodesOf(globals), scanOptionsOf(globals), {
-    acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
-    timeoutMs: 15_000,
-    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+    ...clusterConnectOptions(globals),
     onNotice: (line) => process.stderr.write(`kpki: ${line}\n`),
   });
   if (output === 'json') {

@@ -25,6 +25,8 @@ export interface RolloutSettings {
   maxUnavailable: number;
   /** kpki san -i: the names that change (the plan is that certificate alone on every control-plane node). */
   sans?: SanChange;
+  /** kpki import -i: the operator's directory of requests and signed certificates (DIR/<node>/), instead of signing. */
+  importFrom?: string;
 }
 
 export interface RolloutJournal {

@@ -11,6 +11,7 @@ import { scanNode, ScanOptions } from '../node/scan.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { repairNode } from '../service/renew-node.js';
 import { changesOf, journaledWrite } from './journaled-write.js';
+import { importPlanFor } from './import-plan.js';
 import { bringIntoService, rollBack } from '../service/into-service.js';
 import { nodeProblems, waitGate } from './gates.js';
 import type { NodeJournal } from './journal.js';
@@ -42,6 +43,10 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
       async () => {
         events.step(node.name, 'plan');
         const inventory = await scanNode(host, ctx.scan);
+        if (settings.importFrom) {
+          const signed = await importPlanFor(host, inventory, settings.importFrom, node.name, new Date());
+          return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
+        }
         const plan = planRenewal(inventory, { ...settings, now: new Date() });
         if (!plan.items.length) return undefined;
         // the node's kubeadm config file records what changes (names, the key algorithm) in the same transaction

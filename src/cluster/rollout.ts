@@ -37,6 +37,8 @@ import {
 import type { NodeReport, Operation, RolloutEvents, RolloutReport } from './outcome.js';
 import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
+import { importPlanFor } from './import-plan.js';
+import { describeError } from '../errors.js';
 
 export interface RolloutOptions extends ConnectOptions {
   settings: RolloutSettings;
@@ -86,14 +88,15 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     for (const r of reached) members.push({ ...r, inventory: await scanNode(r.host, o.scan), journal: await readRolloutJournal(r.host) });
     const start = resumeOrStart(op, members, o);
     if ('code' in start) return start;
-    await planMembers(op, members, start.settings);
+    const wrongImport = await planMembers(op, members, start.settings);
+    if (wrongImport) return wrongImport;
     const inUse = namesStillInUse(op, members, start, o);
     if (inUse) return inUse;
     const needsWork = (m: Member) =>
       m.journal && m.journal.step !== 'pending' ? m.journal.step !== 'done' : m.plan ? m.plan.items.length > 0 : Boolean(m.workerDue);
     const cpWork = members.filter((m) => m.node.role === 'control-plane' && needsWork(m));
     const workerWork = members.filter((m) => m.node.role === 'worker' && needsWork(m));
-    const done = finishUnneeded(op, members, start, needsWork);
+    const done = finishUnneeded(op, members, start, needsWork, o);
     if (cpWork.length === 0 && workerWork.length === 0) return done();
     if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
     const refused = await preflightAndConfirm(
@@ -114,7 +117,7 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
         `Rollout STOPPED at ${at.node.name} (${why}). Not touched: ${untouched.join(', ') || 'no other node'}.`,
       );
     };
-    const reason = `renew (rollout ${start.rolloutId})`;
+    const reason = `${start.settings.importFrom ? 'import' : 'renew'} (rollout ${start.rolloutId})`;
     for (const [i, m] of cpWork.entries()) {
       op.events.log(`\n== [${i + 1}/${cpWork.length}] ${m.node.name}`);
       const stopped = await controlPlaneStep(op, m, members, { reason, settings: start.settings, scan: o.scan });
@@ -137,7 +140,13 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
 }
 
 /** The nodes with nothing (left) to do are finished now; the returned function ends a rollout that has no work. */
-function finishUnneeded(op: Operation, members: Member[], start: Start, needsWork: (m: Member) => boolean): () => Promise<RolloutOutcome> {
+function finishUnneeded(
+  op: Operation,
+  members: Member[],
+  start: Start,
+  needsWork: (m: Member) => boolean,
+  o: RolloutOptions,
+): () => Promise<RolloutOutcome> {
   for (const m of members.filter((x) => !needsWork(x))) {
     const renewedBefore = start.previous !== undefined && m.journal?.step === 'done' && m.journal.outcome !== 'unchanged';
     if (renewedBefore) op.entry(m.node.name).resumed = true;
@@ -145,6 +154,14 @@ function finishUnneeded(op: Operation, members: Member[], start: Start, needsWor
   }
   return async () => {
     if (start.previous) for (const m of members) await clearRolloutJournal(m.host);
+    // kpki san -i again after the certificates got the names (or after kubeadm-config was overwritten): record them
+    if (!o.dryRun && !start.previous && start.settings.sans)
+      await recordInKubeadmConfig(
+        op,
+        members.filter((m) => m.node.role === 'control-plane'),
+        start.settings,
+        o.scan,
+      );
     const why = start.previous
       ? `Rollout ${start.rolloutId} had finished every node; its journals are removed.`
       : 'Nothing to renew on any node.';
@@ -206,11 +223,25 @@ function interruptedRollout(members: Member[]): RolloutJournal | undefined {
   return journals[0];
 }
 
-/** Plans: what each node still needs (nodes a resumed rollout had got past keep their journal's step). */
-async function planMembers(op: Operation, members: Member[], settings: RolloutSettings): Promise<void> {
+/**
+ * Plans: what each node still needs (nodes a resumed rollout had got past keep their journal's step). For import -i,
+ * every node's signed certificates are checked here, before any node changes; what is wrong is returned, per node.
+ */
+async function planMembers(op: Operation, members: Member[], settings: RolloutSettings): Promise<RolloutOutcome | undefined> {
   const now = new Date();
+  const refusals: string[] = [];
   for (const m of members.filter((x) => (x.journal?.step ?? 'pending') === 'pending')) {
     const where = { node: m.node.name, address: m.node.address, role: m.node.role };
+    if (settings.importFrom) {
+      try {
+        m.plan = (await importPlanFor(m.host, m.inventory, settings.importFrom, m.node.name, now)).plan;
+        m.workerClientDue = false;
+        op.events.planned({ ...where, plan: m.plan });
+      } catch (err) {
+        refusals.push(`${m.node.name}: ${describeError(err)}`);
+      }
+      continue;
+    }
     if (m.node.role === 'control-plane') {
       m.plan = planRenewal(m.inventory, { ...settings, now });
       op.events.planned({ ...where, plan: m.plan });
@@ -223,6 +254,8 @@ async function planMembers(op: Operation, members: Member[], settings: RolloutSe
     const servingDue = due.serving ? { notAfter: due.serving.items[0].oldNotAfter } : undefined;
     op.events.planned({ ...where, kubelet: { client: status.client, clientDue: due.clientDue, servingDue } });
   }
+  if (refusals.length === 0) return undefined;
+  return op.finish(1, 'refused', `Nothing was imported on any node: a signed certificate is wrong or missing:\n  ${refusals.join('\n  ')}`);
 }
 
 /** A new rollout needs a healthy control plane (or --force); either needs the operator's yes. */
@@ -323,7 +356,7 @@ async function workerStep(
 ): Promise<{ at: Member; why: string } | undefined> {
   const ca = await clusterCa(cps, scan);
   // (a resumed worker may be past its plan: it needs the CA unless it was only its serving certificate)
-  if (!ca && workers.some((m) => m.workerClientDue !== false))
+  if (!ca && !start.settings.importFrom && workers.some((m) => m.workerClientDue !== false))
     return { at: workers[0], why: 'no control-plane node has the CA key to sign kubelet certificates' };
   const api = await adminAccess(cps, scan);
   const bad = await renewKubeletsInBatches(op, {

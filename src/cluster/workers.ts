@@ -21,6 +21,7 @@ import type { NodeJournal } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
 import type { NodeRenewalOutcome } from './node-renewal.js';
 import { changesOf, journaledWrite } from './journaled-write.js';
+import { importPlanFor } from './import-plan.js';
 import { repairNode } from '../service/renew-node.js';
 import type { NodeReport, RolloutEvents } from './outcome.js';
 
@@ -51,6 +52,10 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
       host,
       { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) },
       async () => {
+        if (settings.importFrom) {
+          const signed = await importPlanFor(host, inventory, settings.importFrom, node.name, new Date());
+          return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
+        }
         const { clientDue, serving } = dueOnWorker(inventory, status, settings, new Date());
         if (!clientDue && !serving?.items.length) return undefined;
         const writes = serving?.items.length ? await materialize(host, inventory, serving) : [];

@@ -21,8 +21,10 @@ export interface CsrRequest {
   csr: string;
   /** Where the signed certificate is expected, beside the request. */
   crt: string;
-  /** The pending key on the node. */
-  keyOnNode: string;
+  /** The pending key on the node (absent with --keys-local). */
+  keyOnNode?: string;
+  /** With --keys-local: the pending key beside the request instead (relative to the node's directory, 0600). */
+  keyLocal?: string;
   keyAlgorithm: KeyAlgorithm;
   subject: string;
   /** The subject as DER, base64: the signed certificate must carry it byte for byte. */
@@ -84,8 +86,10 @@ export interface CsrPlan {
   manifest: CsrManifest;
   /** Request file → PEM. */
   requests: Map<string, string>;
-  /** The pending keys, written on the node. */
+  /** The pending keys, written on the node (none with --keys-local). */
   writes: FileWrite[];
+  /** With --keys-local: key file (relative to the node's directory) → PEM, kept on the operator's side. */
+  localKeys: Map<string, string>;
 }
 
 export async function planCsrs(
@@ -93,7 +97,7 @@ export async function planCsrs(
   scan: NodeScan,
   node: string,
   names: string[],
-  o: { keyAlgorithm?: string; now: Date },
+  o: { keyAlgorithm?: string; now: Date; keysLocal?: boolean },
 ): Promise<CsrPlan> {
   if (o.keyAlgorithm && !isSupportedAlgorithm(o.keyAlgorithm))
     throw new UsageError(`unknown key algorithm "${o.keyAlgorithm}"`, 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384');
@@ -107,24 +111,22 @@ export async function planCsrs(
       return { entry, old, key, algorithm, pem: await requestFor(old, key) };
     }),
   );
-  const requests = new Map<string, string>();
-  const manifest: CsrManifest = { kind: 'KpkiCertificateRequests', node, createdAt: o.now.toISOString(), requests: [] };
-  const writes: FileWrite[] = [];
+  const plan: CsrPlan = {
+    manifest: { kind: 'KpkiCertificateRequests', node, createdAt: o.now.toISOString(), requests: [] },
+    requests: new Map(),
+    writes: [],
+    localKeys: new Map(),
+  };
   for (const { entry, old, key, algorithm, pem } of made) {
-    // (a key alone: read back byte for byte, not checked against a certificate it does not have yet)
-    writes.push({
-      ...(await fileWrite(host, pendingKeyPath(entry)!, privateKeyToPem(key), KEY_MODE, `${entry.name} (pending key)`)),
-      format: 'text',
-    } as FileWrite);
     const csr = requestFile(scan, entry);
+    const where = await placePendingKey(host, entry, csr, key, plan, o.keysLocal);
     const ca = scan.cas.find((c) => c.name === entry.expectedCa)!;
-    const keyOnNode = pendingKeyPath(entry)!;
-    requests.set(csr, pem);
-    manifest.requests.push({
+    plan.requests.set(csr, pem);
+    plan.manifest.requests.push({
       name: entry.name,
       csr,
       crt: csr.replace(/\.csr$/, '.crt'),
-      keyOnNode,
+      ...where,
       keyAlgorithm: algorithm,
       subject: old.subject,
       subjectDer: old.subjectDer.toString('base64'),
@@ -135,14 +137,49 @@ export async function planCsrs(
       caSubject: ca.cert!.subject,
     });
   }
-  return { manifest, requests, writes };
+  return plan;
 }
 
-/** The signed certificates, read by the caller: request's `crt` → bytes (undefined: not there). */
+/**
+ * The pending key goes on the node beside the certificate (<key>.next), or with --keys-local beside the request as
+ * kubeadm's generate-csr leaves it (<name>.key).
+ */
+async function placePendingKey(
+  host: Host,
+  entry: CertEntry,
+  csr: string,
+  key: KeyObject,
+  plan: CsrPlan,
+  keysLocal?: boolean,
+): Promise<{ keyOnNode?: string; keyLocal?: string }> {
+  if (keysLocal) {
+    const keyLocal = csr.replace(/\.csr$/, '.key');
+    plan.localKeys.set(keyLocal, privateKeyToPem(key));
+    return { keyLocal };
+  }
+  const keyOnNode = pendingKeyPath(entry)!;
+  // (a key alone: read back byte for byte, not checked against a certificate it does not have yet)
+  plan.writes.push({
+    ...(await fileWrite(host, keyOnNode, privateKeyToPem(key), KEY_MODE, `${entry.name} (pending key)`)),
+    format: 'text',
+  } as FileWrite);
+  return { keyOnNode };
+}
+
+/** The signed certificates (and --keys-local keys), read by the caller: request's `crt` or `keyLocal` → bytes (undefined: not there). */
 export type SignedFiles = Map<string, Buffer | undefined>;
 
 export interface ImportPlan {
-  items: { name: string; notAfter: Date; path: string }[];
+  items: {
+    name: string;
+    path: string;
+    ca: string;
+    notBefore: Date;
+    notAfter: Date;
+    oldNotAfter?: Date;
+    keyAlgorithm: KeyAlgorithm;
+    oldKeyAlgorithm?: string;
+  }[];
   writes: FileWrite[];
 }
 
@@ -161,20 +198,34 @@ export async function planImport(host: Host, scan: NodeScan, manifest: CsrManife
       throw new KpkiError(`${request.crt}: the signed certificate for ${request.name} is missing: nothing was imported`, {
         hint: `put the certificate the CA signed for ${request.csr} there`,
       });
-    const key = await pendingKey(host, request);
+    const key = await pendingKey(host, request, signed);
     const cert = judgeSigned(request, scan, bytes, key, now);
     const certPem = certificateToPem(cert);
-    plan.items.push({ name: request.name, notAfter: cert.notAfter, path: entry.path });
-    plan.writes.push(...(await installWrites(host, scan, entry, certPem, privateKeyToPem(key))), {
-      kind: 'remove',
-      path: request.keyOnNode,
-      entry: request.name,
+    plan.items.push({
+      name: request.name,
+      path: entry.path,
+      ca: request.ca,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      oldNotAfter: entry.cert?.notAfter,
+      keyAlgorithm: request.keyAlgorithm,
+      oldKeyAlgorithm: entry.cert?.keyAlgorithm,
     });
+    plan.writes.push(...(await installWrites(host, scan, entry, certPem, privateKeyToPem(key))));
+    if (request.keyOnNode) plan.writes.push({ kind: 'remove', path: request.keyOnNode, entry: request.name });
   }
   return plan;
 }
 
-async function pendingKey(host: Host, request: CsrRequest): Promise<KeyObject> {
+async function pendingKey(host: Host, request: CsrRequest, signed: SignedFiles): Promise<KeyObject> {
+  if (!request.keyOnNode) {
+    const local = request.keyLocal ? signed.get(request.keyLocal) : undefined;
+    if (!local)
+      throw new KpkiError(`${request.keyLocal ?? request.name}: the pending key of ${request.name} is missing: nothing was imported`, {
+        hint: 'kpki csr --keys-local left it beside the request; it must stay there until the import',
+      });
+    return parsePrivateKey(local);
+  }
   let text: Buffer;
   try {
     text = await host.readFile(request.keyOnNode);
@@ -202,7 +253,9 @@ function judgeSigned(request: CsrRequest, scan: NodeScan, bytes: Buffer, key: Ke
   if (!cert.issuerDer.equals(ca.subjectDer) || !isSignedBy(cert, ca))
     refuse(`not signed by the node's ${request.ca} CA (${ca.subject}); its issuer is "${cert.issuer}"`);
   if (!keyMatchesCertificate(cert, key))
-    refuse(`it is not for the pending key ${request.keyOnNode} (a request made elsewhere, or another one's certificate)`);
+    refuse(
+      `it is not for the pending key ${request.keyOnNode ?? request.keyLocal} (a request made elsewhere, or another one's certificate)`,
+    );
   if (!cert.subjectDer.equals(Buffer.from(request.subjectDer, 'base64')))
     refuse(`its subject "${cert.subject}" is not the requested "${request.subject}"`);
   const same = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join();

@@ -18,16 +18,19 @@ export function labSkipReason(): string | false {
 
 export interface Run {
   code: number;
+  /** stdout and stderr together, for messages */
   out: string;
+  /** stdout alone, for parsing */
+  stdout: string;
 }
 
 async function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   try {
     const { stdout, stderr } = await execFileAsync(cmd, args, { timeout: 30_000, env });
-    return { code: 0, out: stdout + stderr };
+    return { code: 0, out: stdout + stderr, stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, out: (e.stdout ?? '') + (e.stderr ?? '') };
+    return { code: typeof e.code === 'number' ? e.code : 1, out: (e.stdout ?? '') + (e.stderr ?? ''), stdout: e.stdout ?? '' };
   }
 }
 

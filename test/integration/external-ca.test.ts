@@ -4,12 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashTree, kpki } from '../helpers/kpki.js';
 import { sharedExpiredNode } from '../helpers/lab.js';
 import { checkJson } from '../helpers/judge.js';
+import { signRequest } from '../helpers/openssl.js';
 
 const { fresh } = sharedExpiredNode();
 const PKI = 'etc/kubernetes/pki';
@@ -19,6 +20,7 @@ interface Request {
   csr: string;
   crt: string;
   keyOnNode: string;
+  keyLocal?: string;
   ca: string;
   extKeyUsages: string[];
   dnsNames: string[];
@@ -42,32 +44,8 @@ function sign(n: ReturnType<typeof externalCaNode>, r: Request, o: { ca?: [strin
     'front-proxy-ca': [join(n.root, PKI, 'front-proxy-ca.crt'), join(n.root, PKI, 'front-proxy-ca.key')],
   };
   const [caCrt, caKey] = o.ca ?? cas[r.ca];
-  const ext = join(n.team, 'ext.cnf');
-  writeFileSync(
-    ext,
-    `keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=${r.extKeyUsages.join(',')}\nbasicConstraints=critical,CA:FALSE\n${o.extra ?? ''}`,
-  );
   const dir = join(n.out, 'lab-cp1');
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    o.csr ?? join(dir, r.csr),
-    '-CA',
-    caCrt,
-    '-CAkey',
-    caKey,
-    '-set_serial',
-    `0x${Date.now().toString(16)}`,
-    '-days',
-    '365',
-    '-copy_extensions',
-    'copy',
-    '-extfile',
-    ext,
-    '-out',
-    join(dir, r.crt),
-  ]);
+  signRequest({ csr: o.csr ?? join(dir, r.csr), caCrt, caKey, extKeyUsages: r.extKeyUsages, out: join(dir, r.crt), extra: o.extra });
 }
 
 const requestsOf = (n: ReturnType<typeof externalCaNode>) =>
@@ -143,6 +121,62 @@ test('external CA: kpki csr, openssl signs, kpki import installs every certifica
         `${item.name}: every key matches, every chain holds`,
       );
     }
+  } finally {
+    n.cleanup();
+  }
+});
+
+test('external CA with --keys-local: the new keys stay beside the requests (0600, as kubeadm certs generate-csr leaves them), the node is untouched until import installs key and certificate together', () => {
+  const n = externalCaNode();
+  try {
+    const before = hashTree(n.root);
+    const made = kpki(['--root', n.root, 'csr', 'apiserver', 'etcd-server', 'admin.conf', '--out', n.out, '--keys-local', '--yes']);
+    assert.equal(made.status, 0, made.stdout + made.stderr);
+    assert.equal(hashTree(n.root), before, 'nothing was written on the node');
+    const requests = requestsOf(n);
+    assert.deepEqual(requests.map((r) => [r.name, r.keyLocal, r.keyOnNode]).sort(), [
+      ['admin.conf', 'admin.conf.key', undefined],
+      ['apiserver', 'apiserver.key', undefined],
+      ['etcd-server', 'etcd/server.key', undefined],
+    ]);
+    const dir = join(n.out, 'lab-cp1');
+    assert.equal(statSync(dir).mode & 0o777, 0o700, "the directory holding private keys is its owner's only");
+    for (const r of requests) {
+      const key = join(dir, r.keyLocal!);
+      assert.equal(statSync(key).mode & 0o777, 0o600, `${r.keyLocal} is readable by its owner only`);
+      assert.equal(openssl(['req', '-in', join(dir, r.csr), '-noout', '-pubkey']), openssl(['pkey', '-in', key, '-pubout']), r.name);
+    }
+    assert.equal(
+      (checkJson(n.root).info as unknown as { pendingRequests?: unknown[] }).pendingRequests?.length ?? 0,
+      0,
+      'no key waits on the node',
+    );
+    for (const r of requests) sign(n, r);
+
+    const apiKey = requests.find((r) => r.name === 'apiserver')!.keyLocal!;
+    renameSync(join(dir, apiKey), join(dir, `${apiKey}.away`));
+    const missing = kpki(['--root', n.root, 'import', '--from', n.out, '--yes']);
+    assert.equal(missing.status, 1, missing.stdout + missing.stderr);
+    assert.match(missing.stderr, /apiserver\.key: the pending key of apiserver is missing: nothing was imported/);
+    assert.equal(hashTree(n.root), before, 'a refused import leaves every byte');
+    renameSync(join(dir, `${apiKey}.away`), join(dir, apiKey));
+
+    const imported = kpki(['--root', n.root, 'import', '--from', n.out, '--yes']);
+    assert.equal(imported.status, 0, imported.stdout + imported.stderr);
+    assert.match(openssl(['verify', '-CAfile', join(n.root, PKI, 'ca.crt'), join(n.root, PKI, 'apiserver.crt')]), /: OK/);
+    assert.match(openssl(['verify', '-CAfile', join(n.root, PKI, 'etcd/ca.crt'), join(n.root, PKI, 'etcd/server.crt')]), /: OK/);
+    assert.equal(
+      readFileSync(join(n.root, PKI, 'apiserver.key'), 'utf8'),
+      readFileSync(join(dir, apiKey), 'utf8'),
+      'the local key went into place',
+    );
+    assert.equal(statSync(join(n.root, PKI, 'apiserver.key')).mode & 0o777, 0o600);
+    const admin = checkJson(n.root).info.certificates.find((c) => c.name === 'admin.conf')!;
+    assert.deepEqual(
+      admin.problems.filter((p) => p.code !== 'loose-mode'),
+      [],
+      'admin.conf embeds the key and the certificate',
+    );
   } finally {
     n.cleanup();
   }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { hashTree, kpki, removeTree } from '../helpers/kpki.js';
 import { mklab, mklabSkipReason, MklabTree } from '../helpers/mklab.js';
 import { checkJson, judgeNode, opensslNotAfter, pemBlocks } from '../helpers/judge.js';
-import { tempFile, openssl } from '../helpers/openssl.js';
+import { tempFile, openssl, signRequest } from '../helpers/openssl.js';
 
 const skip = mklabSkipReason();
 const dirs: string[] = [];
@@ -120,6 +120,56 @@ for (const alg of ['ecdsa-p256', 'rsa-2048']) {
     });
   });
 }
+
+describe("mklab.py's trees with an external CA", { skip }, () => {
+  test("csr on an expired control-plane node, openssl signs with the tree's own CAs, import installs them: openssl verifies each; a worker has nothing to request", () => {
+    for (const alg of ['ecdsa-p256', 'rsa-2048']) {
+      const lab = tree(['--alg', alg, '--nodes', '1', '--workers', '1', '--expired-days', '10']);
+      const [cp, worker] = lab.nodes;
+      const out = join(lab.dir, 'requests');
+      const untouched = hashTree(worker.root);
+      const w = kpki(['--root', worker.root, 'csr', 'all', '--out', out, '--node-name', 'w', '--yes']);
+      assert.equal(w.status, 0, w.stderr);
+      assert.match(w.stdout, /nothing to request/i);
+      assert.equal(hashTree(worker.root), untouched, `${alg}: the worker is untouched`);
+      const made = kpki(['--root', cp.root, 'csr', 'all', '--out', out, '--node-name', 'n', '--yes']);
+      assert.equal(made.status, 0, `${alg}: ${made.stderr}`);
+      const requests = JSON.parse(readFileSync(join(out, 'n', 'csr.json'), 'utf8')).requests as {
+        name: string;
+        csr: string;
+        crt: string;
+        ca: string;
+        extKeyUsages: string[];
+      }[];
+      const pki = join(cp.root, 'etc/kubernetes/pki');
+      const caFiles: Record<string, string> = { ca: 'ca', 'etcd-ca': 'etcd/ca', 'front-proxy-ca': 'front-proxy-ca' };
+      for (const r of requests) {
+        const ca = join(pki, caFiles[r.ca]);
+        signRequest({
+          csr: join(out, 'n', r.csr),
+          caCrt: `${ca}.crt`,
+          caKey: `${ca}.key`,
+          extKeyUsages: r.extKeyUsages,
+          out: join(out, 'n', r.crt),
+        });
+      }
+      const imported = kpki(['--root', cp.root, 'import', '--from', out, '--node-name', 'n', '--yes']);
+      assert.equal(imported.status, 0, `${alg}: ${imported.stdout}${imported.stderr}`);
+      assert.match(imported.stdout, new RegExp(`Installed ${requests.length} certificate\\(s\\)`));
+      const { info } = checkJson(cp.root);
+      const names = new Set(requests.map((r) => r.name));
+      const installed = info.certificates.filter((c) => names.has(c.name));
+      for (const item of installed)
+        assert.deepEqual(
+          item.problems.filter((p) => p.code !== 'loose-mode'),
+          [],
+          `${alg}: ${item.name}`,
+        );
+      assert.equal(judgeNode(cp.root, { ...info, certificates: installed }, alg), requests.length);
+      assert.equal(requests.length, 11, `${alg}: 7 leaves and 4 kubeconfigs`);
+    }
+  });
+});
 
 describe("mklab.py's other shapes", { skip }, () => {
   test('without --manifests (kubeconfigs to a load balancer name, no manifests, no kubelet.crt) and with kube-apiserver on its own etcd member: check judges, renew all renews, openssl agrees', () => {

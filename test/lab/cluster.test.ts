@@ -6,6 +6,7 @@ import './suites/inventories.js';
 import './suites/service.js';
 import './suites/rollout.js';
 import './suites/san.js';
+import './suites/external-ca.js';
 import './suites/cluster-ops.js';
 import './suites/timer.js';
 import './suites/runtime.js';

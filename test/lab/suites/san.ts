@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { Load, summarize } from '../../../lab/load.js';
@@ -87,6 +87,37 @@ test('san add -i: a new name and IP on every apiserver certificate under load, z
     cm.out,
     /apiServer:\n  extraArgs:\n    authorization-mode: Node,RBAC\n  certSANs:\n    - k8s\.lab\.example\n    - 127\.0\.0\.50\napiVersion: kubeadm\.k8s\.io\/v1beta3\n/,
   );
+});
+
+test('san add -i again after kubeadm-config lost the names (an upload-config overwrote it): nothing is re-issued, the names are recorded again', {
+  skip,
+}, async () => {
+  const cluster = lab();
+  const server = cluster.endpointUrl;
+  const read = async () => {
+    const cm = await kubectl(cluster.adminKubeconfig, ['get', 'configmap', '-n', 'kube-system', 'kubeadm-config', '-o', 'json'], server);
+    assert.equal(cm.code, 0, cm.out);
+    if (cm.out !== cm.stdout) console.log(`kubectl said on stderr: ${cm.out.slice(cm.stdout.length)}`);
+    return JSON.parse(cm.stdout) as { data: { ClusterConfiguration: string } };
+  };
+  const cm = await read();
+  cm.data.ClusterConfiguration = cm.data.ClusterConfiguration.replace(/  certSANs:\n(    - .*\n)+/, '');
+  assert.doesNotMatch(cm.data.ClusterConfiguration, /certSANs/);
+  const file = join(cluster.dir, 'kubeadm-config-without-sans.json');
+  writeFileSync(file, JSON.stringify(cm));
+  const replaced = await kubectl(cluster.adminKubeconfig, ['replace', '--validate=false', '-f', file], server);
+  assert.equal(replaced.code, 0, replaced.out);
+
+  const certs = cluster.controlPlanes.map((n) => n.read('/etc/kubernetes/pki/apiserver.crt'));
+  const r = await kpkiAsync(['san', 'add', '-i', cluster.writeInventory(), `DNS:${NAME}`, 'IP:127.0.0.50', '--yes']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /recorded in apiServer\.certSANs in kube-system\/kubeadm-config/);
+  assert.deepEqual(
+    cluster.controlPlanes.map((n) => n.read('/etc/kubernetes/pki/apiserver.crt')),
+    certs,
+    'the certificates already carry the names: none re-issued',
+  );
+  assert.match((await read()).data.ClusterConfiguration, /  certSANs:\n    - k8s\.lab\.example\n    - 127\.0\.0\.50\n/);
 });
 
 test('san remove -i: a name every kubeconfig still uses is refused before any node is touched', { skip }, async () => {
