@@ -2,6 +2,7 @@
 // Lab.start() writes the node trees, starts every node in its own mount and PID namespace (`unshare`), plus the
 // control-plane load balancer, and waits until the cluster is healthy. stop() ends everything by PID.
 import { EtcdClient } from './standins/etcd-client.js';
+import { clusterObjects } from './cluster-objects.js';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import {
   existsSync,
@@ -321,7 +322,8 @@ export class Lab {
   /**
    * What `kubeadm init` uploads: the kubeadm-config ConfigMap in kube-system holding the ClusterConfiguration (the
    * names kubeadm puts in the apiserver certificate beyond its defaults live in apiServer.certSANs). Written into etcd
-   * as kube-apiserver stores it; kpki reads and updates it through the API.
+   * as kube-apiserver stores it; kpki reads and updates it through the API. Also the other objects a kubeadm cluster
+   * holds (cluster-objects.ts).
    */
   async uploadKubeadmConfig(): Promise<void> {
     const cp = this.controlPlanes[0];
@@ -359,10 +361,14 @@ export class Lab {
       metadata: { name: 'kubeadm-config', namespace: 'kube-system' },
       data: { ClusterConfiguration: clusterConfiguration },
     };
-    await new EtcdClient(`https://${cp.address}:2379`, tls, 5000).put(
-      '/registry/configmaps/kube-system/kubeadm-config',
-      JSON.stringify(cm),
-    );
+    const etcd = new EtcdClient(`https://${cp.address}:2379`, tls, 5000);
+    await etcd.put('/registry/configmaps/kube-system/kubeadm-config', JSON.stringify(cm));
+    const objects = clusterObjects({
+      caPem: cp.read('/etc/kubernetes/pki/ca.crt').toString(),
+      endpoint: `${address}:${port}`,
+      nodes: this.nodes.map((n) => n.name),
+    });
+    for (const [key, object] of objects) await etcd.put(key, JSON.stringify(object));
   }
 
   /** The lab a detached `npm run lab -- up` left running. */

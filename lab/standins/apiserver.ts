@@ -13,6 +13,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EtcdClient } from './etcd-client.js';
 import { Flags, log } from './flags.js';
+import { clusterList } from './api-lists.js';
+import { authenticationPublisher } from './authentication-configmap.js';
 import { asStored } from './node-object.js';
 
 const ADMIN_GROUPS = new Set(['system:masters', 'kubeadm:cluster-admins']);
@@ -140,7 +142,16 @@ export async function runApiServer(argv: string[]): Promise<void> {
     }
   };
   await checkEtcd();
-  const etcdTimer = setInterval(checkEtcd, 1000);
+  const publishAuthentication = authenticationPublisher(etcd, flags);
+  const publish = () =>
+    publishAuthentication().catch((err) =>
+      log('kube-apiserver', `extension-apiserver-authentication not published: ${(err as Error).message}`),
+    );
+  await publish();
+  const etcdTimer = setInterval(() => {
+    checkEtcd();
+    publish();
+  }, 1000);
 
   const authenticate = (req: IncomingMessage): User | 'unauthorized' => {
     if (req.headers.authorization) return 'unauthorized'; // no token authenticators: every bearer token is invalid
@@ -157,6 +168,8 @@ export async function runApiServer(argv: string[]): Promise<void> {
     if (user.name === 'system:anonymous') return false;
     if (user.groups.some((g) => ADMIN_GROUPS.has(g))) return true;
     if (method === 'GET') return true;
+    // the controller-manager publishes kube-root-ca.crt into every namespace (its root-ca-cert-publisher controller)
+    if (user.name === 'system:kube-controller-manager' && /^\/api\/v1\/namespaces\/[^/]+\/configmaps(\/[^/]+)?$/.test(path)) return true;
     const node = /^system:node:(.+)$/.exec(user.name);
     if (node === null || !user.groups.includes('system:nodes')) return false;
     // a kubelet posts its own Node and asks for certificates (system:node's rules)
@@ -296,6 +309,25 @@ export async function runApiServer(argv: string[]): Promise<void> {
         const value = await etcd.get(`/registry/secrets/${m[1]}/${m[2]}`);
         return value === undefined ? status(res, 404, 'NotFound', `secrets "${m[2]}" not found`) : json(res, JSON.parse(value));
       }
+    }
+    if (req.method === 'GET') {
+      const listed = await clusterList(etcd, path, new URL(req.url ?? '/', 'https://x').searchParams);
+      if (listed) return json(res, listed);
+    }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.exec(path)) && req.method === 'POST') {
+      const cm = JSON.parse(await readBody(req));
+      const name = cm?.metadata?.name;
+      if (!name) return status(res, 422, 'Invalid', 'metadata.name is required');
+      const stored = {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        ...cm,
+        metadata: { ...cm.metadata, namespace: m[1], resourceVersion: undefined },
+      };
+      const rev = await etcd.putIfRevision(`/registry/configmaps/${m[1]}/${name}`, JSON.stringify(stored), '0');
+      if (!rev) return status(res, 409, 'AlreadyExists', `configmaps "${name}" already exists`);
+      res.writeHead(201, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ ...stored, metadata: { ...stored.metadata, resourceVersion: rev } }));
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?$/.exec(path)) && req.method === 'GET') {
       if (m[2]) {

@@ -9,6 +9,7 @@ import { selfSignCa } from '../../src/pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../../src/pki/keys.js';
 import { Flags, log } from './flags.js';
 import { describeFailure, kubeRequest, loadKubeconfig } from './kube-client.js';
+import { rootCaPublisher } from './root-ca-publisher.js';
 
 const DEFAULT_PORTS: Record<string, number> = { 'kube-controller-manager': 10257, 'kube-scheduler': 10259 };
 const FRESH_MS = 10_000;
@@ -34,8 +35,22 @@ export async function runComponent(name: string, argv: string[]): Promise<void> 
     }
     if (lastError) log(name, `API call with ${kubeconfig} failed: ${lastError}`);
   };
+  // the controller-manager publishes --root-ca-file (read once, here) as kube-root-ca.crt in every namespace
+  const rootCaFile = name === 'kube-controller-manager' ? flags.get('root-ca-file') : undefined;
+  let publishRootCa = rootCaFile ? rootCaPublisher(creds, rootCaFile) : undefined;
+  const publish = async () => {
+    try {
+      if (publishRootCa && (await publishRootCa())) publishRootCa = undefined;
+    } catch (err) {
+      log(name, `kube-root-ca.crt not published yet: ${(err as Error).message}`);
+    }
+  };
   await call();
-  const timer = setInterval(call, 2000);
+  await publish();
+  const timer = setInterval(() => {
+    call();
+    publish();
+  }, 2000);
 
   const key = await generatePrivateKey('ECDSA-P256');
   const now = Date.now();

@@ -35,6 +35,11 @@ export const COMMANDS: CommandEntry[] = [
     load: async () => (await import('./external-ca.js')).importCommand(),
   },
   {
+    name: 'ca',
+    summary: 'CA rotation: ca plan shows what trusts a CA and what rotating it would change, per node and in the API',
+    load: async () => (await import('./ca.js')).caCommand(),
+  },
+  {
     name: 'backups',
     summary: 'list the backups kpki took on this node (-i: on every node), prune old ones',
     load: async () => (await import('./backups.js')).backupsCommand(),

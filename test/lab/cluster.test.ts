@@ -7,6 +7,7 @@ import './suites/service.js';
 import './suites/rollout.js';
 import './suites/san.js';
 import './suites/external-ca.js';
+import './suites/ca-plan.js';
 import './suites/cluster-ops.js';
 import './suites/timer.js';
 import './suites/runtime.js';
