@@ -13,6 +13,9 @@ const common = {
     js: "#!/usr/bin/env node\nimport { createRequire as __kpkiCreateRequire } from 'node:module';\nconst require = __kpkiCreateRequire(import.meta.url);",
   },
   logLevel: 'warning',
+  // yaml's ES module build: only the parts kpki uses are bundled, and nothing runs at load (its CommonJS build
+  // evaluates every one of its modules when the first is required)
+  alias: { yaml: './node_modules/yaml/browser/dist/index.js' },
 };
 // ssh2 is loaded from node_modules only by the commands that need it (it has optional native parts): every other
 // command starts without it.

@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import { withEmbeddedCredentials } from '../kubeadm/kubeconfig.js';
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
-import type { x509 } from '../pki/provider.js';
+import type { RawExtension } from '../pki/der.js';
 import type * as Issue from '../pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import { CertEntry, NodeScan, OWN_CA } from './scan-result.js';
@@ -54,7 +54,7 @@ function checkIssued(
   item: PlanItem,
   cert: Certificate,
   signer: Certificate,
-  extensions: x509.Extension[],
+  extensions: RawExtension[],
   key: KeyObject,
   subject?: Buffer,
 ): void {
@@ -69,7 +69,7 @@ function checkIssued(
   if (cert.notBefore.getTime() >= cert.notAfter.getTime() || cert.notAfter.getTime() <= Date.now()) fail('is not valid from now on');
   if (!isSignedBy(cert, signer)) fail(`is not signed by ${item.signer}`);
   if (subject && !cert.subjectDer.equals(subject)) fail(`has the subject "${cert.subject}", not the old one`);
-  const meant = extensions.map((e) => `${e.type}:${e.critical}:${Buffer.from(e.value).toString('hex')}`).sort();
+  const meant = extensions.map((e) => `${e.oid}:${e.critical}:${e.value.toString('hex')}`).sort();
   const got = cert.extensions
     .filter((e) => e.oid !== AUTHORITY_KEY_ID)
     .map((e) => `${e.oid}:${e.critical}:${e.value.toString('hex')}`)

@@ -1,15 +1,26 @@
-// Issuing certificates: leaves signed by a CA (renewal copies the old certificate's identity), self-signed CAs.
-import { createPublicKey, KeyObject, randomBytes } from 'node:crypto';
-import { subtle, x509 } from './provider.js';
+// Issuing certificates: leaves signed by a CA (renewal copies the old certificate's identity), self-signed CAs. The
+// certificate is written with kpki's small DER writer and signed with node:crypto: no ASN.1 library is loaded.
+import { createHash, createPublicKey, KeyObject, randomBytes, sign } from 'node:crypto';
 import { Certificate, certificateFromDer } from './certificate.js';
-import { toArrayBuffer } from './pem.js';
+import { RawExtension, subjectAltNames } from './der.js';
+import {
+  bitString,
+  explicit,
+  generalNames,
+  integerFromHex,
+  keyUsageBits,
+  name,
+  NULL,
+  objectId,
+  OIDS,
+  octetString,
+  sequence,
+  time,
+  TRUE,
+  tlv,
+} from './der-write.js';
 
-const OID = {
-  subjectAltName: '2.5.29.17',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  basicConstraints: '2.5.29.19',
-};
+export type { RawExtension };
 
 /** A random positive serial of at most 63 bits, as kubeadm makes, hex without redundant leading zero bytes. */
 export function randomSerial(): string {
@@ -21,41 +32,86 @@ export function randomSerial(): string {
   return /^0+$/.test(hex) ? '01' : hex;
 }
 
-interface SigningParams {
-  algorithm: RsaHashedImportParams | EcKeyImportParams;
-  signing: Algorithm | EcdsaParams;
-}
-
-export function signingParamsFor(key: KeyObject): SigningParams {
-  if (key.asymmetricKeyType === 'rsa') {
-    const algorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-    return { algorithm, signing: algorithm };
-  }
+/** The signature algorithm Go picks for the CA's key: SHA-256 with RSA, ECDSA with the curve's hash. */
+function signatureAlgorithm(key: KeyObject): { der: Buffer; hash: string } {
+  if (key.asymmetricKeyType === 'rsa') return { der: sequence(objectId('1.2.840.113549.1.1.11'), NULL), hash: 'sha256' };
   if (key.asymmetricKeyType === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    const namedCurve = curve === 'secp384r1' ? 'P-384' : curve === 'secp521r1' ? 'P-521' : 'P-256';
-    const hash = namedCurve === 'P-256' ? 'SHA-256' : namedCurve === 'P-384' ? 'SHA-384' : 'SHA-512';
-    return { algorithm: { name: 'ECDSA', namedCurve }, signing: { name: 'ECDSA', hash } as EcdsaParams };
+    const [oid, hash] =
+      curve === 'secp384r1'
+        ? ['1.2.840.10045.4.3.3', 'sha384']
+        : curve === 'secp521r1'
+          ? ['1.2.840.10045.4.3.4', 'sha512']
+          : ['1.2.840.10045.4.3.2', 'sha256'];
+    return { der: sequence(objectId(oid)), hash };
   }
   throw new Error(`unsupported signing key type ${key.asymmetricKeyType}`);
 }
 
-async function toSigningKey(key: KeyObject): Promise<{ cryptoKey: CryptoKey; signing: Algorithm | EcdsaParams }> {
-  const { algorithm, signing } = signingParamsFor(key);
-  const der = key.export({ format: 'der', type: 'pkcs8' });
-  const cryptoKey = await subtle.importKey('pkcs8', der, algorithm, false, ['sign']);
-  return { cryptoKey, signing };
+function spkiOf(key: KeyObject): Buffer {
+  return (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'der', type: 'spki' });
 }
 
-function spkiOf(key: KeyObject): ArrayBuffer {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return toArrayBuffer(pub.export({ format: 'der', type: 'spki' }));
+function encodeExtension(e: RawExtension): Buffer {
+  return sequence(objectId(e.oid), ...(e.critical ? [TRUE] : []), octetString(e.value));
+}
+
+/** The subject key identifier Go writes: SHA-1 of the subjectPublicKey bits (RFC 5280, method 1). */
+function keyIdOf(spki: Buffer): Buffer {
+  return createHash('sha1').update(subjectPublicKeyBits(spki)).digest();
+}
+
+/** SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }: the key's bits. */
+function subjectPublicKeyBits(spki: Buffer): Buffer {
+  let at = 1;
+  const readLength = (): number => {
+    let length = spki[at++];
+    if (length & 0x80) {
+      const n = length & 0x7f;
+      length = 0;
+      for (let i = 0; i < n; i++) length = length * 256 + spki[at++];
+    }
+    return length;
+  };
+  readLength(); // the outer SEQUENCE
+  at++; // the AlgorithmIdentifier's tag
+  at += readLength(); // and its content
+  at++; // the BIT STRING's tag
+  const length = readLength();
+  return spki.subarray(at + 1, at + length); // without the unused-bits byte
+}
+
+interface Signed {
+  subject: Buffer;
+  issuer: Buffer;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  spki: Buffer;
+  extensions: RawExtension[];
+  key: KeyObject;
+}
+
+function signCertificate(s: Signed): Certificate {
+  const algorithm = signatureAlgorithm(s.key);
+  const tbs = sequence(
+    explicit(0, tlv(0x02, Buffer.from([2]))),
+    integerFromHex(s.serial),
+    algorithm.der,
+    s.issuer,
+    sequence(time(s.notBefore), time(s.notAfter)),
+    s.subject,
+    s.spki,
+    ...(s.extensions.length ? [explicit(3, sequence(...s.extensions.map(encodeExtension)))] : []),
+  );
+  const signature = sign(algorithm.hash, tbs, s.key);
+  return certificateFromDer(sequence(tbs, algorithm.der, bitString(signature)));
 }
 
 export interface IssueParams {
-  /** Subject: raw DER (copied from an old certificate) or a DN string such as "CN=x, O=y". */
-  subject: Buffer | string;
-  extensions: x509.Extension[];
+  /** Subject: raw DER (copied from an old certificate, or made by distinguishedName). */
+  subject: Buffer;
+  extensions: RawExtension[];
   publicKey: KeyObject;
   notBefore: Date;
   notAfter: Date;
@@ -66,43 +122,27 @@ export interface IssueParams {
 
 /** Signs a leaf. The issuer field is the CA's subject byte for byte, so Go's chain building finds the CA. */
 export async function issueCertificate(params: IssueParams): Promise<Certificate> {
-  const { cryptoKey, signing } = await toSigningKey(params.signer.key);
   const extensions = [...params.extensions];
   const caKeyId = params.signer.cert.subjectKeyId;
-  if (caKeyId && !params.signer.selfSigned) extensions.push(new x509.AuthorityKeyIdentifierExtension(caKeyId));
-  const cert = await x509.X509CertificateGenerator.create({
-    subject: toName(params.subject),
-    issuer: new x509.Name(toArrayBuffer(params.signer.cert.subjectDer)),
-    serialNumber: params.serial ?? randomSerial(),
+  if (caKeyId && !params.signer.selfSigned)
+    extensions.push({ oid: OIDS.authorityKeyId, critical: false, value: sequence(tlv(0x80, Buffer.from(caKeyId, 'hex'))) });
+  return signCertificate({
+    subject: params.subject,
+    issuer: params.signer.cert.subjectDer,
+    serial: params.serial ?? randomSerial(),
     notBefore: params.notBefore,
     notAfter: params.notAfter,
-    publicKey: spkiOf(params.publicKey),
-    signingKey: cryptoKey,
-    signingAlgorithm: signing,
+    spki: spkiOf(params.publicKey),
     extensions,
+    key: params.signer.key,
   });
-  return withExactIssuer(certificateFromDer(Buffer.from(cert.rawData)), params.signer.cert);
-}
-
-function toName(subject: Buffer | string): x509.Name {
-  return typeof subject === 'string' ? new x509.Name(subject) : new x509.Name(toArrayBuffer(subject));
-}
-
-/** Guards the invariant that matters to Go clients: issuer DER == CA subject DER. */
-function withExactIssuer(cert: Certificate, ca: Certificate): Certificate {
-  if (!cert.issuerDer.equals(ca.subjectDer)) {
-    throw new Error(`issued certificate's issuer "${cert.issuer}" is not byte-identical to the CA subject "${ca.subject}"`);
-  }
-  return cert;
 }
 
 /** The extensions kubeadm's renewal carries over from an existing certificate (SANs, usages, constraints). */
-export function extensionsToCopy(old: Certificate): x509.Extension[] {
-  const keep = new Set([OID.subjectAltName, OID.keyUsage, OID.extKeyUsage, OID.basicConstraints]);
+export function extensionsToCopy(old: Certificate): RawExtension[] {
+  const keep = new Set([OIDS.subjectAltName, OIDS.keyUsage, OIDS.extKeyUsage, OIDS.basicConstraints]);
   // (the subject key identifier is not copied: a new key gets none, as kubeadm's leaves have none)
-  return old.extensions
-    .filter((ext) => keep.has(ext.oid))
-    .map((ext) => new x509.Extension(ext.oid, ext.critical, toArrayBuffer(ext.value)));
+  return old.extensions.filter((ext) => keep.has(ext.oid)).map((ext) => ({ ...ext }));
 }
 
 export interface LeafSpec {
@@ -113,29 +153,25 @@ export interface LeafSpec {
   extKeyUsages: ('serverAuth' | 'clientAuth')[];
 }
 
+const DIGITAL_SIGNATURE = 0;
+const KEY_ENCIPHERMENT = 2;
+const KEY_CERT_SIGN = 5;
+
 /** Extensions of a kubeadm leaf built from a spec (used by the lab to make trees like kubeadm's). */
-export function leafExtensions(spec: LeafSpec): x509.Extension[] {
-  const ekuOids = spec.extKeyUsages.map((u) => (u === 'serverAuth' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth));
-  const extensions: x509.Extension[] = [
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-    new x509.ExtendedKeyUsageExtension(ekuOids, false),
-    new x509.BasicConstraintsExtension(false, undefined, true),
+export function leafExtensions(spec: LeafSpec): RawExtension[] {
+  const extensions: RawExtension[] = [
+    { oid: OIDS.keyUsage, critical: true, value: keyUsageBits([DIGITAL_SIGNATURE, KEY_ENCIPHERMENT]) },
+    { oid: OIDS.extKeyUsage, critical: false, value: sequence(...spec.extKeyUsages.map((u) => objectId(OIDS[u]))) },
+    { oid: OIDS.basicConstraints, critical: true, value: sequence() },
   ];
-  const names = [
-    ...(spec.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-    ...(spec.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
-  ];
-  if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
+  if (spec.dnsNames?.length || spec.ipAddresses?.length)
+    extensions.push({ oid: OIDS.subjectAltName, critical: false, value: generalNames(spec.dnsNames ?? [], spec.ipAddresses ?? []) });
   return extensions;
 }
 
-/** Go's pkix.Name order: O before CN. */
-export function distinguishedName(commonName: string, organizations: string[] = []): string {
-  return [...organizations.map((o) => `O=${escapeDn(o)}`), `CN=${escapeDn(commonName)}`].join(', ');
-}
-
-function escapeDn(value: string): string {
-  return value.replace(/([,+"\\<>;=])/g, '\\$1');
+/** A subject as Go's pkix.Name writes it: O before CN. */
+export function distinguishedName(commonName: string, organizations: string[] = []): Buffer {
+  return name([...organizations.map((value) => ({ oid: OIDS.organization, value })), { oid: OIDS.commonName, value: commonName }]);
 }
 
 export interface CaSpec {
@@ -149,37 +185,24 @@ export interface CaSpec {
 
 /** A self-signed CA as kubeadm makes it (keyCertSign, CA:TRUE, SKI). */
 export async function selfSignCa(spec: CaSpec): Promise<Certificate> {
-  const { cryptoKey, signing } = await toSigningKey(spec.key);
   const spki = spkiOf(spec.key);
-  const extensions: x509.Extension[] = [
-    new x509.KeyUsagesExtension(
-      x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyCertSign,
-      true,
-    ),
-    new x509.BasicConstraintsExtension(true, undefined, true),
-    await x509.SubjectKeyIdentifierExtension.create(spki),
+  const extensions: RawExtension[] = [
+    { oid: OIDS.keyUsage, critical: true, value: keyUsageBits([DIGITAL_SIGNATURE, KEY_ENCIPHERMENT, KEY_CERT_SIGN]) },
+    { oid: OIDS.basicConstraints, critical: true, value: sequence(TRUE) },
+    { oid: OIDS.subjectKeyId, critical: false, value: octetString(keyIdOf(spki)) },
   ];
-  if (spec.dnsNames?.length) {
-    extensions.push(
-      new x509.SubjectAlternativeNameExtension(
-        spec.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-        false,
-      ),
-    );
-  }
-  const name = distinguishedName(spec.commonName);
-  const cert = await x509.X509CertificateGenerator.create({
-    subject: name,
-    issuer: name,
-    serialNumber: spec.serial ?? randomSerial(),
+  if (spec.dnsNames?.length) extensions.push({ oid: OIDS.subjectAltName, critical: false, value: generalNames(spec.dnsNames, []) });
+  const subject = distinguishedName(spec.commonName);
+  return signCertificate({
+    subject,
+    issuer: subject,
+    serial: spec.serial ?? randomSerial(),
     notBefore: spec.notBefore,
     notAfter: spec.notAfter,
-    publicKey: spki,
-    signingKey: cryptoKey,
-    signingAlgorithm: signing,
+    spki,
     extensions,
+    key: spec.key,
   });
-  return certificateFromDer(Buffer.from(cert.rawData));
 }
 
 export interface ThrowawayCaParams {
@@ -189,7 +212,7 @@ export interface ThrowawayCaParams {
   key: KeyObject;
   caKey: KeyObject;
   /** The leaf's extensions (copied from the old leaf: SANs, usages). */
-  extensions: x509.Extension[];
+  extensions: RawExtension[];
   notBefore: Date;
   notAfter: Date;
 }
@@ -220,23 +243,19 @@ export async function issueWithThrowawayCa(p: ThrowawayCaParams): Promise<{ leaf
 }
 
 /** The extensions with one DNS name or IP address removed from the SANs (a test hook uses it to make a bad renewal). */
-export function withoutSubjectAltName(extensions: x509.Extension[], value: string): x509.Extension[] {
-  return extensions.map((ext) => {
-    if (ext.type !== OID.subjectAltName) return ext;
-    const names = new x509.SubjectAlternativeNameExtension(ext.rawData).names.toJSON().filter((n) => n.value !== value);
-    return new x509.SubjectAlternativeNameExtension(names, ext.critical);
+export function withoutSubjectAltName(extensions: RawExtension[], value: string): RawExtension[] {
+  const san = extensions.find((e) => e.oid === OIDS.subjectAltName);
+  if (!san) return extensions;
+  const names = subjectAltNames(san.value);
+  return withSubjectAltNames(extensions, {
+    dnsNames: names.dnsNames.filter((n) => n !== value),
+    ipAddresses: names.ipAddresses.filter((n) => n !== value),
   });
 }
 
 /** The extensions with the SANs replaced by these names (a certificate whose names change keeps everything else). */
-export function withSubjectAltNames(extensions: x509.Extension[], names: { dnsNames: string[]; ipAddresses: string[] }): x509.Extension[] {
-  const san = new x509.SubjectAlternativeNameExtension(
-    [
-      ...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-      ...names.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
-    ],
-    extensions.find((e) => e.type === OID.subjectAltName)?.critical ?? false,
-  );
-  const others = extensions.filter((e) => e.type !== OID.subjectAltName);
-  return [...others, san];
+export function withSubjectAltNames(extensions: RawExtension[], names: { dnsNames: string[]; ipAddresses: string[] }): RawExtension[] {
+  const critical = extensions.find((e) => e.oid === OIDS.subjectAltName)?.critical ?? false;
+  const others = extensions.filter((e) => e.oid !== OIDS.subjectAltName);
+  return [...others, { oid: OIDS.subjectAltName, critical, value: generalNames(names.dnsNames, names.ipAddresses) }];
 }

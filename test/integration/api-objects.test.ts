@@ -13,7 +13,7 @@ import { kpkiAsync, removeTree } from '../helpers/kpki.js';
 import { healthyControlPlane } from '../helpers/lab.js';
 import { asStored, realisticNode } from '../../lab/standins/node-object.js';
 import { certificateToPem, parseCertificate } from '../../src/pki/certificate.js';
-import { issueCertificate, leafExtensions } from '../../src/pki/issue.js';
+import { distinguishedName, issueCertificate, leafExtensions } from '../../src/pki/issue.js';
 import { generatePrivateKey, parsePrivateKey, privateKeyToPem } from '../../src/pki/keys.js';
 import { apiAccessOf } from '../../src/api/client.js';
 import { nodeReady } from '../../src/api/node-ready.js';
@@ -41,7 +41,7 @@ before(async () => {
   const ca = { cert: parseCertificate(readFileSync(join(pki, 'ca.crt'))), key: parsePrivateKey(readFileSync(join(pki, 'ca.key'))) };
   const key = await generatePrivateKey('ECDSA-P256');
   const cert = await issueCertificate({
-    subject: 'CN=kube-apiserver',
+    subject: distinguishedName('kube-apiserver'),
     extensions: leafExtensions({ commonName: 'kube-apiserver', ipAddresses: ['127.0.0.1'], extKeyUsages: ['serverAuth'] }),
     publicKey: key,
     notBefore: new Date(Date.now() - 60_000),
