@@ -139,6 +139,30 @@ async function clusterCaPlaces(host: Host, scan: NodeScan, ca: Certificate): Pro
   return places;
 }
 
+/** etcd as a systemd service (Kubespray, KubeKey): its trusted CA files are named in /etc/etcd.env. */
+const ETCD_ENV = '/etc/etcd.env';
+const ETCD_ENV_TRUST = ['ETCD_TRUSTED_CA_FILE', 'ETCD_PEER_TRUSTED_CA_FILE'];
+
+async function etcdEnvPlaces(host: Host, ca: Certificate): Promise<TrustPlace[]> {
+  const env = await readIfThere(host, ETCD_ENV);
+  if (!env) return [];
+  const places: TrustPlace[] = [];
+  for (const line of env.toString().split('\n')) {
+    const m = /^\s*(?:export\s+)?([A-Z_]+)=["']?([^"'\s]+)["']?\s*$/.exec(line);
+    if (!m || !ETCD_ENV_TRUST.includes(m[1])) continue;
+    const content = await readIfThere(host, m[2]);
+    if (!content || !holdsCertificate(content, ca)) continue;
+    places.push({
+      path: m[2],
+      via: `etcd ${m[1]} (${ETCD_ENV})`,
+      component: 'etcd',
+      readAt: 'start',
+      why: m[1] === 'ETCD_TRUSTED_CA_FILE' ? 'etcd client certificates' : 'etcd peer certificates',
+    });
+  }
+  return places;
+}
+
 function restartsOf(trusts: TrustPlace[], signed: SignedPlace[], kubeletEmbedded: boolean): NodeBlastRadius['restarts'] {
   const atStart = [...new Set(trusts.filter((t) => t.readAt === 'start' && t.component).map((t) => t.component!))];
   const issue = new Set<string>(signed.flatMap((s) => s.usedBy));
@@ -174,6 +198,7 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
     };
     trusts = await flagPlaces(host, scan, caName, (c) => holdsCertificate(c, cert));
     if (caName === 'ca') trusts.push(...(await clusterCaPlaces(host, scan, cert)));
+    if (caName === 'etcd-ca') trusts.push(...(await etcdEnvPlaces(host, cert)));
   }
   const signed = scan.entries
     .filter((e) => e.signer === caName && e.cert)

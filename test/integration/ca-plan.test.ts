@@ -5,7 +5,7 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildControlPlaneNode, makeClusterCas } from '../../src/trees/index.js';
 import { caseNames, copyCase, fixturesPresent, SKIP_REASON } from '../helpers/fixtures.js';
@@ -131,6 +131,38 @@ describe("ca plan on mklab.py's trees", { skip: mklabSkipReason() }, () => {
     const c = plan(cp.root, 'ca').plan;
     assert.ok(vias(c).includes('kube-apiserver --client-ca-file change'));
     assert.equal(c.ca.joinHash, opensslCaHash(join(cp.root, 'etc/kubernetes/pki/ca.crt')));
+  });
+});
+
+describe('ca plan for etcd run by systemd (Kubespray, KubeKey)', { skip: fixturesPresent ? false : SKIP_REASON }, () => {
+  test("the trusted CA files named in /etc/etcd.env (as Kubespray's etcd.env.j2 renders it) are found, and etcd restarts", () => {
+    const kubekey = caseNames().find((n) => n.startsWith('kubekey'));
+    if (!kubekey) return;
+    const fx = copyCase(kubekey);
+    roots.push(fx.root);
+    writeFileSync(
+      join(fx.root, 'etc/etcd.env'),
+      [
+        '# Environment file for etcd v3.5.6',
+        'ETCD_DATA_DIR=/var/lib/etcd',
+        'ETCD_NAME=etcd-node1',
+        '# TLS settings',
+        'ETCD_TRUSTED_CA_FILE=/etc/ssl/etcd/ssl/ca.pem',
+        'ETCD_CERT_FILE=/etc/ssl/etcd/ssl/member-node1.pem',
+        'ETCD_KEY_FILE=/etc/ssl/etcd/ssl/member-node1-key.pem',
+        'ETCD_CLIENT_CERT_AUTH=true',
+        '',
+        'ETCD_PEER_TRUSTED_CA_FILE=/etc/ssl/etcd/ssl/ca.pem',
+        'ETCD_PEER_CERT_FILE=/etc/ssl/etcd/ssl/member-node1.pem',
+        'ETCD_PEER_KEY_FILE=/etc/ssl/etcd/ssl/member-node1-key.pem',
+        'ETCD_PEER_CLIENT_CERT_AUTH=True',
+        '',
+      ].join('\n'),
+    );
+    const { plan: p } = plan(fx.root, 'etcd-ca', fx.flags);
+    assert.deepEqual(vias(p), ['etcd ETCD_TRUSTED_CA_FILE (/etc/etcd.env) start', 'etcd ETCD_PEER_TRUSTED_CA_FILE (/etc/etcd.env) start']);
+    assert.deepEqual(p.restarts.trust, ['etcd']);
+    assert.ok(p.signed.length > 0, 'the member, admin and node certificates');
   });
 });
 
