@@ -117,7 +117,7 @@ function checkData(inventory: NodeScan, thresholds: Thresholds) {
 
 /** check reads the leaves' keys (to tell a key that does not match) and only looks whether CA keys are there. */
 function checkScanOptions(globals: GlobalOptions) {
-  return { ...scanOptionsOf(globals), keys: { ca: false, leaf: true } };
+  return { ...scanOptionsOf(globals), keys: { ca: false, leaf: 'match' as const } };
 }
 
 /** --at DATE or --in DURATION: the moment the certificates are judged at (default: now). */

@@ -50,7 +50,7 @@ export async function readPairEntry(
   } else if (cert.absent) entry.missing = true;
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.certPath)}: ${cert.error}` });
   if (entry.missing) return entry;
-  const key = await readOrStatKey(host, spec.keyPath, keys.leaf);
+  const key = await readOrStatKey(host, spec.keyPath, keys.leaf, entry.cert?.spkiDer);
   if (key.ok) {
     entry.key = key.value;
     entry.keyPresent = true;

@@ -1,7 +1,7 @@
 // Reading node files for a scan: absent is a normal answer, anything else unreadable is reported with its path.
 import type { Host } from '../hosts/host.js';
 import { Certificate, CertFormatError, parseCertificate, parseCertificateChain } from '../pki/certificate.js';
-import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
+import { KeyFormatError, parseKeyUnlessMatching } from '../pki/keys.js';
 import type { KeyObject } from 'node:crypto';
 
 export type ReadResult<T> = { ok: true; value: T } | { ok: false; absent: true } | { ok: false; absent: false; error: string };
@@ -45,11 +45,12 @@ export async function readCertificateChain(host: Host, path: string): Promise<Re
   }
 }
 
-export async function readKey(host: Host, path: string): Promise<ReadResult<KeyObject>> {
+/** A key file, parsed (or, given the certificate's public key and matching it, only read: value undefined). */
+export async function readKey(host: Host, path: string, matchSpki?: Buffer): Promise<ReadResult<KeyObject | undefined>> {
   const file = await readOptional(host, path);
   if (!file.ok) return file;
   try {
-    return { ok: true, value: parsePrivateKey(file.value) };
+    return { ok: true, value: parseKeyUnlessMatching(file.value, matchSpki) };
   } catch (err) {
     if (err instanceof KeyFormatError) return { ok: false, absent: false, error: describeEmpty(file.value, err.message) };
     throw err;
@@ -62,17 +63,25 @@ function describeEmpty(data: Buffer, message: string): string {
   return message;
 }
 
-/** Which private keys a scan parses: renewal needs all; check only leaves (key match); the exporter none. */
+/**
+ * Which private keys a scan parses: renewal needs all; check only leaves, and only to match them ('match': a key whose
+ * public half is its certificate's is not parsed at all); the exporter none.
+ */
 export interface KeyLoading {
   ca: boolean;
-  leaf: boolean;
+  leaf: boolean | 'match';
 }
 
 export const LOAD_ALL_KEYS: KeyLoading = { ca: true, leaf: true };
 
 /** A key file read and parsed, or only looked at (present or not) when it is not to be loaded. */
-export async function readOrStatKey(host: Host, path: string, load: boolean): Promise<ReadResult<KeyObject | undefined>> {
-  if (load) return readKey(host, path);
+export async function readOrStatKey(
+  host: Host,
+  path: string,
+  load: boolean | 'match',
+  certSpki?: Buffer,
+): Promise<ReadResult<KeyObject | undefined>> {
+  if (load) return readKey(host, path, load === 'match' ? certSpki : undefined);
   const info = await host.stat(path).catch(() => null);
   if (!info) return { ok: false, absent: true };
   if (info.type === 'symlink') {

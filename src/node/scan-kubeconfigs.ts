@@ -4,7 +4,7 @@ import type { Host } from '../hosts/host.js';
 import { KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
 import { KubeconfigError, KubeconfigIdentity, parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { CertFormatError, parseCertificate } from '../pki/certificate.js';
-import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
+import { KeyFormatError, parseKeyUnlessMatching, parsePrivateKey } from '../pki/keys.js';
 import type { CertEntry } from './scan-result.js';
 import { KeyLoading, readOptional } from './read.js';
 import { readCombinedEntry } from './scan-kubelet.js';
@@ -117,7 +117,8 @@ function embeddedIdentity(host: Host, entry: CertEntry, identity: KubeconfigIden
   entry.keyPresent = true;
   if (!keys.leaf) return entry;
   try {
-    entry.key = parsePrivateKey(identity.clientKeyData);
+    entry.key =
+      keys.leaf === 'match' ? parseKeyUnlessMatching(identity.clientKeyData, entry.cert.spkiDer) : parsePrivateKey(identity.clientKeyData);
   } catch (err) {
     if (!(err instanceof KeyFormatError)) throw err;
     entry.problems.push({

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KUBELET_PKI_DIR } from '../kubeadm/catalog.js';
 import { CertFormatError, parseCertificateChain } from '../pki/certificate.js';
-import { KeyFormatError, parsePrivateKey } from '../pki/keys.js';
+import { KeyFormatError, parseKeyUnlessMatching, parsePrivateKey } from '../pki/keys.js';
 import type { CertEntry } from './scan-result.js';
 import { KeyLoading, LOAD_ALL_KEYS, readOptional } from './read.js';
 import { readPairEntry } from './entries.js';
@@ -38,7 +38,7 @@ export async function readCombinedEntry(
     const [cert, ...chain] = parseCertificateChain(file.value);
     entry.cert = cert;
     if (chain.length) entry.chain = chain;
-    if (keys.leaf) entry.key = parsePrivateKey(file.value);
+    if (keys.leaf) entry.key = keys.leaf === 'match' ? parseKeyUnlessMatching(file.value, cert.spkiDer) : parsePrivateKey(file.value);
     else if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(file.value.toString('latin1')))
       throw new KeyFormatError('no PEM private key found');
     entry.keyPresent = true;

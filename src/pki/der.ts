@@ -2,7 +2,7 @@
 // issuer names, the extensions (key usage, basic constraints, key identifiers, SANs, EKU) and their raw values. Reading
 // (check, the exporter) never loads an ASN.1 library; issuing does, only when it issues.
 
-interface Tlv {
+export interface Tlv {
   tag: number;
   /** Where the whole element starts and its content starts and ends. */
   start: number;
@@ -12,7 +12,7 @@ interface Tlv {
 
 export class DerError extends Error {}
 
-function tlv(der: Buffer, at: number, limit = der.length): Tlv {
+export function tlv(der: Buffer, at: number, limit = der.length): Tlv {
   if (at + 2 > limit) throw new DerError('truncated DER');
   const tag = der[at];
   let length = der[at + 1];
@@ -29,7 +29,7 @@ function tlv(der: Buffer, at: number, limit = der.length): Tlv {
   return { tag, start: at, body, end };
 }
 
-function children(der: Buffer, parent: Tlv): Tlv[] {
+export function children(der: Buffer, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
   for (let at = parent.body; at < parent.end; ) {
     const child = tlv(der, at, parent.end);

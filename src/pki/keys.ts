@@ -1,6 +1,8 @@
 // Private keys: read any PEM form, generate a key like another, write as kubeadm does (PKCS#1 / SEC1).
 import { createPrivateKey, generateKeyPair, KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
+import { children, oidString, Tlv, tlv } from './der.js';
+import { NULL, objectId, sequence, tlv as encodeTlv } from './der-write.js';
 import { isPrivateKeyType, parsePem, toPem } from './pem.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -27,6 +29,64 @@ export function parsePrivateKey(pem: string | Buffer): KeyObject {
   } catch (err) {
     throw new KeyFormatError(`corrupt ${block.type}: ${(err as Error).message}`);
   }
+}
+
+const RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+
+/**
+ * The SubjectPublicKeyInfo of a private key, read from its DER (PKCS#1 RSA, SEC1 EC with its public point, or PKCS#8
+ * holding one of them) without handing it to OpenSSL; undefined for any other form. A key only matched against its
+ * certificate (kpki check) needs nothing more, and parsing a key costs more than everything else check does with it.
+ */
+function publicHalf(der: Buffer, type: string): Buffer | undefined {
+  const top = tlv(der, 0);
+  const parts = children(der, top);
+  const raw = (t: Tlv) => der.subarray(t.start, t.end);
+  if (type === 'RSA PRIVATE KEY') return rsaSpki(raw(parts[1]), raw(parts[2]));
+  if (type === 'EC PRIVATE KEY') return ecSpki(der, parts);
+  // PKCS#8: version, AlgorithmIdentifier, OCTET STRING holding the PKCS#1 or SEC1 key
+  const [algorithm, params] = children(der, parts[1]);
+  const oid = oidString(der.subarray(algorithm.body, algorithm.end));
+  const inner = der.subarray(parts[2].body, parts[2].end);
+  if (oid === RSA_ENCRYPTION) {
+    const rsa = children(inner, tlv(inner, 0));
+    return rsaSpki(inner.subarray(rsa[1].start, rsa[1].end), inner.subarray(rsa[2].start, rsa[2].end));
+  }
+  if (oid === EC_PUBLIC_KEY && params) return ecSpki(inner, children(inner, tlv(inner, 0)), raw(params));
+  return undefined;
+}
+
+function rsaSpki(modulus: Buffer, exponent: Buffer): Buffer {
+  return sequence(sequence(objectId(RSA_ENCRYPTION), NULL), encodeTlv(0x03, Buffer.from([0]), sequence(modulus, exponent)));
+}
+
+/** SEC1: version, private key, [0] curve, [1] public point (Go and OpenSSL write both). */
+function ecSpki(der: Buffer, parts: Tlv[], curveFromPkcs8?: Buffer): Buffer | undefined {
+  const curve = parts.find((p) => p.tag === 0xa0);
+  const point = parts.find((p) => p.tag === 0xa1);
+  if (!point) return undefined;
+  const curveOid = curveFromPkcs8 ?? (curve ? der.subarray(children(der, curve)[0].start, children(der, curve)[0].end) : undefined);
+  if (!curveOid) return undefined;
+  const bits = children(der, point)[0];
+  return sequence(sequence(objectId(EC_PUBLIC_KEY), curveOid), der.subarray(bits.start, bits.end));
+}
+
+/**
+ * The private key of a PEM text, parsed, unless it is only to be matched against a certificate and its public half is
+ * the certificate's: then there is nothing more to know, and undefined is returned. Anything else (another form, a
+ * mismatch, a corrupt key) is parsed as always, so the judge sees and names it.
+ */
+export function parseKeyUnlessMatching(pem: string | Buffer, spki?: Buffer): KeyObject | undefined {
+  if (spki) {
+    const block = parsePem(pem).find((b) => isPrivateKeyType(b.type));
+    try {
+      if (block && publicHalf(block.der, block.type)?.equals(spki)) return undefined;
+    } catch {
+      // not the DER this reader knows: node:crypto decides below
+    }
+  }
+  return parsePrivateKey(pem);
 }
 
 /** The algorithm name (kubeadm's encryptionAlgorithm spelling) of a key, public or private. */

@@ -2,11 +2,12 @@
 // times either side of 2050, serials with the high bit set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { subjectAltNames } from '../../src/pki/der.js';
 import { generalNames, integerFromHex, keyUsageBits, time } from '../../src/pki/der-write.js';
 import { certificateToPem } from '../../src/pki/certificate.js';
 import { distinguishedName, issueCertificate, leafExtensions, selfSignCa } from '../../src/pki/issue.js';
+import { parseKeyUnlessMatching } from '../../src/pki/keys.js';
 import { openssl, tempFile } from '../helpers/openssl.js';
 
 test('SANs: what is written reads back the same (IPv6 compressed as RFC 5952, IPv4-mapped)', () => {
@@ -50,3 +51,30 @@ test('a CA and a leaf valid past 2050, with a name that is not PrintableString: 
   assert.match(text, /IP Address:0:0:0:0:0:0:0:1/);
   assert.match(text, /Signature Algorithm: ecdsa-with-SHA384/);
 });
+
+test('a key is matched against its certificate from its DER (PKCS#1, SEC1, PKCS#8; RSA and EC), anything else is parsed', () => {
+  const forms = [
+    ['rsa', { modulusLength: 2048 }, 'pkcs1'],
+    ['rsa', { modulusLength: 2048 }, 'pkcs8'],
+    ['ec', { namedCurve: 'P-256' }, 'sec1'],
+    ['ec', { namedCurve: 'P-384' }, 'pkcs8'],
+  ] as const;
+  for (const [type, options, format] of forms) {
+    const { privateKey, publicKey } = generateKeyPairSync(type as 'rsa', options as { modulusLength: number });
+    const pem = privateKey.export({ format: 'pem', type: format as 'pkcs1' }) as string;
+    const spki = publicKey.export({ format: 'der', type: 'spki' });
+    assert.equal(parseKeyUnlessMatching(pem, spki), undefined, `${type} ${format}: its own certificate's key needs no parsing`);
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+    const parsed = parseKeyUnlessMatching(pem, other);
+    assert.ok(parsed, `${type} ${format}: another certificate's key is parsed, so the judge can name the mismatch`);
+    assert.equal(keyMatchesSpki(parsed!, other), false);
+  }
+  assert.throws(
+    () => parseKeyUnlessMatching('-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n', Buffer.alloc(1)),
+    /corrupt/,
+  );
+});
+
+function keyMatchesSpki(key: import('node:crypto').KeyObject, spki: Buffer): boolean {
+  return createPublicKey(key).export({ format: 'der', type: 'spki' }).equals(spki);
+}
