@@ -23,14 +23,14 @@ function accessOf(inventory: NodeScan): { access: ApiAccess; via: string } | und
   for (const name of ['admin.conf', 'kubelet.conf', 'kubelet-client']) {
     const e = inventory.entries.find((x) => x.name === name);
     const server = e?.kubeconfig?.server;
-    if (!e?.cert || !e.key || !server) continue;
+    if (!e?.cert || !(e.key || e.keyPem) || !server) continue;
     const ca = e.kubeconfig?.certificateAuthorityData;
     return {
       access: {
         server: server.replace(/\/$/, ''),
         ca,
         cert: Buffer.from(certificateToPem(e.cert)),
-        key: Buffer.from(privateKeyToPem(e.key)),
+        key: e.key ? Buffer.from(privateKeyToPem(e.key)) : e.keyPem,
       },
       via: `${e.path} (${e.cert.commonName})`,
     };

@@ -1,7 +1,7 @@
 // Reading one CA or one cert/key pair into inventory entries.
 import type { Host } from '../hosts/host.js';
 import type { CaEntry, CertEntry } from './scan-result.js';
-import { KeyLoading, LOAD_ALL_KEYS, readCertificate, readCertificateChain, readOrStatKey } from './read.js';
+import { KeyLoading, LOAD_ALL_KEYS, readCertificate, readCertificateChain, readMatchedKey, readOrStatKey } from './read.js';
 
 export async function readCa(
   host: Host,
@@ -50,9 +50,15 @@ export async function readPairEntry(
   } else if (cert.absent) entry.missing = true;
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.certPath)}: ${cert.error}` });
   if (entry.missing) return entry;
-  const key = await readOrStatKey(host, spec.keyPath, keys.leaf, entry.cert?.spkiDer);
+  const key =
+    keys.leaf === 'match'
+      ? await readMatchedKey(host, spec.keyPath, entry.cert?.spkiDer)
+      : await readOrStatKey(host, spec.keyPath, keys.leaf);
   if (key.ok) {
-    entry.key = key.value;
+    if (key.value && 'pem' in key.value) {
+      entry.key = key.value.key;
+      entry.keyPem = key.value.pem;
+    } else entry.key = key.value;
     entry.keyPresent = true;
   } else if (key.absent) entry.problems.push({ code: 'key-missing', message: `private key ${spec.keyPath} is missing` });
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(spec.keyPath)}: ${key.error}` });

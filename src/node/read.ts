@@ -1,7 +1,7 @@
 // Reading node files for a scan: absent is a normal answer, anything else unreadable is reported with its path.
 import type { Host } from '../hosts/host.js';
 import { Certificate, CertFormatError, parseCertificate, parseCertificateChain } from '../pki/certificate.js';
-import { KeyFormatError, parseKeyUnlessMatching } from '../pki/keys.js';
+import { KeyFormatError, parseKeyUnlessMatching, parsePrivateKey } from '../pki/keys.js';
 import type { KeyObject } from 'node:crypto';
 
 export type ReadResult<T> = { ok: true; value: T } | { ok: false; absent: true } | { ok: false; absent: false; error: string };
@@ -45,12 +45,11 @@ export async function readCertificateChain(host: Host, path: string): Promise<Re
   }
 }
 
-/** A key file, parsed (or, given the certificate's public key and matching it, only read: value undefined). */
-export async function readKey(host: Host, path: string, matchSpki?: Buffer): Promise<ReadResult<KeyObject | undefined>> {
+export async function readKey(host: Host, path: string): Promise<ReadResult<KeyObject>> {
   const file = await readOptional(host, path);
   if (!file.ok) return file;
   try {
-    return { ok: true, value: parseKeyUnlessMatching(file.value, matchSpki) };
+    return { ok: true, value: parsePrivateKey(file.value) };
   } catch (err) {
     if (err instanceof KeyFormatError) return { ok: false, absent: false, error: describeEmpty(file.value, err.message) };
     throw err;
@@ -75,13 +74,8 @@ export interface KeyLoading {
 export const LOAD_ALL_KEYS: KeyLoading = { ca: true, leaf: true };
 
 /** A key file read and parsed, or only looked at (present or not) when it is not to be loaded. */
-export async function readOrStatKey(
-  host: Host,
-  path: string,
-  load: boolean | 'match',
-  certSpki?: Buffer,
-): Promise<ReadResult<KeyObject | undefined>> {
-  if (load) return readKey(host, path, load === 'match' ? certSpki : undefined);
+export async function readOrStatKey(host: Host, path: string, load: boolean): Promise<ReadResult<KeyObject | undefined>> {
+  if (load) return readKey(host, path);
   const info = await host.stat(path).catch(() => null);
   if (!info) return { ok: false, absent: true };
   if (info.type === 'symlink') {
@@ -89,4 +83,19 @@ export async function readOrStatKey(
     if (!target) return { ok: false, absent: false, error: `dangling symlink to ${info.linkTarget}` };
   }
   return { ok: true, value: undefined };
+}
+
+/**
+ * A key file only to be matched against its certificate (check): parsed only when its public half is not the
+ * certificate's (the judge then names the mismatch); the bytes are kept either way (a TLS client may use them).
+ */
+export async function readMatchedKey(host: Host, path: string, certSpki?: Buffer): Promise<ReadResult<{ key?: KeyObject; pem: Buffer }>> {
+  const file = await readOptional(host, path);
+  if (!file.ok) return file;
+  try {
+    return { ok: true, value: { key: parseKeyUnlessMatching(file.value, certSpki), pem: file.value } };
+  } catch (err) {
+    if (err instanceof KeyFormatError) return { ok: false, absent: false, error: describeEmpty(file.value, err.message) };
+    throw err;
+  }
 }

@@ -117,8 +117,10 @@ function embeddedIdentity(host: Host, entry: CertEntry, identity: KubeconfigIden
   entry.keyPresent = true;
   if (!keys.leaf) return entry;
   try {
-    entry.key =
-      keys.leaf === 'match' ? parseKeyUnlessMatching(identity.clientKeyData, entry.cert.spkiDer) : parsePrivateKey(identity.clientKeyData);
+    if (keys.leaf === 'match') {
+      entry.key = parseKeyUnlessMatching(identity.clientKeyData, entry.cert.spkiDer);
+      entry.keyPem = identity.clientKeyData;
+    } else entry.key = parsePrivateKey(identity.clientKeyData);
   } catch (err) {
     if (!(err instanceof KeyFormatError)) throw err;
     entry.problems.push({

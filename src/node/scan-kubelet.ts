@@ -38,7 +38,10 @@ export async function readCombinedEntry(
     const [cert, ...chain] = parseCertificateChain(file.value);
     entry.cert = cert;
     if (chain.length) entry.chain = chain;
-    if (keys.leaf) entry.key = keys.leaf === 'match' ? parseKeyUnlessMatching(file.value, cert.spkiDer) : parsePrivateKey(file.value);
+    if (keys.leaf === 'match') {
+      entry.key = parseKeyUnlessMatching(file.value, cert.spkiDer);
+      entry.keyPem = file.value;
+    } else if (keys.leaf) entry.key = parsePrivateKey(file.value);
     else if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(file.value.toString('latin1')))
       throw new KeyFormatError('no PEM private key found');
     entry.keyPresent = true;

@@ -57,6 +57,8 @@ export interface CertEntry {
   key?: KeyObject;
   /** The private key exists (whether or not it was loaded). */
   keyPresent?: boolean;
+  /** The key's bytes when the scan only matched it to the certificate and did not parse it (check). */
+  keyPem?: Buffer;
   kubeconfig?: KubeconfigIdentity;
   /** Catalog CA name (what kubeadm expects to have signed it). */
   expectedCa?: string;
