@@ -7,6 +7,7 @@ import { KUBELET_CONFIG, USED_BY, UsingComponent } from '../kubeadm/catalog.js';
 import { KUBECONFIG_READERS, ReadAt, RotatableCa, TRUST_FLAGS } from '../kubeadm/ca-trust.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import type { Host } from '../hosts/host.js';
+import { readOptional } from './read.js';
 import { CERT_TYPE, parsePem } from '../pki/pem.js';
 import type { Certificate } from '../pki/certificate.js';
 import type { NodeScan } from './scan-result.js';
@@ -57,18 +58,22 @@ function holdsCertificate(text: Buffer | string, ca: Certificate): boolean {
 
 /** Does this file hold the same key pair (public or private half) as the service-account key? */
 function holdsKey(text: Buffer, spki: Buffer): boolean {
-  try {
-    return createPublicKey(text).export({ type: 'spki', format: 'der' }).equals(spki);
-  } catch {
-    return false;
-  }
+  return safeSpki(text)?.equals(spki) ?? false;
 }
 
+/** A file's bytes, or undefined when it is absent or cannot be read (check reports those; a plan only looks). */
 async function readIfThere(host: Host, path: string): Promise<Buffer | undefined> {
+  const file = await readOptional(host, path);
+  return file.ok ? file.value : undefined;
+}
+
+/** The kubelet's config file, parsed once ({} when absent or not YAML: check reports that). */
+async function kubeletConfig(host: Host): Promise<Record<string, any>> {
+  const text = await readIfThere(host, KUBELET_CONFIG);
   try {
-    return (await host.stat(path)) ? await host.readFile(path) : undefined;
+    return (text && parse(text.toString())) || {};
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -97,7 +102,7 @@ async function flagPlaces(host: Host, scan: NodeScan, caName: RotatableCa, match
 }
 
 /** Kubeconfigs whose certificate-authority-data (or -file) holds the CA, and the kubelet's clientCAFile. */
-async function clusterCaPlaces(host: Host, scan: NodeScan, ca: Certificate): Promise<TrustPlace[]> {
+async function clusterCaPlaces(host: Host, scan: NodeScan, ca: Certificate, config: Record<string, any>): Promise<TrustPlace[]> {
   const places: TrustPlace[] = [];
   for (const [name, reader] of Object.entries(KUBECONFIG_READERS)) {
     const path = posix.join(scan.kubeconfigDir, name);
@@ -122,8 +127,7 @@ async function clusterCaPlaces(host: Host, scan: NodeScan, ca: Certificate): Pro
       why: reader ? `${reader} trusts the API server's certificate with it` : 'kubectl trusts the API server with it',
     });
   }
-  const config = await readIfThere(host, KUBELET_CONFIG);
-  const clientCaFile = config && (parse(config.toString()) ?? {})?.authentication?.x509?.clientCAFile;
+  const clientCaFile = config.authentication?.x509?.clientCAFile;
   if (typeof clientCaFile === 'string') {
     const path = posix.resolve('/var/lib/kubelet', clientCaFile);
     const content = await readIfThere(host, path);
@@ -175,8 +179,9 @@ function restartsOf(trusts: TrustPlace[], signed: SignedPlace[], kubeletEmbedded
 const COMPONENT_ORDER = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'];
 
 export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableCa, now = new Date()): Promise<NodeBlastRadius> {
-  const caPath = caName === 'sa' ? posix.join(scan.certDir, 'sa.pub') : (scan.cas.find((c) => c.name === caName)?.certPath ?? '');
   const entry = scan.cas.find((c) => c.name === caName);
+  const caPath = caName === 'sa' ? posix.join(scan.certDir, 'sa.pub') : (entry?.certPath ?? '');
+  const config = await kubeletConfig(host);
   const cert = entry?.cert;
   let trusts: TrustPlace[] = [];
   let ca: NodeBlastRadius['ca'] = { name: caName, path: caPath, present: false, keyPresent: false };
@@ -197,7 +202,7 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
       joinHash: caName === 'ca' ? `sha256:${cert.spkiSha256}` : undefined,
     };
     trusts = await flagPlaces(host, scan, caName, (c) => holdsCertificate(c, cert));
-    if (caName === 'ca') trusts.push(...(await clusterCaPlaces(host, scan, cert)));
+    if (caName === 'ca') trusts.push(...(await clusterCaPlaces(host, scan, cert, config)));
     if (caName === 'etcd-ca') trusts.push(...(await etcdEnvPlaces(host, cert)));
   }
   const signed = scan.entries
@@ -205,7 +210,7 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
     .map((e) => ({ name: e.name, path: e.path, usedBy: USED_BY[e.name] ?? [] }));
   // kubelet.conf with the credentials embedded (the kubelet cannot rotate them), or kubelet-client-current.pem
   const kubelet = scan.entries.find((e) => e.name === 'kubelet-client' || e.name === 'kubelet.conf');
-  const rotation = await kubeletRotation(host);
+  const rotation = config.rotateCertificates === true;
   const kubeletClient =
     kubelet?.cert && caName === 'ca' ? { path: kubelet.path, rotation, signedByThisCa: kubelet.signer === 'ca' } : undefined;
   return {
@@ -224,14 +229,5 @@ function safeSpki(pem: Buffer): Buffer | undefined {
     return createPublicKey(pem).export({ type: 'spki', format: 'der' });
   } catch {
     return undefined;
-  }
-}
-
-async function kubeletRotation(host: Host): Promise<boolean> {
-  const config = await readIfThere(host, KUBELET_CONFIG);
-  try {
-    return Boolean(config && parse(config.toString())?.rotateCertificates === true);
-  } catch {
-    return false;
   }
 }

@@ -11,6 +11,7 @@ import {
   extKeyUsages,
   keyUsages,
   nameString,
+  OIDS,
   RawExtension,
   signatureHash,
   spkiAlgorithm,
@@ -55,15 +56,6 @@ export interface Certificate {
   authorityKeyId?: string;
   selfSigned: boolean;
 }
-
-const OID = {
-  keyUsage: '2.5.29.15',
-  subjectAltName: '2.5.29.17',
-  basicConstraints: '2.5.29.19',
-  extKeyUsage: '2.5.29.37',
-  subjectKeyId: '2.5.29.14',
-  authorityKeyId: '2.5.29.35',
-};
 
 /** All certificates of a PEM text, in order. */
 export function parseCertificates(pem: string | Buffer): Certificate[] {
@@ -111,8 +103,8 @@ export function certificateFromDer(der: Buffer): Certificate {
   } catch (err) {
     throw new CertFormatError(`corrupt certificate: ${(err as Error).message}`);
   }
-  const bc = read(OID.basicConstraints, basicConstraints);
-  const san = read(OID.subjectAltName, subjectAltNames);
+  const bc = read(OIDS.basicConstraints, basicConstraints);
+  const san = read(OIDS.subjectAltName, subjectAltNames);
   let native: NativeCertificate | undefined;
   let publicKey: KeyObject | undefined;
   const cert: Certificate & { parts: CertificateParts } = {
@@ -139,14 +131,14 @@ export function certificateFromDer(der: Buffer): Certificate {
     notAfter: parts.notAfter,
     dnsNames: san?.dnsNames ?? [],
     ipAddresses: san?.ipAddresses ?? [],
-    extKeyUsages: read(OID.extKeyUsage, extKeyUsages) ?? [],
-    keyUsages: read(OID.keyUsage, keyUsages) ?? [],
+    extKeyUsages: read(OIDS.extKeyUsage, extKeyUsages) ?? [],
+    keyUsages: read(OIDS.keyUsage, keyUsages) ?? [],
     isCA: bc?.ca ?? false,
     pathLength: bc?.ca ? bc.pathLength : undefined,
     keyAlgorithm,
     spkiSha256: createHash('sha256').update(parts.spkiDer).digest('hex'),
-    subjectKeyId: read(OID.subjectKeyId, subjectKeyId),
-    authorityKeyId: read(OID.authorityKeyId, authorityKeyId),
+    subjectKeyId: read(OIDS.subjectKeyId, subjectKeyId),
+    authorityKeyId: read(OIDS.authorityKeyId, authorityKeyId),
     selfSigned: false,
   };
   cert.selfSigned = parts.subjectDer.equals(parts.issuerDer) && isSignedBy(cert, cert);

@@ -61,19 +61,6 @@ export function name(attributes: { oid: string; value: string }[]): Buffer {
   );
 }
 
-export const OIDS = {
-  commonName: '2.5.4.3',
-  organization: '2.5.4.10',
-  keyUsage: '2.5.29.15',
-  subjectAltName: '2.5.29.17',
-  basicConstraints: '2.5.29.19',
-  extKeyUsage: '2.5.29.37',
-  subjectKeyId: '2.5.29.14',
-  authorityKeyId: '2.5.29.35',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-};
-
 /** An IP address as the 4 or 16 bytes a SAN holds. */
 export function ipBytes(address: string): Buffer {
   if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));

@@ -52,6 +52,20 @@ export function oidString(bytes: Buffer): string {
   return parts.join('.');
 }
 
+/** The object identifiers kpki reads and writes in certificates. */
+export const OIDS = {
+  commonName: '2.5.4.3',
+  organization: '2.5.4.10',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  extKeyUsage: '2.5.29.37',
+  subjectKeyId: '2.5.29.14',
+  authorityKeyId: '2.5.29.35',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+};
+
 export interface RawExtension {
   oid: string;
   critical: boolean;

@@ -2,7 +2,7 @@
 // certificate is written with kpki's small DER writer and signed with node:crypto: no ASN.1 library is loaded.
 import { createHash, createPublicKey, KeyObject, randomBytes, sign } from 'node:crypto';
 import { Certificate, certificateFromDer } from './certificate.js';
-import { RawExtension, subjectAltNames } from './der.js';
+import { OIDS, RawExtension, subjectAltNames } from './der.js';
 import {
   bitString,
   explicit,
@@ -12,7 +12,6 @@ import {
   name,
   NULL,
   objectId,
-  OIDS,
   octetString,
   sequence,
   time,

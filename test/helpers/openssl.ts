@@ -76,3 +76,25 @@ export function signRequest(o: { csr: string; caCrt: string; caKey: string; extK
   const r = openssl([...args, '-copy_extensions', 'copy', '-extfile', ext, '-out', o.out]);
   if (r.status !== 0) throw new Error(`openssl could not sign ${o.csr}: ${r.stderr}`);
 }
+
+/** A self-signed EC P-256 CA made by openssl (a stranger's CA, for the refusal tests), valid for 30 days. */
+export function opensslSelfSignedCa(commonName: string, keyOut: string, certOut: string): void {
+  const r = openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    `/CN=${commonName}`,
+    '-days',
+    '30',
+    '-keyout',
+    keyOut,
+    '-out',
+    certOut,
+  ]);
+  if (r.status !== 0) throw new Error(`openssl could not make the CA ${commonName}: ${r.stderr}`);
+}

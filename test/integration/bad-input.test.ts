@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, 
 import { join } from 'node:path';
 import { hashTree, KPKI, kpki } from '../helpers/kpki.js';
 import { sharedExpiredNode } from '../helpers/lab.js';
-import { openssl } from '../helpers/openssl.js';
+import { openssl, opensslSelfSignedCa } from '../helpers/openssl.js';
 
 const { fresh } = sharedExpiredNode();
 
@@ -51,24 +51,7 @@ test('key that does not match its certificate', () => {
 test('leaf not signed by any CA present', () => {
   const root = fresh();
   const ca = join(root, PKI, 'etcd', 'ca');
-  const r = openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    '/CN=etcd-ca',
-    '-days',
-    '30',
-    '-keyout',
-    `${ca}.key`,
-    '-out',
-    `${ca}.crt`,
-  ]);
-  assert.equal(r.status, 0, r.stderr);
+  opensslSelfSignedCa('etcd-ca', `${ca}.key`, `${ca}.crt`);
   expectRefusal(root, '/etc/kubernetes/pki/');
   assert.match(kpki(['--root', root, 'check']).stdout, /not signed by its CA/);
 });

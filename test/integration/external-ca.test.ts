@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { hashTree, kpki } from '../helpers/kpki.js';
 import { sharedExpiredNode } from '../helpers/lab.js';
 import { checkJson } from '../helpers/judge.js';
-import { signRequest } from '../helpers/openssl.js';
+import { opensslSelfSignedCa, signRequest } from '../helpers/openssl.js';
 
 const { fresh } = sharedExpiredNode();
 const PKI = 'etc/kubernetes/pki';
@@ -189,23 +189,7 @@ test('external CA: a certificate from another CA, with other names, for another 
     const [api, proxy] = ['apiserver', 'front-proxy-client'].map((name) => requestsOf(n).find((r) => r.name === name)!);
     const other = mkdtempSync(join(tmpdir(), 'kpki-other-ca-'));
     try {
-      openssl([
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-subj',
-        '/CN=kubernetes',
-        '-days',
-        '30',
-        '-keyout',
-        join(other, 'ca.key'),
-        '-out',
-        join(other, 'ca.crt'),
-      ]);
+      opensslSelfSignedCa('kubernetes', join(other, 'ca.key'), join(other, 'ca.crt'));
       openssl([
         'req',
         '-new',

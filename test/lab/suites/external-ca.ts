@@ -8,13 +8,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { Load, summarize } from '../../../lab/load.js';
 import type { LabNode } from '../../../lab/lab.js';
 import { hashTree, kpkiAsync } from '../../helpers/kpki.js';
+import { opensslSelfSignedCa, signRequest } from '../../helpers/openssl.js';
 import { lab, skip } from './shared.js';
 
 interface Request {
@@ -48,31 +49,7 @@ function sign(cp1: LabNode, dir: string, r: Request, ca?: [string, string]): voi
     'front-proxy-ca': [cp1.path(`${PKI}/front-proxy-ca.crt`), cp1.path(`${PKI}/front-proxy-ca.key`)],
   };
   const [caCrt, caKey] = ca ?? cas[r.ca];
-  const ext = join(dir, `${r.name}.ext`);
-  writeFileSync(
-    ext,
-    `keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=${r.extKeyUsages.join(',')}\nbasicConstraints=critical,CA:FALSE\n`,
-  );
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    join(dir, r.csr),
-    '-CA',
-    caCrt,
-    '-CAkey',
-    caKey,
-    '-set_serial',
-    `0x${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`,
-    '-days',
-    '365',
-    '-copy_extensions',
-    'copy',
-    '-extfile',
-    ext,
-    '-out',
-    join(dir, r.crt),
-  ]);
+  signRequest({ csr: join(dir, r.csr), caCrt, caKey, extKeyUsages: r.extKeyUsages, out: join(dir, r.crt) });
 }
 
 const requestsOf = (out: string, node: string): Request[] =>
@@ -113,23 +90,7 @@ test('external CA over -i: csr -i on every node, openssl signs; a wrong certific
 
     const cp3 = cluster.controlPlanes[2];
     const stranger = join(out, 'stranger');
-    openssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=not-the-cluster-ca',
-      '-days',
-      '30',
-      '-keyout',
-      `${stranger}.key`,
-      '-out',
-      `${stranger}.crt`,
-    ]);
+    opensslSelfSignedCa('not-the-cluster-ca', `${stranger}.key`, `${stranger}.crt`);
     for (const node of cluster.controlPlanes) {
       for (const r of requestsOf(out, node.name)) {
         const wrong = node === cp3 && r.name === 'apiserver';
