@@ -4,8 +4,9 @@
 //   load balancer does; a request fails only when every node failed it;
 // - "pinned": one client per control-plane node that only ever talks to that node's address.
 // Afterwards every acknowledged write is read back: nothing acknowledged may be lost.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import https from 'node:https';
-import { EtcdClient } from './standins/etcd-client.js';
+import { EtcdClient, EtcdTls } from './standins/etcd-client.js';
 import { describeFailure, kubeRequest, KubeCredentials, loadKubeconfig } from './standins/kube-client.js';
 import type { Lab } from './lab.js';
 
@@ -51,7 +52,9 @@ function longestGap(times: number[], start: number, end: number): number {
 export class Load {
   private readonly attempts: Attempt[] = [];
   private readonly acked = new Map<string, string>();
-  private readonly etcd: Map<string, EtcdClient>;
+  private etcd: Map<string, EtcdClient>;
+  private tls: EtcdTls;
+  private readonly tlsOf: () => EtcdTls;
   private readonly api: KubeCredentials;
   private readonly agents: Map<string, https.Agent>;
   private readonly targets: string[];
@@ -66,15 +69,37 @@ export class Load {
     private readonly options: LoadOptions,
   ) {
     const cp = lab.controlPlanes[0];
-    const tls = {
+    this.tlsOf = () => ({
       ca: cp.read('/etc/kubernetes/pki/etcd/ca.crt'),
       cert: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.crt'),
       key: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.key'),
-    };
+    });
+    this.tls = this.tlsOf();
     this.targets = lab.controlPlanes.map((n) => n.address);
-    this.etcd = new Map(this.targets.map((a) => [a, new EtcdClient(`https://${a}:2379`, tls, 2000)]));
+    this.etcd = this.etcdClients();
     this.api = loadKubeconfig(lab.adminKubeconfig);
     this.agents = new Map(this.targets.map((a) => [a, new https.Agent({ keepAlive: true })]));
+  }
+
+  private etcdClients(): Map<string, EtcdClient> {
+    return new Map(this.targets.map((a) => [a, new EtcdClient(`https://${a}:2379`, this.tls, 2000)]));
+  }
+
+  /**
+   * The etcd client of the node it stands for (kube-apiserver's), with that node's files as they are now: a CA
+   * rotation rewrites etcd/ca.crt and apiserver-etcd-client, and restarts kube-apiserver to load them.
+   */
+  private etcdFor(target: string): EtcdClient {
+    const now = this.tlsOf();
+    // (caught between the key's and the certificate's rename, the pair does not match yet: keep the old one)
+    if (!new X509Certificate(now.cert).checkPrivateKey(createPrivateKey(now.key))) return this.etcd.get(target)!;
+    if (!now.ca.equals(this.tls.ca) || !now.cert.equals(this.tls.cert) || !now.key.equals(this.tls.key)) {
+      const old = this.etcd;
+      this.tls = now;
+      this.etcd = this.etcdClients();
+      setTimeout(() => old.forEach((c) => c.close()), 5000).unref();
+    }
+    return this.etcd.get(target)!;
   }
 
   /** Starts the clients in the background; finish() stops them and reports. */
@@ -107,7 +132,7 @@ export class Load {
     });
     const key = `/registry/configmaps/${NAMESPACE}/${name}`;
     try {
-      await this.etcd.get(target)!.put(key, value);
+      await this.etcdFor(target).put(key, value);
       this.acked.set(key, value);
       return this.record(client, 'write', target);
     } catch (err) {
@@ -170,6 +195,7 @@ export class Load {
     this.stopped = true;
     await this.finished;
     const end = Date.now();
+    this.etcdFor(this.targets[0]); // read back with the files as they are now
     const lost: string[] = [];
     for (const [key, value] of this.acked) {
       let found: string | undefined | null = null;

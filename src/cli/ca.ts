@@ -1,9 +1,24 @@
-// kpki ca plan: the blast radius of rotating a CA (files on the nodes, the API's objects, what people must handle),
+// kpki ca plan and kpki ca rotate. plan: the blast radius of rotating a CA (files on the nodes, the API's objects, what people must handle),
 // before anything changes. Read-only, on one node (--root or this machine) or the whole cluster (-i).
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
-import { action, clusterConnectOptions, GlobalOptions, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
+import { FILE_ONLY_CAS, FileOnlyCa, Phase, PHASES, ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CaPair } from '../pki/successor-ca.js';
+import {
+  action,
+  clusterConnectOptions,
+  confirm,
+  GlobalOptions,
+  globalsOf,
+  hostOf,
+  inventoryNodesOf,
+  log,
+  requireLiveNode,
+  scanOptionsOf,
+} from './context.js';
+import { strategyFlag, timeoutFlag } from './flags.js';
 
 interface PlanFlags {
   ca: string;
@@ -22,7 +37,151 @@ export function caCommand(): Command {
       '\nExit codes: 0 the plan is complete, 1 it is incomplete (a node not reached, the API not visible, the CA differs between nodes), 2 the CA cannot be rotated (missing or expired: kpki recover) or a usage error.',
     )
     .action(action((opts: PlanFlags, sub: Command) => planCommand(globalsOf(sub), opts)));
+  command
+    .command('rotate')
+    .description(
+      'rotate a CA with -i, phase by phase, one control-plane node at a time: trust old + new, issue from the new, verify, finish',
+    )
+    .requiredOption('--ca <name>', `which: ${FILE_ONLY_CAS.join(', ')} (ca and sa: not yet; kpki ca plan shows their blast radius)`)
+    .option('--phase <phase>', `${PHASES.join(', ')} or all (in that order, stopping at the first that does not complete)`, 'all')
+    .option('--new-ca-cert <file>', 'the new CA certificate (with --new-ca-key) instead of one made in memory')
+    .option('--new-ca-key <file>', 'the new CA key')
+    .option('--save-ca <dir>', 'also keep the new CA made in memory here (a 0700 directory; the key 0600)')
+    .option('--dry-run', 'show what the next phase would change on each node, change nothing')
+    .option('-y, --yes', 'apply without asking')
+    .option('--resume', 'with -i: continue a phase that was interrupted (its journal is on the nodes)')
+    .option('--restart', 'without -i: restart what reads a changed CA file only at start, verify, roll back on failure')
+    .option('--strategy <name>', 'how to restart components: auto, manifest, crictl, docker or systemd', 'auto')
+    .option('--timeout <duration>', 'how long a component may take to become healthy', '5m')
+    .option('-o, --output <format>', "json prints each phase's report as JSON on stdout")
+    .option('--report <file>', "also write the last phase's report as JSON to this file")
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 every phase asked for completed (or had nothing to do), 1 a phase was refused or stopped (verify: something still uses the old CA), 2 usage error.',
+    )
+    .action(action((opts: RotateFlags, sub: Command) => rotateCommand(globalsOf(sub), opts)));
   return command;
+}
+
+interface RotateFlags {
+  restart?: boolean;
+  ca: string;
+  phase: string;
+  newCaCert?: string;
+  newCaKey?: string;
+  saveCa?: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  resume?: boolean;
+  strategy: string;
+  timeout: string;
+  output?: string;
+  report?: string;
+}
+
+async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise<number> {
+  if (!(FILE_ONLY_CAS as readonly string[]).includes(opts.ca))
+    throw new UsageError(
+      `kpki ca rotate rotates ${FILE_ONLY_CAS.join(' and ')} in this version; ${opts.ca} is not supported yet`,
+      `kpki ca plan --ca ${opts.ca} shows what trusts it`,
+    );
+  const phases = opts.phase === 'all' ? [...PHASES] : [opts.phase];
+  if (!phases.every((p) => (PHASES as readonly string[]).includes(p)))
+    throw new UsageError(`--phase must be one of ${PHASES.join(', ')} or all`);
+  if (Boolean(opts.newCaCert) !== Boolean(opts.newCaKey)) throw new UsageError('--new-ca-cert and --new-ca-key go together');
+  const newCa = opts.newCaCert ? await readCaPair(opts.newCaCert, opts.newCaKey!) : undefined;
+  if (!globals.inventory) return rotateHere(globals, opts, phases as Phase[], newCa);
+  const { runClusterOperation } = await import('./renew-cluster.js');
+  const { rotateCaPhase } = await import('../cluster/ca-rotate.js');
+  const flags = { ...opts, maxUnavailable: '1' };
+  for (const phase of phases as Phase[]) {
+    let result: string | undefined;
+    const code = await runClusterOperation(globals, flags, async (c) => {
+      const outcome = await rotateCaPhase(c.nodes, {
+        ...c,
+        ca: opts.ca as FileOnlyCa,
+        phase,
+        newCa,
+        saveCa: opts.saveCa ? (pair) => saveCaPair(opts.saveCa!, opts.ca, pair) : undefined,
+        strategy: strategyFlag(opts.strategy),
+        timeoutMs: timeoutFlag(opts.timeout),
+        dryRun: Boolean(opts.dryRun),
+        resume: Boolean(opts.resume),
+      });
+      result = outcome.report.result;
+      return outcome;
+    });
+    if (code !== 0) return code;
+    // a dry run can plan only the next phase with work: the later ones depend on it
+    if (result === 'dry-run') {
+      if (phases.length > 1) log(`(the phases after ${phase} are planned when ${phase} has run)`);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+/** Without -i: every phase asked for on this node (or the disk at --root), one after the other. */
+async function rotateHere(globals: GlobalOptions, opts: RotateFlags, phases: Phase[], newCa?: CaPair): Promise<number> {
+  const host = hostOf(globals);
+  if (opts.restart) requireLiveNode(host, 'ca rotate --restart');
+  // on a running node each phase must be in service before the next: etcd would serve a new-CA certificate to an
+  // API server that does not trust it yet
+  if (host.live && !opts.restart && !opts.dryRun && phases.filter((p) => p !== 'verify').length > 1)
+    throw new UsageError(
+      'on a running node, give --restart (each phase is brought into service before the next), or run one --phase at a time and restart what it names in between',
+    );
+  const { rotateCaOnNode } = await import('../service/rotate-node.js');
+  const restart = opts.restart ? { strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) } : undefined;
+  for (const phase of phases) {
+    let planned = false;
+    const code = await rotateCaOnNode(host, {
+      ca: opts.ca as FileOnlyCa,
+      phase,
+      newCa,
+      scan: scanOptionsOf(globals),
+      restart,
+      log,
+      madeCa: opts.saveCa ? async (pair) => void log(await saveCaPair(opts.saveCa!, opts.ca, pair)) : undefined,
+      review: async (plan, stage) => {
+        planned = true;
+        log(`${opts.ca} ${phase} on ${host.name} (${stage}):`);
+        for (const w of plan.writes) log(`  ${w.kind === 'remove' ? 'remove' : 'write'} ${w.path}`);
+        if (plan.restart.length) log(`  then restart ${plan.restart.join(', ')} (they read it only at start)`);
+        if (opts.dryRun) return 0;
+        return confirm(opts.yes, `Apply the ${phase} phase of ${opts.ca} on ${host.name}?`);
+      },
+    });
+    if (code !== 0) return code;
+    if (opts.dryRun && planned) {
+      log(`(dry run: nothing was changed${phases.length > 1 ? `; the phases after ${phase} are planned when ${phase} has run` : ''})`);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+async function readCaPair(certFile: string, keyFile: string): Promise<CaPair> {
+  const { parseCertificate } = await import('../pki/certificate.js');
+  const { parsePrivateKey } = await import('../pki/keys.js');
+  try {
+    return { cert: parseCertificate(readFileSync(certFile)), key: parsePrivateKey(readFileSync(keyFile)) };
+  } catch (err) {
+    throw new UsageError(`--new-ca-cert ${certFile} / --new-ca-key ${keyFile}: ${(err as Error).message}`);
+  }
+}
+
+/** --save-ca: the new CA beside nothing else, never over an existing file. */
+async function saveCaPair(dir: string, ca: string, pair: CaPair): Promise<string> {
+  const { certificateToPem } = await import('../pki/certificate.js');
+  const { privateKeyToPem } = await import('../pki/keys.js');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const cert = join(dir, `${ca}.crt`);
+  const key = join(dir, `${ca}.key`);
+  writeFileSync(key, privateKeyToPem(pair.key), { mode: 0o600, flag: 'wx' });
+  writeFileSync(cert, certificateToPem(pair.cert), { mode: 0o644, flag: 'wx' });
+  return `--save-ca: the new ${ca} is kept in ${cert} and ${key}`;
 }
 
 async function planCommand(globals: GlobalOptions, opts: PlanFlags): Promise<number> {

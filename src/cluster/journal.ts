@@ -8,6 +8,8 @@ import { STATE_DIR } from '../node/backup.js';
 import type { Component } from '../service/health.js';
 import type { StrategyName } from '../service/strategies.js';
 import type { SanChange } from '../node/plan.js';
+import type { RotatableCa } from '../kubeadm/ca-trust.js';
+import type { WritingPhase } from '../node/ca-rotation.js';
 
 export const ROLLOUT_JOURNAL = `${STATE_DIR}/rollout.json`;
 
@@ -27,11 +29,13 @@ export interface RolloutSettings {
   sans?: SanChange;
   /** kpki import -i: the operator's directory of requests and signed certificates (DIR/<node>/), instead of signing. */
   importFrom?: string;
+  /** kpki ca rotate: the CA and the phase this rollout carries out on every control-plane node. */
+  caRotation?: { ca: RotatableCa; phase: WritingPhase };
 }
 
 export interface RolloutJournal {
   rollout: string;
-  operation: 'renew' | 'recover' | 'kubelet renew';
+  operation: 'renew' | 'recover' | 'kubelet renew' | 'ca rotate';
   startedAt: string;
   by: string;
   settings: RolloutSettings;

@@ -7,6 +7,7 @@ import { BackupManifest, changedSince, listBackups, readBackup } from '../node/b
 import type { FileWrite } from '../node/materialize.js';
 import type { RenewalPlan } from '../node/plan.js';
 import type { NodeJournal } from './journal.js';
+import { isRestartName } from '../service/into-service.js';
 
 export interface Change {
   name: string;
@@ -56,7 +57,7 @@ export async function journaledWrite(
     }
     const renewed = planned.changes.map((c) => c.name);
     await journal.set({ step: 'writing', renewed, changes: planned.changes });
-    o.step(`backup + write ${renewed.join(', ')}`);
+    o.step(`backup + write ${renewed.filter((n) => !isRestartName(n)).join(', ')}`);
     const { backup } = await applyWrites(host, planned.writes, o.reason);
     await journal.set({ step: 'written', backup: backup.id });
     return { outcome: 'written', backup, fresh: true };

@@ -12,7 +12,9 @@ import type { SshHost } from '../hosts/ssh.js';
 import { repairNode } from '../service/renew-node.js';
 import { changesOf, journaledWrite } from './journaled-write.js';
 import { importPlanFor } from './import-plan.js';
-import { bringIntoService, rollBack } from '../service/into-service.js';
+import { bringIntoService, isRestartName, rollBack } from '../service/into-service.js';
+import { caPhaseWrites } from './ca-phase.js';
+import type { CaPair } from '../pki/successor-ca.js';
 import { nodeProblems, waitGate } from './gates.js';
 import type { NodeJournal } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
@@ -25,6 +27,8 @@ export interface NodeRenewalContext {
   journal: NodeJournal;
   /** What the rollout's backups are called on the nodes, e.g. "renew (rollout r2026...)". */
   reason: string;
+  /** kpki ca rotate, trust phase: the new CA (held in memory; written to control-plane nodes only). */
+  nextCa?: CaPair;
 }
 
 export type NodeRenewalOutcome = { outcome: 'renewed' | 'unchanged' } | { outcome: 'rolled-back' | 'failed'; detail: string };
@@ -43,6 +47,7 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
       async () => {
         events.step(node.name, 'plan');
         const inventory = await scanNode(host, ctx.scan);
+        if (settings.caRotation) return caPhaseWrites(host, inventory, settings.caRotation, ctx.nextCa);
         if (settings.importFrom) {
           const signed = await importPlanFor(host, inventory, settings.importFrom, node.name, new Date());
           return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
@@ -56,10 +61,10 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
     );
     if (written.outcome === 'unchanged') return { outcome: 'unchanged' };
     const { backup } = written;
-    if (written.fresh) log(`renewed ${journal.state.renewed!.length} certificate(s); backup ${backup.id}`);
+    if (written.fresh) log(`renewed ${journal.state.renewed!.filter((n) => !isRestartName(n)).length} certificate(s); backup ${backup.id}`);
     const renewed = journal.state.renewed ?? [];
     report.backup = backup.id;
-    report.certificates = journal.state.changes ?? renewed.map((name) => ({ name }));
+    report.certificates = (journal.state.changes ?? renewed.map((name) => ({ name }))).filter((c) => !isRestartName(c.name));
     events.step(node.name, 'bring into service');
     const result = await bringIntoService(host, renewed, backup, {
       ...serviceOptions,

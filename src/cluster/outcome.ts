@@ -39,7 +39,7 @@ export interface RolloutReport {
   kind: 'KpkiRolloutReport';
   apiVersion: 'kpki.io/v1';
   rollout?: string;
-  operation: 'renew' | 'recover' | 'kubelet renew';
+  operation: 'renew' | 'recover' | 'kubelet renew' | 'ca rotate';
   startedAt: string;
   finishedAt?: string;
   result?: RolloutResult;

@@ -39,6 +39,7 @@ import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import { importPlanFor } from './import-plan.js';
 import { describeError } from '../errors.js';
+import type { CaPair } from '../pki/successor-ca.js';
 
 export interface RolloutOptions extends ConnectOptions {
   settings: RolloutSettings;
@@ -300,11 +301,11 @@ async function writeJournals(op: Operation, members: Member[], start: Start, nee
 }
 
 /** One control-plane node, then the cluster gate; why the rollout must stop, if it must. */
-async function controlPlaneStep(
+export async function controlPlaneStep(
   op: Operation,
-  m: Member,
-  members: Member[],
-  o: { reason: string; settings: RolloutSettings; scan: ScanOptions },
+  m: ClusterMember & { journal?: RolloutJournal },
+  members: ClusterMember[],
+  o: { reason: string; settings: RolloutSettings; scan: ScanOptions; nextCa?: CaPair },
 ): Promise<string | undefined> {
   const ctx = {
     scan: o.scan,
@@ -312,6 +313,7 @@ async function controlPlaneStep(
     report: op.entry(m.node.name),
     journal: new NodeJournal(m.host, m.journal!),
     reason: o.reason,
+    nextCa: o.nextCa,
   };
   const started = Date.now();
   const result = await renewControlPlaneNode(m.node, m.host, ctx);

@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { Host, HostLock } from '../hosts/host.js';
 import { LockHeldError } from '../hosts/host.js';
-import { keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
+import { keyMatchesCertificate, parseCertificate, parseCertificates } from '../pki/certificate.js';
 import { parsePrivateKey } from '../pki/keys.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { BACKUP_DIR, BackupManifest, createBackup, listBackups, readBackup, restoreFiles, STATE_DIR } from './backup.js';
@@ -182,6 +182,13 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
     if (textFiles.length === files.length) {
       // plain files (systemd units, the kpki binary): read back byte for byte
       continue; // (read back byte for byte above)
+    }
+    const bundles = files.filter((f) => f.kind === 'file' && f.format === 'bundle');
+    if (bundles.length === files.length) {
+      // CA bundles: certificates only, every one of them readable
+      for (const f of bundles)
+        if (parseCertificates(await host.readFile(f.path)).length === 0) throw new Error(`written ${f.path} holds no certificate`);
+      continue;
     }
     const yamlFiles = files.filter((f) => f.kind === 'file' && f.format === 'yaml');
     if (yamlFiles.length === files.length) {

@@ -1,7 +1,7 @@
 // Reading one CA or one cert/key pair into inventory entries.
 import type { Host } from '../hosts/host.js';
 import type { CaEntry, CertEntry } from './scan-result.js';
-import { KeyLoading, LOAD_ALL_KEYS, readCertificate, readCertificateChain, readMatchedKey, readOrStatKey } from './read.js';
+import { KeyLoading, LOAD_ALL_KEYS, readCertificateChain, readMatchedKey, readOrStatKey } from './read.js';
 
 export async function readCa(
   host: Host,
@@ -11,9 +11,12 @@ export async function readCa(
   keys: KeyLoading = LOAD_ALL_KEYS,
 ): Promise<CaEntry> {
   const entry: CaEntry = { name, certPath, keyPath, keyPresent: false, missing: false, problems: [], embeddedOnly: false };
-  const cert = await readCertificate(host, certPath);
-  if (cert.ok) entry.cert = cert.value;
-  else if (cert.absent) entry.missing = true;
+  const cert = await readCertificateChain(host, certPath);
+  if (cert.ok) {
+    entry.cert = cert.value.cert;
+    // a bundle: a CA rotation in progress (old and new trusted), or CAs an operator added by hand
+    if (cert.value.chain.length) entry.alsoTrusted = cert.value.chain.length;
+  } else if (cert.absent) entry.missing = true;
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(certPath)}: ${cert.error}` });
   // read-only commands only look whether the CA key is there: it is never pulled into memory to be looked at
   const key = await readOrStatKey(host, keyPath, keys.ca);

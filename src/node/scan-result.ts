@@ -44,6 +44,8 @@ export interface CaEntry {
   problems: Problem[];
   /** Found only inside a kubeconfig (no CA file on this node). */
   embeddedOnly: boolean;
+  /** More certificates after the first in the CA file: it trusts a bundle (a rotation in progress, `kpki ca rotate`). */
+  alsoTrusted?: number;
 }
 
 export interface CertEntry {

@@ -74,7 +74,8 @@ function subjectPublicKeyBits(spki: Buffer): Buffer {
   };
   readLength(); // the outer SEQUENCE
   at++; // the AlgorithmIdentifier's tag
-  at += readLength(); // and its content
+  const algorithm = readLength(); // (read before adding: readLength moves `at` past the length bytes)
+  at += algorithm; // and its content
   at++; // the BIT STRING's tag
   const length = readLength();
   return spki.subarray(at + 1, at + length); // without the unused-bits byte
@@ -175,6 +176,8 @@ export function distinguishedName(commonName: string, organizations: string[] = 
 
 export interface CaSpec {
   commonName: string;
+  /** The subject as DER, byte for byte (a successor CA keeps its predecessor's); else made from commonName. */
+  subjectDer?: Buffer;
   dnsNames?: string[];
   key: KeyObject;
   notBefore: Date;
@@ -191,7 +194,7 @@ export async function selfSignCa(spec: CaSpec): Promise<Certificate> {
     { oid: OIDS.subjectKeyId, critical: false, value: octetString(keyIdOf(spki)) },
   ];
   if (spec.dnsNames?.length) extensions.push({ oid: OIDS.subjectAltName, critical: false, value: generalNames(spec.dnsNames, []) });
-  const subject = distinguishedName(spec.commonName);
+  const subject = spec.subjectDer ?? distinguishedName(spec.commonName);
   return signCertificate({
     subject,
     issuer: subject,

@@ -20,14 +20,22 @@ const RELOADS_BY_ITSELF: Partial<Record<Component, string[]>> = {
 };
 const SERVE_WAIT_MS: Partial<Record<Component, number>> = { etcd: 10_000, 'kube-apiserver': 90_000 };
 
+/**
+ * A name among the renewed ones that restarts a component although none of its certificates changed: it reads a
+ * changed CA bundle only at start (a CA rotation).
+ */
+export const restartOf = (component: Component) => `restart:${component}`;
+export const isRestartName = (name: string) => name.startsWith('restart:');
+
 /** The components that load the renewed files, in restart order. */
 export function componentsUsing(renewed: string[]): Component[] {
   const used = new Set(renewed.flatMap((name) => USED_BY[name] ?? []));
-  return COMPONENTS.filter((c) => used.has(c));
+  return COMPONENTS.filter((c) => used.has(c) || renewed.includes(restartOf(c)));
 }
 
 /** A component whose renewed files are all ones it re-reads by itself. */
 export function reloadsByItself(component: Component, renewed: string[]): boolean {
+  if (renewed.includes(restartOf(component))) return false;
   const own = renewed.filter((name) => (USED_BY[name] ?? []).includes(component));
   return own.length > 0 && own.every((name) => RELOADS_BY_ITSELF[component]?.includes(name));
 }

@@ -61,13 +61,14 @@ export function servedEndpoints(services: NodeServices, component: Component): E
   return [];
 }
 
-export async function servedSerial(
+/** The certificate an endpoint serves (DER), from one TLS handshake that trusts nothing (it only looks). */
+export async function servedCertificate(
   host: string,
   port: number,
   client?: { cert: Buffer; key: Buffer },
   timeoutMs = 3000,
   via?: Dial,
-): Promise<string> {
+): Promise<Buffer> {
   const raw = via
     ? await withTimeout(via(host, port), timeoutMs, `no connection to ${host}:${port} from the node within ${timeoutMs} ms`)
     : undefined;
@@ -84,14 +85,24 @@ export async function servedSerial(
         servername: /^[\d.:]+$/.test(host) ? undefined : host,
       },
       () => {
-        const serial = socket.getPeerCertificate().serialNumber;
+        const der = socket.getPeerCertificate().raw;
         socket.destroy();
-        resolve(serial);
+        resolve(der);
       },
     );
     socket.on('timeout', () => socket.destroy(new Error(`no TLS handshake within ${timeoutMs} ms`)));
     socket.on('error', reject);
   });
+}
+
+export async function servedSerial(
+  host: string,
+  port: number,
+  client?: { cert: Buffer; key: Buffer },
+  timeoutMs = 3000,
+  via?: Dial,
+): Promise<string> {
+  return new X509Certificate(await servedCertificate(host, port, client, timeoutMs, via)).serialNumber;
 }
 
 const sameSerial = (a: string, b: string) => a.replace(/^0+/, '').toUpperCase() === b.replace(/^0+/, '').toUpperCase();

@@ -81,3 +81,35 @@ export async function kpkiAsync(args: string[], env: Record<string, string> = {}
     );
   });
 }
+
+/**
+ * Runs the CLI and kills it (SIGKILL, as a crash or a lost operator machine would) as soon as its output matches
+ * `when`; its output and how it ended. A run that ends before it matches ends with its own exit code.
+ */
+export async function kpkiKilledWhen(
+  args: string[],
+  when: RegExp,
+  timeoutMs = 300_000,
+): Promise<{ out: string; signal: NodeJS.Signals | null }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [KPKI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let out = '';
+  const closed = new Promise((resolve) => child.once('close', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`never reached ${when}:\n${out}`)), timeoutMs);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      if (when.test(out) && child.exitCode === null) {
+        child.kill('SIGKILL');
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  await closed;
+  return { out, signal: child.signalCode };
+}

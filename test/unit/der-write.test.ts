@@ -78,3 +78,37 @@ test('a key is matched against its certificate from its DER (PKCS#1, SEC1, PKCS#
 function keyMatchesSpki(key: import('node:crypto').KeyObject, spki: Buffer): boolean {
   return createPublicKey(key).export({ format: 'der', type: 'spki' }).equals(spki);
 }
+
+test("a CA's subject key identifier is the SHA-1 of its public key, as openssl computes it: two CAs with different keys never share one", async () => {
+  const now = new Date();
+  const later = new Date(now.getTime() + 86_400_000);
+  const ids = new Set<string>();
+  for (const key of [
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+    generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey,
+    generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
+  ]) {
+    const ca = await selfSignCa({ commonName: 'etcd-ca', key, notBefore: now, notAfter: later });
+    const keyFile = tempFile(key.export({ type: 'pkcs8', format: 'pem' }));
+    // openssl's own certificate for the same key, with its subjectKeyIdentifier=hash
+    const theirs = openssl([
+      'req',
+      '-new',
+      '-x509',
+      '-key',
+      keyFile,
+      '-subj',
+      '/CN=judge',
+      '-days',
+      '1',
+      '-addext',
+      'subjectKeyIdentifier=hash',
+    ]);
+    assert.equal(theirs.status, 0, theirs.stderr);
+    const skid = openssl(['x509', '-noout', '-ext', 'subjectKeyIdentifier'], theirs.stdout).stdout.split('\n')[1].trim().replace(/:/g, '');
+    assert.equal(ca.subjectKeyId?.toUpperCase(), skid.toUpperCase(), `${key.asymmetricKeyType}: openssl computes the same key identifier`);
+    ids.add(skid);
+  }
+  assert.equal(ids.size, 4);
+});

@@ -4,14 +4,13 @@
 // node 2 is finished by --resume.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type { LabNode } from '../../../lab/lab.js';
 import { Load, LoadReport, summarize } from '../../../lab/load.js';
-import { KPKI, hashTree, kpkiAsync } from '../../helpers/kpki.js';
+import { hashTree, KPKI, kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
 import { kubectl } from '../../helpers/lab-tools.js';
 import { lab, skip } from './shared.js';
 
@@ -209,26 +208,8 @@ test('renew -i killed in the middle of node 2 (a manifest parked): a new rollout
   const cluster = lab();
   const inventory = cluster.writeInventory();
   const args = ['renew', '-i', inventory, 'apiserver-etcd-client', 'controller-manager.conf', '--yes'];
-  const child = spawn(process.execPath, [KPKI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-  let out = '';
-  const killed = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`never reached lab-cp2's restart:\n${out}`)), 300_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-      if (/lab-cp2: +kube-apiserver: manifest moved to/.test(out) && child.exitCode === null) {
-        child.kill('SIGKILL');
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  await killed;
-  await new Promise((r) => child.once('close', r));
-  assert.equal(child.signalCode, 'SIGKILL', `kpki ended before it was killed:\n${out}`);
+  const { out, signal } = await kpkiKilledWhen(args, /lab-cp2: +kube-apiserver: manifest moved to/);
+  assert.equal(signal, 'SIGKILL', `kpki ended before it was killed:\n${out}`);
   const rollout: string = JSON.parse(readFileSync(cluster.node(2).path('/var/lib/kpki/rollout.json'), 'utf8')).rollout;
   assert.ok(rollout, 'node 2 keeps the rollout journal');
 

@@ -1,0 +1,22 @@
+// A CA rotation phase as a rollout node's writes: what the node's files say is left of the phase (node/ca-rotation),
+// with the components that must restart to read a changed bundle carried as restart names (service/into-service).
+import type { Host } from '../hosts/host.js';
+import type { RotatableCa } from '../kubeadm/ca-trust.js';
+import { planPhase, rotationState, WritingPhase } from '../node/ca-rotation.js';
+import type { NodeScan } from '../node/scan-result.js';
+import type { CaPair } from '../pki/successor-ca.js';
+import { restartOf } from '../service/into-service.js';
+import type { PlannedWrites } from './journaled-write.js';
+
+export async function caPhaseWrites(
+  host: Host,
+  scan: NodeScan,
+  rotation: { ca: RotatableCa; phase: WritingPhase },
+  nextCa?: CaPair,
+): Promise<PlannedWrites | undefined> {
+  if (rotation.phase === 'trust' && !nextCa) throw new Error('the trust phase needs the new CA');
+  const state = await rotationState(host, scan, rotation.ca);
+  const planned = await planPhase(host, scan, state, rotation.phase, nextCa);
+  if (!planned) return undefined;
+  return { writes: planned.writes, changes: [...planned.changes, ...planned.restart.map((c) => ({ name: restartOf(c) }))] };
+}

@@ -1,0 +1,375 @@
+// kpki ca rotate, one phase over the whole cluster. Before anything changes: reach every node, read each control-plane
+// node's rotation state from its files, refuse a phase the cluster is not ready for (naming each node's state), and
+// plan every node. Then the control-plane nodes one at a time through the rollout's node step (journal, backup, atomic
+// writes, restart of what reads a bundle only at start, node gate, cluster gate, roll back and stop at a node that does
+// not come back). verify is read-only: every leaf on disk and every served chain must come from the new CA.
+import { describeError, KpkiError } from '../errors.js';
+import type { RotatableCa } from '../kubeadm/ca-trust.js';
+import { describeStage, planPhase, Phase, RotationState, rotationState, stillOld, waitingCa, WritingPhase } from '../node/ca-rotation.js';
+import { scanNode, ScanOptions } from '../node/scan.js';
+import type { NodeScan } from '../node/scan-result.js';
+import { Certificate, certificateFromDer, isSignedBy } from '../pki/certificate.js';
+import { CaPair, successorCa, unfitSuccessor } from '../pki/successor-ca.js';
+import { readServices } from '../service/health.js';
+import { servedCertificate, servedEndpoints } from '../service/served.js';
+import type { StrategyName } from '../service/strategies.js';
+import type { ConnectOptions } from './connect.js';
+import { preflightProblems } from './gates.js';
+import type { InventoryNode } from './inventory/model.js';
+import {
+  clearRolloutJournal,
+  newRolloutId,
+  operatorName,
+  readRolloutJournal,
+  RolloutJournal,
+  RolloutSettings,
+  writeRolloutJournal,
+} from './journal.js';
+import { ClusterMember, clusterOperation, markUntouched, OperationOutcome } from './operation.js';
+import type { Operation, RolloutEvents } from './outcome.js';
+import { controlPlaneStep } from './rollout.js';
+
+export interface CaRotateOptions extends ConnectOptions {
+  ca: RotatableCa;
+  phase: Phase;
+  /** --new-ca-cert/--new-ca-key: the operator's new CA instead of one made in memory. */
+  newCa?: CaPair;
+  /** --save-ca DIR: keeps a copy of a CA made here; returns what to tell. */
+  saveCa?: (pair: CaPair) => Promise<string>;
+  strategy: StrategyName;
+  timeoutMs: number;
+  scan: ScanOptions;
+  concurrency: number;
+  dryRun: boolean;
+  resume: boolean;
+  confirm: (question: string) => Promise<number | undefined>;
+  events: RolloutEvents;
+}
+
+interface Member extends ClusterMember {
+  scan: NodeScan;
+  state: RotationState;
+  journal?: RolloutJournal;
+}
+
+const ORDER: Phase[] = ['trust', 'issue', 'verify', 'finish'];
+
+/** The CA a node is moving to: waiting beside the bundle, or already signing. */
+const targetOf = (s: RotationState): Certificate | undefined => s.next ?? (s.stage === 'issued' ? s.certs[0] : undefined);
+const same = (a?: Certificate, b?: Certificate) => Boolean(a && b && a.der.equals(b.der));
+const stageLine = (m: Member) => `${m.node.name}: ${describeStage(m.state)}`;
+
+export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promise<OperationOutcome> {
+  const spec = {
+    kind: 'ca rotate' as const,
+    needsEveryNode: `the ${o.phase} phase needs every node`,
+    interrupted: (err: string) => [
+      `CA rotation (${o.ca}, ${o.phase}) interrupted: ${err}`,
+      'Every control-plane node keeps its journal and its files say how far it got: fix the cause, then run the same command with --resume.',
+    ],
+  };
+  return clusterOperation(nodes, spec, o, async (op, reached) => {
+    for (const w of reached.filter((r) => r.node.role !== 'control-plane'))
+      op.events.finished(w.node.name, 'unchanged', `${o.ca} is trusted by control-plane components only`);
+    const members: Member[] = [];
+    for (const r of reached.filter((x) => x.node.role === 'control-plane')) {
+      const scan = await scanNode(r.host, o.scan);
+      members.push({ ...r, scan, state: await rotationState(r.host, scan, o.ca), journal: await readRolloutJournal(r.host) });
+    }
+    if (members.length === 0) return op.finish(2, 'refused', 'No control-plane node in the inventory: nothing holds the CA.');
+    const journals = journalCheck(op, members, o);
+    if (journals) return journals;
+    if (o.phase === 'verify') return verify(op, members, o);
+    return writePhase(op, members, o, reached);
+  });
+}
+
+/** An interrupted rollout on the nodes: this phase's is resumed (--resume), a later phase's means this one is done. */
+function journalCheck(op: Operation, members: Member[], o: CaRotateOptions): OperationOutcome | undefined {
+  const journal = members.map((m) => m.journal).find(Boolean);
+  if (!journal) return undefined;
+  const rotation = journal.settings.caRotation;
+  if (journal.operation !== 'ca rotate' || !rotation)
+    return op.finish(
+      1,
+      'refused',
+      `An interrupted ${journal.operation} rollout ${journal.rollout} left its journal on the nodes: finish it first (kpki ${journal.operation} -i ... --resume).`,
+    );
+  if (rotation.ca !== o.ca)
+    return op.finish(
+      1,
+      'refused',
+      `An interrupted rotation of ${rotation.ca} (${rotation.phase} phase) left its journal: finish it first (kpki ca rotate --ca ${rotation.ca} --phase ${rotation.phase} --resume).`,
+    );
+  if (ORDER.indexOf(rotation.phase) > ORDER.indexOf(o.phase))
+    return op.finish(
+      0,
+      'nothing-to-do',
+      `The interrupted rotation is past the ${o.phase} phase (its ${rotation.phase} phase is to be resumed).`,
+    );
+  if (rotation.phase !== o.phase)
+    return op.finish(
+      1,
+      'refused',
+      `The ${rotation.phase} phase of this rotation was interrupted: resume it first (--phase ${rotation.phase} --resume).`,
+    );
+  if (!o.resume)
+    return op.finish(
+      1,
+      'refused',
+      `The ${rotation.phase} phase of rollout ${journal.rollout} (started ${journal.startedAt} by ${journal.by}) was interrupted: continue it with --resume.`,
+    );
+  op.report.rollout = journal.rollout;
+  op.report.resumed = true;
+  return undefined;
+}
+
+/** Is the cluster ready for this phase? The phase's target CA, or why not (every node's state named). */
+function readiness(members: Member[], phase: WritingPhase): { target?: Certificate; done?: string; refusal?: string } {
+  const targets = members.map((m) => targetOf(m.state));
+  const first = targets.find(Boolean);
+  const mixed = targets.some((t) => t && !same(t, first));
+  const states = members.map(stageLine).join('\n  ');
+  if (mixed) return { refusal: `the control-plane nodes are moving to different new CAs:\n  ${states}` };
+  const signers = members.filter((m) => m.state.stage !== 'issued').map((m) => m.state.certs[0]);
+  if (phase === 'trust') {
+    if (signers.some((s) => !same(s, signers[0])))
+      return { refusal: `the nodes' CAs differ (a rotation must start from one CA):\n  ${states}` };
+    if (
+      members.every((m) => m.state.stage === 'issued' || (m.state.stage === 'trusted' && same(m.state.next, first))) &&
+      members.some((m) => m.state.stage === 'issued')
+    )
+      return { done: 'the new CA already signs: the trust phase is behind this rotation' };
+    return { target: first };
+  }
+  if (phase === 'issue') {
+    if (members.some((m) => !targetOf(m.state) || (m.state.stage === 'single' && m.state.next)))
+      return {
+        refusal: `every control-plane node must trust the new CA before any signs with it: run the trust phase first:\n  ${states}`,
+      };
+    return { target: first };
+  }
+  // finish: every node signs with the same new CA (or has finished with it)
+  const news = members.map((m) => m.state.certs[0]);
+  if (members.some((m) => m.state.stage === 'trusted') || news.some((c) => !same(c, news[0])))
+    return { refusal: `the new CA must sign on every control-plane node first: run the issue phase:\n  ${states}` };
+  if (members.every((m) => m.state.stage === 'single')) return { done: 'no bundle left: every node trusts one CA' };
+  return { target: news[0] };
+}
+
+/** The new CA of the trust phase: the one already waiting on the nodes, the operator's, or a new one. */
+async function nextCa(members: Member[], o: CaRotateOptions, waiting?: Certificate): Promise<{ pair: CaPair; source: string }> {
+  const old = members[0].state.certs[0];
+  if (waiting) {
+    if (o.newCa && !same(o.newCa.cert, waiting))
+      throw new KpkiError(
+        `another new ${o.ca} is already trusted on the nodes (an earlier trust phase): continue with it (leave out --new-ca-cert) or finish that rotation`,
+      );
+    for (const m of members.filter((x) => same(x.state.next, waiting))) {
+      const pair = await waitingCa(m.host, m.state).catch(() => undefined);
+      if (pair) return { pair, source: `the new CA already on ${m.node.name} (an earlier trust phase)` };
+    }
+    throw new KpkiError(
+      `the new ${o.ca} waits on the nodes but no node has its key (${members[0].state.files.nextKeyPath}): restore it from a backup (kpki backups)`,
+    );
+  }
+  if (o.newCa) {
+    const unfit = unfitSuccessor(o.newCa, old);
+    if (unfit) throw new KpkiError(`the new CA given cannot replace ${o.ca}: ${unfit}`);
+    return { pair: o.newCa, source: 'given with --new-ca-cert and --new-ca-key' };
+  }
+  return {
+    pair: await successorCa(old),
+    source: `made in memory (same subject and key type as the old one, ${old.publicKey.asymmetricKeyType?.toUpperCase()}, valid 10 years)`,
+  };
+}
+
+async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, all: ClusterMember[]): Promise<OperationOutcome> {
+  const phase = o.phase as WritingPhase;
+  const resumed = op.report.resumed;
+  const ready = readiness(members, phase);
+  if (ready.refusal) return op.finish(1, 'refused', `Refusing the ${phase} phase of ${o.ca}: ${ready.refusal}`);
+  if (ready.done && !resumed) {
+    for (const m of members) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
+    return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: nothing to do (${ready.done}).`);
+  }
+  if (phase === 'finish' && !resumed) {
+    const left = await leftovers(members, o);
+    if (left.length)
+      return op.finish(
+        1,
+        'refused',
+        `Refusing to drop the old ${o.ca}: something still uses it:\n  ${left.join('\n  ')}`,
+        'Run the issue phase again (--phase issue), then finish.',
+      );
+  }
+  const next = phase === 'trust' ? await nextCa(members, o, ready.target) : undefined;
+  if (next)
+    op.events.log(
+      `New ${o.ca}: ${next.pair.cert.subject}, valid until ${next.pair.cert.notAfter.toISOString()}, SHA-256 ${next.pair.cert.native.fingerprint256} (${next.source})`,
+    );
+  const { work, refusals } = await planNodes(op, members, phase, next?.pair);
+  if (refusals.length)
+    return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
+  for (const m of members.filter((x) => !work.includes(x))) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
+  if (work.length === 0) {
+    for (const m of members) await clearRolloutJournal(m.host);
+    return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: every control-plane node is done with this phase.`);
+  }
+  if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
+  if (!resumed) {
+    const problems = await preflightProblems(all, o.scan);
+    if (problems.length)
+      return op.finish(1, 'refused', `Refusing to start: the control plane is not healthy now:\n  ${problems.join('\n  ')}`);
+  }
+  const answer = await o.confirm(
+    `${resumed ? 'Resume: ' : ''}${phase} phase of ${o.ca} on ${work.length} control-plane node(s), one at a time?`,
+  );
+  if (answer !== undefined) return op.finish(answer, 'refused', 'Nothing was changed.');
+  if (next && o.saveCa && next.source.startsWith('made')) op.events.log(await o.saveCa(next.pair));
+  return runNodes(op, members, work, o, all, next?.pair);
+}
+
+/** The control-plane nodes with work, one at a time (journals first); stops at a node that does not come back. */
+async function runNodes(
+  op: Operation,
+  members: Member[],
+  work: Member[],
+  o: CaRotateOptions,
+  all: ClusterMember[],
+  nextPair?: CaPair,
+): Promise<OperationOutcome> {
+  const phase = o.phase as WritingPhase;
+  const settings: RolloutSettings = {
+    names: [],
+    strategy: o.strategy,
+    timeoutMs: o.timeoutMs,
+    maxUnavailable: 1,
+    caRotation: { ca: o.ca, phase },
+  };
+  const rolloutId = op.report.rollout ?? newRolloutId();
+  op.report.rollout = rolloutId;
+  if (!op.report.resumed) await writeJournals(op, members, work, settings, rolloutId);
+  const reason = `ca rotate ${o.ca} ${phase} (rollout ${rolloutId})`;
+  for (const [i, m] of work.entries()) {
+    op.events.log(`\n== [${i + 1}/${work.length}] ${m.node.name}`);
+    const stopped = await controlPlaneStep(op, m, all, { reason, settings: m.journal!.settings, scan: o.scan, nextCa: nextPair });
+    if (stopped) {
+      const untouched = markUntouched(op, m.node.name);
+      for (const x of members) await clearRolloutJournal(x.host);
+      return op.finish(
+        1,
+        'stopped',
+        `${o.ca} ${phase} STOPPED at ${m.node.name} (${stopped}). Not touched: ${untouched.join(', ') || 'no other node'}.`,
+        'The nodes before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
+      );
+    }
+  }
+  for (const m of members) await clearRolloutJournal(m.host);
+  return op.finish(
+    0,
+    'complete',
+    `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s), every node healthy. ${NEXT_STEP[phase]}`,
+  );
+}
+
+/** Every node planned before any changes (a node that cannot take the phase refuses the whole run); the nodes with work. */
+async function planNodes(
+  op: Operation,
+  members: Member[],
+  phase: WritingPhase,
+  next?: CaPair,
+): Promise<{ work: Member[]; refusals: string[] }> {
+  const work: Member[] = [];
+  const refusals: string[] = [];
+  for (const m of members) {
+    if (m.journal && m.journal.step !== 'pending') {
+      if (m.journal.step !== 'done') work.push(m);
+      continue;
+    }
+    try {
+      const planned = await planPhase(m.host, m.scan, m.state, phase, next);
+      const restart = planned?.restart.length ? `; restart ${planned.restart.join(', ')}` : '; no restart';
+      op.events.log(
+        `${m.node.name} (${describeStage(m.state)}): ${planned ? `${planned.writes.map((w) => w.path).join(', ')}${restart}` : 'nothing to do'}`,
+      );
+      if (planned) work.push(m);
+    } catch (err) {
+      refusals.push(describeError(err));
+    }
+  }
+  return { work, refusals };
+}
+
+const NEXT_STEP: Record<WritingPhase, string> = {
+  trust: 'Next: --phase issue (the new CA signs; every leaf re-issued).',
+  issue: 'Next: --phase verify, then --phase finish (drops the old CA).',
+  finish: 'The old CA is trusted nowhere kpki can see.',
+};
+
+async function writeJournals(op: Operation, members: Member[], work: Member[], settings: RolloutSettings, rollout: string): Promise<void> {
+  const base = {
+    rollout,
+    operation: 'ca rotate' as const,
+    startedAt: op.report.startedAt,
+    by: operatorName(),
+    settings,
+    nodes: members.map((m) => m.node.name),
+    updatedAt: '',
+  };
+  for (const m of members) {
+    m.journal = work.includes(m)
+      ? { ...base, node: m.node.name, step: 'pending' }
+      : { ...base, node: m.node.name, step: 'done', outcome: 'unchanged' };
+    await writeRolloutJournal(m.host, m.journal);
+  }
+}
+
+/** What still uses an old CA: leaves on disk, a node that does not sign with the new one, chains etcd serves. */
+async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[]> {
+  const newest = members[0].state.certs[0];
+  const out: string[] = [];
+  for (const m of members) {
+    if (!same(m.state.certs[0], newest))
+      out.push(`${m.node.name}: ${m.state.files.certPath} signs with another CA than ${members[0].node.name}`);
+    out.push(...stillOld(m.state).map((line) => `${m.node.name}: ${line}`));
+    if (o.ca !== 'etcd-ca') continue;
+    const services = await readServices(m.host, o.scan.kubeconfigDir);
+    for (const e of servedEndpoints(services, 'etcd')) {
+      try {
+        const client = e.client && { cert: await m.host.readFile(e.client.cert), key: await m.host.readFile(e.client.key) };
+        const served = certificateFromDer(await servedCertificate(e.host, e.port, client, 3000, services.dial));
+        if (!isSignedBy(served, newest))
+          out.push(`${m.node.name}: ${e.what} ${e.host}:${e.port} serves a certificate the new ${o.ca} did not sign`);
+      } catch (err) {
+        out.push(`${m.node.name}: ${e.what} ${e.host}:${e.port}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** verify: read-only; exit 0 when nothing kpki can see still uses the old CA. */
+async function verify(op: Operation, members: Member[], o: CaRotateOptions): Promise<OperationOutcome> {
+  if (members.every((m) => m.state.stage === 'single' && !m.state.next)) {
+    for (const m of members) op.events.finished(m.node.name, 'unchanged', 'one CA, no rotation in progress');
+    return op.finish(0, 'nothing-to-do', `No rotation of ${o.ca} in progress: every node trusts one CA.`);
+  }
+  const left = await leftovers(members, o);
+  for (const m of members) {
+    const mine = left.filter((l) => l.startsWith(`${m.node.name}: `));
+    op.events.finished(
+      m.node.name,
+      mine.length ? 'failed' : 'unchanged',
+      mine.length ? `${mine.length} still old` : `everything from the new ${o.ca}`,
+    );
+  }
+  if (left.length)
+    return op.finish(1, 'stopped', `Still from the old ${o.ca}:\n  ${left.join('\n  ')}`, 'Run --phase issue again, then verify.');
+  const served = o.ca === 'etcd-ca' ? ', every etcd member serves a chain of the new CA' : '';
+  return op.finish(
+    0,
+    'complete',
+    `${o.ca} verified: every leaf on every control-plane node is signed by the new CA${served}. Next: --phase finish.`,
+  );
+}

@@ -1,0 +1,259 @@
+// One node's part of a CA rotation (../shared/reference/ca-rotation.md), computed from its files and written by the
+// caller in one transaction: trust (the CA file becomes a bundle old + new, the new CA waits beside it as
+// <name>-next), issue (the new CA signs: it comes first in the bundle, its key becomes the CA key, every leaf the CA
+// signed is re-issued from it), finish (the old CA leaves every bundle). The node's files are its state: a phase
+// that already happened plans nothing, so a re-run or a resumed rollout continues where the node is.
+import { posix } from 'node:path';
+import type { Host } from '../hosts/host.js';
+import { KpkiError } from '../errors.js';
+import {
+  FILE_ONLY_CAS,
+  PHASES,
+  type RotatableCa,
+  WRITING_PHASES,
+  type FileOnlyCa,
+  type Phase,
+  type WritingPhase,
+} from '../kubeadm/ca-trust.js';
+import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificates } from '../pki/certificate.js';
+import { parsePrivateKey, privateKeyToPem } from '../pki/keys.js';
+import type { CaPair } from '../pki/successor-ca.js';
+import type { UsingComponent as Component } from '../kubeadm/catalog.js';
+import { blastRadius, TrustPlace } from './ca-blast.js';
+import { FileWrite, fileWrite, KEY_MODE, materialize } from './materialize.js';
+import { planRenewal } from './plan.js';
+import { readOptional } from './read.js';
+import type { CaEntry, NodeScan } from './scan-result.js';
+
+export { FILE_ONLY_CAS, PHASES, WRITING_PHASES, type FileOnlyCa, type Phase, type WritingPhase };
+
+/** Where a node is: `single` (one CA: before a rotation or after it), `trusted` (old signs, new trusted too), `issued`. */
+export type Stage = 'single' | 'trusted' | 'issued';
+
+export interface RotationFiles {
+  certPath: string;
+  keyPath: string;
+  nextCertPath: string;
+  nextKeyPath: string;
+}
+
+export interface RotationState {
+  ca: RotatableCa;
+  files: RotationFiles;
+  /** The CA file's certificates in order: the first one signs (its key is the CA key). */
+  certs: Certificate[];
+  /** The new CA waiting beside it (trust phase done, issue not yet). */
+  next?: Certificate;
+  stage: Stage;
+  /** Leaves this CA signs and which certificate of the bundle signed each. */
+  leaves: { name: string; path: string; signedByFirst: boolean }[];
+}
+
+export interface PhaseWrites {
+  writes: FileWrite[];
+  /** For the report and the journal: what changed. */
+  changes: { name: string }[];
+  /** Components to restart although none of their certificates changed: they read a changed bundle only at start. */
+  restart: Component[];
+}
+
+const withSuffix = (path: string, suffix: string) => path.replace(/(\.[A-Za-z]+)?$/, (ext) => `${suffix}${ext}`);
+
+function caEntryOf(scan: NodeScan, ca: RotatableCa): CaEntry {
+  const entry = scan.cas.find((c) => c.name === ca);
+  if (!entry?.cert) throw new KpkiError(`${scan.node}: no ${ca} certificate on this node`, { path: entry?.certPath });
+  return entry;
+}
+
+const samePair = (a: Certificate, b: Certificate) => a.der.equals(b.der);
+
+/** The node's rotation state, from its files. */
+export async function rotationState(host: Host, scan: NodeScan, ca: RotatableCa): Promise<RotationState> {
+  const entry = caEntryOf(scan, ca);
+  const files = {
+    certPath: entry.certPath,
+    keyPath: entry.keyPath,
+    nextCertPath: withSuffix(entry.certPath, '-next'),
+    nextKeyPath: withSuffix(entry.keyPath, '-next'),
+  };
+  const file = await readOptional(host, entry.certPath);
+  const certs = file.ok ? parseCertificates(file.value) : [entry.cert!];
+  const nextFile = await readOptional(host, files.nextCertPath);
+  const next = nextFile.ok ? parseCertificates(nextFile.value)[0] : undefined;
+  const leaves = scan.entries
+    .filter((e) => e.cert && !e.cert.isCA && certs.some((c) => isSignedBy(e.cert!, c)))
+    .map((e) => ({ name: e.name, path: e.path, signedByFirst: isSignedBy(e.cert!, certs[0]) }));
+  const stage: Stage = certs.length === 1 ? 'single' : next && certs.some((c) => samePair(c, next)) ? 'trusted' : 'issued';
+  return { ca, files, certs, next, stage, leaves };
+}
+
+const pemOf = (certs: Certificate[]) => certs.map(certificateToPem).join('');
+
+/**
+ * Who else holds the CA: files other than the CA file (etcd.env targets of Kubespray and KubeKey, other flag targets),
+ * and the components that read any of them only at start (restarted after they change).
+ */
+async function trustOf(host: Host, scan: NodeScan, state: RotationState): Promise<{ others: TrustPlace[]; readers: Component[] }> {
+  const { trusts } = await blastRadius(host, scan, state.ca);
+  const seen = new Set([state.files.certPath]);
+  const others = trusts.filter((t) => !t.signs && t.readAt !== 'per-use' && !seen.has(t.path) && seen.add(t.path));
+  const readers = trusts.filter((t) => t.readAt === 'start' && !t.signs && t.component).map((t) => t.component as Component);
+  return { others, readers: [...new Set(readers)] };
+}
+
+async function bundleWrite(host: Host, path: string, certs: Certificate[], entry: string): Promise<FileWrite> {
+  return fileWrite(host, path, pemOf(certs), 0o644, entry, 'bundle');
+}
+
+/** trust: the CA file (and every other file that holds the CA) becomes old + new; the new CA is kept as <name>-next. */
+export async function planTrust(host: Host, scan: NodeScan, state: RotationState, next: CaPair): Promise<PhaseWrites | undefined> {
+  const entry = caEntryOf(scan, state.ca);
+  if (state.stage === 'issued')
+    throw new KpkiError(
+      `${scan.node}: ${state.ca} was already switched to a new CA (${state.files.certPath} holds ${state.certs.length} certificates, the first signs): finish that rotation first`,
+    );
+  if (state.next && !samePair(state.next, next.cert))
+    throw new KpkiError(
+      `${scan.node}: another new ${state.ca} is already waiting in ${state.files.nextCertPath}: continue that rotation, or remove the file`,
+      {
+        path: state.files.nextCertPath,
+      },
+    );
+  if (!entry.keyPresent)
+    throw new KpkiError(
+      `${scan.node}: the ${state.ca} key ${entry.keyPath} is not on this node (an external CA): kpki rotates only CAs whose key it holds`,
+      {
+        path: entry.keyPath,
+      },
+    );
+  const writes: FileWrite[] = [];
+  const name = `${state.ca} (old + new)`;
+  if (!state.next) {
+    // the new CA's key and certificate: one entry, so the write is checked as a pair
+    const pair = `${state.ca} (new, waiting)`;
+    writes.push(await fileWrite(host, state.files.nextKeyPath, privateKeyToPem(next.key), KEY_MODE, pair));
+    writes.push(await fileWrite(host, state.files.nextCertPath, certificateToPem(next.cert), 0o644, pair));
+  }
+  if (!state.certs.some((c) => samePair(c, next.cert)))
+    writes.push(await bundleWrite(host, state.files.certPath, [...state.certs, next.cert], name));
+  const trust = await trustOf(host, scan, state);
+  for (const place of trust.others) {
+    const held = parseCertificates(await host.readFile(place.path));
+    if (!held.some((c) => samePair(c, next.cert))) writes.push(await bundleWrite(host, place.path, [...held, next.cert], name));
+  }
+  if (writes.length === 0) return undefined;
+  return { writes, changes: [{ name }], restart: trust.readers };
+}
+
+/** issue: the new CA signs (first in the bundle, its key the CA key) and re-issues every leaf the CA signed. */
+export async function planIssue(host: Host, scan: NodeScan, state: RotationState): Promise<PhaseWrites | undefined> {
+  if (state.stage === 'single' && !state.next)
+    throw new KpkiError(`${scan.node}: ${state.ca} trusts no new CA yet: run the trust phase first`);
+  if (state.stage === 'single')
+    throw new KpkiError(
+      `${scan.node}: ${state.files.nextCertPath} is there but ${state.files.certPath} does not trust it: run the trust phase again`,
+    );
+  const name = `${state.ca} (new signs)`;
+  const writes: FileWrite[] = [];
+  let signer: CaPair;
+  if (state.stage === 'trusted') {
+    const keyFile = await readOptional(host, state.files.nextKeyPath);
+    if (!keyFile.ok)
+      throw new KpkiError(`${scan.node}: the new ${state.ca} key ${state.files.nextKeyPath} is missing: run the trust phase again`, {
+        path: state.files.nextKeyPath,
+      });
+    signer = { cert: state.next!, key: parsePrivateKey(keyFile.value) };
+    if (!keyMatchesCertificate(signer.cert, signer.key))
+      throw new KpkiError(`${scan.node}: ${state.files.nextKeyPath} is not the key of ${state.files.nextCertPath}`, {
+        path: state.files.nextKeyPath,
+      });
+    const others = state.certs.filter((c) => !samePair(c, signer.cert));
+    // (one entry: the written bundle's first certificate is checked against the written key)
+    writes.push(await fileWrite(host, state.files.certPath, pemOf([signer.cert, ...others]), 0o644, name));
+    writes.push(await fileWrite(host, state.files.keyPath, privateKeyToPem(signer.key), KEY_MODE, name));
+    writes.push({ kind: 'remove', path: state.files.nextCertPath, entry: name });
+    writes.push({ kind: 'remove', path: state.files.nextKeyPath, entry: name });
+  } else {
+    // issued already: only leaves an earlier run left signed by the old CA (none, normally)
+    const key = caEntryOf(scan, state.ca).key;
+    if (!key)
+      throw new KpkiError(`${scan.node}: the ${state.ca} key ${state.files.keyPath} could not be read`, { path: state.files.keyPath });
+    signer = { cert: state.certs[0], key };
+  }
+  const stale = state.stage === 'trusted' ? state.leaves : state.leaves.filter((l) => !l.signedByFirst);
+  if (writes.length === 0 && stale.length === 0) return undefined;
+  // the leaves are planned and issued as `renew` does, with the new CA in the old one's place
+  const swapped: NodeScan = {
+    ...scan,
+    cas: scan.cas.map((c) => (c.name === state.ca ? { ...c, cert: signer.cert, key: signer.key, keyPresent: true } : c)),
+  };
+  // (only the leaves: loose modes of other files are `kpki renew`'s to fix, not a rotation's)
+  const plan = stale.length
+    ? { ...planRenewal(swapped, { names: stale.map((l) => l.name), now: new Date() }), modeChanges: [] }
+    : undefined;
+  if (plan) writes.push(...(await materialize(host, swapped, plan)));
+  return { writes, changes: [{ name }, ...(plan?.items.map((i) => ({ name: i.name })) ?? [])], restart: [] };
+}
+
+/** finish: every bundle holds the new CA only; refused while a leaf of this node is still signed by an old one. */
+export async function planFinish(host: Host, scan: NodeScan, state: RotationState): Promise<PhaseWrites | undefined> {
+  if (state.stage === 'trusted')
+    throw new KpkiError(
+      `${scan.node}: the new ${state.ca} does not sign yet: run the issue phase first (finishing now would drop the CA that signed every certificate)`,
+    );
+  const old = state.leaves.filter((l) => !l.signedByFirst);
+  if (old.length)
+    throw new KpkiError(
+      `${scan.node}: still signed by the old ${state.ca}: ${old.map((l) => `${l.name} (${l.path})`).join(', ')}: run the issue phase again`,
+    );
+  const name = `${state.ca} (new only)`;
+  const keep = state.certs[0];
+  const dropped = state.certs.slice(1);
+  const writes: FileWrite[] = [];
+  if (dropped.length) writes.push(await bundleWrite(host, state.files.certPath, [keep], name));
+  const trust = await trustOf(host, scan, state);
+  for (const place of trust.others) {
+    const held = parseCertificates(await host.readFile(place.path));
+    const kept = held.filter((c) => !dropped.some((d) => samePair(c, d)));
+    if (kept.length < held.length) writes.push(await bundleWrite(host, place.path, kept, name));
+  }
+  if (writes.length === 0) return undefined;
+  return { writes, changes: [{ name }], restart: trust.readers };
+}
+
+export function planPhase(
+  host: Host,
+  scan: NodeScan,
+  state: RotationState,
+  phase: WritingPhase,
+  next?: CaPair,
+): Promise<PhaseWrites | undefined> {
+  if (phase === 'trust') return planTrust(host, scan, state, next!);
+  if (phase === 'issue') return planIssue(host, scan, state);
+  return planFinish(host, scan, state);
+}
+
+/** The new CA an earlier trust phase left waiting on this node, with its key (undefined when none is waiting). */
+export async function waitingCa(host: Host, state: RotationState): Promise<CaPair | undefined> {
+  if (!state.next) return undefined;
+  const file = await readOptional(host, state.files.nextKeyPath);
+  if (!file.ok) return undefined;
+  const key = parsePrivateKey(file.value);
+  return keyMatchesCertificate(state.next, key) ? { cert: state.next, key } : undefined;
+}
+
+/** What still uses the old CA on this node, from its files (verify). */
+export function stillOld(state: RotationState): string[] {
+  const out = state.leaves.filter((l) => !l.signedByFirst).map((l) => `${l.name} (${l.path}) is signed by the old ${state.ca}`);
+  if (state.stage === 'trusted') out.unshift(`${state.files.certPath}: the old ${state.ca} still signs (issue phase not done)`);
+  return out;
+}
+
+export const describeStage = (s: RotationState): string =>
+  s.stage === 'single'
+    ? s.next
+      ? `new ${s.ca} waiting in ${posix.basename(s.files.nextCertPath)} but not trusted`
+      : 'one CA'
+    : s.stage === 'trusted'
+      ? 'trusts old + new, the old signs'
+      : `the new signs; the bundle still trusts ${s.certs.length - 1} old`;

@@ -1,0 +1,80 @@
+// One phase of a CA rotation on one node (kpki ca rotate without -i: this machine, or a disk with --root): under the
+// node lock, repair what an interrupted run left, read the node's rotation state, plan the phase, let the caller look
+// at it, write it with a backup, and (--restart) restart what reads a changed bundle only at start, rolled back when
+// it does not come back. verify only reads.
+import type { Host } from '../hosts/host.js';
+import type { RotatableCa } from '../kubeadm/ca-trust.js';
+import { withNodeLock } from '../node/apply.js';
+import { applyWrites } from '../node/apply.js';
+import { describeStage, Phase, PhaseWrites, planPhase, rotationState, stillOld, waitingCa } from '../node/ca-rotation.js';
+import { scanNode, ScanOptions } from '../node/scan.js';
+import { CaPair, successorCa, unfitSuccessor } from '../pki/successor-ca.js';
+import { KpkiError } from '../errors.js';
+import { bringIntoService, restartOf } from './into-service.js';
+import { repairNode } from './renew-node.js';
+import type { StrategyName } from './strategies.js';
+
+export interface RotateNodeOptions {
+  ca: RotatableCa;
+  phase: Phase;
+  newCa?: CaPair;
+  scan: ScanOptions;
+  /** Bring the phase into service (restart what reads a changed bundle only at start); else say what to restart. */
+  restart?: { strategy: StrategyName; timeoutMs: number };
+  /** Sees the plan; a value other than undefined stops the phase with it (nothing written). */
+  review: (plan: PhaseWrites, stage: string) => Promise<number | undefined>;
+  /** Told the new CA of a trust phase made here, before it is written (--save-ca). */
+  madeCa?: (pair: CaPair) => Promise<void>;
+  log: (line: string) => void;
+}
+
+/** The exit code of the phase: 0 done (or nothing to do), 1 verify found something old or a restart failed. */
+export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number> {
+  return withNodeLock(host, async () => {
+    await repairNode(host, { unpark: o.restart !== undefined, log: o.log });
+    const scan = await scanNode(host, o.scan);
+    const state = await rotationState(host, scan, o.ca);
+    if (o.phase === 'verify') {
+      const old = stillOld(state);
+      for (const line of old) o.log(`still old: ${line}`);
+      if (old.length === 0) o.log(`${o.ca} on ${host.name}: ${describeStage(state)}; every leaf is signed by the CA that signs now`);
+      return old.length ? 1 : 0;
+    }
+    let next: CaPair | undefined;
+    let made = false;
+    if (o.phase === 'trust') {
+      next = await waitingCa(host, state);
+      if (state.next && !next)
+        throw new KpkiError(`${state.files.nextKeyPath} is missing or is not the key of ${state.files.nextCertPath}`, {
+          path: state.files.nextKeyPath,
+        });
+      if (next && o.newCa && !next.cert.der.equals(o.newCa.cert.der))
+        throw new KpkiError(
+          `another new ${o.ca} already waits in ${state.files.nextCertPath}: continue with it (leave out --new-ca-cert) or remove it`,
+          { path: state.files.nextCertPath },
+        );
+      const unfit = !next && o.newCa ? unfitSuccessor(o.newCa, state.certs[0]) : undefined;
+      if (unfit) throw new KpkiError(`the new CA given cannot replace ${o.ca}: ${unfit}`);
+      made = !next && !o.newCa;
+      next ??= o.newCa ?? (await successorCa(state.certs[0]));
+    }
+    const planned = await planPhase(host, scan, state, o.phase, next);
+    if (!planned) {
+      o.log(`${o.ca} ${o.phase} on ${host.name}: nothing to do (${describeStage(state)})`);
+      return 0;
+    }
+    const stop = await o.review(planned, describeStage(state));
+    if (stop !== undefined) return stop;
+    if (made && next) await o.madeCa?.(next);
+    const { backup } = await applyWrites(host, planned.writes, `ca rotate ${o.ca} ${o.phase}`);
+    o.log(`${o.ca} ${o.phase} written on ${host.name}; backup ${backup.id}`);
+    if (!o.restart) {
+      if (planned.restart.length)
+        o.log(`Restart ${planned.restart.join(', ')} (they read the changed CA file only at start), or run again with --restart.`);
+      return 0;
+    }
+    const renewed = [...planned.changes.map((c) => c.name), ...planned.restart.map(restartOf)];
+    const result = await bringIntoService(host, renewed, backup, { ...o.restart, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
+    return result.ok ? 0 : 1;
+  });
+}

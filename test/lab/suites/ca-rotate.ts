@@ -1,0 +1,239 @@
+// kpki ca rotate -i on the running lab under load (real etcd 3.4 with the certificates kpki writes; the API server
+// stand-in reloads --requestheader-client-ca-file on change and republishes extension-apiserver-authentication, as
+// kube-apiserver does). etcd-ca: every phase in one run, then openssl verifies every etcd certificate of every node
+// against the new CA only, the old CA no longer verifies them, and etcd serves chains of the new CA (and is healthy).
+// front-proxy-ca: phase by phase, verify refusing to pass before the issue phase, the ConfigMap holding old + new
+// between trust and finish. A rotation killed in the middle of its issue phase is refused without --resume and finished
+// with it. The load-balanced client (it retries the next control-plane node) must see zero failures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import type { LabNode } from '../../../lab/lab.js';
+import { Load, LoadReport, summarize } from '../../../lab/load.js';
+import { kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
+import { etcdctl, kubectl } from '../../helpers/lab-tools.js';
+import { tempFile, verifies } from '../../helpers/openssl.js';
+import { lab, skip } from './shared.js';
+
+const ETCD_LEAVES = ['etcd/server', 'etcd/peer', 'etcd/healthcheck-client', 'apiserver-etcd-client'];
+const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
+const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
+
+/** A TLS handshake with etcd's client port trusting only `ca`: did it verify? */
+function etcdVerifiesWith(node: LabNode, ca: Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect(
+      {
+        host: node.address,
+        port: 2379,
+        ca,
+        cert: node.read('/etc/kubernetes/pki/etcd/healthcheck-client.crt'),
+        key: node.read('/etc/kubernetes/pki/etcd/healthcheck-client.key'),
+        timeout: 3000,
+      },
+      () => {
+        socket.destroy();
+        resolve('ok');
+      },
+    );
+    socket.on('error', (err) => resolve(err.message));
+  });
+}
+
+/** Runs `during` under load; the load stops however `during` ends (a failed assertion must not leave it running). */
+async function underLoad<T>(during: () => Promise<T>): Promise<{ value: T; report: LoadReport }> {
+  const load = Load.start(lab(), { durationMs: 900_000 });
+  try {
+    const value = await during();
+    return { value, report: await load.finish() };
+  } catch (err) {
+    await load.finish();
+    throw err;
+  }
+}
+
+async function rotate(args: string[]): Promise<{ status: number; out: string }> {
+  const r = await kpkiAsync(['ca', 'rotate', ...args, '--yes']);
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+test('ca rotate -i --ca etcd-ca (every phase) under load: zero failed balanced requests, no write lost; every etcd certificate from the new CA only; etcd healthy', {
+  skip,
+}, async () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  const [cp1] = cluster.controlPlanes;
+  const oldCa = cp1.read('/etc/kubernetes/pki/etcd/ca.crt');
+
+  const dry = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--dry-run']);
+  assert.equal(dry.status, 0, dry.out);
+  assert.match(
+    dry.out,
+    /lab-cp1 \(one CA\): \/etc\/kubernetes\/pki\/etcd\/ca-next\.key, \/etc\/kubernetes\/pki\/etcd\/ca-next\.crt, \/etc\/kubernetes\/pki\/etcd\/ca\.crt; restart etcd, kube-apiserver/,
+  );
+  assert.match(dry.out, /\(the phases after trust are planned when trust has run\)/);
+  assert.deepEqual(cp1.read('/etc/kubernetes/pki/etcd/ca.crt'), oldCa, 'a dry run changes nothing');
+
+  const saved = join(cluster.dir, 'saved-etcd-ca');
+  const { value: r, report } = await underLoad(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const run = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--save-ca', saved]);
+    await cluster.waitHealthy(90_000);
+    return run;
+  });
+  console.log(`ca rotate etcd-ca: ${summarize(report)}`);
+  assert.equal(r.status, 0, r.out);
+  for (const phase of ['trust', 'issue', 'finish'])
+    assert.match(r.out, new RegExp(`etcd-ca ${phase} phase complete on 3 control-plane node\\(s\\)`));
+  assert.match(
+    r.out,
+    /etcd-ca verified: every leaf on every control-plane node is signed by the new CA, every etcd member serves a chain of the new CA/,
+  );
+  assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
+  assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
+
+  assert.equal(statSync(saved).mode & 0o777, 0o700);
+  assert.equal(statSync(join(saved, 'etcd-ca.key')).mode & 0o777, 0o600);
+  const newCa = readFileSync(join(saved, 'etcd-ca.crt'));
+  assert.notDeepEqual(newCa, oldCa);
+  assert.equal(new X509Certificate(newCa).subject, new X509Certificate(oldCa).subject, 'the new CA keeps the subject');
+  const newCaFile = tempFile(newCa);
+  const oldCaFile = tempFile(oldCa);
+  for (const node of cluster.controlPlanes) {
+    assert.deepEqual(node.read('/etc/kubernetes/pki/etcd/ca.crt'), newCa, `${node.name}: etcd/ca.crt is the new CA alone`);
+    const key = createPrivateKey(node.read('/etc/kubernetes/pki/etcd/ca.key'));
+    assert.ok(new X509Certificate(newCa).checkPrivateKey(key), `${node.name}: etcd/ca.key is the new CA's key`);
+    assert.equal(existsSync(node.path('/etc/kubernetes/pki/etcd/ca-next.crt')), false);
+    assert.equal(existsSync(node.path('/etc/kubernetes/pki/etcd/ca-next.key')), false);
+    for (const leaf of ETCD_LEAVES) {
+      const file = node.path(`/etc/kubernetes/pki/${leaf}.crt`);
+      assert.ok(verifies(newCaFile, file).ok, `${node.name} ${leaf}: openssl verifies it against the new CA`);
+      assert.equal(verifies(oldCaFile, file).ok, false, `${node.name} ${leaf}: the old CA no longer verifies it`);
+    }
+    assert.equal(await etcdVerifiesWith(node, newCa), 'ok', `${node.name}: etcd serves a chain of the new CA`);
+    assert.notEqual(await etcdVerifiesWith(node, oldCa), 'ok', `${node.name}: a client trusting only the old CA is refused`);
+  }
+  const health = await etcdctl(
+    cp1,
+    cluster.controlPlanes.map((n) => `https://${n.address}:2379`),
+    ['endpoint', 'health'],
+  );
+  assert.equal(health.code, 0, health.out);
+  assert.equal((health.out.match(/is healthy/g) ?? []).length, 3, health.out);
+
+  const again = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'verify']);
+  assert.equal(again.status, 0, again.out);
+  assert.match(again.out, /No rotation of etcd-ca in progress: every node trusts one CA/);
+});
+
+test('ca rotate -i --ca front-proxy-ca phase by phase: verify fails before issue; extension-apiserver-authentication holds old + new in between, the new alone after finish', {
+  skip,
+}, async () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  const [cp1] = cluster.controlPlanes;
+  const configMap = async () => {
+    const cm = await kubectl(
+      cluster.adminKubeconfig,
+      [
+        'get',
+        'configmap',
+        '-n',
+        'kube-system',
+        'extension-apiserver-authentication',
+        '-o',
+        'jsonpath={.data.requestheader-client-ca-file}',
+      ],
+      cluster.endpointUrl,
+    );
+    assert.equal(cm.code, 0, cm.out);
+    return cm.stdout;
+  };
+  let published = '';
+  const { report } = await underLoad(async () => {
+    const trust = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'trust']);
+    assert.equal(trust.status, 0, trust.out);
+    assert.match(trust.out, /lab-cp1 \(one CA\): .*front-proxy-ca\.crt; no restart/);
+    for (const node of cluster.controlPlanes) assert.equal(pemCount(node.read('/etc/kubernetes/pki/front-proxy-ca.crt')), 2, node.name);
+    // kube-apiserver reloads the file and republishes it: no restart needed
+    for (let i = 0; i < 40 && pemCount(published) !== 2; i++) {
+      published = await configMap();
+      if (pemCount(published) !== 2) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(pemCount(published), 2, 'extension-apiserver-authentication holds old + new');
+    // kpki check -i shows the rotation in progress, and it is no problem (exit 0)
+    const check = await kpkiAsync(['check', '-i', inventory]);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.equal((check.stdout.match(/trusts 2 CAs \(rotation\)/g) ?? []).length, 3, check.stdout);
+
+    const early = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'verify']);
+    assert.equal(early.status, 1, early.out);
+    assert.match(
+      early.out,
+      /lab-cp1: \/etc\/kubernetes\/pki\/front-proxy-ca\.crt: the old front-proxy-ca still signs \(issue phase not done\)/,
+    );
+    const tooSoon = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'finish']);
+    assert.equal(tooSoon.status, 1, tooSoon.out);
+    assert.match(tooSoon.out, /Refusing the finish phase of front-proxy-ca: the new CA must sign on every control-plane node first/);
+
+    const issue = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'issue']);
+    assert.equal(issue.status, 0, issue.out);
+    const verify = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'verify']);
+    assert.equal(verify.status, 0, verify.out);
+    const finish = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'finish']);
+    assert.equal(finish.status, 0, finish.out);
+    await cluster.waitHealthy(90_000);
+  });
+  console.log(`ca rotate front-proxy-ca: ${summarize(report)}`);
+  assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
+  assert.deepEqual(report.lostWrites, []);
+  const newCa = cp1.read('/etc/kubernetes/pki/front-proxy-ca.crt');
+  assert.equal(pemCount(newCa), 1);
+  for (const node of cluster.controlPlanes) {
+    assert.deepEqual(node.read('/etc/kubernetes/pki/front-proxy-ca.crt'), newCa, `${node.name}: the same new CA`);
+    assert.ok(verifies(tempFile(newCa), node.path('/etc/kubernetes/pki/front-proxy-client.crt')).ok, node.name);
+  }
+  for (let i = 0; i < 40 && pemCount(published) !== 1; i++) {
+    published = await configMap();
+    if (pemCount(published) !== 1) await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(published.replace(/\s+$/, ''), newCa.toString().replace(/\s+$/, ''), 'the ConfigMap holds the new CA alone');
+});
+
+test('ca rotate -i killed in the middle of the etcd-ca issue phase: refused without --resume, finished with it, every node once', {
+  skip,
+}, async () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  const trust = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'trust']);
+  assert.equal(trust.status, 0, trust.out);
+  const args = ['ca', 'rotate', '-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue', '--yes'];
+  const { out, signal } = await kpkiKilledWhen(args, /lab-cp2: +kube-apiserver: manifest moved to/);
+  assert.equal(signal, 'SIGKILL', `kpki ended before it was killed:\n${out}`);
+  const rollout: string = JSON.parse(readFileSync(cluster.node(2).path('/var/lib/kpki/rollout.json'), 'utf8')).rollout;
+
+  const refused = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue']);
+  assert.equal(refused.status, 1, refused.out);
+  assert.match(refused.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
+  const resumed = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'all', '--resume']);
+  assert.equal(resumed.status, 0, resumed.out);
+  assert.match(resumed.out, /The interrupted rotation is past the trust phase/);
+  assert.match(resumed.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml back into place/);
+  assert.match(resumed.out, /etcd-ca finish phase complete on 3 control-plane node\(s\)/);
+  await cluster.waitHealthy(90_000);
+  const newCa = cluster.node(1).read('/etc/kubernetes/pki/etcd/ca.crt');
+  assert.equal(pemCount(newCa), 1);
+  for (const node of cluster.controlPlanes) {
+    assert.deepEqual(node.read('/etc/kubernetes/pki/etcd/ca.crt'), newCa, node.name);
+    for (const leaf of ETCD_LEAVES)
+      assert.ok(verifies(tempFile(newCa), node.path(`/etc/kubernetes/pki/${leaf}.crt`)).ok, `${node.name} ${leaf}`);
+    const backups = node.path('/var/lib/kpki/backups');
+    const issued = readdirSync(backups).filter((id) =>
+      JSON.parse(readFileSync(join(backups, id, 'manifest.json'), 'utf8')).reason.includes(rollout),
+    );
+    assert.equal(issued.length, 1, `${node.name}: the issue phase wrote once`);
+  }
+});
