@@ -7,6 +7,8 @@
 // 2. Rolling renewal on the full 3 + 1 lab under load, every certificate expiring in 10 days: `kpki renew -i` against
 //    the seed's method (renew the files on every node, restart every control plane at once): time, time per node,
 //    failed requests, longest gap; median of ROLLOUT_ROUNDS.
+// 3. CA rotation (BENCH_PARTS=rotation, not run by default): etcd-ca on the 3 + 1 lab under load, kpki's phases
+//    against the manual procedure done all at once.
 import '../src/pki/provider.js';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -158,5 +160,81 @@ async function rollouts(): Promise<string[]> {
   return rows;
 }
 
+interface RotationRun {
+  phases: Record<string, number>;
+  seconds: number;
+  restartsPerNode: string;
+  report: LoadReport;
+}
+
+/**
+ * CA rotation (etcd-ca) on the 3 + 1 lab under load: `kpki ca rotate -i`, phase by phase (time per phase, restarts per
+ * control-plane node from its reports), against the documented manual procedure done all at once: each phase's files
+ * changed on every node (kpki ca rotate on the node itself, files only), then every control plane restarted at the
+ * same moment.
+ */
+async function rotation(): Promise<string[]> {
+  const lab = await Lab.start({ controlPlanes: 3, workers: 1 });
+  const runs: Record<string, RotationRun[]> = { 'kpki ca rotate -i': [], 'manual procedure, all at once': [] };
+  const phases = ['trust', 'issue', 'verify', 'finish'];
+  try {
+    const inventory = lab.writeInventory();
+    for (let round = 0; round < ROLLOUT_ROUNDS; round++) {
+      for (const method of Object.keys(runs)) {
+        const load = Load.start(lab, { durationMs: 900_000 });
+        await new Promise((r) => setTimeout(r, 1000));
+        const times: Record<string, number> = {};
+        const restarts = new Map<string, number>();
+        const started = Date.now();
+        for (const phase of phases) {
+          const t0 = Date.now();
+          if (method === 'kpki ca rotate -i') {
+            const report = join(lab.dir, `rotate-${phase}.json`);
+            await execFileAsync(
+              process.execPath,
+              [KPKI, 'ca', 'rotate', '-i', inventory, '--ca', 'etcd-ca', '--phase', phase, '--yes', '--report', report],
+              {
+                maxBuffer: 64 << 20,
+              },
+            );
+            const json = JSON.parse(execFileSync('cat', [report], { encoding: 'utf8' }));
+            for (const n of json.nodes) restarts.set(n.node, (restarts.get(n.node) ?? 0) + n.restarted.length);
+          } else if (phase !== 'verify') {
+            for (const n of lab.controlPlanes) {
+              const r = await lab.exec(n, [process.execPath, KPKI, 'ca', 'rotate', '--ca', 'etcd-ca', '--phase', phase, '--yes']);
+              if (r.code !== 0) throw new Error(r.stdout + r.stderr);
+            }
+            await Promise.all(lab.controlPlanes.map((n) => n.restartAllPods()));
+            for (const n of lab.controlPlanes) restarts.set(n.name, (restarts.get(n.name) ?? 0) + 4);
+          }
+          await lab.waitHealthy(90_000);
+          times[phase] = (Date.now() - t0) / 1000;
+        }
+        const seconds = (Date.now() - started) / 1000;
+        const perNode = lab.controlPlanes.map((n) => restarts.get(n.name) ?? 0);
+        runs[method].push({ phases: times, seconds, restartsPerNode: perNode.join('/'), report: await load.finish() });
+        console.error(`rotation ${method}: ${seconds.toFixed(1)} s, phases ${JSON.stringify(times)}, restarts ${perNode.join('/')}`);
+      }
+    }
+  } finally {
+    await lab.stop();
+  }
+  const rows = [
+    '| method (etcd-ca, 3 control-plane nodes) | trust | issue | verify | finish | total | per control-plane node | restarts per node | balanced requests failed | longest balanced gap | pinned requests failed | acknowledged writes lost |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [name, list] of Object.entries(runs)) {
+    const pick = list.sort((a, b) => a.seconds - b.seconds)[Math.floor(list.length / 2)];
+    const r = pick.report;
+    const total = r.balanced.writes.ok + r.balanced.writes.failed + r.balanced.reads.ok + r.balanced.reads.failed;
+    const t = (p: string) => `${pick.phases[p].toFixed(1)} s`;
+    rows.push(
+      `| ${name} | ${t('trust')} | ${t('issue')} | ${t('verify')} | ${t('finish')} | ${pick.seconds.toFixed(1)} s | ${(pick.seconds / 3).toFixed(1)} s | ${pick.restartsPerNode} | ${failed(r)} of ${total} | ${(r.balanced.longestGapMs / 1000).toFixed(2)} s | ${pinnedFailed(r)} | ${r.lostWrites.length} |`,
+    );
+  }
+  return rows;
+}
+
 if (PARTS.includes('check')) console.log((await checkScaling()).join('\n') + '\n');
 if (PARTS.includes('rollouts')) console.log((await rollouts()).join('\n'));
+if (PARTS.includes('rotation')) console.log((await rotation()).join('\n'));

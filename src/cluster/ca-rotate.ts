@@ -178,9 +178,13 @@ async function nextCa(members: Member[], o: CaRotateOptions, waiting?: Certifica
     if (unfit) throw new KpkiError(`the new CA given cannot replace ${o.ca}: ${unfit}`);
     return { pair: o.newCa, source: 'given with --new-ca-cert and --new-ca-key' };
   }
+  // a CA or leaves without key identifiers: a name of its own, so no verifier mistakes one CA for the other
+  const distinctName = members.some((m) => m.state.needsDistinctName);
+  const name = distinctName ? 'a name of its own (the old CA or its leaves lack key identifiers)' : 'the same subject';
+  const type = old.publicKey.asymmetricKeyType?.toUpperCase();
   return {
-    pair: await successorCa(old),
-    source: `made in memory (same subject and key type as the old one, ${old.publicKey.asymmetricKeyType?.toUpperCase()}, valid 10 years)`,
+    pair: await successorCa(old, { distinctName }),
+    source: `made in memory (${name}, the old key type ${type}, valid 10 years)`,
   };
 }
 
@@ -289,6 +293,13 @@ async function planNodes(
     }
     try {
       const planned = await planPhase(m.host, m.scan, m.state, phase, next);
+      // a reader kpki cannot restart (etcd as a systemd service: Kubespray, KubeKey) would keep the old trust
+      const pods = (await readServices(m.host, m.scan.kubeconfigDir)).pods;
+      const unmanaged = planned?.restart.filter((c) => c !== 'kubelet' && !pods.has(c)) ?? [];
+      if (unmanaged.length)
+        throw new KpkiError(
+          `${m.node.name}: ${unmanaged.join(', ')} must restart to read the changed ${m.state.ca} file but does not run as a static pod here (a systemd service?): kpki cannot restart it one node at a time yet`,
+        );
       const restart = planned?.restart.length ? `; restart ${planned.restart.join(', ')}` : '; no restart';
       op.events.log(
         `${m.node.name} (${describeStage(m.state)}): ${planned ? `${planned.writes.map((w) => w.path).join(', ')}${restart}` : 'nothing to do'}`,

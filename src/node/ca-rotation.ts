@@ -47,6 +47,8 @@ export interface RotationState {
   stage: Stage;
   /** Leaves this CA signs and which certificate of the bundle signed each. */
   leaves: { name: string; path: string; signedByFirst: boolean }[];
+  /** The signing CA or a leaf of it lacks the key identifiers that tell two CAs of one name apart. */
+  needsDistinctName: boolean;
 }
 
 export interface PhaseWrites {
@@ -80,11 +82,11 @@ export async function rotationState(host: Host, scan: NodeScan, ca: RotatableCa)
   const certs = file.ok ? parseCertificates(file.value) : [entry.cert!];
   const nextFile = await readOptional(host, files.nextCertPath);
   const next = nextFile.ok ? parseCertificates(nextFile.value)[0] : undefined;
-  const leaves = scan.entries
-    .filter((e) => e.cert && !e.cert.isCA && certs.some((c) => isSignedBy(e.cert!, c)))
-    .map((e) => ({ name: e.name, path: e.path, signedByFirst: isSignedBy(e.cert!, certs[0]) }));
+  const signed = scan.entries.filter((e) => e.cert && !e.cert.isCA && certs.some((c) => isSignedBy(e.cert!, c)));
+  const leaves = signed.map((e) => ({ name: e.name, path: e.path, signedByFirst: isSignedBy(e.cert!, certs[0]) }));
+  const needsDistinctName = !certs[0].subjectKeyId || signed.some((e) => !e.cert!.authorityKeyId);
   const stage: Stage = certs.length === 1 ? 'single' : next && certs.some((c) => samePair(c, next)) ? 'trusted' : 'issued';
-  return { ca, files, certs, next, stage, leaves };
+  return { ca, files, certs, next, stage, leaves, needsDistinctName };
 }
 
 const pemOf = (certs: Certificate[]) => certs.map(certificateToPem).join('');

@@ -13,13 +13,21 @@ export interface CaPair {
   key: KeyObject;
 }
 
-export async function successorCa(old: Certificate, now = new Date()): Promise<CaPair> {
+/**
+ * `distinctName`: the old CA has no subject key identifier, or leaves it signed carry no authority key identifier
+ * (kubeadm before 1.19, openssl-made trees). Verifiers that pick a CA by name alone (OpenSSL takes the first of a
+ * name) would then mistake one CA for the other while a bundle trusts both, so the new one gets a name of its own:
+ * the old common name and the date ("etcd-ca-20261204"). Otherwise the subject is kept byte for byte.
+ */
+export async function successorCa(old: Certificate, o: { now?: Date; distinctName?: boolean } = {}): Promise<CaPair> {
+  const now = o.now ?? new Date();
   const algorithm = keyAlgorithmOf(old.publicKey);
   const key = await generatePrivateKey(isSupportedAlgorithm(algorithm) ? algorithm : 'RSA-2048');
   const notBefore = new Date(now.getTime() - CA_BACKDATE_MS);
+  const commonName = o.distinctName ? `${old.commonName || 'ca'}-${now.toISOString().slice(0, 10).replace(/-/g, '')}` : old.commonName;
   const cert = await selfSignCa({
-    commonName: old.commonName,
-    subjectDer: old.subjectDer,
+    commonName,
+    subjectDer: o.distinctName ? undefined : old.subjectDer,
     dnsNames: old.dnsNames,
     key,
     notBefore,

@@ -10,6 +10,7 @@ import { describeStage, Phase, PhaseWrites, planPhase, rotationState, stillOld, 
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { CaPair, successorCa, unfitSuccessor } from '../pki/successor-ca.js';
 import { KpkiError } from '../errors.js';
+import { readServices } from './health.js';
 import { bringIntoService, restartOf } from './into-service.js';
 import { repairNode } from './renew-node.js';
 import type { StrategyName } from './strategies.js';
@@ -56,12 +57,20 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
       const unfit = !next && o.newCa ? unfitSuccessor(o.newCa, state.certs[0]) : undefined;
       if (unfit) throw new KpkiError(`the new CA given cannot replace ${o.ca}: ${unfit}`);
       made = !next && !o.newCa;
-      next ??= o.newCa ?? (await successorCa(state.certs[0]));
+      next ??= o.newCa ?? (await successorCa(state.certs[0], { distinctName: state.needsDistinctName }));
     }
     const planned = await planPhase(host, scan, state, o.phase, next);
     if (!planned) {
       o.log(`${o.ca} ${o.phase} on ${host.name}: nothing to do (${describeStage(state)})`);
       return 0;
+    }
+    if (o.restart) {
+      const pods = (await readServices(host, o.scan.kubeconfigDir)).pods;
+      const unmanaged = planned.restart.filter((c) => c !== 'kubelet' && !pods.has(c));
+      if (unmanaged.length)
+        throw new KpkiError(
+          `${unmanaged.join(', ')} must restart to read the changed ${o.ca} file but does not run as a static pod here (a systemd service?): leave out --restart and restart it yourself`,
+        );
     }
     const stop = await o.review(planned, describeStage(state));
     if (stop !== undefined) return stop;

@@ -30,6 +30,8 @@ const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN C
 interface Rotated {
   /** The leaves the old CA signed, by name and file. */
   leaves: { name: string; file: string }[];
+  /** The old CA or a leaf lacks key identifiers: the new CA must have a name of its own. */
+  distinct: boolean;
   oldCa: Buffer;
   newCa: Buffer;
 }
@@ -57,16 +59,20 @@ function rotateAll(root: string, flags: string[], ca: 'etcd-ca' | 'front-proxy-c
   assert.equal(r.status, 0, `${label} ${ca}: ${r.stdout}${r.stderr}`);
   for (const phase of ['trust', 'issue', 'finish']) assert.match(r.stdout, new RegExp(`${ca} ${phase} written on`), label);
   const newCa = readFileSync(caFile);
-  return { leaves, oldCa, newCa };
+  const ext = (file: string, name: string) => openssl(['x509', '-in', file, '-noout', '-ext', name]).stdout.trim();
+  const distinct = !ext(oldCaFile, 'subjectKeyIdentifier') || leaves.some((l) => !ext(l.file, 'authorityKeyIdentifier'));
+  return { leaves, oldCa, newCa, distinct };
 }
 
 function judge(rotated: Rotated, label: string): void {
-  const { leaves, oldCa, newCa } = rotated;
+  const { leaves, oldCa, newCa, distinct } = rotated;
   assert.equal(pemCount(newCa), 1, `${label}: the CA file holds the new CA alone`);
   assert.notDeepEqual(newCa, oldCa, label);
   const oldFile = tempFile(oldCa);
   const newFile = tempFile(newCa);
-  assert.equal(certFacts(newFile).subject, certFacts(oldFile).subject, `${label}: the subject is kept`);
+  const [now, before] = [certFacts(newFile).subject, certFacts(oldFile).subject];
+  if (distinct) assert.match(now, /CN ?= ?\S+-20\d{6}$/, `${label}: a name of its own (${before} → ${now})`);
+  else assert.equal(now, before, `${label}: the subject is kept`);
   for (const leaf of leaves) {
     assert.ok(verifies(newFile, leaf.file).ok, `${label} ${leaf.name}: ${verifies(newFile, leaf.file).output}`);
     assert.equal(signedBy(oldFile, leaf.file), false, `${label} ${leaf.name}: the old CA did not sign it`);
@@ -176,6 +182,7 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
       {
         oldCa,
         newCa,
+        distinct: false,
         leaves: ['etcd/server', 'etcd/peer', 'etcd/healthcheck-client', 'apiserver-etcd-client'].map((n) => ({
           name: n,
           file: join(root, `etc/kubernetes/pki/${n}.crt`),
@@ -210,5 +217,34 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
     assert.notEqual(same.status, 0);
     assert.match(same.stderr, /the new CA given cannot replace front-proxy-ca: it is the CA in use now/);
     assert.equal(hashTree(root), before);
+  });
+});
+
+describe('ca rotate on a CA without a subject key identifier (kubeadm before 1.19, Go before 1.15)', {
+  skip: fixturesPresent ? false : SKIP_REASON,
+}, () => {
+  test('while the bundle trusts old and new, openssl verifies old and new leaves against it (the new CA cannot be mistaken for the old)', () => {
+    const fx = copyCase('kubeadm-v1.16.2-maxxmoney');
+    roots.push(fx.root);
+    const pki = join(fx.root, 'etc/kubernetes/pki/etcd');
+    assert.equal(
+      openssl(['x509', '-in', join(pki, 'ca.crt'), '-noout', '-ext', 'subjectKeyIdentifier']).stdout.trim(),
+      '',
+      'the old CA has no SKID',
+    );
+    const trust = kpki(['--root', fx.root, 'ca', 'rotate', '--ca', 'etcd-ca', '--phase', 'trust', '--yes']);
+    assert.equal(trust.status, 0, trust.stdout + trust.stderr);
+    // the kubelet, etcd and the API server are Go (they try every CA of a name); OpenSSL takes the first of a name
+    const bundle = join(pki, 'ca.crt');
+    const old = openssl(['verify', '-no_check_time', '-CAfile', bundle, join(pki, 'server.crt')]);
+    assert.match(old.stdout, /: OK/, `an old leaf against the bundle: ${old.stdout}${old.stderr}`);
+    // another node, not issued yet, still serves its old leaf: this node's bundle (new first) must still verify it
+    const oldLeaf = tempFile(readFileSync(join(pki, 'server.crt')));
+    const issue = kpki(['--root', fx.root, 'ca', 'rotate', '--ca', 'etcd-ca', '--phase', 'issue', '--yes']);
+    assert.equal(issue.status, 0, issue.stdout + issue.stderr);
+    const fresh = openssl(['verify', '-CAfile', bundle, join(pki, 'server.crt')]);
+    assert.match(fresh.stdout, /: OK/, `a new leaf against the bundle: ${fresh.stdout}${fresh.stderr}`);
+    const stillServed = openssl(['verify', '-no_check_time', '-CAfile', bundle, oldLeaf]);
+    assert.match(stillServed.stdout, /: OK/, `another node's old leaf against the bundle: ${stillServed.stdout}${stillServed.stderr}`);
   });
 });
