@@ -200,8 +200,13 @@ async function rotation(): Promise<string[]> {
             const json = JSON.parse(execFileSync('cat', [report], { encoding: 'utf8' }));
             for (const n of json.nodes) restarts.set(n.node, (restarts.get(n.node) ?? 0) + n.restarted.length);
           } else if (phase !== 'verify') {
-            for (const n of lab.controlPlanes) {
-              const r = await lab.exec(n, [process.execPath, KPKI, 'ca', 'rotate', '--ca', 'etcd-ca', '--phase', phase, '--yes']);
+            // one new CA for every node, as the manual procedure distributes it: made on the first, given to the rest
+            const saved = join(lab.dir, `manual-etcd-ca-${round}`);
+            const caFlags =
+              phase !== 'trust' ? [] : ['--new-ca-cert', join(saved, 'etcd-ca.crt'), '--new-ca-key', join(saved, 'etcd-ca.key')];
+            for (const [i, n] of lab.controlPlanes.entries()) {
+              const flags = phase === 'trust' && i === 0 ? ['--save-ca', saved] : caFlags;
+              const r = await lab.exec(n, [process.execPath, KPKI, 'ca', 'rotate', '--ca', 'etcd-ca', '--phase', phase, '--yes', ...flags]);
               if (r.code !== 0) throw new Error(r.stdout + r.stderr);
             }
             await Promise.all(lab.controlPlanes.map((n) => n.restartAllPods()));

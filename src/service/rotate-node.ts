@@ -74,7 +74,12 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
     }
     const stop = await o.review(planned, describeStage(state));
     if (stop !== undefined) return stop;
-    if (made && next) await o.madeCa?.(next);
+    if (made && next) {
+      await o.madeCa?.(next);
+      o.log(
+        `The new ${o.ca} was made here: every other control-plane node must get this same CA (--save-ca here, then --new-ca-cert/--new-ca-key there), or rotate the whole cluster with -i.`,
+      );
+    }
     const { backup } = await applyWrites(host, planned.writes, `ca rotate ${o.ca} ${o.phase}`);
     o.log(`${o.ca} ${o.phase} written on ${host.name}; backup ${backup.id}`);
     if (!o.restart) {
