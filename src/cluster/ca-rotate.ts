@@ -72,10 +72,18 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
     for (const w of reached.filter((r) => r.node.role !== 'control-plane'))
       op.events.finished(w.node.name, 'unchanged', `${o.ca} is trusted by control-plane components only`);
     const members: Member[] = [];
+    const missing: string[] = [];
     for (const r of reached.filter((x) => x.node.role === 'control-plane')) {
       const scan = await scanNode(r.host, o.scan);
-      members.push({ ...r, scan, state: await rotationState(r.host, scan, o.ca), journal: await readRolloutJournal(r.host) });
+      try {
+        members.push({ ...r, scan, state: await rotationState(r.host, scan, o.ca), journal: await readRolloutJournal(r.host) });
+      } catch (err) {
+        missing.push(describeError(err));
+      }
     }
+    // (external etcd: the control-plane nodes hold no etcd-ca; kpki rotates CAs it finds on the inventory's nodes)
+    if (missing.length)
+      return op.finish(2, 'refused', `Nothing was changed: ${o.ca} is not on every control-plane node:\n  ${missing.join('\n  ')}`);
     if (members.length === 0) return op.finish(2, 'refused', 'No control-plane node in the inventory: nothing holds the CA.');
     const journals = journalCheck(op, members, o);
     if (journals) return journals;
