@@ -28,6 +28,7 @@ import {
 import { ClusterMember, clusterOperation, markUntouched, OperationOutcome } from './operation.js';
 import type { Operation, RolloutEvents } from './outcome.js';
 import { controlPlaneStep } from './rollout.js';
+import { etcdTrustProblems } from './ca-trust-gate.js';
 
 export interface CaRotateOptions extends ConnectOptions {
   ca: RotatableCa;
@@ -215,6 +216,10 @@ async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, 
         'Run the issue phase again (--phase issue), then finish.',
       );
   }
+  if (phase === 'issue' && o.ca === 'etcd-ca' && !resumed) {
+    const refused = await etcdTrustGate(op, members, o);
+    if (refused) return refused;
+  }
   const next = phase === 'trust' ? await nextCa(members, o, ready.target) : undefined;
   if (next)
     op.events.log(
@@ -282,6 +287,24 @@ async function runNodes(
     0,
     'complete',
     `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s), every node healthy. ${NEXT_STEP[phase]}`,
+  );
+}
+
+/** Before the new etcd-ca signs: every running etcd member must accept it (it reads its trusted CAs only at start). */
+async function etcdTrustGate(op: Operation, members: Member[], o: CaRotateOptions): Promise<OperationOutcome | undefined> {
+  let signer: CaPair | undefined;
+  for (const m of members.filter((x) => x.state.stage === 'trusted')) signer ??= await waitingCa(m.host, m.state).catch(() => undefined);
+  if (!signer) return undefined; // every node issued already, or no key: the plans below say so
+  const problems = await etcdTrustProblems(members, signer, o.scan.kubeconfigDir);
+  if (problems.length === 0) {
+    op.events.log('Every running etcd member accepts a certificate of the new CA (a throwaway one, made in memory).');
+    return undefined;
+  }
+  return op.finish(
+    1,
+    'refused',
+    `Refusing the issue phase of etcd-ca: a running etcd member does not trust the new CA yet:\n  ${problems.join('\n  ')}`,
+    'Nothing was changed. A member that presented a certificate of the new CA to it would be cut off.',
   );
 }
 
