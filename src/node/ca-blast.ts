@@ -42,6 +42,8 @@ export interface NodeBlastRadius {
     expired?: boolean;
     /** --discovery-token-ca-cert-hash (the cluster CA only). */
     joinHash?: string;
+    /** The CA file trusts this many more CAs (a rotation in progress: kpki ca rotate --phase verify tells where). */
+    alsoTrusted?: number;
   };
   trusts: TrustPlace[];
   signed: SignedPlace[];
@@ -200,6 +202,7 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
       notAfter: cert.notAfter.toISOString(),
       expired,
       joinHash: caName === 'ca' ? `sha256:${cert.spkiSha256}` : undefined,
+      alsoTrusted: entry!.alsoTrusted,
     };
     trusts = await flagPlaces(host, scan, caName, (c) => holdsCertificate(c, cert));
     if (caName === 'ca') trusts.push(...(await clusterCaPlaces(host, scan, cert, config)));

@@ -15,6 +15,11 @@ function header(plan: CaPlan, now: Date): string[] {
       : `${plan.ca} (${first.ca.subject}), expires ${first.ca.notAfter} (${first.ca.expired ? 'EXPIRED' : `in ${humanDuration(new Date(first.ca.notAfter!).getTime() - now.getTime())}`}); key on ${withKey} of ${cps.length} control-plane node(s)`,
   ];
   if (first.ca.joinHash) lines.push(`join commands pin it: --discovery-token-ca-cert-hash ${first.ca.joinHash}`);
+  const rotating = plan.nodes.filter((n) => n.ca.alsoTrusted);
+  if (rotating.length)
+    lines.push(
+      `a rotation is in progress: the CA file trusts more than one CA on ${rotating.map((n) => n.node).join(', ')} (kpki ca rotate --ca ${plan.ca} --phase verify tells where it stands)`,
+    );
   return lines;
 }
 

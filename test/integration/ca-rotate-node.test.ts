@@ -145,6 +145,11 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
     assert.equal(statSync(join(root, 'etc/kubernetes/pki/etcd/ca-next.key')).mode & 0o777, 0o600);
     assert.equal(statSync(saved).mode & 0o777, 0o700);
 
+    const plan = kpki(['--root', root, 'ca', 'plan', '--ca', 'etcd-ca']);
+    assert.match(plan.stdout, /a rotation is in progress: the CA file trusts more than one CA on /);
+    const during = kpki(['--root', root, 'check']);
+    assert.equal(during.status, 0, during.stdout);
+    assert.match(during.stdout, /trusts 2 CAs \(rotation\)/);
     const again = kpki(['--root', root, 'ca', 'rotate', '--ca', 'etcd-ca', '--phase', 'trust', '--yes']);
     assert.equal(again.status, 0);
     assert.match(again.stdout, /etcd-ca trust on .*: nothing to do \(trusts old \+ new, the old signs\)/);
