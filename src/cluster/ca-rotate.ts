@@ -130,6 +130,9 @@ function journalCheck(op: Operation, members: Member[], o: CaRotateOptions): Ope
     );
   op.report.rollout = journal.rollout;
   op.report.resumed = true;
+  op.events.log(
+    `Resuming the ${rotation.phase} phase of rollout ${journal.rollout} (started ${journal.startedAt} by ${journal.by}): ${members.map((m) => `${m.node.name} ${m.journal?.step ?? 'pending'}`).join(', ')}`,
+  );
   return undefined;
 }
 

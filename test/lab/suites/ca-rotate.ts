@@ -3,8 +3,8 @@
 // kube-apiserver does). etcd-ca: every phase in one run, then openssl verifies every etcd certificate of every node
 // against the new CA only, the old CA no longer verifies them, and etcd serves chains of the new CA (and is healthy).
 // front-proxy-ca: phase by phase, verify refusing to pass before the issue phase, the ConfigMap holding old + new
-// between trust and finish. A rotation killed in the middle of its issue phase is refused without --resume and finished
-// with it. An issue phase is refused while a running etcd member does not trust the new CA yet (bundles written by
+// between trust and finish. A rotation killed in the middle of each writing phase is refused without --resume and
+// finished with it. An issue phase is refused while a running etcd member does not trust the new CA yet (bundles written by
 // hand, nothing restarted). The load-balanced client (it retries the next control-plane node) must see zero failures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -204,38 +204,55 @@ test('ca rotate -i --ca front-proxy-ca phase by phase: verify fails before issue
   assert.equal(published.replace(/\s+$/, ''), newCa.toString().replace(/\s+$/, ''), 'the ConfigMap holds the new CA alone');
 });
 
-test('ca rotate -i killed in the middle of the etcd-ca issue phase: refused without --resume, finished with it, every node once', {
+test('ca rotate -i killed in the middle of each writing phase (trust, issue, finish) at node 2: refused without --resume, finished with it, every node once', {
   skip,
 }, async () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
-  const trust = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'trust']);
+  const phase = (name: string) => ['ca', 'rotate', '-i', inventory, '--ca', 'etcd-ca', '--phase', name, '--yes'];
+  const killedAt = async (name: string, when: RegExp): Promise<string> => {
+    const { out, signal } = await kpkiKilledWhen(phase(name), when);
+    assert.equal(signal, 'SIGKILL', `${name}: kpki ended before it was killed:\n${out}`);
+    return JSON.parse(readFileSync(cluster.node(2).path('/var/lib/kpki/rollout.json'), 'utf8')).rollout;
+  };
+  // trust: killed while node 2's etcd is down for its restart (its manifest parked)
+  await killedAt('trust', /lab-cp2: +etcd: manifest moved to/);
+  const trust = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'trust', '--resume']);
   assert.equal(trust.status, 0, trust.out);
-  const args = ['ca', 'rotate', '-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue', '--yes'];
-  const { out, signal } = await kpkiKilledWhen(args, /lab-cp2: +kube-apiserver: manifest moved to/);
-  assert.equal(signal, 'SIGKILL', `kpki ended before it was killed:\n${out}`);
-  const rollout: string = JSON.parse(readFileSync(cluster.node(2).path('/var/lib/kpki/rollout.json'), 'utf8')).rollout;
+  assert.match(trust.out, /Resuming the trust phase of rollout r\S+/);
+  assert.match(trust.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/etcd\.yaml back into place/);
 
+  // issue: killed while node 2's API server restarts
+  const rollout = await killedAt('issue', /lab-cp2: +kube-apiserver: manifest moved to/);
   const refused = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue']);
   assert.equal(refused.status, 1, refused.out);
   assert.match(refused.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
+  const issued = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue', '--resume']);
+  assert.equal(issued.status, 0, issued.out);
+  assert.match(issued.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml back into place/);
+
+  // finish: killed at node 2's etcd restart; --phase all --resume skips the phases before it
+  await killedAt('finish', /lab-cp2: +etcd: manifest moved to/);
   const resumed = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'all', '--resume']);
   assert.equal(resumed.status, 0, resumed.out);
   assert.match(resumed.out, /The interrupted rotation is past the trust phase/);
-  assert.match(resumed.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml back into place/);
-  assert.match(resumed.out, /etcd-ca finish phase complete on 3 control-plane node\(s\)/);
+  assert.match(resumed.out, /The interrupted rotation is past the issue phase/);
+  assert.match(resumed.out, /Resuming the finish phase of rollout r\S+ .*: lab-cp1 done, lab-cp2 written, lab-cp3 pending/);
+  // node 1 had finished before the kill: the resumed phase does nodes 2 and 3
+  assert.match(resumed.out, /etcd-ca finish phase complete on 2 control-plane node\(s\)/);
   await cluster.waitHealthy(90_000);
   const newCa = cluster.node(1).read('/etc/kubernetes/pki/etcd/ca.crt');
   assert.equal(pemCount(newCa), 1);
   for (const node of cluster.controlPlanes) {
     assert.deepEqual(node.read('/etc/kubernetes/pki/etcd/ca.crt'), newCa, node.name);
+    assert.equal(existsSync(node.path('/var/lib/kpki/rollout.json')), false, `${node.name}: no journal left`);
     for (const leaf of ETCD_LEAVES)
       assert.ok(verifies(tempFile(newCa), node.path(`/etc/kubernetes/pki/${leaf}.crt`)).ok, `${node.name} ${leaf}`);
     const backups = node.path('/var/lib/kpki/backups');
-    const issued = readdirSync(backups).filter((id) =>
+    const issuedHere = readdirSync(backups).filter((id) =>
       JSON.parse(readFileSync(join(backups, id, 'manifest.json'), 'utf8')).reason.includes(rollout),
     );
-    assert.equal(issued.length, 1, `${node.name}: the issue phase wrote once`);
+    assert.equal(issuedHere.length, 1, `${node.name}: the issue phase wrote once`);
   }
 });
 
