@@ -28,6 +28,7 @@ import {
 import { ClusterMember, clusterOperation, markUntouched, OperationOutcome } from './operation.js';
 import type { Operation, RolloutEvents } from './outcome.js';
 import { controlPlaneStep } from './rollout.js';
+import { notRestartable } from '../service/rotate-node.js';
 import { etcdTrustProblems } from './ca-trust-gate.js';
 
 export interface CaRotateOptions extends ConnectOptions {
@@ -328,8 +329,7 @@ async function planNodes(
     try {
       const planned = await planPhase(m.host, m.scan, m.state, phase, next);
       // a reader kpki cannot restart (etcd as a systemd service: Kubespray, KubeKey) would keep the old trust
-      const pods = (await readServices(m.host, m.scan.kubeconfigDir)).pods;
-      const unmanaged = planned?.restart.filter((c) => c !== 'kubelet' && !pods.has(c)) ?? [];
+      const unmanaged = planned ? await notRestartable(m.host, planned.restart, m.scan.kubeconfigDir) : [];
       if (unmanaged.length)
         throw new KpkiError(
           `${m.node.name}: ${unmanaged.join(', ')} must restart to read the changed ${m.state.ca} file but does not run as a static pod here (a systemd service?): kpki cannot restart it one node at a time yet`,

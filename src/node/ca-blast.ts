@@ -202,7 +202,7 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
       notAfter: cert.notAfter.toISOString(),
       expired,
       joinHash: caName === 'ca' ? `sha256:${cert.spkiSha256}` : undefined,
-      alsoTrusted: entry!.alsoTrusted,
+      alsoTrusted: entry!.alsoTrusted?.length,
     };
     trusts = await flagPlaces(host, scan, caName, (c) => holdsCertificate(c, cert));
     if (caName === 'ca') trusts.push(...(await clusterCaPlaces(host, scan, cert, config)));

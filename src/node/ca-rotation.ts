@@ -38,6 +38,8 @@ export interface RotationFiles {
 }
 
 export interface RotationState {
+  /** The node, as its scan names it. */
+  node: string;
   ca: RotatableCa;
   files: RotationFiles;
   /** The CA file's certificates in order: the first one signs (its key is the CA key). */
@@ -78,15 +80,15 @@ export async function rotationState(host: Host, scan: NodeScan, ca: RotatableCa)
     nextCertPath: withSuffix(entry.certPath, '-next'),
     nextKeyPath: withSuffix(entry.keyPath, '-next'),
   };
-  const file = await readOptional(host, entry.certPath);
-  const certs = file.ok ? parseCertificates(file.value) : [entry.cert!];
+  // (the scan read the whole CA file: the signing certificate first, then the others it trusts)
+  const certs = [entry.cert!, ...(entry.alsoTrusted ?? [])];
   const nextFile = await readOptional(host, files.nextCertPath);
   const next = nextFile.ok ? parseCertificates(nextFile.value)[0] : undefined;
   const signed = scan.entries.filter((e) => e.cert && !e.cert.isCA && certs.some((c) => isSignedBy(e.cert!, c)));
   const leaves = signed.map((e) => ({ name: e.name, path: e.path, signedByFirst: isSignedBy(e.cert!, certs[0]) }));
   const needsDistinctName = !certs[0].subjectKeyId || signed.some((e) => !e.cert!.authorityKeyId);
   const stage: Stage = certs.length === 1 ? 'single' : next && certs.some((c) => samePair(c, next)) ? 'trusted' : 'issued';
-  return { ca, files, certs, next, stage, leaves, needsDistinctName };
+  return { node: scan.node, ca, files, certs, next, stage, leaves, needsDistinctName };
 }
 
 const pemOf = (certs: Certificate[]) => certs.map(certificateToPem).join('');
@@ -159,16 +161,7 @@ export async function planIssue(host: Host, scan: NodeScan, state: RotationState
   const writes: FileWrite[] = [];
   let signer: CaPair;
   if (state.stage === 'trusted') {
-    const keyFile = await readOptional(host, state.files.nextKeyPath);
-    if (!keyFile.ok)
-      throw new KpkiError(`${scan.node}: the new ${state.ca} key ${state.files.nextKeyPath} is missing: run the trust phase again`, {
-        path: state.files.nextKeyPath,
-      });
-    signer = { cert: state.next!, key: parsePrivateKey(keyFile.value) };
-    if (!keyMatchesCertificate(signer.cert, signer.key))
-      throw new KpkiError(`${scan.node}: ${state.files.nextKeyPath} is not the key of ${state.files.nextCertPath}`, {
-        path: state.files.nextKeyPath,
-      });
+    signer = (await waitingCa(host, state))!;
     const others = state.certs.filter((c) => !samePair(c, signer.cert));
     // (one entry: the written bundle's first certificate is checked against the written key)
     writes.push(await fileWrite(host, state.files.certPath, pemOf([signer.cert, ...others]), 0o644, name));
@@ -235,13 +228,22 @@ export function planPhase(
   return planFinish(host, scan, state);
 }
 
-/** The new CA an earlier trust phase left waiting on this node, with its key (undefined when none is waiting). */
+/**
+ * The new CA an earlier trust phase left waiting on this node, with its key; undefined when none is waiting. A
+ * waiting certificate whose key is missing or is another key fails, naming the file.
+ */
 export async function waitingCa(host: Host, state: RotationState): Promise<CaPair | undefined> {
   if (!state.next) return undefined;
-  const file = await readOptional(host, state.files.nextKeyPath);
-  if (!file.ok) return undefined;
+  const { nextKeyPath, nextCertPath } = state.files;
+  const file = await readOptional(host, nextKeyPath);
+  if (!file.ok)
+    throw new KpkiError(`${state.node}: the new ${state.ca} key ${nextKeyPath} is missing: run the trust phase again`, {
+      path: nextKeyPath,
+    });
   const key = parsePrivateKey(file.value);
-  return keyMatchesCertificate(state.next, key) ? { cert: state.next, key } : undefined;
+  if (!keyMatchesCertificate(state.next, key))
+    throw new KpkiError(`${state.node}: ${nextKeyPath} is not the key of ${nextCertPath}`, { path: nextKeyPath });
+  return { cert: state.next, key };
 }
 
 /** What still uses the old CA on this node, from its files (verify). */

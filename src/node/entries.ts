@@ -15,7 +15,7 @@ export async function readCa(
   if (cert.ok) {
     entry.cert = cert.value.cert;
     // a bundle: a CA rotation in progress (old and new trusted), or CAs an operator added by hand
-    if (cert.value.chain.length) entry.alsoTrusted = cert.value.chain.length;
+    if (cert.value.chain.length) entry.alsoTrusted = cert.value.chain;
   } else if (cert.absent) entry.missing = true;
   else entry.problems.push({ code: 'unreadable', message: `${host.describe(certPath)}: ${cert.error}` });
   // read-only commands only look whether the CA key is there: it is never pulled into memory to be looked at

@@ -45,7 +45,7 @@ export interface CaEntry {
   /** Found only inside a kubeconfig (no CA file on this node). */
   embeddedOnly: boolean;
   /** More certificates after the first in the CA file: it trusts a bundle (a rotation in progress, `kpki ca rotate`). */
-  alsoTrusted?: number;
+  alsoTrusted?: Certificate[];
 }
 
 export interface CertEntry {

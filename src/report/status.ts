@@ -87,7 +87,7 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
     labels.push(PROBLEM_LABEL[problem.code]);
     raise(PROBLEM_SEVERITY[problem.code]);
   }
-  const bundled = 'alsoTrusted' in item ? item.alsoTrusted : undefined;
+  const bundled = 'alsoTrusted' in item ? item.alsoTrusted?.length : undefined;
   if (bundled) labels.push(`trusts ${bundled + 1} CAs (rotation)`);
   if (labels.length === 0) labels.push('ok');
   return { severity, labels };

@@ -10,7 +10,7 @@ import { describeStage, Phase, PhaseWrites, planPhase, rotationState, stillOld, 
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { CaPair, successorCa, unfitSuccessor } from '../pki/successor-ca.js';
 import { KpkiError } from '../errors.js';
-import { readServices } from './health.js';
+import { Component, readServices } from './health.js';
 import { bringIntoService, restartOf } from './into-service.js';
 import { repairNode } from './renew-node.js';
 import type { StrategyName } from './strategies.js';
@@ -29,6 +29,12 @@ export interface RotateNodeOptions {
   log: (line: string) => void;
 }
 
+/** Of the components a phase must restart, those kpki cannot: not static pods here (etcd as a systemd service). */
+export async function notRestartable(host: Host, restart: Component[], kubeconfigDir?: string): Promise<Component[]> {
+  const { pods } = await readServices(host, kubeconfigDir);
+  return restart.filter((c) => c !== 'kubelet' && !pods.has(c));
+}
+
 /** The exit code of the phase: 0 done (or nothing to do), 1 verify found something old or a restart failed. */
 export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number> {
   return withNodeLock(host, async () => {
@@ -45,10 +51,6 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
     let made = false;
     if (o.phase === 'trust') {
       next = await waitingCa(host, state);
-      if (state.next && !next)
-        throw new KpkiError(`${state.files.nextKeyPath} is missing or is not the key of ${state.files.nextCertPath}`, {
-          path: state.files.nextKeyPath,
-        });
       if (next && o.newCa && !next.cert.der.equals(o.newCa.cert.der))
         throw new KpkiError(
           `another new ${o.ca} already waits in ${state.files.nextCertPath}: continue with it (leave out --new-ca-cert) or remove it`,
@@ -65,8 +67,7 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
       return 0;
     }
     if (o.restart) {
-      const pods = (await readServices(host, o.scan.kubeconfigDir)).pods;
-      const unmanaged = planned.restart.filter((c) => c !== 'kubelet' && !pods.has(c));
+      const unmanaged = await notRestartable(host, planned.restart, o.scan.kubeconfigDir);
       if (unmanaged.length)
         throw new KpkiError(
           `${unmanaged.join(', ')} must restart to read the changed ${o.ca} file but does not run as a static pod here (a systemd service?): leave out --restart and restart it yourself`,
