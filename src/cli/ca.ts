@@ -2,10 +2,10 @@
 // before anything changes. Read-only, on one node (--root or this machine) or the whole cluster (-i).
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { FILE_ONLY_CAS, FileOnlyCa, Phase, PHASES, ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
+import { Phase, PHASES, ROTATABLE, RotatableCa, ROTATING } from '../kubeadm/ca-trust.js';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CaPair } from '../pki/successor-ca.js';
+import type { NewSigner } from '../node/rotation-common.js';
 import {
   action,
   clusterConnectOptions,
@@ -18,7 +18,7 @@ import {
   requireLiveNode,
   scanOptionsOf,
 } from './context.js';
-import { strategyFlag, timeoutFlag } from './flags.js';
+import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 
 interface PlanFlags {
   ca: string;
@@ -42,11 +42,19 @@ export function caCommand(): Command {
     .description(
       'rotate a CA with -i, phase by phase, one control-plane node at a time: trust old + new, issue from the new, verify, finish',
     )
-    .requiredOption('--ca <name>', `which: ${FILE_ONLY_CAS.join(', ')} (ca and sa: not yet; kpki ca plan shows their blast radius)`)
+    .requiredOption(
+      '--ca <name>',
+      `which: ${ROTATING.join(', ')} (sa: the service-account key pair; ca: not yet, kpki ca plan shows its blast radius)`,
+    )
     .option('--phase <phase>', `${PHASES.join(', ')} or all (in that order, stopping at the first that does not complete)`, 'all')
     .option('--new-ca-cert <file>', 'the new CA certificate (with --new-ca-key) instead of one made in memory')
-    .option('--new-ca-key <file>', 'the new CA key')
-    .option('--save-ca <dir>', 'also keep the new CA made in memory here (a 0700 directory; the key 0600)')
+    .option('--new-ca-key <file>', 'the new CA key (for sa: the new service-account private key, alone)')
+    .option('--save-ca <dir>', 'also keep the new CA (or sa key) made in memory here (a 0700 directory; the key 0600)')
+    .option(
+      '--token-overlap <duration>',
+      'sa: how long the new key must have signed on every node before finish drops the old one (pods refresh their tokens within 1 h)',
+      '1h',
+    )
     .option('--dry-run', 'show what the next phase would change on each node, change nothing')
     .option('-y, --yes', 'apply without asking')
     .option('--resume', 'with -i: continue a phase that was interrupted (its journal is on the nodes)')
@@ -77,19 +85,24 @@ interface RotateFlags {
   timeout: string;
   output?: string;
   report?: string;
+  tokenOverlap: string;
 }
 
 async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise<number> {
-  if (!(FILE_ONLY_CAS as readonly string[]).includes(opts.ca))
+  if (!(ROTATING as readonly string[]).includes(opts.ca))
     throw new UsageError(
-      `kpki ca rotate rotates ${FILE_ONLY_CAS.join(' and ')} in this version; ${opts.ca} is not supported yet`,
+      `kpki ca rotate rotates ${ROTATING.join(', ')} in this version; ${opts.ca} is not supported yet`,
       `kpki ca plan --ca ${opts.ca} shows what trusts it`,
     );
+  const tokenOverlapMs = durationFlag('--token-overlap', opts.tokenOverlap);
   const phases = opts.phase === 'all' ? [...PHASES] : [opts.phase];
   if (!phases.every((p) => (PHASES as readonly string[]).includes(p)))
     throw new UsageError(`--phase must be one of ${PHASES.join(', ')} or all`);
-  if (Boolean(opts.newCaCert) !== Boolean(opts.newCaKey)) throw new UsageError('--new-ca-cert and --new-ca-key go together');
-  const newCa = opts.newCaCert ? await readCaPair(opts.newCaCert, opts.newCaKey!) : undefined;
+  if (opts.ca === 'sa' && opts.newCaCert)
+    throw new UsageError('the service-account key pair has no certificate: give the new private key alone with --new-ca-key');
+  if (opts.ca !== 'sa' && Boolean(opts.newCaCert) !== Boolean(opts.newCaKey))
+    throw new UsageError('--new-ca-cert and --new-ca-key go together');
+  const newCa = opts.newCaKey ? await readNewSigner(opts.newCaKey, opts.newCaCert) : undefined;
   if (!globals.inventory) return rotateHere(globals, opts, phases as Phase[], newCa);
   const { runClusterOperation } = await import('./renew-cluster.js');
   const { rotateCaPhase } = await import('../cluster/ca-rotate.js');
@@ -99,9 +112,10 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
     const code = await runClusterOperation(globals, flags, async (c) => {
       const outcome = await rotateCaPhase(c.nodes, {
         ...c,
-        ca: opts.ca as FileOnlyCa,
+        ca: opts.ca as RotatableCa,
         phase,
         newCa,
+        tokenOverlapMs,
         saveCa: opts.saveCa ? (pair) => saveCaPair(opts.saveCa!, opts.ca, pair) : undefined,
         strategy: strategyFlag(opts.strategy),
         timeoutMs: timeoutFlag(opts.timeout),
@@ -122,7 +136,7 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
 }
 
 /** Without -i: every phase asked for on this node (or the disk at --root), one after the other. */
-async function rotateHere(globals: GlobalOptions, opts: RotateFlags, phases: Phase[], newCa?: CaPair): Promise<number> {
+async function rotateHere(globals: GlobalOptions, opts: RotateFlags, phases: Phase[], newCa?: NewSigner): Promise<number> {
   const host = hostOf(globals);
   if (opts.restart) requireLiveNode(host, 'ca rotate --restart');
   // on a running node each phase must be in service before the next: etcd would serve a new-CA certificate to an
@@ -136,7 +150,8 @@ async function rotateHere(globals: GlobalOptions, opts: RotateFlags, phases: Pha
   for (const phase of phases) {
     let planned = false;
     const code = await rotateCaOnNode(host, {
-      ca: opts.ca as FileOnlyCa,
+      ca: opts.ca as RotatableCa,
+      tokenOverlapMs: durationFlag('--token-overlap', opts.tokenOverlap),
       phase,
       newCa,
       scan: scanOptionsOf(globals),
@@ -161,26 +176,27 @@ async function rotateHere(globals: GlobalOptions, opts: RotateFlags, phases: Pha
   return 0;
 }
 
-async function readCaPair(certFile: string, keyFile: string): Promise<CaPair> {
+async function readNewSigner(keyFile: string, certFile?: string): Promise<NewSigner> {
   const { parseCertificate } = await import('../pki/certificate.js');
   const { parsePrivateKey } = await import('../pki/keys.js');
   try {
-    return { cert: parseCertificate(readFileSync(certFile)), key: parsePrivateKey(readFileSync(keyFile)) };
+    return { cert: certFile ? parseCertificate(readFileSync(certFile)) : undefined, key: parsePrivateKey(readFileSync(keyFile)) };
   } catch (err) {
-    throw new UsageError(`--new-ca-cert ${certFile} / --new-ca-key ${keyFile}: ${(err as Error).message}`);
+    throw new UsageError(`${certFile ? `--new-ca-cert ${certFile} / ` : ''}--new-ca-key ${keyFile}: ${(err as Error).message}`);
   }
 }
 
-/** --save-ca: the new CA beside nothing else, never over an existing file. */
-async function saveCaPair(dir: string, ca: string, pair: CaPair): Promise<string> {
+/** --save-ca: the new CA (or sa key pair) beside nothing else, never over an existing file. */
+async function saveCaPair(dir: string, ca: string, pair: NewSigner): Promise<string> {
   const { certificateToPem } = await import('../pki/certificate.js');
   const { privateKeyToPem } = await import('../pki/keys.js');
+  const { publicKeyToPem } = await import('../pki/public-keys.js');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
-  const cert = join(dir, `${ca}.crt`);
+  const cert = join(dir, pair.cert ? `${ca}.crt` : `${ca}.pub`);
   const key = join(dir, `${ca}.key`);
   writeFileSync(key, privateKeyToPem(pair.key), { mode: 0o600, flag: 'wx' });
-  writeFileSync(cert, certificateToPem(pair.cert), { mode: 0o644, flag: 'wx' });
+  writeFileSync(cert, pair.cert ? certificateToPem(pair.cert) : publicKeyToPem(pair.key), { mode: 0o644, flag: 'wx' });
   return `--save-ca: the new ${ca} is kept in ${cert} and ${key}`;
 }
 

@@ -4,7 +4,7 @@ import type { Host } from '../hosts/host.js';
 import type { RotatableCa } from '../kubeadm/ca-trust.js';
 import { planPhase, rotationState, WritingPhase } from '../node/ca-rotation.js';
 import type { NodeScan } from '../node/scan-result.js';
-import type { CaPair } from '../pki/successor-ca.js';
+import type { NewSigner } from '../node/ca-rotation.js';
 import { restartOf } from '../service/into-service.js';
 import type { PlannedWrites } from './journaled-write.js';
 
@@ -12,7 +12,7 @@ export async function caPhaseWrites(
   host: Host,
   scan: NodeScan,
   rotation: { ca: RotatableCa; phase: WritingPhase },
-  nextCa?: CaPair,
+  nextCa?: NewSigner,
 ): Promise<PlannedWrites | undefined> {
   if (rotation.phase === 'trust' && !nextCa) throw new Error('the trust phase needs the new CA');
   const state = await rotationState(host, scan, rotation.ca);

@@ -5,11 +5,23 @@
 // not come back). verify is read-only: every leaf on disk and every served chain must come from the new CA.
 import { describeError, KpkiError } from '../errors.js';
 import type { RotatableCa } from '../kubeadm/ca-trust.js';
-import { describeStage, planPhase, Phase, RotationState, rotationState, stillOld, waitingCa, WritingPhase } from '../node/ca-rotation.js';
+import {
+  describeStage,
+  NewSigner,
+  planPhase,
+  Phase,
+  RotationState,
+  rotationState,
+  stillOld,
+  waitingCa,
+  WritingPhase,
+} from '../node/ca-rotation.js';
+import { describeSigner, madeSigner, signerId, unfitSigner, waitingSigner } from '../node/new-signer.js';
+import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/sa-rotation.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { NodeScan } from '../node/scan-result.js';
-import { Certificate, certificateFromDer, isSignedBy } from '../pki/certificate.js';
-import { CaPair, successorCa, unfitSuccessor } from '../pki/successor-ca.js';
+import { certificateFromDer, isSignedBy } from '../pki/certificate.js';
+import type { CaPair } from '../pki/successor-ca.js';
 import { readServices } from '../service/health.js';
 import { servedCertificate, servedEndpoints } from '../service/served.js';
 import type { StrategyName } from '../service/strategies.js';
@@ -34,10 +46,12 @@ import { etcdTrustProblems } from './ca-trust-gate.js';
 export interface CaRotateOptions extends ConnectOptions {
   ca: RotatableCa;
   phase: Phase;
-  /** --new-ca-cert/--new-ca-key: the operator's new CA instead of one made in memory. */
-  newCa?: CaPair;
-  /** --save-ca DIR: keeps a copy of a CA made here; returns what to tell. */
-  saveCa?: (pair: CaPair) => Promise<string>;
+  /** --new-ca-cert/--new-ca-key: the operator's new CA (or, for sa, key) instead of one made in memory. */
+  newCa?: NewSigner;
+  /** --save-ca DIR: keeps a copy of a signer made here; returns what to tell. */
+  saveCa?: (pair: NewSigner) => Promise<string>;
+  /** sa: how long the new key must have signed on every node before finish drops the old one. */
+  tokenOverlapMs?: number;
   strategy: StrategyName;
   timeoutMs: number;
   scan: ScanOptions;
@@ -56,9 +70,9 @@ interface Member extends ClusterMember {
 
 const ORDER: Phase[] = ['trust', 'issue', 'verify', 'finish'];
 
-/** The CA a node is moving to: waiting beside the bundle, or already signing. */
-const targetOf = (s: RotationState): Certificate | undefined => s.next ?? (s.stage === 'issued' ? s.certs[0] : undefined);
-const same = (a?: Certificate, b?: Certificate) => Boolean(a && b && a.der.equals(b.der));
+/** The CA (or key) a node is moving to: waiting beside the bundle, or already signing. */
+const targetOf = (s: RotationState): string | undefined => s.nextId ?? (s.stage === 'issued' ? s.signerId : undefined);
+const same = (a?: string, b?: string) => Boolean(a && b && a === b);
 const stageLine = (m: Member) => `${m.node.name}: ${describeStage(m.state)}`;
 
 export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promise<OperationOutcome> {
@@ -138,18 +152,18 @@ function journalCheck(op: Operation, members: Member[], o: CaRotateOptions): Ope
 }
 
 /** Is the cluster ready for this phase? The phase's target CA, or why not (every node's state named). */
-function readiness(members: Member[], phase: WritingPhase): { target?: Certificate; done?: string; refusal?: string } {
+function readiness(members: Member[], phase: WritingPhase): { target?: string; done?: string; refusal?: string } {
   const targets = members.map((m) => targetOf(m.state));
   const first = targets.find(Boolean);
   const mixed = targets.some((t) => t && !same(t, first));
   const states = members.map(stageLine).join('\n  ');
   if (mixed) return { refusal: `the control-plane nodes are moving to different new CAs:\n  ${states}` };
-  const signers = members.filter((m) => m.state.stage !== 'issued').map((m) => m.state.certs[0]);
+  const signers = members.filter((m) => m.state.stage !== 'issued').map((m) => m.state.signerId);
   if (phase === 'trust') {
     if (signers.some((s) => !same(s, signers[0])))
       return { refusal: `the nodes' CAs differ (a rotation must start from one CA):\n  ${states}` };
     if (
-      members.every((m) => m.state.stage === 'issued' || (m.state.stage === 'trusted' && same(m.state.next, first))) &&
+      members.every((m) => m.state.stage === 'issued' || (m.state.stage === 'trusted' && same(m.state.nextId, first))) &&
       members.some((m) => m.state.stage === 'issued')
     )
       return { done: 'the new CA already signs: the trust phase is behind this rotation' };
@@ -163,42 +177,35 @@ function readiness(members: Member[], phase: WritingPhase): { target?: Certifica
     return { target: first };
   }
   // finish: every node signs with the same new CA (or has finished with it)
-  const news = members.map((m) => m.state.certs[0]);
+  const news = members.map((m) => m.state.signerId);
   if (members.some((m) => m.state.stage === 'trusted') || news.some((c) => !same(c, news[0])))
     return { refusal: `the new CA must sign on every control-plane node first: run the issue phase:\n  ${states}` };
   if (members.every((m) => m.state.stage === 'single')) return { done: 'no bundle left: every node trusts one CA' };
   return { target: news[0] };
 }
 
-/** The new CA of the trust phase: the one already waiting on the nodes, the operator's, or a new one. */
-async function nextCa(members: Member[], o: CaRotateOptions, waiting?: Certificate): Promise<{ pair: CaPair; source: string }> {
-  const old = members[0].state.certs[0];
+/** The new signer of the trust phase: the one already waiting on the nodes, the operator's, or a new one. */
+async function nextSigner(members: Member[], o: CaRotateOptions, waiting?: string): Promise<{ pair: NewSigner; source: string }> {
   if (waiting) {
-    if (o.newCa && !same(o.newCa.cert, waiting))
+    if (o.newCa && signerId(o.newCa) !== waiting)
       throw new KpkiError(
-        `another new ${o.ca} is already trusted on the nodes (an earlier trust phase): continue with it (leave out --new-ca-cert) or finish that rotation`,
+        `another new ${o.ca} is already trusted on the nodes (an earlier trust phase): continue with it (leave out --new-ca-cert/--new-ca-key) or finish that rotation`,
       );
-    for (const m of members.filter((x) => same(x.state.next, waiting))) {
-      const pair = await waitingCa(m.host, m.state).catch(() => undefined);
-      if (pair) return { pair, source: `the new CA already on ${m.node.name} (an earlier trust phase)` };
+    for (const m of members.filter((x) => same(x.state.nextId, waiting))) {
+      const pair = await waitingSigner(m.host, m.state).catch(() => undefined);
+      if (pair) return { pair, source: `the one already on ${m.node.name} (an earlier trust phase)` };
     }
     throw new KpkiError(
       `the new ${o.ca} waits on the nodes but no node has its key (${members[0].state.files.nextKeyPath}): restore it from a backup (kpki backups)`,
     );
   }
   if (o.newCa) {
-    const unfit = unfitSuccessor(o.newCa, old);
-    if (unfit) throw new KpkiError(`the new CA given cannot replace ${o.ca}: ${unfit}`);
-    return { pair: o.newCa, source: 'given with --new-ca-cert and --new-ca-key' };
+    const unfit = unfitSigner(members[0].state, o.newCa);
+    if (unfit) throw new KpkiError(`the new ${o.ca === 'sa' ? 'key' : 'CA'} given cannot replace ${o.ca}: ${unfit}`);
+    return { pair: o.newCa, source: 'given with --new-ca-key' };
   }
-  // a CA or leaves without key identifiers: a name of its own, so no verifier mistakes one CA for the other
-  const distinctName = members.some((m) => m.state.needsDistinctName);
-  const name = distinctName ? 'a name of its own (the old CA or its leaves lack key identifiers)' : 'the same subject';
-  const type = old.publicKey.asymmetricKeyType?.toUpperCase();
-  return {
-    pair: await successorCa(old, { distinctName }),
-    source: `made in memory (${name}, the old key type ${type}, valid 10 years)`,
-  };
+  const made = await madeSigner(members.map((m) => m.state));
+  return { pair: made.signer, source: made.how };
 }
 
 async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, all: ClusterMember[]): Promise<OperationOutcome> {
@@ -220,15 +227,26 @@ async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, 
         'Run the issue phase again (--phase issue), then finish.',
       );
   }
+  if (phase === 'finish' && o.ca === 'sa' && !resumed) {
+    const waits: string[] = [];
+    for (const m of members) {
+      const wait = m.state.kind === 'key' ? await tokenOverlapProblem(m.host, m.state, o.tokenOverlapMs ?? TOKEN_OVERLAP_MS) : undefined;
+      if (wait) waits.push(wait);
+    }
+    if (waits.length)
+      return op.finish(
+        1,
+        'refused',
+        `Refusing to drop the old service-account key yet:\n  ${waits.join('\n  ')}`,
+        'Nothing was changed. Pods whose token was signed by the old key would get 401 from every API server until the kubelet refreshes it.',
+      );
+  }
   if (phase === 'issue' && o.ca === 'etcd-ca' && !resumed) {
     const refused = await etcdTrustGate(op, members, o);
     if (refused) return refused;
   }
-  const next = phase === 'trust' ? await nextCa(members, o, ready.target) : undefined;
-  if (next)
-    op.events.log(
-      `New ${o.ca}: ${next.pair.cert.subject}, valid until ${next.pair.cert.notAfter.toISOString()}, SHA-256 ${next.pair.cert.native.fingerprint256} (${next.source})`,
-    );
+  const next = phase === 'trust' ? await nextSigner(members, o, ready.target) : undefined;
+  if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
   const { work, refusals } = await planNodes(op, members, phase, next?.pair);
   if (refusals.length)
     return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
@@ -258,7 +276,7 @@ async function runNodes(
   work: Member[],
   o: CaRotateOptions,
   all: ClusterMember[],
-  nextPair?: CaPair,
+  nextPair?: NewSigner,
 ): Promise<OperationOutcome> {
   const phase = o.phase as WritingPhase;
   const settings: RolloutSettings = {
@@ -297,7 +315,10 @@ async function runNodes(
 /** Before the new etcd-ca signs: every running etcd member must accept it (it reads its trusted CAs only at start). */
 async function etcdTrustGate(op: Operation, members: Member[], o: CaRotateOptions): Promise<OperationOutcome | undefined> {
   let signer: CaPair | undefined;
-  for (const m of members.filter((x) => x.state.stage === 'trusted')) signer ??= await waitingCa(m.host, m.state).catch(() => undefined);
+  for (const m of members) {
+    const state = m.state;
+    if (state.kind === 'ca' && state.stage === 'trusted') signer ??= await waitingCa(m.host, state).catch(() => undefined);
+  }
   if (!signer) return undefined; // every node issued already, or no key: the plans below say so
   const problems = await etcdTrustProblems(members, signer, o.scan.kubeconfigDir);
   if (problems.length === 0) {
@@ -317,7 +338,7 @@ async function planNodes(
   op: Operation,
   members: Member[],
   phase: WritingPhase,
-  next?: CaPair,
+  next?: NewSigner,
 ): Promise<{ work: Member[]; refusals: string[] }> {
   const work: Member[] = [];
   const refusals: string[] = [];
@@ -372,19 +393,21 @@ async function writeJournals(op: Operation, members: Member[], work: Member[], s
 
 /** What still uses an old CA: leaves on disk, a node that does not sign with the new one, chains etcd serves. */
 async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[]> {
-  const newest = members[0].state.certs[0];
+  const newest = members[0].state;
   const out: string[] = [];
   for (const m of members) {
-    if (!same(m.state.certs[0], newest))
-      out.push(`${m.node.name}: ${m.state.files.certPath} signs with another CA than ${members[0].node.name}`);
+    if (!same(m.state.signerId, newest.signerId))
+      out.push(
+        `${m.node.name}: ${m.state.kind === 'key' ? m.state.files.keyPath : m.state.files.certPath} signs with another ${m.state.kind === 'key' ? 'key' : 'CA'} than ${members[0].node.name}`,
+      );
     out.push(...stillOld(m.state).map((line) => `${m.node.name}: ${line}`));
-    if (o.ca !== 'etcd-ca') continue;
+    if (o.ca !== 'etcd-ca' || newest.kind !== 'ca') continue;
     const services = await readServices(m.host, o.scan.kubeconfigDir);
     for (const e of servedEndpoints(services, 'etcd')) {
       try {
         const client = e.client && { cert: await m.host.readFile(e.client.cert), key: await m.host.readFile(e.client.key) };
         const served = certificateFromDer(await servedCertificate(e.host, e.port, client, 3000, services.dial));
-        if (!isSignedBy(served, newest))
+        if (!isSignedBy(served, newest.certs[0]))
           out.push(`${m.node.name}: ${e.what} ${e.host}:${e.port} serves a certificate the new ${o.ca} did not sign`);
       } catch (err) {
         out.push(`${m.node.name}: ${e.what} ${e.host}:${e.port}: ${(err as Error).message}`);

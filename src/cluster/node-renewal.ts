@@ -14,7 +14,7 @@ import { changesOf, journaledWrite } from './journaled-write.js';
 import { importPlanFor } from './import-plan.js';
 import { bringIntoService, isRestartName, rollBack } from '../service/into-service.js';
 import { caPhaseWrites } from './ca-phase.js';
-import type { CaPair } from '../pki/successor-ca.js';
+import type { NewSigner } from '../node/ca-rotation.js';
 import { nodeProblems, waitGate } from './gates.js';
 import type { NodeJournal } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
@@ -28,7 +28,7 @@ export interface NodeRenewalContext {
   /** What the rollout's backups are called on the nodes, e.g. "renew (rollout r2026...)". */
   reason: string;
   /** kpki ca rotate, trust phase: the new CA (held in memory; written to control-plane nodes only). */
-  nextCa?: CaPair;
+  nextCa?: NewSigner;
 }
 
 export type NodeRenewalOutcome = { outcome: 'renewed' | 'unchanged' } | { outcome: 'rolled-back' | 'failed'; detail: string };

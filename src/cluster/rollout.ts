@@ -39,7 +39,7 @@ import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import { importPlanFor } from './import-plan.js';
 import { describeError } from '../errors.js';
-import type { CaPair } from '../pki/successor-ca.js';
+import type { NewSigner } from '../node/ca-rotation.js';
 
 export interface RolloutOptions extends ConnectOptions {
   settings: RolloutSettings;
@@ -305,7 +305,7 @@ export async function controlPlaneStep(
   op: Operation,
   m: ClusterMember & { journal?: RolloutJournal },
   members: ClusterMember[],
-  o: { reason: string; settings: RolloutSettings; scan: ScanOptions; nextCa?: CaPair },
+  o: { reason: string; settings: RolloutSettings; scan: ScanOptions; nextCa?: NewSigner },
 ): Promise<string | undefined> {
   const ctx = {
     scan: o.scan,

@@ -6,6 +6,8 @@ import type { Host, HostLock } from '../hosts/host.js';
 import { LockHeldError } from '../hosts/host.js';
 import { keyMatchesCertificate, parseCertificate, parseCertificates } from '../pki/certificate.js';
 import { parsePrivateKey } from '../pki/keys.js';
+import { isPrivateKeyType, parsePem } from '../pki/pem.js';
+import { keyFingerprint, publicKeysOf } from '../pki/public-keys.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { BACKUP_DIR, BackupManifest, createBackup, listBackups, readBackup, restoreFiles, STATE_DIR } from './backup.js';
 import { removeLeftovers } from './leftovers.js';
@@ -158,6 +160,26 @@ export async function applyWrites(host: Host, writes: FileWrite[], operation: st
   return { backup };
 }
 
+/**
+ * The service-account key pair's files: every one parses, and a private key written with public keys in one entry is
+ * among them (sa.key and sa.pub of an issue phase: tokens it signs must verify).
+ */
+async function verifyKeyFiles(host: Host, entry: string, files: FileWrite[]): Promise<void> {
+  const publics: string[] = [];
+  const privates: string[] = [];
+  for (const f of files) {
+    const text = await host.readFile(f.path);
+    if (parsePem(text).some((b) => isPrivateKeyType(b.type))) privates.push(keyFingerprint(parsePrivateKey(text)));
+    else {
+      const keys = publicKeysOf(text);
+      if (keys.length === 0) throw new Error(`written ${f.path} holds no public key`);
+      publics.push(...keys.map(keyFingerprint));
+    }
+  }
+  if (publics.length && privates.some((p) => !publics.includes(p)))
+    throw new Error(`written ${entry}: the private key is not among the public keys written with it`);
+}
+
 /** Reads back what was written: every file byte for byte as meant, every certificate parses and its key matches. */
 async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
   for (const w of writes) {
@@ -188,6 +210,11 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
       // CA bundles: certificates only, every one of them readable
       for (const f of bundles)
         if (parseCertificates(await host.readFile(f.path)).length === 0) throw new Error(`written ${f.path} holds no certificate`);
+      continue;
+    }
+    const keyFiles = files.filter((f) => f.kind === 'file' && f.format === 'keys');
+    if (keyFiles.length === files.length) {
+      await verifyKeyFiles(host, entry, keyFiles);
       continue;
     }
     const yamlFiles = files.filter((f) => f.kind === 'file' && f.format === 'yaml');

@@ -3,6 +3,7 @@
 // <name>-next), issue (the new CA signs: it comes first in the bundle, its key becomes the CA key, every leaf the CA
 // signed is re-issued from it), finish (the old CA leaves every bundle). The node's files are its state: a phase
 // that already happened plans nothing, so a re-run or a resumed rollout continues where the node is.
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../errors.js';
@@ -18,50 +19,30 @@ import {
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificates } from '../pki/certificate.js';
 import { parsePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { CaPair } from '../pki/successor-ca.js';
-import type { UsingComponent as Component } from '../kubeadm/catalog.js';
-import { blastRadius, TrustPlace } from './ca-blast.js';
 import { FileWrite, fileWrite, KEY_MODE, materialize } from './materialize.js';
 import { planRenewal } from './plan.js';
 import { readOptional } from './read.js';
+import { NewSigner, PhaseWrites, RotationFiles, Stage, StageView, trustOf, withSuffix } from './rotation-common.js';
+import { describeKeyStage, KeyRotationState, keyRotationState, planKeyPhase, stillOldKey } from './sa-rotation.js';
 import type { CaEntry, NodeScan } from './scan-result.js';
 
 export { FILE_ONLY_CAS, PHASES, WRITING_PHASES, type FileOnlyCa, type Phase, type WritingPhase };
+export type { NewSigner, PhaseWrites, Stage, StageView };
 
-/** Where a node is: `single` (one CA: before a rotation or after it), `trusted` (old signs, new trusted too), `issued`. */
-export type Stage = 'single' | 'trusted' | 'issued';
+export type RotationState = CaRotationState | KeyRotationState;
 
-export interface RotationFiles {
-  certPath: string;
-  keyPath: string;
-  nextCertPath: string;
-  nextKeyPath: string;
-}
-
-export interface RotationState {
-  /** The node, as its scan names it. */
-  node: string;
-  ca: RotatableCa;
+export interface CaRotationState extends StageView {
+  kind: 'ca';
   files: RotationFiles;
   /** The CA file's certificates in order: the first one signs (its key is the CA key). */
   certs: Certificate[];
   /** The new CA waiting beside it (trust phase done, issue not yet). */
   next?: Certificate;
-  stage: Stage;
   /** Leaves this CA signs and which certificate of the bundle signed each. */
   leaves: { name: string; path: string; signedByFirst: boolean }[];
   /** The signing CA or a leaf of it lacks the key identifiers that tell two CAs of one name apart. */
   needsDistinctName: boolean;
 }
-
-export interface PhaseWrites {
-  writes: FileWrite[];
-  /** For the report and the journal: what changed. */
-  changes: { name: string }[];
-  /** Components to restart although none of their certificates changed: they read a changed bundle only at start. */
-  restart: Component[];
-}
-
-const withSuffix = (path: string, suffix: string) => path.replace(/(\.[A-Za-z]+)?$/, (ext) => `${suffix}${ext}`);
 
 function caEntryOf(scan: NodeScan, ca: RotatableCa): CaEntry {
   const entry = scan.cas.find((c) => c.name === ca);
@@ -72,7 +53,13 @@ function caEntryOf(scan: NodeScan, ca: RotatableCa): CaEntry {
 const samePair = (a: Certificate, b: Certificate) => a.der.equals(b.der);
 
 /** The node's rotation state, from its files. */
-export async function rotationState(host: Host, scan: NodeScan, ca: RotatableCa): Promise<RotationState> {
+export function rotationState(host: Host, scan: NodeScan, ca: RotatableCa): Promise<RotationState> {
+  return ca === 'sa' ? keyRotationState(host, scan) : caRotationState(host, scan, ca);
+}
+
+export const certificateId = (c: Certificate) => createHash('sha256').update(c.der).digest('hex');
+
+async function caRotationState(host: Host, scan: NodeScan, ca: RotatableCa): Promise<CaRotationState> {
   const entry = caEntryOf(scan, ca);
   const files = {
     certPath: entry.certPath,
@@ -88,29 +75,29 @@ export async function rotationState(host: Host, scan: NodeScan, ca: RotatableCa)
   const leaves = signed.map((e) => ({ name: e.name, path: e.path, signedByFirst: isSignedBy(e.cert!, certs[0]) }));
   const needsDistinctName = !certs[0].subjectKeyId || signed.some((e) => !e.cert!.authorityKeyId);
   const stage: Stage = certs.length === 1 ? 'single' : next && certs.some((c) => samePair(c, next)) ? 'trusted' : 'issued';
-  return { node: scan.node, ca, files, certs, next, stage, leaves, needsDistinctName };
+  return {
+    kind: 'ca',
+    node: scan.node,
+    ca,
+    files,
+    certs,
+    next,
+    stage,
+    leaves,
+    needsDistinctName,
+    signerId: certificateId(certs[0]),
+    nextId: next && certificateId(next),
+  };
 }
 
 const pemOf = (certs: Certificate[]) => certs.map(certificateToPem).join('');
-
-/**
- * Who else holds the CA: files other than the CA file (etcd.env targets of Kubespray and KubeKey, other flag targets),
- * and the components that read any of them only at start (restarted after they change).
- */
-async function trustOf(host: Host, scan: NodeScan, state: RotationState): Promise<{ others: TrustPlace[]; readers: Component[] }> {
-  const { trusts } = await blastRadius(host, scan, state.ca);
-  const seen = new Set([state.files.certPath]);
-  const others = trusts.filter((t) => !t.signs && t.readAt !== 'per-use' && !seen.has(t.path) && seen.add(t.path));
-  const readers = trusts.filter((t) => t.readAt === 'start' && !t.signs && t.component).map((t) => t.component as Component);
-  return { others, readers: [...new Set(readers)] };
-}
 
 async function bundleWrite(host: Host, path: string, certs: Certificate[], entry: string): Promise<FileWrite> {
   return fileWrite(host, path, pemOf(certs), 0o644, entry, 'bundle');
 }
 
 /** trust: the CA file (and every other file that holds the CA) becomes old + new; the new CA is kept as <name>-next. */
-export async function planTrust(host: Host, scan: NodeScan, state: RotationState, next: CaPair): Promise<PhaseWrites | undefined> {
+export async function planTrust(host: Host, scan: NodeScan, state: CaRotationState, next: CaPair): Promise<PhaseWrites | undefined> {
   const entry = caEntryOf(scan, state.ca);
   if (state.stage === 'issued')
     throw new KpkiError(
@@ -150,7 +137,7 @@ export async function planTrust(host: Host, scan: NodeScan, state: RotationState
 }
 
 /** issue: the new CA signs (first in the bundle, its key the CA key) and re-issues every leaf the CA signed. */
-export async function planIssue(host: Host, scan: NodeScan, state: RotationState): Promise<PhaseWrites | undefined> {
+export async function planIssue(host: Host, scan: NodeScan, state: CaRotationState): Promise<PhaseWrites | undefined> {
   if (state.stage === 'single' && !state.next)
     throw new KpkiError(`${scan.node}: ${state.ca} trusts no new CA yet: run the trust phase first`);
   if (state.stage === 'single')
@@ -191,7 +178,7 @@ export async function planIssue(host: Host, scan: NodeScan, state: RotationState
 }
 
 /** finish: every bundle holds the new CA only; refused while a leaf of this node is still signed by an old one. */
-export async function planFinish(host: Host, scan: NodeScan, state: RotationState): Promise<PhaseWrites | undefined> {
+export async function planFinish(host: Host, scan: NodeScan, state: CaRotationState): Promise<PhaseWrites | undefined> {
   if (state.stage === 'trusted')
     throw new KpkiError(
       `${scan.node}: the new ${state.ca} does not sign yet: run the issue phase first (finishing now would drop the CA that signed every certificate)`,
@@ -221,9 +208,13 @@ export function planPhase(
   scan: NodeScan,
   state: RotationState,
   phase: WritingPhase,
-  next?: CaPair,
+  next?: NewSigner,
 ): Promise<PhaseWrites | undefined> {
-  if (phase === 'trust') return planTrust(host, scan, state, next!);
+  if (state.kind === 'key') return planKeyPhase(host, scan, state, phase, next);
+  if (phase === 'trust') {
+    if (!next?.cert) throw new Error(`the trust phase of ${state.ca} needs the new CA certificate`);
+    return planTrust(host, scan, state, { cert: next.cert, key: next.key });
+  }
   if (phase === 'issue') return planIssue(host, scan, state);
   return planFinish(host, scan, state);
 }
@@ -232,7 +223,7 @@ export function planPhase(
  * The new CA an earlier trust phase left waiting on this node, with its key; undefined when none is waiting. A
  * waiting certificate whose key is missing or is another key fails, naming the file.
  */
-export async function waitingCa(host: Host, state: RotationState): Promise<CaPair | undefined> {
+export async function waitingCa(host: Host, state: CaRotationState): Promise<CaPair | undefined> {
   if (!state.next) return undefined;
   const { nextKeyPath, nextCertPath } = state.files;
   const file = await readOptional(host, nextKeyPath);
@@ -248,16 +239,19 @@ export async function waitingCa(host: Host, state: RotationState): Promise<CaPai
 
 /** What still uses the old CA on this node, from its files (verify). */
 export function stillOld(state: RotationState): string[] {
+  if (state.kind === 'key') return stillOldKey(state);
   const out = state.leaves.filter((l) => !l.signedByFirst).map((l) => `${l.name} (${l.path}) is signed by the old ${state.ca}`);
   if (state.stage === 'trusted') out.unshift(`${state.files.certPath}: the old ${state.ca} still signs (issue phase not done)`);
   return out;
 }
 
 export const describeStage = (s: RotationState): string =>
-  s.stage === 'single'
-    ? s.next
-      ? `new ${s.ca} waiting in ${posix.basename(s.files.nextCertPath)} but not trusted`
-      : 'one CA'
-    : s.stage === 'trusted'
-      ? 'trusts old + new, the old signs'
-      : `the new signs; the bundle still trusts ${s.certs.length - 1} old`;
+  s.kind === 'key'
+    ? describeKeyStage(s)
+    : s.stage === 'single'
+      ? s.next
+        ? `new ${s.ca} waiting in ${posix.basename(s.files.nextCertPath)} but not trusted`
+        : 'one CA'
+      : s.stage === 'trusted'
+        ? 'trusts old + new, the old signs'
+        : `the new signs; the bundle still trusts ${s.certs.length - 1} old`;

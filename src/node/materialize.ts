@@ -23,8 +23,8 @@ export type FileWrite =
       uid?: number;
       gid?: number;
       entry: string;
-      /** bundle: certificates only (a CA file that trusts several CAs). */
-      format: 'pem' | 'bundle' | 'kubeconfig' | 'yaml' | 'text' | 'binary';
+      /** bundle: certificates only (a CA file that trusts several CAs); keys: the service-account key pair's files. */
+      format: 'pem' | 'bundle' | 'keys' | 'kubeconfig' | 'yaml' | 'text' | 'binary';
     }
   | { kind: 'symlink'; path: string; target: string; entry: string }
   | { kind: 'remove'; path: string; entry: string };
@@ -220,7 +220,7 @@ export async function fileWrite(
   data: string,
   defaultMode: number,
   entry: string,
-  format: 'pem' | 'bundle' | 'kubeconfig' = 'pem',
+  format: 'pem' | 'bundle' | 'keys' | 'kubeconfig' = 'pem',
 ): Promise<FileWrite> {
   const info = await host.stat(path);
   if (info?.type === 'symlink') {

@@ -6,9 +6,10 @@ import type { Host } from '../hosts/host.js';
 import type { RotatableCa } from '../kubeadm/ca-trust.js';
 import { withNodeLock } from '../node/apply.js';
 import { applyWrites } from '../node/apply.js';
-import { describeStage, Phase, PhaseWrites, planPhase, rotationState, stillOld, waitingCa } from '../node/ca-rotation.js';
+import { describeStage, NewSigner, Phase, PhaseWrites, planPhase, rotationState, stillOld } from '../node/ca-rotation.js';
+import { madeSigner, signerId, unfitSigner, waitingSigner } from '../node/new-signer.js';
+import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/sa-rotation.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
-import { CaPair, successorCa, unfitSuccessor } from '../pki/successor-ca.js';
 import { KpkiError } from '../errors.js';
 import { Component, readServices } from './health.js';
 import { bringIntoService, restartOf } from './into-service.js';
@@ -18,14 +19,16 @@ import type { StrategyName } from './strategies.js';
 export interface RotateNodeOptions {
   ca: RotatableCa;
   phase: Phase;
-  newCa?: CaPair;
+  newCa?: NewSigner;
+  /** sa: how long the new key must have signed here before finish drops the old one. */
+  tokenOverlapMs?: number;
   scan: ScanOptions;
   /** Bring the phase into service (restart what reads a changed bundle only at start); else say what to restart. */
   restart?: { strategy: StrategyName; timeoutMs: number };
   /** Sees the plan; a value other than undefined stops the phase with it (nothing written). */
   review: (plan: PhaseWrites, stage: string) => Promise<number | undefined>;
   /** Told the new CA of a trust phase made here, before it is written (--save-ca). */
-  madeCa?: (pair: CaPair) => Promise<void>;
+  madeCa?: (pair: NewSigner) => Promise<void>;
   log: (line: string) => void;
 }
 
@@ -47,19 +50,23 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
       if (old.length === 0) o.log(`${o.ca} on ${host.name}: ${describeStage(state)}; every leaf is signed by the CA that signs now`);
       return old.length ? 1 : 0;
     }
-    let next: CaPair | undefined;
+    let next: NewSigner | undefined;
     let made = false;
     if (o.phase === 'trust') {
-      next = await waitingCa(host, state);
-      if (next && o.newCa && !next.cert.der.equals(o.newCa.cert.der))
+      next = await waitingSigner(host, state);
+      if (next && o.newCa && signerId(next) !== signerId(o.newCa))
         throw new KpkiError(
-          `another new ${o.ca} already waits in ${state.files.nextCertPath}: continue with it (leave out --new-ca-cert) or remove it`,
-          { path: state.files.nextCertPath },
+          `another new ${o.ca} already waits in ${state.files.nextKeyPath}: continue with it (leave out --new-ca-cert/--new-ca-key) or remove it`,
+          { path: state.files.nextKeyPath },
         );
-      const unfit = !next && o.newCa ? unfitSuccessor(o.newCa, state.certs[0]) : undefined;
-      if (unfit) throw new KpkiError(`the new CA given cannot replace ${o.ca}: ${unfit}`);
+      const unfit = !next && o.newCa ? unfitSigner(state, o.newCa) : undefined;
+      if (unfit) throw new KpkiError(`the new ${o.ca === 'sa' ? 'key' : 'CA'} given cannot replace ${o.ca}: ${unfit}`);
       made = !next && !o.newCa;
-      next ??= o.newCa ?? (await successorCa(state.certs[0], { distinctName: state.needsDistinctName }));
+      next ??= o.newCa ?? (await madeSigner([state])).signer;
+    }
+    if (o.phase === 'finish' && state.kind === 'key') {
+      const wait = await tokenOverlapProblem(host, state, o.tokenOverlapMs ?? TOKEN_OVERLAP_MS);
+      if (wait) throw new KpkiError(`refusing to drop the old service-account key yet: ${wait}`);
     }
     const planned = await planPhase(host, scan, state, o.phase, next);
     if (!planned) {
@@ -78,7 +85,7 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
     if (made && next) {
       await o.madeCa?.(next);
       o.log(
-        `The new ${o.ca} was made here: every other control-plane node must get this same CA (--save-ca here, then --new-ca-cert/--new-ca-key there), or rotate the whole cluster with -i.`,
+        `The new ${o.ca} was made here: every other control-plane node must get this same ${o.ca === 'sa' ? 'key (--save-ca here, then --new-ca-key there)' : 'CA (--save-ca here, then --new-ca-cert/--new-ca-key there)'}, or rotate the whole cluster with -i.`,
       );
     }
     const { backup } = await applyWrites(host, planned.writes, `ca rotate ${o.ca} ${o.phase}`);

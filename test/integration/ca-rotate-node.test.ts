@@ -204,7 +204,7 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
     const before = hashTree(root);
     const ca = kpki(['--root', root, 'ca', 'rotate', '--ca', 'ca', '--yes']);
     assert.equal(ca.status, 2);
-    assert.match(ca.stderr, /rotates etcd-ca and front-proxy-ca in this version; ca is not supported yet/);
+    assert.match(ca.stderr, /rotates etcd-ca, front-proxy-ca, sa in this version; ca is not supported yet/);
     const pki = join(root, 'etc/kubernetes/pki');
     const same = kpki([
       '--root',
