@@ -16,12 +16,18 @@ export interface LoadOptions {
   maxOps?: number;
   /** Pause between two requests of one client. */
   intervalMs?: number;
+  /**
+   * Also run an in-cluster client: a pod's service-account token (TokenRequest, renewed every refreshMs as the
+   * kubelet renews projected tokens) on requests through the Service: a node that is down is skipped, but a 401 is a
+   * failure (client-go does not retry it on another server).
+   */
+  serviceAccount?: { refreshMs: number };
 }
 
 export interface Attempt {
   at: number;
   client: string;
-  op: 'write' | 'read';
+  op: 'write' | 'read' | 'token';
   target: string;
   ok: boolean;
   error?: string;
@@ -36,6 +42,8 @@ export interface LoadReport {
   durationMs: number;
   balanced: { writes: ClientCounts; reads: ClientCounts; longestGapMs: number };
   pinned: Record<string, ClientCounts & { longestGapMs: number }>;
+  /** The in-cluster client (serviceAccount): requests with a service-account token, and how many got 401. */
+  inCluster?: ClientCounts & { unauthorized: number; tokens: number };
   acknowledgedWrites: number;
   lostWrites: string[];
   failures: Attempt[];
@@ -106,6 +114,7 @@ export class Load {
   static start(lab: Lab, options: LoadOptions): Load {
     const load = new Load(lab, options);
     const clients = [load.balancedLoop(), ...load.targets.map((t) => load.pinnedLoop(t))];
+    if (options.serviceAccount) clients.push(load.inClusterLoop(options.serviceAccount.refreshMs));
     load.finished = Promise.all(clients).then(() => undefined);
     return load;
   }
@@ -183,6 +192,70 @@ export class Load {
     }
   }
 
+  private tokens = 0;
+  /** Logical requests of the in-cluster client: answered 200, or failed (401 counted apart), or every node down. */
+  private readonly inCluster = { ok: 0, failed: 0, unauthorized: 0 };
+
+  private inClusterCounts(): LoadReport['inCluster'] {
+    return { ...this.inCluster, tokens: this.tokens };
+  }
+
+  /** A new token from the first node that answers (the kubelet asks its API server, through the load balancer). */
+  private async requestToken(first: number): Promise<string | undefined> {
+    for (let i = 0; i < this.targets.length; i++) {
+      const target = this.targets[(first + i) % this.targets.length];
+      try {
+        const res = await kubeRequest(this.api, 'POST', `/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default/token`, {
+          server: `https://${target}:6443`,
+          timeoutMs: 2000,
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+        });
+        if (res.status === 201) {
+          this.tokens++;
+          return JSON.parse(res.body).status.token;
+        }
+        this.record('in-cluster', 'token', target, describeFailure(res));
+      } catch (err) {
+        this.record('in-cluster', 'token', target, (err as Error).message);
+      }
+    }
+    return undefined;
+  }
+
+  private async inClusterLoop(refreshMs: number): Promise<void> {
+    let token: string | undefined;
+    let fetchedAt = 0;
+    let n = 0;
+    while (this.active()) {
+      if (!token || Date.now() - fetchedAt >= refreshMs) {
+        token = (await this.requestToken(n)) ?? token;
+        fetchedAt = Date.now();
+      }
+      const start = n++;
+      let outcome: number | undefined;
+      for (let i = 0; i < this.targets.length && outcome === undefined; i++) {
+        const target = this.targets[(start + i) % this.targets.length];
+        let result: string | undefined;
+        try {
+          const res = await kubeRequest({ server: this.api.server, ca: this.api.ca }, 'GET', '/api/v1/nodes', {
+            server: `https://${target}:6443`,
+            timeoutMs: 2000,
+            headers: token ? { authorization: `Bearer ${token}` } : {},
+          });
+          result = res.status === 200 ? undefined : describeFailure(res);
+          this.record('in-cluster', 'read', target, result);
+          if (res.status !== 503) outcome = res.status; // answered (401 included): the Service does not retry elsewhere
+        } catch (err) {
+          this.record('in-cluster', 'read', target, (err as Error).message); // down: kube-proxy sends the next one elsewhere
+        }
+      }
+      if (outcome === 200) this.inCluster.ok++;
+      else this.inCluster.failed++;
+      if (outcome === 401) this.inCluster.unauthorized++;
+      await sleep(this.options.intervalMs ?? 40);
+    }
+  }
+
   /** Runs for the whole duration (or maxOps), then reports. */
   static async run(lab: Lab, options: LoadOptions): Promise<LoadReport> {
     const load = Load.start(lab, options);
@@ -241,6 +314,7 @@ export class Load {
         ),
       },
       pinned,
+      inCluster: this.options.serviceAccount ? this.inClusterCounts() : undefined,
       acknowledgedWrites: this.acked.size,
       lostWrites: lost,
       failures: this.attempts.filter((a) => !a.ok),
@@ -249,6 +323,13 @@ export class Load {
 }
 
 /** One line per client kind, for logs and the README. */
+function inClusterLine(report: LoadReport): string[] {
+  const c = report.inCluster;
+  return c
+    ? [`in-cluster (service-account token): ${c.failed} failed / ${c.ok + c.failed}, ${c.unauthorized} got 401, ${c.tokens} tokens`]
+    : [];
+}
+
 export function summarize(report: LoadReport): string {
   const pinnedFailed = Object.values(report.pinned).reduce((s, c) => s + c.failed, 0);
   const pinnedGap = Math.max(...Object.values(report.pinned).map((c) => c.longestGapMs));
@@ -257,6 +338,7 @@ export function summarize(report: LoadReport): string {
     `pinned: ${pinnedFailed} failed requests (${Object.entries(report.pinned)
       .map(([t, c]) => `${t}: ${c.failed}`)
       .join(', ')}), longest gap ${pinnedGap} ms`,
+    ...inClusterLine(report),
     `acknowledged writes ${report.acknowledgedWrites}, lost ${report.lostWrites.length}`,
   ].join('; ');
 }

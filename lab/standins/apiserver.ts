@@ -5,7 +5,8 @@
 // - talks to etcd with --etcd-certfile/--etcd-keyfile/--etcd-cafile, loaded once at start as kube-apiserver does;
 //   /readyz, /healthz and /livez fail while etcd cannot be reached;
 // - answers /version, discovery (/api, /api/v1, /apis) and nodes, configmaps, secrets and leases backed by etcd.
-// What it does not do: no RBAC (a fixed rule set below), no tokens or service accounts (any token → 401), no watch, no admission,
+// - service-account tokens (service-accounts.ts): keys read at start, TokenRequest, /openid/v1/jwks;
+// What it does not do: no RBAC (a fixed rule set below), no other token authenticators, no watch, no admission,
 // no aggregation, JSON instead of protobuf in etcd, no kubelet connections, no graceful shutdown delay.
 import https from 'node:https';
 import tls from 'node:tls';
@@ -16,6 +17,7 @@ import { Flags, log } from './flags.js';
 import { clusterList } from './api-lists.js';
 import { authenticationPublisher } from './authentication-configmap.js';
 import { asStored } from './node-object.js';
+import { ServiceAccountTokens } from './service-accounts.js';
 
 const ADMIN_GROUPS = new Set(['system:masters', 'kubeadm:cluster-admins']);
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
@@ -106,6 +108,7 @@ export async function runApiServer(argv: string[]): Promise<void> {
   const keyFile = flags.require('tls-private-key-file');
   const clientCaFile = flags.require('client-ca-file');
   const etcdEndpoint = flags.require('etcd-servers').split(',')[0];
+  const serviceAccounts = new ServiceAccountTokens(flags);
   const etcd = new EtcdClient(etcdEndpoint, {
     ca: readFileSync(flags.require('etcd-cafile')),
     cert: readFileSync(flags.require('etcd-certfile')),
@@ -154,7 +157,8 @@ export async function runApiServer(argv: string[]): Promise<void> {
   }, 1000);
 
   const authenticate = (req: IncomingMessage): User | 'unauthorized' => {
-    if (req.headers.authorization) return 'unauthorized'; // no token authenticators: every bearer token is invalid
+    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''));
+    if (req.headers.authorization) return (bearer && serviceAccounts.authenticate(bearer[1])) || 'unauthorized';
     const socket = req.socket as tls.TLSSocket;
     const peer = socket.getPeerCertificate();
     if (!peer || Object.keys(peer).length === 0) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
@@ -188,6 +192,20 @@ export async function runApiServer(argv: string[]): Promise<void> {
   const routes = async (req: IncomingMessage, res: ServerResponse, path: string, accept: string, user: User): Promise<void> => {
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && path === '/version') return json(res, versionInfo());
+    if (req.method === 'GET' && path === '/openid/v1/jwks') return json(res, serviceAccounts.jwks());
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token$/.exec(path)) && req.method === 'POST') {
+      const request = JSON.parse((await readBody(req)) || '{}');
+      const issued = serviceAccounts.issue(m[1], m[2], Number(request?.spec?.expirationSeconds ?? 3600));
+      res.writeHead(201, { 'content-type': 'application/json' });
+      return void res.end(
+        JSON.stringify({
+          kind: 'TokenRequest',
+          apiVersion: 'authentication.k8s.io/v1',
+          metadata: { name: m[2], namespace: m[1] },
+          status: issued,
+        }),
+      );
+    }
     if (req.method === 'GET' && path === '/api')
       return json(res, {
         kind: 'APIVersions',
@@ -423,7 +441,10 @@ export async function runApiServer(argv: string[]): Promise<void> {
     server.once('error', reject);
     server.listen(port, address, () => resolve());
   });
-  log('kube-apiserver', `serving on https://${address}:${port}, etcd ${etcdEndpoint}`);
+  log(
+    'kube-apiserver',
+    `serving on https://${address}:${port}, etcd ${etcdEndpoint}, service-account keys ${serviceAccounts.keyIds.join(', ')}`,
+  );
 
   const stop = () => {
     clearInterval(reload);

@@ -34,7 +34,7 @@ export function kubeRequest(
   creds: KubeCredentials,
   method: string,
   path: string,
-  options: { body?: unknown; timeoutMs?: number; server?: string; agent?: https.Agent } = {},
+  options: { body?: unknown; timeoutMs?: number; server?: string; agent?: https.Agent; headers?: Record<string, string> } = {},
 ): Promise<KubeResponse> {
   const url = new URL(path, options.server ?? creds.server);
   const data = options.body === undefined ? undefined : JSON.stringify(options.body);
@@ -48,7 +48,7 @@ export function kubeRequest(
         key: creds.key,
         agent: options.agent ?? false,
         timeout: options.timeoutMs ?? 3000,
-        headers: data ? { 'content-type': 'application/json' } : {},
+        headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...options.headers },
       },
       (res) => {
         const chunks: Buffer[] = [];

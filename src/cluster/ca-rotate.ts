@@ -42,6 +42,8 @@ import type { Operation, RolloutEvents } from './outcome.js';
 import { controlPlaneStep } from './rollout.js';
 import { notRestartable } from '../service/rotate-node.js';
 import { etcdTrustProblems } from './ca-trust-gate.js';
+import { apiServerKeyTrust } from './sa-trust-gate.js';
+import { serviceAccountKeyId } from '../pki/public-keys.js';
 
 export interface CaRotateOptions extends ConnectOptions {
   ca: RotatableCa;
@@ -245,6 +247,10 @@ async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, 
     const refused = await etcdTrustGate(op, members, o);
     if (refused) return refused;
   }
+  if (phase === 'issue' && o.ca === 'sa' && !resumed) {
+    const refused = await keyTrustGate(op, members, o);
+    if (refused) return refused;
+  }
   const next = phase === 'trust' ? await nextSigner(members, o, ready.target) : undefined;
   if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
   const { work, refusals } = await planNodes(op, members, phase, next?.pair);
@@ -308,7 +314,7 @@ async function runNodes(
   return op.finish(
     0,
     'complete',
-    `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s), every node healthy. ${NEXT_STEP[phase]}`,
+    `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s), every node healthy. ${(o.ca === 'sa' ? KEY_NEXT_STEP : NEXT_STEP)[phase]}`,
   );
 }
 
@@ -330,6 +336,28 @@ async function etcdTrustGate(op: Operation, members: Member[], o: CaRotateOption
     'refused',
     `Refusing the issue phase of etcd-ca: a running etcd member does not trust the new CA yet:\n  ${problems.join('\n  ')}`,
     'Nothing was changed. A member that presented a certificate of the new CA to it would be cut off.',
+  );
+}
+
+/** Before the new service-account key signs: every running kube-apiserver must verify its tokens. */
+async function keyTrustGate(op: Operation, members: Member[], o: CaRotateOptions): Promise<OperationOutcome | undefined> {
+  const next = members.map((m) => (m.state.kind === 'key' ? m.state.next : undefined)).find(Boolean);
+  if (!next) return undefined; // every node issued already: the plans below say so
+  const trust = await apiServerKeyTrust(members, serviceAccountKeyId(next), 'the new key', o.scan.kubeconfigDir);
+  for (const line of trust.unseen)
+    op.events.log(
+      `Cannot see which keys the API server verifies with on ${line}; the trust phase restarted it, a trust phase done by hand must have too.`,
+    );
+  if (trust.problems.length === 0) {
+    if (trust.unseen.length < members.length)
+      op.events.log('Every running kube-apiserver verifies tokens signed by the new key (its /openid/v1/jwks).');
+    return undefined;
+  }
+  return op.finish(
+    1,
+    'refused',
+    `Refusing the issue phase of sa: a running kube-apiserver does not verify the new key yet:\n  ${trust.problems.join('\n  ')}`,
+    'Nothing was changed. Tokens signed by the new key would get 401 from that API server.',
   );
 }
 
@@ -367,6 +395,12 @@ async function planNodes(
   return { work, refusals };
 }
 
+const KEY_NEXT_STEP: Record<WritingPhase, string> = {
+  trust: 'Next: --phase issue (the new key signs tokens).',
+  issue: "Next: --phase verify, then --phase finish once pods' tokens were renewed with the new key (--token-overlap, 1 h by default).",
+  finish: 'Tokens signed by the old key are refused now: legacy token Secrets it signed must be re-created.',
+};
+
 const NEXT_STEP: Record<WritingPhase, string> = {
   trust: 'Next: --phase issue (the new CA signs; every leaf re-issued).',
   issue: 'Next: --phase verify, then --phase finish (drops the old CA).',
@@ -401,6 +435,17 @@ async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[
         `${m.node.name}: ${m.state.kind === 'key' ? m.state.files.keyPath : m.state.files.certPath} signs with another ${m.state.kind === 'key' ? 'key' : 'CA'} than ${members[0].node.name}`,
       );
     out.push(...stillOld(m.state).map((line) => `${m.node.name}: ${line}`));
+    if (m.state.kind === 'key') {
+      const trust = await apiServerKeyTrust(
+        [m],
+        serviceAccountKeyId(m.state.signer),
+        `the key ${m.state.files.keyPath} holds`,
+        o.scan.kubeconfigDir,
+      );
+      // (an API server that cannot be asked is not counted: an old cluster without /openid/v1/jwks)
+      out.push(...trust.problems);
+      continue;
+    }
     if (o.ca !== 'etcd-ca' || newest.kind !== 'ca') continue;
     const services = await readServices(m.host, o.scan.kubeconfigDir);
     for (const e of servedEndpoints(services, 'etcd')) {
@@ -434,6 +479,12 @@ async function verify(op: Operation, members: Member[], o: CaRotateOptions): Pro
   }
   if (left.length)
     return op.finish(1, 'stopped', `Still from the old ${o.ca}:\n  ${left.join('\n  ')}`, 'Run --phase issue again, then verify.');
+  if (o.ca === 'sa')
+    return op.finish(
+      0,
+      'complete',
+      'sa verified: every control-plane node signs with the same new key and every API server that could be asked verifies it. Next: --phase finish (after --token-overlap).',
+    );
   const served = o.ca === 'etcd-ca' ? ', every etcd member serves a chain of the new CA' : '';
   return op.finish(
     0,

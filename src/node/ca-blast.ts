@@ -2,6 +2,7 @@
 // new during a rotation), what the CA signed (re-issued from the new CA), and what restarts in each phase.
 import { createPublicKey } from 'node:crypto';
 import { posix } from 'node:path';
+import { publicKeysOf } from '../pki/public-keys.js';
 import { parse } from 'yaml';
 import { KUBELET_CONFIG, USED_BY, UsingComponent } from '../kubeadm/catalog.js';
 import { KUBECONFIG_READERS, ReadAt, RotatableCa, TRUST_FLAGS } from '../kubeadm/ca-trust.js';
@@ -190,7 +191,13 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
   if (caName === 'sa') {
     const pub = await readIfThere(host, caPath);
     const spki = pub && safeSpki(pub);
-    ca = { ...ca, present: Boolean(spki), keyPresent: Boolean(await host.stat(posix.join(scan.certDir, 'sa.key'))) };
+    const keys = pub ? safeKeyCount(pub) : 0;
+    ca = {
+      ...ca,
+      present: Boolean(spki),
+      keyPresent: Boolean(await host.stat(posix.join(scan.certDir, 'sa.key'))),
+      alsoTrusted: keys > 1 ? keys - 1 : undefined,
+    };
     if (spki) trusts = await flagPlaces(host, scan, caName, (c) => holdsKey(c, spki));
   } else if (cert) {
     const expired = cert.notAfter.getTime() <= now.getTime();
@@ -225,6 +232,15 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
     kubeletClient,
     restarts: restartsOf(trusts, signed, kubelet?.name === 'kubelet.conf'),
   };
+}
+
+/** How many public keys sa.pub holds (more than one: a rotation in progress). */
+function safeKeyCount(pem: Buffer): number {
+  try {
+    return publicKeysOf(pem).length;
+  } catch {
+    return 0;
+  }
 }
 
 function safeSpki(pem: Buffer): Buffer | undefined {

@@ -18,7 +18,7 @@ function header(plan: CaPlan, now: Date): string[] {
   const rotating = plan.nodes.filter((n) => n.ca.alsoTrusted);
   if (rotating.length)
     lines.push(
-      `a rotation is in progress: the CA file trusts more than one CA on ${rotating.map((n) => n.node).join(', ')} (kpki ca rotate --ca ${plan.ca} --phase verify tells where it stands)`,
+      `a rotation is in progress: ${plan.ca === 'sa' ? 'sa.pub holds more than one key' : 'the CA file trusts more than one CA'} on ${rotating.map((n) => n.node).join(', ')} (kpki ca rotate --ca ${plan.ca} --phase verify tells where it stands)`,
     );
   return lines;
 }

@@ -1,4 +1,4 @@
-// The three CAs of a lab cluster, shared by all its nodes.
+// The three CAs of a lab cluster and its service-account key pair, shared by all its nodes.
 import type { KeyObject } from 'node:crypto';
 import { Certificate } from '../pki/certificate.js';
 import { selfSignCa } from '../pki/issue.js';
@@ -15,6 +15,8 @@ export interface LabCas {
   frontProxyCa: LabCa;
   etcdCa: LabCa;
   keyAlgorithm: KeyAlgorithm;
+  /** The service-account key pair: like the CAs, one per cluster, shared by every control-plane node. */
+  serviceAccountKey?: KeyObject;
 }
 
 export interface CaOptions {
@@ -36,10 +38,11 @@ export async function makeClusterCas(options: CaOptions = {}): Promise<LabCas> {
     const key = await generatePrivateKey(keyAlgorithm);
     return { name, key, cert: await selfSignCa({ commonName, dnsNames, key, notBefore, notAfter, serial }) };
   };
-  const [ca, frontProxyCa, etcdCa] = await Promise.all([
+  const [ca, frontProxyCa, etcdCa, serviceAccountKey] = await Promise.all([
     make('ca', 'kubernetes', options.legacyNames ? undefined : ['kubernetes']),
     make('front-proxy-ca', options.legacyNames ? 'kubernetes' : 'front-proxy-ca'),
     make('etcd-ca', options.legacyNames ? 'kubernetes' : 'etcd-ca'),
+    generatePrivateKey(keyAlgorithm),
   ]);
-  return { ca, frontProxyCa, etcdCa, keyAlgorithm };
+  return { ca, frontProxyCa, etcdCa, keyAlgorithm, serviceAccountKey };
 }

@@ -83,6 +83,7 @@ function apiserverManifest(o: ManifestOptions): string {
       `--proxy-client-key-file=${PKI}/front-proxy-client.key`,
       `--requestheader-client-ca-file=${PKI}/front-proxy-ca.crt`,
       '--secure-port=6443',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${PKI}/sa.pub`,
       `--service-account-signing-key-file=${PKI}/sa.key`,
       '--service-cluster-ip-range=10.96.0.0/12',

@@ -282,7 +282,8 @@ export async function buildWorkerNode(root: string, cas: LabCas, options: NodeOp
 }
 
 async function serviceAccountKeys(ctx: Ctx): Promise<void> {
-  const key: KeyObject = await generatePrivateKey(ctx.cas.keyAlgorithm);
+  // (one pair for the whole cluster, as kubeadm copies it to every control-plane node; a node built alone gets its own)
+  const key: KeyObject = ctx.cas.serviceAccountKey ?? (await generatePrivateKey(ctx.cas.keyAlgorithm));
   write(ctx.root, '/etc/kubernetes/pki/sa.key', privateKeyToPem(key), 0o600);
   write(ctx.root, '/etc/kubernetes/pki/sa.pub', toPem('PUBLIC KEY', createPublicKey(key).export({ format: 'der', type: 'spki' })), 0o600);
 }

@@ -124,6 +124,8 @@ describe("ca rotate --ca sa on kpki's own tree: phase by phase, finish waits for
     assert.equal(statSync(saved).mode & 0o777, 0o700);
     const check = kpki(['--root', root, 'check']);
     assert.equal(check.status, 0, check.stdout);
+    const plan = kpki(['--root', root, 'ca', 'plan', '--ca', 'sa']);
+    assert.match(plan.stdout, /a rotation is in progress: sa\.pub holds more than one key on /);
     const again = rotate('--phase', 'trust', '--yes');
     assert.equal(again.status, 0);
     assert.match(again.stdout, /sa trust on .*: nothing to do \(verifies old \+ new, the old signs\)/);

@@ -9,6 +9,7 @@ import './suites/san.js';
 import './suites/external-ca.js';
 import './suites/ca-plan.js';
 import './suites/ca-rotate.js';
+import './suites/sa-rotate.js';
 import './suites/cluster-ops.js';
 import './suites/timer.js';
 import './suites/runtime.js';

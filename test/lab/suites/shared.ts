@@ -1,8 +1,11 @@
 // The one lab shared by every suite of test/lab/cluster.test.ts (a 3 + 1 cluster: starting it takes seconds, so the
 // suites share it and each test puts back what it changed).
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import '../../../src/pki/provider.js';
 import { Lab, LabNode } from '../../../lab/lab.js';
+import { Load, LoadOptions, LoadReport } from '../../../lab/load.js';
+import { hashTree, KPKI } from '../../helpers/kpki.js';
 import { labSkipReason } from '../../helpers/lab-tools.js';
 
 export const skip = labSkipReason();
@@ -21,3 +24,31 @@ export function lab(): Lab {
 }
 
 export const admin = (node: LabNode) => node.path('/etc/kubernetes/admin.conf');
+
+/** Runs `during` under load; the load stops however `during` ends (a failed assertion must not leave it running). */
+export async function underLoad<T>(
+  during: () => Promise<T>,
+  options: Partial<LoadOptions> = {},
+): Promise<{ value: T; report: LoadReport }> {
+  const load = Load.start(lab(), { durationMs: 900_000, ...options });
+  try {
+    const value = await during();
+    return { value, report: await load.finish() };
+  } catch (err) {
+    await load.finish();
+    throw err;
+  }
+}
+
+/** Each control-plane node's /etc/kubernetes, hashed (what a test compares before and after). */
+export const controlPlaneHashes = () => lab().controlPlanes.map((n) => hashTree(n.path('/etc/kubernetes')));
+
+/** `kpki restore latest` on every control-plane node; then every byte must be as `pristine` recorded it. */
+export async function restoreLatestEverywhere(pristine: string[]): Promise<void> {
+  const cluster = lab();
+  for (const node of cluster.controlPlanes) {
+    const r = await cluster.exec(node, [process.execPath, KPKI, 'restore', 'latest']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  }
+  assert.deepEqual(controlPlaneHashes(), pristine, 'every byte as before');
+}
