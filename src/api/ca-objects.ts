@@ -26,7 +26,7 @@ export interface ApiBlastRadius {
 type Obj = Record<string, any>;
 
 /** Every item of a list, page by page (real clusters hold thousands of pods). */
-async function listAll(api: ApiAccess, path: string): Promise<Obj[] | string> {
+export async function listAll(api: ApiAccess, path: string): Promise<Obj[] | string> {
   const items: Obj[] = [];
   let next: string | undefined;
   do {

@@ -112,6 +112,7 @@ function checkData(inventory: NodeScan, thresholds: Thresholds) {
     ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}),
     ...(inventory.interrupted ? { interruptedRun: inventory.interrupted } : {}),
     ...(inventory.pendingRequests?.length ? { pendingRequests: inventory.pendingRequests } : {}),
+    ...(inventory.serviceAccountKeys ? { serviceAccountKeyRotation: { keys: inventory.serviceAccountKeys } } : {}),
   };
 }
 

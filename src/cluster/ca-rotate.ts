@@ -43,7 +43,11 @@ import { controlPlaneStep } from './rollout.js';
 import { notRestartable } from '../service/rotate-node.js';
 import { etcdTrustProblems } from './ca-trust-gate.js';
 import { apiServerKeyTrust } from './sa-trust-gate.js';
-import { serviceAccountKeyId } from '../pki/public-keys.js';
+import { keyFingerprint, serviceAccountKeyId } from '../pki/public-keys.js';
+import { posix } from 'node:path';
+import { apiAccessOf } from '../api/client.js';
+import { legacyTokensSignedBy } from '../api/legacy-tokens.js';
+import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
 
 export interface CaRotateOptions extends ConnectOptions {
   ca: RotatableCa;
@@ -230,6 +234,8 @@ async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, 
       );
   }
   if (phase === 'finish' && o.ca === 'sa' && !resumed) {
+    const notice = await legacyTokenNotice(members, o);
+    if (notice) op.events.log(notice);
     const waits: string[] = [];
     for (const m of members) {
       const wait = m.state.kind === 'key' ? await tokenOverlapProblem(m.host, m.state, o.tokenOverlapMs ?? TOKEN_OVERLAP_MS) : undefined;
@@ -337,6 +343,27 @@ async function etcdTrustGate(op: Operation, members: Member[], o: CaRotateOption
     `Refusing the issue phase of etcd-ca: a running etcd member does not trust the new CA yet:\n  ${problems.join('\n  ')}`,
     'Nothing was changed. A member that presented a certificate of the new CA to it would be cut off.',
   );
+}
+
+/**
+ * Legacy token Secrets the old service-account keys signed: nobody re-signs them, so they stop working at finish
+ * (wanted when a leaked token is the reason for the rotation). Told, not refused; a line for the log.
+ */
+async function legacyTokenNotice(members: Member[], o: CaRotateOptions): Promise<string | undefined> {
+  const state = members[0].state;
+  if (state.kind !== 'key') return undefined;
+  const old = state.keys.filter((k) => keyFingerprint(k) !== state.signerId);
+  if (old.length === 0) return undefined;
+  const path = posix.join(o.scan.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR, 'admin.conf');
+  try {
+    const found = await legacyTokensSignedBy(apiAccessOf((await members[0].host.readFile(path)).toString()), old);
+    if (typeof found === 'string')
+      return `Legacy token Secrets could not be listed (${found}): those the old key signed stop working at finish.`;
+    if (found.length === 0) return 'No legacy token Secret is signed by the old key.';
+    return `${found.length} legacy token Secret(s) signed by the old key stop working at finish (re-create them first unless revoking them is the point): ${found.join(', ')}`;
+  } catch (err) {
+    return `Legacy token Secrets could not be listed (${(err as Error).message.split('\n')[0]}): those the old key signed stop working at finish.`;
+  }
 }
 
 /** Before the new service-account key signs: every running kube-apiserver must verify its tokens. */
@@ -479,12 +506,15 @@ async function verify(op: Operation, members: Member[], o: CaRotateOptions): Pro
   }
   if (left.length)
     return op.finish(1, 'stopped', `Still from the old ${o.ca}:\n  ${left.join('\n  ')}`, 'Run --phase issue again, then verify.');
-  if (o.ca === 'sa')
+  if (o.ca === 'sa') {
+    const notice = await legacyTokenNotice(members, o);
+    if (notice) op.events.log(notice);
     return op.finish(
       0,
       'complete',
       'sa verified: every control-plane node signs with the same new key and every API server that could be asked verifies it. Next: --phase finish (after --token-overlap).',
     );
+  }
   const served = o.ca === 'etcd-ca' ? ', every etcd member serves a chain of the new CA' : '';
   return op.finish(
     0,

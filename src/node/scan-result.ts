@@ -98,6 +98,8 @@ export interface NodeScan {
   servingCsrs?: ServingCsrStatus;
   /** Certificate requests for an external CA (kpki csr) whose signed certificates were not imported yet. */
   pendingRequests?: { name: string; keyPath: string }[];
+  /** How many public keys sa.pub holds when more than one: a service-account key rotation in progress. */
+  serviceAccountKeys?: number;
   /** A run was killed half-way and left its journal: the next renew, restore or recover rolls it back. */
   interrupted?: { operation: string; startedAt: string; backupId: string; backupPresent: boolean };
 }

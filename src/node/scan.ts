@@ -77,7 +77,15 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   await auditFiles(host, inventory);
   inventory.interrupted = await interruptedRun(host).catch(() => undefined);
   inventory.pendingRequests = await pendingRequests(host, inventory.entries);
+  if (role === 'control-plane') inventory.serviceAccountKeys = await rotatingKeys(host, certDir);
   return inventory;
+}
+
+/** sa.pub's key count when it holds more than one (counted, not parsed: check only says a rotation is in progress). */
+async function rotatingKeys(host: Host, certDir: string): Promise<number | undefined> {
+  const pub = await readOptional(host, posix.join(certDir, 'sa.pub'));
+  const count = pub.ok ? (pub.value.toString('latin1').match(/-----BEGIN [A-Z ]*(PUBLIC|PRIVATE) KEY-----/g) ?? []).length : 0;
+  return count > 1 ? count : undefined;
 }
 
 /** Pending keys of kpki csr: a listing of each directory that holds one (not a look per certificate: SSH is slow). */

@@ -1,7 +1,16 @@
 // One table for a whole cluster: the node tables with a NODE column, a summary line per node, cross-node problems.
 import type { ClusterCheck } from '../cluster/check.js';
 import { nodeSeverity, Severity, Thresholds } from './status.js';
-import { CA_HEADER, CERT_HEADER, caRows, certificateRows, renderColumns, renderFileFindings, renderServingCsrs } from './table.js';
+import {
+  CA_HEADER,
+  CERT_HEADER,
+  caRows,
+  certificateRows,
+  renderColumns,
+  renderFileFindings,
+  renderKeyRotation,
+  renderServingCsrs,
+} from './table.js';
 
 const WORDS: Record<Severity, string> = { 0: 'ok', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN' };
 
@@ -32,7 +41,7 @@ export function renderCluster(check: ClusterCheck, thresholds: Thresholds): stri
       `${r.node.name} (${r.node.address}, ${r.node.role}): ${WORDS[severity]}: ${r.inventory.entries.length} certificates${soonest ? `, first to expire ${soonest.name} on ${soonest.cert!.notAfter.toISOString().slice(0, 10)}` : ''}`,
     );
     // per node: kubelet serving CSRs waiting for approval, file modes and owners
-    const notes = `${renderServingCsrs(r.inventory)}${renderFileFindings(r.inventory)}`.trim();
+    const notes = `${renderServingCsrs(r.inventory)}${renderFileFindings(r.inventory)}${renderKeyRotation(r.inventory)}`.trim();
     if (notes) details.push(`== ${r.node.name}\n${notes}`);
   }
   const cross = check.crossNode.length ? `\nAcross nodes:\n${check.crossNode.map((p) => `  ${p}`).join('\n')}\n` : '';

@@ -80,7 +80,16 @@ export function renderTable(inventory: NodeScan, thresholds: Thresholds, colour:
   const severities = certs.severities;
   const caSeverities = cas.severities;
   const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
-  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}${renderInterrupted(inventory)}${renderPendingRequests(inventory)}`;
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}${renderInterrupted(inventory)}${renderPendingRequests(inventory)}${renderKeyRotation(inventory)}`;
+}
+
+/** A service-account key rotation in progress (sa.pub verifies more than one key); not a problem. */
+export function renderKeyRotation(inventory: NodeScan): string {
+  const keys = inventory.serviceAccountKeys;
+  if (!keys) return '';
+  return `
+Service-account key rotation in progress: sa.pub verifies ${keys} keys (kpki ca rotate --ca sa --phase verify tells where it stands)
+`;
 }
 
 /** Requests for an external CA whose signed certificates were not imported yet. */

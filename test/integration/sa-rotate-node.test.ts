@@ -124,6 +124,9 @@ describe("ca rotate --ca sa on kpki's own tree: phase by phase, finish waits for
     assert.equal(statSync(saved).mode & 0o777, 0o700);
     const check = kpki(['--root', root, 'check']);
     assert.equal(check.status, 0, check.stdout);
+    assert.match(check.stdout, /Service-account key rotation in progress: sa\.pub verifies 2 keys/);
+    const json = JSON.parse(kpki(['--root', root, 'check', '-o', 'json']).stdout);
+    assert.deepEqual(json.serviceAccountKeyRotation, { keys: 2 });
     const plan = kpki(['--root', root, 'ca', 'plan', '--ca', 'sa']);
     assert.match(plan.stdout, /a rotation is in progress: sa\.pub holds more than one key on /);
     const again = rotate('--phase', 'trust', '--yes');
@@ -165,7 +168,9 @@ describe("ca rotate --ca sa on kpki's own tree: phase by phase, finish waits for
     assert.equal(finish.status, 0, finish.stdout + finish.stderr);
     assert.match(finish.stdout, /then restart kube-apiserver \(they read it only at start\)/);
     assert.deepEqual(publicKeys(pubFile), [waiting.pub], 'sa.pub verifies with the new key alone');
-    assert.equal(kpki(['--root', root, 'check']).status, 0);
+    const after = kpki(['--root', root, 'check']);
+    assert.equal(after.status, 0);
+    assert.doesNotMatch(after.stdout, /Service-account key rotation in progress/);
     const done = rotate('--phase', 'verify');
     assert.equal(done.status, 0, done.stdout);
   });

@@ -3,7 +3,8 @@
 // successor key of the old kind and size; a file holding something else is an error naming the block.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
+import { signedByOneOf } from '../../src/api/legacy-tokens.js';
 import { privateKeyToPem } from '../../src/pki/keys.js';
 import { keyFingerprint, publicKeysOf, publicKeyToPem, serviceAccountKeyId, successorKey } from '../../src/pki/public-keys.js';
 import { openssl, tempFile } from '../helpers/openssl.js';
@@ -42,4 +43,19 @@ test('a successor key is of the old kind and size, and new', async () => {
   assert.notEqual(keyFingerprint(next), keyFingerprint(old));
   const ec = await successorKey(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
   assert.equal(ec.asymmetricKeyDetails?.namedCurve, 'secp384r1');
+});
+
+test('a legacy token is told apart by the key that signed it (RS256 and ES256, the kinds kube-controller-manager signs with)', () => {
+  const jwt = (key: ReturnType<typeof generateKeyPairSync>['privateKey'], alg: string) => {
+    const input = `${Buffer.from(JSON.stringify({ alg })).toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}`;
+    return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  };
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  assert.equal(signedByOneOf(jwt(rsa.privateKey, 'RS256'), [other.publicKey, rsa.publicKey]), true);
+  assert.equal(signedByOneOf(jwt(rsa.privateKey, 'RS256'), [other.publicKey, ec.publicKey]), false);
+  assert.equal(signedByOneOf(jwt(ec.privateKey, 'ES256'), [ec.publicKey]), true);
+  assert.equal(signedByOneOf(jwt(ec.privateKey, 'ES256'), [rsa.publicKey]), false);
+  assert.equal(signedByOneOf('not.a.token', [rsa.publicKey]), false);
 });

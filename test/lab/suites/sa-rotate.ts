@@ -8,11 +8,12 @@
 // running API server does not verify the new key (sa.pub written by hand, nothing restarted; restored afterwards).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabNode } from '../../../lab/lab.js';
 import { summarize } from '../../../lab/load.js';
+import { kubeRequest, loadKubeconfig } from '../../../lab/standins/kube-client.js';
 import { publicKeysOf, serviceAccountKeyId } from '../../../src/pki/public-keys.js';
 import { KPKI, kpkiAsync } from '../../helpers/kpki.js';
 import { apiUrl, kubectl } from '../../helpers/lab-tools.js';
@@ -67,6 +68,35 @@ async function createToken(node: LabNode): Promise<string> {
   return r.stdout.trim();
 }
 
+/**
+ * A legacy token Secret as the controller-manager's token controller writes one: a JWT with the legacy claims, signed
+ * by sa.key (RS256/ES256), in data.token of a kubernetes.io/service-account-token Secret.
+ */
+async function createLegacyTokenSecret(node: LabNode, name: string): Promise<void> {
+  const key = createPrivateKey(node.read(SA_KEY));
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const header = b64({ alg: key.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256', kid: serviceAccountKeyId(createPublicKey(key)) });
+  const claims = b64({
+    iss: 'kubernetes/serviceaccount',
+    'kubernetes.io/serviceaccount/namespace': 'lab-load',
+    'kubernetes.io/serviceaccount/secret.name': name,
+    'kubernetes.io/serviceaccount/service-account.name': 'default',
+    sub: 'system:serviceaccount:lab-load:default',
+  });
+  const signature = sign('sha256', Buffer.from(`${header}.${claims}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  const res = await kubeRequest(loadKubeconfig(lab().adminKubeconfig), 'POST', '/api/v1/namespaces/lab-load/secrets', {
+    server: apiUrl(node),
+    body: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/service-account-token',
+      metadata: { name, namespace: 'lab-load', annotations: { 'kubernetes.io/service-account.name': 'default' } },
+      data: { token: Buffer.from(`${header}.${claims}.${signature}`).toString('base64') },
+    },
+  });
+  assert.equal(res.status, 201, res.body);
+}
+
 const keyIdOfFile = (node: LabNode, path: string) => publicKeysOf(node.read(path)).map(serviceAccountKeyId);
 
 test('ca rotate -i refuses the sa issue phase while a running API server does not verify the new key (sa.pub written by hand, no restart); kpki restore puts every byte back', {
@@ -110,12 +140,15 @@ test('ca rotate -i --ca sa phase by phase under load: no token refused, zero fai
   const oldTokenConfig = tokenKubeconfig(cp1, oldToken, 'old-token');
   const works = await kubectl(oldTokenConfig, ['get', 'nodes']);
   assert.equal(works.code, 0, `a token of the old key works before the rotation: ${works.out}`);
+  const legacy = `legacy-token-${Date.now()}`;
+  await createLegacyTokenSecret(cp1, legacy);
 
   const { value: runs, report } = await underLoad(
     async () => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const trust = await rotate(['-i', inventory, '--phase', 'trust']);
       const afterTrust = await Promise.all(cluster.controlPlanes.map(jwks));
+      const check = await kpkiAsync(['check', '-i', inventory]);
       const issue = await rotate(['-i', inventory, '--phase', 'issue']);
       const verify = await rotate(['-i', inventory, '--phase', 'verify']);
       const before = controlPlaneHashes();
@@ -125,12 +158,12 @@ test('ca rotate -i --ca sa phase by phase under load: no token refused, zero fai
       await new Promise((resolve) => setTimeout(resolve, 4000));
       const finish = await rotate(['-i', inventory, '--phase', 'finish', '--token-overlap', '4s']);
       await cluster.waitHealthy(90_000);
-      return { trust, afterTrust, issue, verify, tooSoon, before, unchanged, finish };
+      return { trust, afterTrust, check, issue, verify, tooSoon, before, unchanged, finish };
     },
     { serviceAccount: { refreshMs: 2000 } },
   );
   console.log(`ca rotate sa: ${summarize(report)}`);
-  const { trust, afterTrust, issue, verify, tooSoon, before, unchanged, finish } = runs;
+  const { trust, afterTrust, check, issue, verify, tooSoon, before, unchanged, finish } = runs;
   assert.equal(trust.status, 0, trust.out);
   assert.match(trust.out, /New service-account key: (RSA-\d+|ECDSA-P\d+), key ID \S+ \(made in memory \(\1, as the old key\)\)/);
   assert.match(
@@ -140,6 +173,8 @@ test('ca rotate -i --ca sa phase by phase under load: no token refused, zero fai
   assert.match(trust.out, /sa trust phase complete on 3 control-plane node\(s\)/);
   const newKid = keyIdOfFile(cp1, '/etc/kubernetes/pki/sa.key');
   for (const ids of afterTrust) assert.equal(ids.length, 2, `every API server verifies old + new after trust: ${ids}`);
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.equal((check.stdout.match(/Service-account key rotation in progress: sa\.pub verifies 2 keys/g) ?? []).length, 3, check.stdout);
 
   assert.equal(issue.status, 0, issue.out);
   assert.match(issue.out, /Every running kube-apiserver verifies tokens signed by the new key/);
@@ -158,6 +193,12 @@ test('ca rotate -i --ca sa phase by phase under load: no token refused, zero fai
 
   assert.equal(finish.status, 0, finish.out);
   assert.match(finish.out, /sa finish phase complete on 3 control-plane node\(s\)/);
+  assert.match(
+    finish.out,
+    new RegExp(`1 legacy token Secret\\(s\\) signed by the old key stop working at finish .*: lab-load/${legacy}`),
+    'the legacy token Secret the old key signed is named',
+  );
+  assert.match(verify.out, new RegExp(`signed by the old key stop working at finish .*lab-load/${legacy}`));
 
   assert.equal(
     report.inCluster?.unauthorized,
