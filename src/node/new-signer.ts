@@ -21,8 +21,9 @@ export function unfitSigner(state: RotationState, given: NewSigner): string | un
   }
   if (given.cert) return 'the service-account key pair has no certificate: give only --new-ca-key';
   if (given.key.type !== 'private') return 'the new service-account key must be a private key';
-  if (keyFingerprint(given.key) === state.signerId) return 'it is the key in use';
-  if (state.keys.some((k) => keyFingerprint(k) === keyFingerprint(given.key)))
+  const id = keyFingerprint(given.key);
+  if (id === state.signerId) return 'it is the key in use';
+  if (state.keys.some((k) => keyFingerprint(k) === id))
     return `${state.files.certPath} already verifies with it (an old key)`;
   return undefined;
 }

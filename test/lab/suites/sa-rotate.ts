@@ -15,9 +15,9 @@ import type { LabNode } from '../../../lab/lab.js';
 import { summarize } from '../../../lab/load.js';
 import { kubeRequest, loadKubeconfig } from '../../../lab/standins/kube-client.js';
 import { publicKeysOf, serviceAccountKeyId } from '../../../src/pki/public-keys.js';
-import { KPKI, kpkiAsync } from '../../helpers/kpki.js';
+import { kpkiAsync } from '../../helpers/kpki.js';
 import { apiUrl, kubectl } from '../../helpers/lab-tools.js';
-import { controlPlaneHashes, lab, restoreLatestEverywhere, skip, underLoad } from './shared.js';
+import { controlPlaneHashes, lab, restoreLatestEverywhere, skip, trustByHand, underLoad } from './shared.js';
 
 const SA_PUB = '/etc/kubernetes/pki/sa.pub';
 const SA_KEY = '/etc/kubernetes/pki/sa.key';
@@ -105,13 +105,8 @@ test('ca rotate -i refuses the sa issue phase while a running API server does no
   const cluster = lab();
   const inventory = cluster.writeInventory();
   const pristine = controlPlaneHashes();
-  const saved = join(cluster.dir, 'by-hand-sa');
-  for (const [i, node] of cluster.controlPlanes.entries()) {
-    const key = i === 0 ? ['--save-ca', saved] : ['--new-ca-key', join(saved, 'sa.key')];
-    const r = await cluster.exec(node, [process.execPath, KPKI, 'ca', 'rotate', '--ca', 'sa', '--phase', 'trust', '--yes', ...key]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /Restart kube-apiserver \(they read the changed CA file only at start\)/);
-  }
+  const { saved, outputs } = await trustByHand('sa');
+  for (const out of outputs) assert.match(out, /Restart kube-apiserver \(they read the changed CA file only at start\)/);
   const newKid = publicKeysOf(readFileSync(join(saved, 'sa.pub'))).map(serviceAccountKeyId);
   for (const node of cluster.controlPlanes) assert.equal(keyIdOfFile(node, SA_PUB).length, 2, `${node.name}: sa.pub holds old + new`);
   for (const node of cluster.controlPlanes)

@@ -2,6 +2,7 @@
 // suites share it and each test puts back what it changed).
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import '../../../src/pki/provider.js';
 import { Lab, LabNode } from '../../../lab/lab.js';
 import { Load, LoadOptions, LoadReport } from '../../../lab/load.js';
@@ -51,4 +52,25 @@ export async function restoreLatestEverywhere(pristine: string[]): Promise<void>
     assert.equal(r.code, 0, r.stdout + r.stderr);
   }
   assert.deepEqual(controlPlaneHashes(), pristine, 'every byte as before');
+}
+
+/**
+ * A trust phase done by hand on every control-plane node, with nothing restarted: `kpki ca rotate --phase trust` on
+ * each node, the new CA (or sa key) made on the first and given to the rest. Each node's output, in order.
+ */
+export async function trustByHand(ca: 'etcd-ca' | 'sa'): Promise<{ saved: string; outputs: string[] }> {
+  const cluster = lab();
+  const saved = join(cluster.dir, `by-hand-${ca}`);
+  const given =
+    ca === 'sa'
+      ? ['--new-ca-key', join(saved, 'sa.key')]
+      : ['--new-ca-cert', join(saved, `${ca}.crt`), '--new-ca-key', join(saved, `${ca}.key`)];
+  const outputs: string[] = [];
+  for (const [i, node] of cluster.controlPlanes.entries()) {
+    const flags = i === 0 ? ['--save-ca', saved] : given;
+    const r = await cluster.exec(node, [process.execPath, KPKI, 'ca', 'rotate', '--ca', ca, '--phase', 'trust', '--yes', ...flags]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    outputs.push(r.stdout);
+  }
+  return { saved, outputs };
 }
