@@ -23,8 +23,7 @@ export function unfitSigner(state: RotationState, given: NewSigner): string | un
   if (given.key.type !== 'private') return 'the new service-account key must be a private key';
   const id = keyFingerprint(given.key);
   if (id === state.signerId) return 'it is the key in use';
-  if (state.keys.some((k) => keyFingerprint(k) === id))
-    return `${state.files.certPath} already verifies with it (an old key)`;
+  if (state.keys.some((k) => keyFingerprint(k) === id)) return `${state.files.certPath} already verifies with it (an old key)`;
   return undefined;
 }
 
