@@ -65,6 +65,8 @@ interface LabState {
   unsharePids: Record<string, number>;
   initPids: Record<string, number>;
   loadBalancerPid: number;
+  /** The process an attached lab dies with; a detached lab has none. */
+  ownerPid?: number;
 }
 
 export class LabNode implements NodeInfo {
@@ -191,6 +193,9 @@ function statePath(baseOctet: number): string {
 async function cleanUpStale(baseOctet: number): Promise<void> {
   const state = readState(statePath(baseOctet));
   if (!state) return;
+  // An attached lab whose owner still runs is in use, not stale (two test files must not share addresses).
+  if (state.ownerPid && state.ownerPid !== process.pid && isAlive(state.ownerPid))
+    throw new Error(`a lab on 127.0.0.${baseOctet}-${baseOctet + 4} is in use by process ${state.ownerPid}: choose other addresses`);
   const recorded = [...Object.values(state.unsharePids), ...Object.values(state.initPids), state.loadBalancerPid];
   // Only PIDs that still run this lab's command lines: a recycled PID belongs to someone else.
   const pids = [
@@ -279,7 +284,13 @@ export class Lab {
       .slice(-6)
       .toLowerCase()
       .replace(/[^a-z0-9]/g, 'x');
-    const state: LabState = { layout: undefined as unknown as LabLayout, unsharePids: {}, initPids: {}, loadBalancerPid: 0 };
+    const state: LabState = {
+      layout: undefined as unknown as LabLayout,
+      unsharePids: {},
+      initPids: {},
+      loadBalancerPid: 0,
+      ...(attached ? { ownerPid: process.pid } : {}),
+    };
     writeFileSync(statePath(baseOctet), JSON.stringify({ ...state, layout: { id, dir, baseOctet, nodes: [] } }));
     let lab: Lab | undefined;
     try {

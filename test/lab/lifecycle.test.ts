@@ -41,7 +41,9 @@ test('the lab starts and stops cleanly many times in a row', { skip }, async () 
   }
 });
 
-test('a test process that dies takes its attached lab with it, and the next start is not blocked', { skip }, async () => {
+test('a test process that dies takes its attached lab with it, and the next start is not blocked; while it runs, its addresses are refused', {
+  skip,
+}, async () => {
   const script = `import '${PROJECT}/src/pki/provider.ts'; import { Lab } from '${PROJECT}/lab/lab.ts';
     const lab = await Lab.start({ controlPlanes: 1, workers: 1, baseOctet: ${BASE} });
     console.log('UP', lab.id, lab.dir, JSON.stringify(lab.pids())); setInterval(() => {}, 1000);`;
@@ -58,6 +60,13 @@ test('a test process that dies takes its attached lab with it, and the next star
     child.once('exit', (code) => reject(new Error(`lab process exited with ${code} before the lab was up: ${out}`)));
   });
   const [, id, dir, pidsJson] = line.split(' ');
+  // While its owner runs, the lab is in use: a start on its addresses is refused and leaves it running.
+  await assert.rejects(Lab.start(small), new RegExp(`127\\.0\\.0\\.${BASE}-${BASE + 4} is in use by process ${child.pid}`));
+  assert.deepEqual(
+    (JSON.parse(pidsJson) as number[]).filter((pid) => !isAlive(pid)),
+    [],
+    'the running lab untouched',
+  );
   process.kill(child.pid!, 'SIGKILL'); // a crash: no stop(), no cleanup of its own
   await eventually(
     'the nodes to notice and stop',
