@@ -6,7 +6,7 @@
 // container per pod, no volumes or cgroups, back-off shortened to 1 s doubling to 10 s (the kubelet: 10 s to 5 min).
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { openSync, readdirSync, readFileSync, renameSync, writeFileSync, existsSync, closeSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, renameSync, writeFileSync, existsSync, closeSync, watch, FSWatcher } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -62,6 +62,8 @@ const STOP_GRACE_MS = 10_000;
 export class Kubelet {
   private readonly pods = new Map<string, Pod>();
   private timers: NodeJS.Timeout[] = [];
+  private watcher?: FSWatcher;
+  private soonTimer?: NodeJS.Timeout;
   private nodeStatus = { registered: false, lastHeartbeat: '', lastError: '' };
   private stopping = false;
   private server?: http.Server;
@@ -72,6 +74,13 @@ export class Kubelet {
 
   async start(): Promise<void> {
     this.sync();
+    // The kubelet's file source watches the directory (inotify) and also resyncs on a period: a manifest moved out or
+    // back is acted on at once, not at the next tick.
+    try {
+      this.watcher = watch(this.config.manifestsDir, () => this.syncSoon());
+    } catch (err) {
+      log('kubelet', `not watching ${this.config.manifestsDir} (${(err as Error).message}): resyncing every ${this.config.syncMs} ms`);
+    }
     this.timers.push(setInterval(() => void this.restartIfAsked(), 200));
     this.timers.push(setInterval(() => this.sync(), this.config.syncMs));
     this.timers.push(setInterval(() => this.probeAll(), 250));
@@ -110,9 +119,20 @@ export class Kubelet {
     void this.heartbeat();
   }
 
+  /** A sync shortly after a burst of directory events (a write is a create, some writes and a rename). */
+  private syncSoon(): void {
+    if (this.soonTimer || this.stopping) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      this.sync();
+    }, 50);
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.timers.forEach(clearInterval);
+    this.watcher?.close();
+    clearTimeout(this.soonTimer);
     this.server?.close();
     await Promise.all([...this.pods.values()].map((pod) => this.stopPod(pod)));
     this.writeStatus();
@@ -255,6 +275,7 @@ export class Kubelet {
     await this.stopPod(pod);
     if (this.pods.get(pod.name) === pod) this.pods.delete(pod.name);
     this.writeStatus();
+    this.syncSoon(); // a changed manifest's new pod starts once the old one is gone
   }
 
   /** Restarts a running container (liveness or startup probe failed), counting it as a restart. */
