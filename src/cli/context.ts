@@ -1,6 +1,5 @@
 // What every command shares: the global flags, the Host they select, and how errors end the process.
 import { Command } from 'commander';
-import { createInterface } from 'node:readline/promises';
 import { LocalHost } from '../hosts/local.js';
 import { KpkiError, UsageError } from '../errors.js';
 import type { Host } from '../hosts/host.js';
@@ -88,6 +87,7 @@ export async function confirm(yes: boolean | undefined, question: string): Promi
     process.stderr.write('kpki: not a terminal, so not asking: nothing was changed. Add --yes to apply this plan.\n');
     return 2;
   }
+  const { createInterface } = await import('node:readline/promises'); // only when asking, not on every check
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const answer = await rl.question(`${question} [y/N] `);
   rl.close();

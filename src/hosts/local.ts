@@ -14,7 +14,6 @@ import {
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { execFile } from 'node:child_process';
 import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, MAX_READ_BYTES, tooLarge, WriteOptions } from './host.js';
 import { writeMode } from './secret-modes.js';
 
@@ -40,6 +39,7 @@ export class LocalHost implements Host {
 
   async exec(argv: string[], options: { timeoutMs?: number } = {}): Promise<ExecResult> {
     if (!this.live) throw new Error(`cannot run ${argv[0]} for ${this.root}: a mounted disk is not a running node`);
+    const { execFile } = await import('node:child_process'); // loaded when a program runs: check runs none
     return new Promise((resolvePromise) => {
       execFile(argv[0], argv.slice(1), { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? Number((err as { code: number }).code) : 127) : 0;

@@ -2,7 +2,11 @@
 // never loads an ASN.1 library (loading one cost a renewal a tenth of a second). Encodings follow Go's crypto/x509,
 // which kubeadm uses: strings of a name are PrintableString when they can be, else UTF8String; times are UTCTime for
 // 1950-2049, else GeneralizedTime.
-import { isIP } from 'node:net';
+import { createRequire } from 'node:module';
+
+// node:net (for isIP) loads only when an address is written: `kpki check` reads certificates and never does, and
+// loading it costs every check about 2 MB.
+const isIP = (address: string): number => (createRequire(import.meta.url)('node:net') as typeof import('node:net')).isIP(address);
 
 export function tlv(tag: number, ...content: Buffer[]): Buffer {
   const body = Buffer.concat(content);
