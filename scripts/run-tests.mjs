@@ -1,7 +1,7 @@
 // Runs every test/**/*.test.ts with node's test runner (Node 20 has no glob support for --test).
 //
 // Two lanes side by side, one file at a time in each: the shared 3 + 1 lab's file (test/lab/cluster.test.ts, the
-// longest by far) in one, every other file in the other. Not one runner with --test-concurrency=2: Node 22+ sorts the
+// longest by far) in one, every other file in the other. Not one runner with --test-concurrency=2: node --test sorts the
 // files it is given, so the lab file started only after every e2e and integration file, and the suite ran ~5 min longer.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
