@@ -4,9 +4,10 @@
 // 1950-2049, else GeneralizedTime.
 import { createRequire } from 'node:module';
 
-// node:net (for isIP) loads only when an address is written: `kpki check` reads certificates and never does, and
-// loading it costs every check about 2 MB.
-const isIP = (address: string): number => (createRequire(import.meta.url)('node:net') as typeof import('node:net')).isIP(address);
+// node:net (for isIP) loads the first time an address is written, once: `kpki check` reads certificates and never
+// writes one (with node:child_process and node:readline, also loaded when used, this saved check about 0.2 MB).
+let net: typeof import('node:net') | undefined;
+const isIP = (address: string): number => (net ??= createRequire(import.meta.url)('node:net') as typeof import('node:net')).isIP(address);
 
 export function tlv(tag: number, ...content: Buffer[]): Buffer {
   const body = Buffer.concat(content);
