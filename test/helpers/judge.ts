@@ -6,7 +6,7 @@ import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { parse } from 'yaml';
 import { kpki } from './kpki.js';
-import { openssl, publicKeyOfCert, publicKeyOfKey, tempFile, verifies } from './openssl.js';
+import { certTexts, openssl, publicKeyTextOfKey, tempFile, verifiesEach } from './openssl.js';
 
 export interface JsonItem {
   name: string;
@@ -82,31 +82,35 @@ export function credentialFiles(root: string, item: JsonItem): { cert: string; k
 
 /** openssl verifies every present certificate of the node against its CA, and every key matches. Returns the count. */
 export function judgeNode(root: string, info: JsonInfo, label: string): number {
-  let judged = 0;
-  for (const item of info.certificates) {
-    if (item.missing || !item.notAfter) continue;
-    const { cert, key } = credentialFiles(root, item);
-    const blocks = pemBlocks(readFileSync(cert, 'utf8'));
-    let caFile: string;
-    if (item.caName === 'own-ca') {
-      // the kubelet's shape: leaf first, its throwaway CA second (openssl verify -CAfile <(second certificate))
-      assert.ok(
-        blocks.length >= 2,
-        `${label}: ${item.name} is judged against its own CA but ${item.path} holds ${blocks.length} certificate(s)`,
-      );
-      caFile = tempFile(blocks[1]);
-    } else {
-      const ca = info.certificateAuthorities.find((c) => c.name === item.caName);
-      assert.ok(ca, `${label}: ${item.name} names CA ${item.caName}, which check does not list`);
-      caFile = inRoot(root, ca.path);
-    }
-    const leaf = tempFile(blocks[0]);
-    const verdict = verifies(caFile, leaf);
-    assert.ok(verdict.ok, `${label}: openssl verify ${item.name} (${item.path}): ${verdict.output}`);
-    assert.equal(publicKeyOfCert(leaf), publicKeyOfKey(key), `${label}: ${item.name}: the key does not match the certificate`);
-    judged++;
-  }
-  return judged;
+  const judged = info.certificates
+    .filter((item) => !item.missing && item.notAfter)
+    .map((item) => {
+      const { cert, key } = credentialFiles(root, item);
+      const blocks = pemBlocks(readFileSync(cert, 'utf8'));
+      let caFile: string;
+      if (item.caName === 'own-ca') {
+        // the kubelet's shape: leaf first, its throwaway CA second (openssl verify -CAfile <(second certificate))
+        assert.ok(
+          blocks.length >= 2,
+          `${label}: ${item.name} is judged against its own CA but ${item.path} holds ${blocks.length} certificate(s)`,
+        );
+        caFile = tempFile(blocks[1]);
+      } else {
+        const ca = info.certificateAuthorities.find((c) => c.name === item.caName);
+        assert.ok(ca, `${label}: ${item.name} names CA ${item.caName}, which check does not list`);
+        caFile = inRoot(root, ca.path);
+      }
+      return { item, caFile, leaf: tempFile(blocks[0]), key };
+    });
+  // one openssl verify per CA and one storeutl for every leaf: the same verdicts as a run per certificate
+  const verdicts = verifiesEach(judged.map((j): [string, string] => [j.caFile, j.leaf]));
+  const texts = certTexts(judged.map((j) => j.leaf));
+  judged.forEach(({ item, key }, i) => {
+    assert.ok(verdicts[i].ok, `${label}: openssl verify ${item.name} (${item.path}): ${verdicts[i].output}`);
+    assert.ok(texts[i].publicKey.length > 0, `${label}: ${item.name}: openssl printed no public key`);
+    assert.equal(texts[i].publicKey, publicKeyTextOfKey(key), `${label}: ${item.name}: the key does not match the certificate`);
+  });
+  return judged.length;
 }
 
 /** notAfter as openssl reads it from the first certificate of a file. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { caseNames, copyCase, FixtureRoot, fixturesPresent, SKIP_REASON } from '../helpers/fixtures.js';
 import { checkJson, JsonInfo, judgeNode } from '../helpers/judge.js';
 import { hashTree, kpki, removeTree, tempRoot } from '../helpers/kpki.js';
-import { certFacts, signRequest } from '../helpers/openssl.js';
+import { certTexts, signRequest } from '../helpers/openssl.js';
 
 const roots: string[] = [];
 /** The cases whose CA keys came with them: signed and imported. */
@@ -18,12 +18,15 @@ after(() => roots.forEach(removeTree));
 
 const openssl = (args: string[]) => spawnSync('openssl', args, { encoding: 'utf8' });
 
-/** A request's subject and SANs as openssl prints them (the same options as for the certificate). */
-function requestFacts(csr: string): { subject: string; sans: string } {
-  const text = openssl(['req', '-in', csr, '-noout', '-subject', '-text', '-nameopt', 'RFC2253']).stdout;
+/** What openssl reads from a request, in one run: its self-signature verdict, subject and SANs (printed as
+ * `openssl storeutl` prints a certificate's: certTexts), and its public key. */
+function requestFacts(csr: string): { verdict: string; subject: string; sans: string; publicKey: string } {
+  const r = openssl(['req', '-in', csr, '-noout', '-verify', '-pubkey', '-text', '-nameopt', 'compat']);
   return {
-    subject: /^subject=(.*)$/m.exec(text)?.[1]?.trim() ?? '',
-    sans: /X509v3 Subject Alternative Name:.*\n\s+(.*)/.exec(text)?.[1]?.trim() ?? '',
+    verdict: r.stdout + r.stderr,
+    subject: /^\s+Subject: (.*)$/m.exec(r.stdout)?.[1]?.trim() ?? '',
+    sans: /X509v3 Subject Alternative Name:.*\n\s+(.*)/.exec(r.stdout)?.[1]?.trim() ?? '',
+    publicKey: /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----\n/.exec(r.stdout)?.[0] ?? '',
   };
 }
 
@@ -53,25 +56,24 @@ describe('kpki csr on the real-world trees', { skip: fixturesPresent ? false : S
       const requests = JSON.parse(readFileSync(join(out, 'n', 'csr.json'), 'utf8')).requests as Requested[];
       assert.ok(requests.length > 0, name);
       const json = checkJson(fx.root, fx.flags).info;
-      for (const request of requests) {
+      const replaced = certTexts(
+        requests.map((request) => {
+          const cert = json.certificates.find((c) => c.name === request.name)!;
+          return /\.(crt|pem)$/.test(cert.path) ? join(fx.root, cert.path) : embeddedCertificate(join(fx.root, cert.path), out);
+        }),
+      );
+      requests.forEach((request, i) => {
         const csr = join(out, 'n', request.csr);
-        const verified = openssl(['req', '-in', csr, '-noout', '-verify']);
-        assert.match(verified.stdout + verified.stderr, /verify OK/, `${name}: ${request.name}`);
+        const asked = requestFacts(csr);
+        assert.match(asked.verdict, /verify OK/, `${name}: ${request.name}`);
         const key = join(fx.root, request.keyOnNode);
         assert.equal(statSync(key).mode & 0o777, 0o600, `${name}: ${request.keyOnNode}`);
-        assert.equal(
-          openssl(['req', '-in', csr, '-noout', '-pubkey']).stdout,
-          openssl(['pkey', '-in', key, '-pubout']).stdout,
-          `${name}: ${request.name} belongs to its key`,
-        );
-        const cert = json.certificates.find((c) => c.name === request.name)!;
-        const facts = certFacts(
-          /\.(crt|pem)$/.test(cert.path) ? join(fx.root, cert.path) : embeddedCertificate(join(fx.root, cert.path), out),
-        );
-        const asked = requestFacts(csr);
-        assert.equal(asked.subject, facts.subject, `${name}: ${request.name}: the subject`);
-        assert.equal(asked.sans, facts.sans, `${name}: ${request.name}: the SANs`);
-      }
+        assert.ok(asked.publicKey, `${name}: ${request.name}: openssl printed the request's public key`);
+        assert.equal(asked.publicKey, openssl(['pkey', '-in', key, '-pubout']).stdout, `${name}: ${request.name} belongs to its key`);
+        assert.ok(replaced[i].subject, `${name}: ${request.name}: openssl read the subject of the certificate it replaces`);
+        assert.equal(asked.subject, replaced[i].subject, `${name}: ${request.name}: the subject`);
+        assert.equal(asked.sans, replaced[i].sans, `${name}: ${request.name}: the SANs`);
+      });
       // nothing but the pending keys was written
       const aside = join(out, 'aside');
       mkdirSync(aside);

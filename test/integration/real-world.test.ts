@@ -18,7 +18,7 @@ import {
   SKIP_REASON,
 } from '../helpers/fixtures.js';
 import { hashTree, keyModesTightened, kpki, removeTree } from '../helpers/kpki.js';
-import { certFacts, publicKeyOfCert, publicKeyOfKey, tempFile, verifies } from '../helpers/openssl.js';
+import { certTexts, publicKeyTextOfKey, tempFile, verifiesEach } from '../helpers/openssl.js';
 
 interface JsonItem {
   name: string;
@@ -99,47 +99,54 @@ function renewAndJudge(fx: FixtureRoot, before: JsonInfo): void {
     .filter(existsSync);
   const untouched = new Map([...caFiles, ...saFiles].map((f) => [f, sha(f)]));
   const renewable = before.certificates.filter((c) => c.renewable);
-  const oldFacts = new Map<string, ReturnType<typeof certFacts>>();
+  const isKubeconfig = (item: JsonItem) => item.path.endsWith('.conf') || item.path.endsWith('/config');
   const oldNames = new Map<string, unknown>();
-  for (const item of renewable) {
+  const oldCertFiles = renewable.map((item) => {
     const file = join(fx.root, item.path);
-    if (item.path.endsWith('.conf') || item.path.endsWith('/config')) {
-      const creds = kubeconfigCredentials(file);
-      oldFacts.set(item.name, certFacts(creds.cert));
-      oldNames.set(item.name, namesOf(creds.doc));
-    } else oldFacts.set(item.name, certFacts(file));
-  }
+    if (!isKubeconfig(item)) return file;
+    const creds = kubeconfigCredentials(file);
+    oldNames.set(item.name, namesOf(creds.doc));
+    return creds.cert;
+  });
+  // what openssl reads, for every renewable certificate in one run (certTexts), before and after
+  const oldFacts = new Map(certTexts(oldCertFiles).map((facts, i) => [renewable[i].name, facts]));
 
   const started = Date.now();
   const r = kpki(['--root', fx.root, ...fx.flags, 'renew', 'all', '--yes']);
   assert.equal(r.status, 0, `${fx.name}: renew all failed: ${r.stderr}`);
   const afterInfo = checkJson(fx);
-  for (const item of renewable) {
+  const renewed = renewable.map((item) => {
     const now = afterInfo.certificates.find((c) => c.name === item.name)!;
     const ca = afterInfo.certificateAuthorities.find((c) => c.name === now.caName);
     assert.ok(ca, `${fx.name}: ${item.name} has no CA after renewal`);
     const file = join(fx.root, now.path);
-    let certFile = file;
-    let keyFile = file.replace(/\.crt$/, '.key').replace(/\.pem$/, '-key.pem');
-    if (item.path.endsWith('.conf') || item.path.endsWith('/config')) {
-      const creds = kubeconfigCredentials(file);
-      certFile = creds.cert;
-      keyFile = creds.key;
-      assert.deepEqual(namesOf(creds.doc), oldNames.get(item.name), `${fx.name}: ${item.name} lost names or servers`);
-    }
-    const verdict = verifies(join(fx.root, ca!.path), certFile);
-    assert.ok(verdict.ok, `${fx.name}: openssl verify ${item.name}: ${verdict.output}`);
-    const facts = certFacts(certFile);
+    if (!isKubeconfig(item))
+      return {
+        item,
+        caFile: join(fx.root, ca.path),
+        certFile: file,
+        keyFile: file.replace(/\.crt$/, '.key').replace(/\.pem$/, '-key.pem'),
+      };
+    const creds = kubeconfigCredentials(file);
+    assert.deepEqual(namesOf(creds.doc), oldNames.get(item.name), `${fx.name}: ${item.name} lost names or servers`);
+    return { item, caFile: join(fx.root, ca.path), certFile: creds.cert, keyFile: creds.key };
+  });
+  const verdicts = verifiesEach(renewed.map((x): [string, string] => [x.caFile, x.certFile]));
+  const newFacts = certTexts(renewed.map((x) => x.certFile));
+  const issuers = [...new Set(renewed.map((x) => x.caFile))];
+  const caEnds = new Map(certTexts(issuers).map((facts, i) => [issuers[i], facts.notAfter.getTime()]));
+  renewed.forEach(({ item, caFile, keyFile }, i) => {
+    assert.ok(verdicts[i].ok, `${fx.name}: openssl verify ${item.name}: ${verdicts[i].output}`);
+    const facts = newFacts[i];
     const old = oldFacts.get(item.name)!;
     assert.equal(facts.subject, old.subject, `${fx.name}: ${item.name} subject changed`);
     assert.equal(facts.sans, old.sans, `${fx.name}: ${item.name} SANs changed`);
     assert.equal(facts.eku, old.eku, `${fx.name}: ${item.name} extended key usage changed`);
-    assert.equal(publicKeyOfCert(certFile), publicKeyOfKey(keyFile), `${fx.name}: ${item.name} key does not match`);
-    assert.notEqual(facts.spki, old.spki, `${fx.name}: ${item.name} kept its key without --reuse-keys`);
-    const caEnd = certFacts(join(fx.root, ca!.path)).notAfter.getTime();
-    const expected = Math.min(Math.floor(started / 1000) * 1000 + 365 * 86_400_000, caEnd);
+    assert.equal(facts.publicKey, publicKeyTextOfKey(keyFile), `${fx.name}: ${item.name} key does not match`);
+    assert.notEqual(facts.publicKey, old.publicKey, `${fx.name}: ${item.name} kept its key without --reuse-keys`);
+    const expected = Math.min(Math.floor(started / 1000) * 1000 + 365 * 86_400_000, caEnds.get(caFile)!);
     assert.ok(Math.abs(facts.notAfter.getTime() - expected) < 120_000, `${fx.name}: ${item.name} notAfter ${facts.notAfter.toISOString()}`);
-  }
+  });
   for (const [file, digest] of untouched) assert.equal(sha(file), digest, `${fx.name}: ${file} changed (CAs and sa.* must not)`);
 
   const backups = JSON.parse(kpki(['--root', fx.root, 'backups', '-o', 'json']).stdout);
