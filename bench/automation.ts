@@ -17,7 +17,7 @@ import { certificateToPem } from '../src/pki/certificate.js';
 import { distinguishedName, issueCertificate, leafExtensions, selfSignCa } from '../src/pki/issue.js';
 import { generatePrivateKey, privateKeyToPem } from '../src/pki/keys.js';
 import { Lab } from '../lab/lab.js';
-import { Load, LoadReport } from '../lab/load.js';
+import { DENSE, Load, LoadReport } from '../lab/load.js';
 import { tcpOpen } from '../lab/health.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -190,7 +190,7 @@ async function timers(): Promise<string[]> {
     await lab.waitHealthy(90_000);
   };
   const underLoad = async (fire: () => Promise<Window[]>) => {
-    const load = Load.start(lab, { durationMs: 900_000 });
+    const load = Load.start(lab, { durationMs: 900_000, ...DENSE });
     await new Promise((r) => setTimeout(r, 1000));
     const started = Date.now();
     const windows = await fire();

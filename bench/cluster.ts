@@ -14,7 +14,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Lab } from '../lab/lab.js';
-import { Load, LoadReport } from '../lab/load.js';
+import { DENSE, Load, LoadReport } from '../lab/load.js';
 import { tcpOpen } from '../lab/health.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -107,7 +107,7 @@ async function rollouts(): Promise<string[]> {
     await lab.waitHealthy(90_000);
   };
   const underLoad = async (fn: () => Promise<void>) => {
-    const load = Load.start(lab, { durationMs: 600_000 });
+    const load = Load.start(lab, { durationMs: 600_000, ...DENSE });
     await new Promise((r) => setTimeout(r, 1000));
     const started = Date.now();
     await fn();
@@ -185,7 +185,7 @@ async function rotation(ca: string): Promise<string[]> {
     const inventory = lab.writeInventory();
     for (let round = 0; round < ROLLOUT_ROUNDS; round++) {
       for (const method of Object.keys(runs)) {
-        const load = Load.start(lab, { durationMs: 900_000, serviceAccount: ca === 'sa' ? { refreshMs: 2000 } : undefined });
+        const load = Load.start(lab, { durationMs: 900_000, ...DENSE, serviceAccount: ca === 'sa' ? { refreshMs: 2000 } : undefined });
         await new Promise((r) => setTimeout(r, 1000));
         const times: Record<string, number> = {};
         const restarts = new Map<string, number>();

@@ -7,7 +7,7 @@
 import '../src/pki/provider.js';
 import { join } from 'node:path';
 import { Lab } from '../lab/lab.js';
-import { Load, LoadReport, summarize } from '../lab/load.js';
+import { DENSE, Load, LoadReport, summarize } from '../lab/load.js';
 import { measureRestart } from '../lab/restarts.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -23,10 +23,10 @@ const recoverSeconds: number[] = [];
 let lab = await Lab.start({ controlPlanes: 3, workers: 1 });
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    rows['all at once (restart everything)'].push((await measureRestart(lab, 'all at once')).report);
-    rows['one node at a time, health waits'].push((await measureRestart(lab, 'one node at a time')).report);
+    rows['all at once (restart everything)'].push((await measureRestart(lab, 'all at once', DENSE)).report);
+    rows['one node at a time, health waits'].push((await measureRestart(lab, 'one node at a time', DENSE)).report);
     const node = lab.controlPlanes[round % 3];
-    const load = Load.start(lab, { durationMs: 300_000 });
+    const load = Load.start(lab, { durationMs: 300_000, ...DENSE });
     await new Promise((r) => setTimeout(r, 1000));
     const r = await lab.exec(node, [process.execPath, KPKI, 'renew', 'all', '--restart', '--yes']);
     if (r.code !== 0) throw new Error(`renew --restart failed on ${node.name}: ${r.stdout}${r.stderr}`);

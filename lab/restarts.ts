@@ -1,7 +1,7 @@
 // The two ways to restart a control plane, measured under load as the baseline for kpki's rolling restarts:
 // every node's static pods at once (what a timer on every node does), or one node at a time behind health gates.
 import type { Lab, LabNode } from './lab.js';
-import { Load, LoadReport } from './load.js';
+import { Load, LoadOptions, LoadReport } from './load.js';
 
 export const CONTROL_PLANE_PODS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 
@@ -19,8 +19,12 @@ export interface RestartMeasurement {
 }
 
 /** Runs the load, restarts, waits until the whole lab is healthy again, lets the load run 1 s more, reports. */
-export async function measureRestart(lab: Lab, strategy: RestartMeasurement['strategy']): Promise<RestartMeasurement> {
-  const load = Load.start(lab, { durationMs: 300_000 });
+export async function measureRestart(
+  lab: Lab,
+  strategy: RestartMeasurement['strategy'],
+  loadOptions: Partial<LoadOptions> = {},
+): Promise<RestartMeasurement> {
+  const load = Load.start(lab, { durationMs: 300_000, ...loadOptions });
   await new Promise((r) => setTimeout(r, 1000));
   const start = Date.now();
   if (strategy === 'all at once') {
