@@ -188,7 +188,14 @@ test('exporter -i keeps one SSH connection per node between scrapes and connects
     // the node's side ends one connection (its sshd session process, started by the lab, stopped by PID)
     const victim = first[0];
     assert.ok(victim.peerPids.length > 0, `the sshd at the other end of port ${victim.localPort}: ${JSON.stringify(first)}`);
-    for (const pid of victim.peerPids) process.kill(pid, 'SIGTERM');
+    // (sshd's session is a privilege-separated pair: when one ends the other may already be gone, ESRCH)
+    for (const pid of victim.peerPids) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
     await waitFor(
       'the exporter to notice the closed connection',
       async () => !sshConnections(child.pid!).some((c) => c.localPort === victim.localPort),
