@@ -46,14 +46,26 @@ test('a test process that dies takes its attached lab with it, and the next star
 }, async () => {
   const script = `import '${PROJECT}/src/pki/provider.ts'; import { Lab } from '${PROJECT}/lab/lab.ts';
     const lab = await Lab.start({ controlPlanes: 1, workers: 1, baseOctet: ${BASE} });
-    console.log('UP', lab.id, lab.dir, JSON.stringify(lab.pids())); setInterval(() => {}, 1000);`;
+    const s = lab.state; // the lab's long-lived processes (pods and SSH sessions may come and go on their own)
+    const roots = [...Object.values(s.unsharePids), ...Object.values(s.initPids), s.loadBalancerPid];
+    console.log('UP', lab.id, lab.dir, JSON.stringify(roots)); setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: PROJECT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // a failing assertion must not leave the lab's owner (and so the lab) running
+  const killOwner = () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL');
+  try {
+    await refusedWhileOwned(child);
+  } finally {
+    killOwner();
+  }
+});
+
+async function refusedWhileOwned(child: ReturnType<typeof spawn>): Promise<void> {
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout.on('data', (d) => {
+    child.stdout!.on('data', (d) => {
       out += d;
       if (out.includes('\n')) resolve(out.trim());
     });
@@ -65,7 +77,7 @@ test('a test process that dies takes its attached lab with it, and the next star
   assert.deepEqual(
     (JSON.parse(pidsJson) as number[]).filter((pid) => !isAlive(pid)),
     [],
-    'the running lab untouched',
+    "the running lab's processes untouched",
   );
   process.kill(child.pid!, 'SIGKILL'); // a crash: no stop(), no cleanup of its own
   await eventually(
@@ -83,7 +95,7 @@ test('a test process that dies takes its attached lab with it, and the next star
   } finally {
     await lab.stop();
   }
-});
+}
 
 test('npm run lab -- up|status|down for a person; a detached lab left running is cleaned up by the next start', { skip }, async () => {
   const cli = (...args: string[]) =>
