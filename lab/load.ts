@@ -18,8 +18,8 @@ export interface LoadOptions {
   intervalMs?: number;
   /**
    * Pause between two requests of a pinned client: 150 ms unless given. Pinned failures are reported, not what a
-   * rolling change is judged by, and three pinned clients at 40 ms made the idle-free lab burn over a core (etcd
-   * commits every write on three members); at 150 ms a one-second restart still shows as ~6 failed requests. The
+   * rolling change is judged by, and with three pinned clients at 40 ms the lab under load used 1.1 cores (etcd
+   * commits every write on three members; 0.7 at 150 ms); at 150 ms a one-second restart still shows as ~6 failed requests. The
    * benchmarks pass 40 ms: the README's pinned counts were measured so.
    */
   pinnedIntervalMs?: number;
