@@ -2,7 +2,7 @@
 // before anything changes. Read-only, on one node (--root or this machine) or the whole cluster (-i).
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { Phase, PHASES, ROTATABLE, RotatableCa, ROTATING } from '../kubeadm/ca-trust.js';
+import { Phase, PHASES, ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NewSigner } from '../node/rotation-common.js';
@@ -42,10 +42,7 @@ export function caCommand(): Command {
     .description(
       'rotate a CA with -i, phase by phase, one control-plane node at a time: trust old + new, issue from the new, verify, finish',
     )
-    .requiredOption(
-      '--ca <name>',
-      `which: ${ROTATING.join(', ')} (sa: the service-account key pair; ca: not yet, kpki ca plan shows its blast radius)`,
-    )
+    .requiredOption('--ca <name>', `which: ${ROTATABLE.join(', ')} (sa: the service-account key pair)`)
     .option('--phase <phase>', `${PHASES.join(', ')} or all (in that order, stopping at the first that does not complete)`, 'all')
     .option('--new-ca-cert <file>', 'the new CA certificate (with --new-ca-key) instead of one made in memory')
     .option('--new-ca-key <file>', 'the new CA key (for sa: the new service-account private key, alone)')
@@ -89,11 +86,7 @@ interface RotateFlags {
 }
 
 async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise<number> {
-  if (!(ROTATING as readonly string[]).includes(opts.ca))
-    throw new UsageError(
-      `kpki ca rotate rotates ${ROTATING.join(', ')} in this version; ${opts.ca} is not supported yet`,
-      `kpki ca plan --ca ${opts.ca} shows what trusts it`,
-    );
+  if (!(ROTATABLE as readonly string[]).includes(opts.ca)) throw new UsageError(`--ca must be one of ${ROTATABLE.join(', ')}`);
   const tokenOverlapMs = durationFlag('--token-overlap', opts.tokenOverlap);
   const phases = opts.phase === 'all' ? [...PHASES] : [opts.phase];
   if (!phases.every((p) => (PHASES as readonly string[]).includes(p)))
@@ -104,6 +97,11 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
     throw new UsageError('--new-ca-cert and --new-ca-key go together');
   const newCa = opts.newCaKey ? await readNewSigner(opts.newCaKey, opts.newCaCert) : undefined;
   if (!globals.inventory) return rotateHere(globals, opts, phases as Phase[], newCa);
+  if (opts.ca === 'ca')
+    throw new UsageError(
+      "kpki ca rotate -i --ca ca is not built yet: besides the control-plane nodes, every worker's kubelet (its clientCAFile, kubelet.conf and client certificate) and the cluster-info ConfigMap must follow each phase",
+      'rotate one node at a time with --root or on the node (kpki ca rotate --ca ca --phase trust ...), or see kpki ca plan -i for what trusts it',
+    );
   const { runClusterOperation } = await import('./renew-cluster.js');
   const { rotateCaPhase } = await import('../cluster/ca-rotate.js');
   const flags = { ...opts, maxUnavailable: '1' };

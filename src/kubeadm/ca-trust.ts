@@ -6,12 +6,6 @@ import type { UsingComponent } from './catalog.js';
 export const ROTATABLE = ['ca', 'front-proxy-ca', 'etcd-ca', 'sa'] as const;
 export type RotatableCa = (typeof ROTATABLE)[number];
 
-/** The CAs `kpki ca rotate` rotates: files on control-plane nodes only (no kubeconfigs, no signer flag, no workers). */
-export const FILE_ONLY_CAS = ['etcd-ca', 'front-proxy-ca'] as const;
-export type FileOnlyCa = (typeof FILE_ONLY_CAS)[number];
-/** What `kpki ca rotate` rotates in this version: the file-only CAs and the service-account key pair. */
-export const ROTATING = [...FILE_ONLY_CAS, 'sa'] as const;
-
 export const WRITING_PHASES = ['trust', 'issue', 'finish'] as const;
 export type WritingPhase = (typeof WRITING_PHASES)[number];
 export const PHASES = ['trust', 'issue', 'verify', 'finish'] as const;

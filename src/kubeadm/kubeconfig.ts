@@ -139,6 +139,16 @@ export function withEmbeddedCredentials(identity: KubeconfigIdentity, certPem: s
   return putBack(doc.toString(yamlStyleOf(identity.text)), values);
 }
 
+/** Returns the kubeconfig text with only its cluster's certificate-authority-data replaced (a CA rotation's bundle). */
+export function withCertificateAuthorityData(identity: KubeconfigIdentity, caPem: string): string {
+  const doc = identity.doc.clone();
+  const values = setAsideValues.get(identity.doc) ?? [];
+  const cluster = identity.clusterName ? namedEntry(doc, 'clusters', identity.clusterName, 'cluster') : undefined;
+  if (!cluster?.has('certificate-authority-data')) throw new KubeconfigError('has no certificate-authority-data in its cluster');
+  cluster.set('certificate-authority-data', Buffer.from(caPem).toString('base64'));
+  return putBack(doc.toString(yamlStyleOf(identity.text)), values);
+}
+
 export interface KubeconfigSpec {
   clusterName: string;
   server: string;

@@ -21,6 +21,10 @@ export interface TrustPlace {
   component?: UsingComponent;
   readAt: ReadAt | 'per-use';
   signs?: boolean;
+  /** The static pod flag that names the file, and the manifest it is in. */
+  flag?: { name: string; manifest: string };
+  /** The CA is embedded in this kubeconfig (certificate-authority-data), not a PEM file of its own. */
+  kubeconfig?: boolean;
   why: string;
 }
 
@@ -98,6 +102,7 @@ async function flagPlaces(host: Host, scan: NodeScan, caName: RotatableCa, match
       component: trust.component,
       readAt: trust.readAt,
       signs: trust.signs,
+      flag: pod.path ? { name: trust.flag, manifest: pod.path } : undefined,
       why: trust.why,
     });
   }
@@ -117,14 +122,15 @@ async function clusterCaPlaces(host: Host, scan: NodeScan, ca: Certificate, conf
     } catch {
       continue; // check reports a kubeconfig that does not parse
     }
-    const data =
-      id.certificateAuthorityData ??
-      (id.certificateAuthorityFile && (await readIfThere(host, posix.resolve(scan.kubeconfigDir, id.certificateAuthorityFile))));
+    const caFile = id.certificateAuthorityFile && posix.resolve(scan.kubeconfigDir, id.certificateAuthorityFile);
+    const data = id.certificateAuthorityData ?? (caFile && (await readIfThere(host, caFile)));
     if (!data || !holdsCertificate(data, ca)) continue;
-    const field = id.certificateAuthorityData ? 'certificate-authority-data' : 'certificate-authority';
+    const embedded = Boolean(id.certificateAuthorityData);
     places.push({
-      path,
-      via: `${name} ${field}`,
+      // (a kubeconfig that names a CA file: the place is that file)
+      path: embedded ? path : (caFile as string),
+      kubeconfig: embedded,
+      via: `${name} ${embedded ? 'certificate-authority-data' : 'certificate-authority'}`,
       component: reader,
       readAt: reader ? 'start' : 'per-use',
       why: reader ? `${reader} trusts the API server's certificate with it` : 'kubectl trusts the API server with it',

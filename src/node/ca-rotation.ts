@@ -7,26 +7,21 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../errors.js';
-import {
-  FILE_ONLY_CAS,
-  PHASES,
-  type RotatableCa,
-  WRITING_PHASES,
-  type FileOnlyCa,
-  type Phase,
-  type WritingPhase,
-} from '../kubeadm/ca-trust.js';
+import { PHASES, type RotatableCa, WRITING_PHASES, type Phase, type WritingPhase } from '../kubeadm/ca-trust.js';
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificates } from '../pki/certificate.js';
 import { parsePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { CaPair } from '../pki/successor-ca.js';
 import { FileWrite, fileWrite, KEY_MODE, materialize } from './materialize.js';
+import { parseKubeconfig, withCertificateAuthorityData } from '../kubeadm/kubeconfig.js';
+import type { TrustPlace } from './ca-blast.js';
+import { setExistingFlag } from './yaml-edit.js';
 import { planRenewal } from './plan.js';
 import { readOptional } from './read.js';
 import { NewSigner, PhaseWrites, RotationFiles, Stage, StageView, trustOf, withSuffix } from './rotation-common.js';
 import { describeKeyStage, KeyRotationState, keyRotationState, planKeyPhase, stillOldKey } from './sa-rotation.js';
 import type { CaEntry, NodeScan } from './scan-result.js';
 
-export { FILE_ONLY_CAS, PHASES, WRITING_PHASES, type FileOnlyCa, type Phase, type WritingPhase };
+export { PHASES, WRITING_PHASES, type Phase, type WritingPhase };
 export type { NewSigner, PhaseWrites, Stage, StageView };
 
 export type RotationState = CaRotationState | KeyRotationState;
@@ -96,6 +91,38 @@ async function bundleWrite(host: Host, path: string, certs: Certificate[], entry
   return fileWrite(host, path, pemOf(certs), 0o644, entry, 'bundle');
 }
 
+/** The CAs a place trusts: a PEM file's certificates, or a kubeconfig's certificate-authority-data. */
+async function heldAt(host: Host, place: TrustPlace): Promise<Certificate[]> {
+  const text = await host.readFile(place.path);
+  if (!place.kubeconfig) return parseCertificates(text);
+  return parseCertificates(parseKubeconfig(text.toString('utf8')).certificateAuthorityData ?? '');
+}
+
+/** The write that makes a place trust exactly `certs` (a kubeconfig: only its certificate-authority-data changes). */
+async function placeWrite(host: Host, place: TrustPlace, certs: Certificate[], entry: string): Promise<FileWrite> {
+  if (!place.kubeconfig) return bundleWrite(host, place.path, certs, entry);
+  const text = withCertificateAuthorityData(parseKubeconfig((await host.readFile(place.path)).toString('utf8')), pemOf(certs));
+  // (its own entry: the written kubeconfig is checked as YAML, its client credentials are not touched)
+  return fileWrite(host, place.path, text, 0o600, `${entry}: ${posix.basename(place.path)}`, 'yaml');
+}
+
+/**
+ * The file a signer reads (the controller-manager's --cluster-signing-cert-file) takes one certificate, never a
+ * bundle (it refuses to start, and stops signing when the file changes under it: "expected 1 certificate"). While the
+ * CA file is a bundle, the flag names a file of its own beside it.
+ */
+const signingPathOf = (state: CaRotationState) => withSuffix(state.files.certPath, '-signing');
+
+async function signerMoves(host: Host, signing: TrustPlace[], to: string): Promise<FileWrite[]> {
+  const writes: FileWrite[] = [];
+  for (const place of signing) {
+    if (!place.flag || place.path === to) continue;
+    const edit = await setExistingFlag(host, place.flag.manifest, place.flag.name, to);
+    if (edit.write) writes.push(edit.write);
+  }
+  return writes;
+}
+
 /** trust: the CA file (and every other file that holds the CA) becomes old + new; the new CA is kept as <name>-next. */
 export async function planTrust(host: Host, scan: NodeScan, state: CaRotationState, next: CaPair): Promise<PhaseWrites | undefined> {
   const entry = caEntryOf(scan, state.ca);
@@ -128,12 +155,21 @@ export async function planTrust(host: Host, scan: NodeScan, state: CaRotationSta
   if (!state.certs.some((c) => samePair(c, next.cert)))
     writes.push(await bundleWrite(host, state.files.certPath, [...state.certs, next.cert], name));
   const trust = await trustOf(host, scan, state);
+  const signingHere = trust.signing.filter((p) => p.path === state.files.certPath);
+  if (signingHere.length) {
+    // first the signer's own file and its flag, then the bundle: a running signer never reads a bundle
+    const signer = `${state.ca} signer (one certificate)`;
+    writes.unshift(
+      await bundleWrite(host, signingPathOf(state), [state.certs[0]], signer),
+      ...(await signerMoves(host, signingHere, signingPathOf(state))),
+    );
+  }
   for (const place of trust.others) {
-    const held = parseCertificates(await host.readFile(place.path));
-    if (!held.some((c) => samePair(c, next.cert))) writes.push(await bundleWrite(host, place.path, [...held, next.cert], name));
+    const held = await heldAt(host, place);
+    if (!held.some((c) => samePair(c, next.cert))) writes.push(await placeWrite(host, place, [...held, next.cert], name));
   }
   if (writes.length === 0) return undefined;
-  return { writes, changes: [{ name }], restart: trust.readers };
+  return { writes, changes: [{ name }], restart: [...new Set([...trust.readers, ...trust.signers])] };
 }
 
 /** issue: the new CA signs (first in the bundle, its key the CA key) and re-issues every leaf the CA signed. */
@@ -155,6 +191,10 @@ export async function planIssue(host: Host, scan: NodeScan, state: CaRotationSta
     writes.push(await fileWrite(host, state.files.keyPath, privateKeyToPem(signer.key), KEY_MODE, name));
     writes.push({ kind: 'remove', path: state.files.nextCertPath, entry: name });
     writes.push({ kind: 'remove', path: state.files.nextKeyPath, entry: name });
+    // a signer's own file (one certificate) follows the key
+    const { signing } = await trustOf(host, scan, state);
+    for (const place of signing.filter((p) => p.path !== state.files.certPath))
+      writes.push(await bundleWrite(host, place.path, [signer.cert], `${state.ca} signer (new)`));
   } else {
     // issued already: only leaves an earlier run left signed by the old CA (none, normally)
     const key = caEntryOf(scan, state.ca).key;
@@ -195,12 +235,17 @@ export async function planFinish(host: Host, scan: NodeScan, state: CaRotationSt
   if (dropped.length) writes.push(await bundleWrite(host, state.files.certPath, [keep], name));
   const trust = await trustOf(host, scan, state);
   for (const place of trust.others) {
-    const held = parseCertificates(await host.readFile(place.path));
+    const held = await heldAt(host, place);
     const kept = held.filter((c) => !dropped.some((d) => samePair(c, d)));
-    if (kept.length < held.length) writes.push(await bundleWrite(host, place.path, kept, name));
+    if (kept.length < held.length) writes.push(await placeWrite(host, place, kept, name));
   }
+  // the signer reads the CA file again (one certificate now, as kubeadm wrote it); its own file goes
+  const ownFile = trust.signing.filter((p) => p.path === signingPathOf(state));
+  const moved = await signerMoves(host, ownFile, state.files.certPath);
+  if (moved.length) writes.push(...moved, { kind: 'remove', path: signingPathOf(state), entry: `${state.ca} signer (one certificate)` });
   if (writes.length === 0) return undefined;
-  return { writes, changes: [{ name }], restart: trust.readers };
+  const restart = moved.length ? [...new Set([...trust.readers, ...trust.signers])] : trust.readers;
+  return { writes, changes: [{ name }], restart };
 }
 
 export function planPhase(

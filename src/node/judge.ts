@@ -1,6 +1,6 @@
 // Structural judgement of a scanned node: which CA signed what (by key, never by name), key match, stale CA data,
 // and whether kpki can renew each entry. Time-based status (expired, expiring) is decided at report time.
-import { Certificate, isSignedBy, keyMatchesCertificate, parseCertificate } from '../pki/certificate.js';
+import { Certificate, isSignedBy, keyMatchesCertificate, parseCertificate, parseCertificates } from '../pki/certificate.js';
 import { CaEntry, CertEntry, NodeScan, OWN_CA, SELF_SIGNED } from './scan-result.js';
 
 export function judgeEntries(inventory: NodeScan): void {
@@ -161,7 +161,12 @@ function checkEmbeddedCa(inventory: NodeScan, entry: CertEntry): void {
   const ca = inventory.cas.find((c) => c.name === 'ca' && c.cert && !c.embeddedOnly);
   if (!data || !ca?.cert || entry.kind !== 'kubeconfig') return;
   try {
-    if (!parseCertificate(data).der.equals(ca.cert.der)) {
+    // (during a CA rotation both hold the same bundle of old and new, in either order)
+    const held = parseCertificates(data);
+    const trusted = [ca.cert, ...(ca.alsoTrusted ?? [])];
+    const same = held.length === trusted.length && held.every((c) => trusted.some((t) => t.der.equals(c.der)));
+    if (held.length === 0) throw new Error('no certificate');
+    if (!same) {
       entry.problems.push({ code: 'ca-data-stale', message: `certificate-authority-data differs from ${ca.certPath}` });
     }
   } catch {

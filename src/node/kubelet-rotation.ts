@@ -1,10 +1,9 @@
 // Turns on the kubelet's client certificate rotation (rotateCertificates: true in its config) and sets the
 // controller-manager's --cluster-signing-duration: comment-preserving edits, only the intended lines change.
 import { posix } from 'node:path';
-import { isMap, isSeq, parseDocument, YAMLSeq } from 'yaml';
 import type { Host } from '../hosts/host.js';
 import { KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm/catalog.js';
-import { yamlStyleOf } from '../kubeadm/kubeconfig.js';
+import { commandOf, editYaml } from './yaml-edit.js';
 import { KpkiError } from '../errors.js';
 import type { FileWrite } from './materialize.js';
 
@@ -14,35 +13,6 @@ export interface RotationPlan {
   /** The controller-manager's manifest changed: the kubelet restarts it by itself. */
   controllerManagerChanged: boolean;
   kubeletChanged: boolean;
-}
-
-async function editYaml(
-  host: Host,
-  path: string,
-  edit: (doc: ReturnType<typeof parseDocument>) => string | undefined,
-): Promise<{ write?: FileWrite; change?: string }> {
-  const info = await host.stat(path);
-  if (!info) return {};
-  if (info.type !== 'file') throw new KpkiError(`${host.describe(path)} is not a regular file: not editing it`, { path });
-  const text = (await host.readFile(path)).toString();
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0)
-    throw new KpkiError(`${host.describe(path)} is not valid YAML: ${doc.errors[0].message.split('\n')[0]}; nothing was changed`, { path });
-  const change = edit(doc);
-  if (!change) return {};
-  return {
-    change,
-    write: {
-      kind: 'file',
-      path,
-      data: doc.toString(yamlStyleOf(text)),
-      mode: info.mode,
-      uid: info.uid,
-      gid: info.gid,
-      entry: path,
-      format: 'yaml',
-    },
-  };
 }
 
 export async function planRotation(host: Host, signingDuration: string): Promise<RotationPlan> {
@@ -62,11 +32,7 @@ export async function planRotation(host: Host, signingDuration: string): Promise
   const manifest = posix.join(MANIFEST_DIR, 'kube-controller-manager.yaml');
   const flag = `--cluster-signing-duration=${signingDuration}`;
   const cm = await editYaml(host, manifest, (doc) => {
-    const container = doc.getIn(['spec', 'containers', 0]);
-    const command = isMap(container) ? container.get('command') : undefined;
-    if (!isSeq(command)) throw new KpkiError(`${host.describe(manifest)} has no container command`, { path: manifest });
-    const seq = command as YAMLSeq;
-    const words = seq.items.map((i) => String((i as { value?: unknown }).value ?? i));
+    const { seq, words } = commandOf(doc, host, manifest);
     const at = words.findIndex(
       (w) => w.startsWith('--cluster-signing-duration=') || w.startsWith('--experimental-cluster-signing-duration='),
     );

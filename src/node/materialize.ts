@@ -220,7 +220,7 @@ export async function fileWrite(
   data: string,
   defaultMode: number,
   entry: string,
-  format: 'pem' | 'bundle' | 'keys' | 'kubeconfig' = 'pem',
+  format: 'pem' | 'bundle' | 'keys' | 'kubeconfig' | 'yaml' = 'pem',
 ): Promise<FileWrite> {
   const info = await host.stat(path);
   if (info?.type === 'symlink') {

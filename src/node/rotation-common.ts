@@ -47,18 +47,21 @@ export interface PhaseWrites {
 export const withSuffix = (path: string, suffix: string) => path.replace(/(\.[A-Za-z]+)?$/, (ext) => `${suffix}${ext}`);
 
 /**
- * Who else holds the CA: files other than the CA file (etcd.env targets of Kubespray and KubeKey, other flag targets),
- * and the components that read any of them only at start (restarted after they change).
+ * Who else holds the CA: files other than the CA file (etcd.env targets of Kubespray and KubeKey, other flag targets,
+ * kubeconfigs with the CA embedded), the components that read any of them only at start (restarted after they
+ * change), and the files a component signs with (one certificate, never a bundle: the controller-manager's
+ * --cluster-signing-cert-file).
  */
 export async function trustOf(
   host: Host,
   scan: NodeScan,
   state: { ca: RotatableCa; files: { certPath: string } },
-): Promise<{ others: TrustPlace[]; readers: Component[]; signers: Component[] }> {
+): Promise<{ others: TrustPlace[]; readers: Component[]; signers: Component[]; signing: TrustPlace[] }> {
   const { trusts } = await blastRadius(host, scan, state.ca);
   const seen = new Set([state.files.certPath]);
-  const others = trusts.filter((t) => !t.signs && t.readAt !== 'per-use' && !seen.has(t.path) && seen.add(t.path));
+  const others = trusts.filter((t) => !t.signs && !seen.has(t.path) && seen.add(t.path));
   const readers = trusts.filter((t) => t.readAt === 'start' && !t.signs && t.component).map((t) => t.component as Component);
-  const signers = trusts.filter((t) => t.signs && t.component).map((t) => t.component as Component);
-  return { others, readers: [...new Set(readers)], signers: [...new Set(signers)] };
+  const signing = trusts.filter((t) => t.signs && t.component);
+  const signers = signing.map((t) => t.component as Component);
+  return { others, readers: [...new Set(readers)], signers: [...new Set(signers)], signing };
 }

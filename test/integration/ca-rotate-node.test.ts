@@ -1,6 +1,8 @@
-// kpki ca rotate on one node's files (--root): every phase of etcd-ca and front-proxy-ca on every real-world tree that
-// holds those CAs' keys, on mklab.py's trees and on kpki's own; openssl judges the result (every leaf the old CA
-// signed is verified by the new CA alone and no longer by the old one; the new CA keeps the old subject). Bad input
+// kpki ca rotate on one node's files (--root): every phase of ca, etcd-ca and front-proxy-ca on every real-world tree
+// that holds those CAs' keys, on mklab.py's trees and on kpki's own; openssl judges the result (every leaf the old CA
+// signed, kubeconfig client certificates included, is verified by the new CA alone and no longer by the old one; the
+// new CA keeps the old subject; every kubeconfig trusts the new CA alone; the controller-manager's manifest is back
+// as it was, its signing flag having named a one-certificate file while the CA file was a bundle). Bad input
 // (a waiting key that is not the waiting certificate's, a phase out of order) fails naming the file, every byte as it
 // was.
 import { test, describe, after } from 'node:test';
@@ -8,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { caseNames, copyCase, fixturesPresent, SKIP_REASON } from '../helpers/fixtures.js';
-import { checkJson, inRoot, JsonItem } from '../helpers/judge.js';
+import { checkJson, credentialFiles, inRoot, JsonItem } from '../helpers/judge.js';
 import { hashTree, kpki, removeTree, tempRoot } from '../helpers/kpki.js';
 import { mklab, mklabSkipReason } from '../helpers/mklab.js';
 import { buildControlPlaneNode, makeClusterCas } from '../../src/trees/index.js';
@@ -26,34 +28,63 @@ const signedBy = (caFile: string, certFiles: string[]) =>
     ['-no_check_time'],
   ).map((v) => v.ok);
 
+const pemBlocksOf = (text: Buffer | string) =>
+  text.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g) ?? [];
 const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
+type RotatedCa = 'ca' | 'etcd-ca' | 'front-proxy-ca';
+
 interface Rotated {
-  /** The leaves the old CA signed, by name and file. */
-  leaves: { name: string; file: string }[];
+  root: string;
+  /** The leaves the old CA signed: a certificate file, or a kubeconfig's client certificate. */
+  leaves: JsonItem[];
   /** The old CA or a leaf lacks key identifiers: the new CA must have a name of its own. */
   distinct: boolean;
   oldCa: Buffer;
   newCa: Buffer;
+  /** ca: the kubeconfigs that trusted the old CA, and the controller-manager's manifest before the rotation. */
+  kubeconfigs: string[];
+  manifest?: { file: string; before: Buffer };
+}
+
+const leafFile = (root: string, leaf: JsonItem) => credentialFiles(root, leaf).cert;
+
+/** The CA data a kubeconfig embeds (empty when it names a file or has none). */
+function embeddedCa(file: string): string {
+  const line = /certificate-authority-data:\s*(\S+)/.exec(readFileSync(file, 'utf8'));
+  return line ? Buffer.from(line[1], 'base64').toString() : '';
 }
 
 /** Every phase of one CA on one tree; what openssl must judge afterwards. Undefined when the tree lacks the CA key. */
-function rotateAll(root: string, flags: string[], ca: 'etcd-ca' | 'front-proxy-ca', label: string): Rotated | undefined {
+function rotateAll(root: string, flags: string[], ca: RotatedCa, label: string): Rotated | undefined {
   const { info } = checkJson(root, flags);
   const entry = info.certificateAuthorities.find((c: JsonItem) => c.name === ca && !c.missing);
   if (!entry) return undefined;
   const caFile = inRoot(root, entry.path);
   const oldCa = readFileSync(caFile);
   const oldCaFile = tempFile(oldCa);
-  const candidates = info.certificates
-    .filter((c) => !c.missing && (c.path.endsWith('.crt') || c.path.endsWith('.pem')))
-    .map((c) => ({ name: c.name, file: inRoot(root, c.path) }))
-    .filter((c) => existsSync(c.file));
+  const candidates = info.certificates.filter((c) => !c.missing && /\.(crt|pem|conf)$/.test(c.path) && existsSync(inRoot(root, c.path)));
+  const files = candidates.map((c) => {
+    try {
+      return leafFile(root, c);
+    } catch {
+      return undefined; // a kubeconfig without embedded client data: its certificate file is an item of its own
+    }
+  });
+  const judged = candidates.filter((_, i) => files[i]);
   const signedByOld = signedBy(
     oldCaFile,
-    candidates.map((c) => c.file),
+    files.filter((f): f is string => Boolean(f)),
   );
-  const leaves = candidates.filter((_, i) => signedByOld[i]);
+  const leaves = judged.filter((_, i) => signedByOld[i]);
+  const kubeconfigs =
+    ca === 'ca'
+      ? candidates
+          .filter((c) => c.path.endsWith('.conf') && embeddedCa(inRoot(root, c.path)).includes(oldCa.toString().trim()))
+          .map((c) => inRoot(root, c.path))
+      : [];
+  const manifestFile = join(root, 'etc/kubernetes/manifests/kube-controller-manager.yaml');
+  const manifest = ca === 'ca' && existsSync(manifestFile) ? { file: manifestFile, before: readFileSync(manifestFile) } : undefined;
   const before = hashTree(root);
   const r = kpki(['--root', root, ...flags, 'ca', 'rotate', '--ca', ca, '--yes']);
   if ((entry as JsonItem & { externallyManaged?: boolean }).externallyManaged) {
@@ -65,14 +96,14 @@ function rotateAll(root: string, flags: string[], ca: 'etcd-ca' | 'front-proxy-c
   assert.equal(r.status, 0, `${label} ${ca}: ${r.stdout}${r.stderr}`);
   for (const phase of ['trust', 'issue', 'finish']) assert.match(r.stdout, new RegExp(`${ca} ${phase} written on`), label);
   const newCa = readFileSync(caFile);
-  const [caText, ...leafTexts] = certTexts([oldCaFile, ...leaves.map((l) => l.file)]).map((t) => t.text);
+  const [caText, ...leafTexts] = certTexts([oldCaFile, ...(files.filter(Boolean) as string[])]).map((t) => t.text);
   const distinct =
     !caText.includes('X509v3 Subject Key Identifier:') || leafTexts.some((t) => !t.includes('X509v3 Authority Key Identifier:'));
-  return { leaves, oldCa, newCa, distinct };
+  return { root, leaves, oldCa, newCa, distinct, kubeconfigs, manifest };
 }
 
 function judge(rotated: Rotated, label: string): void {
-  const { leaves, oldCa, newCa, distinct } = rotated;
+  const { root, leaves, oldCa, newCa, distinct } = rotated;
   assert.equal(pemCount(newCa), 1, `${label}: the CA file holds the new CA alone`);
   assert.notDeepEqual(newCa, oldCa, label);
   const oldFile = tempFile(oldCa);
@@ -80,21 +111,27 @@ function judge(rotated: Rotated, label: string): void {
   const [now, before] = [certFacts(newFile).subject, certFacts(oldFile).subject];
   if (distinct) assert.match(now, /CN ?= ?\S+-20\d{6}$/, `${label}: a name of its own (${before} → ${now})`);
   else assert.equal(now, before, `${label}: the subject is kept`);
-  const byNew = verifiesEach(leaves.map((leaf): [string, string] => [newFile, leaf.file]));
-  const byOld = signedBy(
-    oldFile,
-    leaves.map((leaf) => leaf.file),
-  );
+  const files = leaves.map((leaf) => leafFile(root, leaf));
+  const byNew = verifiesEach(files.map((file): [string, string] => [newFile, file]));
+  const byOld = signedBy(oldFile, files);
   leaves.forEach((leaf, i) => {
     assert.ok(byNew[i].ok, `${label} ${leaf.name}: ${byNew[i].output}`);
     assert.equal(byOld[i], false, `${label} ${leaf.name}: the old CA did not sign it`);
   });
+  for (const kubeconfig of rotated.kubeconfigs)
+    assert.equal(embeddedCa(kubeconfig).trim(), newCa.toString().trim(), `${label} ${kubeconfig}: trusts the new CA alone`);
+  if (rotated.manifest)
+    assert.deepEqual(
+      readFileSync(rotated.manifest.file),
+      rotated.manifest.before,
+      `${label}: the controller-manager manifest is as it was`,
+    );
 }
 
 describe('ca rotate on the real-world trees (files only, --root)', { skip: fixturesPresent ? false : SKIP_REASON }, () => {
   for (const name of caseNames()) {
     test(name, () => {
-      for (const ca of ['etcd-ca', 'front-proxy-ca'] as const) {
+      for (const ca of ['ca', 'etcd-ca', 'front-proxy-ca'] as const) {
         const fx = copyCase(name);
         roots.push(fx.root);
         const rotated = rotateAll(fx.root, fx.flags, ca, name);
@@ -120,7 +157,7 @@ describe('ca rotate on mklab.py trees', { skip: mklabSkipReason() }, () => {
       const tree = mklab(variant);
       roots.push(tree.dir);
       for (const node of tree.nodes.filter((n) => n.role === 'control-plane')) {
-        for (const ca of ['etcd-ca', 'front-proxy-ca'] as const) {
+        for (const ca of ['ca', 'etcd-ca', 'front-proxy-ca'] as const) {
           const rotated = rotateAll(node.root, [], ca, `${node.name} ${variant.join(' ')}`);
           assert.ok(rotated, `${node.name}: mklab.py's control-plane trees hold ${ca} with its key`);
           judge(rotated, `${node.name} ${ca}`);
@@ -130,18 +167,21 @@ describe('ca rotate on mklab.py trees', { skip: mklabSkipReason() }, () => {
   }
 });
 
+/** kpki's own control-plane tree, its leaves a month old. */
+async function kpkiTree(root: string): Promise<void> {
+  const now = Date.now();
+  await buildControlPlaneNode(root, await makeClusterCas(), {
+    nodeName: 'cp',
+    address: '127.0.0.11',
+    leafNotBefore: new Date(now - 30 * 86_400_000),
+    leafNotAfter: new Date(now + 335 * 86_400_000),
+  });
+}
+
 describe("ca rotate on kpki's own tree: phase by phase, bad input refused with every byte kept", () => {
   const root = tempRoot('kpki-rotate-');
   roots.push(root);
-  const seeded = (async () => {
-    const now = Date.now();
-    await buildControlPlaneNode(root, await makeClusterCas(), {
-      nodeName: 'cp',
-      address: '127.0.0.11',
-      leafNotBefore: new Date(now - 30 * 86_400_000),
-      leafNotAfter: new Date(now + 335 * 86_400_000),
-    });
-  })();
+  const seeded = kpkiTree(root);
 
   test('trust, issue, verify, finish one at a time; verify fails before issue; the saved CA is the one written', async () => {
     await seeded;
@@ -197,13 +237,14 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
     assert.deepEqual(newCa, readFileSync(join(saved, 'etcd-ca.crt')));
     judge(
       {
+        root,
         oldCa,
         newCa,
         distinct: false,
-        leaves: ['etcd/server', 'etcd/peer', 'etcd/healthcheck-client', 'apiserver-etcd-client'].map((n) => ({
-          name: n,
-          file: join(root, `etc/kubernetes/pki/${n}.crt`),
-        })),
+        leaves: ['etcd/server', 'etcd/peer', 'etcd/healthcheck-client', 'apiserver-etcd-client'].map(
+          (n) => ({ name: n, path: `/etc/kubernetes/pki/${n}.crt`, keyPath: `/etc/kubernetes/pki/${n}.key` }) as JsonItem,
+        ),
+        kubeconfigs: [],
       },
       'kpki tree etcd-ca',
     );
@@ -211,12 +252,12 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
     assert.equal(check.status, 0, check.stdout);
   });
 
-  test('unsupported CAs and a new CA that cannot take over are refused before anything is written', async () => {
+  test('an unknown CA and a new CA that cannot take over are refused before anything is written', async () => {
     await seeded;
     const before = hashTree(root);
-    const ca = kpki(['--root', root, 'ca', 'rotate', '--ca', 'ca', '--yes']);
-    assert.equal(ca.status, 2);
-    assert.match(ca.stderr, /rotates etcd-ca, front-proxy-ca, sa in this version; ca is not supported yet/);
+    const unknown = kpki(['--root', root, 'ca', 'rotate', '--ca', 'root-ca', '--yes']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /--ca must be one of ca, front-proxy-ca, etcd-ca, sa/);
     const pki = join(root, 'etc/kubernetes/pki');
     const same = kpki([
       '--root',
@@ -234,6 +275,76 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
     assert.notEqual(same.status, 0);
     assert.match(same.stderr, /the new CA given cannot replace front-proxy-ca: it is the CA in use now/);
     assert.equal(hashTree(root), before);
+  });
+});
+
+describe("ca rotate --ca ca on kpki's own tree: the signer never reads a bundle, kubeconfigs trust both in between", () => {
+  test('trust: the signing flag names a one-certificate file; issue: it holds the new CA, matching ca.key; finish: the manifest as it was', async () => {
+    const root = tempRoot('kpki-rotate-ca-');
+    roots.push(root);
+    await kpkiTree(root);
+    const pki = join(root, 'etc/kubernetes/pki');
+    const manifest = join(root, 'etc/kubernetes/manifests/kube-controller-manager.yaml');
+    const kubeconfigs = ['admin', 'super-admin', 'controller-manager', 'scheduler', 'kubelet'].map((n) =>
+      join(root, `etc/kubernetes/${n}.conf`),
+    );
+    const manifestBefore = readFileSync(manifest);
+    const oldCa = readFileSync(join(pki, 'ca.crt'));
+    const signingFlag = () => /--cluster-signing-cert-file=(\S+)/.exec(readFileSync(manifest, 'utf8'))?.[1];
+    const phase = (name: string) => kpki(['--root', root, 'ca', 'rotate', '--ca', 'ca', '--phase', name, '--yes']);
+
+    const dry = kpki(['--root', root, 'ca', 'rotate', '--ca', 'ca', '--dry-run']);
+    const before = hashTree(root);
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /write \/etc\/kubernetes\/pki\/ca-signing\.crt/);
+    assert.equal(hashTree(root), before, 'a dry run writes nothing');
+
+    const trust = phase('trust');
+    assert.equal(trust.status, 0, trust.stdout + trust.stderr);
+    assert.match(trust.stdout, /restart kube-controller-manager, kube-scheduler, kubelet/);
+    assert.equal(signingFlag(), '/etc/kubernetes/pki/ca-signing.crt');
+    const signing = join(pki, 'ca-signing.crt');
+    assert.equal(pemCount(readFileSync(signing)), 1, 'the signer reads one certificate');
+    assert.deepEqual(readFileSync(signing), oldCa, 'the old CA signs until issue');
+    assert.equal(pemCount(readFileSync(join(pki, 'ca.crt'))), 2);
+    for (const k of kubeconfigs) assert.equal(pemCount(embeddedCa(k)), 2, `${k} trusts old and new`);
+    // every kubeconfig's client certificate (old CA) still verifies against the bundle it now holds
+    const admin = credentialFiles(root, { name: 'admin.conf', path: '/etc/kubernetes/admin.conf' } as JsonItem).cert;
+    assert.ok(verifiesEach([[tempFile(embeddedCa(kubeconfigs[0])), admin]])[0].ok);
+    const check = kpki(['--root', root, 'check']);
+    assert.equal(check.status, 0, `a node in the middle of a rotation is healthy: ${check.stdout}`);
+
+    const issue = phase('issue');
+    assert.equal(issue.status, 0, issue.stdout + issue.stderr);
+    const newCa = tempFile(pemBlocksOf(readFileSync(join(pki, 'ca.crt')))[0] ?? '');
+    assert.equal(pemCount(readFileSync(signing)), 1);
+    assert.equal(readFileSync(signing, 'utf8'), readFileSync(newCa, 'utf8'), 'the signer holds the new CA');
+    assert.equal(
+      openssl(['x509', '-in', signing, '-noout', '-pubkey']).stdout,
+      openssl(['pkey', '-in', join(pki, 'ca.key'), '-pubout']).stdout,
+      'ca.key is the key of the signing certificate',
+    );
+    const verify = kpki(['--root', root, 'ca', 'rotate', '--ca', 'ca', '--phase', 'verify']);
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+
+    const finish = phase('finish');
+    assert.equal(finish.status, 0, finish.stdout + finish.stderr);
+    assert.deepEqual(readFileSync(manifest), manifestBefore, 'the manifest is as kubeadm wrote it');
+    assert.equal(existsSync(signing), false);
+    for (const k of kubeconfigs) assert.equal(embeddedCa(k).trim(), readFileSync(newCa, 'utf8').trim(), `${k} trusts the new CA alone`);
+    const leaves = [
+      join(pki, 'apiserver.crt'),
+      join(pki, 'apiserver-kubelet-client.crt'),
+      join(root, 'var/lib/kubelet/pki/kubelet-client-current.pem'),
+    ];
+    // (kubelet.conf names kubelet-client-current.pem, one of the leaves)
+    const embedded = kubeconfigs.slice(0, 4).map((k) => credentialFiles(root, { name: k, path: k.slice(root.length) } as JsonItem).cert);
+    for (const v of verifiesEach([...leaves, ...embedded].map((f): [string, string] => [newCa, f]))) assert.ok(v.ok, v.output);
+    assert.deepEqual(
+      signedBy(tempFile(oldCa), [...leaves, ...embedded]),
+      [...leaves, ...embedded].map(() => false),
+      'the old CA signed none of them',
+    );
   });
 });
 
