@@ -5,6 +5,7 @@
 // - "pinned": one client per control-plane node that only ever talks to that node's address (at a lower rate).
 // Afterwards every acknowledged write is read back: nothing acknowledged may be lost.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { EtcdClient, EtcdTls } from './standins/etcd-client.js';
 import { describeFailure, kubeRequest, KubeCredentials, loadKubeconfig } from './standins/kube-client.js';
@@ -73,7 +74,9 @@ export class Load {
   private etcd: Map<string, EtcdClient>;
   private tls: EtcdTls;
   private readonly tlsOf: () => EtcdTls;
-  private readonly api: KubeCredentials;
+  private api: KubeCredentials;
+  private apiText: Buffer;
+  private readonly adminKubeconfig: string;
   private readonly agents: Map<string, https.Agent>;
   private readonly targets: string[];
   private stopped = false;
@@ -95,7 +98,9 @@ export class Load {
     this.tls = this.tlsOf();
     this.targets = lab.controlPlanes.map((n) => n.address);
     this.etcd = this.etcdClients();
-    this.api = loadKubeconfig(lab.adminKubeconfig);
+    this.adminKubeconfig = lab.adminKubeconfig;
+    this.apiText = readFileSync(this.adminKubeconfig);
+    this.api = loadKubeconfig(this.adminKubeconfig);
     this.agents = new Map(this.targets.map((a) => [a, new https.Agent({ keepAlive: true })]));
   }
 
@@ -118,6 +123,25 @@ export class Load {
       setTimeout(() => old.forEach((c) => c.close()), 5000).unref();
     }
     return this.etcd.get(target)!;
+  }
+
+  /**
+   * The API credentials as admin.conf on the first control-plane node holds them now: a client whose kubeconfig is
+   * kept up to date (kpki rewrites admin.conf on the nodes; a rotation of the cluster CA changes its CA data and its
+   * client certificate). A client holding a copy from before a rotation fails at its finish, as it should.
+   */
+  private apiNow(): KubeCredentials {
+    const text = readFileSync(this.adminKubeconfig);
+    if (text.equals(this.apiText)) return this.api;
+    try {
+      const creds = loadKubeconfig(this.adminKubeconfig);
+      if (creds.cert && creds.key && !new X509Certificate(creds.cert).checkPrivateKey(createPrivateKey(creds.key))) return this.api;
+      this.api = creds;
+      this.apiText = text;
+    } catch {
+      // caught mid-write by a tool that does not rename (not kpki): the next request reads it again
+    }
+    return this.api;
   }
 
   /** Starts the clients in the background; finish() stops them and reports. */
@@ -161,7 +185,7 @@ export class Load {
 
   private async read(client: string, target: string, name: string): Promise<boolean> {
     try {
-      const res = await kubeRequest(this.api, 'GET', `/api/v1/namespaces/${NAMESPACE}/configmaps/${name}`, {
+      const res = await kubeRequest(this.apiNow(), 'GET', `/api/v1/namespaces/${NAMESPACE}/configmaps/${name}`, {
         server: `https://${target}:6443`,
         timeoutMs: 2000,
         agent: this.agents.get(target),
@@ -215,7 +239,7 @@ export class Load {
     for (let i = 0; i < this.targets.length; i++) {
       const target = this.targets[(first + i) % this.targets.length];
       try {
-        const res = await kubeRequest(this.api, 'POST', `/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default/token`, {
+        const res = await kubeRequest(this.apiNow(), 'POST', `/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default/token`, {
           server: `https://${target}:6443`,
           timeoutMs: 2000,
           body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
@@ -247,7 +271,7 @@ export class Load {
         const target = this.targets[(start + i) % this.targets.length];
         let result: string | undefined;
         try {
-          const res = await kubeRequest({ server: this.api.server, ca: this.api.ca }, 'GET', '/api/v1/nodes', {
+          const res = await kubeRequest({ server: this.api.server, ca: this.apiNow().ca }, 'GET', '/api/v1/nodes', {
             server: `https://${target}:6443`,
             timeoutMs: 2000,
             headers: token ? { authorization: `Bearer ${token}` } : {},

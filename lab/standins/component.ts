@@ -10,6 +10,7 @@ import { generatePrivateKey, privateKeyToPem } from '../../src/pki/keys.js';
 import { Flags, log } from './flags.js';
 import { describeFailure, kubeRequest, loadKubeconfig } from './kube-client.js';
 import { rootCaPublisher } from './root-ca-publisher.js';
+import { signerProblem } from './csr-signer.js';
 
 const DEFAULT_PORTS: Record<string, number> = { 'kube-controller-manager': 10257, 'kube-scheduler': 10259 };
 const FRESH_MS = 10_000;
@@ -20,6 +21,14 @@ export async function runComponent(name: string, argv: string[]): Promise<void> 
   const port = Number(flags.get('secure-port', String(DEFAULT_PORTS[name])));
   const kubeconfig = flags.require('kubeconfig');
   const creds = loadKubeconfig(kubeconfig); // once, at start: renewed files need a restart, as for the real component
+  const signing = name === 'kube-controller-manager' ? flags.get('cluster-signing-cert-file') : undefined;
+  const signingKey = flags.get('cluster-signing-key-file');
+  const signerAtStart = signing && signingKey ? signerProblem(signing, signingKey) : undefined;
+  if (signerAtStart) {
+    // the real controller-manager exits: "failed to start controller csrsigning"
+    log(name, `error starting controllers: failed to start the "csrsigning" controller: ${signerAtStart}`);
+    process.exit(1);
+  }
 
   let lastSuccess = 0;
   let lastError = 'no call to the API server yet';
@@ -47,9 +56,14 @@ export async function runComponent(name: string, argv: string[]): Promise<void> 
   };
   await call();
   await publish();
+  let signerNow: string | undefined;
   const timer = setInterval(() => {
     call();
     publish();
+    // the signer watches its files: one that turns into a bundle stops the signing until it is one certificate again
+    const problem = signing && signingKey ? signerProblem(signing, signingKey) : undefined;
+    if (problem && problem !== signerNow) log(name, `csrsigning: ${problem}`);
+    signerNow = problem;
   }, 2000);
 
   const key = await generatePrivateKey('ECDSA-P256');

@@ -1,7 +1,8 @@
 // kubelet stand-in: runs the static pods of /etc/kubernetes/manifests as processes, the way the kubelet does —
 // polls the directory, starts new manifests, stops removed ones, restarts changed ones, restarts exited containers
 // with back-off, runs startup/liveness/readiness probes from the manifests — and posts its node status to the API
-// server with the client certificate of kubelet.conf (re-read every time, as the kubelet's certificate manager does).
+// server with the client certificate of kubelet.conf (re-read every time, as the kubelet's certificate manager does;
+// the server's CA from it only at start, as the kubelet builds its client once).
 // What it does not do: no container runtime or images (a pod's command is run as a process on the node), one
 // container per pod, no volumes or cgroups, back-off shortened to 1 s doubling to 10 s (the kubelet: 10 s to 5 min).
 import { ChildProcess, spawn } from 'node:child_process';
@@ -70,6 +71,9 @@ export class Kubelet {
   /** Restarts asked for through the lab's systemctl (`systemctl restart kubelet`), and when the last one was. */
   private restarts = { count: 0, last: '' };
 
+  /** The API server's CA from kubelet.conf, read once at start as the kubelet does (a new bundle needs a restart). */
+  private serverCa?: Buffer;
+
   constructor(private readonly config: KubeletConfig) {}
 
   async start(): Promise<void> {
@@ -115,6 +119,7 @@ export class Kubelet {
     this.server?.closeAllConnections();
     await new Promise((r) => setTimeout(r, 500));
     this.restarts = { count: this.restarts.count + 1, last: new Date().toISOString() };
+    this.serverCa = undefined; // kubelet.conf's CA is read again
     await this.listen();
     void this.heartbeat();
   }
@@ -330,6 +335,8 @@ export class Kubelet {
     });
     try {
       const creds = loadKubeconfig(this.config.kubeconfig);
+      this.serverCa ??= creds.ca;
+      creds.ca = this.serverCa;
       const res = await kubeRequest(creds, 'PUT', `/api/v1/nodes/${this.config.nodeName}/status`, { body: node, timeoutMs: 2000 });
       if (res.status !== 200) throw new Error(describeFailure(res));
       this.nodeStatus = { registered: true, lastHeartbeat: now, lastError: '' };

@@ -97,11 +97,6 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
     throw new UsageError('--new-ca-cert and --new-ca-key go together');
   const newCa = opts.newCaKey ? await readNewSigner(opts.newCaKey, opts.newCaCert) : undefined;
   if (!globals.inventory) return rotateHere(globals, opts, phases as Phase[], newCa);
-  if (opts.ca === 'ca')
-    throw new UsageError(
-      "kpki ca rotate -i --ca ca is not built yet: besides the control-plane nodes, every worker's kubelet (its clientCAFile, kubelet.conf and client certificate) and the cluster-info ConfigMap must follow each phase",
-      'rotate one node at a time with --root or on the node (kpki ca rotate --ca ca --phase trust ...), or see kpki ca plan -i for what trusts it',
-    );
   const { runClusterOperation } = await import('./renew-cluster.js');
   const { rotateCaPhase } = await import('../cluster/ca-rotate.js');
   const flags = { ...opts, maxUnavailable: '1' };

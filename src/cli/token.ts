@@ -25,7 +25,8 @@ export function tokenCommand(): Command {
         if (!(await host.stat(path))) throw new UsageError(`${host.describe(path)} does not exist: give --kubeconfig`);
         const text = (await host.readFile(path)).toString();
         const server = parseKubeconfig(text).server ?? '';
-        const ca = inventory.cas.find((c) => c.name === 'ca')?.cert;
+        const caEntry = inventory.cas.find((c) => c.name === 'ca');
+        const ca = caEntry?.cert;
         if (!ca) throw new KpkiError(`no cluster CA certificate found in ${host.describe(inventory.certDir)}`);
         const token = newToken(durationFlag('--ttl', opts.ttl));
         try {
@@ -38,7 +39,12 @@ export function tokenCommand(): Command {
         }
         const value = `${token.id}.${token.secret}`;
         if (opts.printJoinCommand)
-          log(`kubeadm join ${server.replace(/^https:\/\//, '')} --token ${value} --discovery-token-ca-cert-hash ${caCertHash(ca)}`);
+          // during a CA rotation ca.crt trusts old and new: kubeadm join accepts the CA if any pin matches
+          log(
+            `kubeadm join ${server.replace(/^https:\/\//, '')} --token ${value} ${[ca, ...(caEntry?.alsoTrusted ?? [])]
+              .map((c) => `--discovery-token-ca-cert-hash ${caCertHash(c)}`)
+              .join(' ')}`,
+          );
         else log(value);
         return 0;
       }),

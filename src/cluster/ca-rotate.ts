@@ -20,7 +20,7 @@ import { describeSigner, madeSigner, signerId, unfitSigner, waitingSigner } from
 import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/sa-rotation.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import type { NodeScan } from '../node/scan-result.js';
-import { certificateFromDer, isSignedBy } from '../pki/certificate.js';
+import { type Certificate, certificateFromDer, isSignedBy, parseCertificates } from '../pki/certificate.js';
 import type { CaPair } from '../pki/successor-ca.js';
 import { readServices } from '../service/health.js';
 import { servedCertificate, servedEndpoints } from '../service/served.js';
@@ -48,6 +48,10 @@ import { posix } from 'node:path';
 import { apiAccessOf } from '../api/client.js';
 import { legacyTokensSignedBy } from '../api/legacy-tokens.js';
 import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
+import { planWorkers, rotateWorkers, workerLeftovers, type WorkerTarget } from './ca-rotate-workers.js';
+import { adminAccess, clusterCa } from './cluster-access.js';
+import { publishClusterInfoCa } from '../api/cluster-info.js';
+import { caCertHash } from '../api/token.js';
 
 export interface CaRotateOptions extends ConnectOptions {
   ca: RotatableCa;
@@ -91,7 +95,9 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
     ],
   };
   return clusterOperation(nodes, spec, o, async (op, reached) => {
-    for (const w of reached.filter((r) => r.node.role !== 'control-plane'))
+    // the cluster CA is trusted by every kubelet too; the other CAs and the key only by control-plane components
+    const workers = o.ca === 'ca' ? reached.filter((r) => r.node.role !== 'control-plane') : [];
+    for (const w of reached.filter((r) => r.node.role !== 'control-plane' && !workers.includes(r)))
       op.events.finished(w.node.name, 'unchanged', `${o.ca} is trusted by control-plane components only`);
     const members: Member[] = [];
     const missing: string[] = [];
@@ -109,8 +115,8 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
     if (members.length === 0) return op.finish(2, 'refused', 'No control-plane node in the inventory: nothing holds the CA.');
     const journals = journalCheck(op, members, o);
     if (journals) return journals;
-    if (o.phase === 'verify') return verify(op, members, o);
-    return writePhase(op, members, o, reached);
+    if (o.phase === 'verify') return verify(op, members, workers, o);
+    return writePhase(op, members, workers, o, reached);
   });
 }
 
@@ -214,17 +220,69 @@ async function nextSigner(members: Member[], o: CaRotateOptions, waiting?: strin
   return { pair: made.signer, source: made.how };
 }
 
-async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, all: ClusterMember[]): Promise<OperationOutcome> {
+async function writePhase(
+  op: Operation,
+  members: Member[],
+  workers: ClusterMember[],
+  o: CaRotateOptions,
+  all: ClusterMember[],
+): Promise<OperationOutcome> {
   const phase = o.phase as WritingPhase;
   const resumed = op.report.resumed;
   const ready = readiness(members, phase);
   if (ready.refusal) return op.finish(1, 'refused', `Refusing the ${phase} phase of ${o.ca}: ${ready.refusal}`);
-  if (ready.done && !resumed) {
+  // (workers left behind by an interrupted phase still have work when the control-plane nodes are done)
+  const pendingWorkers =
+    ready.done && phase === 'finish' && workers.length ? await planWorkers(workers, o.scan, phase, { cert: newCaOf(members) }) : [];
+  if (ready.done && !resumed && pendingWorkers.length === 0) {
     for (const m of members) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
     return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: nothing to do (${ready.done}).`);
   }
-  if (phase === 'finish' && !resumed) {
-    const left = await leftovers(members, o);
+  if (!resumed) {
+    const refused = await phaseRefusal(op, members, workers, o);
+    if (refused) return refused;
+  }
+  const next = phase === 'trust' ? await nextSigner(members, o, ready.target) : undefined;
+  if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
+  const { work, refusals } = await planNodes(op, members, phase, next?.pair);
+  if (refusals.length)
+    return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
+  for (const m of members.filter((x) => !work.includes(x))) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
+  const target = workers.length ? { cert: next?.pair.cert ?? newCaOf(members) } : undefined;
+  const workerWork = target ? await planWorkers(workers, o.scan, phase, target) : [];
+  for (const w of workerWork) op.events.log(`${w.member.node.name} (worker): ${w.writes.join(', ')}; restart kubelet`);
+  for (const w of workers.filter((x) => !workerWork.some((ww) => ww.member === x)))
+    op.events.finished(w.node.name, 'unchanged', `its kubelet is done with the ${phase} phase`);
+  if (work.length === 0 && workerWork.length === 0) {
+    for (const m of members) await clearRolloutJournal(m.host);
+    return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: every node is done with this phase.`);
+  }
+  if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
+  if (!resumed) {
+    const problems = await preflightProblems(all, o.scan);
+    if (problems.length)
+      return op.finish(1, 'refused', `Refusing to start: the control plane is not healthy now:\n  ${problems.join('\n  ')}`);
+  }
+  const onWorkers = workerWork.length ? `, then ${workerWork.length} worker(s)` : '';
+  const answer = await o.confirm(
+    `${resumed ? 'Resume: ' : ''}${phase} phase of ${o.ca} on ${work.length} control-plane node(s)${onWorkers}, one at a time?`,
+  );
+  if (answer !== undefined) return op.finish(answer, 'refused', 'Nothing was changed.');
+  if (next && o.saveCa && next.source.startsWith('made')) op.events.log(await o.saveCa(next.pair));
+  const workerStep = target && { members: workerWork.map((w) => w.member), target };
+  return runNodes(op, members, work, o, all, next?.pair, workerStep);
+}
+
+/** The checks before a phase writes anything (not when resuming it): a refusal, or undefined to go on. */
+async function phaseRefusal(
+  op: Operation,
+  members: Member[],
+  workers: ClusterMember[],
+  o: CaRotateOptions,
+): Promise<OperationOutcome | undefined> {
+  const phase = o.phase as WritingPhase;
+  if (phase === 'finish') {
+    const left = [...(await leftovers(members, o)), ...(await workerLeftovers(workers, o.scan, newCaOf(members)))];
     if (left.length)
       return op.finish(
         1,
@@ -233,7 +291,7 @@ async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, 
         'Run the issue phase again (--phase issue), then finish.',
       );
   }
-  if (phase === 'finish' && o.ca === 'sa' && !resumed) {
+  if (phase === 'finish' && o.ca === 'sa') {
     const notice = await legacyTokenNotice(members, o);
     if (notice) op.events.log(notice);
     const waits: string[] = [];
@@ -249,36 +307,22 @@ async function writePhase(op: Operation, members: Member[], o: CaRotateOptions, 
         'Nothing was changed. Pods whose token was signed by the old key would get 401 from every API server until the kubelet refreshes it.',
       );
   }
-  if (phase === 'issue' && o.ca === 'etcd-ca' && !resumed) {
+  if (phase === 'issue' && o.ca === 'etcd-ca') {
     const refused = await etcdTrustGate(op, members, o);
     if (refused) return refused;
   }
-  if (phase === 'issue' && o.ca === 'sa' && !resumed) {
+  if (phase === 'issue' && o.ca === 'sa') {
     const refused = await keyTrustGate(op, members, o);
     if (refused) return refused;
   }
-  const next = phase === 'trust' ? await nextSigner(members, o, ready.target) : undefined;
-  if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
-  const { work, refusals } = await planNodes(op, members, phase, next?.pair);
-  if (refusals.length)
-    return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
-  for (const m of members.filter((x) => !work.includes(x))) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
-  if (work.length === 0) {
-    for (const m of members) await clearRolloutJournal(m.host);
-    return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: every control-plane node is done with this phase.`);
-  }
-  if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
-  if (!resumed) {
-    const problems = await preflightProblems(all, o.scan);
-    if (problems.length)
-      return op.finish(1, 'refused', `Refusing to start: the control plane is not healthy now:\n  ${problems.join('\n  ')}`);
-  }
-  const answer = await o.confirm(
-    `${resumed ? 'Resume: ' : ''}${phase} phase of ${o.ca} on ${work.length} control-plane node(s), one at a time?`,
-  );
-  if (answer !== undefined) return op.finish(answer, 'refused', 'Nothing was changed.');
-  if (next && o.saveCa && next.source.startsWith('made')) op.events.log(await o.saveCa(next.pair));
-  return runNodes(op, members, work, o, all, next?.pair);
+  return undefined;
+}
+
+/** The CA a rotation of `ca` moves to: the one waiting beside the bundle, or the one that signs already. */
+function newCaOf(members: Member[]): Certificate {
+  const state = members[0].state;
+  if (state.kind !== 'ca') throw new Error('not a CA rotation');
+  return state.next ?? state.certs[0];
 }
 
 /** The control-plane nodes with work, one at a time (journals first); stops at a node that does not come back. */
@@ -289,6 +333,7 @@ async function runNodes(
   o: CaRotateOptions,
   all: ClusterMember[],
   nextPair?: NewSigner,
+  workerStep?: { members: ClusterMember[]; target: WorkerTarget },
 ): Promise<OperationOutcome> {
   const phase = o.phase as WritingPhase;
   const settings: RolloutSettings = {
@@ -316,12 +361,69 @@ async function runNodes(
       );
     }
   }
+  const onWorkers = workerStep && (await workersAndApi(op, members, workerStep, o, reason));
+  if (onWorkers?.stopped) {
+    for (const x of members) await clearRolloutJournal(x.host);
+    return op.finish(
+      1,
+      'stopped',
+      `${o.ca} ${phase} STOPPED at worker ${onWorkers.stopped}. Not touched: ${markUntouched(op).join(', ') || 'no other node'}.`,
+      'The control-plane nodes and the workers before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
+    );
+  }
   for (const m of members) await clearRolloutJournal(m.host);
+  const workersDone = workerStep?.members.length ? ` and ${workerStep.members.length} worker(s)` : '';
   return op.finish(
     0,
     'complete',
-    `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s), every node healthy. ${(o.ca === 'sa' ? KEY_NEXT_STEP : NEXT_STEP)[phase]}`,
+    `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s)${workersDone}, every node healthy. ${(o.ca === 'sa' ? KEY_NEXT_STEP : NEXT_STEP)[phase]}`,
+    ...(onWorkers?.notes ?? []),
   );
+}
+
+/**
+ * The cluster CA after the control-plane nodes: the workers' kubelets (issue: signed by the new CA, its key read from
+ * a control-plane node into memory), then cluster-info for kubeadm join (trust, finish) and the join hashes.
+ */
+async function workersAndApi(
+  op: Operation,
+  members: Member[],
+  step: { members: ClusterMember[]; target: WorkerTarget },
+  o: CaRotateOptions,
+  reason: string,
+): Promise<{ stopped?: string; notes: string[] }> {
+  const phase = o.phase as WritingPhase;
+  const admin = await adminAccess(members, o.scan);
+  let target = step.target;
+  if (phase === 'issue' && step.members.length) {
+    const signer = await clusterCa(members, o.scan);
+    if (!signer || !signer.cert.der.equals(target.cert.der))
+      return { stopped: `${step.members[0].node.name}: the new CA and its key were not found on a control-plane node`, notes: [] };
+    target = { ...target, signer };
+  }
+  if (step.members.length) {
+    op.events.log(`\n== workers (${step.members.length}), one at a time`);
+    const stopped = await rotateWorkers(op, step.members, {
+      phase,
+      target,
+      scan: o.scan,
+      timeoutMs: o.timeoutMs,
+      api: admin?.access,
+      reason,
+    });
+    if (stopped) return { stopped, notes: [] };
+  }
+  const notes: string[] = [];
+  if (phase !== 'issue') {
+    const caPem = (await members[0].host.readFile(members[0].state.files.certPath)).toString();
+    const published = admin ? await publishClusterInfoCa(admin.access, caPem) : 'not updated: no admin.conf on the control-plane nodes';
+    notes.push(`kube-public/cluster-info (kubeadm join discovery): ${published}`);
+  }
+  const trusted = parseCertificates((await members[0].host.readFile(members[0].state.files.certPath)).toString());
+  notes.push(
+    `Join commands from now on: ${trusted.map((c) => `--discovery-token-ca-cert-hash ${caCertHash(c)}`).join(' ')}${phase === 'finish' ? '' : ' (kubeadm join accepts any one of them)'}`,
+  );
+  return { notes };
 }
 
 /** Before the new etcd-ca signs: every running etcd member must accept it (it reads its trusted CAs only at start). */
@@ -473,9 +575,10 @@ async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[
       out.push(...trust.problems);
       continue;
     }
-    if (o.ca !== 'etcd-ca' || newest.kind !== 'ca') continue;
+    const servedBy = o.ca === 'etcd-ca' ? 'etcd' : o.ca === 'ca' ? 'kube-apiserver' : undefined;
+    if (!servedBy || newest.kind !== 'ca') continue;
     const services = await readServices(m.host, o.scan.kubeconfigDir);
-    for (const e of servedEndpoints(services, 'etcd')) {
+    for (const e of servedEndpoints(services, servedBy)) {
       try {
         const client = e.client && { cert: await m.host.readFile(e.client.cert), key: await m.host.readFile(e.client.key) };
         const served = certificateFromDer(await servedCertificate(e.host, e.port, client, 3000, services.dial));
@@ -490,13 +593,14 @@ async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[
 }
 
 /** verify: read-only; exit 0 when nothing kpki can see still uses the old CA. */
-async function verify(op: Operation, members: Member[], o: CaRotateOptions): Promise<OperationOutcome> {
+async function verify(op: Operation, members: Member[], workers: ClusterMember[], o: CaRotateOptions): Promise<OperationOutcome> {
   if (members.every((m) => m.state.stage === 'single' && !m.state.next)) {
-    for (const m of members) op.events.finished(m.node.name, 'unchanged', 'one CA, no rotation in progress');
+    for (const m of [...members, ...workers]) op.events.finished(m.node.name, 'unchanged', 'one CA, no rotation in progress');
     return op.finish(0, 'nothing-to-do', `No rotation of ${o.ca} in progress: every node trusts one CA.`);
   }
-  const left = await leftovers(members, o);
-  for (const m of members) {
+  const issued = members.every((m) => m.state.stage !== 'trusted');
+  const left = [...(await leftovers(members, o)), ...(issued ? await workerLeftovers(workers, o.scan, newCaOf(members)) : [])];
+  for (const m of [...members, ...workers]) {
     const mine = left.filter((l) => l.startsWith(`${m.node.name}: `));
     op.events.finished(
       m.node.name,
@@ -515,7 +619,12 @@ async function verify(op: Operation, members: Member[], o: CaRotateOptions): Pro
       'sa verified: every control-plane node signs with the same new key and every API server that could be asked verifies it. Next: --phase finish (after --token-overlap).',
     );
   }
-  const served = o.ca === 'etcd-ca' ? ', every etcd member serves a chain of the new CA' : '';
+  const served =
+    o.ca === 'etcd-ca'
+      ? ', every etcd member serves a chain of the new CA'
+      : o.ca === 'ca'
+        ? `, every kube-apiserver serves a chain of the new CA${workers.length ? `, every worker's kubelet client certificate is from it` : ''}`
+        : '';
   return op.finish(
     0,
     'complete',

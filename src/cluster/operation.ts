@@ -13,7 +13,7 @@ import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
 import { NodeJournal, operatorName, RolloutJournal, RolloutSettings } from './journal.js';
 import { Operation, RolloutEvents, RolloutReport, startOperation } from './outcome.js';
-import { renewWorker } from './workers.js';
+import { renewWorker, WorkerPlan } from './workers.js';
 import type { NodeRenewalOutcome } from './node-renewal.js';
 
 export interface OperationOutcome {
@@ -89,6 +89,8 @@ export interface KubeletBatches {
   scan: ScanOptions;
   ca?: { cert: Certificate; key: KeyObject };
   api?: ApiAccess;
+  /** What each node writes instead of its due kubelet certificates. */
+  plan?: WorkerPlan;
   /** After a node's success (a rollout marks its journal done). */
   succeeded?: (m: ClusterMember, journal: NodeJournal, outcome: 'renewed' | 'unchanged') => Promise<void>;
 }
@@ -116,6 +118,7 @@ export async function renewKubeletsInBatches(
           reason: b.reason,
           ca: b.ca,
           api: b.api,
+          plan: b.plan,
         });
         if ((result.outcome === 'renewed' || result.outcome === 'unchanged') && b.succeeded)
           await b.succeeded(member, journal, result.outcome);

@@ -20,7 +20,7 @@ import { waitNodeReady } from '../api/node-ready.js';
 import type { NodeJournal } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
 import type { NodeRenewalOutcome } from './node-renewal.js';
-import { changesOf, journaledWrite } from './journaled-write.js';
+import { changesOf, journaledWrite, PlannedWrites } from './journaled-write.js';
 import { importPlanFor } from './import-plan.js';
 import { repairNode } from '../service/renew-node.js';
 import type { NodeReport, RolloutEvents } from './outcome.js';
@@ -35,7 +35,12 @@ export interface WorkerContext {
   ca?: { cert: Certificate; key: KeyObject };
   /** For the Ready check; without it (API not reachable from here) the check is skipped with a note. */
   api?: ApiAccess;
+  /** What to write instead of the due kubelet certificates (a CA rotation's phase on a worker). */
+  plan?: WorkerPlan;
 }
+
+/** A worker's writes for an operation other than a renewal; the kubelet is restarted after them. */
+export type WorkerPlan = (host: SshHost, inventory: NodeScan, status: KubeletStatus) => Promise<PlannedWrites | undefined>;
 
 const KUBELET_NAMES = ['all', 'kubelet-client', 'kubelet.conf'];
 
@@ -52,6 +57,7 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
       host,
       { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) },
       async () => {
+        if (ctx.plan) return ctx.plan(host, inventory, status);
         if (settings.importFrom) {
           const signed = await importPlanFor(host, inventory, settings.importFrom, node.name, new Date());
           return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
@@ -80,11 +86,7 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
     if (written.outcome === 'unchanged') return { outcome: 'unchanged' };
     const { backup } = written;
     if (written.fresh) {
-      for (const c of journal.state.changes ?? []) {
-        const what =
-          c.name === 'kubelet-client' ? 'kubelet client certificate renewed' : "kubelet serving certificate renewed in the kubelet's shape";
-        log(`${what}, valid until ${c.newNotAfter}; backup ${backup.id}`);
-      }
+      for (const c of journal.state.changes ?? []) log(`${describeChange(c)}; backup ${backup.id}`);
     }
     report.backup = backup.id;
     report.certificates = journal.state.changes ?? [{ name: 'kubelet-client' }];
@@ -107,6 +109,16 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
     if (!ready.ok) return await undo(host, backup, `node ${nodeName} ${ready.detail}`, log);
     return { outcome: 'renewed' };
   });
+}
+
+function describeChange(c: { name: string; newNotAfter?: string }): string {
+  const what =
+    c.name === 'kubelet-client'
+      ? 'kubelet client certificate renewed'
+      : c.name === 'kubelet-serving'
+        ? "kubelet serving certificate renewed in the kubelet's shape"
+        : `${c.name} written`;
+  return `${what}${c.newNotAfter ? `, valid until ${c.newNotAfter}` : ''}`;
 }
 
 /**

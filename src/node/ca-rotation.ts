@@ -13,7 +13,7 @@ import { parsePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { CaPair } from '../pki/successor-ca.js';
 import { FileWrite, fileWrite, KEY_MODE, materialize } from './materialize.js';
 import { parseKubeconfig, withCertificateAuthorityData } from '../kubeadm/kubeconfig.js';
-import type { TrustPlace } from './ca-blast.js';
+import { blastRadius, type TrustPlace } from './ca-blast.js';
 import { setExistingFlag } from './yaml-edit.js';
 import { planRenewal } from './plan.js';
 import { readOptional } from './read.js';
@@ -246,6 +246,40 @@ export async function planFinish(host: Host, scan: NodeScan, state: CaRotationSt
   if (writes.length === 0) return undefined;
   const restart = moved.length ? [...new Set([...trust.readers, ...trust.signers])] : trust.readers;
   return { writes, changes: [{ name }], restart };
+}
+
+/**
+ * A node that trusts the CA without holding its key (a worker: ca.crt as the kubelet's clientCAFile, kubelet.conf's
+ * certificate-authority-data): every place that holds the CA is made to trust `want(held)`. Nothing to do when every
+ * place already does; the kubelet reads them only at start.
+ */
+export async function planTrustingNode(
+  host: Host,
+  scan: NodeScan,
+  ca: RotatableCa,
+  want: (held: Certificate[]) => Certificate[],
+  name: string,
+): Promise<PhaseWrites | undefined> {
+  const { trusts } = await blastRadius(host, scan, ca);
+  const entry = scan.cas.find((c) => c.name === ca && c.cert && !c.embeddedOnly);
+  const kubeletConf = posix.join(scan.kubeconfigDir, 'kubelet.conf');
+  const candidates: TrustPlace[] = [
+    ...(entry ? [{ path: entry.certPath, via: 'the CA file', readAt: 'start' as const, why: '' }] : []),
+    ...trusts.filter((t) => !t.signs),
+    { path: kubeletConf, via: 'kubelet.conf', readAt: 'start', kubeconfig: true, why: '' },
+  ];
+  const seen = new Set<string>();
+  const writes: FileWrite[] = [];
+  for (const place of candidates) {
+    if (seen.has(place.path) || !(await host.stat(place.path))) continue;
+    seen.add(place.path);
+    const held = await heldAt(host, place).catch(() => []);
+    if (held.length === 0) continue; // a kubeconfig that names a CA file: that file is a place of its own
+    const wanted = want(held);
+    if (wanted.length === held.length && wanted.every((c, i) => samePair(c, held[i]))) continue;
+    writes.push(await placeWrite(host, place, wanted, name));
+  }
+  return writes.length ? { writes, changes: [{ name }], restart: ['kubelet'] } : undefined;
 }
 
 export function planPhase(

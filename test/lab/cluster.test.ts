@@ -14,3 +14,4 @@ import './suites/cluster-ops.js';
 import './suites/timer.js';
 import './suites/runtime.js';
 import './suites/recover.js';
+import './suites/cluster-ca-rotate.js';

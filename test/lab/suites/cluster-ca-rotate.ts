@@ -1,0 +1,132 @@
+// kpki ca rotate -i --ca ca on the running 3 + 1 lab under load. The cluster CA is trusted everywhere: kube-apiserver's
+// --client-ca-file (the stand-in reloads it on change, as kube-apiserver does), the controller-manager's --root-ca-file
+// (published as kube-root-ca.crt, read at start), every kubeconfig's CA data, the kubelets (kubelet.conf's CA is read
+// at start by the stand-in, as the kubelet builds its client once). The controller-manager stand-in exits when
+// --cluster-signing-cert-file holds anything but one certificate, as the real one does. The load's clients follow
+// admin.conf on the first node (a kubeconfig kept up to date); the load-balanced one must see zero failures. Runs last:
+// every suite before it works with the lab's first CA.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { type LoadReport, summarize } from '../../../lab/load.js';
+import { kpkiAsync } from '../../helpers/kpki.js';
+import { kubectl } from '../../helpers/lab-tools.js';
+import { tempFile, verifiesEach } from '../../helpers/openssl.js';
+import { lab, skip, underLoad } from './shared.js';
+
+const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
+const KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
+
+/** A kubeconfig's CA data and (when embedded) client certificate. */
+function kubeconfigParts(text: Buffer): { ca: string; cert?: string } {
+  const doc = parse(text.toString());
+  const b64 = (v?: string) => (v ? Buffer.from(v, 'base64').toString() : undefined);
+  return { ca: b64(doc.clusters[0].cluster['certificate-authority-data']) ?? '', cert: b64(doc.users[0].user['client-certificate-data']) };
+}
+
+test('ca rotate -i --ca ca (every phase) under load: zero failed balanced requests; every certificate and kubeconfig on every node from the new CA only; the old admin.conf refused, the new one works', {
+  skip,
+}, async () => {
+  const cluster = lab();
+  const inventory = cluster.writeInventory();
+  const [cp1] = cluster.controlPlanes;
+  const oldCa = cp1.read('/etc/kubernetes/pki/ca.crt');
+  const oldAdmin = cp1.read('/etc/kubernetes/admin.conf');
+  const manifests = cluster.controlPlanes.map((n) => n.read('/etc/kubernetes/manifests/kube-controller-manager.yaml'));
+
+  const { value: r, report } = await underLoad(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const run = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--yes']);
+    await cluster.waitHealthy(90_000);
+    return { status: run.status, out: run.stdout + run.stderr };
+  });
+  console.log(`ca rotate ca: ${summarize(report)}`);
+  assert.equal(r.status, 0, r.out);
+  for (const phase of ['trust', 'issue', 'finish'])
+    assert.match(r.out, new RegExp(`ca ${phase} phase complete on 3 control-plane node\\(s\\) and 1 worker\\(s\\)`), r.out);
+  assert.match(
+    r.out,
+    /ca verified: .* every kube-apiserver serves a chain of the new CA, every worker's kubelet client certificate is from it/,
+  );
+  assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
+  assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
+
+  const newCa = cp1.read('/etc/kubernetes/pki/ca.crt');
+  assert.notDeepEqual(newCa, oldCa);
+  assert.equal(new X509Certificate(newCa).subject, new X509Certificate(oldCa).subject, 'the new CA keeps the subject');
+  const newCaFile = tempFile(newCa);
+  const oldCaFile = tempFile(oldCa);
+  // the join command's hash, as openssl computes it from the new CA
+  const spki = new X509Certificate(newCa).publicKey.export({ type: 'spki', format: 'der' });
+  assert.match(r.out, new RegExp(`--discovery-token-ca-cert-hash sha256:${createHash('sha256').update(spki).digest('hex')}\\n`));
+
+  const leaves: { label: string; file: string }[] = [];
+  for (const [i, node] of cluster.nodes.entries()) {
+    assert.deepEqual(node.read('/etc/kubernetes/pki/ca.crt'), newCa, `${node.name}: ca.crt is the new CA alone`);
+    for (const gone of ['ca-next.crt', 'ca-next.key', 'ca-signing.crt'])
+      assert.equal(existsSync(node.path(`/etc/kubernetes/pki/${gone}`)), false, `${node.name}: ${gone} is gone`);
+    // (kubelet-client-current.pem is a symlink with an absolute target: read inside the node's root)
+    leaves.push({ label: `${node.name} kubelet client`, file: tempFile(node.read('/var/lib/kubelet/pki/kubelet-client-current.pem')) });
+    for (const name of KUBECONFIGS) {
+      if (!existsSync(node.path(`/etc/kubernetes/${name}`))) continue;
+      const parts = kubeconfigParts(node.read(`/etc/kubernetes/${name}`));
+      assert.equal(parts.ca, newCa.toString(), `${node.name} ${name}: trusts the new CA alone`);
+      if (parts.cert) leaves.push({ label: `${node.name} ${name}`, file: tempFile(parts.cert) });
+    }
+    if (node.role !== 'control-plane') continue;
+    assert.ok(
+      new X509Certificate(newCa).checkPrivateKey(createPrivateKey(node.read('/etc/kubernetes/pki/ca.key'))),
+      `${node.name}: ca.key`,
+    );
+    assert.deepEqual(node.read('/etc/kubernetes/manifests/kube-controller-manager.yaml'), manifests[i], `${node.name}: manifest as it was`);
+    for (const leaf of ['apiserver', 'apiserver-kubelet-client'])
+      leaves.push({ label: `${node.name} ${leaf}`, file: node.path(`/etc/kubernetes/pki/${leaf}.crt`) });
+    // the controller-manager never saw a bundle in its signing file (it would have logged it, or exited)
+    const logs = join(node.dir, 'logs');
+    for (const log of readdirSync(logs).filter((f) => f.startsWith('kube-controller-manager')))
+      assert.doesNotMatch(readFileSync(join(logs, log), 'utf8'), /expected 1 certificate/, `${node.name} ${log}`);
+  }
+  const byNew = verifiesEach(leaves.map((l): [string, string] => [newCaFile, l.file]));
+  const byOld = verifiesEach(
+    leaves.map((l): [string, string] => [oldCaFile, l.file]),
+    ['-no_check_time'],
+  );
+  leaves.forEach((l, i) => {
+    assert.ok(byNew[i].ok, `${l.label}: openssl verifies it against the new CA: ${byNew[i].output}`);
+    assert.equal(byOld[i].ok, false, `${l.label}: the old CA no longer verifies it`);
+  });
+  // per control-plane node: apiserver, apiserver-kubelet-client, the kubelet's client, admin, controller-manager and
+  // scheduler kubeconfigs (super-admin.conf on the first); the worker's kubelet client
+  assert.equal(leaves.length, 3 * 6 + 1 + 1, leaves.map((l) => l.label).join(', '));
+
+  // real kubectl: the new admin.conf works; the old one no longer trusts the server, and its client certificate is refused
+  const admin = cp1.path('/etc/kubernetes/admin.conf');
+  const nodes = await kubectl(admin, ['get', 'nodes', '-o', 'name']);
+  assert.equal(nodes.code, 0, nodes.out);
+  assert.equal(nodes.stdout.trim().split('\n').length, 4, nodes.out);
+  const old = tempFile(oldAdmin);
+  const untrusted = await kubectl(old, ['get', 'nodes']);
+  assert.notEqual(untrusted.code, 0);
+  assert.match(untrusted.out, /certificate signed by unknown authority|x509/, untrusted.out);
+  const oldClient = parse(oldAdmin.toString());
+  oldClient.clusters[0].cluster['certificate-authority-data'] = newCa.toString('base64');
+  const oldCredentials = tempFile('');
+  writeFileSync(oldCredentials, JSON.stringify(oldClient));
+  const refused = await kubectl(oldCredentials, ['get', 'nodes']);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.out, /Unauthorized|must be logged in/, refused.out);
+
+  // what pods and kubeadm join read: kube-root-ca.crt (the controller-manager republished it) and cluster-info
+  const rootCa = await kubectl(admin, ['get', '--raw', '/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt']);
+  assert.equal(JSON.parse(rootCa.stdout).data['ca.crt'], newCa.toString());
+  const info = await kubectl(admin, ['get', '--raw', '/api/v1/namespaces/kube-public/configmaps/cluster-info']);
+  const published = parse(JSON.parse(info.stdout).data.kubeconfig).clusters[0].cluster['certificate-authority-data'];
+  assert.equal(Buffer.from(published, 'base64').toString(), newCa.toString(), 'cluster-info holds the new CA alone');
+
+  const again = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--phase', 'verify']);
+  assert.equal(again.status, 0, again.stdout + again.stderr);
+  assert.match(again.stdout + again.stderr, /No rotation of ca in progress: every node trusts one CA/);
+});
