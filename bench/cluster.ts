@@ -7,7 +7,7 @@
 // 2. Rolling renewal on the full 3 + 1 lab under load, every certificate expiring in 10 days: `kpki renew -i` against
 //    the seed's method (renew the files on every node, restart every control plane at once): time, time per node,
 //    failed requests, longest gap; median of ROLLOUT_ROUNDS.
-// 3. CA rotation (BENCH_PARTS=rotation, not run by default; BENCH_CA=sa|front-proxy-ca for another than etcd-ca) on the
+// 3. CA rotation (BENCH_PARTS=rotation, not run by default; BENCH_CA=ca|sa|front-proxy-ca for another than etcd-ca) on the
 //    3 + 1 lab under load, kpki's phases against the manual procedure done all at once.
 import '../src/pki/provider.js';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
@@ -207,13 +207,19 @@ async function rotation(ca: string): Promise<string[]> {
             // one new CA for every node, as the manual procedure distributes it: made on the first, given to the rest
             const saved = join(lab.dir, `manual-${ca}-${round}`);
             const caFlags = phase !== 'trust' ? overlap : keyFlags(saved);
-            for (const [i, n] of lab.controlPlanes.entries()) {
-              const flags = phase === 'trust' && i === 0 ? ['--save-ca', saved] : caFlags;
+            // (the cluster CA: the workers too, given the saved CA, as the manual procedure copies it to every node)
+            const nodes = ca === 'ca' ? lab.nodes : lab.controlPlanes;
+            for (const [i, n] of nodes.entries()) {
+              const flags = phase === 'trust' && i === 0 ? ['--save-ca', saved] : n.role === 'control-plane' ? caFlags : keyFlags(saved);
               const r = await lab.exec(n, [process.execPath, KPKI, 'ca', 'rotate', '--ca', ca, '--phase', phase, '--yes', ...flags]);
               if (r.code !== 0) throw new Error(r.stdout + r.stderr);
             }
-            await Promise.all(lab.controlPlanes.map((n) => n.restartAllPods()));
-            for (const n of lab.controlPlanes) restarts.set(n.name, (restarts.get(n.name) ?? 0) + 4);
+            await Promise.all([
+              ...lab.controlPlanes.map((n) => n.restartAllPods()),
+              // every kubelet reads the CA only at start
+              ...(ca === 'ca' ? nodes.map((n) => lab.exec(n, ['systemctl', 'restart', 'kubelet'])) : []),
+            ]);
+            for (const n of lab.controlPlanes) restarts.set(n.name, (restarts.get(n.name) ?? 0) + 4 + (ca === 'ca' ? 1 : 0));
           }
           await lab.waitHealthy(90_000);
           times[phase] = (Date.now() - t0) / 1000;

@@ -4,7 +4,7 @@
 import { posix } from 'node:path';
 import { ApiBlastRadius, apiBlastRadius } from '../api/ca-objects.js';
 import { apiAccessOf } from '../api/client.js';
-import type { RotatableCa } from '../kubeadm/ca-trust.js';
+import { expiredCaMessage, type RotatableCa } from '../kubeadm/ca-trust.js';
 import type { Host } from '../hosts/host.js';
 import { blastRadius, NodeBlastRadius } from '../node/ca-blast.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
@@ -93,13 +93,12 @@ export async function planCaRotation(
 }
 
 function phasesOf(caName: RotatableCa, nodes: NodeBlastRadius[], expired: boolean): CaPlan['phases'] {
-  if (expired)
+  const expiredAt = nodes.find((n) => n.ca.expired)?.ca;
+  if (expired && expiredAt?.notAfter)
     return [
       {
         phase: 'none',
-        does: [
-          `${caName} has expired: nothing signed by it is trusted any more, so there is no old CA to bridge from. This is a recovery: kpki recover with a new CA, node by node, with the downtime that costs.`,
-        ],
+        does: [expiredCaMessage(caName, expiredAt.path, new Date(expiredAt.notAfter))],
       },
     ];
   const restarts = (phase: 'trust' | 'issue' | 'finish') =>
@@ -129,7 +128,7 @@ function outsideOf(caName: RotatableCa, cert?: Certificate): string[] {
   switch (caName) {
     case 'ca':
       return [
-        'kubeconfigs outside the cluster (users, CI, monitoring) trust the old CA in certificate-authority-data and hold client certificates it signed: they keep working until finish, then fail; update them between issue and finish (kpki kubeconfig update, or issue new ones)',
+        'kubeconfigs outside the cluster (users, CI, monitoring) trust the old CA in certificate-authority-data and hold client certificates it signed: they stop trusting the API servers at issue (new serving certificates) and their client certificates are refused after finish; give them the new CA between trust and issue and new credentials before finish (kpki kubeconfig update, or issue new ones)',
         `join commands: --discovery-token-ca-cert-hash ${cert ? `sha256:${cert.spkiSha256}` : '(the CA is missing)'} changes; kpki ca rotate prints the new hash, kpki token create --print-join-command uses it`,
         'pods that read kube-root-ca.crt only at start (kube-proxy, CoreDNS, operators) need a restart between trust and finish',
       ];

@@ -4,7 +4,7 @@
 // writes, restart of what reads a bundle only at start, node gate, cluster gate, roll back and stop at a node that does
 // not come back). verify is read-only: every leaf on disk and every served chain must come from the new CA.
 import { describeError, KpkiError } from '../errors.js';
-import type { RotatableCa } from '../kubeadm/ca-trust.js';
+import { expiredCaMessage, type RotatableCa } from '../kubeadm/ca-trust.js';
 import {
   describeStage,
   NewSigner,
@@ -248,8 +248,9 @@ async function writePhase(
   if (refusals.length)
     return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
   for (const m of members.filter((x) => !work.includes(x))) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
-  const target = workers.length ? { cert: next?.pair.cert ?? newCaOf(members) } : undefined;
-  const workerWork = target ? await planWorkers(workers, o.scan, phase, target) : [];
+  // the cluster CA: the workers follow, then cluster-info and the join hashes (also in a cluster without workers)
+  const target = o.ca === 'ca' ? { cert: next?.pair.cert ?? newCaOf(members) } : undefined;
+  const workerWork = target && workers.length ? await planWorkers(workers, o.scan, phase, target) : [];
   for (const w of workerWork) op.events.log(`${w.member.node.name} (worker): ${w.writes.join(', ')}; restart kubelet`);
   for (const w of workers.filter((x) => !workerWork.some((ww) => ww.member === x)))
     op.events.finished(w.node.name, 'unchanged', `its kubelet is done with the ${phase} phase`);
@@ -281,8 +282,17 @@ async function phaseRefusal(
   o: CaRotateOptions,
 ): Promise<OperationOutcome | undefined> {
   const phase = o.phase as WritingPhase;
+  const expired = members.find(
+    (m) => m.state.kind === 'ca' && m.state.stage === 'single' && !m.state.next && m.state.certs[0].notAfter.getTime() <= Date.now(),
+  );
+  if (phase === 'trust' && expired?.state.kind === 'ca')
+    return op.finish(
+      2,
+      'refused',
+      `Nothing was changed: ${expiredCaMessage(o.ca, expired.state.files.certPath, expired.state.certs[0].notAfter)}`,
+    );
   if (phase === 'finish') {
-    const left = [...(await leftovers(members, o)), ...(await workerLeftovers(workers, o.scan, newCaOf(members)))];
+    const left = [...(await leftovers(members, o)), ...(workers.length ? await workerLeftovers(workers, o.scan, newCaOf(members)) : [])];
     if (left.length)
       return op.finish(
         1,
@@ -599,7 +609,10 @@ async function verify(op: Operation, members: Member[], workers: ClusterMember[]
     return op.finish(0, 'nothing-to-do', `No rotation of ${o.ca} in progress: every node trusts one CA.`);
   }
   const issued = members.every((m) => m.state.stage !== 'trusted');
-  const left = [...(await leftovers(members, o)), ...(issued ? await workerLeftovers(workers, o.scan, newCaOf(members)) : [])];
+  const left = [
+    ...(await leftovers(members, o)),
+    ...(issued && workers.length ? await workerLeftovers(workers, o.scan, newCaOf(members)) : []),
+  ];
   for (const m of [...members, ...workers]) {
     const mine = left.filter((l) => l.startsWith(`${m.node.name}: `));
     op.events.finished(

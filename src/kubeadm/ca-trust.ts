@@ -6,6 +6,10 @@ import type { UsingComponent } from './catalog.js';
 export const ROTATABLE = ['ca', 'front-proxy-ca', 'etcd-ca', 'sa'] as const;
 export type RotatableCa = (typeof ROTATABLE)[number];
 
+/** Why an expired CA cannot be rotated (ca plan and ca rotate say the same). */
+export const expiredCaMessage = (ca: string, file: string, notAfter: Date) =>
+  `${ca} (${file}) expired ${notAfter.toISOString()}: nothing signed by it is trusted any more, so there is no old CA to bridge from. This is a recovery with a new CA, every node moved to it with the downtime that costs; kpki does not do that yet (kpki recover renews certificates with the CA the nodes hold).`;
+
 export const WRITING_PHASES = ['trust', 'issue', 'finish'] as const;
 export type WritingPhase = (typeof WRITING_PHASES)[number];
 export const PHASES = ['trust', 'issue', 'verify', 'finish'] as const;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../errors.js';
-import { PHASES, type RotatableCa, WRITING_PHASES, type Phase, type WritingPhase } from '../kubeadm/ca-trust.js';
+import { expiredCaMessage, PHASES, type RotatableCa, WRITING_PHASES, type Phase, type WritingPhase } from '../kubeadm/ca-trust.js';
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificates } from '../pki/certificate.js';
 import { parsePrivateKey, privateKeyToPem } from '../pki/keys.js';
 import type { CaPair } from '../pki/successor-ca.js';
@@ -137,6 +137,10 @@ export async function planTrust(host: Host, scan: NodeScan, state: CaRotationSta
         path: state.files.nextCertPath,
       },
     );
+  if (state.stage === 'single' && !state.next && state.certs[0].notAfter.getTime() <= Date.now())
+    throw new KpkiError(`${scan.node}: ${expiredCaMessage(state.ca, state.files.certPath, state.certs[0].notAfter)}`, {
+      exitCode: 2,
+    });
   if (!entry.keyPresent)
     throw new KpkiError(
       `${scan.node}: the ${state.ca} key ${entry.keyPath} is not on this node (an external CA): kpki rotates only CAs whose key it holds`,

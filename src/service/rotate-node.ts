@@ -11,6 +11,10 @@ import { madeSigner, signerId, unfitSigner, waitingSigner } from '../node/new-si
 import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/sa-rotation.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { KpkiError } from '../errors.js';
+import { keyMatchesCertificate } from '../pki/certificate.js';
+import { kubeletStatus } from '../node/kubelet.js';
+import type { NodeScan } from '../node/scan-result.js';
+import { planWorkerPhase, workerStillOld } from '../node/worker-ca-rotation.js';
 import { Component, readServices } from './health.js';
 import { bringIntoService, restartOf } from './into-service.js';
 import { repairNode } from './renew-node.js';
@@ -43,6 +47,7 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
   return withNodeLock(host, async () => {
     await repairNode(host, { unpark: o.restart !== undefined, log: o.log });
     const scan = await scanNode(host, o.scan);
+    if (o.ca === 'ca' && scan.role === 'worker') return rotateWorkerFiles(host, scan, o);
     const state = await rotationState(host, scan, o.ca);
     if (o.phase === 'verify') {
       const old = stillOld(state);
@@ -88,15 +93,52 @@ export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number
         `The new ${o.ca} was made here: every other control-plane node must get this same ${o.ca === 'sa' ? 'key (--save-ca here, then --new-ca-key there)' : 'CA (--save-ca here, then --new-ca-cert/--new-ca-key there)'}, or rotate the whole cluster with -i.`,
       );
     }
-    const { backup } = await applyWrites(host, planned.writes, `ca rotate ${o.ca} ${o.phase}`);
-    o.log(`${o.ca} ${o.phase} written on ${host.name}; backup ${backup.id}`);
-    if (!o.restart) {
-      if (planned.restart.length)
-        o.log(`Restart ${planned.restart.join(', ')} (they read the changed CA file only at start), or run again with --restart.`);
-      return 0;
-    }
-    const renewed = [...planned.changes.map((c) => c.name), ...planned.restart.map(restartOf)];
-    const result = await bringIntoService(host, renewed, backup, { ...o.restart, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
-    return result.ok ? 0 : 1;
+    return applyPhase(host, planned, o);
   });
+}
+
+/** Writes a reviewed phase with a backup; brings it into service (--restart) or says what to restart. */
+async function applyPhase(host: Host, planned: PhaseWrites, o: RotateNodeOptions): Promise<number> {
+  const { backup } = await applyWrites(host, planned.writes, `ca rotate ${o.ca} ${o.phase}`);
+  o.log(`${o.ca} ${o.phase} written on ${host.name}; backup ${backup.id}`);
+  if (!o.restart) {
+    if (planned.restart.length)
+      o.log(`Restart ${planned.restart.join(', ')} (they read the changed CA file only at start), or run again with --restart.`);
+    return 0;
+  }
+  const renewed = [...planned.changes.map((c) => c.name), ...planned.restart.map(restartOf)];
+  const result = await bringIntoService(host, renewed, backup, { ...o.restart, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
+  return result.ok ? 0 : 1;
+}
+
+/**
+ * A worker's part of a rotation of the cluster CA: it holds no CA key, so the new CA is given (--new-ca-cert and
+ * --new-ca-key, as --save-ca kept them on the first control-plane node); its key signs the kubelet's client certificate
+ * in the issue phase and is never written here.
+ */
+async function rotateWorkerFiles(host: Host, scan: NodeScan, o: RotateNodeOptions): Promise<number> {
+  const given = o.newCa;
+  if (!given?.cert)
+    throw new KpkiError(
+      `${host.name} is a worker: it holds no CA key, so kpki cannot tell or make the new ca here; give it with --new-ca-cert and --new-ca-key (kept with --save-ca where the control-plane nodes' trust phase ran; the key signs the kubelet's client certificate and is not written here)`,
+      { exitCode: 2 },
+    );
+  if (!given.cert.isCA || !keyMatchesCertificate(given.cert, given.key))
+    throw new KpkiError('--new-ca-cert must be a CA certificate and --new-ca-key its key', { exitCode: 2 });
+  const status = await kubeletStatus(host, scan);
+  if (o.phase === 'verify') {
+    const old = await workerStillOld(host, scan, status, given.cert);
+    for (const line of old) o.log(`still old: ${line}`);
+    if (old.length === 0) o.log(`ca on ${host.name} (worker): the kubelet trusts the new CA and its client certificate is from it`);
+    return old.length ? 1 : 0;
+  }
+  const planned = await planWorkerPhase(host, scan, status, o.phase, { cert: given.cert, signer: { cert: given.cert, key: given.key } });
+  if (!planned) {
+    o.log(`ca ${o.phase} on ${host.name}: nothing to do (worker)`);
+    return 0;
+  }
+  const phase: PhaseWrites = { ...planned, restart: ['kubelet'] };
+  const stop = await o.review(phase, 'worker');
+  if (stop !== undefined) return stop;
+  return applyPhase(host, phase, o);
 }

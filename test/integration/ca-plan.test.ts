@@ -97,7 +97,7 @@ test('ca plan for etcd-ca, front-proxy-ca and sa: their own readers (etcd restar
   assert.match(usage.stderr, /--ca must be one of ca, front-proxy-ca, etcd-ca, sa/);
 });
 
-test('an expired CA cannot be bridged: ca plan says so and points to kpki recover (exit 2)', async () => {
+test('an expired CA cannot be bridged: ca plan says so, ca rotate refuses and writes nothing (exit 2)', async () => {
   const root = tempRoot('kpki-ca-expired-');
   roots.push(root);
   const now = Date.now();
@@ -112,7 +112,17 @@ test('an expired CA cannot be bridged: ca plan says so and points to kpki recove
   assert.equal(r.status, 2, r.stdout + r.stderr);
   assert.match(r.stdout, /EXPIRED/);
   assert.match(r.stdout, /cannot|no old CA to bridge/);
-  assert.match(r.stdout, /kpki recover with a new CA/);
+  assert.match(r.stdout, /a recovery with a new CA/);
+  const before = hashTree(root);
+  for (const ca of ['ca', 'etcd-ca', 'front-proxy-ca']) {
+    const rotate = kpki(['--root', root, 'ca', 'rotate', '--ca', ca, '--yes']);
+    assert.equal(rotate.status, 2, `${ca}: ${rotate.stdout}${rotate.stderr}`);
+    assert.match(
+      rotate.stderr,
+      new RegExp(`${ca} \\(/etc/kubernetes/pki/.*\\) expired .*no old CA to bridge from.*a recovery with a new CA`),
+    );
+  }
+  assert.equal(hashTree(root), before, 'ca rotate refused the expired CAs and wrote nothing');
 });
 
 describe("ca plan on mklab.py's trees", { skip: mklabSkipReason() }, () => {

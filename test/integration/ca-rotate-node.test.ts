@@ -13,7 +13,7 @@ import { caseNames, copyCase, fixturesPresent, SKIP_REASON } from '../helpers/fi
 import { checkJson, credentialFiles, inRoot, JsonItem } from '../helpers/judge.js';
 import { hashTree, kpki, removeTree, tempRoot } from '../helpers/kpki.js';
 import { mklab, mklabSkipReason } from '../helpers/mklab.js';
-import { buildControlPlaneNode, makeClusterCas } from '../../src/trees/index.js';
+import { buildControlPlaneNode, buildWorkerNode, makeClusterCas } from '../../src/trees/index.js';
 import { certFacts, certTexts, openssl, opensslSelfSignedCa, tempFile, verifiesEach } from '../helpers/openssl.js';
 
 const roots: string[] = [];
@@ -89,7 +89,8 @@ function rotateAll(root: string, flags: string[], ca: RotatedCa, label: string):
   const r = kpki(['--root', root, ...flags, 'ca', 'rotate', '--ca', ca, '--yes']);
   if ((entry as JsonItem & { externallyManaged?: boolean }).externallyManaged) {
     assert.notEqual(r.status, 0, `${label}: no ${ca} key, no rotation: ${r.stdout}`);
-    assert.match(r.stderr, /is not on this node \(an external CA\)/, label);
+    // (a tree without manifests is a worker's to kpki: the cluster CA is then refused as on a worker, asking for it)
+    assert.match(r.stderr, /is not on this node \(an external CA\)|is a worker: it holds no CA key/, label);
     assert.equal(hashTree(root), before, `${label}: nothing written`);
     return undefined;
   }
@@ -167,15 +168,13 @@ describe('ca rotate on mklab.py trees', { skip: mklabSkipReason() }, () => {
   }
 });
 
-/** kpki's own control-plane tree, its leaves a month old. */
-async function kpkiTree(root: string): Promise<void> {
+/** kpki's own control-plane tree, its leaves a month old (and a worker of the same cluster when asked). */
+async function kpkiTree(root: string, workerRoot?: string): Promise<void> {
   const now = Date.now();
-  await buildControlPlaneNode(root, await makeClusterCas(), {
-    nodeName: 'cp',
-    address: '127.0.0.11',
-    leafNotBefore: new Date(now - 30 * 86_400_000),
-    leafNotAfter: new Date(now + 335 * 86_400_000),
-  });
+  const cas = await makeClusterCas();
+  const dates = { leafNotBefore: new Date(now - 30 * 86_400_000), leafNotAfter: new Date(now + 335 * 86_400_000) };
+  await buildControlPlaneNode(root, cas, { nodeName: 'cp', address: '127.0.0.11', ...dates });
+  if (workerRoot) await buildWorkerNode(workerRoot, cas, { nodeName: 'w1', address: '127.0.0.14', ...dates });
 }
 
 describe("ca rotate on kpki's own tree: phase by phase, bad input refused with every byte kept", () => {
@@ -281,8 +280,9 @@ describe("ca rotate on kpki's own tree: phase by phase, bad input refused with e
 describe("ca rotate --ca ca on kpki's own tree: the signer never reads a bundle, kubeconfigs trust both in between", () => {
   test('trust: the signing flag names a one-certificate file; issue: it holds the new CA, matching ca.key; finish: the manifest as it was', async () => {
     const root = tempRoot('kpki-rotate-ca-');
-    roots.push(root);
-    await kpkiTree(root);
+    const worker = tempRoot('kpki-rotate-ca-worker-');
+    roots.push(root, worker);
+    await kpkiTree(root, worker);
     const pki = join(root, 'etc/kubernetes/pki');
     const manifest = join(root, 'etc/kubernetes/manifests/kube-controller-manager.yaml');
     const kubeconfigs = ['admin', 'super-admin', 'controller-manager', 'scheduler', 'kubelet'].map((n) =>
@@ -299,7 +299,9 @@ describe("ca rotate --ca ca on kpki's own tree: the signer never reads a bundle,
     assert.match(dry.stdout, /write \/etc\/kubernetes\/pki\/ca-signing\.crt/);
     assert.equal(hashTree(root), before, 'a dry run writes nothing');
 
-    const trust = phase('trust');
+    const saved = join(root, '..', `saved-ca-${Date.now()}`);
+    roots.push(saved);
+    const trust = kpki(['--root', root, 'ca', 'rotate', '--ca', 'ca', '--phase', 'trust', '--yes', '--save-ca', saved]);
     assert.equal(trust.status, 0, trust.stdout + trust.stderr);
     assert.match(trust.stdout, /restart kube-controller-manager, kube-scheduler, kubelet/);
     assert.equal(signingFlag(), '/etc/kubernetes/pki/ca-signing.crt');
@@ -345,6 +347,35 @@ describe("ca rotate --ca ca on kpki's own tree: the signer never reads a bundle,
       [...leaves, ...embedded].map(() => false),
       'the old CA signed none of them',
     );
+
+    // the worker of the same cluster: no CA key there, so the saved CA is given; its key is never written there
+    const given = ['--new-ca-cert', join(saved, 'ca.crt'), '--new-ca-key', join(saved, 'ca.key')];
+    const onWorker = (name: string, flags = given) =>
+      kpki(['--root', worker, 'ca', 'rotate', '--ca', 'ca', '--phase', name, '--yes', ...flags]);
+    const untouched = hashTree(worker);
+    const blind = onWorker('trust', []);
+    assert.equal(blind.status, 2, blind.stdout + blind.stderr);
+    assert.match(blind.stderr, /is a worker: it holds no CA key.*--new-ca-cert and --new-ca-key/);
+    assert.equal(hashTree(worker), untouched, 'refused: every byte as it was');
+    const workerCa = join(worker, 'etc/kubernetes/pki/ca.crt');
+    const workerConf = join(worker, 'etc/kubernetes/kubelet.conf');
+    const workerClient = () => tempFile(readFileSync(inRoot(worker, '/var/lib/kubelet/pki/kubelet-client-current.pem')));
+    for (const name of ['trust', 'issue', 'verify', 'finish']) {
+      const r = onWorker(name);
+      assert.equal(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
+      if (name === 'trust') {
+        assert.match(r.stdout, /then restart kubelet/);
+        assert.equal(pemCount(readFileSync(workerCa)), 2, 'the worker trusts old + new');
+        assert.equal(pemCount(embeddedCa(workerConf)), 2);
+        assert.ok(signedBy(tempFile(oldCa), [workerClient()])[0], 'its client certificate is still the old one');
+      }
+    }
+    assert.equal(readFileSync(workerCa, 'utf8').trim(), readFileSync(newCa, 'utf8').trim(), "the worker's ca.crt: the new CA alone");
+    assert.equal(embeddedCa(workerConf).trim(), readFileSync(newCa, 'utf8').trim(), "the worker's kubelet.conf: the new CA alone");
+    assert.ok(verifiesEach([[newCa, workerClient()]])[0].ok, "the worker's kubelet client certificate is from the new CA");
+    assert.deepEqual(signedBy(tempFile(oldCa), [workerClient()]), [false]);
+    for (const file of ['etc/kubernetes/pki/ca.key', 'etc/kubernetes/pki/ca-next.key', 'etc/kubernetes/pki/ca-next.crt'])
+      assert.equal(existsSync(join(worker, file)), false, `no ${file} on the worker`);
   });
 });
 
