@@ -317,6 +317,17 @@ async function phaseRefusal(
         'Nothing was changed. Pods whose token was signed by the old key would get 401 from every API server until the kubelet refreshes it.',
       );
   }
+  if (phase === 'issue' && workers.length) {
+    // a kubelet that does not trust the new CA would lose its API servers as soon as they serve new-CA certificates
+    const untrusting = await planWorkers(workers, o.scan, 'trust', { cert: newCaOf(members) });
+    if (untrusting.length)
+      return op.finish(
+        1,
+        'refused',
+        `Refusing the issue phase of ca: ${untrusting.map((w) => w.member.node.name).join(', ')} do(es) not trust the new CA yet (${untrusting.flatMap((w) => w.writes).join(', ')})`,
+        'Nothing was changed. Run the trust phase again (--phase trust): it continues on the workers.',
+      );
+  }
   if (phase === 'issue' && o.ca === 'etcd-ca') {
     const refused = await etcdTrustGate(op, members, o);
     if (refused) return refused;

@@ -15,9 +15,10 @@ import { type LoadReport, summarize } from '../../../lab/load.js';
 import { kpkiAsync } from '../../helpers/kpki.js';
 import { kubectl } from '../../helpers/lab-tools.js';
 import { tempFile, verifiesEach } from '../../helpers/openssl.js';
-import { lab, skip, underLoad } from './shared.js';
+import { controlPlaneHashes, lab, skip, underLoad } from './shared.js';
 
 const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
+const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 const KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
 
 /** A kubeconfig's CA data and (when embedded) client certificate. */
@@ -27,7 +28,7 @@ function kubeconfigParts(text: Buffer): { ca: string; cert?: string } {
   return { ca: b64(doc.clusters[0].cluster['certificate-authority-data']) ?? '', cert: b64(doc.users[0].user['client-certificate-data']) };
 }
 
-test('ca rotate -i --ca ca (every phase) under load: zero failed balanced requests; every certificate and kubeconfig on every node from the new CA only; the old admin.conf refused, the new one works', {
+test('ca rotate -i --ca ca (every phase) under load: zero failed balanced requests; issue refused while a worker does not trust the new CA; every certificate and kubeconfig on every node from the new CA only; the old admin.conf refused, the new one works', {
   skip,
 }, async () => {
   const cluster = lab();
@@ -36,16 +37,38 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   const oldCa = cp1.read('/etc/kubernetes/pki/ca.crt');
   const oldAdmin = cp1.read('/etc/kubernetes/admin.conf');
   const manifests = cluster.controlPlanes.map((n) => n.read('/etc/kubernetes/manifests/kube-controller-manager.yaml'));
-
-  const { value: r, report } = await underLoad(async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const run = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--yes']);
-    await cluster.waitHealthy(90_000);
+  const [w1] = cluster.workers;
+  const workerFiles = ['/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/kubelet.conf'];
+  const original = workerFiles.map((f) => w1.read(f));
+  const rotate = async (args: string[]) => {
+    const run = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--yes', ...args]);
     return { status: run.status, out: run.stdout + run.stderr };
+  };
+  const { value: runs, report } = await underLoad(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const trust = await rotate(['--phase', 'trust']);
+    // the worker loses its trust in the new CA (its files as before the rotation, its kubelet not restarted):
+    // issue must refuse, nothing written anywhere; the rest of the rotation then continues with the worker
+    const trusted = workerFiles.map((f) => w1.read(f));
+    for (const [i, f] of workerFiles.entries()) writeFileSync(w1.path(f), original[i]);
+    const before = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
+    const refused = await rotate(['--phase', 'issue']);
+    const after = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
+    const rest = await rotate(['--phase', 'all']);
+    await cluster.waitHealthy(90_000);
+    return { trust, trusted, refused, unchanged: after.every((h, i) => h === before[i]), rest };
   });
   console.log(`ca rotate ca: ${summarize(report)}`);
+  const { trust, trusted, refused: notYet, unchanged, rest: r } = runs;
+  assert.equal(trust.status, 0, trust.out);
+  assert.match(trust.out, /ca trust phase complete on 3 control-plane node\(s\) and 1 worker\(s\)/, trust.out);
+  assert.equal(pemCount(trusted[0]), 2, 'the worker trusted old + new after trust');
+  assert.equal(notYet.status, 1, notYet.out);
+  assert.match(notYet.out, /Refusing the issue phase of ca: lab-w1 do\(es\) not trust the new CA yet/);
+  assert.ok(unchanged, 'the refused issue phase wrote nothing on any node');
   assert.equal(r.status, 0, r.out);
-  for (const phase of ['trust', 'issue', 'finish'])
+  assert.match(r.out, /ca trust phase complete on 0 control-plane node\(s\) and 1 worker\(s\)/, 'trust continued on the worker');
+  for (const phase of ['issue', 'finish'])
     assert.match(r.out, new RegExp(`ca ${phase} phase complete on 3 control-plane node\\(s\\) and 1 worker\\(s\\)`), r.out);
   assert.match(
     r.out,
