@@ -7,8 +7,8 @@
 import { kubeletStatus } from '../node/kubelet.js';
 import type { WritingPhase } from '../node/ca-rotation.js';
 import { scanNode, type ScanOptions } from '../node/scan.js';
-import { planWorkerPhase, type WorkerTarget, workerStillOld } from '../node/worker-ca-rotation.js';
-import { type Certificate, isSignedBy } from '../pki/certificate.js';
+import { kubeletClientIsOld, planWorkerPhase, type WorkerTarget, workerStillOld } from '../node/worker-ca-rotation.js';
+import type { Certificate } from '../pki/certificate.js';
 import type { ApiAccess } from '../api/client.js';
 import { newRolloutId, type RolloutSettings } from './journal.js';
 import { type ClusterMember, memoryJournal, renewKubeletsInBatches } from './operation.js';
@@ -36,11 +36,11 @@ export async function planWorkers(
     const status = await kubeletStatus(member.host, scan);
     if (phase === 'issue') {
       // (planned without the key: the new CA signs only when the phase runs)
-      if (status.client && !isSignedBy(status.client, target.cert))
+      if (kubeletClientIsOld(status, target.cert))
         out.push({ member, writes: [`kubelet client certificate (${status.clientFile ?? status.kubeconfig})`] });
       continue;
     }
-    const planned = await workerPlan(phase, target)(member.host, scan, status);
+    const planned = await planWorkerPhase(member.host, scan, status, phase, target);
     if (planned) out.push({ member, writes: planned.writes.map((w) => w.path) });
   }
   return out;

@@ -435,12 +435,12 @@ async function workersAndApi(
     if (stopped) return { stopped, notes: [] };
   }
   const notes: string[] = [];
+  const caPem = (await members[0].host.readFile(members[0].state.files.certPath)).toString();
   if (phase !== 'issue') {
-    const caPem = (await members[0].host.readFile(members[0].state.files.certPath)).toString();
     const published = admin ? await publishClusterInfoCa(admin.access, caPem) : 'not updated: no admin.conf on the control-plane nodes';
     notes.push(`kube-public/cluster-info (kubeadm join discovery): ${published}`);
   }
-  const trusted = parseCertificates((await members[0].host.readFile(members[0].state.files.certPath)).toString());
+  const trusted = parseCertificates(caPem);
   notes.push(
     `Join commands from now on: ${trusted.map((c) => `--discovery-token-ca-cert-hash ${caCertHash(c)}`).join(' ')}${phase === 'finish' ? '' : ' (kubeadm join accepts any one of them)'}`,
   );

@@ -45,7 +45,7 @@ function caEntryOf(scan: NodeScan, ca: RotatableCa): CaEntry {
   return entry;
 }
 
-const samePair = (a: Certificate, b: Certificate) => a.der.equals(b.der);
+export const samePair = (a: Certificate, b: Certificate) => a.der.equals(b.der);
 
 /** The node's rotation state, from its files. */
 export function rotationState(host: Host, scan: NodeScan, ca: RotatableCa): Promise<RotationState> {

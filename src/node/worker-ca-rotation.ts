@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import { type Certificate, isSignedBy } from '../pki/certificate.js';
 import { KpkiError } from '../errors.js';
-import { planTrustingNode, type WritingPhase } from './ca-rotation.js';
+import { planTrustingNode, samePair, type WritingPhase } from './ca-rotation.js';
 import { kubeletNodeName, type KubeletStatus, planKubeletRenewal } from './kubelet.js';
 import type { FileWrite } from './materialize.js';
 import type { NodeScan } from './scan-result.js';
@@ -23,9 +23,12 @@ export interface WorkerWrites {
   changes: { name: string; oldNotAfter?: string; newNotAfter?: string }[];
 }
 
-const same = (a: Certificate, b: Certificate) => a.der.equals(b.der);
 /** The kubelet client certificate kpki issues lives as long as the controller-manager's default signing duration. */
 const KUBELET_CLIENT_VALIDITY_MS = 365 * 86_400_000;
+
+/** The kubelet's client certificate was not signed by the new CA (issue must re-issue it). */
+export const kubeletClientIsOld = (status: KubeletStatus, newCa: Certificate) =>
+  Boolean(status.client && !isSignedBy(status.client, newCa));
 
 export async function planWorkerPhase(
   host: Host,
@@ -35,11 +38,11 @@ export async function planWorkerPhase(
   target: WorkerTarget,
 ): Promise<WorkerWrites | undefined> {
   if (phase === 'trust') {
-    const add = (held: Certificate[]) => (held.some((c) => same(c, target.cert)) ? held : [...held, target.cert]);
+    const add = (held: Certificate[]) => (held.some((c) => samePair(c, target.cert)) ? held : [...held, target.cert]);
     return planTrustingNode(host, scan, 'ca', add, 'ca (old + new)');
   }
   if (phase === 'finish') return planTrustingNode(host, scan, 'ca', () => [target.cert], 'ca (new only)');
-  if (!status.client || isSignedBy(status.client, target.cert)) return undefined;
+  if (!status.client || !kubeletClientIsOld(status, target.cert)) return undefined;
   if (!target.signer)
     throw new KpkiError(`${scan.node}: the kubelet's client certificate must be signed by the new CA, and its key was not given`);
   const renewal = await planKubeletRenewal(host, status, target.signer, {
@@ -56,7 +59,7 @@ export async function planWorkerPhase(
 /** What on a worker still uses the old CA: a kubelet client certificate it signed, a place without the new CA. */
 export async function workerStillOld(host: Host, scan: NodeScan, status: KubeletStatus, newCa: Certificate): Promise<string[]> {
   const out: string[] = [];
-  if (status.client && !isSignedBy(status.client, newCa))
+  if (kubeletClientIsOld(status, newCa))
     out.push(`the kubelet's client certificate (${status.clientFile ?? status.kubeconfig}) is signed by the old ca`);
   const untrusted = await planWorkerPhase(host, scan, status, 'trust', { cert: newCa });
   for (const w of untrusted?.writes ?? []) out.push(`${w.path} does not trust the new ca`);
