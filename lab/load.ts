@@ -30,6 +30,13 @@ export interface LoadOptions {
    * failure (client-go does not retry it on another server).
    */
   serviceAccount?: { refreshMs: number };
+  /**
+   * Also run a client of the kubelets through kube-apiserver's node proxy (what `kubectl logs` and `exec` take), one
+   * node after the other: kube-apiserver authenticates to each kubelet with apiserver-kubelet-client, which the kubelet
+   * checks against its clientCAFile. A 401 from a kubelet is a trust failure; a kubelet that cannot be reached (it is
+   * restarting) is counted apart.
+   */
+  kubeletProxy?: { nodes: string[] };
 }
 
 /** The benchmarks' sampling: pinned clients as often as the balanced one (the README's pinned counts). */
@@ -55,6 +62,8 @@ export interface LoadReport {
   pinned: Record<string, ClientCounts & { longestGapMs: number }>;
   /** The in-cluster client (serviceAccount): requests with a service-account token, and how many got 401. */
   inCluster?: ClientCounts & { unauthorized: number; tokens: number };
+  /** The kubelet client (kubeletProxy): requests answered 200, refused by a kubelet (401), or with no kubelet answer. */
+  kubeletProxy?: { ok: number; unauthorized: number; otherErrors: number; unreachable: number };
   acknowledgedWrites: number;
   lostWrites: string[];
   failures: Attempt[];
@@ -149,6 +158,7 @@ export class Load {
     const load = new Load(lab, options);
     const clients = [load.balancedLoop(), ...load.targets.map((t) => load.pinnedLoop(t))];
     if (options.serviceAccount) clients.push(load.inClusterLoop(options.serviceAccount.refreshMs));
+    if (options.kubeletProxy) clients.push(load.kubeletLoop(options.kubeletProxy.nodes));
     load.finished = Promise.all(clients).then(() => undefined);
     return load;
   }
@@ -290,6 +300,35 @@ export class Load {
     }
   }
 
+  private readonly kubelets = { ok: 0, unauthorized: 0, otherErrors: 0, unreachable: 0 };
+
+  private async kubeletLoop(nodes: string[]): Promise<void> {
+    let n = 0;
+    while (this.active()) {
+      const start = n++;
+      const node = nodes[start % nodes.length];
+      let outcome: keyof typeof this.kubelets = 'unreachable';
+      for (let i = 0; i < this.targets.length && outcome === 'unreachable'; i++) {
+        const target = this.targets[(start + i) % this.targets.length];
+        try {
+          const res = await kubeRequest(this.apiNow(), 'GET', `/api/v1/nodes/${node}/proxy/healthz`, {
+            server: `https://${target}:6443`,
+            timeoutMs: 3000,
+          });
+          this.record(`kubelet ${node}`, 'read', target, res.status === 200 ? undefined : describeFailure(res));
+          if (res.status === 200) outcome = 'ok';
+          else if (res.status === 401 && !res.body.includes('"kind":"Status"'))
+            outcome = 'unauthorized'; // the kubelet's own 401
+          else if (res.status !== 503) outcome = 'otherErrors'; // 503: that API server cannot serve it now, the next one
+        } catch (err) {
+          this.record(`kubelet ${node}`, 'read', target, (err as Error).message); // that API server is down: the next one
+        }
+      }
+      this.kubelets[outcome]++;
+      await sleep(this.options.intervalMs ?? 40);
+    }
+  }
+
   /** Runs for the whole duration (or maxOps), then reports. */
   static async run(lab: Lab, options: LoadOptions): Promise<LoadReport> {
     const load = Load.start(lab, options);
@@ -349,6 +388,7 @@ export class Load {
       },
       pinned,
       inCluster: this.options.serviceAccount ? this.inClusterCounts() : undefined,
+      kubeletProxy: this.options.kubeletProxy ? { ...this.kubelets } : undefined,
       acknowledgedWrites: this.acked.size,
       lostWrites: lost,
       failures: this.attempts.filter((a) => !a.ok),
@@ -364,6 +404,15 @@ function inClusterLine(report: LoadReport): string[] {
     : [];
 }
 
+function kubeletLine(report: LoadReport): string[] {
+  const k = report.kubeletProxy;
+  return k
+    ? [
+        `kubelets through node proxy: ${k.unauthorized} refused (401), ${k.otherErrors} other errors / ${k.ok + k.unauthorized + k.otherErrors + k.unreachable}, ${k.unreachable} not reached`,
+      ]
+    : [];
+}
+
 export function summarize(report: LoadReport): string {
   const pinnedFailed = Object.values(report.pinned).reduce((s, c) => s + c.failed, 0);
   const pinnedGap = Math.max(...Object.values(report.pinned).map((c) => c.longestGapMs));
@@ -373,6 +422,7 @@ export function summarize(report: LoadReport): string {
       .map(([t, c]) => `${t}: ${c.failed}`)
       .join(', ')}), longest gap ${pinnedGap} ms`,
     ...inClusterLine(report),
+    ...kubeletLine(report),
     `acknowledged writes ${report.acknowledgedWrites}, lost ${report.lostWrites.length}`,
   ].join('; ');
 }

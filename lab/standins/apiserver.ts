@@ -6,8 +6,9 @@
 //   /readyz, /healthz and /livez fail while etcd cannot be reached;
 // - answers /version, discovery (/api, /api/v1, /apis) and nodes, configmaps, secrets and leases backed by etcd.
 // - service-account tokens (service-accounts.ts): keys read at start, TokenRequest, /openid/v1/jwks;
+// - node proxy to the kubelets' :10250 with --kubelet-client-certificate (kubelet-proxy.ts), what `kubectl logs` uses.
 // What it does not do: no RBAC (a fixed rule set below), no other token authenticators, no watch, no admission,
-// no aggregation, JSON instead of protobuf in etcd, no kubelet connections, no graceful shutdown delay.
+// no aggregation, JSON instead of protobuf in etcd, no pod logs or exec, no graceful shutdown delay.
 import https from 'node:https';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { clusterList } from './api-lists.js';
 import { authenticationPublisher } from './authentication-configmap.js';
 import { asStored } from './node-object.js';
 import { ServiceAccountTokens } from './service-accounts.js';
+import { kubeletProxy, kubeletTarget } from './kubelet-proxy.js';
 
 const ADMIN_GROUPS = new Set(['system:masters', 'kubeadm:cluster-admins']);
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
@@ -109,6 +111,7 @@ export async function runApiServer(argv: string[]): Promise<void> {
   const clientCaFile = flags.require('client-ca-file');
   const etcdEndpoint = flags.require('etcd-servers').split(',')[0];
   const serviceAccounts = new ServiceAccountTokens(flags);
+  const toKubelet = kubeletProxy(flags);
   const etcd = new EtcdClient(etcdEndpoint, {
     ca: readFileSync(flags.require('etcd-cafile')),
     cert: readFileSync(flags.require('etcd-certfile')),
@@ -287,6 +290,12 @@ export async function runApiServer(argv: string[]): Promise<void> {
     if (req.method === 'GET' && path === '/api/v1/nodes') {
       const items = (await etcd.list('/registry/minions/')).map(([, v]) => withStaleness(JSON.parse(v)));
       return json(res, accept.includes('as=Table') ? nodeTable(items) : { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items });
+    }
+    if ((m = /^\/api\/v1\/nodes\/([^/]+)\/proxy(\/.*)?$/.exec(path)) && req.method === 'GET') {
+      const value = await etcd.get(`/registry/minions/${m[1]}`);
+      const target = value === undefined ? undefined : kubeletTarget(JSON.parse(value));
+      if (!target) return status(res, 404, 'NotFound', `nodes "${m[1]}" not found`);
+      return toKubelet(target, m[2] ?? '/', res);
     }
     if ((m = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(path))) {
       const key = `/registry/minions/${m[1]}`;

@@ -2,7 +2,8 @@
 // polls the directory, starts new manifests, stops removed ones, restarts changed ones, restarts exited containers
 // with back-off, runs startup/liveness/readiness probes from the manifests — and posts its node status to the API
 // server with the client certificate of kubelet.conf (re-read every time, as the kubelet's certificate manager does;
-// the server's CA from it only at start, as the kubelet builds its client once).
+// the server's CA from it only at start, as the kubelet builds its client once), and serves the authenticated kubelet
+// API on :10250 that kube-apiserver calls (kubelet-api.ts: clientCAFile read at start and on a restart).
 // What it does not do: no container runtime or images (a pod's command is run as a process on the node), one
 // container per pod, no volumes or cgroups, back-off shortened to 1 s doubling to 10 s (the kubelet: 10 s to 5 min).
 import { ChildProcess, spawn } from 'node:child_process';
@@ -15,6 +16,7 @@ import { log } from './flags.js';
 import { describeFailure, kubeRequest, loadKubeconfig } from './kube-client.js';
 import { HttpProbe, probeFromManifest, runHttpProbe } from './probes.js';
 import { realisticNode } from './node-object.js';
+import { serveKubeletApi } from './kubelet-api.js';
 
 export interface KubeletConfig {
   nodeName: string;
@@ -68,6 +70,8 @@ export class Kubelet {
   private nodeStatus = { registered: false, lastHeartbeat: '', lastError: '' };
   private stopping = false;
   private server?: http.Server;
+  /** The authenticated API on :10250 (kubelet-api.ts): its client CA is read when it starts, and on a restart. */
+  private api?: http.Server;
   /** Restarts asked for through the lab's systemctl (`systemctl restart kubelet`), and when the last one was. */
   private restarts = { count: 0, last: '' };
 
@@ -100,6 +104,26 @@ export class Kubelet {
       else res.writeHead(404).end();
     });
     await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(10248, this.config.address, () => resolve()));
+    try {
+      this.api = await serveKubeletApi(this.config.address, (req, res) => {
+        if (req.url === '/healthz') res.writeHead(200).end('ok');
+        else if (req.url === '/pods') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.report()));
+        else res.writeHead(404).end();
+      });
+    } catch (err) {
+      log('kubelet', `not serving the kubelet API on :10250: ${(err as Error).message}`);
+    }
+  }
+
+  private async closeServers(): Promise<void> {
+    const close = (server?: http.Server) =>
+      new Promise<void>((resolve) => {
+        if (!server) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    await Promise.all([close(this.server), close(this.api)]);
+    this.api = undefined;
   }
 
   /**
@@ -115,8 +139,7 @@ export class Kubelet {
       return;
     }
     log('kubelet', 'restarting (systemctl restart kubelet)');
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections();
+    await this.closeServers();
     await new Promise((r) => setTimeout(r, 500));
     this.restarts = { count: this.restarts.count + 1, last: new Date().toISOString() };
     this.serverCa = undefined; // kubelet.conf's CA is read again
@@ -138,7 +161,7 @@ export class Kubelet {
     this.timers.forEach(clearInterval);
     this.watcher?.close();
     clearTimeout(this.soonTimer);
-    this.server?.close();
+    void this.closeServers();
     await Promise.all([...this.pods.values()].map((pod) => this.stopPod(pod)));
     this.writeStatus();
   }

@@ -100,7 +100,9 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
   const { runClusterOperation } = await import('./renew-cluster.js');
   const { rotateCaPhase } = await import('../cluster/ca-rotate.js');
   const flags = { ...opts, maxUnavailable: '1' };
-  for (const phase of phases as Phase[]) {
+  const again = new Set<Phase>();
+  for (let i = 0; i < phases.length; i++) {
+    const phase = phases[i] as Phase;
     let result: string | undefined;
     const code = await runClusterOperation(globals, flags, async (c) => {
       const outcome = await rotateCaPhase(c.nodes, {
@@ -119,6 +121,10 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
       return outcome;
     });
     if (code !== 0) return code;
+    if (result === 'continues' && !again.has(phase)) {
+      again.add(phase); // the same phase once more, its first step done
+      i--;
+    }
     // a dry run can plan only the next phase with work: the later ones depend on it
     if (result === 'dry-run') {
       if (phases.length > 1) log(`(the phases after ${phase} are planned when ${phase} has run)`);

@@ -16,7 +16,8 @@ export async function caPhaseWrites(
 ): Promise<PlannedWrites | undefined> {
   if (rotation.phase === 'trust' && !nextCa) throw new Error('the trust phase needs the new CA');
   const state = await rotationState(host, scan, rotation.ca);
-  const planned = await planPhase(host, scan, state, rotation.phase, nextCa);
+  // (a rollout restarts between steps: a signer moves to its own file before its CA file becomes a bundle)
+  const planned = await planPhase(host, scan, state, rotation.phase, nextCa, { signerFirst: true });
   if (!planned) return undefined;
   return { writes: planned.writes, changes: [...planned.changes, ...planned.restart.map((c) => ({ name: restartOf(c) }))] };
 }

@@ -243,13 +243,17 @@ async function writePhase(
     if (refused) return refused;
   }
   const next = phase === 'trust' ? await nextSigner(members, o, ready.target) : undefined;
-  if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
-  const { work, refusals } = await planNodes(op, members, phase, next?.pair);
+  const { work, refusals, partial: planned } = await planNodes(op, members, phase, next?.pair);
   if (refusals.length)
     return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
+  // A first step (the signer to its own file): the new CA is not written in it, so it is neither told nor saved; a
+  // resumed trust phase may have left nodes at that step, so it is planned again afterwards too.
+  const partial = planned.length > 0 || (resumed && phase === 'trust' && members.some((m) => m.state.stage === 'single'));
+  if (partial) op.events.log(`First step of the ${phase} phase: ${planned.join('; ') || 'as the interrupted rollout planned it'}`);
+  else if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
   for (const m of members.filter((x) => !work.includes(x))) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
   // the cluster CA: the workers follow, then cluster-info and the join hashes (also in a cluster without workers)
-  const target = o.ca === 'ca' ? { cert: next?.pair.cert ?? newCaOf(members) } : undefined;
+  const target = o.ca === 'ca' && !partial ? { cert: next?.pair.cert ?? newCaOf(members) } : undefined;
   const workerWork = target && workers.length ? await planWorkers(workers, o.scan, phase, target) : [];
   for (const w of workerWork) op.events.log(`${w.member.node.name} (worker): ${w.writes.join(', ')}; restart kubelet`);
   for (const w of workers.filter((x) => !workerWork.some((ww) => ww.member === x)))
@@ -269,9 +273,9 @@ async function writePhase(
     `${resumed ? 'Resume: ' : ''}${phase} phase of ${o.ca} on ${work.length} control-plane node(s)${onWorkers}, one at a time?`,
   );
   if (answer !== undefined) return op.finish(answer, 'refused', 'Nothing was changed.');
-  if (next && o.saveCa && next.source.startsWith('made')) op.events.log(await o.saveCa(next.pair));
+  if (next && !partial && o.saveCa && next.source.startsWith('made')) op.events.log(await o.saveCa(next.pair));
   const workerStep = target && { members: workerWork.map((w) => w.member), target };
-  return runNodes(op, members, work, o, all, next?.pair, workerStep);
+  return runNodes(op, members, work, o, all, next?.pair, workerStep, partial);
 }
 
 /** The checks before a phase writes anything (not when resuming it): a refusal, or undefined to go on. */
@@ -355,6 +359,7 @@ async function runNodes(
   all: ClusterMember[],
   nextPair?: NewSigner,
   workerStep?: { members: ClusterMember[]; target: WorkerTarget },
+  partial = false,
 ): Promise<OperationOutcome> {
   const phase = o.phase as WritingPhase;
   const settings: RolloutSettings = {
@@ -393,6 +398,12 @@ async function runNodes(
     );
   }
   for (const m of members) await clearRolloutJournal(m.host);
+  if (partial)
+    return op.finish(
+      0,
+      'continues',
+      `${o.ca} ${phase}: first step done on ${work.length} control-plane node(s), every node healthy; the ${phase} phase continues.`,
+    );
   const workersDone = workerStep?.members.length ? ` and ${workerStep.members.length} worker(s)` : '';
   return op.finish(
     0,
@@ -517,16 +528,18 @@ async function planNodes(
   members: Member[],
   phase: WritingPhase,
   next?: NewSigner,
-): Promise<{ work: Member[]; refusals: string[] }> {
+): Promise<{ work: Member[]; refusals: string[]; partial: string[] }> {
   const work: Member[] = [];
   const refusals: string[] = [];
+  const partial: string[] = [];
   for (const m of members) {
     if (m.journal && m.journal.step !== 'pending') {
       if (m.journal.step !== 'done') work.push(m);
       continue;
     }
     try {
-      const planned = await planPhase(m.host, m.scan, m.state, phase, next);
+      const planned = await planPhase(m.host, m.scan, m.state, phase, next, { signerFirst: true });
+      if (planned?.partial) partial.push(`${m.node.name}: ${planned.partial}`);
       // a reader kpki cannot restart (etcd as a systemd service: Kubespray, KubeKey) would keep the old trust
       const unmanaged = planned ? await notRestartable(m.host, planned.restart, m.scan.kubeconfigDir) : [];
       if (unmanaged.length)
@@ -542,7 +555,7 @@ async function planNodes(
       refusals.push(describeError(err));
     }
   }
-  return { work, refusals };
+  return { work, refusals, partial };
 }
 
 const KEY_NEXT_STEP: Record<WritingPhase, string> = {

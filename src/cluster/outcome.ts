@@ -33,7 +33,8 @@ export interface NodeReport {
   detail?: string;
 }
 
-export type RolloutResult = 'complete' | 'nothing-to-do' | 'dry-run' | 'refused' | 'stopped' | 'interrupted';
+/** continues: the first step of a phase is done, and the phase is planned and run again (ca rotate's trust). */
+export type RolloutResult = 'complete' | 'continues' | 'nothing-to-do' | 'dry-run' | 'refused' | 'stopped' | 'interrupted';
 
 export interface RolloutReport {
   kind: 'KpkiRolloutReport';

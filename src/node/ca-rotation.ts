@@ -17,12 +17,12 @@ import { blastRadius, type TrustPlace } from './ca-blast.js';
 import { setExistingFlag } from './yaml-edit.js';
 import { planRenewal } from './plan.js';
 import { readOptional } from './read.js';
-import { NewSigner, PhaseWrites, RotationFiles, Stage, StageView, trustOf, withSuffix } from './rotation-common.js';
+import { NewSigner, PhaseOptions, PhaseWrites, RotationFiles, Stage, StageView, trustOf, withSuffix } from './rotation-common.js';
 import { describeKeyStage, KeyRotationState, keyRotationState, planKeyPhase, stillOldKey } from './sa-rotation.js';
 import type { CaEntry, NodeScan } from './scan-result.js';
 
 export { PHASES, WRITING_PHASES, type Phase, type WritingPhase };
-export type { NewSigner, PhaseWrites, Stage, StageView };
+export type { NewSigner, PhaseOptions, PhaseWrites, Stage, StageView };
 
 export type RotationState = CaRotationState | KeyRotationState;
 
@@ -124,7 +124,13 @@ async function signerMoves(host: Host, signing: TrustPlace[], to: string): Promi
 }
 
 /** trust: the CA file (and every other file that holds the CA) becomes old + new; the new CA is kept as <name>-next. */
-export async function planTrust(host: Host, scan: NodeScan, state: CaRotationState, next: CaPair): Promise<PhaseWrites | undefined> {
+export async function planTrust(
+  host: Host,
+  scan: NodeScan,
+  state: CaRotationState,
+  next: CaPair,
+  options: PhaseOptions = {},
+): Promise<PhaseWrites | undefined> {
   const entry = caEntryOf(scan, state.ca);
   if (state.stage === 'issued')
     throw new KpkiError(
@@ -148,6 +154,20 @@ export async function planTrust(host: Host, scan: NodeScan, state: CaRotationSta
         path: entry.keyPath,
       },
     );
+  const trust = await trustOf(host, scan, state);
+  const signingHere = trust.signing.filter((p) => p.path === state.files.certPath);
+  const signer = `${state.ca} signer (one certificate)`;
+  const moves = signingHere.length ? await signerMoves(host, signingHere, signingPathOf(state)) : [];
+  const signerWrites = async () => [await bundleWrite(host, signingPathOf(state), [state.certs[0]], signer), ...moves];
+  if (moves.length && options.signerFirst)
+    // A running signer watches its file and stops signing when it turns into a bundle, and the kubelet takes a while
+    // to restart it with a changed flag: it runs with its own file before the CA file becomes old + new.
+    return {
+      writes: await signerWrites(),
+      changes: [{ name: signer }],
+      restart: trust.signers,
+      partial: `${trust.signers.join(', ')} to sign from ${signingPathOf(state)} before ${state.files.certPath} trusts old + new`,
+    };
   const writes: FileWrite[] = [];
   const name = `${state.ca} (old + new)`;
   if (!state.next) {
@@ -158,16 +178,8 @@ export async function planTrust(host: Host, scan: NodeScan, state: CaRotationSta
   }
   if (!state.certs.some((c) => samePair(c, next.cert)))
     writes.push(await bundleWrite(host, state.files.certPath, [...state.certs, next.cert], name));
-  const trust = await trustOf(host, scan, state);
-  const signingHere = trust.signing.filter((p) => p.path === state.files.certPath);
-  if (signingHere.length) {
-    // first the signer's own file and its flag, then the bundle: a running signer never reads a bundle
-    const signer = `${state.ca} signer (one certificate)`;
-    writes.unshift(
-      await bundleWrite(host, signingPathOf(state), [state.certs[0]], signer),
-      ...(await signerMoves(host, signingHere, signingPathOf(state))),
-    );
-  }
+  // (files only, nothing restarted between: first the signer's own file and its flag, then the bundle)
+  if (signingHere.length) writes.unshift(...(await signerWrites()));
   for (const place of trust.others) {
     const held = await heldAt(host, place);
     if (!held.some((c) => samePair(c, next.cert))) writes.push(await placeWrite(host, place, [...held, next.cert], name));
@@ -292,11 +304,12 @@ export function planPhase(
   state: RotationState,
   phase: WritingPhase,
   next?: NewSigner,
+  options: PhaseOptions = {},
 ): Promise<PhaseWrites | undefined> {
   if (state.kind === 'key') return planKeyPhase(host, scan, state, phase, next);
   if (phase === 'trust') {
     if (!next?.cert) throw new Error(`the trust phase of ${state.ca} needs the new CA certificate`);
-    return planTrust(host, scan, state, { cert: next.cert, key: next.key });
+    return planTrust(host, scan, state, { cert: next.cert, key: next.key }, options);
   }
   if (phase === 'issue') return planIssue(host, scan, state);
   return planFinish(host, scan, state);

@@ -42,6 +42,13 @@ export interface PhaseWrites {
   changes: { name: string }[];
   /** Components to restart although none of their certificates changed: they read a changed bundle only at start. */
   restart: Component[];
+  /** Only the first step of the phase: it continues, planned again, once this step is in service (what it waits for). */
+  partial?: string;
+}
+
+/** How a phase is planned: with signerFirst (the phase's restarts are done between steps), a signer moves first. */
+export interface PhaseOptions {
+  signerFirst?: boolean;
 }
 
 export const withSuffix = (path: string, suffix: string) => path.replace(/(\.[A-Za-z]+)?$/, (ext) => `${suffix}${ext}`);

@@ -43,58 +43,77 @@ export async function notRestartable(host: Host, restart: Component[], kubeconfi
 }
 
 /** The exit code of the phase: 0 done (or nothing to do), 1 verify found something old or a restart failed. */
-export function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number> {
-  return withNodeLock(host, async () => {
-    await repairNode(host, { unpark: o.restart !== undefined, log: o.log });
-    const scan = await scanNode(host, o.scan);
-    if (o.ca === 'ca' && scan.role === 'worker') return rotateWorkerFiles(host, scan, o);
-    const state = await rotationState(host, scan, o.ca);
-    if (o.phase === 'verify') {
-      const old = stillOld(state);
-      for (const line of old) o.log(`still old: ${line}`);
-      if (old.length === 0) o.log(`${o.ca} on ${host.name}: ${describeStage(state)}; every leaf is signed by the CA that signs now`);
-      return old.length ? 1 : 0;
-    }
-    let next: NewSigner | undefined;
-    let made = false;
-    if (o.phase === 'trust') {
-      next = await waitingSigner(host, state);
-      if (next && o.newCa && signerId(next) !== signerId(o.newCa))
-        throw new KpkiError(
-          `another new ${o.ca} already waits in ${state.files.nextKeyPath}: continue with it (leave out --new-ca-cert/--new-ca-key) or remove it`,
-          { path: state.files.nextKeyPath },
-        );
-      const unfit = !next && o.newCa ? unfitSigner(state, o.newCa) : undefined;
-      if (unfit) throw new KpkiError(`the new ${o.ca === 'sa' ? 'key' : 'CA'} given cannot replace ${o.ca}: ${unfit}`);
-      made = !next && !o.newCa;
-      next ??= o.newCa ?? (await madeSigner([state])).signer;
-    }
-    if (o.phase === 'finish' && state.kind === 'key') {
-      const wait = await tokenOverlapProblem(host, state, o.tokenOverlapMs ?? TOKEN_OVERLAP_MS);
-      if (wait) throw new KpkiError(`refusing to drop the old service-account key yet: ${wait}`);
-    }
-    const planned = await planPhase(host, scan, state, o.phase, next);
-    if (!planned) {
-      o.log(`${o.ca} ${o.phase} on ${host.name}: nothing to do (${describeStage(state)})`);
-      return 0;
-    }
-    if (o.restart) {
-      const unmanaged = await notRestartable(host, planned.restart, o.scan.kubeconfigDir);
-      if (unmanaged.length)
-        throw new KpkiError(
-          `${unmanaged.join(', ')} must restart to read the changed ${o.ca} file but does not run as a static pod here (a systemd service?): leave out --restart and restart it yourself`,
-        );
-    }
-    const stop = await o.review(planned, describeStage(state));
-    if (stop !== undefined) return stop;
-    if (made && next) {
-      await o.madeCa?.(next);
-      o.log(
-        `The new ${o.ca} was made here: every other control-plane node must get this same ${o.ca === 'sa' ? 'key (--save-ca here, then --new-ca-key there)' : 'CA (--save-ca here, then --new-ca-cert/--new-ca-key there)'}, or rotate the whole cluster with -i.`,
+export async function rotateCaOnNode(host: Host, o: RotateNodeOptions): Promise<number> {
+  let carried: Carried = {};
+  for (;;) {
+    const step = await withNodeLock(host, () => rotateStep(host, o, carried));
+    if (typeof step === 'number') return step;
+    carried = step; // the first step of the phase is in service: the rest, planned again from the files
+  }
+}
+
+/** The new CA a first step (the signer to its own file) planned with, for the rest of the phase; made here or not. */
+interface Carried {
+  next?: NewSigner;
+  made?: boolean;
+}
+
+async function rotateStep(host: Host, o: RotateNodeOptions, carried: Carried): Promise<number | Carried> {
+  await repairNode(host, { unpark: o.restart !== undefined, log: o.log });
+  const scan = await scanNode(host, o.scan);
+  if (o.ca === 'ca' && scan.role === 'worker') return rotateWorkerFiles(host, scan, o);
+  const state = await rotationState(host, scan, o.ca);
+  if (o.phase === 'verify') {
+    const old = stillOld(state);
+    for (const line of old) o.log(`still old: ${line}`);
+    if (old.length === 0) o.log(`${o.ca} on ${host.name}: ${describeStage(state)}; every leaf is signed by the CA that signs now`);
+    return old.length ? 1 : 0;
+  }
+  let next: NewSigner | undefined = carried.next;
+  let made = carried.made ?? false;
+  if (o.phase === 'trust' && !next) {
+    next = await waitingSigner(host, state);
+    if (next && o.newCa && signerId(next) !== signerId(o.newCa))
+      throw new KpkiError(
+        `another new ${o.ca} already waits in ${state.files.nextKeyPath}: continue with it (leave out --new-ca-cert/--new-ca-key) or remove it`,
+        { path: state.files.nextKeyPath },
       );
-    }
-    return applyPhase(host, planned, o);
-  });
+    const unfit = !next && o.newCa ? unfitSigner(state, o.newCa) : undefined;
+    if (unfit) throw new KpkiError(`the new ${o.ca === 'sa' ? 'key' : 'CA'} given cannot replace ${o.ca}: ${unfit}`);
+    made = !next && !o.newCa;
+    next ??= o.newCa ?? (await madeSigner([state])).signer;
+  }
+  if (o.phase === 'finish' && state.kind === 'key') {
+    const wait = await tokenOverlapProblem(host, state, o.tokenOverlapMs ?? TOKEN_OVERLAP_MS);
+    if (wait) throw new KpkiError(`refusing to drop the old service-account key yet: ${wait}`);
+  }
+  // (with --restart, a signer moves to its own file and restarts before its CA file becomes a bundle)
+  const planned = await planPhase(host, scan, state, o.phase, next, { signerFirst: o.restart !== undefined });
+  if (!planned) {
+    o.log(`${o.ca} ${o.phase} on ${host.name}: nothing to do (${describeStage(state)})`);
+    return 0;
+  }
+  if (o.restart) {
+    const unmanaged = await notRestartable(host, planned.restart, o.scan.kubeconfigDir);
+    if (unmanaged.length)
+      throw new KpkiError(
+        `${unmanaged.join(', ')} must restart to read the changed ${o.ca} file but does not run as a static pod here (a systemd service?): leave out --restart and restart it yourself`,
+      );
+  }
+  const stop = await o.review(planned, describeStage(state));
+  if (stop !== undefined) return stop;
+  if (planned.partial) {
+    o.log(`${o.ca} ${o.phase} on ${host.name}, first step: ${planned.partial}`);
+    const code = await applyPhase(host, planned, o);
+    return code === 0 ? { next, made } : code;
+  }
+  if (made && next) {
+    await o.madeCa?.(next);
+    o.log(
+      `The new ${o.ca} was made here: every other control-plane node must get this same ${o.ca === 'sa' ? 'key (--save-ca here, then --new-ca-key there)' : 'CA (--save-ca here, then --new-ca-cert/--new-ca-key there)'}, or rotate the whole cluster with -i.`,
+    );
+  }
+  return applyPhase(host, planned, o);
 }
 
 /** Writes a reviewed phase with a backup; brings it into service (--restart) or says what to restart. */

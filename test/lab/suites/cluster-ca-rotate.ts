@@ -1,7 +1,8 @@
 // kpki ca rotate -i --ca ca on the running 3 + 1 lab under load. The cluster CA is trusted everywhere: kube-apiserver's
 // --client-ca-file (the stand-in reloads it on change, as kube-apiserver does), the controller-manager's --root-ca-file
 // (published as kube-root-ca.crt, read at start), every kubeconfig's CA data, the kubelets (kubelet.conf's CA is read
-// at start by the stand-in, as the kubelet builds its client once). The controller-manager stand-in exits when
+// at start by the stand-in, as the kubelet builds its client once; its clientCAFile too, which a client of the
+// kubelets through kube-apiserver's node proxy exercises under load). The controller-manager stand-in exits when
 // --cluster-signing-cert-file holds anything but one certificate, as the real one does. The load's clients follow
 // admin.conf on the first node (a kubeconfig kept up to date); the load-balanced one must see zero failures. Runs last:
 // every suite before it works with the lab's first CA.
@@ -44,20 +45,23 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
     const run = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--yes', ...args]);
     return { status: run.status, out: run.stdout + run.stderr };
   };
-  const { value: runs, report } = await underLoad(async () => {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const trust = await rotate(['--phase', 'trust']);
-    // the worker loses its trust in the new CA (its files as before the rotation, its kubelet not restarted):
-    // issue must refuse, nothing written anywhere; the rest of the rotation then continues with the worker
-    const trusted = workerFiles.map((f) => w1.read(f));
-    for (const [i, f] of workerFiles.entries()) writeFileSync(w1.path(f), original[i]);
-    const before = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
-    const refused = await rotate(['--phase', 'issue']);
-    const after = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
-    const rest = await rotate(['--phase', 'all']);
-    await cluster.waitHealthy(90_000);
-    return { trust, trusted, refused, unchanged: after.every((h, i) => h === before[i]), rest };
-  });
+  const { value: runs, report } = await underLoad(
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const trust = await rotate(['--phase', 'trust']);
+      // the worker loses its trust in the new CA (its files as before the rotation, its kubelet not restarted):
+      // issue must refuse, nothing written anywhere; the rest of the rotation then continues with the worker
+      const trusted = workerFiles.map((f) => w1.read(f));
+      for (const [i, f] of workerFiles.entries()) writeFileSync(w1.path(f), original[i]);
+      const before = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
+      const refused = await rotate(['--phase', 'issue']);
+      const after = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
+      const rest = await rotate(['--phase', 'all']);
+      await cluster.waitHealthy(90_000);
+      return { trust, trusted, refused, unchanged: after.every((h, i) => h === before[i]), rest };
+    },
+    { kubeletProxy: { nodes: cluster.nodes.map((n) => n.name) } },
+  );
   console.log(`ca rotate ca: ${summarize(report)}`);
   const { trust, trusted, refused: notYet, unchanged, rest: r } = runs;
   assert.equal(trust.status, 0, trust.out);
@@ -76,6 +80,14 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   );
   assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
   assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
+  // kube-apiserver → kubelets (node proxy, kubectl logs): every kubelet trusted apiserver-kubelet-client throughout
+  const kubelets = report.kubeletProxy!;
+  assert.ok(kubelets.ok > 0, 'the kubelet client ran');
+  assert.equal(
+    kubelets.unauthorized + kubelets.otherErrors,
+    0,
+    `no kubelet refused kube-apiserver: ${JSON.stringify(report.failures.filter((f) => f.client.startsWith('kubelet')).slice(0, 5))}`,
+  );
 
   const newCa = cp1.read('/etc/kubernetes/pki/ca.crt');
   assert.notDeepEqual(newCa, oldCa);
@@ -130,6 +142,10 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   const nodes = await kubectl(admin, ['get', 'nodes', '-o', 'name']);
   assert.equal(nodes.code, 0, nodes.out);
   assert.equal(nodes.stdout.trim().split('\n').length, 4, nodes.out);
+  for (const node of cluster.nodes) {
+    const proxied = await kubectl(admin, ['get', '--raw', `/api/v1/nodes/${node.name}/proxy/healthz`]);
+    assert.equal(proxied.stdout.trim(), 'ok', `${node.name}'s kubelet through node proxy: ${proxied.out}`);
+  }
   const old = tempFile(oldAdmin);
   const untrusted = await kubectl(old, ['get', 'nodes']);
   assert.notEqual(untrusted.code, 0);

@@ -9,6 +9,7 @@ import type { LabNode } from '../../../lab/lab.js';
 import { etcdHealth } from '../../../lab/health.js';
 import { Load, summarize } from '../../../lab/load.js';
 import { measureRestart } from '../../../lab/restarts.js';
+import { RESTART_REQUEST } from '../../../lab/standins/kubelet.js';
 import { apiUrl, etcdctl, eventually, kubectl, sha256 } from '../../helpers/lab-tools.js';
 import { admin, lab, skip } from './shared.js';
 
@@ -160,6 +161,42 @@ test('nodes shaped like systemd nodes: /run/systemd/system, and `systemctl resta
   );
   // the host itself is not made to look like a systemd machine
   assert.equal(lstatSync('/run/systemd/system', { throwIfNoEntry: false }), undefined);
+});
+
+test('kubelet API: kubectl reaches a kubelet through node proxy with apiserver-kubelet-client; the kubelet reads clientCAFile only at start', {
+  skip,
+}, async () => {
+  const worker = lab().workers[0];
+  const cp1 = lab().node(1);
+  const restarts = () => (JSON.parse(readFileSync(join(worker.dir, 'kubelet-status.json'), 'utf8')).restarts?.count ?? 0) as number;
+  const restartKubelet = async () => {
+    const before = restarts();
+    writeFileSync(worker.path(RESTART_REQUEST), ''); // what the lab's `systemctl restart kubelet` does
+    await eventually(
+      'the kubelet restarted',
+      async () => restarts(),
+      (n) => n === before + 1,
+      10_000,
+    );
+  };
+  const proxy = () => kubectl(admin(cp1), ['get', '--raw', `/api/v1/nodes/${worker.name}/proxy/pods`], apiUrl(cp1));
+  const ok = await proxy();
+  assert.equal(ok.code, 0, ok.out);
+  assert.equal(JSON.parse(ok.out).node, worker.name);
+  // the worker's clientCAFile (/etc/kubernetes/pki/ca.crt) now names another CA: nothing changes until a restart
+  const restore = keep(worker, '/etc/kubernetes/pki/ca.crt');
+  try {
+    writeFileSync(worker.path('/etc/kubernetes/pki/ca.crt'), cp1.read('/etc/kubernetes/pki/front-proxy-ca.crt'));
+    assert.equal((await proxy()).code, 0, 'read at start: the running kubelet still trusts the cluster CA');
+    await restartKubelet();
+    const refused = await eventually('the kubelet refusing the apiserver', proxy, (r) => r.code !== 0);
+    // the kubelet's 401, passed through by kube-apiserver: kubectl asks for credentials, as for `kubectl logs`
+    assert.match(refused.out, /You must be logged in to the server/);
+  } finally {
+    restore();
+    await restartKubelet(); // (also after a failure: later suites need the worker's kubelet trusting the cluster CA)
+  }
+  await eventually('the kubelet answering again', proxy, (r) => r.code === 0);
 });
 
 test('an expired apiserver certificate on one node: kubectl fails with the x509 expiry error there only', { skip }, async () => {
