@@ -1,5 +1,6 @@
 // kpki ca plan and kpki ca rotate. plan: the blast radius of rotating a CA (files on the nodes, the API's objects, what people must handle),
 // before anything changes. Read-only, on one node (--root or this machine) or the whole cluster (-i).
+import type { RolloutReport } from '../cluster/outcome.js';
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { Phase, PHASES, ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
@@ -99,8 +100,10 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
   if (!globals.inventory) return rotateHere(globals, opts, phases as Phase[], newCa);
   const { runClusterOperation } = await import('./renew-cluster.js');
   const { rotateCaPhase } = await import('../cluster/ca-rotate.js');
+  const { mergeSteps } = await import('../cluster/outcome.js');
   const flags = { ...opts, maxUnavailable: '1' };
   const again = new Set<Phase>();
+  let earlierStep: RolloutReport | undefined;
   for (let i = 0; i < phases.length; i++) {
     const phase = phases[i] as Phase;
     let result: string | undefined;
@@ -117,6 +120,8 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
         dryRun: Boolean(opts.dryRun),
         resume: Boolean(opts.resume),
       });
+      if (earlierStep) outcome.report = mergeSteps(earlierStep, outcome.report);
+      earlierStep = outcome.report.result === 'continues' ? outcome.report : undefined;
       result = outcome.report.result;
       return outcome;
     });

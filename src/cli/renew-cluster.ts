@@ -102,6 +102,8 @@ export async function runClusterOperation(
     maxUnavailable,
   });
   live?.stop();
+  // (a phase that continues is reported once, both steps in one report, when it has run again)
+  if (report.result === 'continues') return code;
   if (report.result !== 'dry-run' && report.result !== 'nothing-to-do') out.write(`\n${renderRolloutReport(report)}`);
   if (flags.report) writeFileSync(flags.report, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o644 });
   if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -186,3 +186,26 @@ export function startOperation(
     },
   };
 }
+
+/**
+ * One report for a phase run in two steps (result `continues`, then the phase again): each node's changes, restarts
+ * and gates of both steps, the second's outcome unless only the first changed the node.
+ */
+export function mergeSteps(first: RolloutReport, second: RolloutReport): RolloutReport {
+  const nodes = second.nodes.map((n) => {
+    const earlier = first.nodes.find((e) => e.node === n.node);
+    if (!earlier) return n;
+    return {
+      ...n,
+      outcome: n.outcome === 'unchanged' && earlier.outcome === 'renewed' ? earlier.outcome : n.outcome,
+      startedAt: earlier.startedAt ?? n.startedAt,
+      durationMs: earlier.durationMs === undefined ? n.durationMs : earlier.durationMs + (n.durationMs ?? 0),
+      backup: n.backup ?? earlier.backup,
+      certificates: [...earlier.certificates, ...n.certificates],
+      gates: [...(earlier.gates ?? []), ...(n.gates ?? [])],
+      reloaded: [...earlier.reloaded, ...n.reloaded],
+      restarted: [...earlier.restarted, ...n.restarted],
+    };
+  });
+  return { ...second, startedAt: first.startedAt, nodes, messages: [...first.messages, ...second.messages] };
+}

@@ -41,6 +41,7 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   const [w1] = cluster.workers;
   const workerFiles = ['/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/kubelet.conf'];
   const original = workerFiles.map((f) => w1.read(f));
+  const trustReport = join(cluster.dir, 'ca-trust-report.json');
   const rotate = async (args: string[]) => {
     const run = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--yes', ...args]);
     return { status: run.status, out: run.stdout + run.stderr };
@@ -48,7 +49,7 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   const { value: runs, report } = await underLoad(
     async () => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const trust = await rotate(['--phase', 'trust']);
+      const trust = await rotate(['--phase', 'trust', '--report', trustReport]);
       // the worker loses its trust in the new CA (its files as before the rotation, its kubelet not restarted):
       // issue must refuse, nothing written anywhere; the rest of the rotation then continues with the worker
       const trusted = workerFiles.map((f) => w1.read(f));
@@ -66,6 +67,12 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   const { trust, trusted, refused: notYet, unchanged, rest: r } = runs;
   assert.equal(trust.status, 0, trust.out);
   assert.match(trust.out, /ca trust phase complete on 3 control-plane node\(s\) and 1 worker\(s\)/, trust.out);
+  // two steps: every controller-manager signs from its own file, restarted, before ca.crt becomes a bundle; one report
+  assert.match(trust.out, /ca trust: first step done on 3 control-plane node\(s\), every node healthy; the trust phase continues/);
+  const trustJson = JSON.parse(readFileSync(trustReport, 'utf8'));
+  assert.equal(trustJson.result, 'complete');
+  for (const node of trustJson.nodes.filter((n: { role: string }) => n.role === 'control-plane'))
+    assert.equal(node.restarted.filter((c: string) => c === 'kube-controller-manager').length, 2, JSON.stringify(node));
   assert.equal(pemCount(trusted[0]), 2, 'the worker trusted old + new after trust');
   assert.equal(notYet.status, 1, notYet.out);
   assert.match(notYet.out, /Refusing the issue phase of ca: lab-w1 do\(es\) not trust the new CA yet/);
