@@ -262,7 +262,14 @@ async function writePhase(
     for (const m of members) await clearRolloutJournal(m.host);
     return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: every node is done with this phase.`);
   }
-  if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
+  if (o.dryRun)
+    return op.finish(
+      0,
+      'dry-run',
+      partial
+        ? `(dry run: nothing was changed; that is the ${phase} phase's first step: the rest is planned once it has run)`
+        : '(dry run: nothing was changed)',
+    );
   if (!resumed) {
     const problems = await preflightProblems(all, o.scan);
     if (problems.length)

@@ -49,6 +49,9 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   const { value: runs, report } = await underLoad(
     async () => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
+      const untouched = controlPlaneHashes();
+      const dry = await rotate(['--phase', 'trust', '--dry-run']);
+      const dryUnchanged = controlPlaneHashes().every((h, i) => h === untouched[i]);
       const trust = await rotate(['--phase', 'trust', '--report', trustReport]);
       // the worker loses its trust in the new CA (its files as before the rotation, its kubelet not restarted):
       // issue must refuse, nothing written anywhere; the rest of the rotation then continues with the worker
@@ -59,12 +62,15 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
       const after = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
       const rest = await rotate(['--phase', 'all']);
       await cluster.waitHealthy(90_000);
-      return { trust, trusted, refused, unchanged: after.every((h, i) => h === before[i]), rest };
+      return { dry, dryUnchanged, trust, trusted, refused, unchanged: after.every((h, i) => h === before[i]), rest };
     },
     { kubeletProxy: { nodes: cluster.nodes.map((n) => n.name) } },
   );
   console.log(`ca rotate ca: ${summarize(report)}`);
-  const { trust, trusted, refused: notYet, unchanged, rest: r } = runs;
+  const { dry, dryUnchanged, trust, trusted, refused: notYet, unchanged, rest: r } = runs;
+  assert.equal(dry.status, 0, dry.out);
+  assert.match(dry.out, /dry run: nothing was changed; that is the trust phase's first step: the rest is planned once it has run/);
+  assert.ok(dryUnchanged, 'the dry run wrote nothing');
   assert.equal(trust.status, 0, trust.out);
   assert.match(trust.out, /ca trust phase complete on 3 control-plane node\(s\) and 1 worker\(s\)/, trust.out);
   // two steps: every controller-manager signs from its own file, restarted, before ca.crt becomes a bundle; one report
