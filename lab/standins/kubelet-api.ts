@@ -26,7 +26,7 @@ interface KubeletTls {
 }
 
 /** The files the kubelet serves and authenticates with, as its config names them (relative paths: to the config). */
-export function kubeletTls(): KubeletTls {
+function kubeletTls(): KubeletTls {
   const config = parse(readFileSync(CONFIG, 'utf8')) ?? {};
   const at = (p: string) => posix.resolve(posix.dirname(CONFIG), p);
   const bootstrap = config.serverTLSBootstrap === true ? `${PKI}/kubelet-server-current.pem` : undefined;

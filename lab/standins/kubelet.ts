@@ -97,19 +97,18 @@ export class Kubelet {
     await this.listen();
   }
 
+  /** /healthz and /pods, on the plain healthz port and (authenticated) on the kubelet API's. */
+  private readonly answer = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (req.url === '/healthz') res.writeHead(200).end('ok');
+    else if (req.url === '/pods') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.report()));
+    else res.writeHead(404).end();
+  };
+
   private async listen(): Promise<void> {
-    this.server = http.createServer((req, res) => {
-      if (req.url === '/healthz') res.writeHead(200).end('ok');
-      else if (req.url === '/pods') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.report()));
-      else res.writeHead(404).end();
-    });
+    this.server = http.createServer(this.answer);
     await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(10248, this.config.address, () => resolve()));
     try {
-      this.api = await serveKubeletApi(this.config.address, (req, res) => {
-        if (req.url === '/healthz') res.writeHead(200).end('ok');
-        else if (req.url === '/pods') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.report()));
-        else res.writeHead(404).end();
-      });
+      this.api = await serveKubeletApi(this.config.address, this.answer);
     } catch (err) {
       log('kubelet', `not serving the kubelet API on :10250: ${(err as Error).message}`);
     }

@@ -158,12 +158,13 @@ export async function planTrust(
   const signingHere = trust.signing.filter((p) => p.path === state.files.certPath);
   const signer = `${state.ca} signer (one certificate)`;
   const moves = signingHere.length ? await signerMoves(host, signingHere, signingPathOf(state)) : [];
-  const signerWrites = async () => [await bundleWrite(host, signingPathOf(state), [state.certs[0]], signer), ...moves];
+  // the signer's own file (the CA that signs now, alone) and the flags moved to it
+  const signerWrites = signingHere.length ? [await bundleWrite(host, signingPathOf(state), [state.certs[0]], signer), ...moves] : [];
   if (moves.length && options.signerFirst)
     // A running signer watches its file and stops signing when it turns into a bundle, and the kubelet takes a while
     // to restart it with a changed flag: it runs with its own file before the CA file becomes old + new.
     return {
-      writes: await signerWrites(),
+      writes: signerWrites,
       changes: [{ name: signer }],
       restart: trust.signers,
       partial: `${trust.signers.join(', ')} to sign from ${signingPathOf(state)} before ${state.files.certPath} trusts old + new`,
@@ -179,7 +180,7 @@ export async function planTrust(
   if (!state.certs.some((c) => samePair(c, next.cert)))
     writes.push(await bundleWrite(host, state.files.certPath, [...state.certs, next.cert], name));
   // (files only, nothing restarted between: first the signer's own file and its flag, then the bundle)
-  if (signingHere.length) writes.unshift(...(await signerWrites()));
+  writes.unshift(...signerWrites);
   for (const place of trust.others) {
     const held = await heldAt(host, place);
     if (!held.some((c) => samePair(c, next.cert))) writes.push(await placeWrite(host, place, [...held, next.cert], name));
