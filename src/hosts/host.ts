@@ -24,6 +24,14 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** A file's new content, written and flushed beside it under a temp name, not yet in place. */
+export interface StagedFile {
+  /** Renames it over the target (atomic). The rename is durable once the directory is synced (Host.syncDirs). */
+  commit(): Promise<void>;
+  /** Removes the temp file (when a transaction gives up before committing it). */
+  discard(): Promise<void>;
+}
+
 export interface HostLock {
   release(): Promise<void>;
 }
@@ -49,6 +57,13 @@ export interface Host {
    * is written at most 0600 (secret-modes.ts), whatever mode is asked.
    */
   writeFileAtomic(path: string, data: Buffer | string, options: WriteOptions): Promise<void>;
+  /**
+   * writeFileAtomic's first half: the temp file written and fsynced, and its commit (the rename) for later. A
+   * transaction stages all its files at once (the fsyncs overlap), then commits them in its own order.
+   */
+  stageFile(path: string, data: Buffer | string, options: WriteOptions): Promise<StagedFile>;
+  /** fsync of directories: makes the renames committed in them durable (once per directory, after a transaction's). */
+  syncDirs(dirs: string[]): Promise<void>;
   /** Replaces (or creates) a symlink atomically. */
   symlinkAtomic(path: string, target: string): Promise<void>;
   remove(path: string): Promise<void>;

@@ -14,11 +14,24 @@ import {
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, MAX_READ_BYTES, tooLarge, WriteOptions } from './host.js';
+import {
+  ExecResult,
+  FileInfo,
+  followSymlinks,
+  Host,
+  HostLock,
+  LockHeldError,
+  MAX_READ_BYTES,
+  StagedFile,
+  tooLarge,
+  WriteOptions,
+} from './host.js';
 import { writeMode } from './secret-modes.js';
 
 /** Test hook: lets crash tests fill the disk at a chosen write. */
 const FAIL_WRITE = process.env.KPKI_TEST_FAIL_WRITE;
+/** Test hook: a file whose rename into place fails (after others of its transaction are in place). */
+const FAIL_RENAME = process.env.KPKI_TEST_FAIL_RENAME;
 
 export class LocalHost implements Host {
   readonly root: string;
@@ -150,6 +163,15 @@ export class LocalHost implements Host {
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, asked: WriteOptions): Promise<void> {
+    await (await this.stageFile(path, data, asked)).commit();
+    await this.syncDirs([posix.dirname(path)]);
+  }
+
+  async syncDirs(dirs: string[]): Promise<void> {
+    await Promise.all(dirs.map(async (dir) => syncDir(await this.inRoot(dir))));
+  }
+
+  async stageFile(path: string, data: Buffer | string, asked: WriteOptions): Promise<StagedFile> {
     const options = { ...asked, mode: writeMode(data, asked.mode) };
     const target = await this.inRoot(path, false);
     const temp = join(dirname(target), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
@@ -170,13 +192,20 @@ export class LocalHost implements Host {
       throw err;
     }
     await handle.close();
-    try {
-      await fs.rename(temp, target);
-    } catch (err) {
-      await fs.rm(temp, { force: true });
-      throw err;
-    }
-    await syncDir(dirname(target));
+    const discard = () => fs.rm(temp, { force: true });
+    return {
+      discard,
+      commit: async () => {
+        try {
+          if (FAIL_RENAME && path.endsWith(FAIL_RENAME) && !path.startsWith('/var/lib/kpki/'))
+            throw Object.assign(new Error(`EIO: i/o error, rename '${temp}'`), { code: 'EIO' });
+          await fs.rename(temp, target);
+        } catch (err) {
+          await discard();
+          throw err;
+        }
+      },
+    };
   }
 
   async symlinkAtomic(path: string, target: string): Promise<void> {

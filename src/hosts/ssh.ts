@@ -8,7 +8,18 @@ import { randomBytes } from 'node:crypto';
 import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ssh2';
 import { KpkiError, UsageError } from '../errors.js';
 import { checkHostKey, knownHostsName } from './known-hosts.js';
-import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, MAX_READ_BYTES, tooLarge, WriteOptions } from './host.js';
+import {
+  ExecResult,
+  FileInfo,
+  followSymlinks,
+  Host,
+  HostLock,
+  LockHeldError,
+  MAX_READ_BYTES,
+  StagedFile,
+  tooLarge,
+  WriteOptions,
+} from './host.js';
 import { findRelay, openRelay, RelayProgram } from './relay.js';
 import { writeMode } from './secret-modes.js';
 
@@ -434,9 +445,22 @@ export class SshHost implements Host {
   }
 
   async writeFileAtomic(path: string, data: Buffer | string, asked: WriteOptions): Promise<void> {
+    // (SFTP cannot fsync a directory: a single write's rename is left to the node's own flush; transactions
+    // sync their directories once with syncDirs)
+    await (await this.stageFile(path, data, asked)).commit();
+  }
+
+  async syncDirs(dirs: string[]): Promise<void> {
+    if (dirs.length) await this.must(['sync', '--', ...dirs]);
+  }
+
+  async stageFile(path: string, data: Buffer | string, asked: WriteOptions): Promise<StagedFile> {
     const options = { ...asked, mode: writeMode(data, asked.mode) };
     const temp = posix.join(posix.dirname(path), `.${posix.basename(path)}.kpki-${randomBytes(4).toString('hex')}.tmp`);
     const sftp = this.sftp;
+    const discard = async () => {
+      await this.run(['rm', '-f', '--', temp]);
+    };
     const handle = await promisify<Buffer>((cb) => sftp.open(temp, 'wx', { mode: options.mode }, cb));
     try {
       const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
@@ -452,14 +476,18 @@ export class SshHost implements Host {
       await promisify<void>((cb) => sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
     } catch (err) {
       await promisify<void>((cb) => sftp.close(handle, (e) => cb(e, undefined))).catch(() => undefined);
-      await this.run(['rm', '-f', '--', temp]);
+      await discard();
       throw err;
     }
     await promisify<void>((cb) => sftp.close(handle, (err) => cb(err, undefined)));
-    await this.rename(temp, path).catch(async (err) => {
-      await this.run(['rm', '-f', '--', temp]);
-      throw err;
-    });
+    return {
+      discard,
+      commit: () =>
+        this.rename(temp, path).catch(async (err) => {
+          await discard();
+          throw err;
+        }),
+    };
   }
 
   async symlinkAtomic(path: string, target: string): Promise<void> {

@@ -6,6 +6,10 @@ import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../errors.js';
 import { writeMode } from '../hosts/secret-modes.js';
 import type { FileWrite } from './materialize.js';
+import { mapLimit } from '../util/parallel.js';
+
+/** Files copied at once (see util/parallel.ts). */
+const COPY_AT_ONCE = 8;
 
 export const STATE_DIR = '/var/lib/kpki';
 export const BACKUP_DIR = `${STATE_DIR}/backups`;
@@ -45,27 +49,35 @@ export async function createBackup(host: Host, paths: string[], reason: string):
   const id = newBackupId();
   await host.mkdirp(STATE_DIR, 0o700);
   await host.mkdirp(posix.join(BACKUP_DIR, id), 0o700);
-  const files: BackupFile[] = [];
+  // what each path is (a symlink brings the file it points at along), then every file's copy at once: their fsyncs
+  // overlap
   const queue = [...new Set(paths)];
-  for (let i = 0; i < queue.length; i++) {
-    const path = queue[i];
+  const found = await mapLimit(queue, COPY_AT_ONCE, async (path) => {
     const info = await host.stat(path);
-    if (!info) {
-      files.push({ path, type: 'absent' });
-      continue;
+    const target = info?.type === 'symlink' ? await host.resolve(path).catch(() => undefined) : undefined;
+    return { path, info, target: target && target !== path && (await host.stat(target))?.type === 'file' ? target : undefined };
+  });
+  for (const { target } of [...found]) {
+    if (target && !queue.includes(target)) {
+      queue.push(target);
+      found.push({ path: target, info: await host.stat(target), target: undefined });
     }
-    if (info.type === 'symlink') {
-      files.push({ path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid });
-      // the file it points at too: restoring the link later must find it, whatever happened to it meanwhile
-      const target = await host.resolve(path).catch(() => undefined);
-      if (target && target !== path && !queue.includes(target) && (await host.stat(target))?.type === 'file') queue.push(target);
-      continue;
-    }
-    const data = await host.readFile(path, { maxBytes: info.size });
-    await host.mkdirp(posix.dirname(storedPath(id, path)), 0o700);
-    await host.writeFileAtomic(storedPath(id, path), data, { mode: 0o600 });
-    files.push({ path, type: 'file', sha256: sha256(data), mode: info.mode, uid: info.uid, gid: info.gid });
   }
+  const copied = found.filter((f) => f.info && f.info.type !== 'symlink');
+  for (const dir of new Set(copied.map((f) => posix.dirname(storedPath(id, f.path))))) await host.mkdirp(dir, 0o700);
+  const hashes = await mapLimit(copied, COPY_AT_ONCE, async ({ path, info }) => {
+    const data = await host.readFile(path, { maxBytes: info!.size });
+    await (await host.stageFile(storedPath(id, path), data, { mode: 0o600 })).commit();
+    return sha256(data);
+  });
+  // every copy durable before the manifest that makes the backup count
+  await host.syncDirs([...new Set(copied.map((f) => posix.dirname(storedPath(id, f.path))))]);
+  const files: BackupFile[] = found.map(({ path, info }) => {
+    if (!info) return { path, type: 'absent' };
+    // restoring the link later must find the file it points at, whatever happened to it meanwhile: it is stored too
+    if (info.type === 'symlink') return { path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid };
+    return { path, type: 'file', sha256: hashes[copied.findIndex((f) => f.path === path)], mode: info.mode, uid: info.uid, gid: info.gid };
+  });
   const manifest: BackupManifest = { id, createdAt: new Date().toISOString(), node: host.name, reason, files };
   await host.writeFileAtomic(posix.join(BACKUP_DIR, id, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
   return manifest;

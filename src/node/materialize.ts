@@ -35,10 +35,15 @@ export const KUBECONFIG_MODE = 0o600;
 
 export async function materialize(host: Host, inventory: NodeScan, plan: RenewalPlan): Promise<FileWrite[]> {
   // every new key at once (the kubelet's serving certificate needs two): key generation is most of a renewal's time,
-  // and the machine's cores make them fastest all together
-  // (the X.509 library loads meanwhile: the cores make keys, the main thread compiles it)
-  const [keys, issue] = await Promise.all([Promise.all(plan.items.map((item) => newKeys(inventory, item))), import('../pki/issue.js')]);
-  const issued = await Promise.all(plan.items.map((item, i) => issueFor(issue, inventory, item, keys[i])));
+  // and the machine's cores make them fastest all together. Each certificate is signed as soon as its key is there,
+  // while the cores still make the others (and the X.509 library loads meanwhile, before the first key is done).
+  const issuing = import('../pki/issue.js');
+  const issued = await Promise.all(
+    plan.items.map(async (item) => {
+      const keys = await newKeys(inventory, item);
+      return issueFor(await issuing, inventory, item, keys);
+    }),
+  );
   for (const i of issued) checkIssued(i.item, i.cert, i.signer, i.extensions, i.key, i.subject);
   const writes: FileWrite[] = [];
   for (const { item, entry, certPem, keyPem } of issued) {

@@ -166,6 +166,15 @@ test('disk full during a write (ENOSPC injected at the apiserver certificate)', 
   assert.match(stderr, /restored from backup/);
 });
 
+test('a rename fails after the files before it are in place (super-admin.conf, the last): all restored, no temp file left', () => {
+  // every file is staged (written and flushed) first and then renamed in order: this failure comes after twelve
+  // certificates were already put in place, and the staged files not yet renamed must be removed too
+  const root = fresh();
+  const stderr = expectRefusal(root, 'super-admin.conf', ['renew', 'all', '--yes'], { KPKI_TEST_FAIL_RENAME: 'super-admin.conf' });
+  assert.match(stderr, /EIO/);
+  assert.match(stderr, /restored from backup/);
+});
+
 test('a second run while the lock is held fails clearly', () => {
   const root = fresh();
   mkdirSync(join(root, 'var/lib/kpki'), { recursive: true });
