@@ -246,9 +246,10 @@ async function writePhase(
   const { work, refusals, partial: planned } = await planNodes(op, members, phase, next?.pair);
   if (refusals.length)
     return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
-  // A first step (the signer to its own file): the new CA is not written in it, so it is neither told nor saved; a
-  // resumed trust phase may have left nodes at that step, so it is planned again afterwards too.
-  const partial = planned.length > 0 || (resumed && phase === 'trust' && members.some((m) => m.state.stage === 'single'));
+  // A first step (the cluster CA's signer to its own file): the new CA is not written in it, so it is neither told
+  // nor saved; a resumed trust phase of the cluster CA may have left nodes at that step, so it is planned again
+  // afterwards too (the other CAs have no such step: their trust phase is one write per node)
+  const partial = planned.length > 0 || (resumed && phase === 'trust' && o.ca === 'ca' && members.some((m) => m.state.stage === 'single'));
   if (partial) op.events.log(`First step of the ${phase} phase: ${planned.join('; ') || 'as the interrupted rollout planned it'}`);
   else if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
   for (const m of members.filter((x) => !work.includes(x))) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));

@@ -9,7 +9,7 @@ import { parsePrivateKey } from '../pki/keys.js';
 import { isPrivateKeyType, parsePem } from '../pki/pem.js';
 import { keyFingerprint, publicKeysOf } from '../pki/public-keys.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
-import { BACKUP_DIR, BackupManifest, createBackup, listBackups, readBackup, restoreFiles, STATE_DIR } from './backup.js';
+import { BACKUP_DIR, BackupInProgress, BackupManifest, listBackups, readBackup, restoreFiles, STATE_DIR } from './backup.js';
 import { removeLeftovers } from './leftovers.js';
 import { KpkiError } from '../errors.js';
 import type { FileWrite } from './materialize.js';
@@ -123,11 +123,19 @@ export interface ApplyResult {
 }
 
 /** Writes everything or nothing: on any failure the backup is put back before the error is raised. */
-export async function applyWrites(host: Host, writes: FileWrite[], operation: string): Promise<ApplyResult> {
+export async function applyWrites(
+  host: Host,
+  writes: FileWrite[],
+  operation: string,
+  /** A backup the caller began early (of the files it knew it would write); what it lacks is added here. */
+  begun?: BackupInProgress,
+): Promise<ApplyResult> {
   const paths = writes.map((w) => w.path);
   let backup: BackupManifest;
   try {
-    backup = await createBackup(host, paths, operation);
+    const taking = begun ?? new BackupInProgress(host, operation);
+    await taking.add(paths);
+    backup = await taking.finish();
   } catch (err) {
     throw new KpkiError(`could not take the backup before ${operation}: ${(err as Error).message}; nothing was changed`, {
       hint: 'free disk space under /var/lib/kpki on the node, then run again',

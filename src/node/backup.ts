@@ -46,41 +46,95 @@ function storedPath(id: string, path: string): string {
 }
 
 export async function createBackup(host: Host, paths: string[], reason: string): Promise<BackupManifest> {
-  const id = newBackupId();
-  await host.mkdirp(STATE_DIR, 0o700);
-  await host.mkdirp(posix.join(BACKUP_DIR, id), 0o700);
-  // what each path is (a symlink brings the file it points at along), then every file's copy at once: their fsyncs
-  // overlap
-  const queue = [...new Set(paths)];
-  const found = await mapLimit(queue, COPY_AT_ONCE, async (path) => {
-    const info = await host.stat(path);
-    const target = info?.type === 'symlink' ? await host.resolve(path).catch(() => undefined) : undefined;
-    return { path, info, target: target && target !== path && (await host.stat(target))?.type === 'file' ? target : undefined };
-  });
-  for (const { target } of [...found]) {
-    if (target && !queue.includes(target)) {
-      queue.push(target);
-      found.push({ path: target, info: await host.stat(target), target: undefined });
+  const backup = new BackupInProgress(host, reason);
+  await backup.add(paths);
+  return backup.finish();
+}
+
+/**
+ * A backup being taken: files are copied as their paths become known (a renewal backs up what its plan names while
+ * its keys are made), and the backup counts once finish() writes the manifest.
+ */
+export class BackupInProgress {
+  readonly id = newBackupId();
+  private readonly stored: BackupFile[] = [];
+  /** add() calls run one after another, in the order they were made */
+  private done: Promise<void>;
+
+  constructor(
+    private readonly host: Host,
+    private readonly reason: string,
+  ) {
+    this.done = (async () => {
+      await host.mkdirp(STATE_DIR, 0o700);
+      await host.mkdirp(posix.join(BACKUP_DIR, this.id), 0o700);
+    })();
+  }
+
+  /** Copies the paths not yet in the backup (a symlink brings the file it points at along). */
+  add(paths: string[]): Promise<void> {
+    const next = this.done.then(() => this.copy(paths));
+    this.done = next.catch(() => undefined);
+    return next;
+  }
+
+  async finish(): Promise<BackupManifest> {
+    await this.done;
+    const manifest: BackupManifest = {
+      id: this.id,
+      createdAt: new Date().toISOString(),
+      node: this.host.name,
+      reason: this.reason,
+      files: [...this.stored],
+    };
+    await this.host.writeFileAtomic(posix.join(BACKUP_DIR, this.id, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, {
+      mode: 0o600,
+    });
+    return manifest;
+  }
+
+  /** Removes what was copied (a run that stops before writing anything): no backup without a manifest is left. */
+  async abandon(): Promise<void> {
+    await this.done;
+    await this.host.remove(posix.join(BACKUP_DIR, this.id));
+  }
+
+  private async copy(asked: string[]): Promise<void> {
+    const host = this.host;
+    const known = new Set(this.stored.map((f) => f.path));
+    const queue = [...new Set(asked)].filter((p) => !known.has(p));
+    // what each path is, then every file's copy at once: their fsyncs overlap
+    const found = await mapLimit(queue, COPY_AT_ONCE, async (path) => {
+      const info = await host.stat(path);
+      const target = info?.type === 'symlink' ? await host.resolve(path).catch(() => undefined) : undefined;
+      return { path, info, target: target && target !== path && (await host.stat(target))?.type === 'file' ? target : undefined };
+    });
+    for (const { target } of [...found]) {
+      if (target && !queue.includes(target) && !known.has(target)) {
+        queue.push(target);
+        found.push({ path: target, info: await host.stat(target), target: undefined });
+      }
+    }
+    const copied = found.filter((f) => f.info && f.info.type !== 'symlink');
+    const dirs = [...new Set(copied.map((f) => posix.dirname(storedPath(this.id, f.path))))];
+    for (const dir of dirs) await host.mkdirp(dir, 0o700);
+    const hashes = await mapLimit(copied, COPY_AT_ONCE, async ({ path, info }) => {
+      const data = await host.readFile(path, { maxBytes: info!.size });
+      await (await host.stageFile(storedPath(this.id, path), data, { mode: 0o600 })).commit();
+      return sha256(data);
+    });
+    // every copy durable before the manifest that makes the backup count
+    await host.syncDirs(dirs);
+    for (const { path, info } of found) {
+      // restoring a link later must find the file it points at, whatever happened to it meanwhile: it is stored too
+      const file: BackupFile = !info
+        ? { path, type: 'absent' }
+        : info.type === 'symlink'
+          ? { path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid }
+          : { path, type: 'file', sha256: hashes[copied.findIndex((f) => f.path === path)], mode: info.mode, uid: info.uid, gid: info.gid };
+      this.stored.push(file);
     }
   }
-  const copied = found.filter((f) => f.info && f.info.type !== 'symlink');
-  for (const dir of new Set(copied.map((f) => posix.dirname(storedPath(id, f.path))))) await host.mkdirp(dir, 0o700);
-  const hashes = await mapLimit(copied, COPY_AT_ONCE, async ({ path, info }) => {
-    const data = await host.readFile(path, { maxBytes: info!.size });
-    await (await host.stageFile(storedPath(id, path), data, { mode: 0o600 })).commit();
-    return sha256(data);
-  });
-  // every copy durable before the manifest that makes the backup count
-  await host.syncDirs([...new Set(copied.map((f) => posix.dirname(storedPath(id, f.path))))]);
-  const files: BackupFile[] = found.map(({ path, info }) => {
-    if (!info) return { path, type: 'absent' };
-    // restoring the link later must find the file it points at, whatever happened to it meanwhile: it is stored too
-    if (info.type === 'symlink') return { path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid };
-    return { path, type: 'file', sha256: hashes[copied.findIndex((f) => f.path === path)], mode: info.mode, uid: info.uid, gid: info.gid };
-  });
-  const manifest: BackupManifest = { id, createdAt: new Date().toISOString(), node: host.name, reason, files };
-  await host.writeFileAtomic(posix.join(BACKUP_DIR, id, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-  return manifest;
 }
 
 export async function listBackups(host: Host): Promise<BackupManifest[]> {

@@ -203,19 +203,44 @@ async function filesFor(
     return [await fileWrite(host, slot.path, text, KUBECONFIG_MODE, entry.name, 'kubeconfig')];
   }
   // The kubelet's way: a new timestamped PEM, then the -current symlink swapped to it.
-  const link = await host.stat(slot.linkPath);
-  if (link?.type !== 'symlink') return [await fileWrite(host, slot.linkPath, certPem + keyPem, KEY_MODE, entry.name)];
+  const rotated = await rotatedFile(host, slot, item);
+  if (!rotated) return [await fileWrite(host, slot.linkPath, certPem + keyPem, KEY_MODE, entry.name)];
+  return [
+    await fileWrite(host, rotated.newFile, certPem + keyPem, KEY_MODE, entry.name),
+    { kind: 'symlink', path: slot.linkPath, target: rotated.target, entry: entry.name },
+  ];
+}
+
+type CombinedSlot = Extract<CertEntry['slot'], { kind: 'combined' }>;
+
+/** Where the kubelet's way puts the new PEM and what the -current link then says; none when the link is a file. */
+async function rotatedFile(host: Host, slot: CombinedSlot, item: PlanItem): Promise<{ newFile: string; target: string } | undefined> {
+  if ((await host.stat(slot.linkPath))?.type !== 'symlink') return undefined;
   const stamp = item.newNotBefore
     .toISOString()
     .replace(/\.\d+Z$/, '')
     .replace(/[T:]/g, '-');
   const fileName = `${posix.basename(slot.linkPath).replace(/-current\.pem$/, '')}-${stamp}.pem`;
   const newFile = posix.join(posix.dirname(slot.filePath), fileName);
-  const target = posix.dirname(slot.filePath) === posix.dirname(slot.linkPath) ? fileName : newFile;
-  return [
-    await fileWrite(host, newFile, certPem + keyPem, KEY_MODE, entry.name),
-    { kind: 'symlink', path: slot.linkPath, target, entry: entry.name },
-  ];
+  return { newFile, target: posix.dirname(slot.filePath) === posix.dirname(slot.linkPath) ? fileName : newFile };
+}
+
+/**
+ * The files a plan's certificates go into, known before their keys are made (a renewal backs them up meanwhile).
+ * materialize() writes exactly these for the plan's items; what else a run writes is backed up when it is known.
+ */
+export async function plannedPaths(host: Host, inventory: NodeScan, plan: RenewalPlan): Promise<string[]> {
+  const paths: string[] = [];
+  for (const item of plan.items) {
+    const slot = (inventory.entries.find((e) => e.name === item.name) as CertEntry).slot;
+    if (slot.kind === 'pair') paths.push(slot.keyPath, slot.certPath);
+    else if (slot.kind === 'kubeconfig') paths.push(slot.path);
+    else {
+      const rotated = await rotatedFile(host, slot, item);
+      paths.push(...(rotated ? [rotated.newFile] : []), slot.linkPath);
+    }
+  }
+  return paths;
 }
 
 /** Keeps owner and mode of an existing file (kubeadm's modes for new ones); refuses to write through a symlink. */

@@ -105,7 +105,29 @@ export function isSupportedAlgorithm(name: string): name is KeyAlgorithm {
   return (KEY_ALGORITHMS as string[]).includes(name);
 }
 
+/**
+ * Keys made at once: as many as libuv's pool has threads (4 unless UV_THREADPOOL_SIZE says more) but two, so that
+ * file I/O meanwhile (a renewal backs up its files while its keys are made) is not queued behind them. The CLI makes
+ * the pool two larger than that (cli/threadpool.ts).
+ */
+const KEYS_AT_ONCE = Math.max(1, (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 2);
+let making = 0;
+const waiting: (() => void)[] = [];
+
 export async function generatePrivateKey(algorithm: KeyAlgorithm): Promise<KeyObject> {
+  // a finished key hands its slot straight to the next one waiting
+  if (making < KEYS_AT_ONCE) making++;
+  else await new Promise<void>((turn) => waiting.push(turn));
+  try {
+    return await makeKey(algorithm);
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else making--;
+  }
+}
+
+async function makeKey(algorithm: KeyAlgorithm): Promise<KeyObject> {
   if (algorithm.startsWith('RSA-')) {
     const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: Number(algorithm.slice(4)) });
     return privateKey;

@@ -4,9 +4,9 @@
 // renewal timer and the cluster's recovery all go through here; the rollout's journaled steps use `repairNode`.
 import type { Host } from '../hosts/host.js';
 import { applyWrites, recoverInterrupted, withNodeLock } from '../node/apply.js';
-import type { BackupManifest } from '../node/backup.js';
+import { BackupInProgress, type BackupManifest } from '../node/backup.js';
 import type { NodeScan } from '../node/scan-result.js';
-import { FileWrite, materialize } from '../node/materialize.js';
+import { FileWrite, materialize, plannedPaths } from '../node/materialize.js';
 import { PlanOptions, planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
 import { restoreParked } from './parked.js';
@@ -58,8 +58,19 @@ export function renewNode<T = never>(host: Host, o: RenewNodeOptions<T>): Promis
     const stop = await o.review?.(plan, inventory);
     if (stop !== undefined) return { plan, value: stop };
     const nothing = plan.items.length === 0 && (!o.fixModes || plan.modeChanges.length === 0);
-    const writes = nothing ? [] : [...(await materialize(host, inventory, plan)), ...((await o.alsoWrite?.(plan, inventory)) ?? [])];
-    const backup = nothing ? undefined : (await applyWrites(host, writes, o.reason)).backup;
-    return { plan, backup, value: await o.then?.({ plan, inventory, backup }) };
+    if (nothing) return { plan, value: await o.then?.({ plan, inventory }) };
+    // the backup of the files the plan names is taken while the keys are made (the cores make keys, the disk copies)
+    const backup = new BackupInProgress(host, o.reason);
+    const copying = backup.add(await plannedPaths(host, inventory, plan));
+    let writes: FileWrite[];
+    try {
+      writes = [...(await materialize(host, inventory, plan)), ...((await o.alsoWrite?.(plan, inventory)) ?? [])];
+    } catch (err) {
+      await copying.catch(() => undefined);
+      await backup.abandon().catch(() => undefined);
+      throw err;
+    }
+    const written = (await applyWrites(host, writes, o.reason, backup)).backup;
+    return { plan, backup: written, value: await o.then?.({ plan, inventory, backup: written }) };
   });
 }

@@ -3,7 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { hashTree, KPKI, kpki } from '../helpers/kpki.js';
 import { sharedExpiredNode } from '../helpers/lab.js';
@@ -23,6 +34,10 @@ function expectRefusal(root: string, mentions: string, args = ['renew', 'all', '
   assert.ok(lines.length <= 2, `error should be one line (+ hint): ${r.stderr}`);
   assert.ok(r.stderr.includes(mentions), `error should name ${mentions}: ${r.stderr}`);
   assert.equal(hashTree(root), before, 'the tree changed');
+  // a refused run leaves no half-taken backup behind (a renewal begins its backup while it makes its keys)
+  const backups = join(root, 'var/lib/kpki/backups');
+  for (const id of existsSync(backups) ? readdirSync(backups) : [])
+    assert.ok(existsSync(join(backups, id, 'manifest.json')), `backup ${id} left without its manifest`);
   return r.stderr;
 }
 
