@@ -236,6 +236,19 @@ function removeMountpointsIfLast(): void {
   rmSync(MOUNTPOINTS_FILE, { force: true });
 }
 
+const TINI = '/usr/bin/tini';
+
+/** Zombie processes (exited, never waited for) in a node: its init reaps them. */
+export function zombiesOf(node: LabNode): number[] {
+  return descendantsOf(node.initPid).filter((pid) => {
+    try {
+      return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
+}
+
 export class Lab {
   readonly nodes: LabNode[];
   private readonly children: ChildProcess[] = [];
@@ -428,6 +441,9 @@ export class Lab {
           '--mount-proc',
           '--kill-child',
           '--',
+          // PID 1 of the node: tini reaps what is orphaned there (sshd's session processes), as a node's init does,
+          // and passes TERM on to the stand-in; without it they stayed as zombies until the lab stopped
+          ...(existsSync(TINI) ? [TINI, '--'] : []),
           process.execPath,
           STANDINS_SCRIPT,
           'node',

@@ -1,6 +1,7 @@
-// A lab node's first process (PID 1 of its own PID and mount namespaces, started by `unshare`): bind-mounts the
-// node's tree over kubeadm's paths so that every process of the node sees its own files, then runs sshd and the
-// kubelet stand-in. When it exits, the kernel ends every process of the node and drops its mounts.
+// A lab node's main process (in its own PID and mount namespaces, started by `unshare` under tini, the node's PID 1,
+// which reaps orphans and passes signals on): bind-mounts the node's tree over kubeadm's paths so that every process
+// of the node sees its own files, then runs sshd and the kubelet stand-in. When it exits, tini exits with it and the
+// kernel ends every process of the node and drops its mounts.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -236,6 +236,7 @@ async function writePhase(
     ready.done && phase === 'finish' && workers.length ? await planWorkers(workers, o.scan, phase, { cert: newCaOf(members) }) : [];
   if (ready.done && !resumed && pendingWorkers.length === 0) {
     for (const m of members) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
+    await clusterInfoAgain(op, members, o);
     return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: nothing to do (${ready.done}).`);
   }
   if (!resumed) {
@@ -261,6 +262,7 @@ async function writePhase(
     op.events.finished(w.node.name, 'unchanged', `its kubelet is done with the ${phase} phase`);
   if (work.length === 0 && workerWork.length === 0) {
     for (const m of members) await clearRolloutJournal(m.host);
+    await clusterInfoAgain(op, members, o);
     return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: every node is done with this phase.`);
   }
   if (o.dryRun)
@@ -464,6 +466,18 @@ async function workersAndApi(
     `Join commands from now on: ${trusted.map((c) => `--discovery-token-ca-cert-hash ${caCertHash(c)}`).join(' ')}${phase === 'finish' ? '' : ' (kubeadm join accepts any one of them)'}`,
   );
   return { notes };
+}
+
+/**
+ * A trust or finish phase of the cluster CA with nothing left to write on the nodes still publishes cluster-info: a
+ * run that ended after the last node (killed, or the API down then) left it as it was.
+ */
+async function clusterInfoAgain(op: Operation, members: Member[], o: CaRotateOptions): Promise<void> {
+  if (o.ca !== 'ca' || o.dryRun || (o.phase !== 'trust' && o.phase !== 'finish')) return;
+  const admin = await adminAccess(members, o.scan);
+  const caPem = (await members[0].host.readFile(members[0].state.files.certPath)).toString();
+  const published = admin ? await publishClusterInfoCa(admin.access, caPem) : 'not updated: no admin.conf on the control-plane nodes';
+  op.events.log(`kube-public/cluster-info (kubeadm join discovery): ${published}`);
 }
 
 /** Before the new etcd-ca signs: every running etcd member must accept it (it reads its trusted CAs only at start). */
