@@ -4,7 +4,7 @@
 // against the new CA only, the old CA no longer verifies them, and etcd serves chains of the new CA (and is healthy).
 // front-proxy-ca: phase by phase, verify refusing to pass before the issue phase, the ConfigMap holding old + new
 // between trust and finish. A rotation killed in the middle of each writing phase is refused without --resume and
-// finished with it. An issue phase is refused while a running etcd member does not trust the new CA yet (bundles written by
+// finished with it, under load. An issue phase is refused while a running etcd member does not trust the new CA yet (bundles written by
 // hand, nothing restarted; restored afterwards). The load-balanced client (it retries the next control-plane node) must see zero failures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -193,7 +193,7 @@ test('ca rotate -i --ca front-proxy-ca phase by phase: verify fails before issue
   assert.equal(published.replace(/\s+$/, ''), newCa.toString().replace(/\s+$/, ''), 'the ConfigMap holds the new CA alone');
 });
 
-test('ca rotate -i killed in the middle of each writing phase (trust, issue, finish) at node 2: refused without --resume, finished with it, every node once', {
+test('ca rotate -i killed in the middle of each writing phase (trust, issue, finish) at node 2, under load: refused without --resume, finished with it, every node once, zero failed balanced requests', {
   skip,
 }, async () => {
   const cluster = lab();
@@ -204,33 +204,40 @@ test('ca rotate -i killed in the middle of each writing phase (trust, issue, fin
     assert.equal(signal, 'SIGKILL', `${name}: kpki ended before it was killed:\n${out}`);
     return JSON.parse(readFileSync(cluster.node(2).path('/var/lib/kpki/rollout.json'), 'utf8')).rollout;
   };
-  // trust: killed while node 2's etcd is down for its restart (its manifest parked)
-  await killedAt('trust', /lab-cp2: +etcd: manifest moved to/);
-  const trust = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'trust', '--resume']);
-  assert.equal(trust.status, 0, trust.out);
-  assert.match(trust.out, /Resuming the trust phase of rollout r\S+/);
-  assert.match(trust.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/etcd\.yaml back into place/);
-  // only the cluster CA's trust phase has a first step of its own: etcd-ca's resumed trust is one pass, told as such
-  assert.doesNotMatch(trust.out, /First step of the trust phase|continues/);
+  // the whole kill-and-resume sequence under load: the cluster serves throughout (balanced clients retry the next node)
+  const { value: rollout, report } = await underLoad(async () => {
+    // trust: killed while node 2's etcd is down for its restart (its manifest parked)
+    await killedAt('trust', /lab-cp2: +etcd: manifest moved to/);
+    const trust = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'trust', '--resume']);
+    assert.equal(trust.status, 0, trust.out);
+    assert.match(trust.out, /Resuming the trust phase of rollout r\S+/);
+    assert.match(trust.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/etcd\.yaml back into place/);
+    // only the cluster CA's trust phase has a first step of its own: etcd-ca's resumed trust is one pass, told as such
+    assert.doesNotMatch(trust.out, /First step of the trust phase|continues/);
 
-  // issue: killed while node 2's API server restarts
-  const rollout = await killedAt('issue', /lab-cp2: +kube-apiserver: manifest moved to/);
-  const refused = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue']);
-  assert.equal(refused.status, 1, refused.out);
-  assert.match(refused.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
-  const issued = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue', '--resume']);
-  assert.equal(issued.status, 0, issued.out);
-  assert.match(issued.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml back into place/);
+    // issue: killed while node 2's API server restarts
+    const rollout = await killedAt('issue', /lab-cp2: +kube-apiserver: manifest moved to/);
+    const refused = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue']);
+    assert.equal(refused.status, 1, refused.out);
+    assert.match(refused.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
+    const issued = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue', '--resume']);
+    assert.equal(issued.status, 0, issued.out);
+    assert.match(issued.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml back into place/);
 
-  // finish: killed at node 2's etcd restart; --phase all --resume skips the phases before it
-  await killedAt('finish', /lab-cp2: +etcd: manifest moved to/);
-  const resumed = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'all', '--resume']);
-  assert.equal(resumed.status, 0, resumed.out);
-  assert.match(resumed.out, /The interrupted rotation is past the trust phase/);
-  assert.match(resumed.out, /The interrupted rotation is past the issue phase/);
-  assert.match(resumed.out, /Resuming the finish phase of rollout r\S+ .*: lab-cp1 done, lab-cp2 written, lab-cp3 pending/);
-  // node 1 had finished before the kill: the resumed phase does nodes 2 and 3
-  assert.match(resumed.out, /etcd-ca finish phase complete on 2 control-plane node\(s\)/);
+    // finish: killed at node 2's etcd restart; --phase all --resume skips the phases before it
+    await killedAt('finish', /lab-cp2: +etcd: manifest moved to/);
+    const resumed = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'all', '--resume']);
+    assert.equal(resumed.status, 0, resumed.out);
+    assert.match(resumed.out, /The interrupted rotation is past the trust phase/);
+    assert.match(resumed.out, /The interrupted rotation is past the issue phase/);
+    assert.match(resumed.out, /Resuming the finish phase of rollout r\S+ .*: lab-cp1 done, lab-cp2 written, lab-cp3 pending/);
+    // node 1 had finished before the kill: the resumed phase does nodes 2 and 3
+    assert.match(resumed.out, /etcd-ca finish phase complete on 2 control-plane node\(s\)/);
+    return rollout;
+  });
+  console.log(`ca rotate etcd-ca killed and resumed in each phase: ${summarize(report)}`);
+  assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
+  assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
   await cluster.waitHealthy(90_000);
   const newCa = cluster.node(1).read('/etc/kubernetes/pki/etcd/ca.crt');
   assert.equal(pemCount(newCa), 1);
