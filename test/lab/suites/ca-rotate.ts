@@ -119,7 +119,7 @@ test('ca rotate -i --ca etcd-ca (every phase) under load: zero failed balanced r
   assert.match(again.out, /No rotation of etcd-ca in progress: every node trusts one CA/);
 });
 
-test('ca rotate -i --ca front-proxy-ca phase by phase: verify fails before issue; extension-apiserver-authentication holds old + new in between, the new alone after finish', {
+test('ca rotate -i --ca front-proxy-ca phase by phase under load, the issue phase killed at node 2 and resumed: verify fails before issue; extension-apiserver-authentication holds old + new in between, the new alone after finish', {
   skip,
 }, async () => {
   const cluster = lab();
@@ -169,8 +169,18 @@ test('ca rotate -i --ca front-proxy-ca phase by phase: verify fails before issue
     assert.equal(tooSoon.status, 1, tooSoon.out);
     assert.match(tooSoon.out, /Refusing the finish phase of front-proxy-ca: the new CA must sign on every control-plane node first/);
 
-    const issue = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'issue']);
+    // the issue phase killed at node 2 right after its write: the same command is refused, --resume completes it
+    const killed = await kpkiKilledWhen(
+      ['ca', 'rotate', '-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'issue', '--yes'],
+      /lab-cp2: +renewed \d+ certificate/,
+    );
+    assert.equal(killed.signal, 'SIGKILL', `the issue phase ended before it was killed:\n${killed.out}`);
+    const interrupted = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'issue']);
+    assert.equal(interrupted.status, 1, interrupted.out);
+    assert.match(interrupted.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
+    const issue = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'issue', '--resume']);
     assert.equal(issue.status, 0, issue.out);
+    assert.match(issue.out, /Resuming the issue phase of rollout r\S+ .*: lab-cp1 done, lab-cp2 written, lab-cp3 pending/);
     const verify = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'verify']);
     assert.equal(verify.status, 0, verify.out);
     const finish = await rotate(['-i', inventory, '--ca', 'front-proxy-ca', '--phase', 'finish']);

@@ -15,7 +15,7 @@ import type { LabNode } from '../../../lab/lab.js';
 import { summarize } from '../../../lab/load.js';
 import { kubeRequest, loadKubeconfig } from '../../../lab/standins/kube-client.js';
 import { publicKeysOf, serviceAccountKeyId } from '../../../src/pki/public-keys.js';
-import { kpkiAsync } from '../../helpers/kpki.js';
+import { kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
 import { apiUrl, kubectl } from '../../helpers/lab-tools.js';
 import { controlPlaneHashes, lab, restoreLatestEverywhere, skip, trustByHand, underLoad } from './shared.js';
 
@@ -122,7 +122,7 @@ test('ca rotate -i refuses the sa issue phase while a running API server does no
   await restoreLatestEverywhere(pristine);
 });
 
-test('ca rotate -i --ca sa phase by phase under load: no token refused, zero failed balanced requests; finish waits for the token overlap; old tokens Unauthorized afterwards', {
+test('ca rotate -i --ca sa phase by phase under load, the issue phase killed at node 2 and resumed: no token refused, zero failed balanced requests; finish waits for the token overlap; old tokens Unauthorized afterwards', {
   skip,
 }, async () => {
   const cluster = lab();
@@ -144,7 +144,14 @@ test('ca rotate -i --ca sa phase by phase under load: no token refused, zero fai
       const trust = await rotate(['-i', inventory, '--phase', 'trust']);
       const afterTrust = await Promise.all(cluster.controlPlanes.map(jwks));
       const check = await kpkiAsync(['check', '-i', inventory]);
-      const issue = await rotate(['-i', inventory, '--phase', 'issue']);
+      // the issue phase killed while node 2's API server restarts (node 1 signs with the new key, 2 and 3 with the
+      // old): the same command is refused, --resume completes it; no token is refused meanwhile
+      const killed = await kpkiKilledWhen(
+        ['ca', 'rotate', '--ca', 'sa', '-i', inventory, '--phase', 'issue', '--yes'],
+        /lab-cp2: +kube-apiserver: manifest moved to/,
+      );
+      const interrupted = await rotate(['-i', inventory, '--phase', 'issue']);
+      const issue = await rotate(['-i', inventory, '--phase', 'issue', '--resume']);
       const verify = await rotate(['-i', inventory, '--phase', 'verify']);
       const before = controlPlaneHashes();
       const tooSoon = await rotate(['-i', inventory, '--phase', 'finish']);
@@ -153,12 +160,12 @@ test('ca rotate -i --ca sa phase by phase under load: no token refused, zero fai
       await new Promise((resolve) => setTimeout(resolve, 4000));
       const finish = await rotate(['-i', inventory, '--phase', 'finish', '--token-overlap', '4s']);
       await cluster.waitHealthy(90_000);
-      return { trust, afterTrust, check, issue, verify, tooSoon, before, unchanged, finish };
+      return { trust, afterTrust, check, killed, interrupted, issue, verify, tooSoon, before, unchanged, finish };
     },
     { serviceAccount: { refreshMs: 2000 } },
   );
   console.log(`ca rotate sa: ${summarize(report)}`);
-  const { trust, afterTrust, check, issue, verify, tooSoon, before, unchanged, finish } = runs;
+  const { trust, afterTrust, check, killed, interrupted, issue, verify, tooSoon, before, unchanged, finish } = runs;
   assert.equal(trust.status, 0, trust.out);
   assert.match(trust.out, /New service-account key: (RSA-\d+|ECDSA-P\d+), key ID \S+ \(made in memory \(\1, as the old key\)\)/);
   assert.match(
@@ -171,10 +178,15 @@ test('ca rotate -i --ca sa phase by phase under load: no token refused, zero fai
   assert.equal(check.status, 0, check.stdout + check.stderr);
   assert.equal((check.stdout.match(/Service-account key rotation in progress: sa\.pub verifies 2 keys/g) ?? []).length, 3, check.stdout);
 
+  assert.equal(killed.signal, 'SIGKILL', `the issue phase ended before it was killed:\n${killed.out}`);
+  assert.match(killed.out, /Every running kube-apiserver verifies tokens signed by the new key/);
+  assert.equal(interrupted.status, 1, interrupted.out);
+  assert.match(interrupted.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
   assert.equal(issue.status, 0, issue.out);
-  assert.match(issue.out, /Every running kube-apiserver verifies tokens signed by the new key/);
+  assert.match(issue.out, /Resuming the issue phase of rollout r\S+ .*: lab-cp1 done, lab-cp2 written, lab-cp3 pending/);
+  assert.match(issue.out, /sa issue phase complete on 2 control-plane node\(s\)/);
   assert.match(
-    issue.out,
+    killed.out,
     /lab-cp1 \(verifies old \+ new, the old signs\): .*sa\.key, .*sa\.pub, .*sa-next\.key; restart kube-apiserver, kube-controller-manager/,
   );
   assert.equal(verify.status, 0, verify.out);
