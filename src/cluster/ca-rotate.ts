@@ -456,11 +456,8 @@ async function workersAndApi(
     if (stopped) return { stopped, notes: [] };
   }
   const notes: string[] = [];
-  const caPem = (await members[0].host.readFile(members[0].state.files.certPath)).toString();
-  if (phase !== 'issue') {
-    const published = admin ? await publishClusterInfoCa(admin.access, caPem) : 'not updated: no admin.conf on the control-plane nodes';
-    notes.push(`kube-public/cluster-info (kubeadm join discovery): ${published}`);
-  }
+  const caPem = await clusterCaPem(members);
+  if (phase !== 'issue') notes.push(await republishedClusterInfo(admin, caPem));
   const trusted = parseCertificates(caPem);
   notes.push(
     `Join commands from now on: ${trusted.map((c) => `--discovery-token-ca-cert-hash ${caCertHash(c)}`).join(' ')}${phase === 'finish' ? '' : ' (kubeadm join accepts any one of them)'}`,
@@ -474,10 +471,18 @@ async function workersAndApi(
  */
 async function clusterInfoAgain(op: Operation, members: Member[], o: CaRotateOptions): Promise<void> {
   if (o.ca !== 'ca' || o.dryRun || (o.phase !== 'trust' && o.phase !== 'finish')) return;
-  const admin = await adminAccess(members, o.scan);
-  const caPem = (await members[0].host.readFile(members[0].state.files.certPath)).toString();
+  op.events.log(await republishedClusterInfo(await adminAccess(members, o.scan), await clusterCaPem(members)));
+}
+
+/** The cluster CA file as the first control-plane node has it now (old + new between trust and finish). */
+async function clusterCaPem(members: Member[]): Promise<string> {
+  return (await members[0].host.readFile(members[0].state.files.certPath)).toString();
+}
+
+/** cluster-info for kubeadm join given that CA file, told as a line of the report. */
+async function republishedClusterInfo(admin: Awaited<ReturnType<typeof adminAccess>>, caPem: string): Promise<string> {
   const published = admin ? await publishClusterInfoCa(admin.access, caPem) : 'not updated: no admin.conf on the control-plane nodes';
-  op.events.log(`kube-public/cluster-info (kubeadm join discovery): ${published}`);
+  return `kube-public/cluster-info (kubeadm join discovery): ${published}`;
 }
 
 /** Before the new etcd-ca signs: every running etcd member must accept it (it reads its trusted CAs only at start). */

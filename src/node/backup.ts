@@ -60,26 +60,29 @@ export class BackupInProgress {
   private readonly stored: BackupFile[] = [];
   /** add() calls run one after another, in the order they were made */
   private done: Promise<void>;
+  /** the first thing that went wrong: finish() throws it, so a backup that lacks a file never gets its manifest */
+  private failure: unknown;
 
   constructor(
     private readonly host: Host,
     private readonly reason: string,
   ) {
-    this.done = (async () => {
+    this.done = this.settled(async () => {
       await host.mkdirp(STATE_DIR, 0o700);
       await host.mkdirp(posix.join(BACKUP_DIR, this.id), 0o700);
-    })();
+    });
   }
 
-  /** Copies the paths not yet in the backup (a symlink brings the file it points at along). */
+  /** Copies the paths not yet in the backup (a symlink brings the file it points at along). Never rejects: a failure
+   * is kept for finish(), so a caller may begin copying early and go on with other work. */
   add(paths: string[]): Promise<void> {
-    const next = this.done.then(() => this.copy(paths));
-    this.done = next.catch(() => undefined);
-    return next;
+    this.done = this.done.then(() => (this.failure === undefined ? this.settled(() => this.copy(paths)) : undefined));
+    return this.done;
   }
 
   async finish(): Promise<BackupManifest> {
     await this.done;
+    if (this.failure !== undefined) throw this.failure;
     const manifest: BackupManifest = {
       id: this.id,
       createdAt: new Date().toISOString(),
@@ -99,6 +102,12 @@ export class BackupInProgress {
     await this.host.remove(posix.join(BACKUP_DIR, this.id));
   }
 
+  private settled(work: () => Promise<void>): Promise<void> {
+    return work().catch((err: unknown) => {
+      this.failure ??= err;
+    });
+  }
+
   private async copy(asked: string[]): Promise<void> {
     const host = this.host;
     const known = new Set(this.stored.map((f) => f.path));
@@ -106,22 +115,24 @@ export class BackupInProgress {
     // what each path is, then every file's copy at once: their fsyncs overlap
     const found = await mapLimit(queue, COPY_AT_ONCE, async (path) => {
       const info = await host.stat(path);
-      const target = info?.type === 'symlink' ? await host.resolve(path).catch(() => undefined) : undefined;
-      return { path, info, target: target && target !== path && (await host.stat(target))?.type === 'file' ? target : undefined };
+      const resolved = info?.type === 'symlink' ? await host.resolve(path).catch(() => undefined) : undefined;
+      const targetInfo = resolved && resolved !== path ? await host.stat(resolved) : null;
+      return { path, info, target: targetInfo?.type === 'file' ? { path: resolved!, info: targetInfo } : undefined };
     });
     for (const { target } of [...found]) {
-      if (target && !queue.includes(target) && !known.has(target)) {
-        queue.push(target);
-        found.push({ path: target, info: await host.stat(target), target: undefined });
+      if (target && !queue.includes(target.path) && !known.has(target.path)) {
+        queue.push(target.path);
+        found.push({ ...target, target: undefined });
       }
     }
     const copied = found.filter((f) => f.info && f.info.type !== 'symlink');
     const dirs = [...new Set(copied.map((f) => posix.dirname(storedPath(this.id, f.path))))];
     for (const dir of dirs) await host.mkdirp(dir, 0o700);
-    const hashes = await mapLimit(copied, COPY_AT_ONCE, async ({ path, info }) => {
+    const hashes = new Map<string, string>();
+    await mapLimit(copied, COPY_AT_ONCE, async ({ path, info }) => {
       const data = await host.readFile(path, { maxBytes: info!.size });
       await (await host.stageFile(storedPath(this.id, path), data, { mode: 0o600 })).commit();
-      return sha256(data);
+      hashes.set(path, sha256(data));
     });
     // every copy durable before the manifest that makes the backup count
     await host.syncDirs(dirs);
@@ -131,7 +142,7 @@ export class BackupInProgress {
         ? { path, type: 'absent' }
         : info.type === 'symlink'
           ? { path, type: 'symlink', linkTarget: info.linkTarget, uid: info.uid, gid: info.gid }
-          : { path, type: 'file', sha256: hashes[copied.findIndex((f) => f.path === path)], mode: info.mode, uid: info.uid, gid: info.gid };
+          : { path, type: 'file', sha256: hashes.get(path), mode: info.mode, uid: info.uid, gid: info.gid };
       this.stored.push(file);
     }
   }

@@ -60,13 +60,13 @@ export function renewNode<T = never>(host: Host, o: RenewNodeOptions<T>): Promis
     const nothing = plan.items.length === 0 && (!o.fixModes || plan.modeChanges.length === 0);
     if (nothing) return { plan, value: await o.then?.({ plan, inventory }) };
     // the backup of the files the plan names is taken while the keys are made (the cores make keys, the disk copies)
+    // (a failure to copy is kept in the backup and stops the run at applyWrites, before any write)
     const backup = new BackupInProgress(host, o.reason);
-    const copying = backup.add(await plannedPaths(host, inventory, plan));
+    void backup.add(await plannedPaths(host, inventory, plan));
     let writes: FileWrite[];
     try {
       writes = [...(await materialize(host, inventory, plan)), ...((await o.alsoWrite?.(plan, inventory)) ?? [])];
     } catch (err) {
-      await copying.catch(() => undefined);
       await backup.abandon().catch(() => undefined);
       throw err;
     }

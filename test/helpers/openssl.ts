@@ -160,3 +160,6 @@ export function opensslSelfSignedCa(commonName: string, keyOut: string, certOut:
   ]);
   if (r.status !== 0) throw new Error(`openssl could not make the CA ${commonName}: ${r.stderr}`);
 }
+
+/** How many certificates a PEM file or text holds (a CA bundle during a rotation holds two). */
+export const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;

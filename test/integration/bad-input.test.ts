@@ -157,20 +157,42 @@ test('kubeconfig that lacks its current user', () => {
   assert.match(stderr, /lacks the current user/);
 });
 
+/** `renew all --yes` in a mount namespace of its own where `dir` is a read-only bind mount of itself. */
+function renewWithReadOnly(root: string, dir: string) {
+  const script = `mount --bind "${dir}" "${dir}" && mount -o remount,ro,bind "${dir}" && exec "${process.execPath}" "${KPKI}" --root "${root}" renew all --yes`;
+  return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+}
+
 test('read-only certificates directory (a real read-only bind mount)', {
   skip: spawnSync('unshare', ['--version']).status === 0 ? false : 'unshare not available',
 }, () => {
   const root = fresh();
   const pki = join(root, PKI);
   const before = hashTree(root);
-  const script = `mount --bind "${pki}" "${pki}" && mount -o remount,ro,bind "${pki}" && exec "${process.execPath}" "${KPKI}" --root "${root}" renew all --yes`;
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-  });
+  const r = renewWithReadOnly(root, pki);
   assert.notEqual(r.status, 0, r.stdout);
   assert.match(r.stderr, /read-only file system/i);
   assert.match(r.stderr, /restored from backup/);
+  assert.equal(hashTree(root), before);
+});
+
+test('read-only backup directory (a real read-only bind mount): the backup cannot be taken, one clear line, nothing changed', {
+  skip: spawnSync('unshare', ['--version']).status === 0 ? false : 'unshare not available',
+}, () => {
+  // the renewal begins its backup while it makes its keys: a failure there must stop the run before any write
+  const root = fresh();
+  const backups = join(root, 'var/lib/kpki/backups');
+  mkdirSync(backups, { recursive: true, mode: 0o700 });
+  const before = hashTree(root);
+  const r = renewWithReadOnly(root, backups);
+  assert.notEqual(r.status, 0, r.stdout);
+  const lines = r.stderr.trim().split('\n');
+  assert.ok(lines[0].startsWith('kpki: could not take the backup before renew: '), r.stderr);
+  assert.match(lines[0], /; nothing was changed$/);
+  assert.ok(lines.length <= 2, `one line (+ hint): ${r.stderr}`);
   assert.equal(hashTree(root), before);
 });
 

@@ -14,7 +14,7 @@ import { checkJson, credentialFiles, inRoot, JsonItem } from '../helpers/judge.j
 import { hashTree, kpki, removeTree, tempRoot } from '../helpers/kpki.js';
 import { mklab, mklabSkipReason } from '../helpers/mklab.js';
 import { buildControlPlaneNode, buildWorkerNode, makeClusterCas } from '../../src/trees/index.js';
-import { certFacts, certTexts, openssl, opensslSelfSignedCa, tempFile, verifiesEach } from '../helpers/openssl.js';
+import { certFacts, certTexts, openssl, opensslSelfSignedCa, pemCount, tempFile, verifiesEach } from '../helpers/openssl.js';
 
 const roots: string[] = [];
 /** Rotations the real-world trees went through (a tree without a CA's key is refused instead). */
@@ -30,7 +30,6 @@ const signedBy = (caFile: string, certFiles: string[]) =>
 
 const pemBlocksOf = (text: Buffer | string) =>
   text.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g) ?? [];
-const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
 type RotatedCa = 'ca' | 'etcd-ca' | 'front-proxy-ca';
 

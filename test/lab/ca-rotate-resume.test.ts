@@ -15,10 +15,9 @@ import { assertClusterCaRotated } from '../helpers/ca-rotated.js';
 import { Lab, zombiesOf } from '../../lab/lab.js';
 import { kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
 import { apiUrl, kubectl, labSkipReason } from '../helpers/lab-tools.js';
-import { tempFile } from '../helpers/openssl.js';
+import { pemCount, tempFile } from '../helpers/openssl.js';
 
 const skip = labSkipReason();
-const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
 test('ca rotate -i --ca ca killed in each writing phase (both steps of trust, a worker in issue, finish): refused without --resume, completed with it; the new CA alone everywhere afterwards', {
   skip,

@@ -11,11 +11,10 @@ import '../../src/pki/provider.js';
 import { assertClusterCaRotated } from '../helpers/ca-rotated.js';
 import { Lab, type LabNode } from '../../lab/lab.js';
 import { labSkipReason } from '../helpers/lab-tools.js';
-import { tempFile } from '../helpers/openssl.js';
+import { pemCount, tempFile } from '../helpers/openssl.js';
 
 const skip = labSkipReason();
 const KPKI = join(import.meta.dirname, '..', '..', 'dist', 'kpki.js');
-const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
 test('ca rotate --ca ca --restart node by node (no -i): the controller-manager signs from its own file, restarted, before ca.crt becomes a bundle; the worker with the saved CA; afterwards kubectl and the kubelet API work with the new CA alone', {
   skip,

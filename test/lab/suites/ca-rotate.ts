@@ -16,12 +16,11 @@ import type { LabNode } from '../../../lab/lab.js';
 import { type LoadReport, summarize } from '../../../lab/load.js';
 import { kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
 import { etcdctl, kubectl } from '../../helpers/lab-tools.js';
-import { tempFile, verifies } from '../../helpers/openssl.js';
+import { pemCount, tempFile, verifies } from '../../helpers/openssl.js';
 import { controlPlaneHashes, lab, restoreLatestEverywhere, skip, trustByHand, underLoad } from './shared.js';
 
 const ETCD_LEAVES = ['etcd/server', 'etcd/peer', 'etcd/healthcheck-client', 'apiserver-etcd-client'];
 const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
-const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
 /** A TLS handshake with etcd's client port trusting only `ca`: did it verify? */
 function etcdVerifiesWith(node: LabNode, ca: Buffer): Promise<string> {

@@ -15,11 +15,10 @@ import { parse } from 'yaml';
 import { type LoadReport, summarize } from '../../../lab/load.js';
 import { kpkiAsync } from '../../helpers/kpki.js';
 import { kubectl } from '../../helpers/lab-tools.js';
-import { tempFile, verifiesEach } from '../../helpers/openssl.js';
+import { pemCount, tempFile, verifiesEach } from '../../helpers/openssl.js';
 import { controlPlaneHashes, lab, skip, underLoad } from './shared.js';
 
 const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
-const pemCount = (text: Buffer | string) => (text.toString().match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 const KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf', 'kubelet.conf'];
 
 /** A kubeconfig's CA data and (when embedded) client certificate. */
