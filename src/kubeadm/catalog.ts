@@ -212,9 +212,11 @@ export const KUBECONFIG_CATALOG: KubeconfigCatalogEntry[] = ofKind('kubeconfig')
 }));
 
 /** Static pod manifest flags that name certificate files, per component: catalog name, cert flag, key flag. */
-export const MANIFEST_CERT_FLAGS: Record<string, { name: string; cert: string; key?: string }[]> = {};
+/** rank: the flag's place in its certificate's list; the first one found names the file (kube-apiserver's first). */
+export const MANIFEST_CERT_FLAGS: Record<string, { name: string; cert: string; key?: string; rank: number }[]> = {};
 for (const spec of CERTIFICATES)
-  for (const f of spec.flags ?? []) (MANIFEST_CERT_FLAGS[f.component] ??= []).push({ name: spec.name, cert: f.cert, key: f.key });
+  for (const [rank, f] of (spec.flags ?? []).entries())
+    (MANIFEST_CERT_FLAGS[f.component] ??= []).push({ name: spec.name, cert: f.cert, key: f.key, rank });
 
 /** Which component uses which certificate: what must restart after a renewal. */
 export const USED_BY: Record<string, string[]> = Object.fromEntries(

@@ -20,6 +20,7 @@ import { interruptedRun } from './apply.js';
 import { readCa, readPairEntry } from './entries.js';
 import { scanKubeconfigs } from './scan-kubeconfigs.js';
 import { scanEtcdSsl } from './scan-etcd-ssl.js';
+import { stillParked } from './parked-journal.js';
 import { scanKubeletFiles } from './scan-kubelet.js';
 import { judgeEntries } from './judge.js';
 import { NodeReadError } from '../errors.js';
@@ -122,9 +123,14 @@ async function readSettings(host: Host, config?: string): Promise<{ settings?: C
 
 async function readManifests(host: Host): Promise<StaticPod[]> {
   const pods: StaticPod[] = [];
-  for (const name of await host.list(MANIFEST_DIR)) {
+  // (a manifest kpki moved out for a restart and a kill left parked still defines what the component reads)
+  const parked = (await stillParked(host)).filter((p) => posix.dirname(p.from) === MANIFEST_DIR);
+  const files = [
+    ...(await host.list(MANIFEST_DIR)).map((name) => ({ name, path: posix.join(MANIFEST_DIR, name) })),
+    ...parked.map((p) => ({ name: posix.basename(p.from), path: p.to })),
+  ];
+  for (const { name, path } of files) {
     if (!/\.(ya?ml|json)$/.test(name)) continue;
-    const path = posix.join(MANIFEST_DIR, name);
     const file = await readOptional(host, path);
     if (!file.ok) continue;
     try {
@@ -139,12 +145,18 @@ async function readManifests(host: Host): Promise<StaticPod[]> {
 /** Catalog name → { cert, key, source } from the static pods' flags. */
 type FlagPaths = Map<string, { cert: string; key?: string; source: string }>;
 
+/**
+ * Where no two flags disagree, the order does not matter; where they do (ca.crt for kube-apiserver's --client-ca-file,
+ * the controller-manager's own one-certificate file while ca.crt is a bundle), the catalog's first flag wins.
+ */
 function pathsFromManifests(pods: StaticPod[]): FlagPaths {
   const found: FlagPaths = new Map();
+  const rankOf = new Map<string, number>();
   for (const pod of pods) {
     for (const rule of MANIFEST_CERT_FLAGS[pod.component] ?? []) {
       const certFlag = pod.flags.get(rule.cert);
-      if (!certFlag || found.has(rule.name)) continue;
+      if (!certFlag || (rankOf.get(rule.name) ?? Infinity) <= rule.rank) continue;
+      rankOf.set(rule.name, rule.rank);
       // a relative path is relative to the container's working directory, as the component itself opens it
       const inPod = (p: string) => posix.resolve(pod.workingDir, p);
       const keyFlag = rule.key ? pod.flags.get(rule.key) : undefined;

@@ -3,20 +3,9 @@
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { STATE_DIR } from '../node/backup.js';
+import { PARKED_DIR, PARKED_JOURNAL, type ParkedManifest, readParkedJournal as readJournal } from '../node/parked-journal.js';
 
-export const PARKED_JOURNAL = `${STATE_DIR}/parked-manifests.json`;
-export const PARKED_DIR = '/etc/kubernetes/kpki-parked';
-
-export interface ParkedManifest {
-  from: string;
-  to: string;
-  at: string;
-}
-
-async function readJournal(host: Host): Promise<ParkedManifest[]> {
-  if (!(await host.stat(PARKED_JOURNAL))) return [];
-  return JSON.parse((await host.readFile(PARKED_JOURNAL)).toString());
-}
+export { PARKED_DIR, PARKED_JOURNAL, type ParkedManifest };
 
 export async function parkManifest(host: Host, manifest: string): Promise<ParkedManifest> {
   const entry = { from: manifest, to: posix.join(PARKED_DIR, posix.basename(manifest)), at: new Date().toISOString() };

@@ -4,8 +4,9 @@
 // at start by the stand-in, as the kubelet builds its client once; its clientCAFile too, which a client of the
 // kubelets through kube-apiserver's node proxy exercises under load). The controller-manager stand-in exits when
 // --cluster-signing-cert-file holds anything but one certificate, as the real one does. The load's clients follow
-// admin.conf on the first node (a kubeconfig kept up to date); the load-balanced one must see zero failures. Runs last:
-// every suite before it works with the lab's first CA.
+// admin.conf on the first node (a kubeconfig kept up to date); the load-balanced one must see zero failures, also
+// while the rotation is killed at node 2 in its issue and finish phases and resumed. Runs last: every suite before it
+// works with the lab's first CA.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
@@ -13,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { type LoadReport, summarize } from '../../../lab/load.js';
-import { kpkiAsync } from '../../helpers/kpki.js';
+import { kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
 import { kubectl } from '../../helpers/lab-tools.js';
 import { pemCount, tempFile, verifiesEach } from '../../helpers/openssl.js';
 import { controlPlaneHashes, lab, skip, underLoad } from './shared.js';
@@ -45,6 +46,12 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
     const run = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--yes', ...args]);
     return { status: run.status, out: run.stdout + run.stderr };
   };
+  const killedAt = async (when: RegExp, extra: string[] = []) => {
+    const args = ['ca', 'rotate', '-i', inventory, '--ca', 'ca', '--yes', '--phase', 'all', ...extra];
+    const { out, signal } = await kpkiKilledWhen(args, when);
+    assert.equal(signal, 'SIGKILL', `kpki ended before it was killed at ${when}:\n${out}`);
+    return out;
+  };
   const { value: runs, report } = await underLoad(
     async () => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -59,14 +66,22 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
       const before = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
       const refused = await rotate(['--phase', 'issue']);
       const after = [...controlPlaneHashes(), ...workerFiles.map((f) => w1.read(f).toString('base64'))];
-      const rest = await rotate(['--phase', 'all']);
+      // the rest of the rotation killed twice at node 2 (SIGKILL, as a crash or a lost operator machine would), the
+      // load still running: in issue while its kube-apiserver restarts, in finish while its controller-manager does
+      const issueKilled = await killedAt(/ca trust phase complete[\s\S]*lab-cp2: +kube-apiserver: manifest moved to/);
+      const notResumed = await rotate(['--phase', 'all']);
+      const finishKilled = await killedAt(/ca issue phase complete[\s\S]*lab-cp2: +kube-controller-manager: manifest moved to/, [
+        '--resume',
+      ]);
+      const rest = await rotate(['--phase', 'all', '--resume']);
       await cluster.waitHealthy(90_000);
-      return { dry, dryUnchanged, trust, trusted, refused, unchanged: after.every((h, i) => h === before[i]), rest };
+      const unchangedByRefusal = after.every((h, i) => h === before[i]);
+      return { dry, dryUnchanged, trust, trusted, refused, unchanged: unchangedByRefusal, issueKilled, notResumed, finishKilled, rest };
     },
     { kubeletProxy: { nodes: cluster.nodes.map((n) => n.name) } },
   );
   console.log(`ca rotate ca: ${summarize(report)}`);
-  const { dry, dryUnchanged, trust, trusted, refused: notYet, unchanged, rest: r } = runs;
+  const { dry, dryUnchanged, trust, trusted, refused: notYet, unchanged, issueKilled, notResumed, finishKilled, rest: r } = runs;
   assert.equal(dry.status, 0, dry.out);
   assert.match(dry.out, /dry run: nothing was changed; that is the trust phase's first step: the rest is planned once it has run/);
   assert.ok(dryUnchanged, 'the dry run wrote nothing');
@@ -82,12 +97,18 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   assert.equal(notYet.status, 1, notYet.out);
   assert.match(notYet.out, /Refusing the issue phase of ca: lab-w1 do\(es\) not trust the new CA yet/);
   assert.ok(unchanged, 'the refused issue phase wrote nothing on any node');
+  assert.match(issueKilled, /ca trust phase complete on 0 control-plane node\(s\) and 1 worker\(s\)/, 'trust continued on the worker');
+  assert.equal(notResumed.status, 1, notResumed.out);
+  assert.match(notResumed.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
+  assert.match(finishKilled, /Resuming the issue phase of rollout r\S+ .*lab-cp1 done/);
+  // node 1 had finished each phase before its kill: the resumed phase does nodes 2 and 3
+  assert.match(finishKilled, /ca issue phase complete on 2 control-plane node\(s\) and 1 worker\(s\)/, finishKilled);
   assert.equal(r.status, 0, r.out);
-  assert.match(r.out, /ca trust phase complete on 0 control-plane node\(s\) and 1 worker\(s\)/, 'trust continued on the worker');
-  for (const phase of ['issue', 'finish'])
-    assert.match(r.out, new RegExp(`ca ${phase} phase complete on 3 control-plane node\\(s\\) and 1 worker\\(s\\)`), r.out);
+  assert.match(r.out, /Resuming the finish phase of rollout r\S+ .*lab-cp1 done/);
+  assert.match(r.out, /ca finish phase complete on 2 control-plane node\(s\) and 1 worker\(s\)/, r.out);
+  const rest = finishKilled + r.out;
   assert.match(
-    r.out,
+    rest,
     /ca verified: .* every kube-apiserver serves a chain of the new CA, every worker's kubelet client certificate is from it/,
   );
   assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
@@ -108,7 +129,7 @@ test('ca rotate -i --ca ca (every phase) under load: zero failed balanced reques
   const oldCaFile = tempFile(oldCa);
   // the join command's hash, as openssl computes it from the new CA
   const spki = new X509Certificate(newCa).publicKey.export({ type: 'spki', format: 'der' });
-  assert.match(r.out, new RegExp(`--discovery-token-ca-cert-hash sha256:${createHash('sha256').update(spki).digest('hex')}\\n`));
+  assert.match(rest, new RegExp(`--discovery-token-ca-cert-hash sha256:${createHash('sha256').update(spki).digest('hex')}\\n`));
 
   const leaves: { label: string; file: string }[] = [];
   for (const [i, node] of cluster.nodes.entries()) {
