@@ -34,17 +34,23 @@ export function tcpOpen(host: string, port: number, timeoutMs = 1000): Promise<C
   });
 }
 
+/**
+ * A client of the node's etcd, with the node's files as they are now: kubeadm's healthcheck-client or apiserver-etcd-client,
+ * or on a Kubespray-style node (etcd.service) admin-<host>.pem or kube-apiserver's node-<host>.pem.
+ */
+export function etcdTls(node: NodeInfo, client: 'health' | 'apiserver'): { ca: Buffer; cert: Buffer; key: Buffer } {
+  const ssl = tree(node, '/etc/ssl/etcd/ssl');
+  if (existsSync(`${ssl}/ca.pem`)) {
+    const base = `${ssl}/${client === 'health' ? 'admin' : 'node'}-${node.name}`;
+    return { ca: readFileSync(`${ssl}/ca.pem`), cert: readFileSync(`${base}.pem`), key: readFileSync(`${base}-key.pem`) };
+  }
+  const pki = tree(node, '/etc/kubernetes/pki');
+  const base = client === 'health' ? `${pki}/etcd/healthcheck-client` : `${pki}/apiserver-etcd-client`;
+  return { ca: readFileSync(`${pki}/etcd/ca.crt`), cert: readFileSync(`${base}.crt`), key: readFileSync(`${base}.key`) };
+}
+
 export async function etcdHealth(node: NodeInfo): Promise<Check> {
-  const pki = tree(node, '/etc/kubernetes/pki/etcd');
-  const client = new EtcdClient(
-    `https://${node.address}:2379`,
-    {
-      ca: readFileSync(`${pki}/ca.crt`),
-      cert: readFileSync(`${pki}/healthcheck-client.crt`),
-      key: readFileSync(`${pki}/healthcheck-client.key`),
-    },
-    1500,
-  );
+  const client = new EtcdClient(`https://${node.address}:2379`, etcdTls(node, 'health'), 1500);
   try {
     const health = await client.health();
     return { ok: health.healthy, detail: health.healthy ? 'healthy' : String(health.reason) };

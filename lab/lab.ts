@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KUBECONFIG_CATALOG, LEAF_CATALOG } from '../src/kubeadm/catalog.js';
 import type { KeyAlgorithm } from '../src/pki/keys.js';
-import { Check, kubeletPods, nodeHealth, NodeHealth, tcpOpen } from './health.js';
+import { Check, etcdTls, kubeletPods, nodeHealth, NodeHealth, tcpOpen } from './health.js';
 import { childrenOf, descendantsOf, hostPidOf, isAlive, processesOfLab, stopPids } from './processes.js';
 import { EXPIRED, reissue, Validity } from './reissue.js';
 import { LabLayout, LOGIN_USER, NODE_PATHS, NodeInfo, writeLab } from './setup.js';
@@ -58,6 +58,8 @@ export interface LabOptions {
   sshOnly?: boolean;
   /** Every sshd allows TCP forwarding (default: lab-cp2 refuses it, lab-cp3 permits only its port 22). */
   plainSsh?: boolean;
+  /** etcd as Kubespray runs it (etcd.service, /etc/etcd.env, /etc/ssl/etcd/ssl) instead of kubeadm's static pod. */
+  etcdService?: boolean;
 }
 
 interface LabState {
@@ -317,6 +319,7 @@ export class Lab {
         standinsScript: STANDINS_SCRIPT,
         sshOnly: options.sshOnly,
         plainSsh: options.plainSsh,
+        etcdService: options.etcdService,
       });
       lab = new Lab(state);
       await lab.ensureAddressesFree();
@@ -351,11 +354,18 @@ export class Lab {
    */
   async uploadKubeadmConfig(): Promise<void> {
     const cp = this.controlPlanes[0];
-    const tls = {
-      ca: cp.read('/etc/kubernetes/pki/etcd/ca.crt'),
-      cert: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.crt'),
-      key: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.key'),
-    };
+    const tls = etcdTls(cp, 'apiserver');
+    const kubespray = existsSync(cp.path('/etc/ssl/etcd/ssl/ca.pem'));
+    const etcdConfig = kubespray
+      ? [
+          '  external:',
+          `    caFile: /etc/ssl/etcd/ssl/ca.pem`,
+          `    certFile: /etc/ssl/etcd/ssl/node-${cp.name}.pem`,
+          '    endpoints:',
+          ...this.controlPlanes.map((n) => `    - https://${n.address}:2379`),
+          `    keyFile: /etc/ssl/etcd/ssl/node-${cp.name}-key.pem`,
+        ]
+      : ['  local:', '    dataDir: /var/lib/etcd'];
     const { address, port } = this.state.layout.endpoint;
     const clusterConfiguration = [
       'apiServer:',
@@ -368,8 +378,7 @@ export class Lab {
       'controllerManager: {}',
       'dns: {}',
       'etcd:',
-      '  local:',
-      '    dataDir: /var/lib/etcd',
+      ...etcdConfig,
       'imageRepository: registry.k8s.io',
       'kind: ClusterConfiguration',
       'kubernetesVersion: v1.29.0',

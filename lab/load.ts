@@ -6,6 +6,7 @@
 // Afterwards every acknowledged write is read back: nothing acknowledged may be lost.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { etcdTls } from './health.js';
 import https from 'node:https';
 import { EtcdClient, EtcdTls } from './standins/etcd-client.js';
 import { describeFailure, kubeRequest, KubeCredentials, loadKubeconfig } from './standins/kube-client.js';
@@ -99,11 +100,7 @@ export class Load {
     private readonly options: LoadOptions,
   ) {
     const cp = lab.controlPlanes[0];
-    this.tlsOf = () => ({
-      ca: cp.read('/etc/kubernetes/pki/etcd/ca.crt'),
-      cert: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.crt'),
-      key: cp.read('/etc/kubernetes/pki/apiserver-etcd-client.key'),
-    });
+    this.tlsOf = () => etcdTls(cp, 'apiserver');
     this.tls = this.tlsOf();
     this.targets = lab.controlPlanes.map((n) => n.address);
     this.etcd = this.etcdClients();

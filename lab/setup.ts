@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { RESTART_REQUEST } from './standins/kubelet.js';
+import { unitAnswer, unitRequest } from './standins/units.js';
 import { join } from 'node:path';
 import { makeClusterCas } from '../src/trees/cluster-cas.js';
 import { buildControlPlaneNode, buildWorkerNode } from '../src/trees/node-tree.js';
@@ -43,6 +44,8 @@ export interface SetupOptions {
   sshOnly?: boolean;
   /** Every node's sshd allows TCP forwarding (default: node 2 refuses it, node 3 permits only port 22, as hardened nodes do). */
   plainSsh?: boolean;
+  /** etcd as Kubespray runs it: etcd.service with /etc/etcd.env, certificates in /etc/ssl/etcd/ssl (no etcd static pod). */
+  etcdService?: boolean;
 }
 
 /** The login user every lab node has besides root: passwordless sudo, no TTY needed (sudo -n), as cloud images ship. */
@@ -133,8 +136,22 @@ function loginUser(node: NodeInfo, authorizedKeys: string): [string, string][] {
  * and a systemctl that restarts the kubelet (here: the kubelet stand-in, through a request file it watches). Other
  * units are acknowledged and left alone. Only where the machine has the paths to mount over.
  */
-function systemd(node: NodeInfo): [string, string][] {
-  if (!existsSync('/run/systemd') || !existsSync('/usr/bin/systemctl')) return [];
+function systemd(node: NodeInfo, units: string[]): [string, string][] {
+  if (!existsSync('/run/systemd') || !existsSync('/usr/bin/systemctl')) {
+    if (units.length)
+      throw new Error(`a lab node running ${units.join(', ')} as systemd services needs /run/systemd and /usr/bin/systemctl to mount over`);
+    return [];
+  }
+  // systemctl restart <unit> returns once the service is back (units.ts answers the request with its token)
+  const unitCases = units
+    .map(
+      (u) => `      ${u}|${u}.service) token=$$-$(date +%s%N); echo "$token" > ${unitRequest(u)}; i=0
+        while [ "$(cat ${unitAnswer(u)} 2>/dev/null)" != "$token" ]; do
+          i=$((i+1)); [ $i -gt 900 ] && { echo "Job for ${u}.service failed." >&2; exit 1; }; sleep 0.1
+        done; exit 0 ;;
+`,
+    )
+    .join('');
   const run = join(node.dir, 'run-systemd');
   mkdirSync(join(run, 'system'), { recursive: true, mode: 0o755 });
   const shim = join(node.dir, 'systemctl');
@@ -148,10 +165,10 @@ case "$1" in
   restart|try-restart|reload-or-restart)
     case "$unit" in
       kubelet|kubelet.service) : > ${RESTART_REQUEST}; sleep 1; exit 0 ;;
-    esac
+${unitCases}    esac
     echo "Failed to restart $unit: Unit $unit not found." >&2; exit 5 ;;
   daemon-reload|enable|disable|start|stop) exit 0 ;;
-  is-active) case "$unit" in kubelet|kubelet.service) echo active; exit 0 ;; esac; echo inactive; exit 3 ;;
+  is-active) case "$unit" in kubelet|kubelet.service${units.map((u) => `|${u}|${u}.service`).join('')}) echo active; exit 0 ;; esac; echo inactive; exit 3 ;;
   *) echo "the lab's systemctl does not do: $*" >&2; exit 1 ;;
 esac
 `,
@@ -197,7 +214,14 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
         certSans: ['lab-api'],
         initNode: node.index === 1,
       };
-      if (node.role === 'control-plane') await buildControlPlaneNode(root, cas, treeOptions);
+      const units = o.etcdService && node.role === 'control-plane' ? ['etcd'] : [];
+      // the node's own /etc: the upper directory of an overlay on the machine's, seen as <overlay>/etc from here
+      const overlay = join(node.dir, 'etc-overlay');
+      const etc = { upper: join(overlay, 'etc'), work: join(overlay, 'work') };
+      if (units.length) for (const d of Object.values(etc)) mkdirSync(d, { recursive: true, mode: 0o755 });
+      const members = controlPlanes.map((n) => ({ host: n.name, address: n.address }));
+      const kubesprayEtcd = units.length ? { self: members.find((m) => m.host === node.name)!, members, etcRoot: overlay } : undefined;
+      if (node.role === 'control-plane') await buildControlPlaneNode(root, cas, { ...treeOptions, kubesprayEtcd });
       else await buildWorkerNode(root, cas, treeOptions);
       for (const path of NODE_PATHS) mkdirSync(join(root, path), { recursive: true, mode: 0o700 });
       writeFileSync(join(node.dir, 'hosts'), hosts);
@@ -210,7 +234,7 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
       );
       writeFileSync(join(node.dir, 'ssh', 'sshd_config'), sshdConfig(node, authorizedKeys, o.plainSsh || o.sshOnly ? [] : hardening(node)));
       const userMounts = loginUser(node, `${readFileSync(authorizedKeys, 'utf8')}`);
-      const systemdMounts = o.sshOnly ? [] : systemd(node);
+      const systemdMounts = o.sshOnly ? [] : systemd(node, units);
       const config: NodeConfig = {
         labId: id,
         name: node.name,
@@ -226,6 +250,7 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
         logDir: join(node.dir, 'logs'),
         exitWithStdin: o.exitWithStdin,
         sshOnly: o.sshOnly,
+        ...(units.length ? { units, privateEtc: etc } : {}),
         kubelet: {
           nodeName: node.name,
           address: node.address,

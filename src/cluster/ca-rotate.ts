@@ -571,7 +571,7 @@ async function planNodes(
       const unmanaged = planned ? await notRestartable(m.host, planned.restart, m.scan.kubeconfigDir) : [];
       if (unmanaged.length)
         throw new KpkiError(
-          `${m.node.name}: ${unmanaged.join(', ')} must restart to read the changed ${m.state.ca} file but does not run as a static pod here (a systemd service?): kpki cannot restart it one node at a time yet`,
+          `${m.node.name}: ${unmanaged.join(', ')} must restart to read the changed ${m.state.ca} file but runs neither as a static pod nor as etcd.service here: kpki cannot restart it one node at a time`,
         );
       const restart = planned?.restart.length ? `; restart ${planned.restart.join(', ')}` : '; no restart';
       op.events.log(
@@ -639,7 +639,7 @@ async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[
     const servedBy = o.ca === 'etcd-ca' ? 'etcd' : o.ca === 'ca' ? 'kube-apiserver' : undefined;
     if (!servedBy || newest.kind !== 'ca') continue;
     const services = await readServices(m.host, o.scan.kubeconfigDir);
-    for (const e of servedEndpoints(services, servedBy)) {
+    for (const e of await servedEndpoints(m.host, services, servedBy)) {
       try {
         const client = e.client && { cert: await m.host.readFile(e.client.cert), key: await m.host.readFile(e.client.key) };
         const served = certificateFromDer(await servedCertificate(e.host, e.port, client, 3000, services.dial));

@@ -30,7 +30,7 @@ export async function etcdTrustProblems(members: ClusterMember[], signer: CaPair
   const problems: string[] = [];
   for (const m of members) {
     const services = await readServices(m.host, kubeconfigDir);
-    for (const e of servedEndpoints(services, 'etcd')) {
+    for (const e of await servedEndpoints(m.host, services, 'etcd')) {
       const url = `https://${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}/version`;
       try {
         await httpGet(url, { ...client, insecure: true, timeoutMs: 3000, via: services.dial });

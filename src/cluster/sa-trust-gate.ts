@@ -21,7 +21,7 @@ export interface KeyTrust {
 /** The key IDs each node's running kube-apiserver verifies tokens with. */
 async function publishedKeyIds(m: ClusterMember, kubeconfigDir?: string): Promise<string[]> {
   const services = await readServices(m.host, kubeconfigDir);
-  const [endpoint] = servedEndpoints(services, 'kube-apiserver');
+  const [endpoint] = await servedEndpoints(m.host, services, 'kube-apiserver');
   if (!endpoint) throw new Error('no kube-apiserver static pod');
   const admin = apiAccessOf((await m.host.readFile(posix.join(kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR, 'admin.conf'))).toString());
   const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;

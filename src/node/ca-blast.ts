@@ -8,6 +8,7 @@ import { KUBELET_CONFIG, USED_BY, UsingComponent } from '../kubeadm/catalog.js';
 import { KUBECONFIG_READERS, ReadAt, RotatableCa, TRUST_FLAGS } from '../kubeadm/ca-trust.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import type { Host } from '../hosts/host.js';
+import { parseEnvironmentFile } from '../util/env-file.js';
 import { readOptional } from './read.js';
 import { CERT_TYPE, parsePem } from '../pki/pem.js';
 import type { Certificate } from '../pki/certificate.js';
@@ -160,17 +161,17 @@ async function etcdEnvPlaces(host: Host, ca: Certificate): Promise<TrustPlace[]>
   const env = await readIfThere(host, ETCD_ENV);
   if (!env) return [];
   const places: TrustPlace[] = [];
-  for (const line of env.toString().split('\n')) {
-    const m = /^\s*(?:export\s+)?([A-Z_]+)=["']?([^"'\s]+)["']?\s*$/.exec(line);
-    if (!m || !ETCD_ENV_TRUST.includes(m[1])) continue;
-    const content = await readIfThere(host, m[2]);
-    if (!content || !holdsCertificate(content, ca)) continue;
+  const vars = parseEnvironmentFile(env.toString());
+  for (const name of ETCD_ENV_TRUST) {
+    const path = vars.get(name);
+    const content = path ? await readIfThere(host, path) : undefined;
+    if (!path || !content || !holdsCertificate(content, ca)) continue;
     places.push({
-      path: m[2],
-      via: `etcd ${m[1]} (${ETCD_ENV})`,
+      path,
+      via: `etcd ${name} (${ETCD_ENV})`,
       component: 'etcd',
       readAt: 'start',
-      why: m[1] === 'ETCD_TRUSTED_CA_FILE' ? 'etcd client certificates' : 'etcd peer certificates',
+      why: name === 'ETCD_TRUSTED_CA_FILE' ? 'etcd client certificates' : 'etcd peer certificates',
     });
   }
   return places;

@@ -14,9 +14,12 @@ export async function scanEtcdSsl(
 ): Promise<{ cas: CaEntry[]; leaves: CertEntry[] }> {
   const files = await host.list(ETCD_SSL_DIR);
   if (!files.includes('ca.pem')) return { cas: [], leaves: [] };
-  const kubeadmEtcdCa = kubeadmCas.some((c) => c.name === 'etcd-ca' && !c.missing);
-  const caName = kubeadmEtcdCa ? 'etcd-ssl-ca' : 'etcd-ca';
-  const ca = await readCa(host, caName, posix.join(ETCD_SSL_DIR, 'ca.pem'), posix.join(ETCD_SSL_DIR, 'ca-key.pem'), keys);
+  const caPath = posix.join(ETCD_SSL_DIR, 'ca.pem');
+  const kubeadmEtcdCa = kubeadmCas.find((c) => c.name === 'etcd-ca' && !c.missing);
+  // kube-apiserver's --etcd-cafile names this very file (Kubespray's external etcd): one CA, already read as etcd-ca
+  const same = kubeadmEtcdCa?.certPath === caPath;
+  const caName = kubeadmEtcdCa && !same ? 'etcd-ssl-ca' : 'etcd-ca';
+  const ca = same ? undefined : await readCa(host, caName, caPath, posix.join(ETCD_SSL_DIR, 'ca-key.pem'), keys);
   const leaves: CertEntry[] = [];
   for (const file of files) {
     const match = /^(admin|member|node)-(.+)\.pem$/.exec(file);
@@ -38,5 +41,5 @@ export async function scanEtcdSsl(
       ),
     );
   }
-  return { cas: [ca], leaves };
+  return { cas: ca ? [ca] : [], leaves };
 }

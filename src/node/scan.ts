@@ -49,7 +49,9 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   const cas = await scanCas(host, certDir, flagPaths, keys);
   // kubeadm ≤ 1.8 ran etcd without TLS: only an etcd with certificate flags (or an etcd CA) is a stacked TLS etcd.
   const etcdManifest = manifests.some((m) => m.component === 'etcd' && (m.flags.has('cert-file') || m.flags.has('trusted-ca-file')));
-  const localEtcd = !settings?.externalEtcd && (etcdManifest || cas.some((c) => c.name === 'etcd-ca' && !c.missing));
+  // (an etcd CA elsewhere, named by kube-apiserver's --etcd-cafile, is an external etcd's: Kubespray's /etc/ssl/etcd/ssl)
+  const kubeadmEtcdCa = (c: CaEntry) => c.name === 'etcd-ca' && !c.missing && posix.dirname(c.certPath) === posix.join(certDir, 'etcd');
+  const localEtcd = !settings?.externalEtcd && (etcdManifest || cas.some(kubeadmEtcdCa));
   const leaves = await scanLeaves(host, certDir, flagPaths, localEtcd, keys);
   const kubeconfigs = await scanKubeconfigs(host, kubeconfigDir, flagPaths, keys);
   const kubelet = await scanKubeletFiles(host, kubeconfigs, keys);
@@ -176,12 +178,19 @@ function certDirFromManifests(pods: StaticPod[]): string | undefined {
   return clientCa ? posix.dirname(posix.resolve(apiserver!.workingDir, clientCa)) : undefined;
 }
 
+/** The key beside a CA certificate named by a flag alone: kubeadm's ca.crt → ca.key; openssl's and cfssl's ca.pem → ca-key.pem. */
+function keyPathBeside(certPath: string): string {
+  if (certPath.endsWith('.crt')) return certPath.replace(/\.crt$/, '.key');
+  if (certPath.endsWith('.pem')) return certPath.replace(/\.pem$/, '-key.pem');
+  return `${certPath}.key`;
+}
+
 async function scanCas(host: Host, certDir: string, flagPaths: FlagPaths, keys: KeyLoading): Promise<CaEntry[]> {
   const cas: CaEntry[] = [];
   for (const spec of CA_CATALOG) {
     const fromFlag = flagPaths.get(spec.name);
     const certPath = fromFlag?.cert ?? posix.join(certDir, `${spec.base}.crt`);
-    const keyPath = fromFlag?.key ?? certPath.replace(/\.crt$/, '.key');
+    const keyPath = fromFlag?.key ?? keyPathBeside(certPath);
     cas.push(await readCa(host, spec.name, certPath, keyPath, keys));
   }
   return cas;

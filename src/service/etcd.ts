@@ -1,10 +1,10 @@
 // etcd's own view of the cluster, through its JSON gateway with a node's healthcheck-client certificate: the member
 // list, each member's status (leader, raft index) and health. What `etcdctl endpoint health --cluster` and
 // `endpoint status` show, for the rollout's gates and its quorum check.
-import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { describeNetworkError, Dial, httpRequest } from '../api/http.js';
 import type { NodeServices } from './health.js';
+import { etcdClientFiles, etcdFlags } from './etcd-service.js';
 
 export interface EtcdCredentials {
   ca: Buffer;
@@ -28,18 +28,15 @@ export interface EtcdMemberState {
   detail: string;
 }
 
-/** The endpoint and the healthcheck client credentials of the etcd on this node (stacked etcd), if any. */
+/** The endpoint and the client credentials of the etcd on this node (stacked etcd, or etcd as a service), if any. */
 export async function etcdAccess(host: Host, services: NodeServices): Promise<{ endpoint: string; creds: EtcdCredentials } | undefined> {
-  const pod = services.pods.get('etcd');
-  if (!pod) return undefined;
-  const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379')
+  const flags = etcdFlags(services);
+  const files = await etcdClientFiles(host, services);
+  if (!flags || !files) return undefined;
+  const endpoint = (flags.get('advertise-client-urls') ?? flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379')
     .split(',')[0]
     .replace(/\/$/, '');
-  const caFile = pod.flags.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt';
-  const dir = posix.dirname(caFile);
-  const [ca, cert, key] = await Promise.all(
-    [caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)),
-  );
+  const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((p) => host.readFile(p)));
   return { endpoint, creds: { ca, cert, key, via: services.dial } };
 }
 

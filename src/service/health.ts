@@ -10,6 +10,7 @@ import { DEFAULT_KUBECONFIG_DIR, KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm
 import { describeNetworkError, Dial, GetOptions, httpGet } from '../api/http.js';
 
 import { COMPONENTS, type Component } from './components.js';
+import { etcdClientFiles, etcdFlags, type EtcdService, readEtcdService } from './etcd-service.js';
 
 export { COMPONENTS, type Component };
 
@@ -26,6 +27,8 @@ export interface NodeServices {
   kubeletHealthz?: string;
   /** Connections from the node itself (over SSH): probes of its 127.0.0.1 reach the node, not this machine. */
   dial?: Dial;
+  /** etcd run by systemd (Kubespray, KubeKey) rather than as a static pod. */
+  etcdService?: EtcdService;
 }
 
 export async function readServices(host: Host, kubeconfigDir = DEFAULT_KUBECONFIG_DIR): Promise<NodeServices> {
@@ -51,7 +54,8 @@ export async function readServices(host: Host, kubeconfigDir = DEFAULT_KUBECONFI
   } else if (await host.stat(posix.join(kubeconfigDir, 'kubelet.conf'))) {
     kubeletHealthz = 'http://127.0.0.1:10248/healthz';
   }
-  return { pods, kubeletHealthz, dial: host.connectTcp?.bind(host) };
+  const etcdService = pods.has('etcd') ? undefined : await readEtcdService(host).catch(() => undefined);
+  return { pods, kubeletHealthz, dial: host.connectTcp?.bind(host), etcdService };
 }
 
 function probeUrl(probe: HttpGetProbe): string {
@@ -90,36 +94,23 @@ export async function probeCheck(component: Component, pod: StaticPod, timeoutMs
   return probe ? get(component, 'probe', probeUrl(probe), { insecure: true, timeoutMs, via }) : undefined;
 }
 
-async function etcdCheck(host: Host, pod: StaticPod, via?: Dial): Promise<HealthCheck> {
-  const endpoint = (pod.flags.get('advertise-client-urls') ?? pod.flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(
-    ',',
-  )[0];
-  const caFile = pod.flags.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt';
-  const dir = posix.dirname(caFile);
+async function etcdCheck(host: Host, services: NodeServices): Promise<HealthCheck> {
+  const flags = etcdFlags(services)!;
+  const endpoint = (flags.get('advertise-client-urls') ?? flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(',')[0];
+  const files = await etcdClientFiles(host, services);
+  const check = `etcd /health (${files ? posix.basename(files.cert).replace(/\.(crt|pem)$/, '') : 'client certificate'})`;
   try {
-    const [ca, cert, key] = await Promise.all(
-      [caFile, `${dir}/healthcheck-client.crt`, `${dir}/healthcheck-client.key`].map((p) => host.readFile(p)),
-    );
-    return get(
-      'etcd',
-      'etcd /health (healthcheck-client)',
-      `${endpoint.replace(/\/$/, '')}/health`,
-      { ca, cert, key, via },
-      (status, body) => {
-        try {
-          return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim().slice(0, 200)}`;
-        } catch {
-          return `HTTP ${status}: ${body.trim().slice(0, 200)}`;
-        }
-      },
-    );
+    if (!files) throw new Error(`no client certificate of etcd named in ${services.etcdService?.envFile ?? 'its manifest'}`);
+    const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((p) => host.readFile(p)));
+    return get('etcd', check, `${endpoint.replace(/\/$/, '')}/health`, { ca, cert, key, via: services.dial }, (status, body) => {
+      try {
+        return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim().slice(0, 200)}`;
+      } catch {
+        return `HTTP ${status}: ${body.trim().slice(0, 200)}`;
+      }
+    });
   } catch (err) {
-    return {
-      component: 'etcd',
-      check: 'etcd /health (healthcheck-client)',
-      ok: false,
-      detail: `cannot read the healthcheck client certificate: ${(err as Error).message}`,
-    };
+    return { component: 'etcd', check, ok: false, detail: `cannot read the client certificate: ${(err as Error).message}` };
   }
 }
 
@@ -166,9 +157,10 @@ export async function componentHealth(
   if (component === 'kubelet')
     return services.kubeletHealthz ? [await get('kubelet', 'kubelet /healthz', services.kubeletHealthz, { via: services.dial })] : [];
   const pod = services.pods.get(component);
+  if (component === 'etcd' && !pod && services.etcdService) return [await etcdCheck(host, services)];
   if (!pod) return [];
   const checks: Promise<HealthCheck | undefined>[] = [probeCheck(component, pod, 3000, services.dial)];
-  if (component === 'etcd') checks.push(etcdCheck(host, pod, services.dial));
+  if (component === 'etcd') checks.push(etcdCheck(host, services));
   if (component === 'kube-apiserver') checks.push(apiServerCheck(host, pod, kubeconfigDir, services.dial));
   return (await Promise.all(checks)).filter((c): c is HealthCheck => c !== undefined);
 }

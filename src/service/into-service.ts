@@ -68,7 +68,8 @@ export async function bringIntoService(
 ): Promise<IntoServiceResult> {
   const services = await readServices(host, o.kubeconfigDir);
   const done = new Set(o.done ?? []);
-  const components = componentsUsing(renewed).filter((c) => (c === 'kubelet' || services.pods.has(c)) && !done.has(c));
+  const runsHere = (c: Component) => c === 'kubelet' || services.pods.has(c) || (c === 'etcd' && services.etcdService !== undefined);
+  const components = componentsUsing(renewed).filter((c) => runsHere(c) && !done.has(c));
   const result: IntoServiceResult = { ok: true, restarted: [], reloaded: [], notes: [] };
   const toRestart: Component[] = [];
   for (const c of components) {

@@ -38,8 +38,8 @@ export interface RotateNodeOptions {
 
 /** Of the components a phase must restart, those kpki cannot: not static pods here (etcd as a systemd service). */
 export async function notRestartable(host: Host, restart: Component[], kubeconfigDir?: string): Promise<Component[]> {
-  const { pods } = await readServices(host, kubeconfigDir);
-  return restart.filter((c) => c !== 'kubelet' && !pods.has(c));
+  const { pods, etcdService } = await readServices(host, kubeconfigDir);
+  return restart.filter((c) => c !== 'kubelet' && !pods.has(c) && !(c === 'etcd' && etcdService));
 }
 
 /** The exit code of the phase: 0 done (or nothing to do), 1 verify found something old or a restart failed. */
@@ -97,7 +97,7 @@ async function rotateStep(host: Host, o: RotateNodeOptions, carried: Carried): P
     const unmanaged = await notRestartable(host, planned.restart, o.scan.kubeconfigDir);
     if (unmanaged.length)
       throw new KpkiError(
-        `${unmanaged.join(', ')} must restart to read the changed ${o.ca} file but does not run as a static pod here (a systemd service?): leave out --restart and restart it yourself`,
+        `${unmanaged.join(', ')} must restart to read the changed ${o.ca} file but runs neither as a static pod nor as etcd.service here: leave out --restart and restart it yourself`,
       );
   }
   const stop = await o.review(planned, describeStage(state));

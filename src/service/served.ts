@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import type { Component, NodeServices } from './health.js';
 import { Dial, withTimeout } from '../api/http.js';
+import { etcdClientFiles, etcdFlags } from './etcd-service.js';
 
 interface Endpoint {
   what: string;
@@ -23,12 +24,11 @@ function hostPort(url: string | undefined, fallbackPort: number): { host: string
 }
 
 /** The TLS endpoints of a component and the certificate file each serves. */
-export function servedEndpoints(services: NodeServices, component: Component): Endpoint[] {
-  const pod = services.pods.get(component);
-  if (!pod) return [];
-  const f = pod.flags;
+export async function servedEndpoints(host: Host, services: NodeServices, component: Component): Promise<Endpoint[]> {
   if (component === 'etcd') {
-    const dir = (f.get('trusted-ca-file') ?? '/etc/kubernetes/pki/etcd/ca.crt').replace(/\/[^/]+$/, '');
+    const f = etcdFlags(services);
+    if (!f) return [];
+    const files = await etcdClientFiles(host, services);
     const out: Endpoint[] = [];
     const client = hostPort(f.get('advertise-client-urls') ?? f.get('listen-client-urls'), 2379);
     if (client && f.get('cert-file'))
@@ -36,7 +36,7 @@ export function servedEndpoints(services: NodeServices, component: Component): E
         what: 'etcd client port',
         ...client,
         certFile: f.get('cert-file')!,
-        client: { cert: `${dir}/healthcheck-client.crt`, key: `${dir}/healthcheck-client.key` },
+        client: files && { cert: files.cert, key: files.key },
       });
     const peer = hostPort(f.get('initial-advertise-peer-urls') ?? f.get('listen-peer-urls'), 2380);
     if (peer && f.get('peer-cert-file'))
@@ -48,6 +48,9 @@ export function servedEndpoints(services: NodeServices, component: Component): E
       });
     return out;
   }
+  const pod = services.pods.get(component);
+  if (!pod) return [];
+  const f = pod.flags;
   if (component === 'kube-apiserver' && f.get('tls-cert-file')) {
     return [
       {
@@ -109,7 +112,7 @@ const sameSerial = (a: string, b: string) => a.replace(/^0+/, '').toUpperCase() 
 
 /** Waits until every endpoint of the component serves the certificate now in its file; the ones that still do not. */
 export async function waitServesFiles(host: Host, services: NodeServices, component: Component, timeoutMs: number): Promise<string[]> {
-  const endpoints = servedEndpoints(services, component);
+  const endpoints = await servedEndpoints(host, services, component);
   if (endpoints.length === 0) return [`${component}: no TLS endpoint known from its manifest`];
   const end = Date.now() + timeoutMs;
   for (;;) {

@@ -42,6 +42,8 @@ export async function detectStrategy(
       return { strategy: 'docker', why: 'static pod, docker socket and CLI present' };
     return { strategy: 'manifest', why: 'static pod, no container runtime CLI: moving the manifest out and back' };
   }
+  if (component === 'etcd' && services.etcdService)
+    return { strategy: 'systemd', why: `etcd.service runs etcd (settings in ${services.etcdService.envFile})` };
   if (await hasUnit(host, component)) return { strategy: 'systemd', why: `${component}.service exists` };
   return { strategy: undefined, why: `nothing runs ${component} on this node (no manifest, no ${component}.service)` };
 }

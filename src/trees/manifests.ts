@@ -11,6 +11,8 @@ export interface ManifestOptions {
    * endpoints (etcd's local client URL and metrics, controller-manager, scheduler, probes) to their own address.
    */
   localAddress?: string;
+  /** kube-apiserver's etcd client files and servers when etcd is not kubeadm's (Kubespray's etcd service). */
+  etcdClient?: { ca: string; cert: string; key: string; servers: string };
 }
 
 const PKI = '/etc/kubernetes/pki';
@@ -66,6 +68,12 @@ export function renderManifests(o: ManifestOptions): Record<string, string> {
 
 function apiserverManifest(o: ManifestOptions): string {
   const { etcdServers } = addresses(o);
+  const etcd = o.etcdClient ?? {
+    ca: `${PKI}/etcd/ca.crt`,
+    cert: `${PKI}/apiserver-etcd-client.crt`,
+    key: `${PKI}/apiserver-etcd-client.key`,
+    servers: etcdServers,
+  };
   return pod(
     'kube-apiserver',
     'registry.k8s.io/kube-apiserver:v1.29.0',
@@ -73,10 +81,10 @@ function apiserverManifest(o: ManifestOptions): string {
       'kube-apiserver',
       `--advertise-address=${o.address}`,
       `--client-ca-file=${PKI}/ca.crt`,
-      `--etcd-cafile=${PKI}/etcd/ca.crt`,
-      `--etcd-certfile=${PKI}/apiserver-etcd-client.crt`,
-      `--etcd-keyfile=${PKI}/apiserver-etcd-client.key`,
-      `--etcd-servers=${etcdServers}`,
+      `--etcd-cafile=${etcd.ca}`,
+      `--etcd-certfile=${etcd.cert}`,
+      `--etcd-keyfile=${etcd.key}`,
+      `--etcd-servers=${etcd.servers}`,
       `--kubelet-client-certificate=${PKI}/apiserver-kubelet-client.crt`,
       `--kubelet-client-key=${PKI}/apiserver-kubelet-client.key`,
       `--proxy-client-cert-file=${PKI}/front-proxy-client.crt`,

@@ -10,6 +10,7 @@ import { toPem } from '../pki/pem.js';
 import { renderKubeconfig } from '../kubeadm/kubeconfig.js';
 import type { LabCa, LabCas } from './cluster-cas.js';
 import { renderManifests } from './manifests.js';
+import { type EtcdMember, kubesprayEtcdClient, writeKubesprayEtcd } from './kubespray-etcd.js';
 
 export interface NodeOptions {
   nodeName: string;
@@ -30,6 +31,8 @@ export interface NodeOptions {
   initialCluster?: string;
   /** Address for kubeadm's node-local endpoints (see ManifestOptions.localAddress). */
   localAddress?: string;
+  /** etcd as Kubespray runs it (a systemd service, /etc/ssl/etcd/ssl) instead of kubeadm's stacked static pod. */
+  kubesprayEtcd?: { self: EtcdMember; members: EtcdMember[]; etcRoot: string };
 }
 
 const DAY = 86_400_000;
@@ -67,11 +70,11 @@ async function pairFile(ctx: Ctx, base: string, spec: LeafSpec, signer: LabCa): 
   write(ctx.root, `/etc/kubernetes/pki/${base}.key`, keyPem, 0o600);
 }
 
-function writeCas(ctx: Ctx): void {
+function writeCas(ctx: Ctx, etcdCa = true): void {
   const files: [LabCa, string][] = [
     [ctx.cas.ca, 'ca'],
     [ctx.cas.frontProxyCa, 'front-proxy-ca'],
-    [ctx.cas.etcdCa, 'etcd/ca'],
+    ...(etcdCa ? [[ctx.cas.etcdCa, 'etcd/ca'] as [LabCa, string]] : []),
   ];
   for (const [ca, base] of files) {
     write(ctx.root, `/etc/kubernetes/pki/${base}.crt`, certificateToPem(ca.cert), 0o644);
@@ -199,7 +202,8 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
   const isIp = (s: string) => /^[\d.]+$/.test(s) || s.includes(':');
   const admins = flavour === '1.29' ? 'kubeadm:cluster-admins' : 'system:masters';
   const legacyO = flavour === '1.11' ? ['system:masters'] : [];
-  const stacked = options.stackedEtcd ?? true;
+  const kubespray = options.kubesprayEtcd;
+  const stacked = !kubespray && (options.stackedEtcd ?? true);
   const sans = [...(options.certSans ?? []), endpointHost];
   const apiDns = [
     options.nodeName,
@@ -210,7 +214,7 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
     ...sans.filter((s) => !isIp(s)),
   ];
   const apiIps = ['10.96.0.1', options.address, ...sans.filter(isIp)];
-  writeCas(ctx);
+  writeCas(ctx, !kubespray);
   const work: Promise<void>[] = [
     pairFile(
       ctx,
@@ -235,6 +239,7 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
     work.push(kubeconfigFile(ctx, 'super-admin.conf', `https://${endpoint}`, 'kubernetes-super-admin', ['system:masters']));
   }
   if (stacked) work.push(...stackedEtcdFiles(ctx, options, legacyO));
+  if (kubespray) work.push(writeKubesprayEtcd(root, cas, { ...kubespray, notBefore, notAfter: ctx.notAfter }));
   await Promise.all(work);
   await serviceAccountKeys(ctx);
   for (const [file, text] of Object.entries(
@@ -244,6 +249,7 @@ export async function buildControlPlaneNode(root: string, cas: LabCas, options: 
       stackedEtcd: stacked,
       initialCluster: options.initialCluster,
       localAddress: options.localAddress,
+      etcdClient: kubespray && kubesprayEtcdClient(kubespray.self, kubespray.members),
     }),
   )) {
     write(root, `/etc/kubernetes/manifests/${file}`, text, 0o600);

@@ -1,0 +1,106 @@
+// kpki ca rotate -i --ca etcd-ca on a cluster whose etcd runs as Kubespray runs it by default: etcd.service (the
+// lab's systemd stand-in, lab/standins/units.ts, runs the real etcd with the unit's EnvironmentFile, /etc/etcd.env, in
+// each node's own /etc) and its certificates in /etc/ssl/etcd/ssl (member-, admin- and node-<host>.pem, ca.pem), no
+// etcd static pod; a small 3 + 1 lab of its own (127.0.0.71-74). etcd reads its trusted CAs only at start, so kpki
+// restarts etcd.service (`systemctl restart etcd`, which returns once etcd serves, as Type=notify does) one node at a
+// time behind the quorum gate. The rotation is killed while node 2's etcd restarts in the trust phase and resumed;
+// under load, no load-balanced request fails and no acknowledged write is lost.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import '../../src/pki/provider.js';
+import { Lab } from '../../lab/lab.js';
+import { Load, summarize } from '../../lab/load.js';
+import { kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
+import { labSkipReason } from '../helpers/lab-tools.js';
+import { execFileAsync } from '../helpers/processes.js';
+import { pemCount, tempFile, verifiesEach } from '../helpers/openssl.js';
+
+const skip = labSkipReason();
+const SSL = '/etc/ssl/etcd/ssl';
+
+test('ca rotate -i --ca etcd-ca with etcd as a systemd service (Kubespray): etcd.service restarted node by node, killed at node 2 and resumed, under load: zero failed balanced requests; every etcd certificate from the new CA only', {
+  skip,
+}, async () => {
+  const lab = await Lab.start({ controlPlanes: 3, workers: 1, baseOctet: 70, etcdService: true });
+  try {
+    const inventory = lab.writeInventory();
+    const [cp1] = lab.controlPlanes;
+    const oldCa = cp1.read(`${SSL}/ca.pem`);
+    for (const node of lab.controlPlanes)
+      assert.equal(
+        node.pods().some((p) => p.name.startsWith('etcd-')),
+        false,
+        `${node.name}: no etcd static pod`,
+      );
+
+    const check = await kpkiAsync(['check', '-i', inventory]);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.doesNotMatch(check.stdout, /wrong CA|etcd-ssl-ca|etcd-(server|peer|healthcheck-client) /);
+
+    const load = Load.start(lab, { durationMs: 300_000 });
+    let report: Awaited<ReturnType<Load['finish']>>;
+    let killed: string;
+    let resumed: { status: number; stdout: string; stderr: string };
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const run = await kpkiKilledWhen(
+        ['ca', 'rotate', '-i', inventory, '--ca', 'etcd-ca', '--yes'],
+        /lab-cp2: +etcd: restarting with systemd/,
+      );
+      assert.equal(run.signal, 'SIGKILL', `kpki ended before it was killed:\n${run.out}`);
+      killed = run.out;
+      resumed = await kpkiAsync(['ca', 'rotate', '-i', inventory, '--ca', 'etcd-ca', '--yes', '--resume']);
+      await lab.waitHealthy(90_000);
+    } finally {
+      report = await load.finish();
+    }
+    console.log(`ca rotate etcd-ca, etcd.service: ${summarize(report)}`);
+    const out = resumed.stdout + resumed.stderr;
+    assert.match(killed, /lab-cp1: +etcd: restarting with systemd \(etcd\.service runs etcd \(settings in \/etc\/etcd\.env\)\)/);
+    assert.equal(resumed.status, 0, out);
+    assert.match(out, /Resuming the trust phase of rollout r\S+ .*lab-cp1 done/);
+    for (const phase of ['issue', 'finish'])
+      assert.match(out, new RegExp(`etcd-ca ${phase} phase complete on 3 control-plane node\\(s\\)`), out);
+    assert.match(out, /etcd-ca verified: .* every etcd member serves a chain of the new CA/);
+    const failed = report.balanced.writes.failed + report.balanced.reads.failed;
+    assert.equal(failed, 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
+    assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
+
+    // etcd read the bundle at start: every node's etcd.service was restarted in trust and again in finish
+    for (const node of lab.controlPlanes) {
+      const restarts = readFileSync(join(node.dir, 'logs', 'node.log'), 'utf8').match(/restarting etcd\.service/g) ?? [];
+      assert.ok(restarts.length >= 2, `${node.name}: etcd.service restarted ${restarts.length} time(s)`);
+    }
+    const newCa = cp1.read(`${SSL}/ca.pem`);
+    assert.equal(pemCount(newCa), 1);
+    assert.notDeepEqual(newCa, oldCa);
+    const [newCaFile, oldCaFile] = [tempFile(newCa), tempFile(oldCa)];
+    const leaves = lab.controlPlanes.flatMap((n) => ['member', 'admin', 'node'].map((k) => n.path(`${SSL}/${k}-${n.name}.pem`)));
+    for (const node of lab.controlPlanes) assert.deepEqual(node.read(`${SSL}/ca.pem`), newCa, `${node.name}: ca.pem is the new CA alone`);
+    const byNew = verifiesEach(leaves.map((l): [string, string] => [newCaFile, l]));
+    const byOld = verifiesEach(leaves.map((l): [string, string] => [oldCaFile, l]));
+    leaves.forEach((l, i) => {
+      assert.ok(byNew[i].ok, `${l}: openssl verifies it against the new CA: ${byNew[i].output}`);
+      assert.equal(byOld[i].ok, false, `${l}: the old CA no longer verifies it`);
+    });
+    // real etcdctl with the node's admin certificate: every member healthy on the new certificates
+    const health = await execFileAsync(
+      'etcdctl',
+      [
+        `--endpoints=${lab.controlPlanes.map((n) => `https://${n.address}:2379`).join(',')}`,
+        `--cacert=${cp1.path(`${SSL}/ca.pem`)}`,
+        `--cert=${cp1.path(`${SSL}/admin-${cp1.name}.pem`)}`,
+        `--key=${cp1.path(`${SSL}/admin-${cp1.name}-key.pem`)}`,
+        'endpoint',
+        'health',
+      ],
+      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000 },
+    ).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) }));
+    const said = `${health.stdout}${health.stderr}`;
+    assert.equal((said.match(/is healthy/g) ?? []).length, 3, said);
+  } finally {
+    await lab.stop();
+  }
+});
