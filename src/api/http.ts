@@ -38,12 +38,18 @@ const TLS_REASONS: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'the serving certificate does not name this address',
   ECONNREFUSED: 'connection refused (not listening)',
   ECONNRESET: 'connection reset (TLS handshake refused?)',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'the server refused the client certificate (TLS alert: bad certificate)',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the server does not trust the client certificate's CA (TLS alert: unknown CA)",
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the server wants a client certificate (TLS alert: certificate required)',
 };
 
 export function describeNetworkError(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { reason?: string };
   const reason = e.code ? TLS_REASONS[e.code] : undefined;
-  return reason ? `${reason}${e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' && e.reason ? ` (${e.reason})` : ''}` : e.message;
+  // (OpenSSL's own messages run over lines: one line, whatever it is)
+  return reason
+    ? `${reason}${e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' && e.reason ? ` (${e.reason})` : ''}`
+    : e.message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 export function httpGet(url: string, options: GetOptions = {}): Promise<GetResult> {

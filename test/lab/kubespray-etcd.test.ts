@@ -4,15 +4,16 @@
 // etcd static pod; a small 3 + 1 lab of its own (127.0.0.71-74). etcd reads its trusted CAs only at start, so kpki
 // restarts etcd.service (`systemctl restart etcd`, which returns once etcd serves, as Type=notify does) one node at a
 // time behind the quorum gate. The rotation is killed while node 2's etcd restarts in the trust phase and resumed;
-// under load, no load-balanced request fails and no acknowledged write is lost.
+// under load, no load-balanced request fails and no acknowledged write is lost. Then a member outside the inventory
+// (as on an etcd-only host) that does not trust a new CA makes the issue phase refuse.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import '../../src/pki/provider.js';
 import { Lab } from '../../lab/lab.js';
 import { Load, summarize } from '../../lab/load.js';
-import { kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
+import { hashTree, kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
 import { labSkipReason } from '../helpers/lab-tools.js';
 import { execFileAsync } from '../helpers/processes.js';
 import { pemCount, tempFile, verifiesEach } from '../helpers/openssl.js';
@@ -100,6 +101,25 @@ test('ca rotate -i --ca etcd-ca with etcd as a systemd service (Kubespray): etcd
     ).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) }));
     const said = `${health.stdout}${health.stderr}`;
     assert.equal((said.match(/is healthy/g) ?? []).length, 3, said);
+
+    // an etcd member no node of the inventory runs (as an etcd-only host, or an external etcd): node 3 left out of the
+    // inventory, trust done on nodes 1 and 2; issue must refuse, naming node 3's member, and write nothing
+    const partial = join(lab.dir, 'two-nodes.yaml');
+    writeFileSync(partial, readFileSync(inventory, 'utf8').replace(/^.*lab-cp3.*\n/m, ''));
+    const trust = await kpkiAsync(['ca', 'rotate', '-i', partial, '--ca', 'etcd-ca', '--phase', 'trust', '--yes']);
+    assert.equal(trust.status, 0, trust.stdout + trust.stderr);
+    const before = lab.controlPlanes.map((n) => hashTree(n.path(SSL)));
+    const issue = await kpkiAsync(['ca', 'rotate', '-i', partial, '--ca', 'etcd-ca', '--phase', 'issue', '--yes']);
+    assert.equal(issue.status, 1, issue.stdout + issue.stderr);
+    assert.match(
+      issue.stdout + issue.stderr,
+      /https:\/\/127\.0\.0\.73:2379 \(an etcd member named by lab-cp1's kube-apiserver --etcd-servers or etcd's member list\) refuses a certificate of the new CA .*no node of the inventory runs that etcd member/,
+    );
+    assert.deepEqual(
+      lab.controlPlanes.map((n) => hashTree(n.path(SSL))),
+      before,
+      'the refused issue phase wrote nothing',
+    );
   } finally {
     await lab.stop();
   }
