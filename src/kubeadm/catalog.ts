@@ -223,6 +223,16 @@ export const USED_BY: Record<string, string[]> = Object.fromEntries(
   CERTIFICATES.filter((c) => c.kind !== 'ca').map((c) => [c.name, [...c.usedBy]]),
 );
 
+/**
+ * Which components use a certificate, by its name: the catalog's, and etcd's member-<host>.pem of the Kubespray and
+ * KubeKey layout (scanned as etcd-member-<host>: etcd's serving and peer certificate, as etcd-server and etcd-peer).
+ */
+export function componentsUsingCertificate(name: string): string[] {
+  return USED_BY[name] ?? (isEtcdMemberCertificate(name) ? ['etcd'] : []);
+}
+
+export const isEtcdMemberCertificate = (name: string) => /^etcd-member-/.test(name);
+
 /** Certificates whose expiry is a WARNING, not CRITICAL (the kubelet's serving certificate: see its record). */
 export const EXPIRY_IS_WARNING = new Set(CERTIFICATES.filter((c) => c.expiryIsWarning).map((c) => c.name));
 

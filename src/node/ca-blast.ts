@@ -4,7 +4,7 @@ import { createPublicKey } from 'node:crypto';
 import { posix } from 'node:path';
 import { publicKeysOf } from '../pki/public-keys.js';
 import { parse } from 'yaml';
-import { KUBELET_CONFIG, USED_BY, UsingComponent } from '../kubeadm/catalog.js';
+import { KUBELET_CONFIG, componentsUsingCertificate, UsingComponent } from '../kubeadm/catalog.js';
 import { KUBECONFIG_READERS, ReadAt, RotatableCa, TRUST_FLAGS } from '../kubeadm/ca-trust.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import type { Host } from '../hosts/host.js';
@@ -224,7 +224,7 @@ export async function blastRadius(host: Host, scan: NodeScan, caName: RotatableC
   }
   const signed = scan.entries
     .filter((e) => e.signer === caName && e.cert)
-    .map((e) => ({ name: e.name, path: e.path, usedBy: USED_BY[e.name] ?? [] }));
+    .map((e) => ({ name: e.name, path: e.path, usedBy: componentsUsingCertificate(e.name) }));
   // kubelet.conf with the credentials embedded (the kubelet cannot rotate them), or kubelet-client-current.pem
   const kubelet = scan.entries.find((e) => e.name === 'kubelet-client' || e.name === 'kubelet.conf');
   const rotation = config.rotateCertificates === true;

@@ -1,5 +1,5 @@
 // Renders a renewal plan and what must happen after it.
-import { USED_BY } from '../kubeadm/catalog.js';
+import { componentsUsingCertificate } from '../kubeadm/catalog.js';
 import type { RenewalPlan } from '../node/plan.js';
 import type { GateResult, NodePlan } from '../cluster/outcome.js';
 import { OWN_CA } from '../node/scan-result.js';
@@ -49,7 +49,7 @@ export function renderPlan(plan: RenewalPlan): string {
 /** What the operator must do next: restart the components that use what changed. */
 export function renderNextSteps(plan: RenewalPlan): string {
   const components = new Set<string>();
-  for (const item of plan.items) for (const c of USED_BY[item.name] ?? []) components.add(c);
+  for (const item of plan.items) for (const c of componentsUsingCertificate(item.name)) components.add(c);
   if (plan.items.some((i) => i.name.startsWith('etcd-member-') || i.name.startsWith('etcd-node-'))) components.add('etcd');
   const order = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'];
   const restart = order.filter((c) => components.has(c));

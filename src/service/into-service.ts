@@ -3,7 +3,7 @@
 // the new ones; the rest are restarted in kubeadm's order with health gates. If a component does not come back, the
 // backup is put back, the components restarted again and verified: the node is never left worse than before.
 import type { Host } from '../hosts/host.js';
-import { USED_BY } from '../kubeadm/catalog.js';
+import { componentsUsingCertificate, isEtcdMemberCertificate } from '../kubeadm/catalog.js';
 import type { BackupManifest } from '../node/backup.js';
 import { restoreBackup } from '../node/restore.js';
 import { Component, COMPONENTS, readServices, waitHealthy } from './health.js';
@@ -13,7 +13,7 @@ import { waitServesFiles } from './served.js';
 
 /** What each component re-reads by itself, without a restart (everything else it loads only at start). */
 const RELOADS_BY_ITSELF: Partial<Record<Component, string[]>> = {
-  // etcd re-reads --cert-file and --peer-cert-file on every new TLS handshake
+  // etcd re-reads --cert-file and --peer-cert-file on every new TLS handshake (Kubespray's member-<host>.pem is both)
   etcd: ['etcd-server', 'etcd-peer'],
   // kube-apiserver (1.17+) watches its serving certificate; its client certificates (etcd, kubelet, front-proxy) need a restart
   'kube-apiserver': ['apiserver'],
@@ -29,15 +29,16 @@ export const isRestartName = (name: string) => name.startsWith('restart:');
 
 /** The components that load the renewed files, in restart order. */
 export function componentsUsing(renewed: string[]): Component[] {
-  const used = new Set(renewed.flatMap((name) => USED_BY[name] ?? []));
+  const used = new Set(renewed.flatMap(componentsUsingCertificate));
   return COMPONENTS.filter((c) => used.has(c) || renewed.includes(restartOf(c)));
 }
 
 /** A component whose renewed files are all ones it re-reads by itself. */
 export function reloadsByItself(component: Component, renewed: string[]): boolean {
   if (renewed.includes(restartOf(component))) return false;
-  const own = renewed.filter((name) => (USED_BY[name] ?? []).includes(component));
-  return own.length > 0 && own.every((name) => RELOADS_BY_ITSELF[component]?.includes(name));
+  const own = renewed.filter((name) => componentsUsingCertificate(name).includes(component));
+  const reloads = (name: string) => RELOADS_BY_ITSELF[component]?.includes(name) || (component === 'etcd' && isEtcdMemberCertificate(name));
+  return own.length > 0 && own.every(reloads);
 }
 
 export interface IntoServiceOptions {

@@ -4,7 +4,8 @@
 // etcd static pod; a small 3 + 1 lab of its own (127.0.0.71-74). etcd reads its trusted CAs only at start, so kpki
 // restarts etcd.service (`systemctl restart etcd`, which returns once etcd serves, as Type=notify does) one node at a
 // time behind the quorum gate. The rotation is killed while node 2's etcd restarts in the trust phase and resumed;
-// under load, no load-balanced request fails and no acknowledged write is lost. Then a member outside the inventory
+// under load (after a `renew -i all`, where etcd serves its renewed member certificate without a restart), no
+// load-balanced request fails and no acknowledged write is lost. Then a member outside the inventory
 // (as on an etcd-only host) that does not trust a new CA makes the issue phase refuse.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,7 @@ import { pemCount, tempFile, verifiesEach } from '../helpers/openssl.js';
 const skip = labSkipReason();
 const SSL = '/etc/ssl/etcd/ssl';
 
-test('ca rotate -i --ca etcd-ca with etcd as a systemd service (Kubespray): etcd.service restarted node by node, killed at node 2 and resumed, under load: zero failed balanced requests; every etcd certificate from the new CA only', {
+test('renew -i, then ca rotate -i --ca etcd-ca with etcd as a systemd service (Kubespray): etcd.service restarted node by node, killed at node 2 and resumed, under load: zero failed balanced requests; every etcd certificate from the new CA only', {
   skip,
 }, async () => {
   const lab = await Lab.start({ controlPlanes: 3, workers: 1, baseOctet: 70, etcdService: true });
@@ -44,8 +45,11 @@ test('ca rotate -i --ca etcd-ca with etcd as a systemd service (Kubespray): etcd
     let report: Awaited<ReturnType<Load['finish']>>;
     let killed: string;
     let resumed: { status: number; stdout: string; stderr: string };
+    let renewed: { status: number; stdout: string; stderr: string };
     try {
       await new Promise((resolve) => setTimeout(resolve, 1000));
+      // first a renewal: member-<host>.pem is etcd's serving and peer certificate, re-read by etcd itself
+      renewed = await kpkiAsync(['renew', '-i', inventory, 'all', '--yes']);
       const run = await kpkiKilledWhen(
         ['ca', 'rotate', '-i', inventory, '--ca', 'etcd-ca', '--yes'],
         /lab-cp2: +etcd: restarting with systemd/,
@@ -58,6 +62,14 @@ test('ca rotate -i --ca etcd-ca with etcd as a systemd service (Kubespray): etcd
       report = await load.finish();
     }
     console.log(`ca rotate etcd-ca, etcd.service: ${summarize(report)}`);
+    assert.equal(renewed.status, 0, renewed.stdout + renewed.stderr);
+    for (const node of lab.controlPlanes)
+      assert.match(
+        renewed.stdout,
+        new RegExp(`${node.name}: +etcd: serves the renewed certificates without a restart`),
+        `${node.name}: etcd verified to serve its renewed member certificate`,
+      );
+    assert.doesNotMatch(renewed.stdout, /etcd: restarting/, 'renewal restarts no etcd');
     const out = resumed.stdout + resumed.stderr;
     assert.match(killed, /lab-cp1: +etcd: restarting with systemd \(etcd\.service runs etcd \(settings in \/etc\/etcd\.env\)\)/);
     assert.equal(resumed.status, 0, out);
