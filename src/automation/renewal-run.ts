@@ -15,6 +15,7 @@ import { clusterState, EtcdCredentials, spareMembers } from '../service/etcd.js'
 import { tryEtcdLock } from './etcd-lock.js';
 import type { HeldLock, LockAttempt } from '../util/cluster-lock.js';
 import { NodeServices, readServices } from '../service/health.js';
+import { etcdFlags } from '../service/etcd-service.js';
 import { bringIntoService } from '../service/into-service.js';
 import { renewNode } from '../service/renew-node.js';
 import { httpGet, describeNetworkError } from '../api/http.js';
@@ -48,10 +49,10 @@ async function etcdClient(
   services: NodeServices,
   certDir: string,
 ): Promise<{ endpoint: string; creds: EtcdCredentials } | undefined> {
-  const pod = services.pods.get('etcd');
+  const etcd = etcdFlags(services);
   const api = services.pods.get('kube-apiserver');
-  if (!pod && !api) return undefined;
-  const endpoint = (pod?.flags.get('advertise-client-urls') ?? api?.flags.get('etcd-servers') ?? '').split(',')[0].replace(/\/$/, '');
+  if (!etcd && !api) return undefined;
+  const endpoint = (etcd?.get('advertise-client-urls') ?? api?.flags.get('etcd-servers') ?? '').split(',')[0].replace(/\/$/, '');
   if (!endpoint) return undefined;
   const file = (flag: string, fallback: string) => api?.flags.get(flag) ?? posix.join(certDir, fallback);
   try {
@@ -100,7 +101,7 @@ async function clusterReady(
 
 /** Where this node is in etcd's --initial-cluster (kubeadm adds members in join order): its fallback slot. */
 function slotOf(services: NodeServices, self: string): number {
-  const names = (services.pods.get('etcd')?.flags.get('initial-cluster') ?? '')
+  const names = (etcdFlags(services)?.get('initial-cluster') ?? '')
     .split(',')
     .map((m) => m.split('=')[0])
     .filter(Boolean);
@@ -113,8 +114,8 @@ type Turn = { clusterLock?: HeldLock } | { skipped: string };
 
 async function waitForTurn(host: Host, inventory: NodeScan, o: RenewalRunOptions): Promise<Turn> {
   const services = await readServices(host, inventory.kubeconfigDir);
-  if (!services.pods.has('kube-apiserver') && !services.pods.has('etcd')) return {}; // a worker: nothing to wait for
-  const self = services.pods.get('etcd')?.flags.get('name') ?? host.name;
+  if (!services.pods.has('kube-apiserver') && !etcdFlags(services)) return {}; // a worker: nothing to wait for
+  const self = etcdFlags(services)?.get('name') ?? host.name;
   const access = await etcdClient(host, services, inventory.certDir);
   const deadline = Date.now() + o.maxWaitMs;
   let etcdDown = !access && !o.clusterLock ? 'no etcd client certificate or endpoint on this node' : undefined;

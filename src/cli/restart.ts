@@ -1,7 +1,7 @@
 // kpki restart: restart components the right way for this node, in order, each waiting for health.
 import { Command } from 'commander';
 import { withNodeLock } from '../node/apply.js';
-import { COMPONENTS, readServices } from '../service/health.js';
+import { COMPONENTS, readServices, runsHere } from '../service/health.js';
 import { restoreParked } from '../service/parked.js';
 import { restartComponents } from '../service/restart.js';
 import { action, globalsOf, hostOf, log, requireLiveNode } from './context.js';
@@ -25,9 +25,9 @@ export function restartCommand(): Command {
         return await withNodeLock(host, async () => {
           for (const line of await restoreParked(host)) log(`kpki: ${line}`);
           const services = await readServices(host, globals.kubeconfigDir);
-          const components = names.length > 0 ? componentsFlag(names) : COMPONENTS.filter((c) => services.pods.has(c));
+          const components = names.length > 0 ? componentsFlag(names) : COMPONENTS.filter((c) => c !== 'kubelet' && runsHere(services, c));
           if (components.length === 0) {
-            log('No control-plane component runs as a static pod on this node; name the components to restart.');
+            log('No control-plane component runs here as a static pod or as etcd.service; name the components to restart.');
             return 0;
           }
           const results = await restartComponents(host, services, components, {

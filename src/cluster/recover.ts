@@ -8,7 +8,7 @@ import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
 import { kubeletClientDue, kubeletStatus } from '../node/kubelet.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
 import { scanNode, ScanOptions } from '../node/scan.js';
-import { Component, COMPONENTS, readServices } from '../service/health.js';
+import { Component, COMPONENTS, readServices, runsHere } from '../service/health.js';
 import { renewNode } from '../service/renew-node.js';
 import { restartComponent } from '../service/restart.js';
 import { etcdProblems } from '../service/etcd.js';
@@ -167,7 +167,7 @@ async function etcdQuorum(op: Operation, cps: Member[], o: RecoverOptions): Prom
     op.events.log(`etcd is not healthy with the renewed certificates alone (${etcd[0]}): restarting its members one after the other`);
     for (const m of cps) {
       const services = await readServices(m.host, o.scan.kubeconfigDir);
-      if (!services.pods.has('etcd')) continue;
+      if (!runsHere(services, 'etcd')) continue;
       op.events.step(m.node.name, 'restart etcd');
       // no health wait per member: the first ones cannot be healthy before a majority runs
       const r = await restartComponent(m.host, services, 'etcd', {
@@ -190,9 +190,9 @@ async function etcdQuorum(op: Operation, cps: Member[], o: RecoverOptions): Prom
 async function restartNode(op: Operation, m: Member, etcdRestarted: boolean, o: RecoverOptions): Promise<OperationOutcome | undefined> {
   const services = await readServices(m.host, o.scan.kubeconfigDir);
   const restarted: Component[] = etcdRestarted ? ['etcd'] : [];
-  const reloaded: Component[] = etcdRestarted || !services.pods.has('etcd') ? [] : ['etcd'];
+  const reloaded: Component[] = etcdRestarted || !runsHere(services, 'etcd') ? [] : ['etcd'];
   const log = (l: string) => op.events.log(l, m.node.name);
-  for (const component of COMPONENTS.filter((c) => c !== 'etcd' && (c === 'kubelet' || services.pods.has(c)))) {
+  for (const component of COMPONENTS.filter((c) => c !== 'etcd' && runsHere(services, c))) {
     op.events.step(m.node.name, `restart ${component}`);
     const r = await restartComponent(m.host, services, component, {
       strategy: o.settings.strategy,

@@ -147,6 +147,11 @@ async function apiServerCheck(host: Host, pod: StaticPod, kubeconfigDir: string,
   return { component: 'kube-apiserver', check, ok: false, detail: `no admin.conf or super-admin.conf in ${kubeconfigDir}` };
 }
 
+/** Is the component one kpki restarts on this node: the kubelet, a static pod, or etcd as etcd.service? */
+export function runsHere(services: NodeServices, component: Component): boolean {
+  return component === 'kubelet' || services.pods.has(component) || (component === 'etcd' && services.etcdService !== undefined);
+}
+
 /** Every check for one component (empty when the component does not run on this node). */
 export async function componentHealth(
   host: Host,

@@ -6,7 +6,7 @@ import type { Host } from '../hosts/host.js';
 import { componentsUsingCertificate, isEtcdMemberCertificate } from '../kubeadm/catalog.js';
 import type { BackupManifest } from '../node/backup.js';
 import { restoreBackup } from '../node/restore.js';
-import { Component, COMPONENTS, readServices, waitHealthy } from './health.js';
+import { Component, COMPONENTS, readServices, runsHere, waitHealthy } from './health.js';
 import { restartComponents, RestartOptions } from './restart.js';
 import type { StrategyName } from './strategies.js';
 import { waitServesFiles } from './served.js';
@@ -69,8 +69,7 @@ export async function bringIntoService(
 ): Promise<IntoServiceResult> {
   const services = await readServices(host, o.kubeconfigDir);
   const done = new Set(o.done ?? []);
-  const runsHere = (c: Component) => c === 'kubelet' || services.pods.has(c) || (c === 'etcd' && services.etcdService !== undefined);
-  const components = componentsUsing(renewed).filter((c) => runsHere(c) && !done.has(c));
+  const components = componentsUsing(renewed).filter((c) => runsHere(services, c) && !done.has(c));
   const result: IntoServiceResult = { ok: true, restarted: [], reloaded: [], notes: [] };
   const toRestart: Component[] = [];
   for (const c of components) {
@@ -123,7 +122,7 @@ export async function rollBack(
   o: IntoServiceOptions & { restarted?: Component[]; reloaded?: Component[] },
 ): Promise<{ ok: boolean; detail?: string }> {
   const services = await readServices(host, o.kubeconfigDir);
-  const running = componentsUsing(renewed).filter((c) => c === 'kubelet' || services.pods.has(c));
+  const running = componentsUsing(renewed).filter((c) => runsHere(services, c));
   const reloaded = o.reloaded ?? running.filter((c) => reloadsByItself(c, renewed));
   const restart = o.restarted ?? running.filter((c) => !reloaded.includes(c));
   o.log(`Rolling back: restoring backup ${backup.id}${restart.length ? ` and restarting ${restart.join(', ')} again` : ''}`);

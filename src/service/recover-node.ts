@@ -4,7 +4,7 @@
 // that is waited for only briefly and said, so that the operator goes on to the next node.
 import type { Host } from '../hosts/host.js';
 import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
-import { COMPONENTS, HealthCheck, nodeHealth, readServices } from './health.js';
+import { COMPONENTS, HealthCheck, nodeHealth, readServices, runsHere } from './health.js';
 import { restartComponent, RestartResult } from './restart.js';
 import type { StrategyName } from './strategies.js';
 
@@ -25,7 +25,7 @@ export async function restartEverything(
   const services = await readServices(host, o.kubeconfigDir);
   const results: RestartResult[] = [];
   let waitingForQuorum = false;
-  for (const component of COMPONENTS.filter((c) => c === 'kubelet' || services.pods.has(c))) {
+  for (const component of COMPONENTS.filter((c) => runsHere(services, c))) {
     // etcd gets at most 30 s: a member that runs but has no quorum (the other members' certificates are still
     // expired) answers "health: false" until the next node is recovered; waiting longer would not change that.
     const limit = component === 'etcd' ? Math.min(o.timeoutMs, 30_000) : o.timeoutMs;

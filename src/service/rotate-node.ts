@@ -15,7 +15,7 @@ import { keyMatchesCertificate } from '../pki/certificate.js';
 import { kubeletStatus } from '../node/kubelet.js';
 import type { NodeScan } from '../node/scan-result.js';
 import { planWorkerPhase, workerStillOld } from '../node/worker-ca-rotation.js';
-import { Component, readServices } from './health.js';
+import { Component, readServices, runsHere } from './health.js';
 import { bringIntoService, restartOf } from './into-service.js';
 import { repairNode } from './renew-node.js';
 import type { StrategyName } from './strategies.js';
@@ -38,8 +38,8 @@ export interface RotateNodeOptions {
 
 /** Of the components a phase must restart, those kpki cannot: not static pods here (etcd as a systemd service). */
 export async function notRestartable(host: Host, restart: Component[], kubeconfigDir?: string): Promise<Component[]> {
-  const { pods, etcdService } = await readServices(host, kubeconfigDir);
-  return restart.filter((c) => c !== 'kubelet' && !pods.has(c) && !(c === 'etcd' && etcdService));
+  const services = await readServices(host, kubeconfigDir);
+  return restart.filter((c) => !runsHere(services, c));
 }
 
 /** The exit code of the phase: 0 done (or nothing to do), 1 verify found something old or a restart failed. */

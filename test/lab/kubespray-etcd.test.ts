@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import '../../src/pki/provider.js';
 import { Lab } from '../../lab/lab.js';
 import { Load, summarize } from '../../lab/load.js';
-import { hashTree, kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
+import { hashTree, KPKI, kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
 import { labSkipReason } from '../helpers/lab-tools.js';
 import { execFileAsync } from '../helpers/processes.js';
 import { pemCount, tempFile, verifiesEach } from '../helpers/openssl.js';
@@ -113,6 +113,12 @@ test('renew -i, then ca rotate -i --ca etcd-ca with etcd as a systemd service (K
     ).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) }));
     const said = `${health.stdout}${health.stderr}`;
     assert.equal((said.match(/is healthy/g) ?? []).length, 3, said);
+
+    // kpki restart on the node itself: etcd.service through systemctl, then etcd's /health with admin-<host>.pem
+    const restart = await lab.exec(lab.controlPlanes[2], [process.execPath, KPKI, 'restart', 'etcd'], 120_000);
+    assert.equal(restart.code, 0, restart.stdout + restart.stderr);
+    assert.match(restart.stdout, /etcd: restarting with systemd \(etcd\.service runs etcd/);
+    assert.match(restart.stdout, /etcd: healthy [\d.]+ s after the restart/);
 
     // an etcd member no node of the inventory runs (as an etcd-only host, or an external etcd): node 3 left out of the
     // inventory, trust done on nodes 1 and 2; issue must refuse, naming node 3's member, and write nothing
