@@ -40,8 +40,8 @@ export async function etcdTrustProblems(members: ClusterMember[], signer: CaPair
       return describeNetworkError(err);
     }
   };
-  for (const m of members) {
-    const services = await readServices(m.host, kubeconfigDir);
+  const read = await Promise.all(members.map(async (m) => ({ m, services: await readServices(m.host, kubeconfigDir) })));
+  for (const { m, services } of read) {
     for (const e of await servedEndpoints(m.host, services, 'etcd')) {
       const refused = await ask(`https://${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`, services);
       if (refused)
@@ -52,8 +52,7 @@ export async function etcdTrustProblems(members: ClusterMember[], signer: CaPair
   }
   // members that no node of the inventory runs (external etcd, Kubespray's etcd-only hosts): kube-apiserver's new client
   // certificate, and the inventory's members' new peer certificates, would be refused there
-  for (const m of members) {
-    const services = await readServices(m.host, kubeconfigDir);
+  for (const { m, services } of read) {
     const servers = services.pods.get('kube-apiserver')?.flags.get('etcd-servers')?.split(',') ?? [];
     // (and every member etcd itself lists, asked through this node's own member when it runs one)
     const access = await etcdAccess(m.host, services).catch(() => undefined);

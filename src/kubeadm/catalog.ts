@@ -224,14 +224,13 @@ export const USED_BY: Record<string, string[]> = Object.fromEntries(
 );
 
 /**
- * Which components use a certificate, by its name: the catalog's, and etcd's member-<host>.pem of the Kubespray and
- * KubeKey layout (scanned as etcd-member-<host>: etcd's serving and peer certificate, as etcd-server and etcd-peer).
+ * The catalog certificate a scanned one stands for: etcd's member-<host>.pem of the Kubespray and KubeKey layout
+ * (scanned as etcd-member-<host>) is etcd's serving and peer certificate, as etcd-server is; others are themselves.
  */
-export function componentsUsingCertificate(name: string): string[] {
-  return USED_BY[name] ?? (isEtcdMemberCertificate(name) ? ['etcd'] : []);
-}
+export const catalogNameOf = (name: string) => (/^etcd-member-/.test(name) ? 'etcd-server' : name);
 
-export const isEtcdMemberCertificate = (name: string) => /^etcd-member-/.test(name);
+/** Which components use a certificate, by its (scanned) name. */
+export const componentsUsingCertificate = (name: string): string[] => USED_BY[catalogNameOf(name)] ?? [];
 
 /** Certificates whose expiry is a WARNING, not CRITICAL (the kubelet's serving certificate: see its record). */
 export const EXPIRY_IS_WARNING = new Set(CERTIFICATES.filter((c) => c.expiryIsWarning).map((c) => c.name));

@@ -50,7 +50,7 @@ export function renderPlan(plan: RenewalPlan): string {
 export function renderNextSteps(plan: RenewalPlan): string {
   const components = new Set<string>();
   for (const item of plan.items) for (const c of componentsUsingCertificate(item.name)) components.add(c);
-  if (plan.items.some((i) => i.name.startsWith('etcd-member-') || i.name.startsWith('etcd-node-'))) components.add('etcd');
+  if (plan.items.some((i) => i.name.startsWith('etcd-node-'))) components.add('etcd');
   const order = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'];
   const restart = order.filter((c) => components.has(c));
   const lines = ['Next steps:'];

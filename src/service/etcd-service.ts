@@ -5,9 +5,9 @@
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { parseEnvironmentFile } from '../util/env-file.js';
+import { unitFile } from './strategies.js';
 import type { StaticPod } from '../kubeadm/manifests.js';
 
-const UNIT_DIRS = ['/etc/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system'];
 const DEFAULT_ENV_FILE = '/etc/etcd.env';
 
 export interface EtcdService {
@@ -21,25 +21,26 @@ export interface EtcdService {
 
 /** The etcd.service unit and its environment file, when etcd runs that way here. */
 export async function readEtcdService(host: Host): Promise<EtcdService | undefined> {
-  for (const dir of UNIT_DIRS) {
-    const unitPath = `${dir}/etcd.service`;
-    if (!(await host.stat(unitPath))) continue;
-    const unit = (await host.readFile(unitPath)).toString();
-    // (a leading "-" only makes a missing file no error)
-    const envFile = /^\s*EnvironmentFile\s*=\s*-?(\S+)/m.exec(unit)?.[1] ?? DEFAULT_ENV_FILE;
-    if (!(await host.stat(envFile))) return undefined;
-    const env = parseEnvironmentFile((await host.readFile(envFile)).toString());
-    const flags = new Map<string, string>();
-    for (const [name, value] of env) if (name.startsWith('ETCD_')) flags.set(name.slice(5).toLowerCase().replace(/_/g, '-'), value);
-    return { unit: 'etcd', envFile, flags, env };
-  }
-  return undefined;
+  const unitPath = await unitFile(host, 'etcd');
+  if (!unitPath) return undefined;
+  const unit = (await host.readFile(unitPath)).toString();
+  // (a leading "-" only makes a missing file no error)
+  const envFile = /^\s*EnvironmentFile\s*=\s*-?(\S+)/m.exec(unit)?.[1] ?? DEFAULT_ENV_FILE;
+  if (!(await host.stat(envFile))) return undefined;
+  const env = parseEnvironmentFile((await host.readFile(envFile)).toString());
+  const flags = new Map<string, string>();
+  for (const [name, value] of env) if (name.startsWith('ETCD_')) flags.set(name.slice(5).toLowerCase().replace(/_/g, '-'), value);
+  return { unit: 'etcd', envFile, flags, env };
 }
 
 export interface EtcdFlagsSource {
   pods: Map<string, StaticPod>;
   etcdService?: EtcdService;
 }
+
+/** The URL etcd is asked at: its first advertised (else listened) client URL. */
+export const etcdClientUrl = (flags: Map<string, string>) =>
+  (flags.get('advertise-client-urls') ?? flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(',')[0].replace(/\/$/, '');
 
 /** etcd's settings on this node, from its static pod or its service; none when etcd does not run here. */
 export function etcdFlags(services: EtcdFlagsSource): Map<string, string> | undefined {

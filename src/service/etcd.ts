@@ -4,7 +4,7 @@
 import type { Host } from '../hosts/host.js';
 import { describeNetworkError, Dial, httpRequest } from '../api/http.js';
 import type { NodeServices } from './health.js';
-import { etcdClientFiles, etcdFlags } from './etcd-service.js';
+import { etcdClientFiles, etcdClientUrl, etcdFlags } from './etcd-service.js';
 
 export interface EtcdCredentials {
   ca: Buffer;
@@ -33,9 +33,7 @@ export async function etcdAccess(host: Host, services: NodeServices): Promise<{ 
   const flags = etcdFlags(services);
   const files = await etcdClientFiles(host, services);
   if (!flags || !files) return undefined;
-  const endpoint = (flags.get('advertise-client-urls') ?? flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379')
-    .split(',')[0]
-    .replace(/\/$/, '');
+  const endpoint = etcdClientUrl(flags);
   const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((p) => host.readFile(p)));
   return { endpoint, creds: { ca, cert, key, via: services.dial } };
 }

@@ -10,7 +10,7 @@ import { DEFAULT_KUBECONFIG_DIR, KUBELET_CONFIG, MANIFEST_DIR } from '../kubeadm
 import { describeNetworkError, Dial, GetOptions, httpGet } from '../api/http.js';
 
 import { COMPONENTS, type Component } from './components.js';
-import { etcdClientFiles, etcdFlags, type EtcdService, readEtcdService } from './etcd-service.js';
+import { etcdClientFiles, etcdClientUrl, etcdFlags, type EtcdService, readEtcdService } from './etcd-service.js';
 
 export { COMPONENTS, type Component };
 
@@ -95,14 +95,13 @@ export async function probeCheck(component: Component, pod: StaticPod, timeoutMs
 }
 
 async function etcdCheck(host: Host, services: NodeServices): Promise<HealthCheck> {
-  const flags = etcdFlags(services)!;
-  const endpoint = (flags.get('advertise-client-urls') ?? flags.get('listen-client-urls') ?? 'https://127.0.0.1:2379').split(',')[0];
+  const endpoint = etcdClientUrl(etcdFlags(services)!);
   const files = await etcdClientFiles(host, services);
   const check = `etcd /health (${files ? posix.basename(files.cert).replace(/\.(crt|pem)$/, '') : 'client certificate'})`;
   try {
     if (!files) throw new Error(`no client certificate of etcd named in ${services.etcdService?.envFile ?? 'its manifest'}`);
     const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((p) => host.readFile(p)));
-    return get('etcd', check, `${endpoint.replace(/\/$/, '')}/health`, { ca, cert, key, via: services.dial }, (status, body) => {
+    return get('etcd', check, `${endpoint}/health`, { ca, cert, key, via: services.dial }, (status, body) => {
       try {
         return status === 200 && JSON.parse(body).health === 'true' ? undefined : `HTTP ${status}: ${body.trim().slice(0, 200)}`;
       } catch {

@@ -3,7 +3,7 @@
 // the new ones; the rest are restarted in kubeadm's order with health gates. If a component does not come back, the
 // backup is put back, the components restarted again and verified: the node is never left worse than before.
 import type { Host } from '../hosts/host.js';
-import { componentsUsingCertificate, isEtcdMemberCertificate } from '../kubeadm/catalog.js';
+import { catalogNameOf, componentsUsingCertificate } from '../kubeadm/catalog.js';
 import type { BackupManifest } from '../node/backup.js';
 import { restoreBackup } from '../node/restore.js';
 import { Component, COMPONENTS, readServices, runsHere, waitHealthy } from './health.js';
@@ -37,8 +37,7 @@ export function componentsUsing(renewed: string[]): Component[] {
 export function reloadsByItself(component: Component, renewed: string[]): boolean {
   if (renewed.includes(restartOf(component))) return false;
   const own = renewed.filter((name) => componentsUsingCertificate(name).includes(component));
-  const reloads = (name: string) => RELOADS_BY_ITSELF[component]?.includes(name) || (component === 'etcd' && isEtcdMemberCertificate(name));
-  return own.length > 0 && own.every(reloads);
+  return own.length > 0 && own.every((name) => RELOADS_BY_ITSELF[component]?.includes(catalogNameOf(name)));
 }
 
 export interface IntoServiceOptions {

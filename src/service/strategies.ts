@@ -21,11 +21,14 @@ async function anyExists(host: Host, paths: string[]): Promise<boolean> {
   return false;
 }
 
+/** Where systemd would load <unit>.service from on this node, if anywhere. */
+export async function unitFile(host: Host, unit: string): Promise<string | undefined> {
+  for (const dir of UNIT_DIRS) if (await host.stat(`${dir}/${unit}.service`)) return `${dir}/${unit}.service`;
+  return undefined;
+}
+
 export async function hasUnit(host: Host, unit: string): Promise<boolean> {
-  return anyExists(
-    host,
-    UNIT_DIRS.map((d) => `${d}/${unit}.service`),
-  );
+  return (await unitFile(host, unit)) !== undefined;
 }
 
 /** auto: static pods → the container runtime's CLI when one is there, else kubeadm's manifest move; services → systemd. */

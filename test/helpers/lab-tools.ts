@@ -1,6 +1,7 @@
 // Real clients against the running lab: kubectl (/usr/bin/kubectl) and etcdctl, by PID-less execFile with timeouts.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { LabNode } from '../../lab/lab.js';
 import { execFileAsync } from './processes.js';
 
@@ -39,16 +40,23 @@ export function kubectl(kubeconfig: string, args: string[], server?: string): Pr
   return run('kubectl', ['--kubeconfig', kubeconfig, '--request-timeout=5s', ...(server ? ['--server', server] : []), ...args]);
 }
 
-/** etcdctl with a node's healthcheck-client certificate (etcdctl 3.4 prints health results on stderr). */
+/**
+ * etcdctl with a node's healthcheck-client certificate, or on a Kubespray-style node (etcd.service) its
+ * admin-<host>.pem (etcdctl 3.4 prints health results on stderr).
+ */
 export function etcdctl(node: LabNode, endpoints: string[], args: string[]): Promise<Run> {
   const pki = node.path('/etc/kubernetes/pki/etcd');
+  const ssl = node.path('/etc/ssl/etcd/ssl');
+  const files = existsSync(`${ssl}/ca.pem`)
+    ? [`${ssl}/ca.pem`, `${ssl}/admin-${node.name}.pem`, `${ssl}/admin-${node.name}-key.pem`]
+    : [`${pki}/ca.crt`, `${pki}/healthcheck-client.crt`, `${pki}/healthcheck-client.key`];
   return run(
     'etcdctl',
     [
       `--endpoints=${endpoints.join(',')}`,
-      `--cacert=${pki}/ca.crt`,
-      `--cert=${pki}/healthcheck-client.crt`,
-      `--key=${pki}/healthcheck-client.key`,
+      `--cacert=${files[0]}`,
+      `--cert=${files[1]}`,
+      `--key=${files[2]}`,
       '--dial-timeout=2s',
       '--command-timeout=4s',
       ...args,

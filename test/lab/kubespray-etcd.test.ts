@@ -15,8 +15,7 @@ import '../../src/pki/provider.js';
 import { Lab } from '../../lab/lab.js';
 import { Load, summarize } from '../../lab/load.js';
 import { hashTree, KPKI, kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
-import { labSkipReason } from '../helpers/lab-tools.js';
-import { execFileAsync } from '../helpers/processes.js';
+import { etcdctl, labSkipReason } from '../helpers/lab-tools.js';
 import { pemCount, tempFile, verifiesEach } from '../helpers/openssl.js';
 
 const skip = labSkipReason();
@@ -99,19 +98,12 @@ test('renew -i, then ca rotate -i --ca etcd-ca with etcd as a systemd service (K
       assert.equal(byOld[i].ok, false, `${l}: the old CA no longer verifies it`);
     });
     // real etcdctl with the node's admin certificate: every member healthy on the new certificates
-    const health = await execFileAsync(
-      'etcdctl',
-      [
-        `--endpoints=${lab.controlPlanes.map((n) => `https://${n.address}:2379`).join(',')}`,
-        `--cacert=${cp1.path(`${SSL}/ca.pem`)}`,
-        `--cert=${cp1.path(`${SSL}/admin-${cp1.name}.pem`)}`,
-        `--key=${cp1.path(`${SSL}/admin-${cp1.name}-key.pem`)}`,
-        'endpoint',
-        'health',
-      ],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 30_000 },
-    ).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) }));
-    const said = `${health.stdout}${health.stderr}`;
+    const health = await etcdctl(
+      cp1,
+      lab.controlPlanes.map((n) => `https://${n.address}:2379`),
+      ['endpoint', 'health'],
+    );
+    const said = health.out;
     assert.equal((said.match(/is healthy/g) ?? []).length, 3, said);
 
     // kpki restart on the node itself: etcd.service through systemctl, then etcd's /health with admin-<host>.pem
