@@ -14,6 +14,8 @@ interface NodeObject {
   status?: { addresses?: { type: string; address: string }[] };
 }
 
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 export async function discoverNodes(api: ApiAccess): Promise<DiscoveredNode[]> {
   const res = await apiGet(api, '/api/v1/nodes');
   if (res.status !== 200) throw new Error(`GET ${api.server}/api/v1/nodes: HTTP ${res.status}: ${res.body.trim().slice(0, 200)}`);
@@ -28,6 +30,13 @@ export async function discoverNodes(api: ApiAccess): Promise<DiscoveredNode[]> {
       role: control ? 'control-plane' : 'worker',
     };
   });
+  // a node name is a DNS subdomain (kube-apiserver validates it): anything else is not a real API's answer, and it
+  // would become a path (kpki csr --out DIR/<node>) and a line of the inventory
+  const odd = nodes.filter((n) => !DNS_SUBDOMAIN.test(n.name) || n.name.length > 253);
+  if (odd.length)
+    throw new Error(
+      `${api.server} lists nodes whose names are not DNS names: ${odd.map((n) => JSON.stringify(n.name.slice(0, 80))).join(', ')}`,
+    );
   return nodes.sort((a, b) => (a.role === b.role ? a.name.localeCompare(b.name) : a.role === 'control-plane' ? -1 : 1));
 }
 

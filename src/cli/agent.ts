@@ -2,7 +2,6 @@
 // --interval it does what the timer does, serialized across the control plane by a coordination.k8s.io Lease
 // instead of the etcd key, with the pod's service account (or --kubeconfig outside a pod).
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { UsageError } from '../errors.js';
 import { apiAccessOf, ApiAccess } from '../api/client.js';
@@ -11,6 +10,7 @@ import { renewalRun } from '../automation/renewal-run.js';
 import { action, globalsOf, hostOf, log, requireLiveNode } from './context.js';
 import { runOptionsOf, RunFlags, withRunOptions } from './run-flags.js';
 import { durationFlag } from './flags.js';
+import { readRegularFile, readRegularText } from '../util/read-file.js';
 
 const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -20,8 +20,8 @@ function inClusterAccess(): ApiAccess {
   if (!host) throw new UsageError('not in a pod (no KUBERNETES_SERVICE_HOST): give --kubeconfig');
   return {
     server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    ca: readFileSync(`${SERVICE_ACCOUNT}/ca.crt`),
-    token: readFileSync(`${SERVICE_ACCOUNT}/token`, 'utf8').trim(),
+    ca: readRegularFile(`${SERVICE_ACCOUNT}/ca.crt`),
+    token: readRegularText(`${SERVICE_ACCOUNT}/token`).trim(),
   };
 }
 
@@ -55,7 +55,7 @@ export function agentCommand(): Command {
           const globals = globalsOf(command);
           const host = hostOf(globals);
           requireLiveNode(host, 'kpki agent');
-          const api = opts.kubeconfig ? apiAccessOf(readFileSync(opts.kubeconfig, 'utf8')) : inClusterAccess();
+          const api = opts.kubeconfig ? apiAccessOf(readRegularText(opts.kubeconfig)) : inClusterAccess();
           const node = opts.nodeName ?? process.env.NODE_NAME ?? hostname();
           const durationSeconds = Math.max(15, Math.round(durationFlag('--lease-duration', opts.leaseDuration) / 1000));
           const intervalMs = durationFlag('--interval', opts.interval);

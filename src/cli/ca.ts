@@ -4,7 +4,7 @@ import type { RolloutReport } from '../cluster/outcome.js';
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { Phase, PHASES, ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NewSigner } from '../node/rotation-common.js';
 import {
@@ -20,6 +20,7 @@ import {
   scanOptionsOf,
 } from './context.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
+import { readRegularFile } from '../util/read-file.js';
 
 interface PlanFlags {
   ca: string;
@@ -184,7 +185,7 @@ async function readNewSigner(keyFile: string, certFile?: string): Promise<NewSig
   const { parseCertificate } = await import('../pki/certificate.js');
   const { parsePrivateKey } = await import('../pki/keys.js');
   try {
-    return { cert: certFile ? parseCertificate(readFileSync(certFile)) : undefined, key: parsePrivateKey(readFileSync(keyFile)) };
+    return { cert: certFile ? parseCertificate(readRegularFile(certFile)) : undefined, key: parsePrivateKey(readRegularFile(keyFile)) };
   } catch (err) {
     throw new UsageError(`${certFile ? `--new-ca-cert ${certFile} / ` : ''}--new-ca-key ${keyFile}: ${(err as Error).message}`);
   }

@@ -13,6 +13,7 @@ import { renderStatusPage } from '../report/status-page.js';
 import { KpkiError, UsageError, describeError } from '../errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
+import { LocalHost } from '../hosts/local.js';
 
 /** Reads the metrics' inputs on every scrape; close() ends what it keeps open between scrapes. */
 interface Reader {
@@ -20,30 +21,32 @@ interface Reader {
   close(): void;
 }
 
-/** This node (or --root). */
-function nodeReader(globals: GlobalOptions, scan: ScanOptions, nodeName?: string): Reader {
-  const host = hostOf(globals);
+/**
+ * This node (or --root). Its files are read through the thread pool (asyncReads): a read that hangs on a dead disk
+ * holds a pool thread, the server keeps answering /healthz, and the scrape reports the node unreadable after the
+ * timeout.
+ */
+function nodeReader(globals: GlobalOptions, scan: ScanOptions, timeoutMs: number, nodeName?: string): Reader {
+  const host = new LocalHost(hostOf(globals).root, undefined, { asyncReads: true });
   // in a pod the node's files are under --root: the node label is the node's name ($NODE_NAME), not that path
   const node = nodeName ?? process.env.NODE_NAME ?? host.name;
   return {
     async read() {
       const started = Date.now();
       try {
-        const inventory = await scanNode(host, scan);
-        return [{ node, inventory, timer: await readTimerState(host), scrapeSeconds: (Date.now() - started) / 1000 }];
+        const reading = (async () => ({ inventory: await scanNode(host, scan), timer: await readTimerState(host) }))();
+        const { inventory, timer } = await withTimeout(reading, timeoutMs, `${node}: no answer from its disk within ${timeoutMs / 1000} s`);
+        return [{ node, inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 }];
       } catch (err) {
-        return [{ node, error: describeError(err) }];
+        return [{ node, error: describeError(err), scrapeSeconds: (Date.now() - started) / 1000 }];
       }
     },
     close() {},
   };
 }
 
-/** The longest one node's read may take before it counts as unreachable (a dead connection must not stall a scrape). */
-const NODE_READ_TIMEOUT_MS = 30_000;
-
 /** Every node of the inventory over SSH, connections kept between scrapes (one reconnect after a failure). */
-function inventoryReader(globals: GlobalOptions, scan: ScanOptions): Reader {
+function inventoryReader(globals: GlobalOptions, scan: ScanOptions, timeoutMs: number): Reader {
   const nodes = inventoryNodesOf(globals);
   const pool = new HostPool({ acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 10_000 });
   return {
@@ -55,11 +58,7 @@ function inventoryReader(globals: GlobalOptions, scan: ScanOptions): Reader {
             const host = await pool.get(node);
             return { inventory: await scanNode(host, scan), timer: await readTimerState(host) };
           })();
-          const { inventory, timer } = await withTimeout(
-            reading,
-            NODE_READ_TIMEOUT_MS,
-            `no answer within ${NODE_READ_TIMEOUT_MS / 1000} s`,
-          );
+          const { inventory, timer } = await withTimeout(reading, timeoutMs, `${node.name}: no answer within ${timeoutMs / 1000} s`);
           return { node: node.name, role: node.role, inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 };
         } catch (err) {
           pool.drop(node.name);
@@ -76,6 +75,8 @@ export function listenFlag(value: string): { host: string; port: number } {
   return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
+type ExporterFlags = { listen: string; minInterval: string; once?: boolean; nodeName?: string; checkKeys?: boolean; readTimeout: string };
+
 export function exporterCommand(): Command {
   return new Command('exporter')
     .description(
@@ -86,68 +87,75 @@ export function exporterCommand(): Command {
     .option('--once', 'print the metrics once on stdout and exit (no server)')
     .option('--node-name <name>', 'the node label for this node (default: $NODE_NAME, else the host name or --root)')
     .option('--check-keys', "also read the leaves' private keys, to report keys that do not match (CA keys are never read)")
+    .option(
+      '--read-timeout <duration>',
+      "how long one node's reading may take before it counts as a read error (a hung disk, a dead connection)",
+      '30s',
+    )
     .action(
-      action(
-        async (opts: { listen: string; minInterval: string; once?: boolean; nodeName?: string; checkKeys?: boolean }, command: Command) => {
-          const globals = globalsOf(command);
-          // a scrape reads no private key unless asked: only whether it is there
-          const scan: ScanOptions = { ...scanOptionsOf(globals), keys: { ca: false, leaf: Boolean(opts.checkKeys) } };
-          const reader = globals.inventory ? inventoryReader(globals, scan) : nodeReader(globals, scan, opts.nodeName);
-          if (opts.once) {
-            try {
-              process.stdout.write(await buildRegistry(await reader.read()).metrics());
-            } finally {
-              reader.close();
-            }
-            return 0;
-          }
-          const { host, port } = listenFlag(opts.listen);
-          const minMs = durationFlag('--min-interval', opts.minInterval);
-          let last: { at: number; nodes: NodeMetricsInput[] } | undefined;
-          let pending: Promise<NodeMetricsInput[]> | undefined;
-          const current = async () => {
-            if (last && Date.now() - last.at < minMs) return last.nodes;
-            pending ??= reader.read().then((nodes) => {
-              last = { at: Date.now(), nodes };
-              pending = undefined;
-              return nodes;
-            });
-            return pending;
-          };
-          const server = http.createServer((req, res) => {
-            const path = (req.url ?? '/').split('?')[0];
-            const reply = (status: number, type: string, body: string) => {
-              res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-              res.end(body);
-            };
-            if (path === '/healthz') return reply(200, 'text/plain', 'ok\n');
-            if (path !== '/metrics' && path !== '/') return reply(404, 'text/plain', 'not found\n');
-            current()
-              .then(async (nodes) => {
-                if (path === '/metrics') {
-                  const registry = buildRegistry(nodes);
-                  reply(200, registry.contentType, await registry.metrics());
-                } else reply(200, 'text/html; charset=utf-8', renderStatusPage(nodes, new Date()));
-              })
-              .catch((err: Error) => reply(500, 'text/plain', `${err.message}\n`));
-          });
-          await new Promise<void>((resolve, reject) => {
-            server.once('error', (err) => reject(new KpkiError(`cannot listen on ${opts.listen}: ${err.message}`)));
-            server.listen(port, host, () => resolve());
-          });
-          process.stderr.write(
-            `kpki exporter: http://${opts.listen}/metrics and http://${opts.listen}/ (${globals.inventory ? `inventory ${globals.inventory}` : `node ${hostOf(globals).describe('/')}`})\n`,
-          );
-          await new Promise<void>((resolve) => {
-            const stop = () => {
-              reader.close();
-              server.close(() => resolve());
-            };
-            process.once('SIGTERM', stop);
-            process.once('SIGINT', stop);
-          });
-          return 0;
-        },
-      ),
+      action(async (opts: ExporterFlags, command: Command) => {
+        const globals = globalsOf(command);
+        // a scrape reads no private key unless asked: only whether it is there
+        const scan: ScanOptions = { ...scanOptionsOf(globals), keys: { ca: false, leaf: Boolean(opts.checkKeys) } };
+        const timeoutMs = durationFlag('--read-timeout', opts.readTimeout);
+        const reader = globals.inventory ? inventoryReader(globals, scan, timeoutMs) : nodeReader(globals, scan, timeoutMs, opts.nodeName);
+        if (!opts.once) return serve(reader, opts, globals);
+        try {
+          process.stdout.write(await buildRegistry(await reader.read()).metrics());
+        } finally {
+          reader.close();
+        }
+        return 0;
+      }),
     );
+}
+
+/** The HTTP server: /healthz at once (never behind a reading), /metrics and / from a reading at most --min-interval old. */
+async function serve(reader: Reader, opts: ExporterFlags, globals: GlobalOptions): Promise<number> {
+  const { host, port } = listenFlag(opts.listen);
+  const minMs = durationFlag('--min-interval', opts.minInterval);
+  let last: { at: number; nodes: NodeMetricsInput[] } | undefined;
+  let pending: Promise<NodeMetricsInput[]> | undefined;
+  const current = async () => {
+    if (last && Date.now() - last.at < minMs) return last.nodes;
+    pending ??= reader.read().then((nodes) => {
+      last = { at: Date.now(), nodes };
+      pending = undefined;
+      return nodes;
+    });
+    return pending;
+  };
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (path === '/healthz') return reply(200, 'text/plain', 'ok\n');
+    if (path !== '/metrics' && path !== '/') return reply(404, 'text/plain', 'not found\n');
+    current()
+      .then(async (nodes) => {
+        if (path === '/metrics') {
+          const registry = buildRegistry(nodes);
+          reply(200, registry.contentType, await registry.metrics());
+        } else reply(200, 'text/html; charset=utf-8', renderStatusPage(nodes, new Date()));
+      })
+      .catch((err: Error) => reply(500, 'text/plain', `${err.message}\n`));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new KpkiError(`cannot listen on ${opts.listen}: ${err.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  process.stderr.write(
+    `kpki exporter: http://${opts.listen}/metrics and http://${opts.listen}/ (${globals.inventory ? `inventory ${globals.inventory}` : `node ${hostOf(globals).describe('/')}`})\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      reader.close();
+      server.close(() => resolve());
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
 }

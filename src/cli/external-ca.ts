@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { isPathComponent, pathComponent } from '../util/path-name.js';
 import type { LocalHost } from '../hosts/local.js';
 import { applyWrites, withNodeLock } from '../node/apply.js';
 import { CSR_MANIFEST, planCsrs, planImport } from '../node/external-ca.js';
@@ -26,12 +27,20 @@ import {
 import { strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
 
-/** The node's directory name among the requests: its kubelet's node name, else the host's. */
+/**
+ * The node's directory name among the requests: its kubelet's node name, else the host's. A name read from a
+ * certificate is input: one that is not a single path component ("system:node:../../x") is refused, never joined.
+ */
 function nodeLabel(scan: NodeScan, host: LocalHost, given?: string): string {
-  if (given) return given;
-  const kubelet = scan.entries.find((e) => e.name === 'kubelet-client')?.cert?.commonName;
-  const fromKubelet = /^system:node:(.+)$/.exec(kubelet ?? '')?.[1];
-  return fromKubelet ?? (host.live ? host.name : 'node');
+  if (given) return pathComponent(given, '--node-name');
+  const kubelet = scan.entries.find((e) => e.name === 'kubelet-client');
+  const fromKubelet = /^system:node:(.+)$/.exec(kubelet?.cert?.commonName ?? '')?.[1];
+  if (fromKubelet !== undefined && !isPathComponent(fromKubelet))
+    throw new UsageError(
+      `${kubelet!.path}: its node name ${JSON.stringify(fromKubelet)} (from CN=${kubelet!.cert!.commonName}) cannot name a directory under the requests`,
+      'give the node directory with --node-name',
+    );
+  return fromKubelet ?? (host.live ? pathComponent(host.name, 'host name') : 'node');
 }
 
 export function csrCommand(): Command {

@@ -1,11 +1,12 @@
 // kpki inventory discover: write an inventory skeleton from what the API server knows about the nodes.
 import { Command } from 'commander';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { discoverNodes, renderInventory } from '../api/discover.js';
 import { KpkiError, UsageError } from '../errors.js';
 import { apiAccessOf } from '../api/client.js';
 import { describeNetworkError } from '../api/http.js';
 import { action } from './context.js';
+import { readRegularText } from '../util/read-file.js';
 
 export function inventoryCommand(): Command {
   const command = new Command('inventory').description('kpki inventories');
@@ -24,7 +25,7 @@ export function inventoryCommand(): Command {
         const knownHosts = (sub.optsWithGlobals() as { knownHosts?: string }).knownHosts ?? '~/.ssh/known_hosts';
         let text: string;
         try {
-          text = readFileSync(opts.from, 'utf8');
+          text = readRegularText(opts.from);
         } catch (err) {
           throw new UsageError(`cannot read ${opts.from}: ${(err as Error).message}`);
         }

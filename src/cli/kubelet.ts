@@ -3,7 +3,6 @@ import type { KeyObject } from 'node:crypto';
 import { NodeScan, OWN_CA, SELF_SIGNED } from '../node/scan-result.js';
 import type { LocalHost } from '../hosts/local.js';
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { withNodeLock, applyWrites } from '../node/apply.js';
 import { KpkiError, UsageError } from '../errors.js';
 import { KubeletStatus, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
@@ -20,6 +19,7 @@ import { action, confirm, globalsOf, hostOf, log, scanOptionsOf } from './contex
 import { durationFlag } from './flags.js';
 import { ClusterRenewFlags, runClusterOperation } from './renew-cluster.js';
 import { renewKubeletsOfCluster } from '../cluster/kubelet-renew.js';
+import { readRegularFile } from '../util/read-file.js';
 
 function servingSignerWords(signer?: string): string {
   if (signer === OWN_CA) return "signed by the kubelet's own CA, written after it in the file";
@@ -109,7 +109,7 @@ async function kubeletRenewAction(opts: KubeletRenewFlags, sub: Command): Promis
     if (opts.caCert && !opts.caKey) throw new UsageError('give both --ca-cert and --ca-key');
     const ca =
       opts.caCert && opts.caKey
-        ? { cert: parseCertificate(readFileSync(opts.caCert)), key: parsePrivateKey(readFileSync(opts.caKey)) }
+        ? { cert: parseCertificate(readRegularFile(opts.caCert)), key: parsePrivateKey(readRegularFile(opts.caKey)) }
         : undefined;
     const settings = {
       names: ['kubelet-client'],
@@ -171,7 +171,7 @@ async function kubeletSigner(
   const nodeCa = inventory.cas.find((c) => c.name === 'ca');
   if (opts.caCert || opts.caKey) {
     if (!opts.caCert || !opts.caKey) throw new UsageError('give both --ca-cert and --ca-key');
-    const ca = { cert: parseCertificate(readFileSync(opts.caCert)), key: parsePrivateKey(readFileSync(opts.caKey)) };
+    const ca = { cert: parseCertificate(readRegularFile(opts.caCert)), key: parsePrivateKey(readRegularFile(opts.caKey)) };
     const trusted =
       nodeCa?.cert ??
       parseCertificate(parseKubeconfig((await host.readFile(status.kubeconfig)).toString()).certificateAuthorityData ?? Buffer.alloc(0));

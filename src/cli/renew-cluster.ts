@@ -37,18 +37,21 @@ async function updateOperatorKubeconfig(to: string, adminConf: string, from: str
   const local = new LocalHost('/');
   const update = await planKubeconfigUpdate(local, from, to, adminConf);
   const lines = [`${to} from ${from}:`, ...update.changes.map((c) => `  ${c}`)];
-  if (!update.write || update.write.kind !== 'file') return [...lines, '  nothing to change'];
-  const existing = await local.stat(to);
-  if (existing) {
-    const copy = `${to}.kpki-backup-${new Date()
-      .toISOString()
-      .replace(/[-:]/g, '')
-      .replace(/\.\d+Z$/, 'Z')}`;
-    copyFileSync(to, copy);
-    lines.push(`  the previous file is kept as ${copy}`);
+  const files = update.writes.filter((w) => w.kind === 'file');
+  if (files.length === 0) return [...lines, '  nothing to change'];
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  for (const write of files) {
+    if (await local.stat(write.path)) {
+      const copy = `${write.path}.kpki-backup-${stamp}`;
+      copyFileSync(write.path, copy);
+      lines.push(`  the previous ${write.path} is kept as ${copy}`);
+    }
+    await local.mkdirp(dirname(write.path), 0o700);
+    await local.writeFileAtomic(write.path, write.data, { mode: write.mode });
   }
-  await local.mkdirp(dirname(to), 0o700);
-  await local.writeFileAtomic(to, update.write.data, { mode: update.write.mode });
   return lines;
 }
 

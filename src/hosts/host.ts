@@ -5,6 +5,8 @@ import type { Duplex } from 'node:stream';
 export interface FileInfo {
   type: 'file' | 'dir' | 'symlink' | 'other';
   mode: number;
+  /** The whole st_mode, file type bits included (to name what a non-regular file is). */
+  rawMode?: number;
   uid: number;
   gid: number;
   size: number;
@@ -85,17 +87,8 @@ export interface Host {
   lock(path: string): Promise<HostLock>;
 }
 
-/** What kpki reads from a node is certificates, keys, kubeconfigs, manifests and its own state: a few KB each. */
-export const MAX_READ_BYTES = 4 << 20;
-
-export function tooLarge(where: string, size: number): Error {
-  return Object.assign(
-    new Error(
-      `${where} is ${size} bytes: kpki reads files of at most ${MAX_READ_BYTES >> 20} MiB (a certificate, key or kubeconfig is a few KB)`,
-    ),
-    { code: 'E2BIG' },
-  );
-}
+// (what a node file may be: a regular file within the bound; shared with the files kpki reads on the operator's side)
+export { MAX_READ_BYTES, notRegular, tooLarge } from '../util/read-file.js';
 
 export class LockHeldError extends Error {
   constructor(
@@ -108,10 +101,18 @@ export class LockHeldError extends Error {
 
 /** Follows a symlink chain with the host's own lstat: an absolute link target is a node path, not a local one. */
 export async function followSymlinks(host: Pick<Host, 'stat' | 'describe'>, path: string): Promise<string> {
+  return (await followSymlinksInfo(host, path)).path;
+}
+
+/** followSymlinks, with what the chain ends at (null: nothing there), as its last lstat saw it. */
+export async function followSymlinksInfo(
+  host: Pick<Host, 'stat' | 'describe'>,
+  path: string,
+): Promise<{ path: string; info: FileInfo | null }> {
   let current = posix.normalize(path);
   for (let hops = 0; hops < 16; hops++) {
     const info = await host.stat(current);
-    if (!info || info.type !== 'symlink') return current;
+    if (!info || info.type !== 'symlink') return { path: current, info };
     const target = info.linkTarget ?? '';
     current = target.startsWith('/') ? posix.normalize(target) : posix.join(posix.dirname(current), target);
   }

@@ -1,31 +1,10 @@
 // The node's filesystem under a root directory: "/" on the node itself, a mount point for a disk repaired elsewhere.
-import {
-  appendFileSync,
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  promises as fs,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-} from 'node:fs';
+import { appendFileSync, constants, lstatSync, promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import {
-  ExecResult,
-  FileInfo,
-  followSymlinks,
-  Host,
-  HostLock,
-  LockHeldError,
-  MAX_READ_BYTES,
-  StagedFile,
-  tooLarge,
-  WriteOptions,
-} from './host.js';
+import { ExecResult, FileInfo, followSymlinks, Host, HostLock, LockHeldError, StagedFile, WriteOptions } from './host.js';
+import { readRegularFile, readRegularFileAsync } from '../util/read-file.js';
 import { writeMode } from './secret-modes.js';
 
 /** Test hook: lets crash tests fill the disk at a chosen write. */
@@ -37,7 +16,15 @@ export class LocalHost implements Host {
   readonly root: string;
   readonly name: string;
 
-  constructor(root = '/', name?: string) {
+  /**
+   * `asyncReads`: reads, stats, listings and link lookups go through the thread pool (a server that must keep
+   * answering while a disk hangs: the exporter); otherwise they are synchronous (see readFile).
+   */
+  constructor(
+    root = '/',
+    name?: string,
+    private readonly options: { asyncReads?: boolean } = {},
+  ) {
     this.root = resolve(root);
     this.name = name ?? (this.root === '/' ? hostname() : this.root);
   }
@@ -100,7 +87,7 @@ export class LocalHost implements Host {
       try {
         // (synchronously: a path is a handful of readlinks of microseconds each; a round trip through the thread
         // pool for each would cost more than the call)
-        target = readlinkSync(join(this.root, next));
+        target = this.options.asyncReads ? await fs.readlink(join(this.root, next)) : readlinkSync(join(this.root, next));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EINVAL' && code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
@@ -116,25 +103,20 @@ export class LocalHost implements Host {
   }
 
   // Reads are synchronous: a node's PKI is a few dozen files of a few KB, and each read through the thread pool costs
-  // more in round trips than the read itself (kpki check is run every few seconds by monitoring).
+  // more in round trips than the read itself (kpki check is run every few seconds by monitoring). A disk is hostile
+  // input: a FIFO, a device or a socket where a certificate should be is refused, never waited on (readRegularFile).
   async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
-    const fd = openSync(await this.inRoot(path), constants.O_RDONLY);
-    try {
-      const { size } = fstatSync(fd);
-      if (size > (options.maxBytes ?? MAX_READ_BYTES)) throw tooLarge(this.describe(path), size);
-      return readFileSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    const read = this.options.asyncReads ? readRegularFileAsync : readRegularFile;
+    return read(await this.inRoot(path), { maxBytes: options.maxBytes, where: this.describe(path) });
   }
 
   async stat(path: string): Promise<FileInfo | null> {
     try {
       const real = await this.inRoot(path, false);
-      const st = lstatSync(real);
+      const st = this.options.asyncReads ? await fs.lstat(real) : lstatSync(real);
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-      const info: FileInfo = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
-      if (type === 'symlink') info.linkTarget = readlinkSync(real);
+      const info: FileInfo = { type, mode: st.mode & 0o7777, rawMode: st.mode, uid: st.uid, gid: st.gid, size: st.size };
+      if (type === 'symlink') info.linkTarget = this.options.asyncReads ? await fs.readlink(real) : readlinkSync(real);
       return info;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -151,7 +133,8 @@ export class LocalHost implements Host {
 
   async list(dir: string): Promise<string[]> {
     try {
-      return readdirSync(await this.inRoot(dir)).sort();
+      const real = await this.inRoot(dir);
+      return (this.options.asyncReads ? await fs.readdir(real) : readdirSync(real)).sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw err;

@@ -1,6 +1,6 @@
 // A node reached over SSH (ssh2): SFTP for files (atomic writes: temp file, fsync, posix-rename), exec for programs.
 // Nothing is installed on the node. Host keys are checked against known_hosts; an unknown or changed key stops here.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -12,16 +12,19 @@ import {
   ExecResult,
   FileInfo,
   followSymlinks,
+  followSymlinksInfo,
   Host,
   HostLock,
   LockHeldError,
   MAX_READ_BYTES,
+  notRegular,
   StagedFile,
   tooLarge,
   WriteOptions,
 } from './host.js';
 import { findRelay, openRelay, RelayProgram } from './relay.js';
 import { writeMode } from './secret-modes.js';
+import { readRegularFile, readRegularText } from '../util/read-file.js';
 
 /** One hop on the way (OpenSSH's ProxyJump); its host key is checked like the node's. */
 export interface SshJump {
@@ -59,7 +62,7 @@ const SUDO_SFTP = `sudo -n sh -c 'for p in /usr/lib/openssh/sftp-server /usr/lib
 
 function toInfo(st: Stats): FileInfo {
   const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-  return { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size };
+  return { type, mode: st.mode & 0o7777, rawMode: st.mode, uid: st.uid, gid: st.gid, size: st.size };
 }
 
 function promisify<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
@@ -90,7 +93,7 @@ function authMethods(ssh2: Ssh2, user: string, keyFile: string | undefined, pass
   for (const file of keyFiles) {
     let key: Buffer;
     try {
-      key = readFileSync(file);
+      key = readRegularFile(file);
     } catch (err) {
       if (keyFile) throw new UsageError(`cannot read the SSH key ${file}: ${(err as Error).message}`);
       continue;
@@ -140,7 +143,7 @@ function connectOne(ssh2: Ssh2, step: ConnectStep, target: SshTarget): Promise<C
     });
     let known = '';
     try {
-      known = readFileSync(target.knownHostsFile, 'utf8');
+      known = readRegularText(target.knownHostsFile);
     } catch {
       known = '';
     }
@@ -367,7 +370,9 @@ export class SshHost implements Host {
   }
 
   async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
-    const real = await this.resolve(path);
+    const { path: real, info } = await followSymlinksInfo(this, path);
+    // sftp-server opens without O_NONBLOCK: a FIFO would hang the whole session, a device never end; refused unopened
+    if (info && info.type !== 'file') throw notRegular(this.describe(path), info.rawMode ?? 0);
     try {
       return await this.readBounded(real, path, options.maxBytes ?? MAX_READ_BYTES);
     } catch (err) {
@@ -383,7 +388,9 @@ export class SshHost implements Host {
     const sftp = this.sftp;
     const handle = await promisify<Buffer>((cb) => sftp.open(real, 'r', cb));
     try {
-      const { size } = await promisify<Stats>((cb) => sftp.fstat(handle, cb));
+      const st = await promisify<Stats>((cb) => sftp.fstat(handle, cb));
+      if (!st.isFile()) throw notRegular(this.describe(path), st.mode);
+      const size = st.size;
       if (size > maxBytes) throw tooLarge(this.describe(path), size);
       const data = Buffer.alloc(size);
       let offset = 0;

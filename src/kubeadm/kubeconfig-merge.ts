@@ -19,6 +19,21 @@ export interface MergeResult {
   changes: string[];
   /** Nothing in the target belonged to this cluster: its entries were added. */
   added: boolean;
+  /**
+   * Users of this identity whose certificate and key live in files (client-certificate, client-key as written in
+   * the kubeconfig): the new ones go into those files, the kubeconfig's layout stays the user's.
+   */
+  fileUpdates: { user: string; certFile: string; keyFile?: string }[];
+}
+
+/** The client-certificate files a kubeconfig's users name, as written (kubectl reads a relative one from the kubeconfig's directory). */
+export function referencedCertificateFiles(text: string): string[] {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0 || !isMap(doc.contents)) return [];
+  return items(doc, 'users')
+    .map((u) => u.get('user'))
+    .filter((u): u is YAMLMap => isMap(u) && !u.get('client-certificate-data') && typeof u.get('client-certificate') === 'string')
+    .map((u) => String(u.get('client-certificate')));
 }
 
 export function credentialsOf(identity: KubeconfigIdentity, source: string): Credentials {
@@ -56,21 +71,28 @@ function unique(doc: Document, key: string, wanted: string): string {
   return name;
 }
 
-export function mergeCredentials(targetText: string, from: Credentials): MergeResult {
+/** `referenced`: the content of the client-certificate files the target names (referencedCertificateFiles), as read. */
+export function mergeCredentials(targetText: string, from: Credentials, referenced = new Map<string, string>()): MergeResult {
   const doc = parseDocument(targetText);
   if (doc.errors.length > 0) throw new KubeconfigError(`not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
   if (!isMap(doc.contents)) throw new KubeconfigError('not a kubeconfig (no mapping at top level)');
   const changes: string[] = [];
-  const fromCn = parseCertificate(from.certPem).commonName;
+  const clusters = refreshClusters(doc, from, changes);
+  const users = updateUsers(doc, new Set(clusters.map((c) => String(c.get('name')))), from, referenced, changes);
+  if (clusters.length > 0 && users.updated > 0)
+    return { text: doc.toString(yamlStyleOf(targetText)), changes, added: false, fileUpdates: users.fileUpdates };
+  addCluster(doc, clusters, from, changes);
+  return { text: doc.toString(yamlStyleOf(targetText)), changes, added: true, fileUpdates: users.fileUpdates };
+}
 
-  // The cluster entries that are this cluster: same CA, or (with a CA file or none) the same server.
+/** The cluster entries that are this cluster (same CA, or with a CA file or none the same server), their CA data refreshed. */
+function refreshClusters(doc: Document, from: Credentials, changes: string[]): YAMLMap[] {
   const clusters = items(doc, 'clusters').filter((c) => {
     const cluster = c.get('cluster');
     if (!isMap(cluster)) return false;
     const ca = unb64(cluster.get('certificate-authority-data'));
     return ca ? sameCert(ca, from.caPem) : cluster.get('server') === from.server;
   });
-  const clusterNames = new Set(clusters.map((c) => String(c.get('name'))));
   for (const c of clusters) {
     const cluster = c.get('cluster') as YAMLMap;
     if (cluster.has('certificate-authority-data') && unb64(cluster.get('certificate-authority-data')) !== from.caPem) {
@@ -78,42 +100,63 @@ export function mergeCredentials(targetText: string, from: Credentials): MergeRe
       changes.push(`cluster ${c.get('name')}: CA data refreshed`);
     }
   }
-  // Users that a context of this cluster uses and that hold a client certificate for the same identity (CN).
+  return clusters;
+}
+
+const commonNameOf = (pem: string): string | undefined => {
+  try {
+    return pem ? parseCertificate(pem).commonName : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Users that a context of this cluster uses and that hold a client certificate for the same identity (CN), embedded
+ * or in a file (client-certificate): embedded ones get the new data, file ones are listed for the caller to write.
+ */
+function updateUsers(doc: Document, clusterNames: Set<string>, from: Credentials, referenced: Map<string, string>, changes: string[]) {
+  const fromCn = parseCertificate(from.certPem).commonName;
   const userNames = new Set(
     items(doc, 'contexts')
       .map((c) => c.get('context'))
       .filter((c): c is YAMLMap => isMap(c) && clusterNames.has(String(c.get('cluster'))))
       .map((c) => String(c.get('user'))),
   );
-  let updatedUsers = 0;
+  let updated = 0;
+  const fileUpdates: MergeResult['fileUpdates'] = [];
   for (const u of items(doc, 'users').filter((u) => userNames.has(String(u.get('name'))))) {
     const user = u.get('user');
     if (!isMap(user)) continue;
-    const certPem = unb64(user.get('client-certificate-data'));
-    let cn: string | undefined;
-    try {
-      cn = certPem ? parseCertificate(certPem).commonName : undefined;
-    } catch {
-      cn = undefined;
-    }
+    const name = String(u.get('name'));
+    const embedded = Boolean(user.get('client-certificate-data'));
+    const certFile = !embedded && typeof user.get('client-certificate') === 'string' ? String(user.get('client-certificate')) : undefined;
+    const certPem = certFile ? (referenced.get(certFile) ?? '') : unb64(user.get('client-certificate-data'));
+    const cn = commonNameOf(certPem);
     if (cn !== fromCn) {
       if (certPem || user.has('client-certificate'))
-        changes.push(`user ${u.get('name')}: left alone (a different identity${cn ? `, CN=${cn}` : ''})`);
+        changes.push(`user ${name}: left alone (a different identity${cn ? `, CN=${cn}` : ''})`);
       continue;
     }
-    if (sameCert(certPem, from.certPem)) {
-      changes.push(`user ${u.get('name')}: already has these credentials`);
-      updatedUsers++;
-      continue;
+    updated++;
+    if (sameCert(certPem, from.certPem)) changes.push(`user ${name}: already has these credentials`);
+    else if (certFile) {
+      const keyFile = typeof user.get('client-key') === 'string' ? String(user.get('client-key')) : undefined;
+      fileUpdates.push({ user: name, certFile, keyFile });
+      changes.push(
+        `user ${name}: client certificate and key replaced in ${[certFile, keyFile].filter(Boolean).join(' and ')} (CN=${fromCn})`,
+      );
+    } else {
+      user.set('client-certificate-data', b64(from.certPem));
+      user.set('client-key-data', b64(from.keyPem));
+      changes.push(`user ${name}: client certificate and key replaced (CN=${fromCn})`);
     }
-    user.set('client-certificate-data', b64(from.certPem));
-    user.set('client-key-data', b64(from.keyPem));
-    changes.push(`user ${u.get('name')}: client certificate and key replaced (CN=${fromCn})`);
-    updatedUsers++;
   }
-  if (clusters.length > 0 && updatedUsers > 0) return { text: doc.toString(yamlStyleOf(targetText)), changes, added: false };
+  return { updated, fileUpdates };
+}
 
-  // Not there yet: add this cluster's cluster, user and context next to the others.
+/** Not there yet: this cluster's cluster, user and context added next to the others. */
+function addCluster(doc: Document, clusters: YAMLMap[], from: Credentials, changes: string[]): void {
   const add = (key: string, node: unknown) => {
     let list = doc.get(key);
     if (!isSeq(list)) {
@@ -131,5 +174,4 @@ export function mergeCredentials(targetText: string, from: Credentials): MergeRe
   add('contexts', { context: { cluster: clusterName, user: userName }, name: contextName });
   if (!doc.get('current-context')) doc.set('current-context', contextName);
   changes.push(`added cluster ${clusterName}${clusters.length > 0 ? ' (existing)' : ''}, user ${userName} and context ${contextName}`);
-  return { text: doc.toString(yamlStyleOf(targetText)), changes, added: true };
 }

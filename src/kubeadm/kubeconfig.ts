@@ -79,7 +79,42 @@ function putBack(text: string, values: string[]): string {
 
 const setAsideValues = new WeakMap<Document, string[]>();
 
-/** Parses a kubeconfig and resolves the current context's user and cluster. */
+const hasClientCertificate = (user: YAMLMap) => Boolean(user.get('client-certificate-data') || user.get('client-certificate'));
+
+/** The users kubeadm writes into its kubeconfigs: the one to take when a file has several certificate users. */
+const KUBEADM_USERS = [
+  'kubernetes-admin',
+  'kubernetes-super-admin',
+  'system:kube-controller-manager',
+  'system:kube-scheduler',
+  'default-auth',
+];
+
+/** The one user of the file with a client certificate (or kubeadm's own among several), and a cluster a context gives it. */
+function certificateUserOf(doc: Document): { name: string; user: YAMLMap; cluster?: string } | undefined {
+  const users = doc.get('users');
+  if (!isSeq(users)) return undefined;
+  const withCert = users.items.flatMap((item) => {
+    const user = isMap(item) ? item.get('user') : undefined;
+    return isMap(item) && isMap(user) && hasClientCertificate(user) ? [{ name: String(item.get('name')), user }] : [];
+  });
+  const chosen =
+    withCert.length === 1 ? withCert[0] : withCert.find((u) => KUBEADM_USERS.includes(u.name) || u.name.startsWith('system:node:'));
+  if (!chosen) return undefined;
+  const contexts = doc.get('contexts');
+  const context = isSeq(contexts)
+    ? contexts.items
+        .map((c) => (isMap(c) ? c.get('context') : undefined))
+        .find((c): c is YAMLMap => isMap(c) && c.get('user') === chosen.name)
+    : undefined;
+  return { ...chosen, cluster: str(context?.get('cluster')) };
+}
+
+/**
+ * Parses a kubeconfig and resolves the current context's user and cluster. A current user without a client
+ * certificate (a token or exec user someone added to a kubeadm kubeconfig and switched to) gives way to the file's
+ * certificate user: kpki deals in certificates, and that one is still checked, renewed and used.
+ */
 export function parseKubeconfig(text: string): KubeconfigIdentity {
   const aside = setAside(text);
   const doc = parseDocument(aside.text);
@@ -100,8 +135,13 @@ export function parseKubeconfig(text: string): KubeconfigIdentity {
     clusterName = firstName(doc, 'clusters');
   }
   if (!userName) throw new KubeconfigError('has no current user');
-  const user = namedEntry(doc, 'users', userName, 'user');
+  let user = namedEntry(doc, 'users', userName, 'user');
   if (!user) throw new KubeconfigError(`lacks the current user "${userName}"`);
+  if (!hasClientCertificate(user)) {
+    // the current context uses a token or exec user someone added: the file's certificate user is still there
+    const other = certificateUserOf(doc);
+    if (other) ({ userName, clusterName, user } = { userName: other.name, clusterName: other.cluster ?? clusterName, user: other.user });
+  }
   const cluster = clusterName ? namedEntry(doc, 'clusters', clusterName, 'cluster') : undefined;
   return {
     doc,

@@ -1,7 +1,7 @@
 // Applying changes safely: one lock per node, a backup before the first write, a journal that lets the next run
 // roll back a run that was killed half-way, atomic writes, and a check of the result before the journal is cleared.
 import { posix } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import type { Host, HostLock, StagedFile } from '../hosts/host.js';
 import { LockHeldError } from '../hosts/host.js';
 import { keyMatchesCertificate, parseCertificate, parseCertificates } from '../pki/certificate.js';
@@ -241,10 +241,11 @@ async function verifyWritten(host: Host, writes: FileWrite[]): Promise<void> {
     }
     const yamlFiles = files.filter((f) => f.kind === 'file' && f.format === 'yaml');
     if (yamlFiles.length === files.length) {
-      // a user's kubeconfig: it must still parse (its current context may use other credentials than ours)
+      // a user's kubeconfig or the kubeadm config: it must still parse (its current context may use other
+      // credentials than ours; a kubeadm config is often InitConfiguration --- ClusterConfiguration, several documents)
       for (const f of yamlFiles) {
-        const doc = parseDocument((await host.readFile(f.path)).toString('utf8'));
-        if (doc.errors.length > 0) throw new Error(`written ${f.path} is not valid YAML: ${doc.errors[0].message}`);
+        const errors = parseAllDocuments((await host.readFile(f.path)).toString('utf8')).flatMap((d) => d.errors);
+        if (errors.length > 0) throw new Error(`written ${f.path} is not valid YAML: ${errors[0].message}`);
       }
       continue;
     }

@@ -184,63 +184,139 @@ export interface ImportPlan {
 }
 
 /**
- * Every signed certificate checked before anything is written: it parses, the node's CA signed it (the issuer is that
- * CA's subject byte for byte), it carries the requested subject, SANs and usages, it belongs to the pending key, and it
- * is valid now. One that fails refuses the whole import, naming its file.
+ * What the node itself says a request for `entry` is: its files (kubeadm's names), where its pending key waits, the
+ * CA that must sign it and the certificate whose subject, names and usages it must carry. csr.json only labels which
+ * certificates were requested; it is never the authority on any of this (a request directory is often a shared drop
+ * box).
+ */
+function expectedRequest(scan: NodeScan, entry: CertEntry) {
+  const csr = requestFile(scan, entry);
+  return {
+    csr,
+    crt: csr.replace(/\.csr$/, '.crt'),
+    keyLocal: csr.replace(/\.csr$/, '.key'),
+    keyOnNode: pendingKeyPath(entry)!,
+    ca: scan.cas.find((c) => c.name === entry.expectedCa)!,
+    current: entry.cert!,
+  };
+}
+type Expected = ReturnType<typeof expectedRequest>;
+
+/** The node's entry a request names, and what it must be; a request that says otherwise is refused. */
+function requestedEntry(scan: NodeScan, request: CsrRequest, seen: Set<string>): { entry: CertEntry; expected: Expected } {
+  const refuse = (why: string): never => {
+    throw new KpkiError(`csr.json (${String(request?.name)}): ${why}: nothing was imported`, {
+      hint: 'csr.json is written by kpki csr and must stay as it wrote it; make new requests with kpki csr',
+    });
+  };
+  if (typeof request?.name !== 'string') return refuse('a request without a certificate name');
+  if (seen.has(request.name)) refuse('the certificate is requested twice');
+  seen.add(request.name);
+  const entry = scan.entries.find((e) => e.name === request.name);
+  if (!entry) return refuse('no such certificate on this node any more');
+  if (!csrTargets(scan, []).includes(entry)) refuse(`${entry.path} is not one kpki csr makes requests for`);
+  const expected = expectedRequest(scan, entry);
+  const differs = (what: string, given: unknown, own: string) =>
+    given !== own && refuse(`its ${what} is ${JSON.stringify(given)}, but kpki's for ${entry.name} is ${JSON.stringify(own)}`);
+  differs('request file', request.csr, expected.csr);
+  differs('certificate file', request.crt, expected.crt);
+  differs('signing CA', request.ca, expected.ca.name);
+  if (request.keyOnNode === undefined && request.keyLocal === undefined) refuse('it names no pending key');
+  if (request.keyOnNode !== undefined) differs('pending key', request.keyOnNode, expected.keyOnNode);
+  else differs('pending key', request.keyLocal, expected.keyLocal);
+  return { entry, expected };
+}
+
+/**
+ * Every signed certificate checked before anything is written, against the node's own scan: the node's CA for that
+ * certificate signed it (the issuer is that CA's subject byte for byte), it carries the current certificate's
+ * subject, names and usages and is no CA, it belongs to the pending key kpki left at its own path (a key of no other
+ * certificate of the node), and it is valid now. One that fails refuses the whole import, naming its file.
  */
 export async function planImport(host: Host, scan: NodeScan, manifest: CsrManifest, signed: SignedFiles, now: Date): Promise<ImportPlan> {
   const plan: ImportPlan = { items: [], writes: [] };
+  const seen = new Set<string>();
   for (const request of manifest.requests) {
-    const entry = scan.entries.find((e) => e.name === request.name);
-    if (!entry) throw new KpkiError(`${request.name} is not on this node any more: nothing was imported`);
-    const bytes = signed.get(request.crt);
+    const { entry, expected } = requestedEntry(scan, request, seen);
+    const bytes = signed.get(expected.crt);
     if (!bytes)
-      throw new KpkiError(`${request.crt}: the signed certificate for ${request.name} is missing: nothing was imported`, {
-        hint: `put the certificate the CA signed for ${request.csr} there`,
+      throw new KpkiError(`${expected.crt}: the signed certificate for ${entry.name} is missing: nothing was imported`, {
+        hint: `put the certificate the CA signed for ${expected.csr} there`,
       });
-    const key = await pendingKey(host, request, signed);
-    const cert = judgeSigned(request, scan, bytes, key, now);
-    const certPem = certificateToPem(cert);
+    const onNode = request.keyOnNode !== undefined;
+    const key = await pendingKey(host, scan, entry, onNode ? expected.keyOnNode : undefined, signed.get(expected.keyLocal), expected);
+    const cert = judgeSigned(entry, expected, bytes, key, now);
     plan.items.push({
-      name: request.name,
+      name: entry.name,
       path: entry.path,
-      ca: request.ca,
+      ca: expected.ca.name,
       notBefore: cert.notBefore,
       notAfter: cert.notAfter,
       oldNotAfter: entry.cert?.notAfter,
-      keyAlgorithm: request.keyAlgorithm,
+      keyAlgorithm: keyAlgorithmOf(key) as KeyAlgorithm,
       oldKeyAlgorithm: entry.cert?.keyAlgorithm,
     });
-    plan.writes.push(...(await installWrites(host, scan, entry, certPem, privateKeyToPem(key))));
-    if (request.keyOnNode) plan.writes.push({ kind: 'remove', path: request.keyOnNode, entry: request.name });
+    plan.writes.push(...(await installWrites(host, scan, entry, certificateToPem(cert), privateKeyToPem(key))));
+    if (onNode) plan.writes.push({ kind: 'remove', path: expected.keyOnNode, entry: entry.name });
   }
   return plan;
 }
 
-async function pendingKey(host: Host, request: CsrRequest, signed: SignedFiles): Promise<KeyObject> {
-  if (!request.keyOnNode) {
-    const local = request.keyLocal ? signed.get(request.keyLocal) : undefined;
+/**
+ * The pending key: on the node at the path kpki chose for this certificate (csr.json may not choose it), or with
+ * --keys-local beside the request. It must be a key no certificate of the node holds: a CA's or another leaf's key
+ * put there is refused, never installed nor removed.
+ */
+async function pendingKey(
+  host: Host,
+  scan: NodeScan,
+  entry: CertEntry,
+  keyOnNode: string | undefined,
+  local: Buffer | undefined,
+  expected: Expected,
+): Promise<KeyObject> {
+  let text: Buffer;
+  if (keyOnNode === undefined) {
     if (!local)
-      throw new KpkiError(`${request.keyLocal ?? request.name}: the pending key of ${request.name} is missing: nothing was imported`, {
+      throw new KpkiError(`${expected.keyLocal}: the pending key of ${entry.name} is missing: nothing was imported`, {
         hint: 'kpki csr --keys-local left it beside the request; it must stay there until the import',
       });
-    return parsePrivateKey(local);
+    text = local;
+  } else {
+    try {
+      text = await host.readFile(keyOnNode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new KpkiError(
+        `${host.describe(keyOnNode)}: the pending key of ${entry.name} ${code === 'ENOENT' ? 'is not there' : `cannot be read (${(err as Error).message})`}: nothing was imported`,
+        { path: keyOnNode, hint: 'a request is imported on the node it was made on, once: make new requests with kpki csr' },
+      );
+    }
   }
-  let text: Buffer;
+  const where = keyOnNode ? host.describe(keyOnNode) : expected.keyLocal;
+  let key: KeyObject;
   try {
-    text = await host.readFile(request.keyOnNode);
-  } catch {
-    throw new KpkiError(`${host.describe(request.keyOnNode)}: the pending key of ${request.name} is not there: nothing was imported`, {
-      path: request.keyOnNode,
-      hint: 'a request is imported on the node it was made on, once: make new requests with kpki csr',
-    });
+    key = parsePrivateKey(text);
+  } catch (err) {
+    throw new KpkiError(
+      `${where}: the pending key of ${entry.name} is not a private key (${(err as Error).message}): nothing was imported`,
+    );
   }
-  return parsePrivateKey(text);
+  const holder = [
+    ...scan.cas.map((c) => ({ name: `the ${c.name} CA`, cert: c.cert })),
+    ...scan.entries.map((e) => ({ name: e.name, cert: e.cert })),
+  ].find((c) => c.cert && keyMatchesCertificate(c.cert, key));
+  if (holder)
+    throw new KpkiError(
+      `${where}: the pending key of ${entry.name} is the key of ${holder.name}, not a new key kpki csr made: nothing was imported`,
+      { hint: 'make new requests with kpki csr' },
+    );
+  return key;
 }
 
-function judgeSigned(request: CsrRequest, scan: NodeScan, bytes: Buffer, key: KeyObject, now: Date): Certificate {
+function judgeSigned(entry: CertEntry, expected: Expected, bytes: Buffer, key: KeyObject, now: Date): Certificate {
   const refuse = (why: string): never => {
-    throw new KpkiError(`${request.crt} (${request.name}): ${why}: nothing was imported`);
+    throw new KpkiError(`${expected.crt} (${entry.name}): ${why}: nothing was imported`);
   };
   let cert: Certificate;
   try {
@@ -248,26 +324,23 @@ function judgeSigned(request: CsrRequest, scan: NodeScan, bytes: Buffer, key: Ke
   } catch (err) {
     return refuse(`not a certificate (${(err as Error).message})`);
   }
-  const ca = scan.cas.find((c) => c.name === request.ca)?.cert;
-  if (!ca) return refuse(`the CA ${request.ca} is not on this node to check it against`);
+  const ca = expected.ca.cert!;
+  const current = expected.current;
   if (!cert.issuerDer.equals(ca.subjectDer) || !isSignedBy(cert, ca))
-    refuse(`not signed by the node's ${request.ca} CA (${ca.subject}); its issuer is "${cert.issuer}"`);
+    refuse(`not signed by the node's ${expected.ca.name} CA (${ca.subject}); its issuer is "${cert.issuer}"`);
   if (!keyMatchesCertificate(cert, key))
-    refuse(
-      `it is not for the pending key ${request.keyOnNode ?? request.keyLocal} (a request made elsewhere, or another one's certificate)`,
-    );
-  if (!cert.subjectDer.equals(Buffer.from(request.subjectDer, 'base64')))
-    refuse(`its subject "${cert.subject}" is not the requested "${request.subject}"`);
+    refuse(`it is not for the pending key of ${entry.name} (a request made elsewhere, or another one's certificate)`);
+  if (cert.isCA) refuse('it is a CA certificate (basicConstraints CA:TRUE), not a leaf');
+  if (!cert.subjectDer.equals(current.subjectDer)) refuse(`its subject "${cert.subject}" is not ${entry.name}'s "${current.subject}"`);
   const same = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join();
-  if (!same(cert.dnsNames, request.dnsNames) || !same(cert.ipAddresses, request.ipAddresses))
+  if (!same(cert.dnsNames, current.dnsNames) || !same(cert.ipAddresses, current.ipAddresses))
     refuse(
-      `its names (${[...cert.dnsNames, ...cert.ipAddresses].join(', ') || 'none'}) are not the requested ${[...request.dnsNames, ...request.ipAddresses].join(', ') || 'none'}`,
+      `its names (${[...cert.dnsNames, ...cert.ipAddresses].join(', ') || 'none'}) are not ${entry.name}'s ${[...current.dnsNames, ...current.ipAddresses].join(', ') || 'none'}`,
     );
-  const missing = request.extKeyUsages.filter((u) => !cert.extKeyUsages.includes(u));
+  const missing = current.extKeyUsages.filter((u) => !cert.extKeyUsages.includes(u));
   if (missing.length) refuse(`it lacks the usage ${missing.join(', ')}`);
   if (cert.notBefore.getTime() > now.getTime() + 5 * 60_000) refuse(`it is not valid before ${cert.notBefore.toISOString()}`);
   if (cert.notAfter.getTime() <= now.getTime() + 3600_000) refuse(`it expires ${cert.notAfter.toISOString()}, within the hour`);
-  if (keyAlgorithmOf(key) !== request.keyAlgorithm) refuse(`the pending key is not ${request.keyAlgorithm} as requested`);
   return cert;
 }
 

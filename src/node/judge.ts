@@ -106,20 +106,38 @@ interface Chain {
   top: CaEntry | typeof OWN_CA;
 }
 
+/** The most issuers followed above a leaf in its own file (real chains have one or two). */
+const MAX_CHAIN_DEPTH = 8;
+/** The most signature checks one chain may cost, as Go's verifier bounds it (maxChainSignatureChecks). */
+const MAX_SIGNATURE_CHECKS = 100;
+
 /**
  * Who signed a leaf, by key: a CA of the node, else a certificate after it in the same file (client-go's throwaway CA
- * for kubelet.crt, or intermediates), followed up to a CA of the node or a self-signed one.
+ * for kubelet.crt, or intermediates), followed up to a CA of the node or a self-signed one. Candidates are those whose
+ * subject is the issuer's name, as Go and openssl build chains, indexed once; the depth and the signature checks are
+ * bounded, so a file of thousands of certificates costs no more than a real chain does.
  */
 function chainOf(cert: Certificate, rest: Certificate[], cas: CaEntry[]): Chain | undefined {
+  const bySubject = new Map<string, Certificate[]>();
+  for (const c of rest) {
+    const key = c.subjectDer.toString('latin1');
+    const same = bySubject.get(key);
+    if (same) same.push(c);
+    else bySubject.set(key, [c]);
+  }
+  const withCert = cas.filter((c) => c.cert);
+  let checks = 0;
+  const signs = (issuer: Certificate, child: Certificate) => ++checks <= MAX_SIGNATURE_CHECKS && isSignedBy(child, issuer);
   const issuers: Certificate[] = [];
   let current = cert;
-  for (let depth = 0; depth <= rest.length; depth++) {
+  for (let depth = 0; depth <= Math.min(rest.length, MAX_CHAIN_DEPTH); depth++) {
     // the CA whose subject is the issuer's name first (a signature check each is the cost; names alone are not proof)
     const named = (c: CaEntry) => c.cert!.subjectDer.equals(current.issuerDer);
-    const withCert = cas.filter((c) => c.cert);
-    const ca = [...withCert.filter(named), ...withCert.filter((c) => !named(c))].find((c) => isSignedBy(current, c.cert!));
+    const ca = [...withCert.filter(named), ...withCert.filter((c) => !named(c))].find((c) => signs(c.cert!, current));
     if (ca) return { issuers, top: ca };
-    const next = rest.find((c) => c !== current && !issuers.includes(c) && isSignedBy(current, c));
+    const next = (bySubject.get(current.issuerDer.toString('latin1')) ?? []).find(
+      (c) => c !== current && !issuers.includes(c) && signs(c, current),
+    );
     if (!next) return undefined;
     issuers.push(next);
     if (next.selfSigned) return { issuers, top: OWN_CA };

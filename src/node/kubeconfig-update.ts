@@ -2,9 +2,9 @@
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
-import { credentialsOf, mergeCredentials } from '../kubeadm/kubeconfig-merge.js';
+import { credentialsOf, mergeCredentials, referencedCertificateFiles } from '../kubeadm/kubeconfig-merge.js';
 import { KpkiError } from '../errors.js';
-import { KUBECONFIG_MODE, FileWrite } from './materialize.js';
+import { CERT_MODE, FileWrite, fileWrite, KEY_MODE, KUBECONFIG_MODE } from './materialize.js';
 import { applyWrites } from './apply.js';
 import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
 
@@ -12,7 +12,8 @@ export interface KubeconfigUpdate {
   from: string;
   to: string;
   changes: string[];
-  write?: FileWrite;
+  /** The kubeconfig itself, and the certificate and key files its users name, when they change. */
+  writes: FileWrite[];
   created: boolean;
   /** The target held nothing of this cluster (its entries would be added). */
   added: boolean;
@@ -45,7 +46,7 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string,
       created: true,
       added: true,
       changes: [`${to} does not exist: created as a copy of ${from}`],
-      write: { kind: 'file', path: to, data: source, mode: KUBECONFIG_MODE, entry: to, format: 'yaml' },
+      writes: [{ kind: 'file', path: to, data: source, mode: KUBECONFIG_MODE, entry: to, format: 'yaml' }],
     };
   }
   const current = await host.readFile(to);
@@ -57,33 +58,66 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string,
       { path: to, hint: 'convert the file to UTF-8 (iconv -f latin1 -t utf-8), then run again' },
     );
   }
+  const referenced = await readReferencedCertificates(host, to, currentText);
   let merged;
   try {
-    merged = mergeCredentials(currentText, credentials);
+    merged = mergeCredentials(currentText, credentials, referenced);
   } catch (err) {
     throw new KpkiError(`cannot update ${host.describe(to)}: ${(err as Error).message}; nothing was changed`, { path: to, cause: err });
   }
-  const changed = merged.changes.some((c) => !/already has these credentials|left alone/.test(c));
-  return {
-    from,
-    to,
-    created: false,
-    added: merged.added,
-    changes: merged.changes,
-    // (never group- or world-readable: it holds a private key)
-    write: changed
-      ? {
-          kind: 'file',
-          path: to,
-          data: merged.text,
-          mode: existing.mode & 0o700 || KUBECONFIG_MODE,
-          uid: existing.uid,
-          gid: existing.gid,
-          entry: to,
-          format: 'yaml',
-        }
-      : undefined,
-  };
+  const changed = merged.changes.some((c) => !/already has these credentials|left alone| replaced in /.test(c));
+  const writes: FileWrite[] = [];
+  // (never group- or world-readable: it holds a private key)
+  if (changed)
+    writes.push({
+      kind: 'file',
+      path: to,
+      data: merged.text,
+      mode: existing.mode & 0o700 || KUBECONFIG_MODE,
+      uid: existing.uid,
+      gid: existing.gid,
+      entry: to,
+      format: 'yaml',
+    });
+  for (const update of merged.fileUpdates) writes.push(...(await referencedFileWrites(host, to, update, credentials)));
+  return { from, to, created: false, added: merged.added, changes: merged.changes, writes };
+}
+
+/** A user's client-certificate file, relative to the kubeconfig's directory as kubectl reads it. */
+const referencedPath = (kubeconfig: string, file: string) => posix.resolve(posix.dirname(kubeconfig), file);
+
+/** The certificates the target's users keep in files, read where kubectl reads them (unreadable ones are left out). */
+async function readReferencedCertificates(host: Host, to: string, text: string): Promise<Map<string, string>> {
+  const read = new Map<string, string>();
+  for (const file of referencedCertificateFiles(text)) {
+    const data = await host.readFile(referencedPath(to, file)).catch(() => undefined);
+    if (data) read.set(file, data.toString('utf8'));
+  }
+  return read;
+}
+
+/** The new certificate and key into the files a user names (the key beside the certificate when it names no key file). */
+async function referencedFileWrites(
+  host: Host,
+  to: string,
+  update: { user: string; certFile: string; keyFile?: string },
+  credentials: { certPem: string; keyPem: string },
+): Promise<FileWrite[]> {
+  const certPath = referencedPath(to, update.certFile);
+  if (!update.keyFile)
+    return [
+      await fileWrite(
+        host,
+        certPath,
+        `${credentials.certPem.trim()}\n${credentials.keyPem.trim()}\n`,
+        KEY_MODE,
+        `${to} user ${update.user}`,
+      ),
+    ];
+  return [
+    await fileWrite(host, referencedPath(to, update.keyFile), credentials.keyPem, KEY_MODE, `${to} user ${update.user}`),
+    await fileWrite(host, certPath, credentials.certPem, CERT_MODE, `${to} user ${update.user}`),
+  ];
 }
 
 /** Applies a planned update with a backup (the caller holds the lock); returns the lines to print. */
@@ -95,9 +129,9 @@ export async function updateUserKubeconfig(
 ): Promise<{ lines: string[]; changed: boolean; added: boolean }> {
   const update = await planKubeconfigUpdate(host, from, to, o.fromText);
   const lines = update.changes.map((c) => `  ${c}`);
-  if (!update.write || o.dryRun) return { lines, changed: false, added: update.added };
+  if (update.writes.length === 0 || o.dryRun) return { lines, changed: false, added: update.added };
   await host.mkdirp(posix.dirname(to), 0o700);
-  const { backup } = await applyWrites(host, [update.write], 'kubeconfig update');
+  const { backup } = await applyWrites(host, update.writes, 'kubeconfig update');
   lines.push(`  backup ${backup.id} (undo with: kpki restore ${backup.id})`);
   return { lines, changed: true, added: update.added };
 }
@@ -122,7 +156,7 @@ export async function updateRootKubeconfig(
       log(`${to} does not hold this cluster's admin credentials: left alone (kpki kubeconfig update --to ${to} adds them)`);
       return;
     }
-    if (!update.write) return;
+    if (update.writes.length === 0) return;
     const { lines } = await updateUserKubeconfig(host, from, to);
     log(`Updated ${host.describe(to)} with the renewed admin credentials (other clusters and contexts kept):\n${lines.join('\n')}`);
   } catch (err) {

@@ -44,6 +44,7 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   const flagPaths = pathsFromManifests(manifests);
   const certDir = options.certDir ?? settings?.certificatesDir ?? certDirFromManifests(manifests) ?? DEFAULT_CERT_DIR;
   const kubeconfigDir = options.kubeconfigDir ?? DEFAULT_KUBECONFIG_DIR;
+  for (const dir of [certDir, kubeconfigDir]) await refuseDanglingLinks(host, dir);
 
   const keys = options.keys ?? LOAD_ALL_KEYS;
   const cas = await scanCas(host, certDir, flagPaths, keys);
@@ -82,6 +83,31 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
   inventory.pendingRequests = await pendingRequests(host, inventory.entries);
   if (role === 'control-plane') inventory.serviceAccountKeys = await rotatingKeys(host, certDir);
   return inventory;
+}
+
+/**
+ * A directory kpki reads whose path passes a symlink that leads nowhere (on a mounted disk: a link to a partition
+ * that is not mounted under --root) would look like a node without certificates, and "nothing to renew" would be a
+ * lie: refused, naming the link.
+ */
+async function refuseDanglingLinks(host: Host, dir: string): Promise<void> {
+  const parts = posix.normalize(dir).split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const path = `/${parts.slice(0, i).join('/')}`;
+    const info = await host.stat(path).catch(() => null);
+    if (!info) return; // (not there: a node without it)
+    if (info.type !== 'symlink') continue;
+    // (a link that leads out of the root is refused by every read through it, naming the file)
+    const resolved = await host.resolve(path).catch(() => undefined);
+    if (resolved === undefined) return;
+    const target = await host.stat(resolved).catch(() => null);
+    if (!target)
+      throw new NodeReadError(
+        `${host.describe(path)} is a symlink to ${info.linkTarget}, which does not exist${host.live ? '' : " inside the node's root"}: kpki cannot read ${dir} through it`,
+        path,
+        host.live ? 'restore the link target' : 'mount the node partition that holds it under the root too, or give --cert-dir',
+      );
+  }
 }
 
 /** sa.pub's key count when it holds more than one (counted, not parsed: check only says a rotation is in progress). */

@@ -107,6 +107,7 @@ export function certificateFromDer(der: Buffer): Certificate {
   const san = read(OIDS.subjectAltName, subjectAltNames);
   let native: NativeCertificate | undefined;
   let publicKey: KeyObject | undefined;
+  let selfSigned: boolean | undefined;
   const cert: Certificate & { parts: CertificateParts } = {
     der,
     parts,
@@ -139,9 +140,11 @@ export function certificateFromDer(der: Buffer): Certificate {
     spkiSha256: createHash('sha256').update(parts.spkiDer).digest('hex'),
     subjectKeyId: read(OIDS.subjectKeyId, subjectKeyId),
     authorityKeyId: read(OIDS.authorityKeyId, authorityKeyId),
-    selfSigned: false,
+    // (a signature check, made when asked: a file may hold thousands of certificates nobody asks about)
+    get selfSigned() {
+      return (selfSigned ??= parts.subjectDer.equals(parts.issuerDer) && isSignedBy(cert, cert));
+    },
   };
-  cert.selfSigned = parts.subjectDer.equals(parts.issuerDer) && isSignedBy(cert, cert);
   return cert;
 }
 

@@ -78,7 +78,7 @@ export interface CertificateParts {
   tbsDer: Buffer;
   signatureAlgorithm: string;
   signature: Buffer;
-  /** The serial's INTEGER content, without the 00 byte DER puts before a high bit (hex, upper case). */
+  /** The serial's INTEGER content, without the 00 byte DER puts before a high bit (hex, upper case; "-" and the magnitude when negative). */
   serial: string;
   notBefore: Date;
   notAfter: Date;
@@ -129,7 +129,7 @@ export function certificateParts(der: Buffer): CertificateParts {
     tbsDer: der.subarray(tbs.start, tbs.end),
     signatureAlgorithm: oidString(der.subarray(algOid.body, algOid.end)),
     signature: der.subarray(sigBits.body + 1, sigBits.end), // (a BIT STRING: its first byte counts unused bits)
-    serial: serialBytes.toString('hex').toUpperCase(),
+    serial: serialHex(serialBytes),
     notBefore: time(der, notBefore),
     notAfter: time(der, notAfter),
     subjectDer: der.subarray(subject.start, subject.end),
@@ -137,6 +137,17 @@ export function certificateParts(der: Buffer): CertificateParts {
     spkiDer: der.subarray(spki.start, spki.end),
     extensions,
   };
+}
+
+/**
+ * A serial's INTEGER content as hex, as openssl prints it: a negative serial (RFC 5280 forbids them, real CAs made
+ * some) is its magnitude after a minus sign, not its two's complement bytes read as a positive number.
+ */
+function serialHex(bytes: Buffer): string {
+  if (bytes.length === 0 || bytes[0] < 0x80) return bytes.toString('hex').toUpperCase();
+  const magnitude = (1n << BigInt(8 * bytes.length)) - BigInt(`0x${bytes.toString('hex')}`);
+  const hex = magnitude.toString(16).toUpperCase();
+  return `-${hex.length % 2 ? `0${hex}` : hex}`;
 }
 
 const CURVES: Record<string, string> = { '1.2.840.10045.3.1.7': 'ECDSA-P256', '1.3.132.0.34': 'ECDSA-P384', '1.3.132.0.35': 'ECDSA-P521' };

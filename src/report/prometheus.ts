@@ -29,8 +29,9 @@ const LABELS = [
   ...NAME_FIELDS.map((f) => `issuer_${f}`),
 ];
 
-/** The serial as enix prints it: Go's big.Int in decimal. */
-const decimalSerial = (hex: string) => BigInt(`0x${hex || '0'}`).toString(10);
+/** The serial as enix prints it: Go's big.Int in decimal (negative ones with their sign). */
+const decimalSerial = (hex: string) =>
+  hex.startsWith('-') ? `-${BigInt(`0x${hex.slice(1) || '0'}`).toString(10)}` : BigInt(`0x${hex || '0'}`).toString(10);
 
 function certLabels(
   node: string,

@@ -52,6 +52,9 @@ export function hashTree(root: string, exclude = ['var/lib/kpki'], expectMode?: 
         // directories on the way to kpki's own state (var, var/lib) may be created by it
         if (!exclude.some((e) => e.startsWith(`${rel}/`))) hash.update(`D ${rel} ${(st.mode & 0o7777).toString(8)}\n`);
         walk(path);
+      } else if (!st.isFile()) {
+        // a FIFO, a device or a socket (adversarial trees): its kind and mode, never its content (a FIFO would block)
+        hash.update(`S ${rel} ${(st.mode & 0o170000).toString(8)} ${(st.mode & 0o7777).toString(8)} ${st.rdev}\n`);
       } else {
         const data = readFileSync(path);
         const mode = expectMode ? expectMode(data, st.mode & 0o7777) : st.mode & 0o7777;

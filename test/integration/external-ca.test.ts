@@ -214,7 +214,7 @@ test('external CA: a certificate from another CA, with other names, for another 
         [
           'other names',
           () => sign(n, api, { extra: 'subjectAltName=DNS:evil.example\n' }),
-          /apiserver\.crt \(apiserver\): its names \(evil\.example\) are not the requested/,
+          /apiserver\.crt \(apiserver\): its names \(evil\.example\) are not apiserver's lab-cp1, kubernetes/,
         ],
         ['another key', () => sign(n, api, { csr: join(other, 'x.csr') }), /apiserver\.crt \(apiserver\): it is not for the pending key/],
       ];

@@ -57,7 +57,8 @@ export function parseAnsibleYaml(text: string, file: string): AnsibleInventory {
           const vars = h.value && isMap(h.value) ? (h.value.toJSON() as Vars) : {};
           if (h.value && !isMap(h.value) && !(isScalar(h.value) && h.value.value === null))
             inventoryError(where(h.key), `host "${String(h.key)}" must map to its vars or nothing`);
-          for (const host of expandRange(String(isScalar(h.key) ? h.key.value : h.key))) addHost(inv, name, host, vars, where(h.key));
+          for (const host of expandRange(String(isScalar(h.key) ? h.key.value : h.key), where(h.key)))
+            addHost(inv, name, host, vars, where(h.key));
         }
       } else if (key === 'children') {
         if (!value || (isScalar(value) && value.value === null)) continue;
@@ -130,7 +131,7 @@ export function parseAnsibleIni(text: string, file: string): AnsibleInventory {
         if (eq <= 0) inventoryError(at, `host "${host}": expected name=value, not "${w}"`);
         vars[w.slice(0, eq)] = iniValue(w.slice(eq + 1));
       }
-      for (const h of expandRange(host)) addHost(inv, section, h, vars, at);
+      for (const h of expandRange(host, at)) addHost(inv, section, h, vars, at);
     }
   });
   return inv;

@@ -47,7 +47,7 @@ export function parseKubeKey(text: string, file: string): Inventory {
     if (!node) return [];
     if (!isSeq(node)) inventoryError(where(node), `roleGroups.${group} must be a list of host names`);
     return (node as unknown as { items: YamlNode[] }).items.flatMap((item) =>
-      expandRange(String(item.toJSON())).map((name) => {
+      expandRange(String(item.toJSON()), where(item)).map((name) => {
         if (!hosts.has(name)) inventoryError(where(item), `roleGroups.${group}: "${name}" is not in spec.hosts`);
         return name;
       }),

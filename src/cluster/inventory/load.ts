@@ -1,13 +1,19 @@
 // Reads an inventory file in whichever format it is: kpki's own, a Kubespray inventory (YAML or INI), a KubeKey
 // config. Users keep the inventory they already have.
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../../errors.js';
 import { parseKpkiInventory } from './kpki.js';
 import { isKubeKeyConfig, parseKubeKey } from './kubekey.js';
 import { parseKubesprayIni, parseKubesprayYaml } from './kubespray.js';
-import type { Inventory } from './model.js';
+import { checkNodeName, Inventory } from './model.js';
+import { readRegularText } from '../../util/read-file.js';
 
 export function parseAnyInventory(text: string, file: string): Inventory {
+  const inventory = parseInFormat(text, file);
+  for (const node of inventory.nodes) checkNodeName(node.name, file);
+  return inventory;
+}
+
+function parseInFormat(text: string, file: string): Inventory {
   if (isKubeKeyConfig(text)) return parseKubeKey(text, file);
   if (/^nodes:/m.test(text) || /^defaults:/m.test(text)) return parseKpkiInventory(text, file);
   // INI: section headers on their own lines; a YAML inventory starts with a group mapping
@@ -19,7 +25,7 @@ export function parseAnyInventory(text: string, file: string): Inventory {
 export function loadInventory(file: string, overrides: { knownHosts?: string } = {}): Inventory {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularText(file);
   } catch (err) {
     throw new UsageError(`cannot read the inventory ${file}: ${(err as Error).message}`);
   }

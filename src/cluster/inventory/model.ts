@@ -3,6 +3,7 @@
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../../errors.js';
+import { isPathComponent } from '../../util/path-name.js';
 
 export type NodeRole = 'control-plane' | 'worker';
 
@@ -70,15 +71,44 @@ export function parseJump(spec: string, defaults: { user: string; key?: string }
   };
 }
 
-/** Ansible-style host ranges: node[1:3] → node1 node2 node3, node[01:03] keeps the zero padding. */
-export function expandRange(pattern: string): string[] {
+/** The most hosts one range pattern may stand for: Kubernetes supports clusters of 5,000 nodes. */
+export const MAX_RANGE_HOSTS = 5000;
+
+/**
+ * Ansible-style host ranges: node[1:3] → node1 node2 node3, node[01:03] keeps the zero padding. The number of hosts is
+ * counted before any is made: a pattern that stands for more than MAX_RANGE_HOSTS is a usage error naming `where`.
+ */
+export function expandRange(pattern: string, where = 'inventory'): string[] {
+  const ranges = [...pattern.matchAll(/\[(\d+):(\d+)\]/g)];
+  const count = ranges.reduce((n, m) => n * Math.max(0, Number(m[2]) - Number(m[1]) + 1), 1);
+  if (count > MAX_RANGE_HOSTS)
+    inventoryError(
+      where,
+      `the host range "${pattern}" stands for ${count > 1e15 ? 'more than 10^15' : count} hosts: kpki takes at most ${MAX_RANGE_HOSTS}`,
+    );
+  return expandBounded(pattern);
+}
+
+function expandBounded(pattern: string): string[] {
   const m = /^(.*)\[(\d+):(\d+)\](.*)$/.exec(pattern);
   if (!m) return [pattern];
   const [, head, from, to, tail] = m;
   const width = from.startsWith('0') ? from.length : 0;
   const names: string[] = [];
-  for (let i = Number(from); i <= Number(to); i++) names.push(...expandRange(`${head}${String(i).padStart(width, '0')}${tail}`));
+  for (let i = Number(from); i <= Number(to); i++) names.push(...expandBounded(`${head}${String(i).padStart(width, '0')}${tail}`));
   return names;
+}
+
+/**
+ * A node's name is input that ends up in messages, reports and directory names (kpki csr --out DIR/<node>): one path
+ * component, printable, no spaces.
+ */
+export function checkNodeName(name: string, where: string): void {
+  if (!isPathComponent(name) || /[\s\p{C}]/u.test(name))
+    inventoryError(
+      where,
+      `the node name ${JSON.stringify(name)} is not a host name (one word: no "/", spaces or control characters, not "." or "..")`,
+    );
 }
 
 /** --nodes a,b: only those (names must exist). */

@@ -111,6 +111,34 @@ test('check -i finds a CA that differs between control-plane nodes and an apiser
   }
 });
 
+test('check -i over SFTP: a FIFO where a certificate should be (root on cp2, sudo sftp-server on the worker) is named, never waited on', {
+  skip,
+}, () => {
+  const inventory = lab().writeInventory();
+  const places: [LabNode, string][] = [
+    [lab().node(2), '/etc/kubernetes/pki/front-proxy-client.crt'],
+    [lab().node('lab-w1'), '/var/lib/kubelet/pki/kubelet.crt'],
+  ];
+  const restores = places.map(([node, path]) => keep(node, path));
+  try {
+    for (const [node, path] of places) {
+      rmSync(node.path(path));
+      spawnSync('mkfifo', [node.path(path)]);
+    }
+    const r = kpkiHere(['check', '-i', inventory, '--nodes', 'lab-cp2,lab-w1', '-o', 'json']);
+    assert.equal(r.code, 3, r.stderr);
+    const json = JSON.parse(r.stdout);
+    for (const [node, path] of places) {
+      const items = json.nodes.find((n: { node: string }) => n.node === node.name).certificates;
+      const item = items.find((i: { path: string }) => i.path === path);
+      assert.match(JSON.stringify(item.problems), new RegExp(`${node.name}:${path} is a FIFO \\(named pipe\\), not a regular file`));
+    }
+  } finally {
+    for (const [node, path] of places) rmSync(node.path(path), { force: true });
+    for (const restore of restores) restore();
+  }
+});
+
 test('check -i refuses a changed host key and an unknown one, with clear messages; --accept-new-host-keys records new ones', {
   skip,
 }, () => {
