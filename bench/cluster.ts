@@ -7,7 +7,8 @@
 // 2. Rolling renewal on the full 3 + 1 lab under load, every certificate expiring in 10 days: `kpki renew -i` against
 //    the seed's method (renew the files on every node, restart every control plane at once): time, time per node,
 //    failed requests, longest gap; median of ROLLOUT_ROUNDS.
-// 3. CA rotation (BENCH_PARTS=rotation, not run by default; BENCH_CA=ca|sa|front-proxy-ca for another than etcd-ca) on the
+// 3. Health probes of every node with sshd forwarding and without (BENCH_PARTS=probes, not run by default).
+// 4. CA rotation (BENCH_PARTS=rotation, not run by default; BENCH_CA=ca|sa|front-proxy-ca for another than etcd-ca) on the
 //    3 + 1 lab under load, kpki's phases against the manual procedure done all at once.
 import '../src/pki/provider.js';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
@@ -249,6 +250,47 @@ async function rotation(ca: string): Promise<string[]> {
   return rows;
 }
 
+/**
+ * `kpki health -i` on the 3 + 1 lab: every node's sshd allowing TCP forwarding (plainSsh) against every node refusing
+ * it (the lab's hardening: MaxSessions 10 or 4, lab-cp3 without python3), probes through relays; and the hardened
+ * lab with a bash relay per probe on every node. Median of RUNS + 2, each run a fresh kpki process.
+ */
+async function probes(): Promise<string[]> {
+  const ways: [string, { plainSsh?: boolean }, Record<string, string>][] = [
+    ['forwarding allowed (direct-tcpip channels)', { plainSsh: true }, {}],
+    ['every node refuses forwarding (one python3 relay per node; lab-cp3: bash)', {}, {}],
+    ['every node refuses forwarding, a bash relay per probe everywhere', {}, { KPKI_TEST_RELAYS: 'bash' }],
+  ];
+  const rows = ['| sshd on every node | kpki health -i (3 + 1) | ratio to forwarding | checks |', '|---|---|---|---|'];
+  let forwarded = 0;
+  for (const [label, options, env] of ways) {
+    const lab = await Lab.start({ controlPlanes: 3, workers: 1, baseOctet: 100, ...options });
+    try {
+      const inventory = lab.writeInventory();
+      const times: number[] = [];
+      let checks = 0;
+      for (let i = 0; i < RUNS + 2; i++) {
+        const started = process.hrtime.bigint();
+        const r = spawnSync(process.execPath, [KPKI, 'health', '-i', inventory, '-o', 'json'], {
+          encoding: 'utf8',
+          env: { ...process.env, ...env },
+        });
+        times.push(Number(process.hrtime.bigint() - started) / 1e9);
+        if (r.status !== 0) throw new Error(`health -i (${label}) exited ${r.status}: ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
+        checks = JSON.parse(r.stdout).nodes.reduce((n: number, node: { checks: unknown[] }) => n + node.checks.length, 0);
+      }
+      const t = median(times);
+      if (!forwarded) forwarded = t;
+      rows.push(`| ${label} | ${t.toFixed(2)} s | ${(t / forwarded).toFixed(2)} | ${checks} |`);
+      console.error(`probes ${label}: ${times.map((x) => x.toFixed(2)).join(' ')}`);
+    } finally {
+      await lab.stop();
+    }
+  }
+  return rows;
+}
+
+if (PARTS.includes('probes')) console.log((await probes()).join('\n') + '\n');
 if (PARTS.includes('check')) console.log((await checkScaling()).join('\n') + '\n');
 if (PARTS.includes('rollouts')) console.log((await rollouts()).join('\n'));
 if (PARTS.includes('rotation')) console.log((await rotation(process.env.BENCH_CA ?? 'etcd-ca')).join('\n'));

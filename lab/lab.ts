@@ -622,6 +622,10 @@ export class Lab {
   get knownHosts(): string {
     return this.state.layout.knownHosts;
   }
+  /** The SSH CA every node's sshd trusts for user certificates (private key; its .pub beside it). */
+  get userCa(): string {
+    return this.state.layout.userCa;
+  }
 
   /** Stops every node in parallel (TERM, KILL after 15 s), the load balancer, and removes the lab's files. */
   async stop(): Promise<void> {

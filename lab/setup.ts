@@ -1,7 +1,7 @@
 // Writes a lab cluster's files: node trees (kubeadm layout from src/lab), per-node hosts/resolv.conf, sshd config and
 // host keys, the kubelet stand-in's config. Nothing here starts a process.
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { RESTART_REQUEST } from './standins/kubelet.js';
 import { unitAnswer, unitRequest } from './standins/units.js';
 import { join } from 'node:path';
@@ -30,6 +30,8 @@ export interface LabLayout {
   nodes: NodeInfo[];
   sshKey: string;
   knownHosts: string;
+  /** The SSH CA (private key file; .pub beside it) whose user certificates the nodes accept. */
+  userCa: string;
 }
 
 export interface SetupOptions {
@@ -42,7 +44,7 @@ export interface SetupOptions {
   standinsScript: string;
   /** Nodes with only sshd and their tree (no kubelet, no pods): many of them for the cluster-check benchmark. */
   sshOnly?: boolean;
-  /** Every node's sshd allows TCP forwarding (default: node 2 refuses it, node 3 permits only port 22, as hardened nodes do). */
+  /** Every node's sshd allows TCP forwarding and OpenSSH's default sessions (default: every node hardened, see hardening()). */
   plainSsh?: boolean;
   /** etcd as Kubespray runs it: etcd.service with /etc/etcd.env, certificates in /etc/ssl/etcd/ssl (no etcd static pod). */
   etcdService?: boolean;
@@ -51,11 +53,25 @@ export interface SetupOptions {
 /** The login user every lab node has besides root: passwordless sudo, no TTY needed (sudo -n), as cloud images ship. */
 export const LOGIN_USER = { name: 'ops', uid: 1500 };
 
-/** sshd settings of hardened nodes (CIS benchmarks: no TCP forwarding, or only to listed destinations). */
-export function hardening(node: Pick<NodeInfo, 'index' | 'address'>): string[] {
-  if (node.index === 2) return ['AllowTcpForwarding no'];
-  if (node.index === 3) return [`PermitOpen ${node.address}:22`];
-  return [];
+/**
+ * How hardened each node is, as CIS-benchmarked images ship sshd: no node forwards TCP (AllowTcpForwarding no; node
+ * 3: PermitOpen to its own port 22 only), and sessions per connection are OpenSSH's default 10 (node 1 and odd
+ * nodes) or the 4 CIS often sets (node 2, node 3, even nodes). Node 3 is also a node without python3 (Flatcar-like:
+ * bash only), so its probes take a bash relay each, four sessions at most.
+ */
+export function hardening(node: Pick<NodeInfo, 'index' | 'address'>): { sshd: string[]; withoutPython: boolean } {
+  const maxSessions = node.index === 3 || node.index % 2 === 0 ? 4 : 10;
+  const forwarding = node.index === 3 ? `PermitOpen ${node.address}:22` : 'AllowTcpForwarding no';
+  return { sshd: [forwarding, `MaxSessions ${maxSessions}`], withoutPython: node.index === 3 };
+}
+
+/** Bind mounts that hide python3 on a node: /dev/null (not executable) over the interpreter, as if it were not installed. */
+function hidePython(): [string, string][] {
+  try {
+    return [['/dev/null', realpathSync('/usr/bin/python3')]];
+  } catch {
+    return []; // (no python3 on this machine: no node has it)
+  }
 }
 
 /** Paths bind-mounted from the node's tree over the same path inside the node (besides /etc/hosts, resolv.conf). */
@@ -82,9 +98,11 @@ function sshKeygen(path: string, comment: string): string {
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
 
-function sshdConfig(node: NodeInfo, authorizedKeys: string, extra: string[]): string {
+function sshdConfig(node: NodeInfo, authorizedKeys: string, extra: string[], userCa: string): string {
   return [
     ...extra,
+    // user certificates signed by the lab's SSH CA log in too (as where a vault issues SSH access)
+    `TrustedUserCAKeys ${userCa}`,
     `ListenAddress ${node.address}:22`,
     `HostKey ${node.dir}/ssh/ssh_host_ed25519_key`,
     `PidFile ${node.dir}/ssh/sshd.pid`,
@@ -192,6 +210,9 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
   const sshKey = join(dir, 'ssh', 'id_ed25519');
   const authorizedKeys = join(dir, 'ssh', 'authorized_keys');
   writeFileSync(authorizedKeys, `${sshKeygen(sshKey, `kpki-lab-${id}`)}\n`, { mode: 0o600 });
+  // the SSH CA whose user certificates every node's sshd trusts (TrustedUserCAKeys)
+  const userCa = join(dir, 'ssh', 'user_ca');
+  sshKeygen(userCa, `kpki-lab-${id}-user-ca`);
   const knownHosts: string[] = [];
   const hosts = [
     '127.0.0.1 localhost',
@@ -232,7 +253,8 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
           .slice(0, 2)
           .join(' ')}`,
       );
-      writeFileSync(join(node.dir, 'ssh', 'sshd_config'), sshdConfig(node, authorizedKeys, o.plainSsh || o.sshOnly ? [] : hardening(node)));
+      const hardened = o.plainSsh || o.sshOnly ? undefined : hardening(node);
+      writeFileSync(join(node.dir, 'ssh', 'sshd_config'), sshdConfig(node, authorizedKeys, hardened?.sshd ?? [], `${userCa}.pub`));
       const userMounts = loginUser(node, `${readFileSync(authorizedKeys, 'utf8')}`);
       const systemdMounts = o.sshOnly ? [] : systemd(node, units);
       const config: NodeConfig = {
@@ -245,6 +267,7 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
           [join(node.dir, 'resolv.conf'), '/etc/resolv.conf'],
           ...userMounts,
           ...systemdMounts,
+          ...(hardened?.withoutPython ? hidePython() : []),
         ],
         sshdConfig: join(node.dir, 'ssh', 'sshd_config'),
         logDir: join(node.dir, 'logs'),
@@ -269,5 +292,5 @@ export async function writeLab(dir: string, id: string, o: SetupOptions): Promis
   );
   const knownHostsFile = join(dir, 'ssh', 'known_hosts');
   writeFileSync(knownHostsFile, `${knownHosts.sort().join('\n')}\n`);
-  return { id, dir, baseOctet: o.baseOctet, endpoint, nodes, sshKey, knownHosts: knownHostsFile };
+  return { id, dir, baseOctet: o.baseOctet, endpoint, nodes, sshKey, knownHosts: knownHostsFile, userCa };
 }

@@ -21,7 +21,11 @@ export interface GetOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 64 << 20;
 
-export type Dial = (host: string, port: number) => Promise<Duplex>;
+/**
+ * A TCP connection opened elsewhere (from a node over SSH). `timeoutMs` bounds the connect itself: the dialer's own
+ * waiting (a free SSH session, a relay starting) is not the component's time and is bounded by the dialer.
+ */
+export type Dial = (host: string, port: number, timeoutMs: number) => Promise<Duplex>;
 
 export interface GetResult {
   status: number;
@@ -132,11 +136,7 @@ export async function httpRequest(
 async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<Duplex> {
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-  const raw = await withTimeout(
-    options.via!(host, port),
-    timeoutMs,
-    `no connection to ${host}:${port} from the node within ${timeoutMs} ms`,
-  );
+  const raw = await options.via!(host, port, timeoutMs);
   if (u.protocol !== 'https:') return socketLike(raw);
   return new Promise((resolve, reject) => {
     const socket = tls.connect(
@@ -156,6 +156,9 @@ async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<D
       timeoutMs,
     );
     socket.once('secureConnect', () => clearTimeout(timer));
+    // a TLS socket over a stream ends its own side only: the stream (an SSH channel, a relay's connection, each maybe
+    // one of the node's few sessions) is closed with it, or it would stay open on the node
+    socket.once('close', () => raw.destroy());
     socket.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -171,18 +174,4 @@ function socketLike(stream: Duplex): Duplex {
   return stream;
 }
 
-export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(Object.assign(new Error(message), { code: 'ETIMEDOUT' })), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}
+export { withTimeout } from '../util/timeout.js';

@@ -19,6 +19,7 @@ export interface GlobalOptions {
   acceptNewHostKeys?: boolean;
   concurrency: string;
   knownHosts?: string;
+  sshConfig?: string;
 }
 
 export function globalsOf(command: Command): GlobalOptions {
@@ -31,7 +32,7 @@ export function hostOf(globals: GlobalOptions): LocalHost {
 
 /** --inventory in any format, limited by --nodes; what the reader left out is said on stderr. */
 export function inventoryNodesOf(globals: GlobalOptions): InventoryNode[] {
-  const inventory = loadInventory(globals.inventory!, { knownHosts: globals.knownHosts });
+  const inventory = loadInventory(globals.inventory!, { knownHosts: globals.knownHosts, sshConfig: globals.sshConfig });
   for (const note of inventory.notes) process.stderr.write(`kpki: ${globals.inventory}: ${note}\n`);
   return selectNodes(inventory, globals.nodes);
 }

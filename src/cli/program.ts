@@ -16,7 +16,11 @@ export async function run(argv: string[]): Promise<void> {
     .option('--concurrency <n>', 'with --inventory: nodes read at once', '10')
     .option(
       '--known-hosts <file>',
-      "with --inventory: the known_hosts file for every node (default: the inventory's, else ~/.ssh/known_hosts)",
+      "with --inventory: the known_hosts file for every node (default: the inventory's, else the SSH config's, else ~/.ssh/known_hosts)",
+    )
+    .option(
+      '--ssh-config <file>',
+      'with --inventory: the SSH client config to read, as ssh -F (default: ~/.ssh/config, then /etc/ssh/ssh_config; none: no config)',
     )
     .showHelpAfterError();
 

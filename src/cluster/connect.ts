@@ -1,8 +1,8 @@
 // Reaching the nodes of an inventory: one SSH host per node (jump host, sudo, known_hosts as the inventory says), and
 // bounded parallelism so that one slow node never holds up the rest.
-import { connectSsh, SshHost } from '../hosts/ssh.js';
+import { connectSsh, SshHost, SshJump } from '../hosts/ssh.js';
 import { describeError } from '../errors.js';
-import type { InventoryNode } from './inventory/model.js';
+import type { InventoryNode, JumpHost } from './inventory/model.js';
 
 export interface ConnectOptions {
   acceptNewHostKeys: boolean;
@@ -11,20 +11,39 @@ export interface ConnectOptions {
   onNotice?: (message: string) => void;
 }
 
+/** A ProxyJump chain as the SSH layer takes it. */
+function jumpOf(j: JumpHost | undefined): SshJump | undefined {
+  return (
+    j && {
+      address: j.address,
+      port: j.port,
+      user: j.user,
+      keyFile: j.key,
+      keyFiles: j.keyFiles,
+      hostKeyAlias: j.hostKeyAlias,
+      via: jumpOf(j.via),
+    }
+  );
+}
+
 export async function connectNode(node: InventoryNode, o: ConnectOptions): Promise<SshHost> {
-  const jump = node.jump && { address: node.jump.address, port: node.jump.port, user: node.jump.user, keyFile: node.jump.key };
   const host = await connectSsh({
     name: node.name,
     address: node.address,
     port: node.port,
     user: node.user,
     keyFile: node.key,
+    keyFiles: node.keyFiles,
+    certificateFiles: node.certificateFiles,
+    identitiesOnly: node.identitiesOnly,
     password: node.password,
     sudo: node.sudo,
     knownHostsFile: node.knownHosts,
-    acceptNewHostKeys: o.acceptNewHostKeys,
-    timeoutMs: o.timeoutMs,
-    jump,
+    moreKnownHosts: node.moreKnownHosts,
+    hostKeyAlias: node.hostKeyAlias,
+    acceptNewHostKeys: o.acceptNewHostKeys || Boolean(node.acceptNewHostKeys),
+    timeoutMs: node.timeoutMs ?? o.timeoutMs,
+    jump: jumpOf(node.jump),
   });
   host.onNotice = o.onNotice;
   return host;

@@ -1,47 +1,30 @@
-// A TCP connection from a node whose sshd refuses forwarding (AllowTcpForwarding no, or PermitOpen limited): a small
-// byte relay run on the node through exec (python3, else bash's /dev/tcp), its stdin and stdout are the connection.
-// kpki keeps doing the TLS with the credentials it holds, exactly as over a forwarded channel; the relay only moves
-// bytes, runs as the login user (no sudo) and ends when either side closes.
+// A TCP connection from a node whose sshd refuses forwarding (AllowTcpForwarding no, or PermitOpen limited): a relay
+// run on the node through exec. With python3, one relay per node carries every connection (relay-mux.ts: one SSH
+// session, whatever the number of probes); with bash only (Flatcar-like nodes), a bash relay per connection over its
+// own session (/dev/tcp), each waiting for a free session (ssh-sessions.ts). kpki keeps doing the TLS with the
+// credentials it holds, exactly as over a forwarded channel; a relay only moves bytes, runs as the login user (no
+// sudo) and ends when either side closes. A node with neither gets one message naming what to change.
 import type { Duplex } from 'node:stream';
-import type { Client } from 'ssh2';
+import type { ClientChannel } from 'ssh2';
 import type { ExecResult } from './host.js';
+import { MUX_COMMAND } from './relay-mux.js';
+import { closeChannel, type Opened } from './ssh-sessions.js';
 
 const MARKER = 'kpki-relay-connected';
-const RELAY_CONNECT_TIMEOUT_MS = 10_000;
 
 /** POSIX shell quoting for one word. */
 const quote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
-// connects (5 s), says so on stderr, then copies both ways until either side ends
-const PYTHON = [
-  'import os, select, socket, sys',
-  'try:',
-  '    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)',
-  'except OSError as e:',
-  '    sys.stderr.write("kpki-relay: %s\\n" % e)',
-  '    sys.exit(111)',
-  's.settimeout(None)',
-  `sys.stderr.write("${MARKER}\\n")`,
-  'sys.stderr.flush()',
-  'i, o = sys.stdin.fileno(), sys.stdout.fileno()',
-  'while True:',
-  '    ready = select.select([i, s], [], [])[0]',
-  '    if i in ready:',
-  '        d = os.read(i, 65536)',
-  '        if not d:',
-  '            break',
-  '        s.sendall(d)',
-  '    if s in ready:',
-  '        d = s.recv(65536)',
-  '        if not d:',
-  '            break',
-  '        while d:',
-  '            d = d[os.write(o, d):]',
-].join('\n');
-
-// both copies run in the background; the first to end (either side closed) ends the other
+// A connect bash cannot time out (a port whose backlog is full drops SYNs: connect waits two minutes): a guard kills
+// the relay if it is not connected within $3 seconds, so no session stays behind (sshd keeps a session whose program
+// runs, even after kpki closed its channel). The guard holds none of the session's descriptors, and is reaped before
+// the two copies start, so that `wait -n` waits for a copy. Both copies run in the background; the first to end
+// (either side closed) ends the other.
 const BASH = [
+  'me=$$',
+  '(sleep "$3"; kill "$me") </dev/null >/dev/null 2>&1 & guard=$!',
   'exec 3<>"/dev/tcp/$1/$2" || exit 111',
+  'kill $guard 2>/dev/null; wait $guard 2>/dev/null',
   `echo ${MARKER} >&2`,
   'cat <&3 & r=$!',
   'cat <&0 >&3 & w=$!',
@@ -51,64 +34,73 @@ const BASH = [
   'wait',
 ].join('\n');
 
-export interface RelayProgram {
-  name: string;
-  command(address: string, port: number): string;
-}
+export type RelayProgram =
+  /** One relay for the whole connection (relay-mux.ts). */
+  | { name: 'python3'; kind: 'mux'; command: string }
+  /** One relay per TCP connection. */
+  | { name: 'bash'; kind: 'each'; command: (address: string, port: number, timeoutMs: number) => string };
 
 const RELAYS: RelayProgram[] = [
-  { name: 'python3', command: (a, p) => `python3 -c ${quote(PYTHON)} ${quote(a)} ${p}` },
-  { name: 'bash', command: (a, p) => `bash -c ${quote(BASH)} kpki-relay ${quote(a)} ${p}` },
+  { name: 'python3', kind: 'mux', command: MUX_COMMAND },
+  { name: 'bash', kind: 'each', command: (a, p, ms) => `bash -c ${quote(BASH)} kpki-relay ${quote(a)} ${p} ${Math.ceil(ms / 1000) + 1}` },
 ];
+
+/** What each relay program must run to count as there. */
+const TRIAL: Record<RelayProgram['name'], string> = { python3: 'import errno, os, select, socket, struct, sys', bash: 'exec 3>&-' };
 
 /** The first relay program the node has (test hook KPKI_TEST_RELAYS="bash" limits the candidates). */
 export async function findRelay(run: (command: string) => Promise<ExecResult>): Promise<RelayProgram | undefined> {
   const allowed = process.env.KPKI_TEST_RELAYS?.split(',');
   const candidates = RELAYS.filter((r) => !allowed || allowed.includes(r.name));
   if (candidates.length === 0) return undefined;
-  const found = await run(`for p in ${candidates.map((r) => r.name).join(' ')}; do command -v "$p" >/dev/null 2>&1 && echo "$p"; done`);
+  // (each is started once: a python3 that is there but cannot run, or lacks the modules the relay imports, is none)
+  const tries = candidates.map((r) => `${r.name} -c ${quote(TRIAL[r.name])} >/dev/null 2>&1 && echo ${r.name};`).join(' ');
+  const found = await run(tries);
   const names = found.stdout.split('\n').map((l) => l.trim());
   return candidates.find((r) => names.includes(r.name));
 }
 
-/** Starts the relay and resolves once it is connected; a refused or unreachable port rejects as a direct dial would. */
-export function openRelay(client: Client, program: RelayProgram, address: string, port: number, node: string): Promise<Duplex> {
+/**
+ * A bash relay's channel, once it says it is connected; a refused or unreachable port rejects as a direct dial
+ * would. `timeoutMs` counts from the session's start: the wait for a free session is not the component's time.
+ */
+export function relayConnected(
+  { channel: stream, closed }: Opened<ClientChannel>,
+  address: string,
+  port: number,
+  node: string,
+  timeoutMs: number,
+): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    client.exec(program.command(address, port), (err, stream) => {
-      if (err) return reject(new Error(`${address}:${port} from ${node}: cannot start ${program.name}: ${err.message}`));
-      let stderr = '';
-      let settled = false;
-      const fail = (message: string, code?: string) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        stream.close();
-        reject(Object.assign(new Error(`${address}:${port} from ${node} (through ${program.name}): ${message}`), { code }));
-      };
-      const timer = setTimeout(
-        () => fail(`no connection within ${RELAY_CONNECT_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT'),
-        RELAY_CONNECT_TIMEOUT_MS,
-      );
-      stream.stderr.on('data', (d: Buffer) => {
-        if (settled) return; // (later diagnostics are dropped)
-        stderr += d;
-        if (!stderr.includes(MARKER)) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(stream);
-      });
-      // 'exit' comes with the exit status even while nobody reads the (paused) stream; 'close' would wait for that
-      const ended = () => {
-        const reason =
-          stderr
-            .replace(/^kpki-relay: /m, '')
-            .trim()
-            .split('\n')
-            .pop() || 'the relay ended before connecting';
-        fail(reason, /refused/i.test(reason) ? 'ECONNREFUSED' : undefined);
-      };
-      stream.on('exit', ended);
-      stream.on('close', ended);
+    let stderr = '';
+    let settled = false;
+    const fail = (message: string, code?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      closeChannel(stream);
+      reject(Object.assign(new Error(`${address}:${port} from ${node} (through bash): ${message}`), { code }));
+    };
+    const timer = setTimeout(() => fail(`no connection within ${timeoutMs} ms`, 'ETIMEDOUT'), timeoutMs);
+    stream.stderr.on('data', (d: Buffer) => {
+      if (settled) return; // (later diagnostics are dropped)
+      stderr += d;
+      if (!stderr.includes(MARKER)) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(stream);
     });
+    // the relay ended: what it said on stderr (buffered until read) tells why
+    const ended = () => {
+      const reason =
+        stderr
+          .replace(/^kpki-relay: (line \d+: )?/m, '')
+          .trim()
+          .split('\n')
+          .pop() || 'the relay ended before connecting';
+      fail(reason, /refused/i.test(reason) ? 'ECONNREFUSED' : undefined);
+    };
+    stream.on('exit', () => setImmediate(ended));
+    void closed.then(() => setImmediate(ended));
   });
 }

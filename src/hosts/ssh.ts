@@ -1,13 +1,13 @@
-// A node reached over SSH (ssh2): SFTP for files (atomic writes: temp file, fsync, posix-rename), exec for programs.
-// Nothing is installed on the node. Host keys are checked against known_hosts; an unknown or changed key stops here.
-import { appendFileSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
-import { join, posix } from 'node:path';
+// A node reached over SSH (ssh2): SFTP for files (atomic writes: temp file, fsync, posix-rename), exec for programs,
+// every session within what sshd allows (ssh-sessions.ts). Nothing is installed on the node. Connecting (host keys,
+// authentication, jump hosts) is ssh-connect.ts.
+import { hostname } from 'node:os';
+import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import type { AnyAuthMethod as AuthMethod, Client, SFTPWrapper, Stats } from 'ssh2';
-import { KpkiError, UsageError } from '../errors.js';
-import { checkHostKey, knownHostsName } from './known-hosts.js';
+import type { Client, ClientChannel, SFTPWrapper, Stats } from 'ssh2';
+import { KpkiError } from '../errors.js';
+import { connectThrough, SshTarget } from './ssh-connect.js';
 import {
   ExecResult,
   FileInfo,
@@ -22,41 +22,16 @@ import {
   tooLarge,
   WriteOptions,
 } from './host.js';
-import { findRelay, openRelay, RelayProgram } from './relay.js';
+import { findRelay, RelayProgram, relayConnected } from './relay.js';
+import { RelayMux } from './relay-mux.js';
+import { closeChannel, ClosingChannel, Opened, SessionGate, watched } from './ssh-sessions.js';
+import { withTimeout } from '../util/timeout.js';
 import { writeMode } from './secret-modes.js';
-import { readRegularFile, readRegularText } from '../util/read-file.js';
-
-/** One hop on the way (OpenSSH's ProxyJump); its host key is checked like the node's. */
-export interface SshJump {
-  address: string;
-  port: number;
-  user: string;
-  keyFile?: string;
-}
-
-export interface SshTarget {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  /** Private key file on the operator's machine; without one, the agent and then ~/.ssh/id_* as OpenSSH tries them. */
-  keyFile?: string;
-  password?: string;
-  /** Files and programs as root through `sudo -n` (SFTP runs as `sudo -n sftp-server`). */
-  sudo: boolean;
-  knownHostsFile: string;
-  acceptNewHostKeys: boolean;
-  timeoutMs: number;
-  jump?: SshJump;
-}
-
-export class HostKeyError extends KpkiError {}
 
 /** POSIX shell quoting for one word. */
 export const shellQuote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 const NO_SUCH_FILE = 2;
-const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 // where distributions keep OpenSSH's sftp-server: the first that exists runs under sudo
 const SUDO_SFTP = `sudo -n sh -c 'for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/sftp-server; do [ -x "$p" ] && exec "$p"; done; echo "kpki: no sftp-server found" >&2; exit 127'`;
 
@@ -67,120 +42,6 @@ function toInfo(st: Stats): FileInfo {
 
 function promisify<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
-}
-
-type Ssh2 = typeof import('ssh2');
-
-async function loadSsh2(): Promise<Ssh2> {
-  // loaded on first use: from node_modules (npm kpki, with ssh2's optional native parts), or bundled (the standalone executable)
-  let ssh2: Ssh2 & { default?: Ssh2 };
-  try {
-    ssh2 = (await import('ssh2')) as unknown as Ssh2 & { default?: Ssh2 };
-  } catch (err) {
-    throw new KpkiError(`SSH needs the ssh2 package, which this kpki cannot load (${(err as Error).message.split('\n')[0]})`, {
-      exitCode: 3,
-      hint: 'reinstall kpki with its dependencies (npm install kpki), or use the standalone executable, which carries ssh2',
-    });
-  }
-  return ssh2.default?.Client ? ssh2.default : ssh2;
-}
-
-/** What OpenSSH would offer: the key file given, else the agent and the default identities; then a password. */
-function authMethods(ssh2: Ssh2, user: string, keyFile: string | undefined, password: string | undefined): AuthMethod[] {
-  const methods: AuthMethod[] = [];
-  const keyFiles = keyFile ? [keyFile] : DEFAULT_IDENTITIES.map((f) => join(homedir(), '.ssh', f));
-  if (!keyFile && process.env.SSH_AUTH_SOCK) methods.push({ type: 'agent', username: user, agent: process.env.SSH_AUTH_SOCK });
-  for (const file of keyFiles) {
-    let key: Buffer;
-    try {
-      key = readRegularFile(file);
-    } catch (err) {
-      if (keyFile) throw new UsageError(`cannot read the SSH key ${file}: ${(err as Error).message}`);
-      continue;
-    }
-    const parsed = ssh2.utils.parseKey(key);
-    if (parsed instanceof Error) {
-      // an encrypted key needs its passphrase: OpenSSH would ask; kpki leaves it to the agent
-      if (keyFile)
-        throw new UsageError(
-          `the SSH key ${file} cannot be used: ${parsed.message}${/encrypted/i.test(parsed.message) ? ' (add it to ssh-agent)' : ''}`,
-        );
-      continue;
-    }
-    methods.push({ type: 'publickey', username: user, key });
-  }
-  if (password !== undefined) methods.push({ type: 'password', username: user, password });
-  return methods;
-}
-
-interface ConnectStep {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  keyFile?: string;
-  password?: string;
-  sock?: Duplex;
-}
-
-/** One SSH connection, its host key checked against known_hosts. */
-function connectOne(ssh2: Ssh2, step: ConnectStep, target: SshTarget): Promise<Client> {
-  const client = new ssh2.Client();
-  const name = knownHostsName(step.address, step.port);
-  let refusal: string | undefined;
-  return new Promise<Client>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.end();
-      reject(new KpkiError(`${step.name} (${name}): no SSH connection within ${target.timeoutMs / 1000} s`));
-    }, target.timeoutMs);
-    client.once('ready', () => {
-      clearTimeout(timer);
-      resolve(client);
-    });
-    client.once('error', (err) => {
-      clearTimeout(timer);
-      reject(refusal ? new HostKeyError(refusal, { exitCode: 1 }) : new KpkiError(`${step.name} (${name}): SSH: ${err.message}`));
-    });
-    let known = '';
-    try {
-      known = readRegularText(target.knownHostsFile);
-    } catch {
-      known = '';
-    }
-    let methods: AuthMethod[];
-    try {
-      methods = authMethods(ssh2, step.user, step.keyFile, step.password);
-    } catch (err) {
-      clearTimeout(timer);
-      return reject(err);
-    }
-    client.connect({
-      host: step.address,
-      port: step.port,
-      sock: step.sock,
-      username: step.user,
-      authHandler: methods,
-      readyTimeout: target.timeoutMs,
-      keepaliveInterval: 10_000,
-      hostVerifier: (key: Buffer) => {
-        const verdict = checkHostKey(known, name, key);
-        if (verdict === 'match') return true;
-        const type = key.subarray(4, 4 + key.readUInt32BE(0)).toString();
-        if (verdict === 'unknown' && target.acceptNewHostKeys) {
-          appendFileSync(target.knownHostsFile, `${name} ${type} ${key.toString('base64')}\n`, { mode: 0o600 });
-          return true;
-        }
-        refusal =
-          verdict === 'changed'
-            ? `${step.name} (${name}): the host key (${type}) is NOT the one recorded in ${target.knownHostsFile}: refusing to connect. If the node was reinstalled, remove its old entry (ssh-keygen -R '${name}' -f ${target.knownHostsFile}).`
-            : `${step.name} (${name}): unknown host key (${type}), not in ${target.knownHostsFile}: refusing to connect. Check it and add it (ssh-keyscan), or use --accept-new-host-keys.`;
-        return false;
-      },
-    });
-    // Without its native binding (the standalone executable) ssh2 writes each packet as three small writes: with
-    // Nagle's algorithm every request then waits for the node's delayed ACK (~40 ms a round trip, 20x slower reads).
-    client.setNoDelay(true);
-  });
 }
 
 /** SFTP as the login user, or as root through sudo: the subsystem request becomes an exec of sftp-server. */
@@ -207,50 +68,16 @@ function openSftp(client: Client, sudo: boolean): Promise<SFTPWrapper> {
 }
 
 export async function connectSsh(target: SshTarget): Promise<SshHost> {
-  const ssh2 = await loadSsh2();
-  const clients: Client[] = [];
+  const { client, hops } = await connectThrough(target);
   try {
-    let sock: Duplex | undefined;
-    if (target.jump) {
-      const j = target.jump;
-      const jump = await connectOne(
-        ssh2,
-        { name: `jump host ${j.user}@${j.address}`, address: j.address, port: j.port, user: j.user, keyFile: j.keyFile },
-        target,
-      );
-      clients.push(jump);
-      sock = await new Promise<Duplex>((resolve, reject) =>
-        jump.forwardOut('127.0.0.1', 0, target.address, target.port, (err, stream) =>
-          err
-            ? reject(
-                new KpkiError(`${target.name}: the jump host ${j.address} cannot reach ${target.address}:${target.port}: ${err.message}`),
-              )
-            : resolve(stream),
-        ),
-      );
-    }
-    const client = await connectOne(
-      ssh2,
-      {
-        name: target.name,
-        address: target.address,
-        port: target.port,
-        user: target.user,
-        keyFile: target.keyFile,
-        password: target.password,
-        sock,
-      },
-      target,
-    );
-    clients.push(client);
     const sftp = await openSftp(client, target.sudo).catch((err: Error) => {
       throw new KpkiError(
         `${target.name}: no SFTP session${target.sudo ? ' through sudo -n (does the user have passwordless sudo?)' : ''}: ${err.message}`,
       );
     });
-    return new SshHost(target, client, sftp, clients.slice(0, -1));
+    return new SshHost(target, client, sftp, hops);
   } catch (err) {
-    for (const c of clients) c.end();
+    for (const c of [client, ...hops]) c.end();
     throw err;
   }
 }
@@ -258,32 +85,36 @@ export async function connectSsh(target: SshTarget): Promise<SshHost> {
 /** SSH_OPEN_ADMINISTRATIVELY_PROHIBITED: sshd's answer to a forwarding it does not allow (RFC 4254). */
 const ADMINISTRATIVELY_PROHIBITED = 1;
 
-/** Runs one command on the node and collects its output (a timeout ends the channel, exit 124). */
-function collect(client: Client, command: string, timeoutMs: number, node: string, program = command.split(' ')[0]): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    client.exec(command, (err, stream) => {
-      if (err) return reject(new KpkiError(`${node}: cannot run ${program}: ${err.message}`));
-      let stdout = '';
-      let stderr = '';
-      const timer = setTimeout(() => {
-        stream.close();
-        resolve({ code: 124, stdout, stderr: `${stderr}timed out after ${timeoutMs} ms` });
-      }, timeoutMs);
-      stream.on('data', (d: Buffer) => (stdout += d));
-      stream.stderr.on('data', (d: Buffer) => (stderr += d));
-      stream.on('close', (code: number | null) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? 1, stdout, stderr });
-      });
+/** Runs one command on an open exec channel and collects its output (a timeout ends the channel, exit 124). */
+function collect({ channel, closed }: Opened<ClientChannel>, timeoutMs: number): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      closeChannel(channel);
+      resolve({ code: 124, stdout, stderr: `${stderr}timed out after ${timeoutMs} ms` });
+    }, timeoutMs);
+    // (output a command gave before these listeners exist waits in the streams' buffers)
+    channel.on('data', (d: Buffer) => (stdout += d));
+    channel.stderr.on('data', (d: Buffer) => (stderr += d));
+    void closed.then((code) => {
+      clearTimeout(timer);
+      // the streams' last buffered output comes before their end: let it arrive
+      setImmediate(() => resolve({ code: code ?? 1, stdout, stderr }));
     });
   });
 }
+
+export { HostKeyError, type SshJump, type SshTarget } from './ssh-connect.js';
 
 export class SshHost implements Host {
   readonly live = true;
   readonly name: string;
   /** The connection ended (closed by kpki, the node, or a failed keep-alive): a pool must connect again. */
   closed = false;
+
+  /** Every session (exec, SFTP, a relay) waits for one of those sshd allows on this connection (MaxSessions). */
+  private readonly sessions: SessionGate;
 
   constructor(
     readonly target: SshTarget,
@@ -297,6 +128,32 @@ export class SshHost implements Host {
     };
     client.once('close', ended);
     client.once('end', ended);
+    this.sessions = new SessionGate(target.name, target.maxSessions ?? 10, (message) => this.onNotice?.(message));
+    this.sessions.adopt(sftp as unknown as ClosingChannel);
+  }
+
+  /** A session running `command`, once one is free (`what` names it in a message about waiting too long). */
+  private execChannel(command: string, what: string): Promise<Opened<ClientChannel>> {
+    return this.sessions.session(
+      () =>
+        new Promise<Opened<ClientChannel>>((resolve, reject) =>
+          // (watched here, in ssh2's callback: a short command may close before anything awaiting it resumes)
+          this.client.exec(command, (err, stream) => (err ? reject(err) : resolve(watched(stream)))),
+        ),
+      what,
+    );
+  }
+
+  /** Runs a command in a session and collects its output; a session that cannot be had is an error naming the program. */
+  private async runCommand(command: string, timeoutMs: number, program: string): Promise<ExecResult> {
+    let channel: Opened<ClientChannel>;
+    try {
+      channel = await this.execChannel(command, program);
+    } catch (err) {
+      if (err instanceof KpkiError) throw err;
+      throw new KpkiError(`${this.name}: cannot run ${program}: ${(err as Error).message}`);
+    }
+    return collect(channel, timeoutMs);
   }
 
   close(): void {
@@ -311,40 +168,58 @@ export class SshHost implements Host {
 
   /**
    * A connection from the node to address:port, as a probe on the node itself would make it: a forwarded channel
-   * (direct-tcpip), or, where sshd refuses forwarding (AllowTcpForwarding no, PermitOpen), a byte relay run on the
-   * node (relay.ts). TLS and credentials stay in kpki either way; the node sees the same connection.
+   * (direct-tcpip), or, where sshd refuses forwarding (AllowTcpForwarding no, PermitOpen), through a relay run on the
+   * node (relay.ts). TLS and credentials stay in kpki either way; the node sees the same connection. `timeoutMs` is
+   * the connect's own: waiting for a session or for the relay to start is kpki's time, not the component's.
    */
-  async connectTcp(address: string, port: number): Promise<Duplex> {
+  async connectTcp(address: string, port: number, timeoutMs = 10_000): Promise<Duplex> {
     if (this.probeWay !== 'relay') {
       try {
-        return await this.forward(address, port);
+        return await withTimeout(
+          this.forward(address, port),
+          timeoutMs,
+          `no connection to ${address}:${port} from ${this.name} within ${timeoutMs} ms`,
+        );
       } catch (err) {
         if ((err as { reason?: number }).reason !== ADMINISTRATIVELY_PROHIBITED) throw err;
         this.probeWay = 'relay';
       }
     }
     const relay = await (this.relay ??= this.chooseRelay());
-    return openRelay(this.client, relay, address, port, this.name);
+    if (relay.kind === 'mux') return (await this.mux(relay.command)).open(address, port, timeoutMs);
+    const channel = await this.execChannel(relay.command(address, port, timeoutMs), `a probe of ${address}:${port}`);
+    return relayConnected(channel, address, port, this.name, timeoutMs);
   }
 
   /** How probes reach the node's ports: forwarded channels until sshd refuses one, then a relay program. */
   private probeWay: 'forward' | 'relay' = 'forward';
   private relay?: Promise<RelayProgram>;
+  private muxing?: Promise<RelayMux>;
   /** Told once per node when probes go through a relay program (the CLI prints it, a rollout logs it). */
   onNotice?: (message: string) => void;
+
+  /** The node's one relay for every connection, started on first use and again if it ended. */
+  private async mux(command: string): Promise<RelayMux> {
+    const current = this.muxing;
+    const running = await current?.catch(() => undefined);
+    if (running && !running.dead) return running;
+    if (this.muxing === current)
+      this.muxing = this.execChannel(command, 'the probe relay').then((channel) => RelayMux.start(channel, this.name));
+    return this.muxing!;
+  }
 
   private async chooseRelay(): Promise<RelayProgram> {
     const program = await findRelay((command) => this.runAsLogin(command));
     if (!program) {
       const error = new KpkiError(
         `${this.name}: sshd refuses TCP forwarding (AllowTcpForwarding no, or PermitOpen) and neither python3 nor bash is there to relay probes: ` +
-          `on ${this.name}, allow kpki's user local forwarding (Match User <user>: AllowTcpForwarding local, PermitOpen any) or install python3`,
+          `install python3 (or bash) on ${this.name}, or allow kpki's user to forward to the node's own ports (Match User <user>: AllowTcpForwarding local, PermitOpen 127.0.0.1:2379 127.0.0.1:2381 127.0.0.1:6443 127.0.0.1:10248 127.0.0.1:10257 127.0.0.1:10259 and the same on the node's address)`,
       );
       this.onNotice?.(error.message);
       throw error;
     }
     this.onNotice?.(
-      `${this.name}: sshd refuses TCP forwarding: health probes go through ${program.name} on the node (exec, no forwarding)`,
+      `${this.name}: sshd refuses TCP forwarding: health probes go through ${program.name} on the node (${program.kind === 'mux' ? 'one relay for every probe' : 'a relay per probe'}, exec, no forwarding)`,
     );
     return program;
   }
@@ -366,7 +241,7 @@ export class SshHost implements Host {
 
   /** A program run as the login user (no sudo: a relay needs no rights), its output collected. */
   private runAsLogin(command: string, timeoutMs = 15_000): Promise<ExecResult> {
-    return collect(this.client, command, timeoutMs, this.name);
+    return this.runCommand(command, timeoutMs, command.split(' ')[0]);
   }
 
   async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
@@ -434,7 +309,7 @@ export class SshHost implements Host {
 
   private async run(argv: string[], timeoutMs = 60_000): Promise<ExecResult> {
     const command = (this.target.sudo ? ['sudo', '-n', '--', ...argv] : argv).map(shellQuote).join(' ');
-    return collect(this.client, command, timeoutMs, this.name, argv[0]);
+    return this.runCommand(command, timeoutMs, argv[0]);
   }
 
   private async must(argv: string[]): Promise<string> {

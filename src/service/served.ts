@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import type { Component, NodeServices } from './health.js';
-import { Dial, withTimeout } from '../api/http.js';
+import type { Dial } from '../api/http.js';
 import { etcdClientFiles, etcdFlags } from './etcd-service.js';
 
 interface Endpoint {
@@ -72,9 +72,7 @@ export async function servedCertificate(
   timeoutMs = 3000,
   via?: Dial,
 ): Promise<Buffer> {
-  const raw = via
-    ? await withTimeout(via(host, port), timeoutMs, `no connection to ${host}:${port} from the node within ${timeoutMs} ms`)
-    : undefined;
+  const raw = via ? await via(host, port, timeoutMs) : undefined;
   return new Promise((resolve, reject) => {
     const socket = tls.connect(
       {
@@ -94,6 +92,8 @@ export async function servedCertificate(
       },
     );
     socket.on('timeout', () => socket.destroy(new Error(`no TLS handshake within ${timeoutMs} ms`)));
+    // (the stream under TLS is not closed by it: an SSH channel left open holds one of the node's sessions)
+    socket.once('close', () => raw?.destroy());
     socket.on('error', reject);
   });
 }

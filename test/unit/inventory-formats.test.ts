@@ -202,5 +202,13 @@ test('ranges and jump specs', () => {
   assert.deepEqual(expandRange('node[01:03]'), ['node01', 'node02', 'node03']);
   assert.deepEqual(expandRange('w[a:b]'), ['w[a:b]']);
   assert.deepEqual(parseJump('ops@[::1]:2200', { user: 'root' }, 'x'), { user: 'ops', address: '::1', port: 2200, key: undefined });
+  // a chain: the last hop is the one before the node, reached through the ones before it
+  assert.deepEqual(parseJump('a@first,second:2222', { user: 'root' }, 'x'), {
+    user: 'root',
+    address: 'second',
+    port: 2222,
+    key: undefined,
+    via: { user: 'a', address: 'first', port: 22, key: undefined },
+  });
   assert.throws(() => parseJump('a b', { user: 'root' }, 'inv.yaml:4'), /inv\.yaml:4: jump host "a b" is not \[user@\]host\[:port\]/);
 });

@@ -38,14 +38,23 @@ export function parseKpkiInventory(text: string, file: string): Inventory {
     if (!name) fail(item, 'a node needs a name');
     if (seen.has(name)) fail(item, `node "${name}" is listed twice`);
     seen.add(name);
-    if (!raw.address) fail(item, `node "${name}" needs an address`);
+    // (a node given by name only is reached as ssh would reach that name: HostName and the rest from the SSH config)
     const role = String(raw.role ?? '');
     if (!ROLES.includes(role)) fail(item, `node "${name}": role must be control-plane or worker, not "${role}"`);
     const user = String(raw.user ?? 'root');
     const key = raw.key ? expandPath(String(raw.key), file) : undefined;
     return {
       name,
-      address: String(raw.address),
+      address: String(raw.address ?? name),
+      given: {
+        address: raw.address !== undefined,
+        user: raw.user !== undefined,
+        port: raw.port !== undefined,
+        key: raw.key !== undefined,
+        knownHosts: raw.knownHosts !== undefined,
+        jump: raw.jump !== undefined,
+        sudo: true,
+      },
       role: role as InventoryNode['role'],
       port: parsePort(raw.port, where(item), `node "${name}"`),
       user,

@@ -35,7 +35,6 @@ export function parseKubeKey(text: string, file: string): Inventory {
     if (!isMap(item)) inventoryError(where(item), 'each of spec.hosts must be a mapping (name, address, ...)');
     const host = item.toJSON() as KubeKeyHost;
     if (!host.name) inventoryError(where(item), 'a host needs a name');
-    if (!host.address) inventoryError(where(item), `host "${String(host.name)}" needs an address`);
     if (hosts.has(String(host.name))) inventoryError(where(item), `host "${String(host.name)}" is listed twice`);
     hosts.set(String(host.name), { host, at: where(item) });
   }
@@ -57,25 +56,42 @@ export function parseKubeKey(text: string, file: string): Inventory {
   const workers = members('worker').filter((n) => !controlPlanes.includes(n));
   if (controlPlanes.length === 0) inventoryError(where(groupsNode), 'roleGroups has no control-plane (or master) host');
   const etcdOnly = members('etcd').filter((n) => !controlPlanes.includes(n) && !workers.includes(n));
-  const toNode = (name: string, role: InventoryNode['role']): InventoryNode => {
-    const { host, at } = hosts.get(name)!;
-    const user = String(host.user ?? 'root');
-    return {
-      name,
-      address: String(host.address),
-      role,
-      port: parsePort(host.port, at, `host "${name}"`),
-      user,
-      key: host.privateKeyPath ? expandPath(String(host.privateKeyPath), file) : undefined,
-      password: host.password === undefined || host.password === null ? undefined : String(host.password),
-      sudo: user !== 'root', // KubeKey itself works through sudo for a user that is not root
-      knownHosts: expandPath(DEFAULT_KNOWN_HOSTS, file),
-    };
-  };
+  const toNode = (name: string, role: InventoryNode['role']) => kubekeyNode(name, role, hosts.get(name)!, file);
   return {
     file,
     format: 'kubekey',
     nodes: [...controlPlanes.map((n) => toNode(n, 'control-plane')), ...workers.map((n) => toNode(n, 'worker'))],
     notes: etcdOnly.length ? [`etcd-only hosts not included (kpki reads control-plane and worker nodes): ${etcdOnly.join(', ')}`] : [],
+  };
+}
+
+/** One host of spec.hosts as a node: what KubeKey's config gives, the rest left to the SSH config. */
+function kubekeyNode(
+  name: string,
+  role: InventoryNode['role'],
+  { host, at }: { host: KubeKeyHost; at: string },
+  file: string,
+): InventoryNode {
+  const user = String(host.user ?? 'root');
+  return {
+    name,
+    address: String(host.address ?? name),
+    given: {
+      address: host.address !== undefined,
+      user: host.user !== undefined,
+      port: host.port !== undefined,
+      key: host.privateKeyPath !== undefined,
+      knownHosts: false,
+      jump: false,
+      sudo: false,
+    },
+    sudoUnlessRoot: true,
+    role,
+    port: parsePort(host.port, at, `host "${name}"`),
+    user,
+    key: host.privateKeyPath ? expandPath(String(host.privateKeyPath), file) : undefined,
+    password: host.password === undefined || host.password === null ? undefined : String(host.password),
+    sudo: user !== 'root', // KubeKey itself works through sudo for a user that is not root
+    knownHosts: expandPath(DEFAULT_KNOWN_HOSTS, file),
   };
 }

@@ -62,17 +62,31 @@ function sshDestination(command: string): string | undefined {
 function nodeOf(inv: AnsibleInventory, host: string, role: InventoryNode['role'], file: string, bastion?: JumpHost): InventoryNode {
   const where = inv.where.get(host) ?? file;
   const vars = varsOf(inv, host);
-  const user = plain(vars, 'ansible_user', where) ?? plain(vars, 'ansible_ssh_user', where) ?? userInfo().username;
+  const givenUser = plain(vars, 'ansible_user', where) ?? plain(vars, 'ansible_ssh_user', where);
+  const user = givenUser ?? userInfo().username;
   const keyFile = plain(vars, 'ansible_ssh_private_key_file', where) ?? plain(vars, 'ansible_private_key_file', where);
   const key = keyFile ? expandPath(keyFile, file) : undefined;
   const args = [plain(vars, 'ansible_ssh_common_args', where), plain(vars, 'ansible_ssh_extra_args', where)].filter(Boolean).join(' ');
   const fromArgs = jumpFromArgs(args, { user, key }, where);
   const become = vars.ansible_become ?? vars.become;
+  const address = plain(vars, 'ansible_host', where) ?? plain(vars, 'ansible_ssh_host', where);
+  const port = vars.ansible_port ?? vars.ansible_ssh_port;
   return {
     name: host,
-    address: plain(vars, 'ansible_host', where) ?? plain(vars, 'ansible_ssh_host', where) ?? host,
+    address: address ?? host,
+    // (what the inventory leaves out, ssh takes from the SSH config, as Ansible's ssh does)
+    given: {
+      address: address !== undefined,
+      user: givenUser !== undefined,
+      port: port !== undefined,
+      key: key !== undefined,
+      knownHosts: fromArgs.knownHosts !== undefined,
+      jump: Boolean(fromArgs.jump ?? bastion),
+      sudo: become !== undefined,
+    },
+    sudoUnlessRoot: become === undefined,
     role,
-    port: parsePort(vars.ansible_port ?? vars.ansible_ssh_port ?? 22, where, `host "${host}"`),
+    port: parsePort(port ?? 22, where, `host "${host}"`),
     user,
     key,
     // Kubespray runs its playbooks with --become: a login user that is not root reaches root through sudo

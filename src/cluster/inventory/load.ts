@@ -5,6 +5,7 @@ import { parseKpkiInventory } from './kpki.js';
 import { isKubeKeyConfig, parseKubeKey } from './kubekey.js';
 import { parseKubesprayIni, parseKubesprayYaml } from './kubespray.js';
 import { checkNodeName, Inventory } from './model.js';
+import { applySshConfig } from './ssh-settings.js';
 import { readRegularText } from '../../util/read-file.js';
 
 export function parseAnyInventory(text: string, file: string): Inventory {
@@ -22,7 +23,7 @@ function parseInFormat(text: string, file: string): Inventory {
   return parseKubesprayYaml(text, file);
 }
 
-export function loadInventory(file: string, overrides: { knownHosts?: string } = {}): Inventory {
+export function loadInventory(file: string, overrides: { knownHosts?: string; sshConfig?: string } = {}): Inventory {
   let text: string;
   try {
     text = readRegularText(file);
@@ -30,6 +31,7 @@ export function loadInventory(file: string, overrides: { knownHosts?: string } =
     throw new UsageError(`cannot read the inventory ${file}: ${(err as Error).message}`);
   }
   const inventory = parseAnyInventory(text, file);
+  applySshConfig(inventory, overrides.sshConfig);
   if (overrides.knownHosts) for (const n of inventory.nodes) n.knownHosts = overrides.knownHosts;
   return inventory;
 }

@@ -7,12 +7,27 @@ import { isPathComponent } from '../../util/path-name.js';
 
 export type NodeRole = 'control-plane' | 'worker';
 
-/** An SSH hop on the way to a node (OpenSSH's ProxyJump). */
+/** An SSH hop on the way to a node (OpenSSH's ProxyJump); `via` is the hop before it (ProxyJump a,b: b via a). */
 export interface JumpHost {
   address: string;
   port: number;
   user: string;
   key?: string;
+  via?: JumpHost;
+  /** From the SSH config of the hop's own name (its keys, its known_hosts name). */
+  keyFiles?: string[];
+  hostKeyAlias?: string;
+}
+
+/** Which SSH settings the inventory itself gave a node: the others may come from the SSH config, then kpki's defaults. */
+export interface GivenSettings {
+  address?: boolean;
+  user?: boolean;
+  port?: boolean;
+  key?: boolean;
+  knownHosts?: boolean;
+  jump?: boolean;
+  sudo?: boolean;
 }
 
 export interface InventoryNode {
@@ -29,6 +44,19 @@ export interface InventoryNode {
   sudo: boolean;
   knownHosts: string;
   jump?: JumpHost;
+  /** What the inventory said itself (absent: everything, as before SSH configs were read). */
+  given?: GivenSettings;
+  /** Without sudo given: sudo exactly when the user is not root (Kubespray's become, KubeKey). */
+  sudoUnlessRoot?: boolean;
+  /** From the SSH config (ssh-settings.ts): identities to try in order, user certificates, and how to connect. */
+  keyFiles?: string[];
+  certificateFiles?: string[];
+  identitiesOnly?: boolean;
+  /** More known_hosts files to check host keys against (the first of UserKnownHostsFile is `knownHosts`; the global ones). */
+  moreKnownHosts?: string[];
+  hostKeyAlias?: string;
+  acceptNewHostKeys?: boolean;
+  timeoutMs?: number;
 }
 
 export type InventoryFormat = 'kpki' | 'kubespray' | 'kubespray-ini' | 'kubekey';
@@ -58,17 +86,21 @@ export function parsePort(value: unknown, where: string, what: string): number {
   return port;
 }
 
-/** OpenSSH's jump syntax: [user@]host[:port] (the first hop of a comma list). */
+/** OpenSSH's jump syntax: [user@]host[:port], or several hops separated by commas (the last is the one before the node). */
 export function parseJump(spec: string, defaults: { user: string; key?: string }, where: string): JumpHost {
-  const first = spec.split(',')[0].trim();
-  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(first);
-  if (!m) inventoryError(where, `jump host "${spec}" is not [user@]host[:port]`);
-  return {
-    user: m[1] ?? defaults.user,
-    address: m[2].replace(/^\[|\]$/g, ''),
-    port: parsePort(m[3] ?? 22, where, `jump host ${spec}`),
-    key: defaults.key,
-  };
+  let hop: JumpHost | undefined;
+  for (const part of spec.split(',')) {
+    const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(part.trim());
+    if (!m) inventoryError(where, `jump host "${spec}" is not [user@]host[:port] (or a comma list of them)`);
+    hop = {
+      user: m[1] ?? defaults.user,
+      address: m[2].replace(/^\[|\]$/g, ''),
+      port: parsePort(m[3] ?? 22, where, `jump host ${part}`),
+      key: defaults.key,
+      ...(hop ? { via: hop } : {}),
+    };
+  }
+  return hop!;
 }
 
 /** The most hosts one range pattern may stand for: Kubernetes supports clusters of 5,000 nodes. */

@@ -68,43 +68,63 @@ test("health -i: every node's components probed from the node itself (SSH tunnel
   await cluster.waitHealthy(60_000);
 });
 
-test('hardened sshd (lab-cp2: AllowTcpForwarding no; lab-cp3: PermitOpen to port 22 only): probes run through python3 or bash on the node, said once per node; with neither, one message naming what to change', {
+test('hardened sshd on every node (no TCP forwarding; MaxSessions 10 or 4; lab-cp3 without python3): probes through one python3 relay per node, or a bash relay per probe within MaxSessions; never an unhealthy component; with neither, one message naming what to change', {
   skip,
 }, async () => {
   const cluster = lab();
   const inventory = cluster.writeInventory();
-  // the lab's sshd configs really are hardened: a forwarded channel is refused there, allowed on lab-cp1
-  assert.match(readFileSync(join(cluster.node('lab-cp2').dir, 'ssh', 'sshd_config'), 'utf8'), /^AllowTcpForwarding no$/m);
-  assert.match(readFileSync(join(cluster.node('lab-cp3').dir, 'ssh', 'sshd_config'), 'utf8'), /^PermitOpen 127\.0\.0\.13:22$/m);
-  const r = await kpkiAsync(['health', '-i', inventory]);
-  assert.equal(r.status, 0, r.stdout + r.stderr);
-  const notices = r.stderr
-    .split('\n')
-    .filter((l) => /refuses TCP forwarding/.test(l))
-    .sort();
-  assert.deepEqual(notices, [
-    'kpki: lab-cp2: sshd refuses TCP forwarding: health probes go through python3 on the node (exec, no forwarding)',
-    'kpki: lab-cp3: sshd refuses TCP forwarding: health probes go through python3 on the node (exec, no forwarding)',
-  ]);
-  // bash's /dev/tcp when python3 is not there
-  const bash = await kpkiAsync(['health', '-i', inventory, '--nodes', 'lab-cp2', '-o', 'json'], { KPKI_TEST_RELAYS: 'bash' });
+  // the lab's sshd configs really are hardened, and lab-cp3 really has no python3 that runs
+  const config = (name: string) => readFileSync(join(cluster.node(name).dir, 'ssh', 'sshd_config'), 'utf8');
+  for (const [name, forwarding, sessions] of [
+    ['lab-cp1', /^AllowTcpForwarding no$/m, 10],
+    ['lab-cp2', /^AllowTcpForwarding no$/m, 4],
+    ['lab-cp3', /^PermitOpen 127\.0\.0\.13:22$/m, 4],
+    ['lab-w1', /^AllowTcpForwarding no$/m, 4],
+  ] as const) {
+    assert.match(config(name), forwarding, name);
+    assert.match(config(name), new RegExp(`^MaxSessions ${sessions}$`, 'm'), name);
+  }
+  assert.notEqual((await cluster.ssh('lab-cp3', 'python3 -c "import socket"')).code, 0, 'lab-cp3 has no python3 that runs');
+  // every node at once, several times over: no probe is refused a session, none times out in kpki's own queue
+  for (let run = 0; run < 3; run++) {
+    const r = await kpkiAsync(['health', '-i', inventory, '-o', 'json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const checks = JSON.parse(r.stdout).nodes.flatMap((n: { checks: { ok: boolean }[] }) => n.checks);
+    assert.ok(checks.length >= 22 && checks.every((c: { ok: boolean }) => c.ok), r.stdout);
+    if (run > 0) continue;
+    const notices = r.stderr
+      .split('\n')
+      .filter((l) => /refuses TCP forwarding/.test(l))
+      .sort();
+    assert.deepEqual(notices, [
+      'kpki: lab-cp1: sshd refuses TCP forwarding: health probes go through python3 on the node (one relay for every probe, exec, no forwarding)',
+      'kpki: lab-cp2: sshd refuses TCP forwarding: health probes go through python3 on the node (one relay for every probe, exec, no forwarding)',
+      'kpki: lab-cp3: sshd refuses TCP forwarding: health probes go through bash on the node (a relay per probe, exec, no forwarding)',
+      'kpki: lab-w1: sshd refuses TCP forwarding: health probes go through python3 on the node (one relay for every probe, exec, no forwarding)',
+    ]);
+  }
+  // a bash relay per probe on every node, three of them allowing 4 sessions: probes wait for a free session
+  const bash = await kpkiAsync(['health', '-i', inventory, '-o', 'json'], { KPKI_TEST_RELAYS: 'bash' });
   assert.equal(bash.status, 0, bash.stdout + bash.stderr);
-  assert.match(bash.stderr, /lab-cp2: sshd refuses TCP forwarding: health probes go through bash on the node/);
-  const checks = JSON.parse(bash.stdout).nodes[0].checks as { ok: boolean }[];
-  assert.ok(checks.length >= 7 && checks.every((c) => c.ok), bash.stdout);
-  // neither: every probe fails with one message that says what to change on the node
-  const none = await kpkiAsync(['health', '-i', inventory, '--nodes', 'lab-cp3'], { KPKI_TEST_RELAYS: 'none' });
+  assert.ok(
+    JSON.parse(bash.stdout)
+      .nodes.flatMap((n: { checks: { ok: boolean }[] }) => n.checks)
+      .every((c: { ok: boolean }) => c.ok),
+    bash.stdout,
+  );
+  // neither (a busybox-only node): every probe fails with one message that says what to change on the node
+  const none = await kpkiAsync(['health', '-i', inventory, '--nodes', 'lab-cp2'], { KPKI_TEST_RELAYS: 'none' });
   assert.equal(none.status, 2, none.stdout + none.stderr);
   const told = none.stderr.split('\n').filter((l) => /neither python3 nor bash/.test(l));
   assert.equal(told.length, 1, none.stderr);
   assert.match(
     told[0],
-    /allow kpki's user local forwarding \(Match User <user>: AllowTcpForwarding local, PermitOpen any\) or install python3/,
+    /install python3 \(or bash\) on lab-cp2, or allow kpki's user to forward to the node's own ports \(Match User <user>: AllowTcpForwarding local, PermitOpen 127\.0\.0\.1:2379 /,
   );
   // no relay is left running on the nodes
-  for (const node of ['lab-cp2', 'lab-cp3']) {
+  for (const node of ['lab-cp1', 'lab-cp2', 'lab-cp3', 'lab-w1']) {
     const ps = await cluster.ssh(node, 'ps -eo args');
-    assert.doesNotMatch(ps.stdout, /kpki-relay|socket\.create_connection/, `${node}: ${ps.stdout}`);
+    assert.doesNotMatch(ps.stdout, /kpki-relay/, `${node}: ${ps.stdout}`);
   }
 });
 

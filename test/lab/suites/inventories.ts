@@ -1,6 +1,7 @@
 // Inventories users already have, pointed at the lab nodes and used as they are: a Kubespray hosts.yaml and
-// inventory.ini, a KubeKey config; a jump host (OpenSSH's ProxyJump) through one lab node's sshd; a login user that
-// is not root, reaching root through sudo (SFTP as `sudo -n sftp-server`).
+// inventory.ini, a KubeKey config; a jump host (OpenSSH's ProxyJump) through a bastion's sshd; an SSH config as the
+// operator's ssh reads it (names only, certificates of an SSH CA); a login user that is not root, reaching root
+// through sudo (SFTP as `sudo -n sftp-server`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabNode } from '../../../lab/lab.js';
 import { kpkiAsync } from '../../helpers/kpki.js';
+import { startBastion } from '../../helpers/bastion.js';
 import { lab, skip } from './shared.js';
 
 const summary = (stdout: string) =>
@@ -69,32 +71,165 @@ test('a KubeKey config pointing at the lab is read as it is (spec.hosts, roleGro
   assert.deepEqual(summary(r.stdout), EXPECTED);
 });
 
-test("a jump host: nodes reached through lab-cp1's sshd (its host key checked too); a jump host that is down makes them unreachable", {
+/** The bastion of the lab's jump host tests (127.0.0.19, beside the nodes), and known_hosts with its key added. */
+async function withBastion<T>(use: (b: { address: string; knownHosts: string }) => Promise<T>): Promise<T> {
+  const cluster = lab();
+  const bastion = await startBastion({
+    address: '127.0.0.19',
+    dir: join(cluster.dir, 'bastion'),
+    authorizedKeys: join(cluster.dir, 'ssh', 'authorized_keys'),
+  });
+  try {
+    const knownHosts = join(cluster.dir, 'bastion', 'known_hosts');
+    writeFileSync(knownHosts, `${readFileSync(cluster.knownHosts, 'utf8')}${bastion.knownHostsLine}\n`);
+    return await use({ address: bastion.address, knownHosts });
+  } finally {
+    await bastion.stop();
+  }
+}
+
+test('a jump host: nodes that refuse forwarding reached through a bastion that allows it (its host key checked too); a jump host that is down makes them unreachable', {
   skip,
 }, async () => {
   const cluster = lab();
-  const [cp1] = cluster.controlPlanes;
-  const inventory = (jump: string) => {
-    const file = join(cluster.dir, 'jump.yaml');
-    writeFileSync(
-      file,
-      `defaults: { user: root, key: ${cluster.sshKey}, knownHosts: ${cluster.knownHosts}, jump: "${jump}" }\nnodes:\n${cluster.nodes
-        .slice(1)
-        .map((n) => `  - { name: ${n.name}, address: ${n.address}, role: ${n.role} }`)
-        .join('\n')}\n`,
+  await withBastion(async (bastion) => {
+    const inventory = (jump: string) => {
+      const file = join(cluster.dir, 'jump.yaml');
+      writeFileSync(
+        file,
+        `defaults: { user: root, key: ${cluster.sshKey}, knownHosts: ${bastion.knownHosts}, jump: "${jump}" }\nnodes:\n${cluster.nodes
+          .map((n) => `  - { name: ${n.name}, address: ${n.address}, role: ${n.role} }`)
+          .join('\n')}\n`,
+      );
+      return file;
+    };
+    const through = await kpkiAsync(['check', '-i', inventory(`root@${bastion.address}:22`)]);
+    assert.equal(through.status, 0, through.stdout + through.stderr);
+    assert.deepEqual(summary(through.stdout), EXPECTED);
+    // nothing listens on port 2 of the bastion: if the hop were not taken, the nodes would still answer
+    const down = await kpkiAsync(['check', '-i', inventory(`root@${bastion.address}:2`), '--nodes', 'lab-cp2']);
+    assert.equal(down.status, 3, down.stdout + down.stderr);
+    assert.match(
+      down.stdout,
+      /lab-cp2 \(127\.0\.0\.12\): UNKNOWN: jump host root@127\.0\.0\.19 \(\[127\.0\.0\.19\]:2\): SSH: connect ECONNREFUSED/,
     );
-    return file;
-  };
-  const through = await kpkiAsync(['check', '-i', inventory(`root@${cp1.address}:22`)]);
-  assert.equal(through.status, 0, through.stdout + through.stderr);
-  assert.deepEqual(summary(through.stdout), EXPECTED.slice(1));
-  // nothing listens on port 2 of cp1: if the hop were not taken, the nodes would still answer
-  const down = await kpkiAsync(['check', '-i', inventory(`root@${cp1.address}:2`), '--nodes', 'lab-cp2']);
-  assert.equal(down.status, 3, down.stdout + down.stderr);
-  assert.match(
-    down.stdout,
-    /lab-cp2 \(127\.0\.0\.12\): UNKNOWN: jump host root@127\.0\.0\.11 \(\[127\.0\.0\.11\]:2\): SSH: connect ECONNREFUSED/,
+    // a node that refuses forwarding is no jump host: ssh says so, and so does kpki
+    const refused = await kpkiAsync(['check', '-i', inventory(`root@${cluster.node(1).address}:22`), '--nodes', 'lab-cp2']);
+    assert.equal(refused.status, 3, refused.stdout + refused.stderr);
+    assert.match(
+      refused.stdout,
+      /lab-cp2 \(127\.0\.0\.12\): UNKNOWN: lab-cp2: the jump host 127\.0\.0\.11 cannot reach 127\.0\.0\.12:22: .*(prohibited|open failed)/,
+    );
+  });
+});
+
+/**
+ * A user key the nodes do not list, certified by the lab's SSH CA (ssh-keygen -s, principals root and ops), as a
+ * vault issues SSH access. Returns the key file; its certificate is "<key>-cert.pub" beside it.
+ */
+function certifiedKey(dir: string, type: 'ed25519' | 'ecdsa' | 'rsa'): string {
+  const key = join(dir, `id_${type}`);
+  rmSync(key, { force: true });
+  rmSync(`${key}.pub`, { force: true });
+  spawnSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-f', key]);
+  const signed = spawnSync(
+    'ssh-keygen',
+    ['-q', '-s', lab().userCa, '-I', `kpki-test-${type}`, '-n', 'root,ops', '-V', '+1h', `${key}.pub`],
+    {
+      encoding: 'utf8',
+    },
   );
+  assert.equal(signed.status, 0, signed.stderr);
+  return key;
+}
+
+test("SSH as the operator's ssh sees it: an inventory of names only, every setting from an SSH config (--ssh-config, as ssh -F): HostName, User, IdentityFile with an SSH CA's certificate, ProxyJump through a bastion, UserKnownHostsFile, IdentitiesOnly", {
+  skip,
+}, async () => {
+  const cluster = lab();
+  const dir = join(cluster.dir, 'ssh-config');
+  mkdirSync(dir, { recursive: true });
+  const certified = certifiedKey(dir, 'ed25519');
+  await withBastion(async (bastion) => {
+    const config = join(dir, 'config');
+    writeFileSync(
+      config,
+      [
+        "# the operator's ~/.ssh/config, as Ansible uses it too",
+        'Host bastion',
+        `  HostName ${bastion.address}`,
+        '  User root',
+        `  IdentityFile ${cluster.sshKey}`,
+        ...cluster.nodes.flatMap((n) => [`Host ${n.name.replace('lab-', 'fleet-')}`, `  HostName ${n.address}`]),
+        'Host fleet-w1',
+        '  User ops',
+        'Host fleet-cp3',
+        '  ProxyJump bastion',
+        'Host fleet-*',
+        '  User root',
+        `  IdentityFile ${certified}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${bastion.knownHosts}`,
+        '  StrictHostKeyChecking yes',
+        '',
+      ].join('\n'),
+    );
+    const names = join(dir, 'names.yaml');
+    writeFileSync(
+      names,
+      `nodes:\n${cluster.nodes.map((n) => `  - { name: ${n.name.replace('lab-', 'fleet-')}, role: ${n.role}${n.role === 'worker' ? ', sudo: true' : ''} }`).join('\n')}\n`,
+    );
+    const r = await kpkiAsync(['check', '-i', names, '--ssh-config', config]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.deepEqual(
+      [...r.stdout.matchAll(/^(fleet-\w+) \((127\.0\.0\.\d+), (control-plane|worker)\): (\w+):/gm)].map((m) => m.slice(1).join(' ')),
+      [
+        'fleet-cp1 127.0.0.11 control-plane ok',
+        'fleet-cp2 127.0.0.12 control-plane ok',
+        'fleet-cp3 127.0.0.13 control-plane ok',
+        'fleet-w1 127.0.0.14 worker ok',
+      ],
+    );
+    // a Kubespray inventory.ini of host names, as Ansible reads it with the same config
+    const ini = join(dir, 'inventory.ini');
+    writeFileSync(ini, '[kube_control_plane]\nfleet-cp1\nfleet-cp2\n\n[kube_node]\nfleet-w1\n');
+    const kubespray = await kpkiAsync(['check', '-i', ini, '--ssh-config', config]);
+    assert.equal(kubespray.status, 0, kubespray.stdout + kubespray.stderr);
+    // the inventory wins over the config: the SSH config says ops for fleet-w1, the inventory root (without sudo, as
+    // ops could not read the node's keys)
+    const inventoryWins = join(dir, 'wins.yaml');
+    writeFileSync(inventoryWins, 'nodes:\n  - { name: fleet-w1, role: worker, user: root }\n');
+    const wins = await kpkiAsync(['check', '-i', inventoryWins, '--ssh-config', config]);
+    assert.equal(wins.status, 0, wins.stdout + wins.stderr);
+    // the certificate is what logs in: without it (the key alone is in no authorized_keys) every node refuses
+    rmSync(`${certified}-cert.pub`);
+    const without = await kpkiAsync(['check', '-i', names, '--ssh-config', config, '--nodes', 'fleet-cp1']);
+    assert.equal(without.status, 3, without.stdout + without.stderr);
+    assert.match(without.stdout, /fleet-cp1 \(127\.0\.0\.11\): UNKNOWN: .*All configured authentication methods failed/);
+  });
+});
+
+test('user certificates of every key type the nodes accept (ECDSA, RSA with SHA-2 signatures), named with CertificateFile', {
+  skip,
+}, async () => {
+  const cluster = lab();
+  const dir = join(cluster.dir, 'ssh-certs');
+  mkdirSync(dir, { recursive: true });
+  for (const type of ['ecdsa', 'rsa'] as const) {
+    const key = certifiedKey(dir, type);
+    const cert = join(dir, `${type}.cert`);
+    copyFileSync(`${key}-cert.pub`, cert);
+    rmSync(`${key}-cert.pub`);
+    const config = join(dir, `config-${type}`);
+    writeFileSync(config, `Host ${cluster.node(2).address}\n  IdentityFile ${key}\n  CertificateFile ${cert}\n  IdentitiesOnly yes\n`);
+    const inventory = join(dir, `inv-${type}.yaml`);
+    writeFileSync(
+      inventory,
+      `defaults: { user: root, knownHosts: ${cluster.knownHosts} }\nnodes:\n  - { name: lab-cp2, address: 127.0.0.12, role: control-plane }\n`,
+    );
+    const r = await kpkiAsync(['check', '-i', inventory, '--ssh-config', config]);
+    assert.equal(r.status, 0, `${type}: ${r.stdout}${r.stderr}`);
+  }
 });
 
 /** A login user "ops" with passwordless sudo, on one node only: its own passwd, shadow, group and sudoers, bind-mounted
