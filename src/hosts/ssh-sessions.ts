@@ -7,6 +7,12 @@ import { KpkiError } from '../errors.js';
 /** How long a session may wait for a free one before the node counts as not answering (a dead connection). */
 const QUEUE_TIMEOUT_MS = 120_000;
 
+/**
+ * How long sshd may take to answer a session request (the channel open and its exec or subsystem request). OpenSSH
+ * answers at once; no answer means a lost reply or a node that hangs, and waiting for it would hang kpki for ever.
+ */
+const OPEN_TIMEOUT_MS = 30_000;
+
 /** SSH_OPEN_ADMINISTRATIVELY_PROHIBITED: what sshd answers a session open beyond MaxSessions (RFC 4254). */
 const ADMINISTRATIVELY_PROHIBITED = 1;
 
@@ -83,6 +89,7 @@ export class SessionGate {
     /** The most kpki assumes before sshd says otherwise (OpenSSH's default MaxSessions). */
     private limit = 10,
     private readonly notice?: (message: string) => void,
+    private readonly openTimeoutMs = OPEN_TIMEOUT_MS,
   ) {}
 
   /** The limit learned so far (for messages and tests). */
@@ -101,7 +108,11 @@ export class SessionGate {
       this.open++;
       let opened: Opened<T>;
       try {
-        opened = await open();
+        opened = await answered(
+          open(),
+          this.openTimeoutMs,
+          `${this.node}: sshd did not answer a session request for ${what} within ${this.openTimeoutMs / 1000} s`,
+        );
       } catch (err) {
         this.release();
         if (!isSessionRefusal(err)) throw err;
@@ -201,6 +212,31 @@ export class SessionGate {
 
   /** A refusal was seen: the limit follows what sshd accepted since (see learn). */
   private refused = false;
+}
+
+/**
+ * The session, or an error once sshd has not answered within OPEN_TIMEOUT_MS. A session that opens after that is
+ * closed at once: kpki no longer counts it, and nobody reads it.
+ */
+function answered<T>(opening: Promise<Opened<T>>, timeoutMs: number, message: string): Promise<Opened<T>> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new SessionRefusedError(message));
+    }, timeoutMs);
+    opening.then(
+      (opened) => {
+        clearTimeout(timer);
+        if (late) closeChannel(opened.channel);
+        else resolve(opened);
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** sshd's refusal of a session channel (MaxSessions): "open failed", administratively prohibited. */

@@ -32,6 +32,8 @@ import { writeMode } from './secret-modes.js';
 export const shellQuote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
 
 const NO_SUCH_FILE = 2;
+/** How long one SFTP request (a read of 32 KiB, a rename, an fsync) may take before the node counts as not answering. */
+const SFTP_REQUEST_TIMEOUT_MS = 60_000;
 // where distributions keep OpenSSH's sftp-server: the first that exists runs under sudo
 const SUDO_SFTP = `sudo -n sh -c 'for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/sftp-server; do [ -x "$p" ] && exec "$p"; done; echo "kpki: no sftp-server found" >&2; exit 127'`;
 
@@ -130,6 +132,18 @@ export class SshHost implements Host {
     client.once('end', ended);
     this.sessions = new SessionGate(target.name, target.maxSessions ?? 10, (message) => this.onNotice?.(message));
     this.sessions.adopt(sftp as unknown as ClosingChannel);
+  }
+
+  /**
+   * One SFTP request, bounded: sshd or sftp-server that never answers (a lost reply, a node that hangs on its disk)
+   * is an error naming the node and the request, never a run that waits for ever.
+   */
+  private sftpRequest<T>(request: string, fn: (cb: (err: Error | null | undefined, value: T) => void) => void): Promise<T> {
+    return withTimeout(
+      promisify(fn),
+      SFTP_REQUEST_TIMEOUT_MS,
+      `${this.name}: the SFTP ${request} request had no answer within ${SFTP_REQUEST_TIMEOUT_MS / 1000} s`,
+    );
   }
 
   /** A session running `command`, once one is free (`what` names it in a message about waiting too long). */
@@ -261,16 +275,16 @@ export class SshHost implements Host {
   /** open, fstat (refusing what is too large before reading a byte), read, close: as many round trips as ssh2's readFile. */
   private async readBounded(real: string, path: string, maxBytes: number): Promise<Buffer> {
     const sftp = this.sftp;
-    const handle = await promisify<Buffer>((cb) => sftp.open(real, 'r', cb));
+    const handle = await this.sftpRequest<Buffer>('open', (cb) => sftp.open(real, 'r', cb));
     try {
-      const st = await promisify<Stats>((cb) => sftp.fstat(handle, cb));
+      const st = await this.sftpRequest<Stats>('fstat', (cb) => sftp.fstat(handle, cb));
       if (!st.isFile()) throw notRegular(this.describe(path), st.mode);
       const size = st.size;
       if (size > maxBytes) throw tooLarge(this.describe(path), size);
       const data = Buffer.alloc(size);
       let offset = 0;
       while (offset < size) {
-        const got = await promisify<number>((cb) =>
+        const got = await this.sftpRequest<number>('read', (cb) =>
           sftp.read(handle, data, offset, Math.min(32_768, size - offset), offset, (err, n) => cb(err, n)),
         );
         if (got === 0) break;
@@ -278,14 +292,14 @@ export class SshHost implements Host {
       }
       return offset === size ? data : data.subarray(0, offset);
     } finally {
-      await promisify<void>((cb) => sftp.close(handle, (err) => cb(err, undefined))).catch(() => undefined);
+      await this.sftpRequest<void>('close', (cb) => sftp.close(handle, (err) => cb(err, undefined))).catch(() => undefined);
     }
   }
 
   async stat(path: string): Promise<FileInfo | null> {
     try {
-      const info = toInfo(await promisify<Stats>((cb) => this.sftp.lstat(path, cb)));
-      if (info.type === 'symlink') info.linkTarget = await promisify<string>((cb) => this.sftp.readlink(path, cb));
+      const info = toInfo(await this.sftpRequest<Stats>('lstat', (cb) => this.sftp.lstat(path, cb)));
+      if (info.type === 'symlink') info.linkTarget = await this.sftpRequest<string>('readlink', (cb) => this.sftp.readlink(path, cb));
       return info;
     } catch (err) {
       if ((err as { code?: number }).code === NO_SUCH_FILE) return null;
@@ -299,7 +313,7 @@ export class SshHost implements Host {
 
   async list(dir: string): Promise<string[]> {
     try {
-      const entries = await promisify<{ filename: string }[]>((cb) => this.sftp.readdir(dir, cb));
+      const entries = await this.sftpRequest<{ filename: string }[]>('readdir', (cb) => this.sftp.readdir(dir, cb));
       return entries.map((e) => e.filename).sort();
     } catch (err) {
       if ((err as { code?: number }).code === NO_SUCH_FILE) return [];
@@ -343,25 +357,25 @@ export class SshHost implements Host {
     const discard = async () => {
       await this.run(['rm', '-f', '--', temp]);
     };
-    const handle = await promisify<Buffer>((cb) => sftp.open(temp, 'wx', { mode: options.mode }, cb));
+    const handle = await this.sftpRequest<Buffer>('open', (cb) => sftp.open(temp, 'wx', { mode: options.mode }, cb));
     try {
       const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
       let offset = 0;
       while (offset < bytes.length) {
         const chunk = Math.min(32_768, bytes.length - offset);
-        await promisify<void>((cb) => sftp.write(handle, bytes, offset, chunk, offset, (err) => cb(err, undefined)));
+        await this.sftpRequest<void>('write', (cb) => sftp.write(handle, bytes, offset, chunk, offset, (err) => cb(err, undefined)));
         offset += chunk;
       }
-      await promisify<void>((cb) => sftp.fchmod(handle, options.mode, (err) => cb(err, undefined)));
+      await this.sftpRequest<void>('fchmod', (cb) => sftp.fchmod(handle, options.mode, (err) => cb(err, undefined)));
       if (options.uid !== undefined && options.gid !== undefined)
-        await promisify<void>((cb) => sftp.fchown(handle, options.uid!, options.gid!, (err) => cb(err, undefined)));
-      await promisify<void>((cb) => sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
+        await this.sftpRequest<void>('fchown', (cb) => sftp.fchown(handle, options.uid!, options.gid!, (err) => cb(err, undefined)));
+      await this.sftpRequest<void>('ext_openssh_fsync', (cb) => sftp.ext_openssh_fsync(handle, (err) => cb(err, undefined)));
     } catch (err) {
-      await promisify<void>((cb) => sftp.close(handle, (e) => cb(e, undefined))).catch(() => undefined);
+      await this.sftpRequest<void>('close', (cb) => sftp.close(handle, (e) => cb(e, undefined))).catch(() => undefined);
       await discard();
       throw err;
     }
-    await promisify<void>((cb) => sftp.close(handle, (err) => cb(err, undefined)));
+    await this.sftpRequest<void>('close', (cb) => sftp.close(handle, (err) => cb(err, undefined)));
     return {
       discard,
       commit: () =>
@@ -383,7 +397,7 @@ export class SshHost implements Host {
   }
 
   async rename(from: string, to: string): Promise<void> {
-    await promisify<void>((cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
+    await this.sftpRequest<void>('ext_openssh_rename', (cb) => this.sftp.ext_openssh_rename(from, to, (err) => cb(err, undefined)));
   }
 
   /**
