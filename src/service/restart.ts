@@ -29,9 +29,15 @@ function crashPoint(name: string): void {
   if (process.env.KPKI_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
 }
 
+/**
+ * The node said no to a restart (systemctl, crictl or docker exited non-zero; a unit that fails to start): the
+ * component did not come back, as one that is not healthy after it. A lost connection is not this: it interrupts.
+ */
+class RestartRefused extends KpkiError {}
+
 async function run(host: Host, argv: string[]): Promise<string> {
   const r = await host.exec(argv, { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new KpkiError(`\`${argv.join(' ')}\` failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  if (r.code !== 0) throw new RestartRefused(`\`${argv.join(' ')}\` failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
 }
 
@@ -49,7 +55,9 @@ async function manifestRestart(host: Host, services: NodeServices, component: Co
     crashPoint('manifest-parked');
     o.log(`  ${component}: manifest moved to ${entry.to}; waiting for the kubelet to stop it`);
     if (!(await waitDown(services, component, o.timeoutMs)))
-      throw new KpkiError(`${component} still answers ${o.timeoutMs / 1000} s after its manifest was moved out (is the kubelet running?)`);
+      throw new RestartRefused(
+        `${component} still answers ${o.timeoutMs / 1000} s after its manifest was moved out (is the kubelet running?)`,
+      );
   } finally {
     await putBack();
     process.removeListener('SIGINT', onSignal);
@@ -62,7 +70,7 @@ async function runtimeRestart(host: Host, services: NodeServices, component: Com
   const pod = services.pods.get(component)!;
   const list = strategy === 'crictl' ? crictlCommands(component, [])[0] : dockerCommands(pod.containerName, [])[0];
   const ids = (await run(host, list)).split(/\s+/).filter(Boolean);
-  if (ids.length === 0) throw new KpkiError(`\`${list.join(' ')}\` found no ${component} to restart`);
+  if (ids.length === 0) throw new RestartRefused(`\`${list.join(' ')}\` found no ${component} to restart`);
   for (const argv of strategy === 'crictl' ? crictlCommands(component, ids) : dockerCommands(pod.containerName, ids)) await run(host, argv);
 }
 
@@ -86,9 +94,14 @@ export async function restartComponent(
     throw new KpkiError(`${component} has no static pod manifest on ${host.name}: use --strategy systemd`);
   o.log(`${component}: restarting with ${strategy} (${chosen.why})`);
   const started = Date.now();
-  if (strategy === 'manifest') await manifestRestart(host, services, component, o);
-  else if (strategy === 'systemd') await run(host, systemdCommands(component)[0]);
-  else await runtimeRestart(host, services, component, strategy);
+  try {
+    if (strategy === 'manifest') await manifestRestart(host, services, component, o);
+    else if (strategy === 'systemd') await run(host, systemdCommands(component)[0]);
+    else await runtimeRestart(host, services, component, strategy);
+  } catch (err) {
+    if (!(err instanceof RestartRefused)) throw err;
+    return { component, strategy, ok: false, checks: [], detail: `the restart failed: ${err.message}` };
+  }
   if (o.skipHealth) return { component, strategy, ok: true, checks: [], detail: 'restarted (not waiting for health)' };
   const health = await waitHealthy(host, services, component, Math.max(1000, o.timeoutMs - (Date.now() - started)), o.kubeconfigDir);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
