@@ -90,6 +90,15 @@ export class LabNode implements NodeInfo {
     return join(this.dir, 'root', nodePath);
   }
 
+  /** What a static pod of this node printed (its log file in the node's directory; empty when it has none yet). */
+  podLog(component: string): string {
+    try {
+      return readFileSync(join(this.dir, 'logs', `${component}-${this.name}.log`), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   read(nodePath: string): Buffer {
     return readFileSync(this.path(this.resolve(nodePath)));
   }

@@ -1,9 +1,12 @@
-// Load generator: etcd writes (with apiserver-etcd-client) and API reads (with admin credentials), bounded by time and
-// count, recording every attempt. Two kinds of clients run side by side:
-// - "balanced": tries the control-plane nodes in turn and retries the next node on failure, as a client behind a
-//   load balancer does; a request fails only when every node failed it;
-// - "pinned": one client per control-plane node that only ever talks to that node's address (at a lower rate).
-// Afterwards every acknowledged write is read back: nothing acknowledged may be lost.
+// Load generator, bounded by time and count, recording every attempt. Two kinds of clients run side by side:
+// - "balanced": a client of the control-plane endpoint, as kubectl and every controller are: each request (a
+//   ConfigMap created, then read, with admin.conf's credentials) goes through the lab's load balancer on a connection
+//   of its own, and is tried again on a new connection (the balancer picks a ready API server) as many times as there
+//   are control-plane nodes, 100 ms, then 200 ms apart: a client that retries another control-plane node; a request
+//   fails only when every attempt failed;
+// - "pinned": one client per control-plane node that only ever talks to that node's address (at a lower rate): etcd
+//   writes with apiserver-etcd-client, API reads.
+// Afterwards every acknowledged write is read back from etcd: nothing acknowledged may be lost.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { etcdTls } from './health.js';
@@ -89,6 +92,8 @@ export class Load {
   private readonly adminKubeconfig: string;
   private readonly agents: Map<string, https.Agent>;
   private readonly targets: string[];
+  /** The control-plane endpoint (the load balancer) the balanced client talks to. */
+  private readonly endpoint: string;
   private stopped = false;
   private readonly started = Date.now();
   private finished?: Promise<void>;
@@ -103,6 +108,7 @@ export class Load {
     this.tlsOf = () => etcdTls(cp, 'apiserver');
     this.tls = this.tlsOf();
     this.targets = lab.controlPlanes.map((n) => n.address);
+    this.endpoint = lab.endpointUrl;
     this.etcd = this.etcdClients();
     this.adminKubeconfig = lab.adminKubeconfig;
     this.apiText = readFileSync(this.adminKubeconfig);
@@ -183,7 +189,7 @@ export class Load {
     const key = `/registry/configmaps/${NAMESPACE}/${name}`;
     try {
       await this.etcdFor(target).put(key, value);
-      this.acked.set(key, value);
+      this.acked.set(key, JSON.parse(value).data.writtenAt);
       return this.record(client, 'write', target);
     } catch (err) {
       return this.record(client, 'write', target, (err as Error).message);
@@ -203,13 +209,37 @@ export class Load {
     }
   }
 
-  /** One logical request: the nodes in turn, starting with the next one, until one succeeds. */
-  private async balanced(op: Attempt['op'], first: number, name: string): Promise<boolean> {
-    for (let i = 0; i < this.targets.length; i++) {
-      const target = this.targets[(first + i) % this.targets.length];
-      if (await (op === 'write' ? this.write('balanced', target, name) : this.read('balanced', target, name))) return true;
+  /**
+   * One logical request of the balanced client, through the load balancer: an attempt per control-plane node, each on
+   * a new connection. A create answered 409 on a retry was acknowledged by an earlier attempt.
+   */
+  private async balanced(op: 'write' | 'read', name: string): Promise<boolean> {
+    const path = `/api/v1/namespaces/${NAMESPACE}/configmaps`;
+    const writtenAt = new Date().toISOString();
+    for (let attempt = 0; attempt < this.targets.length; attempt++) {
+      if (attempt > 0) await sleep(100 * attempt);
+      let error: string | undefined;
+      try {
+        const res =
+          op === 'write'
+            ? await kubeRequest(this.apiNow(), 'POST', path, {
+                server: this.endpoint,
+                timeoutMs: 2000,
+                body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NAMESPACE }, data: { writtenAt } },
+              })
+            : await kubeRequest(this.apiNow(), 'GET', `${path}/${name}`, { server: this.endpoint, timeoutMs: 2000 });
+        const ok = op === 'write' ? res.status === 201 || (res.status === 409 && attempt > 0) : res.status === 200;
+        error = ok ? undefined : describeFailure(res);
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      this.record('balanced', op, 'load balancer', error);
+      if (error === undefined) {
+        if (op === 'write') this.acked.set(`/registry/configmaps/${NAMESPACE}/${name}`, writtenAt);
+        return true;
+      }
     }
-    this.record('balanced', op, '*', 'every control-plane node failed');
+    this.record('balanced', op, '*', `no answer through the load balancer in ${this.targets.length} attempts`);
     return false;
   }
 
@@ -217,7 +247,7 @@ export class Load {
     while (this.active()) {
       const n = this.seq++;
       const name = `b-${this.run}-${n}`;
-      if (await this.balanced('write', n, name)) await this.balanced('read', n + 1, name);
+      if (await this.balanced('write', name)) await this.balanced('read', name);
       await sleep(this.options.intervalMs ?? 40);
     }
   }
@@ -233,7 +263,16 @@ export class Load {
     }
   }
 
+  /** Writes acknowledged so far (a test waits for writes after an event rather than sleeping). */
+  get acknowledged(): number {
+    return this.acked.size;
+  }
+
   private tokens = 0;
+  /** Service-account tokens the in-cluster client got so far (a test waits for fresh ones rather than sleeping). */
+  get tokensFetched(): number {
+    return this.tokens;
+  }
   /** Logical requests of the in-cluster client: answered 200, or failed (401 counted apart), or every node down. */
   private readonly inCluster = { ok: 0, failed: 0, unauthorized: 0 };
 
@@ -350,7 +389,14 @@ export class Load {
           /* that member is down: ask the next */
         }
       }
-      if (found !== value) lost.push(key);
+      // (the API stores the object with what it adds: the data written is what must be there)
+      let writtenAt: string | undefined;
+      try {
+        writtenAt = found ? JSON.parse(found).data?.writtenAt : undefined;
+      } catch {
+        writtenAt = undefined;
+      }
+      if (writtenAt !== value) lost.push(key);
     }
     this.etcd.forEach((c) => c.close());
     this.agents.forEach((a) => a.destroy());

@@ -149,6 +149,9 @@ function loginUser(node: NodeInfo, authorizedKeys: string): [string, string][] {
   return mounts;
 }
 
+/** While this file exists, the node's `systemctl restart kubelet` fails as a unit that does not start again does. */
+export const failingUnitMarker = (node: Pick<NodeInfo, 'dir'>) => join(node.dir, 'fail-kubelet-restart');
+
 /**
  * What a node where systemd runs the kubelet has: /run/systemd/system (how systemctl and kpki tell systemd is running)
  * and a systemctl that restarts the kubelet (here: the kubelet stand-in, through a request file it watches). Other
@@ -182,11 +185,28 @@ unit=$2
 case "$1" in
   restart|try-restart|reload-or-restart)
     case "$unit" in
-      kubelet|kubelet.service) : > ${RESTART_REQUEST}; sleep 1; exit 0 ;;
+      kubelet|kubelet.service)
+        # a unit that does not come back, when a test asks for one (its marker in the node's directory)
+        if [ -e ${failingUnitMarker(node)} ]; then echo "Job for kubelet.service failed because the control process exited with error code." >&2; exit 1; fi
+        : > ${RESTART_REQUEST}; sleep 1; exit 0 ;;
 ${unitCases}    esac
     echo "Failed to restart $unit: Unit $unit not found." >&2; exit 5 ;;
   daemon-reload|enable|disable|start|stop) exit 0 ;;
-  is-active) case "$unit" in kubelet|kubelet.service${units.map((u) => `|${u}|${u}.service`).join('')}) echo active; exit 0 ;; esac; echo inactive; exit 3 ;;
+  is-active)
+    case "$unit" in
+      kubelet|kubelet.service)
+        # the kubelet stand-in says in its status file who it is and whether it serves; that process must be alive
+        s=$(cat ${join(node.dir, 'kubelet-status.json')} 2>/dev/null)
+        pid=$(echo "$s" | sed -n 's/.*"kubeletPid": *\\([0-9]*\\).*/\\1/p')
+        if echo "$s" | grep -q '"kubeletState": *"running"' && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo active; exit 0; fi
+        echo inactive; exit 3 ;;
+${units
+  .map(
+    (u) => `      ${u}|${u}.service) echo active; exit 0 ;;
+`,
+  )
+  .join('')}    esac
+    echo inactive; exit 3 ;;
   *) echo "the lab's systemctl does not do: $*" >&2; exit 1 ;;
 esac
 `,

@@ -130,6 +130,8 @@ export class Kubelet {
    * for a moment (its /healthz stops answering, as a restarting kubelet's does), reads its credentials again and comes
    * back. Its static pods keep running, as containers do while a real kubelet restarts.
    */
+  private restarting = false;
+
   private async restartIfAsked(): Promise<void> {
     if (this.stopping || !existsSync(RESTART_REQUEST)) return;
     try {
@@ -138,11 +140,15 @@ export class Kubelet {
       return;
     }
     log('kubelet', 'restarting (systemctl restart kubelet)');
+    this.restarting = true;
+    this.writeStatus();
     await this.closeServers();
     await new Promise((r) => setTimeout(r, 500));
     this.restarts = { count: this.restarts.count + 1, last: new Date().toISOString() };
     this.serverCa = undefined; // kubelet.conf's CA is read again
     await this.listen();
+    this.restarting = false;
+    this.writeStatus();
     void this.heartbeat();
   }
 
@@ -370,6 +376,9 @@ export class Kubelet {
   report() {
     return {
       node: this.config.nodeName,
+      // what the lab's `systemctl is-active kubelet` reads: this process, and whether it is serving or restarting
+      kubeletPid: process.pid,
+      kubeletState: this.restarting ? 'restarting' : 'running',
       restarts: this.restarts,
       updated: new Date().toISOString(),
       api: this.nodeStatus,

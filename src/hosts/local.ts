@@ -1,5 +1,5 @@
 // The node's filesystem under a root directory: "/" on the node itself, a mount point for a disk repaired elsewhere.
-import { appendFileSync, constants, lstatSync, promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { appendFileSync, constants, existsSync, lstatSync, promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -9,6 +9,8 @@ import { writeMode } from './secret-modes.js';
 
 /** Test hook: lets crash tests fill the disk at a chosen write. */
 const FAIL_WRITE = process.env.KPKI_TEST_FAIL_WRITE;
+/** Test hook: a file whose bytes reach the disk changed once (a disk that lied once): the read-back must catch it. */
+let CORRUPT_WRITE = process.env.KPKI_TEST_CORRUPT_WRITE;
 /** Test hook: a file whose rename into place fails (after others of its transaction are in place). */
 const FAIL_RENAME = process.env.KPKI_TEST_FAIL_RENAME;
 
@@ -163,7 +165,9 @@ export class LocalHost implements Host {
     }
     const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode);
     try {
-      await handle.writeFile(data);
+      const corrupt = CORRUPT_WRITE && path.endsWith(CORRUPT_WRITE) && !path.startsWith('/var/lib/kpki/');
+      if (corrupt) CORRUPT_WRITE = undefined;
+      await handle.writeFile(corrupt ? corrupted(data) : data);
       await handle.chmod(options.mode);
       if (options.uid !== undefined && options.gid !== undefined && process.getuid?.() === 0) {
         await handle.chown(options.uid, options.gid);
@@ -216,6 +220,7 @@ export class LocalHost implements Host {
     await fs.mkdir(dirname(real), { recursive: true, mode: 0o700 });
     const me = `${process.pid}\npid ${process.pid} on ${hostname()} since ${new Date().toISOString()}\nstart ${processStart(process.pid) ?? '?'}\n`;
     const deadline = Date.now() + 3000;
+    lockBarrier();
     for (;;) {
       if (await createWhole(real, me)) {
         lockProbe('acquired');
@@ -224,12 +229,20 @@ export class LocalHost implements Host {
       const held = await fs.readFile(real, 'utf8').catch(() => undefined);
       if (held === undefined) continue; // released meanwhile
       if (holderAlive(held)) throw new LockHeldError(real, held.split('\n')[1] ?? `pid ${held.split('\n')[0]}`);
+      lockProbe('stale');
       if (!(await takeOverStale(real, held))) {
         if (Date.now() > deadline) throw new LockHeldError(real, 'another run is taking over a stale lock');
         await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
       }
     }
   }
+}
+
+/** The data with one byte changed (KPKI_TEST_CORRUPT_WRITE). */
+function corrupted(data: Buffer | string): Buffer {
+  const bytes = Buffer.from(data);
+  bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+  return bytes;
 }
 
 /** Creates `path` holding `content`, atomically and only if it does not exist; false if it exists. */
@@ -282,6 +295,7 @@ async function takeOverStale(real: string, stale: string): Promise<boolean> {
   const guard = `${real}.takeover`;
   const mine = `${process.pid}\npid ${process.pid}\nstart ${processStart(process.pid) ?? '?'}\n`;
   if (!(await createWhole(guard, mine))) {
+    lockProbe('guard-busy');
     // a guard whose holder was killed in the moment it held it is stale too
     const holder = await fs.readFile(guard, 'utf8').catch(() => undefined);
     if (holder !== undefined && !holderAlive(holder)) await removeIfStill(guard, holder);
@@ -301,10 +315,25 @@ async function releaseIfMine(real: string, me: string): Promise<void> {
   await removeIfStill(real, me);
 }
 
-/** Test hook: appends "<pid> acquired|released <ns>" to a file, to prove no two runs hold the lock at once. */
+/**
+ * Test hook: appends "<pid> acquired|released|stale|guard-busy <ns>" to a file, to prove no two runs hold the lock at
+ * once, and that runs really competed for a stale lock (both found it stale; one found the takeover guard taken).
+ */
 function lockProbe(what: string): void {
   const file = process.env.KPKI_TEST_LOCK_PROBE;
   if (file) appendFileSync(file, `${process.pid} ${what} ${process.hrtime.bigint()}\n`);
+}
+
+/**
+ * Test hook: runs that are to compete for the lock wait here until a file appears (KPKI_TEST_LOCK_BARRIER), saying
+ * they are ready in the probe, so that they reach the lock in the same instant rather than a process start apart.
+ */
+function lockBarrier(): void {
+  const barrier = process.env.KPKI_TEST_LOCK_BARRIER;
+  if (!barrier) return;
+  lockProbe('ready');
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; !existsSync(barrier) && waited < 30_000; waited++) Atomics.wait(tick, 0, 0, 1);
 }
 
 /** The process's start time in clock ticks since boot (/proc/PID/stat field 22): tells a reused PID from the holder. */

@@ -66,6 +66,20 @@ before(async () => {
       const one = /^\/api\/v1\/nodes\/([^/]+)$/.exec(path);
       const node = one && nodes.find((n) => n.metadata.name === one[1]);
       if (node) return send(node);
+      if (path === '/api/v1/huge') {
+        // an answer past kpki's default bound (64 MiB), streamed: 65 chunks of 1 MiB
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(1 << 20, 0x20);
+        let sent = 0;
+        const more = () => {
+          while (sent < 65 && !res.destroyed) {
+            sent++;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        return more();
+      }
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"kind":"Status","code":404,"reason":"NotFound"}');
     },
   );
@@ -108,7 +122,16 @@ test('inventory discover writes all 30 nodes of a real-sized NodeList', async ()
   assert.equal(readFileSync(out, 'utf8').match(/^ {2}- \{ name: /gm)?.length, NODES);
 });
 
-test('an answer past the bound is refused with a clear error, not cut and misread', async () => {
+test("an answer past kpki's own default bound (64 MiB) is refused, not read whole", async () => {
+  const api = apiAccessOf(readFileSync(kubeconfig, 'utf8'));
+  await assert.rejects(
+    httpGet(`${api.server}/api/v1/huge`, { ca: api.ca, cert: api.cert, key: api.key }),
+    (err: Error & { code?: string }) =>
+      err.code === 'E2BIG' && /\/api\/v1\/huge: the answer is larger than 67108864 bytes/.test(err.message),
+  );
+});
+
+test('an answer past a bound given is refused with a clear error, not cut and misread', async () => {
   const api = apiAccessOf(readFileSync(kubeconfig, 'utf8'));
   await assert.rejects(
     httpGet(`${api.server}/api/v1/nodes`, { ca: api.ca, cert: api.cert, key: api.key, maxBodyBytes: 100_000 }),

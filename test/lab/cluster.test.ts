@@ -15,3 +15,5 @@ import './suites/timer.js';
 import './suites/runtime.js';
 import './suites/recover.js';
 import './suites/cluster-ca-rotate.js';
+import './suites/exit-codes.js';
+import './suites/safety.js';

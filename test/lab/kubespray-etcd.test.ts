@@ -17,6 +17,7 @@ import { Load, summarize } from '../../lab/load.js';
 import { hashTree, KPKI, kpkiAsync, kpkiKilledWhen } from '../helpers/kpki.js';
 import { etcdctl, labSkipReason } from '../helpers/lab-tools.js';
 import { pemCount, tempFile, verifiesEach } from '../helpers/openssl.js';
+import { assertServed } from '../helpers/load-bounds.js';
 
 const skip = labSkipReason();
 const SSL = '/etc/ssl/etcd/ssl';
@@ -76,9 +77,9 @@ test('renew -i, then ca rotate -i --ca etcd-ca with etcd as a systemd service (K
     for (const phase of ['issue', 'finish'])
       assert.match(out, new RegExp(`etcd-ca ${phase} phase complete on 3 control-plane node\\(s\\)`), out);
     assert.match(out, /etcd-ca verified: .* every etcd member serves a chain of the new CA/);
-    const failed = report.balanced.writes.failed + report.balanced.reads.failed;
-    assert.equal(failed, 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
-    assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
+    // etcd.service restarts at trust and finish, kube-apiserver at trust, issue and finish, node 2 killed once more;
+    // the stand-in API server talks to its own etcd only, so a pinned client also loses it while that etcd restarts
+    assertServed(report, 'ca rotate etcd-ca, etcd.service', 8);
 
     // etcd read the bundle at start: every node's etcd.service was restarted in trust and again in finish
     for (const node of lab.controlPlanes) {

@@ -13,14 +13,14 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type { LabNode } from '../../../lab/lab.js';
-import { type LoadReport, summarize } from '../../../lab/load.js';
+import { summarize } from '../../../lab/load.js';
 import { kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
 import { etcdctl, kubectl } from '../../helpers/lab-tools.js';
 import { pemCount, tempFile, verifies } from '../../helpers/openssl.js';
 import { controlPlaneHashes, lab, restoreLatestEverywhere, skip, trustByHand, underLoad } from './shared.js';
+import { assertServed } from '../../helpers/load-bounds.js';
 
 const ETCD_LEAVES = ['etcd/server', 'etcd/peer', 'etcd/healthcheck-client', 'apiserver-etcd-client'];
-const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
 
 /** A TLS handshake with etcd's client port trusting only `ca`: did it verify? */
 function etcdVerifiesWith(node: LabNode, ca: Buffer): Promise<string> {
@@ -81,8 +81,8 @@ test('ca rotate -i --ca etcd-ca (every phase) under load: zero failed balanced r
     /etcd-ca verified: every leaf on every control-plane node is signed by the new CA, every etcd member serves a chain of the new CA/,
   );
   assert.match(r.out, /Every running etcd member accepts a certificate of the new CA/, 'the trust gate passed before issue');
-  assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
-  assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
+  // etcd and kube-apiserver restart at trust and finish, kube-apiserver at issue: 5 restarts per node
+  assertServed(report, 'ca rotate etcd-ca', 5);
 
   assert.equal(statSync(saved).mode & 0o777, 0o700);
   assert.equal(statSync(join(saved, 'etcd-ca.key')).mode & 0o777, 0o600);
@@ -187,8 +187,8 @@ test('ca rotate -i --ca front-proxy-ca phase by phase under load, the issue phas
     await cluster.waitHealthy(90_000);
   });
   console.log(`ca rotate front-proxy-ca: ${summarize(report)}`);
-  assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
-  assert.deepEqual(report.lostWrites, []);
+  // kube-apiserver restarts at trust, issue and finish; the issue phase killed at node 2 and resumed restarts it again
+  assertServed(report, 'ca rotate front-proxy-ca', 4);
   const newCa = cp1.read('/etc/kubernetes/pki/front-proxy-ca.crt');
   assert.equal(pemCount(newCa), 1);
   for (const node of cluster.controlPlanes) {
@@ -217,9 +217,14 @@ test('ca rotate -i killed in the middle of each writing phase (trust, issue, fin
   const { value: rollout, report } = await underLoad(async () => {
     // trust: killed while node 2's etcd is down for its restart (its manifest parked)
     await killedAt('trust', /lab-cp2: +etcd: manifest moved to/);
+    const trustRefused = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'trust']);
+    assert.equal(trustRefused.status, 1, trustRefused.out);
+    assert.match(trustRefused.out, /The trust phase of rollout r\S+ .* was interrupted: continue it with --resume/);
     const trust = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'trust', '--resume']);
     assert.equal(trust.status, 0, trust.out);
-    assert.match(trust.out, /Resuming the trust phase of rollout r\S+/);
+    // every node once: node 1 was done before the kill, node 2 is finished where it stopped, node 3 done anew
+    assert.match(trust.out, /Resuming the trust phase of rollout r\S+ .*: lab-cp1 done, lab-cp2 written, lab-cp3 pending/);
+    assert.match(trust.out, /etcd-ca trust phase complete on 2 control-plane node\(s\)/);
     assert.match(trust.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/etcd\.yaml back into place/);
     // only the cluster CA's trust phase has a first step of its own: etcd-ca's resumed trust is one pass, told as such
     assert.doesNotMatch(trust.out, /First step of the trust phase|continues/);
@@ -231,10 +236,15 @@ test('ca rotate -i killed in the middle of each writing phase (trust, issue, fin
     assert.match(refused.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
     const issued = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue', '--resume']);
     assert.equal(issued.status, 0, issued.out);
+    assert.match(issued.out, /Resuming the issue phase of rollout r\S+ .*: lab-cp1 done, lab-cp2 written, lab-cp3 pending/);
+    assert.match(issued.out, /etcd-ca issue phase complete on 2 control-plane node\(s\)/);
     assert.match(issued.out, /lab-cp2: +moved \/etc\/kubernetes\/manifests\/kube-apiserver\.yaml back into place/);
 
     // finish: killed at node 2's etcd restart; --phase all --resume skips the phases before it
     await killedAt('finish', /lab-cp2: +etcd: manifest moved to/);
+    const finishRefused = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'finish']);
+    assert.equal(finishRefused.status, 1, finishRefused.out);
+    assert.match(finishRefused.out, /The finish phase of rollout r\S+ .* was interrupted: continue it with --resume/);
     const resumed = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'all', '--resume']);
     assert.equal(resumed.status, 0, resumed.out);
     assert.match(resumed.out, /The interrupted rotation is past the trust phase/);
@@ -245,8 +255,12 @@ test('ca rotate -i killed in the middle of each writing phase (trust, issue, fin
     return rollout;
   });
   console.log(`ca rotate etcd-ca killed and resumed in each phase: ${summarize(report)}`);
-  assert.equal(failed(report), 0, `no load-balanced request failed: ${JSON.stringify(report.failures.slice(0, 5))}`);
-  assert.deepEqual(report.lostWrites, [], 'no acknowledged write lost');
+  // 5 restarts per node, and node 2 killed in each phase while restarting: up to 3 more there
+  assertServed(report, 'ca rotate etcd-ca killed and resumed', {
+    [cluster.node(1).address]: 5,
+    [cluster.node(2).address]: 8,
+    [cluster.node(3).address]: 5,
+  });
   await cluster.waitHealthy(90_000);
   const newCa = cluster.node(1).read('/etc/kubernetes/pki/etcd/ca.crt');
   assert.equal(pemCount(newCa), 1);

@@ -12,6 +12,7 @@ import { measureRestart } from '../../../lab/restarts.js';
 import { RESTART_REQUEST } from '../../../lab/standins/kubelet.js';
 import { apiUrl, etcdctl, eventually, kubectl, sha256 } from '../../helpers/lab-tools.js';
 import { admin, lab, skip } from './shared.js';
+import { assertServed } from '../../helpers/load-bounds.js';
 
 const endpoints = () => lab().controlPlanes.map((n) => `https://${n.address}:2379`);
 
@@ -252,8 +253,17 @@ test('an expired controller-manager.conf: the controller-manager turns unhealthy
   const restore = keep(node, '/etc/kubernetes/controller-manager.conf');
   try {
     await node.reissue(['controller-manager.conf']);
-    // Loaded once at start: the running controller-manager keeps its old (valid) credentials until restarted.
-    await new Promise((r) => setTimeout(r, 2500));
+    // Loaded once at start: the running controller-manager keeps its old (valid) credentials until restarted. It calls
+    // the API every 2 s: healthy after two of those calls with the expired file on disk, not a fixed sleep's guess
+    const calls = () =>
+      (node.podLog('kube-controller-manager').match(/API call #\d+ with the credentials loaded at start: ok/g) ?? []).length;
+    const seen = calls();
+    await eventually(
+      'two API calls of the running controller-manager',
+      async () => calls(),
+      (n) => n >= seen + 2,
+      15_000,
+    );
     assert.equal((await node.health()).checks['kube-controller-manager'].ok, true);
     await node.restartPod('kube-controller-manager');
     const h = await eventually(
@@ -276,7 +286,22 @@ test('an expired etcd peer certificate: the restarted member cannot rejoin, the 
   try {
     await node.reissue(['etcd-peer']);
     await node.restartPod('etcd');
-    await new Promise((r) => setTimeout(r, 5000));
+    // cannot rejoin, for the reason at hand: its peers refuse the expired peer certificate (their logs say so)
+    await eventually(
+      'a peer refusing the expired peer certificate',
+      async () =>
+        (lab().node(1).podLog('etcd') + lab().node(2).podLog('etcd'))
+          .split('\n')
+          .filter((line) => /rejected|x509|tls:/.test(line))
+          .join('\n'),
+      (log) =>
+        // nodes on one network namespace connect from 127.0.0.1 (machine-notes), so the source does not name cp3;
+        // Go's wording changed across versions ("client's certificate", "client certificate", "certificate")
+        /rejected connection from "127\.0\.0\.\d+:\d+" \(error "tls: failed to verify (?:client'?s? )?certificate: x509: certificate has expired/.test(
+          log,
+        ),
+      30_000,
+    );
     assert.equal((await etcdHealth(node)).ok, false, 'the member with the expired peer certificate never becomes healthy');
     const quorum = await etcdctl(lab().node(1), endpoints().slice(0, 2), ['endpoint', 'health']);
     assert.equal(quorum.code, 0, quorum.out);
@@ -302,11 +327,21 @@ test('etcd.yaml out of the manifests dir stops the member, back in it rejoins; n
     (h) => !h.ok,
     10_000,
   );
+  const whileAway = load.acknowledged;
   node.unparkManifest('etcd');
   await lab().waitHealthy(60_000);
+  // writes go on after the member is back, so the read-back covers writes before, during and after its absence
+  const back = load.acknowledged;
+  await eventually(
+    'five more acknowledged writes',
+    async () => load.acknowledged,
+    (n) => n >= back + 5,
+    30_000,
+  );
   const report = await load.finish(); // finish() ends the load now that the member is back
   console.log(`manifest move of etcd on ${node.name}: ${summarize(report)}`);
-  assert.ok(report.acknowledgedWrites > 20, summarize(report));
+  assert.ok(whileAway > 0, `writes were acknowledged before the member left: ${summarize(report)}`);
+  assert.ok(report.acknowledgedWrites >= back + 5, summarize(report));
   assert.deepEqual(report.lostWrites, []);
 });
 
@@ -340,6 +375,8 @@ test('baseline: restarting every control-plane node at once under load vs one no
   for (const m of [all, rolling]) console.log(`restart ${m.strategy} (${m.restartMs} ms): ${summarize(m.report)}`);
   for (const m of [all, rolling]) assert.deepEqual(m.report.lostWrites, [], `${m.strategy}: acknowledged writes lost`);
   // Behind a load balancer that retries another node, one node at a time loses nothing; pinned clients see the gap.
-  assert.equal(rolling.report.balanced.writes.failed + rolling.report.balanced.reads.failed, 0, summarize(rolling.report));
+  assertServed(rolling.report, 'one node at a time', 2);
   assert.ok(rolling.report.acknowledgedWrites > 50, summarize(rolling.report));
+  // and the comparison means something: every control plane down at once fails requests even behind the balancer
+  assert.ok(all.report.balanced.writes.failed + all.report.balanced.reads.failed > 0, `all at once: ${summarize(all.report)}`);
 });

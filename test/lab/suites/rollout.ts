@@ -9,10 +9,11 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type { LabNode } from '../../../lab/lab.js';
-import { Load, LoadReport, summarize } from '../../../lab/load.js';
+import { Load, summarize } from '../../../lab/load.js';
 import { hashTree, kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
 import { kubectl } from '../../helpers/lab-tools.js';
 import { lab, skip } from './shared.js';
+import { assertServed } from '../../helpers/load-bounds.js';
 
 const DAY = 86_400_000;
 
@@ -49,8 +50,6 @@ async function expireSoon(): Promise<void> {
   await Promise.all(cluster.controlPlanes.map((n) => n.restartAllPods()));
   await cluster.waitHealthy(90_000);
 }
-
-const failed = (r: LoadReport) => r.balanced.writes.failed + r.balanced.reads.failed;
 
 test('renew -i: certificates expiring in 10 days renewed node by node under load, zero failed balanced requests', {
   skip,
@@ -105,9 +104,10 @@ test('renew -i: certificates expiring in 10 days renewed node by node under load
   // etcd re-reads its serving and peer certificates: verified, not restarted; the rest restarted
   assert.match(r.stdout, /lab-cp2: +etcd: serves the renewed certificates without a restart/);
   assert.match(r.stdout, /lab-w1: +node lab-w1: Ready; kubelet last seen/);
-  assert.equal(failed(report), 0, summarize(report));
-  assert.deepEqual(report.lostWrites, []);
-  assert.ok(report.balanced.longestGapMs < 5000, summarize(report));
+  assertServed(report, 'renew -i', 1);
+  // the longest time without a balanced answer: when nothing failed, a write and its read that each took every
+  // attempt (3 of up to 2 s, 100 and 200 ms apart) bound it; more would be requests that hung without failing
+  assert.ok(report.balanced.longestGapMs < 2 * (3 * 2000 + 300) + 500, summarize(report));
   for (const node of cluster.controlPlanes) {
     assert.equal(
       await servedSerial(node),

@@ -16,8 +16,9 @@ import { summarize } from '../../../lab/load.js';
 import { kubeRequest, loadKubeconfig } from '../../../lab/standins/kube-client.js';
 import { publicKeysOf, serviceAccountKeyId } from '../../../src/pki/public-keys.js';
 import { kpkiAsync, kpkiKilledWhen } from '../../helpers/kpki.js';
-import { apiUrl, kubectl } from '../../helpers/lab-tools.js';
+import { apiUrl, eventually, kubectl } from '../../helpers/lab-tools.js';
 import { controlPlaneHashes, lab, restoreLatestEverywhere, skip, trustByHand, underLoad } from './shared.js';
+import { assertServed } from '../../helpers/load-bounds.js';
 
 const SA_PUB = '/etc/kubernetes/pki/sa.pub';
 const SA_KEY = '/etc/kubernetes/pki/sa.key';
@@ -139,7 +140,7 @@ test('ca rotate -i --ca sa phase by phase under load, the issue phase killed at 
   await createLegacyTokenSecret(cp1, legacy);
 
   const { value: runs, report } = await underLoad(
-    async () => {
+    async (load) => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const trust = await rotate(['-i', inventory, '--phase', 'trust']);
       const afterTrust = await Promise.all(cluster.controlPlanes.map(jwks));
@@ -156,8 +157,15 @@ test('ca rotate -i --ca sa phase by phase under load, the issue phase killed at 
       const before = controlPlaneHashes();
       const tooSoon = await rotate(['-i', inventory, '--phase', 'finish']);
       const unchanged = controlPlaneHashes();
-      // the in-cluster client renews its token every 2 s: after 4 s none it holds was signed by the old key
-      await new Promise((resolve) => setTimeout(resolve, 4000));
+      // the in-cluster client renews its token every 2 s: two renewals after issue, and none it holds was signed by
+      // the old key
+      const renewed = load.tokensFetched;
+      await eventually(
+        'two fresh service-account tokens',
+        async () => load.tokensFetched,
+        (n) => n >= renewed + 2,
+        30_000,
+      );
       const finish = await rotate(['-i', inventory, '--phase', 'finish', '--token-overlap', '4s']);
       await cluster.waitHealthy(90_000);
       return { trust, afterTrust, check, killed, interrupted, issue, verify, tooSoon, before, unchanged, finish };
@@ -214,8 +222,8 @@ test('ca rotate -i --ca sa phase by phase under load, the issue phase killed at 
   );
   assert.equal(report.inCluster?.failed, 0, 'every in-cluster request answered');
   assert.ok((report.inCluster?.tokens ?? 0) >= 10, `tokens were renewed throughout (${report.inCluster?.tokens})`);
-  assert.equal(report.balanced.writes.failed + report.balanced.reads.failed, 0, 'no load-balanced request failed');
-  assert.deepEqual(report.lostWrites, []);
+  // kube-apiserver restarts at trust, issue and finish; the issue phase killed at node 2 and resumed restarts it again
+  assertServed(report, 'ca rotate sa', 4);
 
   const newKey = createPublicKey(createPrivateKey(cp1.read(SA_KEY)));
   assert.notDeepEqual(newKid, oldKid);

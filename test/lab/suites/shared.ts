@@ -28,12 +28,12 @@ export const admin = (node: LabNode) => node.path('/etc/kubernetes/admin.conf');
 
 /** Runs `during` under load; the load stops however `during` ends (a failed assertion must not leave it running). */
 export async function underLoad<T>(
-  during: () => Promise<T>,
+  during: (load: Load) => Promise<T>,
   options: Partial<LoadOptions> = {},
 ): Promise<{ value: T; report: LoadReport }> {
   const load = Load.start(lab(), { durationMs: 900_000, ...options });
   try {
-    const value = await during();
+    const value = await during(load);
     return { value, report: await load.finish() };
   } catch (err) {
     await load.finish();

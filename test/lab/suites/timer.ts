@@ -8,6 +8,7 @@ import { Load, summarize } from '../../../lab/load.js';
 import { KPKI, kpkiAsync } from '../../helpers/kpki.js';
 import { kubectl } from '../../helpers/lab-tools.js';
 import { lab, skip } from './shared.js';
+import { assertServed } from '../../helpers/load-bounds.js';
 
 const DAY = 86_400_000;
 
@@ -48,8 +49,7 @@ test('timer run on all three control-plane nodes at the same second: one node at
       `${windows[i].node} started renewing before ${windows[i - 1].node} had finished: ${JSON.stringify(windows)}`,
     );
   assert.ok(runs.filter((r) => /waiting: another node renews now/.test(r.stdout)).length >= 1, 'a node waited for another');
-  assert.equal(report.balanced.writes.failed + report.balanced.reads.failed, 0, summarize(report));
-  assert.deepEqual(report.lostWrites, []);
+  assertServed(report, 'timer run on 3 nodes at once', 1);
   for (const node of cluster.controlPlanes) {
     assert.ok(
       new X509Certificate(node.read('/etc/kubernetes/pki/apiserver.crt')).validTo.includes(
@@ -169,20 +169,19 @@ test('timer run when the cluster lock cannot be reached (the etcd client certifi
       r.stdout,
     );
     assert.doesNotMatch(r.stdout, /lock acquired/);
+    const began = /^(\S+) the cluster lock cannot be reached/m.exec(r.stdout);
     const from = /^(\S+) slot #\d reached/m.exec(r.stdout);
     const to = /^(\S+) result: success/m.exec(r.stdout);
-    assert.ok(from && to, r.stdout);
-    return { node, from: Date.parse(from[1]), to: Date.parse(to[1]) };
+    assert.ok(began && from && to, r.stdout);
+    return { node, began: Date.parse(began[1]), from: Date.parse(from[1]), to: Date.parse(to[1]) };
   });
   console.log(
     `timer slots: ${windows.map((w) => `${w.node} +${(w.from - windows[0].from) / 1000}s for ${(w.to - w.from) / 1000}s`).join(', ')}`,
   );
-  // slots in --initial-cluster order, spaced, and each node done before the next one's slot
+  // slots in --initial-cluster order, each node waiting its own slot from when it began (the three processes start a
+  // moment apart: a margin for that skew would be a guess), and each node done before the next one's slot
   for (let i = 1; i < windows.length; i++) {
-    assert.ok(
-      windows[i].from - windows[0].from >= i * spacing - 2000,
-      `${windows[i].node} started before its slot: ${JSON.stringify(windows)}`,
-    );
+    assert.ok(windows[i].from - windows[i].began >= i * spacing, `${windows[i].node} started before its slot: ${JSON.stringify(windows)}`);
     assert.ok(
       windows[i].from >= windows[i - 1].to,
       `${windows[i].node} started before ${windows[i - 1].node} had finished: ${JSON.stringify(windows)}`,
