@@ -33,6 +33,12 @@ function crashPoint(name: string): void {
   if (process.env.KPKI_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
 }
 
+/** Test hook: a pause before each file is put in place, so a crash campaign's kills land among a short run's writes. */
+function writePause(): Promise<void> | undefined {
+  const ms = Number(process.env.KPKI_TEST_WRITE_PAUSE_MS ?? 0);
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined;
+}
+
 async function acquireLock(host: Host): Promise<HostLock> {
   try {
     return await host.lock(LOCK_PATH);
@@ -156,6 +162,7 @@ export async function applyWrites(
     for (let i = 0; i < writes.length; i++) {
       const write = writes[i];
       if (i > 0 && writes[i - 1].entry !== write.entry) crashPoint('between-files');
+      await writePause();
       if (write.kind === 'file') {
         await staged.get(write)!.commit();
         staged.delete(write);

@@ -43,9 +43,15 @@ const JOURNAL = 'var/lib/kpki/journal.json';
  * Starts kpki and SIGKILLs it `ms` after it starts, or (`whileWriting`) `ms` after its journal appears, if it still
  * runs; resolves with its exit code (128 when killed) and whether the kill left the journal (it landed in the writes).
  */
-function killed(root: string, args: string[], ms: number, whileWriting: boolean): Promise<{ code: number; midWrite: boolean }> {
+function killed(
+  root: string,
+  args: string[],
+  ms: number,
+  whileWriting: boolean,
+  env: Record<string, string> = {},
+): Promise<{ code: number; midWrite: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [KPKI, ...args], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [KPKI, ...args], { stdio: 'ignore', env: { ...process.env, ...env } });
     const kill = () => child.kill('SIGKILL');
     let timer: NodeJS.Timeout | undefined;
     const watcher = whileWriting
@@ -116,9 +122,10 @@ async function campaign(root: string, kills: number, next: () => number, tally: 
   for (let i = 0; i < kills || (tally.restoreMidWrite < MIN_RESTORE_MID_WRITE && i < 2 * kills); i++) {
     const id = backups[Math.floor(next() * backups.length)].id as string;
     const whileWriting = i % 3 !== 0;
-    // a restore writes for a few milliseconds only
-    const ms = whileWriting ? Math.floor(next() * 6) : 20 + Math.floor(next() * restoreMs);
-    const k = await killed(root, ['--root', root, 'restore', id], ms, whileWriting);
+    // a restore puts its files in place within a few milliseconds, less than fs.watch takes to tell: with a pause of
+    // 3 ms before each file (KPKI_TEST_WRITE_PAUSE_MS; the order of the steps is the same) a kill lands among them
+    const ms = whileWriting ? Math.floor(next() * 40) : 20 + Math.floor(next() * restoreMs);
+    const k = await killed(root, ['--root', root, 'restore', id], ms, whileWriting, whileWriting ? { KPKI_TEST_WRITE_PAUSE_MS: '3' } : {});
     if (k.code === 128) tally.restore++;
     if (k.midWrite) tally.restoreMidWrite++;
     // the next run: the restore again, or (every other time) a renew that first rolls the killed restore back
