@@ -33,10 +33,12 @@ function crashPoint(name: string): void {
   if (process.env.KPKI_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
 }
 
-/** Test hook: a pause before each file is put in place, so a crash campaign's kills land among a short run's writes. */
-function writePause(): Promise<void> | undefined {
-  const ms = Number(process.env.KPKI_TEST_WRITE_PAUSE_MS ?? 0);
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined;
+/**
+ * Test hook: SIGKILL ourselves before the Nth step of putting files in place (KPKI_TEST_KILL_AT_WRITE=N), so that a
+ * crash campaign's kill lands among the writes of a run that takes less time than a watcher needs to notice it.
+ */
+function killAtWrite(step: number): void {
+  if (process.env.KPKI_TEST_KILL_AT_WRITE === String(step)) process.kill(process.pid, 'SIGKILL');
 }
 
 async function acquireLock(host: Host): Promise<HostLock> {
@@ -162,7 +164,7 @@ export async function applyWrites(
     for (let i = 0; i < writes.length; i++) {
       const write = writes[i];
       if (i > 0 && writes[i - 1].entry !== write.entry) crashPoint('between-files');
-      await writePause();
+      killAtWrite(i);
       if (write.kind === 'file') {
         await staged.get(write)!.commit();
         staged.delete(write);

@@ -1,13 +1,14 @@
 // A crash campaign: `renew all` and `restore` SIGKILLed on an RSA-2048 tree, a third of the kills at random moments
-// of the whole run, two thirds while the run writes (a few milliseconds after its journal appears: between a key and
-// its certificate, in the middle of a kubeconfig, between two renames). Only a kill that left the journal landed in
+// of the whole run, two thirds while the run writes (renew: a few milliseconds after its journal appears, between a
+// key and its certificate, in the middle of a kubeconfig, between two renames; restore, whose writes are over sooner
+// than a watcher can tell: SIGKILLed by itself before a random rename). Only a kill that left the journal landed in
 // the writes, and a minimum of those is required. After every kill the next run must leave one consistent tree: every
 // key matches its certificate, no file readable by others, every link points at a file, no temp file anywhere. The
 // seed is printed to replay a run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, watch } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { KPKI, kpkiAsync, removeTree } from '../helpers/kpki.js';
 import { copyTree, expiredControlPlane } from '../helpers/lab.js';
@@ -102,7 +103,13 @@ interface Tally {
 async function campaign(root: string, kills: number, next: () => number, tally: Tally, name: string): Promise<void> {
   // renew of 13 RSA-2048 keys takes about a second, less on faster runtimes: random kills are spread over the time a
   // whole run takes here, the others over the few milliseconds after the journal appears (the writes take ~50 ms)
+  const expiredCert = readFileSync(join(root, 'etc/kubernetes/pki/apiserver.crt'));
   const renewMs = await timed(['--root', root, 'renew', 'all', '--yes']);
+  const newestBackup = async (): Promise<string> =>
+    JSON.parse((await kpkiAsync(['--root', root, 'backups', '-o', 'json'])).stdout).filter(
+      (b: { incomplete?: boolean }) => !b.incomplete,
+    )[0].id;
+  const expiredBackup = await newestBackup(); // (the tree as it was: every leaf expired)
   // on a busy machine more kills may miss the writes: go on (up to twice as many) until the minimum has landed
   for (let i = 0; i < kills || (tally.renewMidWrite < MIN_RENEW_MID_WRITE && i < 2 * kills); i++) {
     const whileWriting = i % 3 !== 0;
@@ -115,17 +122,22 @@ async function campaign(root: string, kills: number, next: () => number, tally: 
     assert.equal(again.status, 0, `${name}: renew after kill ${i}: ${again.stderr} (seed ${seed})`);
     await assertConsistent(root, `${name}: renew kill ${i}`);
   }
-  const backups = JSON.parse((await kpkiAsync(['--root', root, 'backups', '-o', 'json'])).stdout).filter(
-    (b: { incomplete?: boolean }) => !b.incomplete,
-  );
-  const restoreMs = await timed(['--root', root, 'restore', backups[0].id]);
+  // two backups that differ in every leaf: the expired tree, and a renewed one (what the renew below replaces). Each
+  // restore goes to the one the tree is not at (the backups of killed renews that were rolled back all hold the tree
+  // as it is, and a restore to them would write nothing)
+  await timed(['--root', root, 'renew', 'all', '--yes']);
+  const renewedBackup = await newestBackup();
+  const restoreMs = await timed(['--root', root, 'restore', renewedBackup]);
   for (let i = 0; i < kills || (tally.restoreMidWrite < MIN_RESTORE_MID_WRITE && i < 2 * kills); i++) {
-    const id = backups[Math.floor(next() * backups.length)].id as string;
+    const expiredNow = readFileSync(join(root, 'etc/kubernetes/pki/apiserver.crt')).equals(expiredCert);
+    const id = expiredNow ? renewedBackup : expiredBackup;
     const whileWriting = i % 3 !== 0;
-    // a restore puts its files in place within a few milliseconds, less than fs.watch takes to tell: with a pause of
-    // 3 ms before each file (KPKI_TEST_WRITE_PAUSE_MS; the order of the steps is the same) a kill lands among them
-    const ms = whileWriting ? Math.floor(next() * 40) : 20 + Math.floor(next() * restoreMs);
-    const k = await killed(root, ['--root', root, 'restore', id], ms, whileWriting, whileWriting ? { KPKI_TEST_WRITE_PAUSE_MS: '3' } : {});
+    // a restore puts its files in place within a few milliseconds, often less than fs.watch needs to tell the journal
+    // appeared on a busy machine: its kills while writing come from kpki itself, before a random one of its first 20
+    // renames (KPKI_TEST_KILL_AT_WRITE), as SIGKILL, and count only when they left the journal, as the others
+    const k = whileWriting
+      ? await killed(root, ['--root', root, 'restore', id], 600_000, false, { KPKI_TEST_KILL_AT_WRITE: String(Math.floor(next() * 20)) })
+      : await killed(root, ['--root', root, 'restore', id], 20 + Math.floor(next() * restoreMs), false);
     if (k.code === 128) tally.restore++;
     if (k.midWrite) tally.restoreMidWrite++;
     // the next run: the restore again, or (every other time) a renew that first rolls the killed restore back
