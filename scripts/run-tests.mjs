@@ -16,12 +16,29 @@ function find(dir) {
   });
 }
 
+// Each lane's output goes through as it comes and is kept: the spec reporter's "failing tests" section of every lane
+// is printed again at the very end, where a CI log cut to its tail still shows what failed.
+const failingSections = [];
+const firstLines = (text, n) => text.split('\n').slice(0, n).join('\n');
+
 function runner(files, concurrency) {
   const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files];
-  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const child = spawn(process.execPath, args, { stdio: ['inherit', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk);
+    output += chunk;
+  });
   const stop = (signal) => child.kill(signal);
   process.on('SIGINT', stop).on('SIGTERM', stop);
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      const at = output.lastIndexOf('✖ failing tests:');
+      if (at >= 0)
+        failingSections.push({ lane: files.length === 1 ? files[0] : `${files.length} files`, text: firstLines(output.slice(at), 300) });
+      resolve(code ?? (signal ? 1 : 0));
+    }),
+  );
 }
 
 const only = process.argv.slice(2);
@@ -32,4 +49,5 @@ const sharedLab = files.filter((f) => f.endsWith('lab/cluster.test.ts'));
 const rest = files.filter((f) => !sharedLab.includes(f));
 const lanes = sharedLab.length && rest.length ? [runner(sharedLab, 1), runner(rest, 1)] : [runner(files, 2)];
 const codes = await Promise.all(lanes);
+for (const { lane, text } of failingSections) process.stdout.write(`\n=== again, the failures in the lane of ${lane} ===\n${text}\n`);
 process.exit(codes.find((c) => c !== 0) ?? 0);
