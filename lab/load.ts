@@ -1,7 +1,7 @@
 // Load generator, bounded by time and count, recording every attempt. Two kinds of clients run side by side:
 // - "balanced": a client of the control-plane endpoint, as kubectl and every controller are: each request (a
 //   ConfigMap created, then read, with admin.conf's credentials) goes through the lab's load balancer on a connection
-//   of its own, and is tried again on a new connection (the balancer picks a ready API server) as many times as there
+//   of its own, and is tried again on a new connection, to a control-plane node that has not failed it, as many times as there
 //   are control-plane nodes, 100 ms, then 200 ms apart: a client that retries another control-plane node; a request
 //   fails only when every attempt failed;
 // - "pinned": one client per control-plane node that only ever talks to that node's address (at a lower rate): etcd
@@ -9,6 +9,7 @@
 // Afterwards every acknowledged write is read back from etcd: nothing acknowledged may be lost.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connectAvoiding } from './balanced-connection.js';
 import { etcdTls } from './health.js';
 import https from 'node:https';
 import { EtcdClient, EtcdTls } from './standins/etcd-client.js';
@@ -211,29 +212,38 @@ export class Load {
 
   /**
    * One logical request of the balanced client, through the load balancer: an attempt per control-plane node, each on
-   * a new connection. A create answered 409 on a retry was acknowledged by an earlier attempt.
+   * a new connection, and never again on a node that failed this request (connectAvoiding). A create answered 409 on a
+   * retry was acknowledged by an earlier attempt.
    */
   private async balanced(op: 'write' | 'read', name: string): Promise<boolean> {
     const path = `/api/v1/namespaces/${NAMESPACE}/configmaps`;
     const writtenAt = new Date().toISOString();
+    const failedOn = new Set<string>();
     for (let attempt = 0; attempt < this.targets.length; attempt++) {
       if (attempt > 0) await sleep(100 * attempt);
-      let error: string | undefined;
+      const creds = this.apiNow();
+      const connection = await connectAvoiding(this.endpoint, creds, this.targets, failedOn, 2000);
+      let error = connection.error;
       try {
-        const res =
-          op === 'write'
-            ? await kubeRequest(this.apiNow(), 'POST', path, {
-                server: this.endpoint,
-                timeoutMs: 2000,
-                body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NAMESPACE }, data: { writtenAt } },
-              })
-            : await kubeRequest(this.apiNow(), 'GET', `${path}/${name}`, { server: this.endpoint, timeoutMs: 2000 });
-        const ok = op === 'write' ? res.status === 201 || (res.status === 409 && attempt > 0) : res.status === 200;
-        error = ok ? undefined : describeFailure(res);
+        if (connection.socket) {
+          const options = { server: this.endpoint, timeoutMs: 2000, socket: connection.socket };
+          const res =
+            op === 'write'
+              ? await kubeRequest(creds, 'POST', path, {
+                  ...options,
+                  body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NAMESPACE }, data: { writtenAt } },
+                })
+              : await kubeRequest(creds, 'GET', `${path}/${name}`, options);
+          const ok = op === 'write' ? res.status === 201 || (res.status === 409 && attempt > 0) : res.status === 200;
+          error = ok ? undefined : describeFailure(res);
+        }
       } catch (err) {
         error = (err as Error).message;
+      } finally {
+        connection.socket?.destroy();
       }
-      this.record('balanced', op, 'load balancer', error);
+      if (error !== undefined && connection.node) failedOn.add(connection.node);
+      this.record('balanced', op, `load balancer → ${connection.node ?? '?'}`, error);
       if (error === undefined) {
         if (op === 'write') this.acked.set(`/registry/configmaps/${NAMESPACE}/${name}`, writtenAt);
         return true;

@@ -1,6 +1,7 @@
 // A client of the (stand-in) API server that authenticates the way client-go does with a kubeconfig:
 // server CA from certificate-authority(-data), client certificate from client-certificate(-data) or a file.
 import https from 'node:https';
+import type tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseKubeconfig } from '../../src/kubeadm/kubeconfig.js';
@@ -34,7 +35,15 @@ export function kubeRequest(
   creds: KubeCredentials,
   method: string,
   path: string,
-  options: { body?: unknown; timeoutMs?: number; server?: string; agent?: https.Agent; headers?: Record<string, string> } = {},
+  options: {
+    body?: unknown;
+    timeoutMs?: number;
+    server?: string;
+    agent?: https.Agent;
+    headers?: Record<string, string>;
+    /** A TLS connection already made (and judged) by the caller, for this one request. */
+    socket?: tls.TLSSocket;
+  } = {},
 ): Promise<KubeResponse> {
   const url = new URL(path, options.server ?? creds.server);
   const data = options.body === undefined ? undefined : JSON.stringify(options.body);
@@ -46,7 +55,7 @@ export function kubeRequest(
         ca: creds.ca,
         cert: creds.cert,
         key: creds.key,
-        agent: options.agent ?? false,
+        ...(options.socket ? { agent: undefined, createConnection: () => options.socket } : { agent: options.agent ?? false }),
         timeout: options.timeoutMs ?? 3000,
         headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...options.headers },
       },
