@@ -55,14 +55,26 @@ async function acquireLock(host: Host): Promise<HostLock> {
   }
 }
 
+/** The node locks this process holds now: a signal handler that must exit at once releases them first. */
+const heldLocks = new Set<HostLock>();
+
 /** Runs `fn` holding the node lock, and releases the lock however `fn` ends. */
 export async function withNodeLock<T>(host: Host, fn: () => Promise<T>): Promise<T> {
   const lock = await acquireLock(host);
+  heldLocks.add(lock);
   try {
     return await fn();
   } finally {
+    heldLocks.delete(lock);
     await lock.release();
   }
+}
+
+/** Releases every node lock this process holds (before process.exit, which runs no finally). Never throws. */
+export async function releaseHeldLocks(): Promise<void> {
+  const locks = [...heldLocks];
+  heldLocks.clear();
+  await Promise.all(locks.map((lock) => lock.release().catch(() => undefined)));
 }
 
 /** `withNodeLock` unless `dryRun` (a dry run writes nothing, so it takes no lock: it may run beside a real one). */

@@ -2,6 +2,7 @@
 // kubelet), each waiting for health before the next; stops at the first component that does not come back.
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../errors.js';
+import { releaseHeldLocks } from '../node/apply.js';
 import { COMPONENTS, Component, HealthCheck, NodeServices, waitDown, waitHealthy } from './health.js';
 import { parkManifest, unparkManifest } from './parked.js';
 import { ConcreteStrategy, crictlCommands, detectStrategy, dockerCommands, StrategyName, systemdCommands } from './strategies.js';
@@ -29,6 +30,11 @@ function crashPoint(name: string): void {
   if (process.env.KPKI_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
 }
 
+/** Test hook: a signal to this process at a chosen point (KPKI_TEST_SIGNAL_AT=name), as Ctrl-C would send it then. */
+function signalPoint(name: string): void {
+  if (process.env.KPKI_TEST_SIGNAL_AT === name) process.kill(process.pid, 'SIGINT');
+}
+
 /**
  * The node said no to a restart (systemctl, crictl or docker exited non-zero; a unit that fails to start): the
  * component did not come back, as one that is not healthy after it. A lost connection is not this: it interrupts.
@@ -41,17 +47,30 @@ async function run(host: Host, argv: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** Moves the manifest out, waits until the component is really down, moves it back; never loses the manifest. */
+/**
+ * Moves the manifest out, waits until the component is really down, moves it back; never loses the manifest. Ctrl-C or
+ * SIGTERM at any moment, even while the manifest is being moved out, puts it back (once: the signal and the normal path
+ * share one put-back) and releases the node lock before kpki exits.
+ */
 async function manifestRestart(host: Host, services: NodeServices, component: Component, o: RestartOptions): Promise<void> {
   const pod = services.pods.get(component)!;
-  const entry = await parkManifest(host, pod.path!);
-  const putBack = () => unparkManifest(host, entry);
+  const parking = parkManifest(host, pod.path!);
+  let puttingBack: Promise<void> | undefined;
+  const putBack = () => {
+    puttingBack ??= parking.then((entry) => unparkManifest(host, entry));
+    return puttingBack;
+  };
   const onSignal = (signal: NodeJS.Signals) => {
-    void putBack().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void putBack()
+      .catch((err) => process.stderr.write(`kpki: could not put the ${component} manifest back: ${(err as Error).message}\n`))
+      .then(releaseHeldLocks)
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  signalPoint('manifest-parking'); // while the manifest is being moved out
   try {
+    const entry = await parking;
     crashPoint('manifest-parked');
     o.log(`  ${component}: manifest moved to ${entry.to}; waiting for the kubelet to stop it`);
     if (!(await waitDown(services, component, o.timeoutMs)))
@@ -59,9 +78,12 @@ async function manifestRestart(host: Host, services: NodeServices, component: Co
         `${component} still answers ${o.timeoutMs / 1000} s after its manifest was moved out (is the kubelet running?)`,
       );
   } finally {
-    await putBack();
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    try {
+      await putBack(); // a signal meanwhile waits for this same put-back, then exits
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
   }
   o.log(`  ${component}: stopped; manifest back in ${pod.path}`);
 }

@@ -228,6 +228,16 @@ test('Ctrl-C while a manifest is parked puts it back before kpki exits; nothing 
   }
   assert.ok(existsSync(node.path('/etc/kubernetes/manifests/etcd.yaml')), 'the manifest is back');
   assert.equal(existsSync(node.path('/var/lib/kpki/parked-manifests.json')), false);
+  assert.equal(existsSync(node.path('/var/lib/kpki/lock')), false, 'the node lock was released before the exit');
+  await lab().waitHealthy(60_000, [node]);
+
+  // Ctrl-C while the manifest is still being moved out (the signal lands before the move has finished): put back too
+  const early = await kpkiOn(node, ['restart', 'etcd', '--timeout', '60s'], { KPKI_TEST_SIGNAL_AT: 'manifest-parking' });
+  assert.equal(early.code, 130, early.stdout + early.stderr);
+  assert.ok(existsSync(node.path('/etc/kubernetes/manifests/etcd.yaml')), 'the manifest is back');
+  assert.equal(existsSync(node.path('/etc/kubernetes/kpki-parked/etcd.yaml')), false, 'no parked copy left');
+  assert.equal(existsSync(node.path('/var/lib/kpki/parked-manifests.json')), false);
+  assert.equal(existsSync(node.path('/var/lib/kpki/lock')), false, 'the node lock was released before the exit');
   await lab().waitHealthy(60_000, [node]);
 
   const nothing = await kpkiOn(node, ['renew', 'all', '--if-expires-within', '1d', '--restart', '--yes']);
