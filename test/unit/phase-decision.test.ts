@@ -1,0 +1,103 @@
+// The rotation's decisions, state by state, without a cluster: whether the control-plane nodes may take a writing
+// phase (phaseDecision), and what an interrupted rollout's journal means for the phase asked for (journalDecision).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type NodeStage, phaseDecision } from '../../src/node/rotation/phase-decision.js';
+import { type InterruptedRotation, journalDecision } from '../../src/cluster/rollout/journal-decision.js';
+
+const OLD = 'old-ca';
+const NEW = 'new-ca';
+
+function node(name: string, stage: NodeStage['stage'], signerId: string, nextId?: string, nextWaiting = nextId !== undefined): NodeStage {
+  return { node: name, stage, signerId, nextId, nextWaiting, described: `${stage} ${signerId}${nextId ? ` → ${nextId}` : ''}` };
+}
+
+const single = (name: string, signer = OLD) => node(name, 'single', signer);
+const trusted = (name: string, next = NEW) => node(name, 'trusted', OLD, next);
+const issued = (name: string, signer = NEW) => node(name, 'issued', signer);
+
+test('trust: from one CA it goes (the target is made later); a rotation started on some nodes continues to its CA', () => {
+  assert.deepEqual(phaseDecision([single('a'), single('b'), single('c')], 'trust'), { target: undefined });
+  assert.deepEqual(phaseDecision([trusted('a'), single('b'), single('c')], 'trust'), { target: NEW });
+  assert.deepEqual(phaseDecision([trusted('a'), trusted('b'), trusted('c')], 'trust'), { target: NEW });
+});
+
+test('trust: nodes that do not share one CA, or that move to different new CAs, are refused with every node named', () => {
+  const differ = phaseDecision([single('a'), single('b', 'other-ca'), single('c')], 'trust');
+  assert.match(differ.refusal ?? '', /the nodes' CAs differ \(a rotation must start from one CA\)/);
+  for (const name of ['a', 'b', 'c']) assert.match(differ.refusal ?? '', new RegExp(`\\n  ${name}: single`));
+  const two = phaseDecision([trusted('a', 'new-1'), trusted('b', 'new-2'), single('c')], 'trust');
+  assert.match(two.refusal ?? '', /moving to different new CAs/);
+});
+
+test('trust: once the new CA signs somewhere, the trust phase is behind the rotation', () => {
+  assert.deepEqual(phaseDecision([issued('a'), trusted('b'), trusted('c')], 'trust'), {
+    done: 'the new CA already signs: the trust phase is behind this rotation',
+  });
+  assert.deepEqual(phaseDecision([issued('a'), issued('b'), issued('c')], 'trust').done !== undefined, true);
+});
+
+test('issue: every node must trust the new CA first; a node already issued continues', () => {
+  assert.deepEqual(phaseDecision([trusted('a'), trusted('b'), trusted('c')], 'issue'), { target: NEW });
+  assert.deepEqual(phaseDecision([issued('a'), trusted('b'), trusted('c')], 'issue'), { target: NEW });
+  assert.deepEqual(phaseDecision([issued('a'), issued('b'), issued('c')], 'issue'), { target: NEW });
+  const notYet = phaseDecision([trusted('a'), trusted('b'), single('c')], 'issue');
+  assert.match(notYet.refusal ?? '', /every control-plane node must trust the new CA before any signs with it: run the trust phase first/);
+  assert.match(notYet.refusal ?? '', /\n {2}c: single old-ca/);
+  // a new CA's files beside a CA file that does not trust it yet (a trust phase cut short) is not trusting
+  const waitingOnly = phaseDecision([trusted('a'), trusted('b'), node('c', 'single', OLD, NEW, true)], 'issue');
+  assert.match(waitingOnly.refusal ?? '', /run the trust phase first/);
+});
+
+test('finish: the new CA must sign everywhere; a finished node continues; all finished is done', () => {
+  assert.deepEqual(phaseDecision([issued('a'), issued('b'), issued('c')], 'finish'), { target: NEW });
+  assert.deepEqual(phaseDecision([single('a', NEW), issued('b'), issued('c')], 'finish'), { target: NEW });
+  assert.deepEqual(phaseDecision([single('a', NEW), single('b', NEW), single('c', NEW)], 'finish'), {
+    done: 'no bundle left: every node trusts one CA',
+  });
+  const early = phaseDecision([issued('a'), issued('b'), trusted('c')], 'finish');
+  assert.match(early.refusal ?? '', /the new CA must sign on every control-plane node first: run the issue phase/);
+  const apart = phaseDecision([issued('a'), issued('b'), single('c', OLD)], 'finish');
+  assert.match(apart.refusal ?? '', /run the issue phase/);
+});
+
+test('finish and issue: nodes that moved to different new CAs are refused before anything else', () => {
+  for (const phase of ['issue', 'finish'] as const) {
+    const decision = phaseDecision([issued('a', 'new-1'), issued('b', 'new-2'), issued('c', 'new-1')], phase);
+    assert.match(decision.refusal ?? '', /moving to different new CAs/, phase);
+  }
+});
+
+const journal = (over: Partial<InterruptedRotation> = {}): InterruptedRotation => ({
+  rollout: 'r1',
+  operation: 'ca rotate',
+  startedAt: '2026-12-08T00:00:00Z',
+  by: 'ops@laptop',
+  rotation: { ca: 'etcd-ca', phase: 'issue' },
+  ...over,
+});
+
+test('journalDecision: no journal starts; the same phase resumes only with --resume', () => {
+  assert.deepEqual(journalDecision(undefined, { ca: 'etcd-ca', phase: 'trust', resume: false }), { kind: 'start' });
+  assert.deepEqual(journalDecision(journal(), { ca: 'etcd-ca', phase: 'issue', resume: true }), { kind: 'resume', rollout: 'r1' });
+  const without = journalDecision(journal(), { ca: 'etcd-ca', phase: 'issue', resume: false });
+  assert.equal(without.kind, 'refused');
+  assert.match(
+    without.kind === 'refused' ? without.message : '',
+    /The issue phase of rollout r1 \(started 2026-12-08T00:00:00Z by ops@laptop\) was interrupted: continue it with --resume\./,
+  );
+});
+
+test('journalDecision: an earlier phase is past, a later one must wait, another CA or operation is named with its command', () => {
+  const past = journalDecision(journal(), { ca: 'etcd-ca', phase: 'trust', resume: true });
+  assert.deepEqual(past, { kind: 'past', message: 'The interrupted rotation is past the trust phase (its issue phase is to be resumed).' });
+  const later = journalDecision(journal(), { ca: 'etcd-ca', phase: 'finish', resume: true });
+  assert.deepEqual(later, {
+    kind: 'refused',
+    message: 'The issue phase of this rotation was interrupted: resume it first (--phase issue --resume).',
+  });
+  const otherCa = journalDecision(journal(), { ca: 'sa', phase: 'issue', resume: true });
+  assert.match(otherCa.kind === 'refused' ? otherCa.message : '', /kpki ca rotate --ca etcd-ca --phase issue --resume/);
+  const renew = journalDecision(journal({ operation: 'renew', rotation: undefined }), { ca: 'etcd-ca', phase: 'trust', resume: true });
+  assert.match(renew.kind === 'refused' ? renew.message : '', /An interrupted renew rollout r1 left its journal on the nodes: finish it first \(kpki renew -i \.\.\. --resume\)\./);
+});
