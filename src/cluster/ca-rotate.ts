@@ -4,6 +4,8 @@
 // writes, restart of what reads a bundle only at start, node gate, cluster gate, roll back and stop at a node that does
 // not come back). verify is read-only: every leaf on disk and every served chain must come from the new CA.
 import { describeError, KpkiError } from '../errors.js';
+import { type PhaseDecision, phaseDecision } from '../node/rotation/phase-decision.js';
+import { journalDecision } from './rollout/journal-decision.js';
 import { expiredCaMessage, type RotatableCa } from '../kubeadm/ca-trust.js';
 import {
   describeStage,
@@ -28,16 +30,9 @@ import type { StrategyName } from '../service/strategies.js';
 import type { ConnectOptions } from './connect.js';
 import { preflightProblems } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
-import {
-  clearRolloutJournal,
-  newRolloutId,
-  operatorName,
-  readRolloutJournal,
-  RolloutJournal,
-  RolloutSettings,
-  writeRolloutJournal,
-} from './journal.js';
-import { ClusterMember, clusterOperation, markUntouched, OperationOutcome } from './operation.js';
+import { newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings } from './journal.js';
+import { ClusterMember, clusterOperation, OperationOutcome } from './operation.js';
+import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
 import type { Operation, RolloutEvents } from './outcome.js';
 import { controlPlaneStep } from './rollout.js';
 import { notRestartable } from '../service/rotate-node.js';
@@ -78,12 +73,7 @@ interface Member extends ClusterMember {
   journal?: RolloutJournal;
 }
 
-const ORDER: Phase[] = ['trust', 'issue', 'verify', 'finish'];
-
-/** The CA (or key) a node is moving to: waiting beside the bundle, or already signing. */
-const targetOf = (s: RotationState): string | undefined => s.nextId ?? (s.stage === 'issued' ? s.signerId : undefined);
 const same = (a?: string, b?: string) => Boolean(a && b && a === b);
-const stageLine = (m: Member) => `${m.node.name}: ${describeStage(m.state)}`;
 
 export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promise<OperationOutcome> {
   const spec = {
@@ -123,77 +113,24 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
 /** An interrupted rollout on the nodes: this phase's is resumed (--resume), a later phase's means this one is done. */
 function journalCheck(op: Operation, members: Member[], o: CaRotateOptions): OperationOutcome | undefined {
   const journal = members.map((m) => m.journal).find(Boolean);
-  if (!journal) return undefined;
-  const rotation = journal.settings.caRotation;
-  if (journal.operation !== 'ca rotate' || !rotation)
-    return op.finish(
-      1,
-      'refused',
-      `An interrupted ${journal.operation} rollout ${journal.rollout} left its journal on the nodes: finish it first (kpki ${journal.operation} -i ... --resume).`,
-    );
-  if (rotation.ca !== o.ca)
-    return op.finish(
-      1,
-      'refused',
-      `An interrupted rotation of ${rotation.ca} (${rotation.phase} phase) left its journal: finish it first (kpki ca rotate --ca ${rotation.ca} --phase ${rotation.phase} --resume).`,
-    );
-  if (ORDER.indexOf(rotation.phase) > ORDER.indexOf(o.phase))
-    return op.finish(
-      0,
-      'nothing-to-do',
-      `The interrupted rotation is past the ${o.phase} phase (its ${rotation.phase} phase is to be resumed).`,
-    );
-  if (rotation.phase !== o.phase)
-    return op.finish(
-      1,
-      'refused',
-      `The ${rotation.phase} phase of this rotation was interrupted: resume it first (--phase ${rotation.phase} --resume).`,
-    );
-  if (!o.resume)
-    return op.finish(
-      1,
-      'refused',
-      `The ${rotation.phase} phase of rollout ${journal.rollout} (started ${journal.startedAt} by ${journal.by}) was interrupted: continue it with --resume.`,
-    );
-  op.report.rollout = journal.rollout;
+  const decision = journalDecision(journal && { ...journal, rotation: journal.settings.caRotation }, o);
+  if (decision.kind === 'refused') return op.finish(1, 'refused', decision.message);
+  if (decision.kind === 'past') return op.finish(0, 'nothing-to-do', decision.message);
+  if (decision.kind === 'start' || !journal) return undefined;
+  op.report.rollout = decision.rollout;
   op.report.resumed = true;
   op.events.log(
-    `Resuming the ${rotation.phase} phase of rollout ${journal.rollout} (started ${journal.startedAt} by ${journal.by}): ${members.map((m) => `${m.node.name} ${m.journal?.step ?? 'pending'}`).join(', ')}`,
+    `Resuming the ${o.phase} phase of rollout ${journal.rollout} (started ${journal.startedAt} by ${journal.by}): ${members.map((m) => `${m.node.name} ${m.journal?.step ?? 'pending'}`).join(', ')}`,
   );
   return undefined;
 }
 
 /** Is the cluster ready for this phase? The phase's target CA, or why not (every node's state named). */
-function readiness(members: Member[], phase: WritingPhase): { target?: string; done?: string; refusal?: string } {
-  const targets = members.map((m) => targetOf(m.state));
-  const first = targets.find(Boolean);
-  const mixed = targets.some((t) => t && !same(t, first));
-  const states = members.map(stageLine).join('\n  ');
-  if (mixed) return { refusal: `the control-plane nodes are moving to different new CAs:\n  ${states}` };
-  const signers = members.filter((m) => m.state.stage !== 'issued').map((m) => m.state.signerId);
-  if (phase === 'trust') {
-    if (signers.some((s) => !same(s, signers[0])))
-      return { refusal: `the nodes' CAs differ (a rotation must start from one CA):\n  ${states}` };
-    if (
-      members.every((m) => m.state.stage === 'issued' || (m.state.stage === 'trusted' && same(m.state.nextId, first))) &&
-      members.some((m) => m.state.stage === 'issued')
-    )
-      return { done: 'the new CA already signs: the trust phase is behind this rotation' };
-    return { target: first };
-  }
-  if (phase === 'issue') {
-    if (members.some((m) => !targetOf(m.state) || (m.state.stage === 'single' && m.state.next)))
-      return {
-        refusal: `every control-plane node must trust the new CA before any signs with it: run the trust phase first:\n  ${states}`,
-      };
-    return { target: first };
-  }
-  // finish: every node signs with the same new CA (or has finished with it)
-  const news = members.map((m) => m.state.signerId);
-  if (members.some((m) => m.state.stage === 'trusted') || news.some((c) => !same(c, news[0])))
-    return { refusal: `the new CA must sign on every control-plane node first: run the issue phase:\n  ${states}` };
-  if (members.every((m) => m.state.stage === 'single')) return { done: 'no bundle left: every node trusts one CA' };
-  return { target: news[0] };
+function readiness(members: Member[], phase: WritingPhase): PhaseDecision {
+  return phaseDecision(
+    members.map((m) => ({ ...m.state, node: m.node.name, nextWaiting: Boolean(m.state.next), described: describeStage(m.state) })),
+    phase,
+  );
 }
 
 /** The new signer of the trust phase: the one already waiting on the nodes, the operator's, or a new one. */
@@ -261,7 +198,7 @@ async function writePhase(
   for (const w of workers.filter((x) => !workerWork.some((ww) => ww.member === x)))
     op.events.finished(w.node.name, 'unchanged', `its kubelet is done with the ${phase} phase`);
   if (work.length === 0 && workerWork.length === 0) {
-    for (const m of members) await clearRolloutJournal(m.host);
+    await clearJournals(members);
     await clusterInfoAgain(op, members, o);
     return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: every node is done with this phase.`);
   }
@@ -381,33 +318,28 @@ async function runNodes(
   };
   const rolloutId = op.report.rollout ?? newRolloutId();
   op.report.rollout = rolloutId;
-  if (!op.report.resumed) await writeJournals(op, members, work, settings, rolloutId);
+  if (!op.report.resumed) await writeJournals(op, members, { id: rolloutId, operation: 'ca rotate', settings }, (m) => work.includes(m));
   const reason = `ca rotate ${o.ca} ${phase} (rollout ${rolloutId})`;
   for (const [i, m] of work.entries()) {
     op.events.log(`\n== [${i + 1}/${work.length}] ${m.node.name}`);
     const stopped = await controlPlaneStep(op, m, all, { reason, settings: m.journal!.settings, scan: o.scan, nextCa: nextPair });
-    if (stopped) {
-      const untouched = markUntouched(op, m.node.name);
-      for (const x of members) await clearRolloutJournal(x.host);
-      return op.finish(
-        1,
-        'stopped',
-        `${o.ca} ${phase} STOPPED at ${m.node.name} (${stopped}). Not touched: ${untouched.join(', ') || 'no other node'}.`,
-        'The nodes before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
-      );
-    }
+    if (stopped)
+      return stopRollout(op, members, {
+        what: `${o.ca} ${phase}`,
+        at: m.node.name,
+        why: stopped,
+        exceptNode: m.node.name,
+        hint: 'The nodes before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
+      });
   }
   const onWorkers = workerStep && (await workersAndApi(op, members, workerStep, o, reason));
-  if (onWorkers?.stopped) {
-    for (const x of members) await clearRolloutJournal(x.host);
-    return op.finish(
-      1,
-      'stopped',
-      `${o.ca} ${phase} STOPPED at worker ${onWorkers.stopped}. Not touched: ${markUntouched(op).join(', ') || 'no other node'}.`,
-      'The control-plane nodes and the workers before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
-    );
-  }
-  for (const m of members) await clearRolloutJournal(m.host);
+  if (onWorkers?.stopped)
+    return stopRollout(op, members, {
+      what: `${o.ca} ${phase}`,
+      at: `worker ${onWorkers.stopped}`,
+      hint: 'The control-plane nodes and the workers before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
+    });
+  await clearJournals(members);
   if (partial)
     return op.finish(
       0,
@@ -596,24 +528,6 @@ const NEXT_STEP: Record<WritingPhase, string> = {
   issue: 'Next: --phase verify, then --phase finish (drops the old CA).',
   finish: 'The old CA is trusted nowhere kpki can see.',
 };
-
-async function writeJournals(op: Operation, members: Member[], work: Member[], settings: RolloutSettings, rollout: string): Promise<void> {
-  const base = {
-    rollout,
-    operation: 'ca rotate' as const,
-    startedAt: op.report.startedAt,
-    by: operatorName(),
-    settings,
-    nodes: members.map((m) => m.node.name),
-    updatedAt: '',
-  };
-  for (const m of members) {
-    m.journal = work.includes(m)
-      ? { ...base, node: m.node.name, step: 'pending' }
-      : { ...base, node: m.node.name, step: 'done', outcome: 'unchanged' };
-    await writeRolloutJournal(m.host, m.journal);
-  }
-}
 
 /** What still uses an old CA: leaves on disk, a node that does not sign with the new one, chains etcd serves. */
 async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[]> {

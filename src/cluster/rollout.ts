@@ -16,25 +16,10 @@ import { waitNodeReady } from '../api/node-ready.js';
 import type { ConnectOptions } from './connect.js';
 import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
-import {
-  clearRolloutJournal,
-  NodeJournal,
-  newRolloutId,
-  operatorName,
-  readRolloutJournal,
-  RolloutJournal,
-  RolloutSettings,
-  writeRolloutJournal,
-} from './journal.js';
+import { NodeJournal, newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings } from './journal.js';
+import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
-import {
-  ClusterMember,
-  clusterOperation,
-  markUntouched,
-  OperationOutcome,
-  renewKubeletsInBatches,
-  updateOperatorKubeconfig,
-} from './operation.js';
+import { ClusterMember, clusterOperation, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
 import type { NodeReport, Operation, RolloutEvents, RolloutReport } from './outcome.js';
 import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
@@ -109,16 +94,9 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
       `${cpWork.length} control-plane node(s) one at a time, then ${workerWork.length} worker(s) ${start.settings.maxUnavailable} at a time`,
     );
     if (refused) return refused;
-    if (!start.previous) await writeJournals(op, members, start, needsWork);
-    const stop = async (at: Member, why: string): Promise<RolloutOutcome> => {
-      const untouched = markUntouched(op, at.node.name);
-      for (const m of members) await clearRolloutJournal(m.host);
-      return op.finish(
-        1,
-        'stopped',
-        `Rollout STOPPED at ${at.node.name} (${why}). Not touched: ${untouched.join(', ') || 'no other node'}.`,
-      );
-    };
+    if (!start.previous) await writeJournals(op, members, { id: start.rolloutId, operation: 'renew', settings: start.settings }, needsWork);
+    const stop = (at: Member, why: string): Promise<RolloutOutcome> =>
+      stopRollout(op, members, { what: 'Rollout', at: at.node.name, why, exceptNode: at.node.name });
     const reason = `${start.settings.importFrom ? 'import' : 'renew'} (rollout ${start.rolloutId})`;
     for (const [i, m] of cpWork.entries()) {
       op.events.log(`\n== [${i + 1}/${cpWork.length}] ${m.node.name}`);
@@ -132,7 +110,7 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
       if (stopped) return stop(stopped.at, stopped.why);
     }
     await updateOperatorKubeconfig(op, cps, o.scan, o.updateKubeconfig);
-    for (const m of members) await clearRolloutJournal(m.host);
+    await clearJournals(members);
     return op.finish(
       0,
       'complete',
@@ -155,7 +133,7 @@ function finishUnneeded(
     op.events.finished(m.node.name, renewedBefore ? 'renewed' : 'unchanged', renewedBefore ? 'done before the resume' : 'nothing to renew');
   }
   return async () => {
-    if (start.previous) for (const m of members) await clearRolloutJournal(m.host);
+    if (start.previous) await clearJournals(members);
     // kpki san -i again after the certificates got the names (or after kubeadm-config was overwritten): record them
     if (!o.dryRun && !start.previous && start.settings.sans)
       await recordInKubeadmConfig(
@@ -280,25 +258,6 @@ async function preflightAndConfirm(
   }
   const refused = await o.confirm(`${start.previous ? 'Resume: renew' : 'Renew'} ${what}?`);
   return refused === undefined ? undefined : op.finish(refused, 'refused', 'Nothing was changed.');
-}
-
-/** Every node's journal, written before the first change: a rollout killed anywhere can be resumed. */
-async function writeJournals(op: Operation, members: Member[], start: Start, needsWork: (m: Member) => boolean): Promise<void> {
-  const journal: Omit<RolloutJournal, 'node' | 'step'> = {
-    rollout: start.rolloutId,
-    operation: 'renew',
-    startedAt: op.report.startedAt,
-    by: operatorName(),
-    settings: start.settings,
-    nodes: members.map((m) => m.node.name),
-    updatedAt: '',
-  };
-  for (const m of members) {
-    m.journal = needsWork(m)
-      ? { ...journal, node: m.node.name, step: 'pending' }
-      : { ...journal, node: m.node.name, step: 'done', outcome: 'unchanged' };
-    await writeRolloutJournal(m.host, m.journal);
-  }
 }
 
 /** One control-plane node, then the cluster gate; why the rollout must stop, if it must. */

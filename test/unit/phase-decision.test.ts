@@ -99,5 +99,8 @@ test('journalDecision: an earlier phase is past, a later one must wait, another 
   const otherCa = journalDecision(journal(), { ca: 'sa', phase: 'issue', resume: true });
   assert.match(otherCa.kind === 'refused' ? otherCa.message : '', /kpki ca rotate --ca etcd-ca --phase issue --resume/);
   const renew = journalDecision(journal({ operation: 'renew', rotation: undefined }), { ca: 'etcd-ca', phase: 'trust', resume: true });
-  assert.match(renew.kind === 'refused' ? renew.message : '', /An interrupted renew rollout r1 left its journal on the nodes: finish it first \(kpki renew -i \.\.\. --resume\)\./);
+  assert.match(
+    renew.kind === 'refused' ? renew.message : '',
+    /An interrupted renew rollout r1 left its journal on the nodes: finish it first \(kpki renew -i \.\.\. --resume\)\./,
+  );
 });

@@ -34,7 +34,10 @@ export function phaseDecision(nodes: NodeStage[], phase: WritingPhase): PhaseDec
   if (phase === 'trust') {
     if (signers.some((s) => !same(s, signers[0])))
       return { refusal: `the nodes' CAs differ (a rotation must start from one CA):\n  ${states}` };
-    if (nodes.every((n) => n.stage === 'issued' || (n.stage === 'trusted' && same(n.nextId, first))) && nodes.some((n) => n.stage === 'issued'))
+    if (
+      nodes.every((n) => n.stage === 'issued' || (n.stage === 'trusted' && same(n.nextId, first))) &&
+      nodes.some((n) => n.stage === 'issued')
+    )
       return { done: 'the new CA already signs: the trust phase is behind this rotation' };
     return { target: first };
   }
