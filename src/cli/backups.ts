@@ -9,13 +9,14 @@ import { withNodeLockUnless, withNodeLock, recoverInterrupted } from '../node/ap
 import { clusterBackups, pickBackup, restoreCluster } from '../cluster/backups.js';
 import { renderColumns } from '../report/table.js';
 import { action, clusterConnectOptions, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf } from './context.js';
+import { yesOption, dryRunOption, outputOption } from './options.js';
 
 const connectOptions = clusterConnectOptions;
 
 export function backupsCommand(): Command {
   return new Command('backups')
     .description('list the backups kpki took on this node (-i: on every node)')
-    .option('-o, --output <format>', 'table or json', 'table')
+    .addOption(outputOption(['table', 'json'], 'output format'))
     .action(
       action(async (opts: { output: string }, command: Command) => {
         const globals = globalsOf(command);
@@ -68,8 +69,8 @@ function pruneCommand(): Command {
     )
     .option('--keep <n>', 'keep the newest N backups')
     .option('--older-than <duration>', 'remove only backups older than this (e.g. 90d)')
-    .option('--dry-run', 'say what would be removed')
-    .option('-y, --yes', 'remove without asking')
+    .addOption(dryRunOption('say what would be removed'))
+    .addOption(yesOption('remove without asking'))
     .action(
       action(async (opts: { keep?: string; olderThan?: string; dryRun?: boolean; yes?: boolean }, command: Command) => {
         const globals = globalsOf(command);
@@ -108,7 +109,7 @@ export function restoreCommand(): Command {
   return new Command('restore')
     .description('put back every file of a backup, byte-identical with its mode (takes a backup of the current files first)')
     .argument('<id>', 'backup id from `kpki backups`, or "latest"; with -i also a rollout id (each node\'s backup of that rollout)')
-    .option('-y, --yes', 'with --inventory: restore without asking')
+    .addOption(yesOption('with --inventory: restore without asking'))
     .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
     .action(
       action(async (id: string, opts: { yes?: boolean; discardJournal?: boolean }, command: Command) => {

@@ -21,6 +21,7 @@ import {
 } from './context.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 import { readRegularFile } from '../util/read-file.js';
+import { yesOption, dryRunOption, outputOption, strategyOption } from './options.js';
 
 interface PlanFlags {
   ca: string;
@@ -33,7 +34,7 @@ export function caCommand(): Command {
     .command('plan')
     .description('the blast radius of rotating a CA: what trusts it, what it signed, restarts per node and phase (read-only)')
     .option('--ca <name>', `which: ${ROTATABLE.join(', ')} (sa: the service-account key pair)`, 'ca')
-    .option('-o, --output <format>', 'text or json', 'text')
+    .addOption(outputOption(['text', 'json'], 'output format'))
     .addHelpText(
       'after',
       '\nExit codes: 0 the plan is complete, 1 it is incomplete (a node not reached, the API not visible, the CA differs between nodes), 2 the CA cannot be rotated (missing or expired: kpki recover) or a usage error.',
@@ -54,13 +55,13 @@ export function caCommand(): Command {
       'sa: how long the new key must have signed on every node before finish drops the old one (pods refresh their tokens within 1 h)',
       '1h',
     )
-    .option('--dry-run', 'show what the next phase would change on each node, change nothing')
-    .option('-y, --yes', 'apply without asking')
+    .addOption(dryRunOption('show what the next phase would change on each node, change nothing'))
+    .addOption(yesOption())
     .option('--resume', 'with -i: continue a phase that was interrupted (its journal is on the nodes)')
     .option('--restart', 'without -i: restart what reads a changed CA file only at start, verify, roll back on failure')
-    .option('--strategy <name>', 'how to restart components: auto, manifest, crictl, docker or systemd', 'auto')
+    .addOption(strategyOption())
     .option('--timeout <duration>', 'how long a component may take to become healthy', '5m')
-    .option('-o, --output <format>', "json prints each phase's report as JSON on stdout")
+    .addOption(outputOption(['text', 'json'], "json prints each phase's report as JSON on stdout"))
     .option('--report <file>', "also write the last phase's report as JSON to this file")
     .addHelpText(
       'after',
@@ -207,7 +208,6 @@ async function saveCaPair(dir: string, ca: string, pair: NewSigner): Promise<str
 
 async function planCommand(globals: GlobalOptions, opts: PlanFlags): Promise<number> {
   if (!(ROTATABLE as readonly string[]).includes(opts.ca)) throw new UsageError(`--ca must be one of ${ROTATABLE.join(', ')}`);
-  if (!['text', 'json'].includes(opts.output ?? 'text')) throw new UsageError('-o must be text or json');
   const { planCaRotation } = await import('../cluster/ca-plan.js');
   const caName = opts.ca as RotatableCa;
   let close = () => {};

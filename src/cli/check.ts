@@ -1,5 +1,5 @@
 // kpki check: what is on the node, when it expires, what is wrong with it. Exit codes as monitoring plugins use them.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { scanNode } from '../node/scan.js';
 import type { NodeScan } from '../node/scan-result.js';
@@ -10,11 +10,12 @@ import { dateFlag, durationFlag } from './flags.js';
 import { action, clusterConnectOptions, globalsOf, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
 import { UsageError } from '../errors.js';
 import type { GlobalOptions } from './context.js';
+import { outputOption } from './options.js';
 
 export function checkCommand(): Command {
   return new Command('check')
     .description('show every certificate and kubeconfig on the node with expiry and problems')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'kubeadm', 'json', 'yaml', 'wide']).default('table'))
+    .addOption(outputOption(['table', 'kubeadm', 'json', 'yaml', 'wide'], 'output format'))
     .option('--warn <duration>', 'exit 1 when something expires within this window', '30d')
     .option('--crit <duration>', 'exit 2 when something expires within this window', '7d')
     .option('--at <date>', 'judge as on this date (2027-06-01 or an ISO time): what will be expired or expiring then')

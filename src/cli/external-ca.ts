@@ -26,6 +26,7 @@ import {
 } from './context.js';
 import { strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
+import { yesOption, dryRunOption, outputOption, strategyOption } from './options.js';
 
 /**
  * The node's directory name among the requests: its kubelet's node name, else the host's. A name read from a
@@ -51,8 +52,8 @@ export function csrCommand(): Command {
     .option('--key-algorithm <alg>', 'the new keys: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384 (default: as now)')
     .option('--keys-local', 'keep the new keys beside the requests under --out (0600) instead of on the node')
     .option('--node-name <name>', "the node's directory under --out (default: the kubelet's node name)")
-    .option('--dry-run', 'list the requests, write nothing')
-    .option('-y, --yes', 'write without asking')
+    .addOption(dryRunOption('list the requests, write nothing'))
+    .addOption(yesOption('write without asking'))
     .action(action(makeRequests));
 }
 
@@ -137,13 +138,13 @@ export function importCommand(): Command {
     .description('external CA: install the signed certificates for the requests of kpki csr, each checked first')
     .requiredOption('--from <dir>', 'the directory given to kpki csr --out, with the signed <name>.crt beside each request')
     .option('--node-name <name>', "the node's directory under --from (default: the kubelet's node name)")
-    .option('--dry-run', 'check everything, write nothing')
-    .option('-y, --yes', 'install without asking')
-    .option('--strategy <name>', 'with --inventory: how components restart: auto, manifest, crictl, docker or systemd', 'auto')
+    .addOption(dryRunOption('check everything, write nothing'))
+    .addOption(yesOption('install without asking'))
+    .addOption(strategyOption('with --inventory'))
     .option('--timeout <duration>', 'with --inventory: how long a component may take to become healthy', '5m')
     .option('--resume', 'with --inventory: continue the import an interrupted run left (its journal on the nodes)')
     .option('--max-unavailable <n>', 'with --inventory: workers at once', '1')
-    .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+    .addOption(outputOption(['text', 'json'], 'with --inventory: json prints the report as JSON on stdout'))
     .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
     .action(action(importSigned));
 }

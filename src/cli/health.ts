@@ -14,11 +14,12 @@ import {
   requireLiveNode,
   scanOptionsOf,
 } from './context.js';
+import { outputOption } from './options.js';
 
 export function healthCommand(): Command {
   return new Command('health')
     .description("health of this node's etcd, kube-apiserver, controller-manager, scheduler and kubelet, with reasons (-i: every node)")
-    .option('-o, --output <format>', 'table or json', 'table')
+    .addOption(outputOption(['table', 'json'], 'output format'))
     .addHelpText('after', '\nExit codes: 0 all healthy, 2 something is not, 3 nothing to check or a node could not be reached.')
     .action(
       action(async (opts: { output: string }, command: Command) => {

@@ -9,6 +9,7 @@ import { scanNode } from '../node/scan.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { action, defaultUserKubeconfig, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';
+import { dryRunOption } from './options.js';
 
 /** ~/.kube/config of the user running kpki on a live node; root's on a mounted disk. */
 export function kubeconfigCommand(): Command {
@@ -18,7 +19,7 @@ export function kubeconfigCommand(): Command {
     .description("put a cluster kubeconfig's CA and client credentials into a user's kubeconfig, keeping every other cluster and context")
     .option('--from <file>', 'the renewed kubeconfig (node path)', '/etc/kubernetes/admin.conf')
     .option('--to <file>', "the user's kubeconfig (node path; default ~/.kube/config)")
-    .option('--dry-run', 'say what would change, change nothing')
+    .addOption(dryRunOption('say what would change, change nothing'))
     .action(
       action(async (opts: { from: string; to?: string; dryRun?: boolean }, sub: Command) => {
         const host = hostOf(globalsOf(sub));

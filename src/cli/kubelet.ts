@@ -20,6 +20,7 @@ import { durationFlag } from './flags.js';
 import { ClusterRenewFlags, runClusterOperation } from './renew-cluster.js';
 import { renewKubeletsOfCluster } from '../cluster/kubelet-renew.js';
 import { readRegularFile } from '../util/read-file.js';
+import { yesOption, dryRunOption, outputOption } from './options.js';
 
 function servingSignerWords(signer?: string): string {
   if (signer === OWN_CA) return "signed by the kubelet's own CA, written after it in the file";
@@ -82,12 +83,12 @@ function addRenew(command: Command): void {
     .option('--ca-cert <file>', 'the cluster CA certificate on this machine, when the node has no CA key (a worker)')
     .option('--ca-key <file>', 'the cluster CA key on this machine (read into memory only)')
     .option('--validity <duration>', 'validity of the new certificate', '8760h')
-    .option('--dry-run', 'say what would be written')
-    .option('-y, --yes', 'apply without asking')
+    .addOption(dryRunOption('say what would be written'))
+    .addOption(yesOption())
     .option('--no-restart', 'do not restart the kubelet afterwards')
     .option('--if-expires-within <duration>', 'with --inventory: only nodes whose certificate expires within this window')
     .option('--max-unavailable <n>', 'with --inventory: workers renewed at once', '1')
-    .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+    .addOption(outputOption(['text', 'json'], 'with --inventory: json prints the report as JSON on stdout'))
     .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
     .action(action(kubeletRenewAction));
 }
@@ -190,8 +191,8 @@ function addEnableRotation(command: Command): void {
     .command('enable-rotation')
     .description("turn on the kubelet's client certificate rotation and set the controller-manager's --cluster-signing-duration")
     .option('--signing-duration <duration>', 'what the controller-manager signs kubelet certificates for', '8760h')
-    .option('--dry-run', 'say what would change')
-    .option('-y, --yes', 'apply without asking')
+    .addOption(dryRunOption('say what would change'))
+    .addOption(yesOption())
     .action(action(kubeletEnableRotationAction));
 }
 

@@ -14,6 +14,7 @@ import { renderColumns } from '../report/table.js';
 import { action, defaultUserKubeconfig, globalsOf, hostOf, log, requireLiveNode, scanOptionsOf } from './context.js';
 import { ClusterRenewFlags, recoverClusterCommand } from './renew-cluster.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
+import { yesOption, dryRunOption, outputOption, strategyOption } from './options.js';
 
 const DAY = 86_400_000;
 
@@ -21,13 +22,13 @@ export function recoverCommand(): Command {
   return new Command('recover')
     .description("bring back a node whose certificates expired: renew, restart in order, verify, update root's kubeconfig")
     .option('--if-expires-within <duration>', 'also renew what expires within this window', '30d')
-    .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
+    .addOption(strategyOption())
     .option('--timeout <duration>', 'how long each component may take to become healthy', '3m')
-    .option('--dry-run', 'say what was found and what would be done')
-    .option('-y, --yes', 'with --inventory: recover without asking')
+    .addOption(dryRunOption('say what was found and what would be done'))
+    .addOption(yesOption('with --inventory: recover without asking'))
     .option('--max-unavailable <n>', 'with --inventory: workers renewed at once', '1')
     .option('--update-kubeconfig [file]', 'with --inventory: then put the renewed admin credentials into your kubeconfig')
-    .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+    .addOption(outputOption(['text', 'json'], 'with --inventory: json prints the report as JSON on stdout'))
     .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
     .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
     .action(action(recover));

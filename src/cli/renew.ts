@@ -10,6 +10,7 @@ import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
 import { renewNode } from '../service/renew-node.js';
 import { configEdits, kubeadmConfigWrites } from '../node/kubeadm-config-file.js';
+import { yesOption, dryRunOption, outputOption, strategyOption } from './options.js';
 
 interface RenewOptions extends ClusterRenewFlags {
   dryRun?: boolean;
@@ -29,8 +30,8 @@ export function renewCommand(): Command {
   return new Command('renew')
     .description('renew certificates and kubeconfigs with the cluster CA, as kubeadm does, with backup and journal')
     .argument('[names...]', 'all, or kubeadm names (apiserver, etcd-peer, admin.conf, ...) and kubelet.conf / kubelet-client', ['all'])
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('-y, --yes', 'apply without asking')
+    .addOption(dryRunOption('print the plan and change nothing'))
+    .addOption(yesOption())
     .option('--if-expires-within <duration>', 'renew only what expires within this window (e.g. 30d)')
     .option('--validity <duration>', 'validity of the new certificates (default: certificateValidityPeriod, else 1y)')
     .option('--reuse-keys', 'keep the existing private keys')
@@ -47,9 +48,9 @@ export function renewCommand(): Command {
       '--update-kubeconfig [file]',
       'with --inventory: then put the renewed admin credentials into your kubeconfig (default $KUBECONFIG or ~/.kube/config)',
     )
-    .option('-o, --output <format>', 'with --inventory: json prints the rollout report as JSON on stdout (progress on stderr)')
+    .addOption(outputOption(['text', 'json'], 'with --inventory: json prints the rollout report as JSON on stdout (progress on stderr)'))
     .option('--report <file>', 'with --inventory: also write the rollout report as JSON to this file')
-    .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
+    .addOption(strategyOption('with --restart'))
     .option('--timeout <duration>', 'with --restart: how long each component may take to stop and to become healthy', '5m')
     .option('--discard-journal', 'drop the journal of an interrupted run whose backup is gone (look at `kpki check` first)')
     .action(action(renew));

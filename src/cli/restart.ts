@@ -6,6 +6,7 @@ import { restoreParked } from '../service/parked.js';
 import { restartComponents } from '../service/restart.js';
 import { action, globalsOf, hostOf, log, requireLiveNode } from './context.js';
 import { componentsFlag, strategyFlag, timeoutFlag } from './flags.js';
+import { strategyOption } from './options.js';
 
 export function restartCommand(): Command {
   return new Command('restart')
@@ -13,7 +14,7 @@ export function restartCommand(): Command {
       'restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default: those on this node) or the kubelet, in order, waiting for health',
     )
     .argument('[components...]', `any of ${COMPONENTS.join(', ')}`)
-    .option('--strategy <name>', 'auto, manifest, crictl, docker or systemd', 'auto')
+    .addOption(strategyOption())
     .option('--timeout <duration>', 'how long each component may take to stop and to become healthy', '5m')
     .action(
       action(async (names: string[], opts: { strategy: string; timeout: string }, command: Command) => {

@@ -4,6 +4,7 @@ import type { Host } from '../hosts/host.js';
 import type { RenewalRunOptions } from '../automation/renewal-run.js';
 import { defaultUserKubeconfig, GlobalOptions, log, scanOptionsOf } from './context.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
+import { strategyOption } from './options.js';
 
 export interface RunFlags {
   renewWithin: string;
@@ -18,7 +19,7 @@ export function withRunOptions(command: Command): Command {
   return command
     .option('--renew-within <duration>', 'renew what expires within this window', '30d')
     .option('--max-wait <duration>', 'wait this long at most for the cluster lock and a ready cluster', '45m')
-    .option('--strategy <name>', 'restart strategy: auto, manifest, crictl, docker, systemd', 'auto')
+    .addOption(strategyOption())
     .option('--timeout <duration>', 'how long each component may take to become healthy', '5m')
     .option('--retry <duration>', 'how often a waiting run tries the lock again', '10s');
 }

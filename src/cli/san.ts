@@ -14,6 +14,7 @@ import { renewNode } from '../service/renew-node.js';
 import { action, confirm, GlobalOptions, globalsOf, hostOf, log, requireLiveNode, scanOptionsOf } from './context.js';
 import { strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
+import { yesOption, dryRunOption, outputOption, strategyOption } from './options.js';
 
 const CERTS = ['apiserver', 'etcd-server', 'etcd-peer'] as const;
 
@@ -41,14 +42,14 @@ export function sanCommand(): Command {
       )
       .argument('<names...>', 'DNS:NAME or IP:ADDRESS')
       .option('--cert <name>', 'apiserver, etcd-server or etcd-peer', 'apiserver')
-      .option('--dry-run', 'print the plan, change nothing')
-      .option('-y, --yes', 'apply without asking')
+      .addOption(dryRunOption('print the plan, change nothing'))
+      .addOption(yesOption())
       .option('--force', 'remove a name although something on the node still uses it')
       .option('--restart', 'then bring the certificate into service (restart what cannot reload it), verify, roll back on failure')
-      .option('--strategy <name>', 'with --restart: auto, manifest, crictl, docker or systemd', 'auto')
+      .addOption(strategyOption('with --restart'))
       .option('--timeout <duration>', 'with --restart (always with -i): how long a component may take to become healthy', '5m')
       .option('--max-unavailable <n>', 'with --inventory: (workers are not touched; kept for the report)', '1')
-      .option('-o, --output <format>', 'with --inventory: json prints the report as JSON on stdout')
+      .addOption(outputOption(['text', 'json'], 'with --inventory: json prints the report as JSON on stdout'))
       .option('--report <file>', 'with --inventory: also write the report as JSON to this file')
       .action(action((names: string[], opts: SanFlags, sub: Command) => changeSans(verb, names, opts, sub)));
   }

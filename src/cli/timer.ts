@@ -13,6 +13,7 @@ import { isStandalone } from '../util/sea.js';
 import { action, confirm, GlobalOptions, globalsOf, hostOf, inventoryNodesOf, log, requireLiveNode } from './context.js';
 import { durationFlag } from './flags.js';
 import { runOptionsOf, RunFlags, withRunOptions } from './run-flags.js';
+import { yesOption, dryRunOption, outputOption } from './options.js';
 
 const DAY = 86_400_000;
 
@@ -127,8 +128,8 @@ function addInstall(command: Command): void {
     .option('--spacing <duration>', 'per-node slot spacing, used only when etcd cannot be reached', '15m')
     .option('--binary <command>', 'the kpki command on the node (the standalone executable)', DEFAULT_BINARY)
     .option('--copy-binary <file>', 'copy this file (the standalone executable from `npm run build:sea`) to --binary on the node first')
-    .option('--dry-run', 'print the units, change nothing')
-    .option('-y, --yes', 'install without asking')
+    .addOption(dryRunOption('print the units, change nothing'))
+    .addOption(yesOption('install without asking'))
     .action(action(timerInstallAction));
 }
 
@@ -178,7 +179,7 @@ function addStatus(command: Command): void {
   command
     .command('status')
     .description('installed? enabled? when it runs next; its last run and result')
-    .option('-o, --output <format>', 'table or json', 'table')
+    .addOption(outputOption(['table', 'json'], 'output format'))
     .action(action(timerStatusAction));
 }
 

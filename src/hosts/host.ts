@@ -1,4 +1,5 @@
 // One interface for all node I/O. Paths are node paths ("/etc/kubernetes/pki/ca.crt"); implementations map them.
+import { KpkiError } from '../errors.js';
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 
@@ -90,7 +91,7 @@ export interface Host {
 // (what a node file may be: a regular file within the bound; shared with the files kpki reads on the operator's side)
 export { MAX_READ_BYTES, notRegular, tooLarge } from '../util/read-file.js';
 
-export class LockHeldError extends Error {
+export class LockHeldError extends KpkiError {
   constructor(
     readonly path: string,
     readonly holder: string,

@@ -1,4 +1,5 @@
 // The node's filesystem under a root directory: "/" on the node itself, a mount point for a disk repaired elsewhere.
+import { KpkiError } from '../errors.js';
 import { appendFileSync, constants, existsSync, lstatSync, promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -357,7 +358,7 @@ function holderAlive(lockText: string): boolean {
 }
 
 /** A path that, through its symlinks, would lead out of the node's root (`--root`): never followed. */
-export class RootEscapeError extends Error {
+export class RootEscapeError extends KpkiError {
   readonly code = 'EROOTESCAPE';
   constructor(root: string, path: string, at: string) {
     super(`${join(root, path)} leads out of the node's root ${root} (at ${join(root, at)}): kpki does not follow it`);

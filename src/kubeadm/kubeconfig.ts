@@ -1,8 +1,9 @@
 // Kubeconfig model: read the identity a kubeconfig uses and replace embedded credentials,
 // editing the YAML document in place so names, servers, extra entries and comments survive.
+import { KpkiError } from '../errors.js';
 import { Document, isMap, isSeq, parseDocument, YAMLMap } from 'yaml';
 
-export class KubeconfigError extends Error {}
+export class KubeconfigError extends KpkiError {}
 
 export interface KubeconfigIdentity {
   doc: Document;

@@ -1,4 +1,5 @@
 // Static pod manifests: which component, and the --flags of its container command.
+import { KpkiError } from '../errors.js';
 import { parse } from 'yaml';
 
 export interface HttpGetProbe {
@@ -32,7 +33,7 @@ function httpGet(raw: any): HttpGetProbe | undefined {
   };
 }
 
-export class ManifestError extends Error {}
+export class ManifestError extends KpkiError {}
 
 export function parseStaticPod(text: string, fileName: string): StaticPod {
   let doc: any;

@@ -1,6 +1,7 @@
 // Reading X.509 certificates into plain data (no I/O), from their DER (der.ts): names, dates, extensions, the key's
 // algorithm. Signatures are checked with node:crypto's verify() over the signed part; node's X509Certificate and the
 // public KeyObject are made only when something asks for them. No ASN.1 library is loaded to read.
+import { KpkiError } from '../errors.js';
 import { createHash, createPublicKey, verify, X509Certificate as NativeCertificate, KeyObject } from 'node:crypto';
 import { CERT_TYPE, parsePem, toPem } from './pem.js';
 import {
@@ -19,7 +20,7 @@ import {
   subjectKeyId,
 } from './der.js';
 
-export class CertFormatError extends Error {}
+export class CertFormatError extends KpkiError {}
 
 export interface Certificate {
   der: Buffer;

@@ -1,6 +1,7 @@
 // A minimal DER reader for what reading certificates needs beyond node:crypto's X509Certificate: the raw subject and
 // issuer names, the extensions (key usage, basic constraints, key identifiers, SANs, EKU) and their raw values. Reading
 // (check, the exporter) never loads an ASN.1 library; issuing does, only when it issues.
+import { KpkiError } from '../errors.js';
 
 export interface Tlv {
   tag: number;
@@ -10,7 +11,7 @@ export interface Tlv {
   end: number;
 }
 
-export class DerError extends Error {}
+export class DerError extends KpkiError {}
 
 export function tlv(der: Buffer, at: number, limit = der.length): Tlv {
   if (at + 2 > limit) throw new DerError('truncated DER');

@@ -1,4 +1,5 @@
 // Private keys: read any PEM form, generate a key like another, write as kubeadm does (PKCS#1 / SEC1).
+import { KpkiError } from '../errors.js';
 import { createPrivateKey, generateKeyPair, KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { children, oidString, Tlv, tlv } from './der.js';
@@ -10,7 +11,7 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 export type KeyAlgorithm = 'RSA-2048' | 'RSA-3072' | 'RSA-4096' | 'ECDSA-P256' | 'ECDSA-P384';
 export const KEY_ALGORITHMS: KeyAlgorithm[] = ['RSA-2048', 'RSA-3072', 'RSA-4096', 'ECDSA-P256', 'ECDSA-P384'];
 
-export class KeyFormatError extends Error {}
+export class KeyFormatError extends KpkiError {}
 
 /** Parses the first private key in a PEM text. Throws KeyFormatError when there is none or it is corrupt. */
 export function parsePrivateKey(pem: string | Buffer): KeyObject {

@@ -90,3 +90,24 @@ test('backups -i exits 3 and renew -i refuses before any change (1) when a node 
   assert.match(renew.stdout + renew.stderr, /gone.*(not reached|unreachable|ECONNREFUSED|no SSH connection)/is);
   assert.match(renew.stdout + renew.stderr, /refus/i);
 });
+
+test("a value outside a shared option's choices (--strategy, -o) is a usage error at parse time: exit 2, the choices named, nothing read or written", () => {
+  const root = fresh();
+  const before = hashTree(root);
+  for (const args of [
+    ['renew', 'all', '--restart', '--strategy', 'reboot', '--yes'],
+    ['ca', 'rotate', '--ca', 'ca', '--phase', 'trust', '--strategy', 'reboot', '--yes'],
+    ['check', '-o', 'xml'],
+    ['backups', '-o', 'xml'],
+    ['renew', 'all', '-o', 'xml', '--yes'],
+  ]) {
+    const r = kpki(['--root', root, ...args]);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(
+      r.stderr,
+      /argument '(reboot|xml)' is invalid\. Allowed choices are (auto, manifest, crictl, docker, systemd|[a-z, ]*json)/,
+      args.join(' '),
+    );
+  }
+  assert.equal(hashTree(root), before, 'nothing written');
+});
