@@ -223,7 +223,7 @@ async function recorder(host: Host, log: (line: string) => void): Promise<Record
 /** The renewed files into service (rolled back if a component does not come back), then root's kubeconfig. */
 async function intoService(host: Host, renewed: string[], backup: BackupManifest, o: RenewalRunOptions, record: Record): Promise<RunCode> {
   o.log(`${stamp()} renewed ${renewed.length} certificate(s); backup ${backup.id}`);
-  const result = await bringIntoService(host, renewed, backup, {
+  const result = await bringIntoService(host, { renewed }, backup, {
     strategy: o.strategy,
     timeoutMs: o.timeoutMs,
     kubeconfigDir: o.scan.kubeconfigDir,

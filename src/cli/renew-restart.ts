@@ -14,7 +14,7 @@ export async function renewedIntoService(
   o: { strategy: StrategyName; timeoutMs: number; kubeconfigDir?: string },
 ): Promise<number> {
   const renewed = plan.items.map((i) => i.name);
-  const result = await bringIntoService(host, renewed, backup, { ...o, log });
+  const result = await bringIntoService(host, { renewed }, backup, { ...o, log });
   if (!result.ok) return 1;
   const inService = [...result.reloaded.map((c) => `${c} (reloaded by itself)`), ...result.restarted.map((c) => `${c} (restarted)`)];
   if (inService.length) log(`Done: ${inService.join(', ')}: healthy with the renewed certificates.`);

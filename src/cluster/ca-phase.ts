@@ -1,11 +1,10 @@
 // A CA rotation phase as a rollout node's writes: what the node's files say is left of the phase (node/ca-rotation),
-// with the components that must restart to read a changed bundle carried as restart names (service/into-service).
+// with the components that must restart to read a changed bundle (service/into-service restarts them).
 import type { Host } from '../hosts/host.js';
 import type { RotatableCa } from '../kubeadm/ca-trust.js';
 import { planPhase, rotationState, WritingPhase } from '../node/ca-rotation.js';
 import type { NodeScan } from '../node/scan-result.js';
 import type { NewSigner } from '../node/ca-rotation.js';
-import { restartOf } from '../service/into-service.js';
 import type { PlannedWrites } from './journaled-write.js';
 
 export async function caPhaseWrites(
@@ -19,5 +18,5 @@ export async function caPhaseWrites(
   // (a rollout restarts between steps: a signer moves to its own file before its CA file becomes a bundle)
   const planned = await planPhase(host, scan, state, rotation.phase, nextCa, { signerFirst: true });
   if (!planned) return undefined;
-  return { writes: planned.writes, changes: [...planned.changes, ...planned.restart.map((c) => ({ name: restartOf(c) }))] };
+  return { writes: planned.writes, changes: planned.changes, restart: planned.restart };
 }

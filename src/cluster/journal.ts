@@ -48,6 +48,8 @@ export interface RolloutJournal {
   /** From "writing" on: the backup taken before the writes, the names being renewed. */
   backup?: string;
   renewed?: string[];
+  /** From "writing" on: components to restart although none of their certificates changed (a changed CA bundle). */
+  restart?: Component[];
   changes?: { name: string; oldNotAfter?: string; newNotAfter?: string }[];
   /** Components already serving the renewed files (restarted or reloaded). */
   inService?: Component[];
@@ -66,10 +68,22 @@ export const operatorName = () => `pid ${process.pid} on ${hostname()}`;
 export async function readRolloutJournal(host: Host): Promise<RolloutJournal | undefined> {
   if (!(await host.stat(ROLLOUT_JOURNAL))) return undefined;
   try {
-    return JSON.parse((await host.readFile(ROLLOUT_JOURNAL)).toString('utf8'));
+    return withTypedRestarts(JSON.parse((await host.readFile(ROLLOUT_JOURNAL)).toString('utf8')));
   } catch (err) {
     throw new Error(`${host.describe(ROLLOUT_JOURNAL)} is not readable JSON (${(err as Error).message}): move it away to start over`);
   }
+}
+
+/** A journal an earlier kpki wrote carried restarts among the renewed names ("restart:<component>"): read as typed. */
+function withTypedRestarts(journal: RolloutJournal): RolloutJournal {
+  const legacy = (journal.renewed ?? []).filter((n) => n.startsWith('restart:'));
+  if (legacy.length === 0) return journal;
+  return {
+    ...journal,
+    renewed: journal.renewed!.filter((n) => !legacy.includes(n)),
+    changes: journal.changes?.filter((c) => !legacy.includes(c.name)),
+    restart: [...new Set([...(journal.restart ?? []), ...legacy.map((n) => n.slice('restart:'.length) as Component)])],
+  };
 }
 
 export async function writeRolloutJournal(host: Host, journal: RolloutJournal): Promise<void> {

@@ -7,7 +7,7 @@ import { BackupManifest, changedSince, listBackups, readBackup } from '../node/b
 import type { FileWrite } from '../node/materialize.js';
 import type { RenewalPlan } from '../node/plan.js';
 import type { NodeJournal } from './journal.js';
-import { isRestartName } from '../service/into-service.js';
+import type { Component } from '../service/health.js';
 
 export interface Change {
   name: string;
@@ -15,10 +15,11 @@ export interface Change {
   newNotAfter?: string;
 }
 
-/** What a node needs written, or nothing. */
+/** What a node needs written, or nothing; with the components that must restart although none of their certificates changed. */
 export interface PlannedWrites {
   writes: FileWrite[];
   changes: Change[];
+  restart?: Component[];
 }
 
 export type JournaledWrite = { outcome: 'unchanged' } | { outcome: 'written'; backup: BackupManifest; fresh: boolean };
@@ -56,8 +57,8 @@ export async function journaledWrite(
       return { outcome: 'unchanged' };
     }
     const renewed = planned.changes.map((c) => c.name);
-    await journal.set({ step: 'writing', renewed, changes: planned.changes });
-    o.step(`backup + write ${renewed.filter((n) => !isRestartName(n)).join(', ')}`);
+    await journal.set({ step: 'writing', renewed, restart: planned.restart, changes: planned.changes });
+    o.step(`backup + write ${renewed.join(', ')}`);
     const { backup } = await applyWrites(host, planned.writes, o.reason);
     await journal.set({ step: 'written', backup: backup.id });
     return { outcome: 'written', backup, fresh: true };

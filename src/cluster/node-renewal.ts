@@ -12,7 +12,7 @@ import type { SshHost } from '../hosts/ssh.js';
 import { repairNode } from '../service/renew-node.js';
 import { changesOf, journaledWrite } from './journaled-write.js';
 import { importPlanFor } from './import-plan.js';
-import { bringIntoService, isRestartName, rollBack } from '../service/into-service.js';
+import { bringIntoService, rollBack, type Written } from '../service/into-service.js';
 import { caPhaseWrites } from './ca-phase.js';
 import type { NewSigner } from '../node/ca-rotation.js';
 import { nodeProblems, waitGate } from './gates.js';
@@ -61,10 +61,10 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
     );
     if (written.outcome === 'unchanged') return { outcome: 'unchanged' };
     const { backup } = written;
-    if (written.fresh) log(`renewed ${journal.state.renewed!.filter((n) => !isRestartName(n)).length} certificate(s); backup ${backup.id}`);
-    const renewed = journal.state.renewed ?? [];
+    if (written.fresh) log(`renewed ${journal.state.renewed!.length} certificate(s); backup ${backup.id}`);
+    const renewed: Written = { renewed: journal.state.renewed ?? [], restart: journal.state.restart };
     report.backup = backup.id;
-    report.certificates = (journal.state.changes ?? renewed.map((name) => ({ name }))).filter((c) => !isRestartName(c.name));
+    report.certificates = journal.state.changes ?? renewed.renewed.map((name) => ({ name }));
     events.step(node.name, 'bring into service');
     const result = await bringIntoService(host, renewed, backup, {
       ...serviceOptions,
@@ -81,7 +81,7 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
         detail: `${f.component}: ${f.detail}${f.rollbackOk ? '' : `; ROLLBACK INCOMPLETE: ${f.rollbackDetail}`}`,
       };
     }
-    await updateRootKubeconfig(host, renewed, '/root/.kube/config', log, ctx.scan.kubeconfigDir);
+    await updateRootKubeconfig(host, renewed.renewed, '/root/.kube/config', log, ctx.scan.kubeconfigDir);
     events.step(node.name, 'node gate');
     const problems = await waitGate(() => nodeProblems({ node, host }, ctx.scan), Math.min(settings.timeoutMs, 120_000));
     events.gated({ gate: 'node', after: node.name, ok: problems.length === 0, problems });
@@ -105,7 +105,7 @@ export async function rollBackNode(node: InventoryNode, host: SshHost, ctx: Node
   return withNodeLock(host, async () => {
     const settings = ctx.journal.state.settings;
     const backup = await readBackup(host, ctx.journal.state.backup!);
-    return await rollBack(host, ctx.journal.state.renewed ?? [], backup, {
+    return await rollBack(host, { renewed: ctx.journal.state.renewed ?? [], restart: ctx.journal.state.restart }, backup, {
       strategy: settings.strategy,
       timeoutMs: settings.timeoutMs,
       kubeconfigDir: ctx.scan.kubeconfigDir,

@@ -3,7 +3,6 @@
 // backup → renew → into service → node gate; then the cluster gate), stopping at the first node that does not come
 // back (rolled back; the nodes after it untouched), then workers in batches. A journal on every node lets --resume
 // continue a rollout that was killed anywhere.
-import { restartOf } from '../service/into-service.js';
 import { kubeletStatus } from '../node/kubelet.js';
 import type { NodeScan } from '../node/scan-result.js';
 import { planRenewal, RenewalPlan } from '../node/plan.js';
@@ -287,7 +286,8 @@ export async function controlPlaneStep(
     op.events.gated({ gate: 'cluster', after: m.node.name, ok: gate.length === 0, problems: gate });
     if (
       gate.length === 0 &&
-      ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf' || n === restartOf('kubelet'))
+      (ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf') ||
+        ctx.journal.state.restart?.includes('kubelet'))
     ) {
       gate = await nodeReadyGate(members, m, started, o.settings.timeoutMs, o.scan);
       op.events.gated({ gate: 'node Ready', after: m.node.name, ok: gate.length === 0, problems: gate });

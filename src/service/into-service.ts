@@ -21,22 +21,25 @@ const RELOADS_BY_ITSELF: Partial<Record<Component, string[]>> = {
 const SERVE_WAIT_MS: Partial<Record<Component, number>> = { etcd: 10_000, 'kube-apiserver': 90_000 };
 
 /**
- * A name among the renewed ones that restarts a component although none of its certificates changed: it reads a
- * changed CA bundle only at start (a CA rotation).
+ * What was written on a node, as bringing it into service needs it: the renewed certificates (catalog names), and the
+ * components to restart although none of their certificates changed (they read a changed CA bundle only at start: a
+ * CA rotation).
  */
-export const restartOf = (component: Component) => `restart:${component}`;
-export const isRestartName = (name: string) => name.startsWith('restart:');
+export interface Written {
+  renewed: string[];
+  restart?: Component[];
+}
 
 /** The components that load the renewed files, in restart order. */
-export function componentsUsing(renewed: string[]): Component[] {
-  const used = new Set(renewed.flatMap(componentsUsingCertificate));
-  return COMPONENTS.filter((c) => used.has(c) || renewed.includes(restartOf(c)));
+export function componentsUsing(written: Written): Component[] {
+  const used = new Set([...written.renewed.flatMap(componentsUsingCertificate), ...(written.restart ?? [])]);
+  return COMPONENTS.filter((c) => used.has(c));
 }
 
 /** A component whose renewed files are all ones it re-reads by itself. */
-export function reloadsByItself(component: Component, renewed: string[]): boolean {
-  if (renewed.includes(restartOf(component))) return false;
-  const own = renewed.filter((name) => componentsUsingCertificate(name).includes(component));
+export function reloadsByItself(component: Component, written: Written): boolean {
+  if (written.restart?.includes(component)) return false;
+  const own = written.renewed.filter((name) => componentsUsingCertificate(name).includes(component));
   return own.length > 0 && own.every((name) => RELOADS_BY_ITSELF[component]?.includes(catalogNameOf(name)));
 }
 
@@ -62,17 +65,17 @@ export interface IntoServiceResult {
 
 export async function bringIntoService(
   host: Host,
-  renewed: string[],
+  written: Written,
   backup: BackupManifest,
   o: IntoServiceOptions,
 ): Promise<IntoServiceResult> {
   const services = await readServices(host, o.kubeconfigDir);
   const done = new Set(o.done ?? []);
-  const components = componentsUsing(renewed).filter((c) => runsHere(services, c) && !done.has(c));
+  const components = componentsUsing(written).filter((c) => runsHere(services, c) && !done.has(c));
   const result: IntoServiceResult = { ok: true, restarted: [], reloaded: [], notes: [] };
   const toRestart: Component[] = [];
   for (const c of components) {
-    if (reloadsByItself(c, renewed)) {
+    if (reloadsByItself(c, written)) {
       const stale = await waitServesFiles(host, services, c, SERVE_WAIT_MS[c] ?? 10_000);
       const healthy = stale.length === 0 && (await waitHealthy(host, services, c, 10_000, o.kubeconfigDir)).ok;
       if (healthy) {
@@ -105,7 +108,7 @@ export async function bringIntoService(
   if (!failed) return result;
   result.ok = false;
   o.log(`\n${failed.component} did not become healthy with the renewed certificates: ${failed.detail}`);
-  const rollback = await rollBack(host, renewed, backup, { ...o, restarted: results.map((r) => r.component), reloaded: result.reloaded });
+  const rollback = await rollBack(host, written, backup, { ...o, restarted: results.map((r) => r.component), reloaded: result.reloaded });
   result.failure = { component: failed.component, detail: failed.detail, rollbackOk: rollback.ok, rollbackDetail: rollback.detail };
   return result;
 }
@@ -116,13 +119,13 @@ export async function bringIntoService(
  */
 export async function rollBack(
   host: Host,
-  renewed: string[],
+  written: Written,
   backup: BackupManifest,
   o: IntoServiceOptions & { restarted?: Component[]; reloaded?: Component[] },
 ): Promise<{ ok: boolean; detail?: string }> {
   const services = await readServices(host, o.kubeconfigDir);
-  const running = componentsUsing(renewed).filter((c) => runsHere(services, c));
-  const reloaded = o.reloaded ?? running.filter((c) => reloadsByItself(c, renewed));
+  const running = componentsUsing(written).filter((c) => runsHere(services, c));
+  const reloaded = o.reloaded ?? running.filter((c) => reloadsByItself(c, written));
   const restart = o.restarted ?? running.filter((c) => !reloaded.includes(c));
   o.log(`Rolling back: restoring backup ${backup.id}${restart.length ? ` and restarting ${restart.join(', ')} again` : ''}`);
   await restoreBackup(host, backup, `rollback to ${backup.id}`);

@@ -16,7 +16,7 @@ import { kubeletStatus } from '../node/kubelet.js';
 import type { NodeScan } from '../node/scan-result.js';
 import { planWorkerPhase, workerStillOld } from '../node/worker-ca-rotation.js';
 import { Component, readServices, runsHere } from './health.js';
-import { bringIntoService, restartOf } from './into-service.js';
+import { bringIntoService } from './into-service.js';
 import { repairNode } from './renew-node.js';
 import type { StrategyName } from './strategies.js';
 
@@ -125,8 +125,8 @@ async function applyPhase(host: Host, planned: PhaseWrites, o: RotateNodeOptions
       o.log(`Restart ${planned.restart.join(', ')} (they read the changed CA file only at start), or run again with --restart.`);
     return 0;
   }
-  const renewed = [...planned.changes.map((c) => c.name), ...planned.restart.map(restartOf)];
-  const result = await bringIntoService(host, renewed, backup, { ...o.restart, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
+  const written = { renewed: planned.changes.map((c) => c.name), restart: planned.restart };
+  const result = await bringIntoService(host, written, backup, { ...o.restart, kubeconfigDir: o.scan.kubeconfigDir, log: o.log });
   return result.ok ? 0 : 1;
 }
 

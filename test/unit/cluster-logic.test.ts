@@ -9,6 +9,12 @@ import { describeError, KpkiError } from '../../src/errors.js';
 import { renderRolloutReport } from '../../src/report/rollout.js';
 import { plainProgress } from '../../src/report/progress.js';
 import { componentsUsing, reloadsByItself } from '../../src/service/into-service.js';
+import type { Component } from '../../src/service/health.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalHost } from '../../src/hosts/local.js';
+import { readRolloutJournal } from '../../src/cluster/journal.js';
 import type { BackupManifest } from '../../src/node/backup.js';
 
 const member = (name: string, healthy: boolean, leader = 'L', raftIndex = 100): EtcdMemberState => ({
@@ -40,15 +46,20 @@ test("restore -i picks a node's backup by rollout id, by backup id, or the lates
 });
 
 test('what reloads its certificates by itself, and what must be restarted', () => {
-  assert.deepEqual(componentsUsing(['etcd-server', 'etcd-peer', 'apiserver']), ['etcd', 'kube-apiserver']);
-  assert.equal(reloadsByItself('etcd', ['etcd-server', 'etcd-peer', 'admin.conf']), true);
-  assert.equal(reloadsByItself('kube-apiserver', ['apiserver']), true);
+  assert.deepEqual(componentsUsing({ renewed: ['etcd-server', 'etcd-peer', 'apiserver'] }), ['etcd', 'kube-apiserver']);
+  assert.equal(reloadsByItself('etcd', { renewed: ['etcd-server', 'etcd-peer', 'admin.conf'] }), true);
+  assert.equal(reloadsByItself('kube-apiserver', { renewed: ['apiserver'] }), true);
   assert.equal(
-    reloadsByItself('kube-apiserver', ['apiserver', 'apiserver-etcd-client']),
+    reloadsByItself('kube-apiserver', { renewed: ['apiserver', 'apiserver-etcd-client'] }),
     false,
     'its etcd client certificate is loaded at start',
   );
-  assert.equal(reloadsByItself('kube-controller-manager', ['controller-manager.conf']), false);
+  assert.equal(reloadsByItself('kube-controller-manager', { renewed: ['controller-manager.conf'] }), false);
+  // a changed CA bundle (a rotation) restarts what reads it at start, in kubeadm's order, even what reloads by itself
+  const rotated = { renewed: ['etcd-server'], restart: ['kubelet', 'kube-apiserver'] as Component[] };
+  assert.deepEqual(componentsUsing(rotated), ['etcd', 'kube-apiserver', 'kubelet']);
+  assert.equal(reloadsByItself('kube-apiserver', { renewed: ['apiserver'], restart: ['kube-apiserver'] }), false);
+  assert.equal(reloadsByItself('etcd', rotated), true);
 });
 
 test('the rollout report: every node, what changed with old and new expiry; plain progress lines', () => {
@@ -108,4 +119,34 @@ test('events carry data: plans and gate verdicts land in the JSON report; only r
     'cannot renew apiserver (/etc/kubernetes/pki/apiserver.crt); hint: restore it',
   );
   assert.equal(describeError(new Error('plain')), 'plain');
+});
+
+test('a rollout journal of an earlier kpki (restarts as "restart:<component>" names) is read with typed restarts', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'kpki-journal-'));
+  try {
+    const host = new LocalHost(root, 'cp1');
+    mkdirSync(join(root, 'var/lib/kpki'), { recursive: true });
+    const legacy = {
+      rollout: 'r1',
+      operation: 'ca rotate',
+      startedAt: '2026-12-01T00:00:00Z',
+      by: 'pid 1 on laptop',
+      settings: { names: [], strategy: 'auto', timeoutMs: 1000, maxUnavailable: 1 },
+      nodes: ['cp1'],
+      node: 'cp1',
+      step: 'written',
+      backup: 'b1',
+      renewed: ['etcd-ca', 'restart:etcd', 'restart:kube-apiserver'],
+      changes: [{ name: 'etcd-ca' }, { name: 'restart:etcd' }, { name: 'restart:kube-apiserver' }],
+      updatedAt: '',
+    };
+    writeFileSync(join(root, 'var/lib/kpki/rollout.json'), JSON.stringify(legacy));
+    const journal = await readRolloutJournal(host);
+    assert.deepEqual(journal?.renewed, ['etcd-ca']);
+    assert.deepEqual(journal?.changes, [{ name: 'etcd-ca' }]);
+    assert.deepEqual(journal?.restart, ['etcd', 'kube-apiserver']);
+    assert.deepEqual(componentsUsing({ renewed: journal!.renewed!, restart: journal!.restart }), ['etcd', 'kube-apiserver']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
