@@ -7,6 +7,7 @@ import { describeError, KpkiError } from '../errors.js';
 import { type PhaseDecision, phaseDecision } from '../node/rotation/phase-decision.js';
 import { journalDecision } from './rollout/journal-decision.js';
 import { expiredCaMessage, type RotatableCa } from '../kubeadm/ca-trust.js';
+import { type IssueGate, profileOf } from '../kubeadm/rotation-profiles.js';
 import {
   describeStage,
   NewSigner,
@@ -86,7 +87,7 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
   };
   return clusterOperation(nodes, spec, o, async (op, reached) => {
     // the cluster CA is trusted by every kubelet too; the other CAs and the key only by control-plane components
-    const workers = o.ca === 'ca' ? reached.filter((r) => r.node.role !== 'control-plane') : [];
+    const workers = profileOf(o.ca).trustedByWorkers ? reached.filter((r) => r.node.role !== 'control-plane') : [];
     for (const w of reached.filter((r) => r.node.role !== 'control-plane' && !workers.includes(r)))
       op.events.finished(w.node.name, 'unchanged', `${o.ca} is trusted by control-plane components only`);
     const members: Member[] = [];
@@ -150,7 +151,7 @@ async function nextSigner(members: Member[], o: CaRotateOptions, waiting?: strin
   }
   if (o.newCa) {
     const unfit = unfitSigner(members[0].state, o.newCa);
-    if (unfit) throw new KpkiError(`the new ${o.ca === 'sa' ? 'key' : 'CA'} given cannot replace ${o.ca}: ${unfit}`);
+    if (unfit) throw new KpkiError(`the new ${profileOf(o.ca).noun} given cannot replace ${o.ca}: ${unfit}`);
     return { pair: o.newCa, source: 'given with --new-ca-key' };
   }
   const made = await madeSigner(members.map((m) => m.state));
@@ -165,6 +166,7 @@ async function writePhase(
   all: ClusterMember[],
 ): Promise<OperationOutcome> {
   const phase = o.phase as WritingPhase;
+  const profile = profileOf(o.ca);
   const resumed = op.report.resumed;
   const ready = readiness(members, phase);
   if (ready.refusal) return op.finish(1, 'refused', `Refusing the ${phase} phase of ${o.ca}: ${ready.refusal}`);
@@ -187,12 +189,14 @@ async function writePhase(
   // A first step (the cluster CA's signer to its own file): the new CA is not written in it, so it is neither told
   // nor saved; a resumed trust phase of the cluster CA may have left nodes at that step, so it is planned again
   // afterwards too (the other CAs have no such step: their trust phase is one write per node)
-  const partial = planned.length > 0 || (resumed && phase === 'trust' && o.ca === 'ca' && members.some((m) => m.state.stage === 'single'));
+  const partial =
+    planned.length > 0 || (resumed && phase === 'trust' && profile.signerFirstStep && members.some((m) => m.state.stage === 'single'));
   if (partial) op.events.log(`First step of the ${phase} phase: ${planned.join('; ') || 'as the interrupted rollout planned it'}`);
   else if (next) op.events.log(`${describeSigner(o.ca, next.pair)} (${next.source})`);
   for (const m of members.filter((x) => !work.includes(x))) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
   // the cluster CA: the workers follow, then cluster-info and the join hashes (also in a cluster without workers)
-  const target = o.ca === 'ca' && !partial ? { cert: next?.pair.cert ?? newCaOf(members) } : undefined;
+  const target =
+    (profile.trustedByWorkers || profile.inClusterInfo) && !partial ? { cert: next?.pair.cert ?? newCaOf(members) } : undefined;
   const workerWork = target && workers.length ? await planWorkers(workers, o.scan, phase, target) : [];
   for (const w of workerWork) op.events.log(`${w.member.node.name} (worker): ${w.writes.join(', ')}; restart kubelet`);
   for (const w of workers.filter((x) => !workerWork.some((ww) => ww.member === x)))
@@ -252,7 +256,7 @@ async function phaseRefusal(
         'Run the issue phase again (--phase issue), then finish.',
       );
   }
-  if (phase === 'finish' && o.ca === 'sa') {
+  if (phase === 'finish' && profileOf(o.ca).finishWaitsForTokens) {
     const notice = await legacyTokenNotice(members, o);
     if (notice) op.events.log(notice);
     const waits: string[] = [];
@@ -268,26 +272,40 @@ async function phaseRefusal(
         'Nothing was changed. Pods whose token was signed by the old key would get 401 from every API server until the kubelet refreshes it.',
       );
   }
-  if (phase === 'issue' && workers.length) {
-    // a kubelet that does not trust the new CA would lose its API servers as soon as they serve new-CA certificates
-    const untrusting = await planWorkers(workers, o.scan, 'trust', { cert: newCaOf(members) });
-    if (untrusting.length)
-      return op.finish(
-        1,
-        'refused',
-        `Refusing the issue phase of ca: ${untrusting.map((w) => w.member.node.name).join(', ')} do(es) not trust the new CA yet (${untrusting.flatMap((w) => w.writes).join(', ')})`,
-        'Nothing was changed. Run the trust phase again (--phase trust): it continues on the workers.',
-      );
-  }
-  if (phase === 'issue' && o.ca === 'etcd-ca') {
-    const refused = await etcdTrustGate(op, members, o);
-    if (refused) return refused;
-  }
-  if (phase === 'issue' && o.ca === 'sa') {
-    const refused = await keyTrustGate(op, members, o);
-    if (refused) return refused;
-  }
+  if (phase === 'issue')
+    for (const gate of profileOf(o.ca).issueGates) {
+      const refused = await ISSUE_GATES[gate](op, members, workers, o);
+      if (refused) return refused;
+    }
   return undefined;
+}
+
+/** The checks before a new signer signs, by the profile's names for them: a refusal, or undefined to go on. */
+const ISSUE_GATES: Record<
+  IssueGate,
+  (op: Operation, members: Member[], workers: ClusterMember[], o: CaRotateOptions) => Promise<OperationOutcome | undefined>
+> = {
+  'kubelets-trust': kubeletsTrustGate,
+  'etcd-members-trust': (op, members, _workers, o) => etcdTrustGate(op, members, o),
+  'api-servers-verify': (op, members, _workers, o) => keyTrustGate(op, members, o),
+};
+
+/** A kubelet that does not trust the new CA would lose its API servers as soon as they serve new-CA certificates. */
+async function kubeletsTrustGate(
+  op: Operation,
+  members: Member[],
+  workers: ClusterMember[],
+  o: CaRotateOptions,
+): Promise<OperationOutcome | undefined> {
+  if (workers.length === 0) return undefined;
+  const untrusting = await planWorkers(workers, o.scan, 'trust', { cert: newCaOf(members) });
+  if (untrusting.length === 0) return undefined;
+  return op.finish(
+    1,
+    'refused',
+    `Refusing the issue phase of ${o.ca}: ${untrusting.map((w) => w.member.node.name).join(', ')} do(es) not trust the new CA yet (${untrusting.flatMap((w) => w.writes).join(', ')})`,
+    'Nothing was changed. Run the trust phase again (--phase trust): it continues on the workers.',
+  );
 }
 
 /** The CA a rotation of `ca` moves to: the one waiting beside the bundle, or the one that signs already. */
@@ -350,7 +368,7 @@ async function runNodes(
   return op.finish(
     0,
     'complete',
-    `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s)${workersDone}, every node healthy. ${(o.ca === 'sa' ? KEY_NEXT_STEP : NEXT_STEP)[phase]}`,
+    `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s)${workersDone}, every node healthy. ${profileOf(o.ca).nextStep[phase]}`,
     ...(onWorkers?.notes ?? []),
   );
 }
@@ -402,7 +420,7 @@ async function workersAndApi(
  * run that ended after the last node (killed, or the API down then) left it as it was.
  */
 async function clusterInfoAgain(op: Operation, members: Member[], o: CaRotateOptions): Promise<void> {
-  if (o.ca !== 'ca' || o.dryRun || (o.phase !== 'trust' && o.phase !== 'finish')) return;
+  if (!profileOf(o.ca).inClusterInfo || o.dryRun || (o.phase !== 'trust' && o.phase !== 'finish')) return;
   op.events.log(await republishedClusterInfo(await adminAccess(members, o.scan), await clusterCaPem(members)));
 }
 
@@ -517,18 +535,6 @@ async function planNodes(
   return { work, refusals, partial };
 }
 
-const KEY_NEXT_STEP: Record<WritingPhase, string> = {
-  trust: 'Next: --phase issue (the new key signs tokens).',
-  issue: "Next: --phase verify, then --phase finish once pods' tokens were renewed with the new key (--token-overlap, 1 h by default).",
-  finish: 'Tokens signed by the old key are refused now: legacy token Secrets it signed must be re-created.',
-};
-
-const NEXT_STEP: Record<WritingPhase, string> = {
-  trust: 'Next: --phase issue (the new CA signs; every leaf re-issued).',
-  issue: 'Next: --phase verify, then --phase finish (drops the old CA).',
-  finish: 'The old CA is trusted nowhere kpki can see.',
-};
-
 /** What still uses an old CA: leaves on disk, a node that does not sign with the new one, chains etcd serves. */
 async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[]> {
   const newest = members[0].state;
@@ -550,7 +556,7 @@ async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[
       out.push(...trust.problems);
       continue;
     }
-    const servedBy = o.ca === 'etcd-ca' ? 'etcd' : o.ca === 'ca' ? 'kube-apiserver' : undefined;
+    const servedBy = profileOf(o.ca).servedBy;
     if (!servedBy || newest.kind !== 'ca') continue;
     const services = await readServices(m.host, o.scan.kubeconfigDir);
     for (const e of await servedEndpoints(m.host, services, servedBy)) {
@@ -588,7 +594,8 @@ async function verify(op: Operation, members: Member[], workers: ClusterMember[]
   }
   if (left.length)
     return op.finish(1, 'stopped', `Still from the old ${o.ca}:\n  ${left.join('\n  ')}`, 'Run --phase issue again, then verify.');
-  if (o.ca === 'sa') {
+  const profile = profileOf(o.ca);
+  if (profile.kind === 'key') {
     const notice = await legacyTokenNotice(members, o);
     if (notice) op.events.log(notice);
     return op.finish(
@@ -597,12 +604,8 @@ async function verify(op: Operation, members: Member[], workers: ClusterMember[]
       'sa verified: every control-plane node signs with the same new key and every API server that could be asked verifies it. Next: --phase finish (after --token-overlap).',
     );
   }
-  const served =
-    o.ca === 'etcd-ca'
-      ? ', every etcd member serves a chain of the new CA'
-      : o.ca === 'ca'
-        ? `, every kube-apiserver serves a chain of the new CA${workers.length ? `, every worker's kubelet client certificate is from it` : ''}`
-        : '';
+  const workersToo = profile.trustedByWorkers && workers.length ? `, every worker's kubelet client certificate is from it` : '';
+  const served = profile.servedText ? `, ${profile.servedText}${workersToo}` : '';
   return op.finish(
     0,
     'complete',

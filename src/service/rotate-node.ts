@@ -19,6 +19,7 @@ import { Component, readServices, runsHere } from './health.js';
 import { bringIntoService } from './into-service.js';
 import { repairNode } from './renew-node.js';
 import type { StrategyName } from './strategies.js';
+import { profileOf } from '../kubeadm/rotation-profiles.js';
 
 export interface RotateNodeOptions {
   ca: RotatableCa;
@@ -61,7 +62,7 @@ interface Carried {
 async function rotateStep(host: Host, o: RotateNodeOptions, carried: Carried): Promise<number | Carried> {
   await repairNode(host, { unpark: o.restart !== undefined, log: o.log });
   const scan = await scanNode(host, o.scan);
-  if (o.ca === 'ca' && scan.role === 'worker') return rotateWorkerFiles(host, scan, o);
+  if (profileOf(o.ca).trustedByWorkers && scan.role === 'worker') return rotateWorkerFiles(host, scan, o);
   const state = await rotationState(host, scan, o.ca);
   if (o.phase === 'verify') {
     const old = stillOld(state);
@@ -79,7 +80,7 @@ async function rotateStep(host: Host, o: RotateNodeOptions, carried: Carried): P
         { path: state.files.nextKeyPath },
       );
     const unfit = !next && o.newCa ? unfitSigner(state, o.newCa) : undefined;
-    if (unfit) throw new KpkiError(`the new ${o.ca === 'sa' ? 'key' : 'CA'} given cannot replace ${o.ca}: ${unfit}`);
+    if (unfit) throw new KpkiError(`the new ${profileOf(o.ca).noun} given cannot replace ${o.ca}: ${unfit}`);
     made = !next && !o.newCa;
     next ??= o.newCa ?? (await madeSigner([state])).signer;
   }
@@ -110,7 +111,7 @@ async function rotateStep(host: Host, o: RotateNodeOptions, carried: Carried): P
   if (made && next) {
     await o.madeCa?.(next);
     o.log(
-      `The new ${o.ca} was made here: every other control-plane node must get this same ${o.ca === 'sa' ? 'key (--save-ca here, then --new-ca-key there)' : 'CA (--save-ca here, then --new-ca-cert/--new-ca-key there)'}, or rotate the whole cluster with -i.`,
+      `The new ${o.ca} was made here: every other control-plane node must get this same ${profileOf(o.ca).noun} (--save-ca here, then ${profileOf(o.ca).newSignerFlags} there), or rotate the whole cluster with -i.`,
     );
   }
   return applyPhase(host, planned, o);

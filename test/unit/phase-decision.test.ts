@@ -1,9 +1,11 @@
-// The rotation's decisions, state by state, without a cluster: whether the control-plane nodes may take a writing
+// The rotation's profiles and decisions, state by state, without a cluster: whether the control-plane nodes may take a writing
 // phase (phaseDecision), and what an interrupted rollout's journal means for the phase asked for (journalDecision).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type NodeStage, phaseDecision } from '../../src/node/rotation/phase-decision.js';
 import { type InterruptedRotation, journalDecision } from '../../src/cluster/rollout/journal-decision.js';
+import { ROTATABLE, TRUST_FLAGS } from '../../src/kubeadm/ca-trust.js';
+import { ROTATION_PROFILES } from '../../src/kubeadm/rotation-profiles.js';
 
 const OLD = 'old-ca';
 const NEW = 'new-ca';
@@ -102,5 +104,26 @@ test('journalDecision: an earlier phase is past, a later one must wait, another 
   assert.match(
     renew.kind === 'refused' ? renew.message : '',
     /An interrupted renew rollout r1 left its journal on the nodes: finish it first \(kpki renew -i \.\.\. --resume\)\./,
+  );
+});
+
+test('rotation profiles: one per rotatable thing, each with its trust flags; only a CA is served or trusted by workers', () => {
+  assert.deepEqual(Object.keys(ROTATION_PROFILES).sort(), [...ROTATABLE].sort());
+  for (const name of ROTATABLE) {
+    const profile = ROTATION_PROFILES[name];
+    assert.equal(profile.name, name);
+    assert.ok(TRUST_FLAGS[name].length > 0, `${name}: the flags that read it`);
+    assert.equal(profile.noun, profile.kind === 'ca' ? 'CA' : 'key', name);
+    if (profile.kind === 'key') {
+      assert.equal(profile.servedBy, undefined, `${name}: a key pair is not served as a chain`);
+      assert.equal(profile.trustedByWorkers, false, name);
+    }
+    assert.equal(Boolean(profile.servedBy), Boolean(profile.servedText), `${name}: what verify says matches what it checks`);
+    for (const phase of ['trust', 'issue', 'finish'] as const) assert.ok(profile.nextStep[phase], `${name} ${phase}`);
+  }
+  // the cluster CA alone reaches past the control plane: kubelets, kubeadm join's discovery
+  assert.deepEqual(
+    ROTATABLE.filter((n) => ROTATION_PROFILES[n].trustedByWorkers || ROTATION_PROFILES[n].inClusterInfo),
+    ['ca'],
   );
 });
