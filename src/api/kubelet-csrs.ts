@@ -3,7 +3,7 @@
 // kubelet waits, and its serving certificate may run out. Asked through the API with the node's own credentials.
 import { certificateToPem } from '../pki/certificate.js';
 import { privateKeyToPem } from '../pki/keys.js';
-import type { NodeScan, ServingCsrStatus } from '../node/scan-result.js';
+import type { NodeScan, ServingCsrStatus } from '../node/scan/index.js';
 import { apiGet, ApiAccess } from './client.js';
 import { describeNetworkError } from './http.js';
 

@@ -4,12 +4,12 @@
 // next run. When etcd cannot be reached, fall back to a time slot per node (its place in etcd's --initial-cluster ×
 // spacing) and say so. Every run records what it did in the node's timer state, for `timer status` and the exporter.
 import type { Host } from '../hosts/host.js';
-import { planRenewal } from '../node/plan.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
-import type { NodeScan } from '../node/scan-result.js';
-import { readTimerState, TimerState, writeTimerState } from '../node/timer-state.js';
-import type { BackupManifest } from '../node/backup.js';
-import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
+import { planRenewal } from '../node/renew/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
+import type { NodeScan } from '../node/scan/index.js';
+import { readTimerState, TimerState, writeTimerState } from './timer-state.js';
+import type { BackupManifest } from '../node/txn/index.js';
+import { updateRootKubeconfig } from '../node/kubeconfig/index.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { clusterState, EtcdCredentials, spareMembers } from '../service/etcd.js';
 import { tryEtcdLock } from './etcd-lock.js';

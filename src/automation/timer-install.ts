@@ -5,12 +5,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
-import { withNodeLock, applyWrites } from '../node/apply.js';
-import { createBackup } from '../node/backup.js';
-import { readTimerState } from '../node/timer-state.js';
-import { SERVICE_UNIT, TIMER_UNIT, TimerOptions, timerWrites, UNIT_DIR } from '../node/timer-units.js';
-import type { TimerState } from '../node/timer-state.js';
-import type { FileWrite } from '../node/materialize.js';
+import { withNodeLock, applyWrites } from '../node/txn/index.js';
+import { createBackup } from '../node/txn/index.js';
+import { readTimerState } from './timer-state.js';
+import { SERVICE_UNIT, TIMER_UNIT, TimerOptions, timerWrites, UNIT_DIR } from './timer-units.js';
+import type { TimerState } from './timer-state.js';
+import type { FileWrite } from '../node/renew/index.js';
 
 const WANTS = posix.join(UNIT_DIR, 'timers.target.wants', TIMER_UNIT);
 

@@ -1,11 +1,11 @@
 // kpki backups / kpki restore: list what renewals saved, put it back byte for byte; with -i on every node.
 import { Command } from 'commander';
-import { incompleteBackups, listBackups, readBackup } from '../node/backup.js';
-import { applyPrune, planPrune } from '../node/prune.js';
+import { incompleteBackups, listBackups, readBackup } from '../node/txn/index.js';
+import { applyPrune, planPrune } from '../node/txn/index.js';
 import { UsageError } from '../errors.js';
 import { durationFlag } from './flags.js';
-import { restoreBackup } from '../node/restore.js';
-import { withNodeLockUnless, withNodeLock, recoverInterrupted } from '../node/apply.js';
+import { restoreBackup } from '../node/txn/index.js';
+import { withNodeLockUnless, withNodeLock, recoverInterrupted } from '../node/txn/index.js';
 import { clusterBackups, pickBackup, restoreCluster } from '../cluster/backups.js';
 import { renderColumns } from '../report/table.js';
 import { action, clusterConnectOptions, confirm, globalsOf, GlobalOptions, hostOf, inventoryNodesOf } from './context.js';

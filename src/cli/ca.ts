@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import { Phase, PHASES, ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NewSigner } from '../node/rotation-common.js';
+import type { NewSigner } from '../node/rotation/index.js';
 import {
   action,
   clusterConnectOptions,

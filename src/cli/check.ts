@@ -1,8 +1,8 @@
 // kpki check: what is on the node, when it expires, what is wrong with it. Exit codes as monitoring plugins use them.
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import { scanNode } from '../node/scan.js';
-import type { NodeScan } from '../node/scan-result.js';
+import { scanNode } from '../node/scan/index.js';
+import type { NodeScan } from '../node/scan/index.js';
 import { expirationInfo, kubeadmText } from '../report/kubeadm-format.js';
 import { nodeSeverity, Thresholds } from '../report/status.js';
 import { detailFor, renderTable, renderWide } from '../report/table.js';

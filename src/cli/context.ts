@@ -5,7 +5,7 @@ import { KpkiError, UsageError } from '../errors.js';
 import type { Host } from '../hosts/host.js';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
-import type { ScanOptions } from '../node/scan.js';
+import type { ScanOptions } from '../node/scan/index.js';
 import { loadInventory } from '../cluster/inventory/load.js';
 import { InventoryNode, selectNodes } from '../cluster/inventory/model.js';
 

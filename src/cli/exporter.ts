@@ -3,8 +3,8 @@
 // (at most once per --min-interval; concurrent scrapes share one read). SSH connections stay open between scrapes.
 import { Command } from 'commander';
 import http from 'node:http';
-import { scanNode, ScanOptions } from '../node/scan.js';
-import { readTimerState } from '../node/timer-state.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
+import { readTimerState } from '../automation/timer-state.js';
 import { mapBounded } from '../cluster/connect.js';
 import { HostPool } from '../cluster/host-pool.js';
 import { withTimeout } from '../api/http.js';

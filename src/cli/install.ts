@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { withNodeLock, applyWrites } from '../node/apply.js';
+import { withNodeLock, applyWrites } from '../node/txn/index.js';
 import { UsageError } from '../errors.js';
 import { isStandalone } from '../util/sea.js';
 import { action, globalsOf, hostOf, log } from './context.js';

@@ -1,11 +1,11 @@
 // kpki kubeconfig update | user: users' kubeconfigs, without losing their other clusters and contexts.
 import { Command } from 'commander';
 import { posix } from 'node:path';
-import { withNodeLockUnless, withNodeLock, applyWrites } from '../node/apply.js';
-import { updateUserKubeconfig } from '../node/kubeconfig-update.js';
-import { issueUserKubeconfig } from '../node/kubeconfig-user.js';
-import { KUBECONFIG_MODE } from '../node/materialize.js';
-import { scanNode } from '../node/scan.js';
+import { withNodeLockUnless, withNodeLock, applyWrites } from '../node/txn/index.js';
+import { updateUserKubeconfig } from '../node/kubeconfig/index.js';
+import { issueUserKubeconfig } from '../node/kubeconfig/index.js';
+import { KUBECONFIG_MODE } from '../node/renew/index.js';
+import { scanNode } from '../node/scan/index.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { action, defaultUserKubeconfig, globalsOf, hostOf, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';

@@ -1,19 +1,19 @@
 // kpki kubelet status | renew: the kubelet's client identity, which nobody renews when it is embedded or not rotated.
 import type { KeyObject } from 'node:crypto';
-import { NodeScan, OWN_CA, SELF_SIGNED } from '../node/scan-result.js';
+import { NodeScan, OWN_CA, SELF_SIGNED } from '../node/scan/index.js';
 import type { LocalHost } from '../hosts/local.js';
 import { Command } from 'commander';
-import { withNodeLock, applyWrites } from '../node/apply.js';
+import { withNodeLock, applyWrites } from '../node/txn/index.js';
 import { KpkiError, UsageError } from '../errors.js';
-import { KubeletStatus, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
-import { scanNode } from '../node/scan.js';
+import { KubeletStatus, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet/index.js';
+import { scanNode } from '../node/scan/index.js';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { Certificate, parseCertificate } from '../pki/certificate.js';
 import { parsePrivateKey } from '../pki/keys.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { describeNetworkError, httpGet } from '../api/http.js';
 import { readServices, waitHealthy } from '../service/health.js';
-import { planRotation } from '../node/kubelet-rotation.js';
+import { planRotation } from '../node/kubelet/index.js';
 import { restartComponent } from '../service/restart.js';
 import { action, confirm, globalsOf, hostOf, log, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';

@@ -3,9 +3,9 @@
 // health where it can (etcd needs a quorum: the first node recovered waits for the next), updates root's kubeconfig,
 // and says what was found, what was done, and what to do on the other nodes.
 import { Command } from 'commander';
-import type { NodeScan } from '../node/scan-result.js';
-import { planRenewal, RenewalPlan } from '../node/plan.js';
-import { scanNode } from '../node/scan.js';
+import type { NodeScan } from '../node/scan/index.js';
+import { planRenewal, RenewalPlan } from '../node/renew/index.js';
+import { scanNode } from '../node/scan/index.js';
 import { kubeadmDate } from '../report/kubeadm-format.js';
 import { renderPlan } from '../report/plan.js';
 import { NodeRecovery, restartEverything } from '../service/recover-node.js';

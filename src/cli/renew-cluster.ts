@@ -4,7 +4,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LocalHost } from '../hosts/local.js';
-import { planKubeconfigUpdate } from '../node/kubeconfig-update.js';
+import { planKubeconfigUpdate } from '../node/kubeconfig/index.js';
 import { UsageError } from '../errors.js';
 import type { RolloutSettings } from '../cluster/journal.js';
 import { rollout, RolloutOutcome } from '../cluster/rollout.js';

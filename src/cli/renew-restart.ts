@@ -1,8 +1,8 @@
 // renew --restart on one node: bring the renewed files into service (service/into-service.ts), then root's kubeconfig.
 import type { Host } from '../hosts/host.js';
-import type { BackupManifest } from '../node/backup.js';
-import type { RenewalPlan } from '../node/plan.js';
-import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
+import type { BackupManifest } from '../node/txn/index.js';
+import type { RenewalPlan } from '../node/renew/index.js';
+import { updateRootKubeconfig } from '../node/kubeconfig/index.js';
 import { bringIntoService } from '../service/into-service.js';
 import type { StrategyName } from '../service/strategies.js';
 import { defaultUserKubeconfig, log } from './context.js';

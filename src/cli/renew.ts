@@ -1,15 +1,15 @@
 // kpki renew: plan, show, confirm, then back up and write atomically under the node lock.
 import { Command } from 'commander';
-import { scanNode } from '../node/scan.js';
-import { PlanOptions, planRenewal } from '../node/plan.js';
+import { scanNode } from '../node/scan/index.js';
+import { PlanOptions, planRenewal } from '../node/renew/index.js';
 import type { LocalHost } from '../hosts/local.js';
-import { JOURNAL_PATH } from '../node/apply.js';
+import { JOURNAL_PATH } from '../node/txn/index.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
 import { action, confirm, GlobalOptions, globalsOf, hostOf, requireLiveNode, scanOptionsOf } from './context.js';
 import { durationFlag, strategyFlag, timeoutFlag } from './flags.js';
 import type { ClusterRenewFlags } from './renew-cluster.js';
 import { renewNode } from '../service/renew-node.js';
-import { configEdits, kubeadmConfigWrites } from '../node/kubeadm-config-file.js';
+import { configEdits, kubeadmConfigWrites } from '../node/renew/index.js';
 import { yesOption, dryRunOption, outputOption, strategyOption } from './options.js';
 
 interface RenewOptions extends ClusterRenewFlags {

@@ -1,6 +1,6 @@
 // kpki restart: restart components the right way for this node, in order, each waiting for health.
 import { Command } from 'commander';
-import { withNodeLock } from '../node/apply.js';
+import { withNodeLock } from '../node/txn/index.js';
 import { COMPONENTS, readServices, runsHere } from '../service/health.js';
 import { restoreParked } from '../service/parked.js';
 import { restartComponents } from '../service/restart.js';

@@ -3,12 +3,12 @@
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import type { LocalHost } from '../hosts/local.js';
-import { planRenewal, RenewalPlan, SanChange, splitSan } from '../node/plan.js';
-import type { BackupManifest } from '../node/backup.js';
-import { configEdits, kubeadmConfigWrites } from '../node/kubeadm-config-file.js';
-import { namesInUse } from '../node/san-change.js';
-import { scanNode } from '../node/scan.js';
-import type { NodeScan } from '../node/scan-result.js';
+import { planRenewal, RenewalPlan, SanChange, splitSan } from '../node/renew/index.js';
+import type { BackupManifest } from '../node/txn/index.js';
+import { configEdits, kubeadmConfigWrites } from '../node/renew/index.js';
+import { namesInUse } from '../node/renew/index.js';
+import { scanNode } from '../node/scan/index.js';
+import type { NodeScan } from '../node/scan/index.js';
 import { renderNextSteps, renderPlan } from '../report/plan.js';
 import { renewNode } from '../service/renew-node.js';
 import { action, confirm, GlobalOptions, globalsOf, hostOf, log, requireLiveNode, scanOptionsOf } from './context.js';

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { connectNode } from '../cluster/connect.js';
 import { UsageError } from '../errors.js';
-import { DEFAULT_BINARY, DEFAULT_CALENDAR, renderService, renderTimer, TimerOptions } from '../node/timer-units.js';
+import { DEFAULT_BINARY, DEFAULT_CALENDAR, renderService, renderTimer, TimerOptions } from '../automation/timer-units.js';
 import { renderColumns } from '../report/table.js';
 import { analyzeCalendar } from '../automation/calendar.js';
 import { renewalRun } from '../automation/renewal-run.js';

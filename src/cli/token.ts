@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { posix } from 'node:path';
 import { parseKubeconfig } from '../kubeadm/kubeconfig.js';
 import { KpkiError, UsageError } from '../errors.js';
-import { scanNode } from '../node/scan.js';
+import { scanNode } from '../node/scan/index.js';
 import { caCertHash, createTokenSecret, newToken } from '../api/token.js';
 import { action, globalsOf, hostOf, log, scanOptionsOf } from './context.js';
 import { durationFlag } from './flags.js';

@@ -1,10 +1,10 @@
 // Backups across a cluster: the list of every node's, and a restore on each node of the backup a rollout took there
 // (by rollout id), of a given backup id, or of each node's latest. One node at a time, under its lock, each restore
 // taking a backup of what it replaces first.
-import { withNodeLock, recoverInterrupted } from '../node/apply.js';
+import { withNodeLock, recoverInterrupted } from '../node/txn/index.js';
 import { describeError } from '../errors.js';
-import { BackupManifest, listBackups } from '../node/backup.js';
-import { restoreBackup } from '../node/restore.js';
+import { BackupManifest, listBackups } from '../node/txn/index.js';
+import { restoreBackup } from '../node/txn/index.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
 

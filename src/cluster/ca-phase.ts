@@ -2,9 +2,9 @@
 // with the components that must restart to read a changed bundle (service/into-service restarts them).
 import type { Host } from '../hosts/host.js';
 import type { RotatableCa } from '../kubeadm/ca-trust.js';
-import { planPhase, rotationState, WritingPhase } from '../node/ca-rotation.js';
-import type { NodeScan } from '../node/scan-result.js';
-import type { NewSigner } from '../node/ca-rotation.js';
+import { planPhase, rotationState, WritingPhase } from '../node/rotation/index.js';
+import type { NodeScan } from '../node/scan/index.js';
+import type { NewSigner } from '../node/rotation/index.js';
 import type { PlannedWrites } from './journaled-write.js';
 
 export async function caPhaseWrites(

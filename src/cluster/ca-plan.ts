@@ -6,8 +6,8 @@ import { ApiBlastRadius, apiBlastRadius } from '../api/ca-objects.js';
 import { apiAccessOf } from '../api/client.js';
 import { expiredCaMessage, type RotatableCa } from '../kubeadm/ca-trust.js';
 import type { Host } from '../hosts/host.js';
-import { blastRadius, NodeBlastRadius } from '../node/ca-blast.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { blastRadius, NodeBlastRadius } from '../node/rotation/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import type { Certificate } from '../pki/certificate.js';
 
 export interface PlannedNode {

@@ -4,10 +4,10 @@
 // certificate re-issued by the new CA (its key read from a control-plane node into memory only); finish, the new CA
 // alone. Each worker goes through the kubelet step of `renew -i` (node lock, backup, atomic writes, kubelet restart,
 // node Ready since the restart, rollback), one at a time. Their files are their state: a re-run does what is left.
-import { kubeletStatus } from '../node/kubelet.js';
-import type { WritingPhase } from '../node/ca-rotation.js';
-import { scanNode, type ScanOptions } from '../node/scan.js';
-import { kubeletClientIsOld, planWorkerPhase, type WorkerTarget, workerStillOld } from '../node/worker-ca-rotation.js';
+import { kubeletStatus } from '../node/kubelet/index.js';
+import type { WritingPhase } from '../node/rotation/index.js';
+import { scanNode, type ScanOptions } from '../node/scan/index.js';
+import { kubeletClientIsOld, planWorkerPhase, type WorkerTarget, workerStillOld } from '../node/rotation/index.js';
 import type { Certificate } from '../pki/certificate.js';
 import type { ApiAccess } from '../api/client.js';
 import { newRolloutId, type RolloutSettings } from './journal.js';

@@ -4,7 +4,7 @@
 // writes, restart of what reads a bundle only at start, node gate, cluster gate, roll back and stop at a node that does
 // not come back). verify is read-only: every leaf on disk and every served chain must come from the new CA.
 import { describeError, KpkiError } from '../errors.js';
-import { type PhaseDecision, phaseDecision } from '../node/rotation/phase-decision.js';
+import { type PhaseDecision, phaseDecision } from '../node/rotation/index.js';
 import { journalDecision } from './rollout/journal-decision.js';
 import { expiredCaMessage, type RotatableCa } from '../kubeadm/ca-trust.js';
 import { type IssueGate, profileOf } from '../kubeadm/rotation-profiles.js';
@@ -18,11 +18,11 @@ import {
   stillOld,
   waitingCa,
   WritingPhase,
-} from '../node/ca-rotation.js';
-import { describeSigner, madeSigner, signerId, unfitSigner, waitingSigner } from '../node/new-signer.js';
-import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/sa-rotation.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
-import type { NodeScan } from '../node/scan-result.js';
+} from '../node/rotation/index.js';
+import { describeSigner, madeSigner, signerId, unfitSigner, waitingSigner } from '../node/rotation/index.js';
+import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/rotation/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
+import type { NodeScan } from '../node/scan/index.js';
 import { type Certificate, certificateFromDer, isSignedBy, parseCertificates } from '../pki/certificate.js';
 import type { CaPair } from '../pki/successor-ca.js';
 import { readServices } from '../service/health.js';

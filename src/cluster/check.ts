@@ -1,9 +1,9 @@
 // Reads every node of an inventory in parallel (bounded), over SSH: one inventory per node, plus what only shows
 // across nodes (control-plane nodes with different CAs, an apiserver certificate without its node's address).
 import { isIP } from 'node:net';
-import type { NodeScan } from '../node/scan-result.js';
+import type { NodeScan } from '../node/scan/index.js';
 import { describeError } from '../errors.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { connectNode, ConnectOptions, mapBounded } from './connect.js';
 import { pendingServingCsrs, usesServerTlsBootstrap } from '../api/kubelet-csrs.js';

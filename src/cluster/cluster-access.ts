@@ -2,7 +2,7 @@
 // kubelet certificates for workers) and the admin credentials (to ask the API server about nodes).
 import { posix } from 'node:path';
 import { DEFAULT_KUBECONFIG_DIR } from '../kubeadm/catalog.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { apiAccessOf, ApiAccess } from '../api/client.js';
 

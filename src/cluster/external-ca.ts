@@ -2,10 +2,10 @@
 // under DIR/<node>/. Nothing is brought into service, so there is nothing to roll: every node is reached, scanned and
 // planned first, the plans are shown, and only then is anything written. (kpki import -i is a rollout: rollout.ts.)
 import { KpkiError } from '../errors.js';
-import { applyWrites, withNodeLock } from '../node/apply.js';
-import { CsrPlan, planCsrs } from '../node/external-ca.js';
-import { refuseWaitingRequests, writeRequests } from '../node/external-ca-dir.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { applyWrites, withNodeLock } from '../node/txn/index.js';
+import { CsrPlan, planCsrs } from '../node/external-ca/index.js';
+import { refuseWaitingRequests, writeRequests } from '../node/external-ca/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import { repairNode } from '../service/renew-node.js';
 import { connectAll, ConnectOptions, mapBounded } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';

@@ -3,7 +3,7 @@
 import { nodeHealth, readServices, HealthCheck } from '../service/health.js';
 import { describeError } from '../errors.js';
 import { etcdProblems } from '../service/etcd.js';
-import type { ScanOptions } from '../node/scan.js';
+import type { ScanOptions } from '../node/scan/index.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import { etcdState } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';

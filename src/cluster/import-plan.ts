@@ -2,11 +2,11 @@
 // each checked by planImport against the node's CA, its pending key and what was asked, instead of certificates kpki
 // signs. Shown as a plan like a renewal's, written and brought into service the same way.
 import type { Host } from '../hosts/host.js';
-import { planImport } from '../node/external-ca.js';
-import { readSignedRequests } from '../node/external-ca-dir.js';
-import type { FileWrite } from '../node/materialize.js';
-import type { RenewalPlan } from '../node/plan.js';
-import type { NodeScan } from '../node/scan-result.js';
+import { planImport } from '../node/external-ca/index.js';
+import { readSignedRequests } from '../node/external-ca/index.js';
+import type { FileWrite } from '../node/renew/index.js';
+import type { RenewalPlan } from '../node/renew/index.js';
+import type { NodeScan } from '../node/scan/index.js';
 
 export interface NodeImport {
   plan: RenewalPlan;

@@ -4,8 +4,8 @@
 // rolled back and the rest are left alone.
 import type { KeyObject } from 'node:crypto';
 import type { Certificate } from '../pki/certificate.js';
-import { kubeletClientDue, kubeletStatus } from '../node/kubelet.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { kubeletClientDue, kubeletStatus } from '../node/kubelet/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import type { ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';

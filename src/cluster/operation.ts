@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { describeError } from '../errors.js';
 import type { Certificate } from '../pki/certificate.js';
 import type { SshHost } from '../hosts/ssh.js';
-import type { ScanOptions } from '../node/scan.js';
+import type { ScanOptions } from '../node/scan/index.js';
 import type { ApiAccess } from '../api/client.js';
 import { adminAccess } from './cluster-access.js';
 import { connectAll, ConnectOptions } from './connect.js';

@@ -1,6 +1,6 @@
 // What a rollout tells while it runs (events) and what it leaves behind (a report: what changed on which node, old
 // and new expiry). Plain data: the CLI renders it as a live view, plain lines or JSON.
-import type { RenewalPlan } from '../node/plan.js';
+import type { RenewalPlan } from '../node/renew/index.js';
 import type { Component } from '../service/health.js';
 import type { NodeRole } from './inventory/model.js';
 

@@ -4,10 +4,10 @@
 // again as soon as a majority has them and quorum returns before anything is restarted; only if it does not, etcd is
 // restarted. Then node by node the API server, controller-manager, scheduler and kubelet are restarted with health
 // waits; then the workers' kubelet client certificates in batches, each verified Ready.
-import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
-import { kubeletClientDue, kubeletStatus } from '../node/kubelet.js';
-import { planRenewal, RenewalPlan } from '../node/plan.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { updateRootKubeconfig } from '../node/kubeconfig/index.js';
+import { kubeletClientDue, kubeletStatus } from '../node/kubelet/index.js';
+import { planRenewal, RenewalPlan } from '../node/renew/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import { Component, COMPONENTS, readServices, runsHere } from '../service/health.js';
 import { renewNode } from '../service/renew-node.js';
 import { restartComponent } from '../service/restart.js';

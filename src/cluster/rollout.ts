@@ -3,13 +3,13 @@
 // backup → renew → into service → node gate; then the cluster gate), stopping at the first node that does not come
 // back (rolled back; the nodes after it untouched), then workers in batches. A journal on every node lets --resume
 // continue a rollout that was killed anywhere.
-import { kubeletStatus } from '../node/kubelet.js';
-import type { NodeScan } from '../node/scan-result.js';
-import { planRenewal, RenewalPlan } from '../node/plan.js';
-import { configEdits } from '../node/kubeadm-config-file.js';
-import { namesInUse } from '../node/san-change.js';
+import { kubeletStatus } from '../node/kubelet/index.js';
+import type { NodeScan } from '../node/scan/index.js';
+import { planRenewal, RenewalPlan } from '../node/renew/index.js';
+import { configEdits } from '../node/renew/index.js';
+import { namesInUse } from '../node/renew/index.js';
 import { editKubeadmConfig } from '../api/kubeadm-config.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { waitNodeReady } from '../api/node-ready.js';
 import type { ConnectOptions } from './connect.js';
@@ -24,7 +24,7 @@ import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import { importPlanFor } from './import-plan.js';
 import { describeError } from '../errors.js';
-import type { NewSigner } from '../node/ca-rotation.js';
+import type { NewSigner } from '../node/rotation/index.js';
 
 export interface RolloutOptions extends ConnectOptions {
   settings: RolloutSettings;

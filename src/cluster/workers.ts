@@ -3,15 +3,15 @@
 // node verified Ready with its kubelet seen since. In batches of --max-unavailable; a failed batch stops the rest.
 import type { Certificate } from '../pki/certificate.js';
 import type { KeyObject } from 'node:crypto';
-import { withNodeLock } from '../node/apply.js';
-import { readBackup } from '../node/backup.js';
-import { restoreBackup } from '../node/restore.js';
-import { KubeletStatus, kubeletClientDue, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
-import { planRenewal, RenewalPlan } from '../node/plan.js';
+import { withNodeLock } from '../node/txn/index.js';
+import { readBackup } from '../node/txn/index.js';
+import { restoreBackup } from '../node/txn/index.js';
+import { KubeletStatus, kubeletClientDue, kubeletNodeName, kubeletStatus, planKubeletRenewal } from '../node/kubelet/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
+import { planRenewal, RenewalPlan } from '../node/renew/index.js';
 import { KpkiError } from '../errors.js';
-import type { NodeScan } from '../node/scan-result.js';
-import { materialize } from '../node/materialize.js';
+import type { NodeScan } from '../node/scan/index.js';
+import { materialize } from '../node/renew/index.js';
 import type { SshHost } from '../hosts/ssh.js';
 import { readServices } from '../service/health.js';
 import { restartComponent } from '../service/restart.js';

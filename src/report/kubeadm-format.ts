@@ -1,5 +1,5 @@
 // kubeadm's `certs check-expiration` output: text (byte-compatible) and CertificateExpirationInfo (json/yaml).
-import { isExternallyManaged, NodeScan } from '../node/scan-result.js';
+import { isExternallyManaged, NodeScan } from '../node/scan/index.js';
 import { tabwrite } from './tabwriter.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

@@ -1,9 +1,9 @@
 // Renders a renewal plan and what must happen after it.
 import { componentsUsingCertificate } from '../kubeadm/catalog.js';
-import type { RenewalPlan } from '../node/plan.js';
+import type { RenewalPlan } from '../node/renew/index.js';
 import type { GateResult, NodePlan } from '../cluster/outcome.js';
-import { OWN_CA } from '../node/scan-result.js';
-import { octal } from '../node/permissions.js';
+import { OWN_CA } from '../node/scan/index.js';
+import { octal } from '../node/scan/index.js';
 import { humanDuration } from '../util/duration.js';
 import { kubeadmDate } from './kubeadm-format.js';
 import { renderColumns } from './table.js';

@@ -5,8 +5,8 @@
 // plus a `node` label and kpki's own metrics (renewal runs, reachability).
 import { Gauge, Registry } from 'prom-client';
 import type { Certificate } from '../pki/certificate.js';
-import type { NodeScan } from '../node/scan-result.js';
-import type { TimerState } from '../node/timer-state.js';
+import type { NodeScan } from '../node/scan/index.js';
+import type { TimerState } from '../automation/timer-state.js';
 
 export interface NodeMetricsInput {
   node: string;

@@ -1,5 +1,5 @@
 // Time-based status of entries against warn/crit thresholds, and the Nagios-style severity it implies.
-import type { CaEntry, CertEntry, NodeScan, Problem } from '../node/scan-result.js';
+import type { CaEntry, CertEntry, NodeScan, Problem } from '../node/scan/index.js';
 import { EXPIRY_IS_WARNING, KUBECONFIG_CATALOG } from '../kubeadm/catalog.js';
 
 export interface Thresholds {

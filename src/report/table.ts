@@ -1,5 +1,5 @@
 // kpki's own tables: kubeadm's columns plus STATUS (default), and a wide form with path, subject, SANs, key, serial.
-import { CertEntry, isExternallyManaged, keyPathOf, NodeScan, OWN_CA } from '../node/scan-result.js';
+import { CertEntry, isExternallyManaged, keyPathOf, NodeScan, OWN_CA } from '../node/scan/index.js';
 import { kubeadmDate, shortHumanDuration } from './kubeadm-format.js';
 import { Severity, statusOf, Thresholds } from './status.js';
 

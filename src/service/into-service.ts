@@ -4,8 +4,8 @@
 // backup is put back, the components restarted again and verified: the node is never left worse than before.
 import type { Host } from '../hosts/host.js';
 import { catalogNameOf, componentsUsingCertificate } from '../kubeadm/catalog.js';
-import type { BackupManifest } from '../node/backup.js';
-import { restoreBackup } from '../node/restore.js';
+import type { BackupManifest } from '../node/txn/index.js';
+import { restoreBackup } from '../node/txn/index.js';
 import { Component, COMPONENTS, readServices, runsHere, waitHealthy } from './health.js';
 import { restartComponents, RestartOptions } from './restart.js';
 import type { StrategyName } from './strategies.js';

@@ -2,8 +2,8 @@
 // Ctrl-C, a crash or a kill never loses one: the next kpki run (or the signal handler) moves it back.
 import { posix } from 'node:path';
 import type { Host } from '../hosts/host.js';
-import { STATE_DIR } from '../node/backup.js';
-import { PARKED_DIR, PARKED_JOURNAL, type ParkedManifest, readParkedJournal as readJournal } from '../node/parked-journal.js';
+import { STATE_DIR } from '../node/txn/index.js';
+import { PARKED_DIR, PARKED_JOURNAL, type ParkedManifest, readParkedJournal as readJournal } from '../node/txn/index.js';
 
 export { PARKED_DIR, PARKED_JOURNAL, type ParkedManifest };
 

@@ -3,7 +3,7 @@
 // root's kubeconfig gets the renewed credentials. etcd may stay unhealthy until a quorum of members is recovered:
 // that is waited for only briefly and said, so that the operator goes on to the next node.
 import type { Host } from '../hosts/host.js';
-import { updateRootKubeconfig } from '../node/kubeconfig-update.js';
+import { updateRootKubeconfig } from '../node/kubeconfig/index.js';
 import { COMPONENTS, HealthCheck, nodeHealth, readServices, runsHere } from './health.js';
 import { restartComponent, RestartResult } from './restart.js';
 import type { StrategyName } from './strategies.js';

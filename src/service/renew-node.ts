@@ -3,12 +3,12 @@
 // the caller bring the result into service, still under the lock. `kpki renew`, `kpki recover`, the demo, the
 // renewal timer and the cluster's recovery all go through here; the rollout's journaled steps use `repairNode`.
 import type { Host } from '../hosts/host.js';
-import { applyWrites, recoverInterrupted, withNodeLock } from '../node/apply.js';
-import { BackupInProgress, type BackupManifest } from '../node/backup.js';
-import type { NodeScan } from '../node/scan-result.js';
-import { FileWrite, materialize, plannedPaths } from '../node/materialize.js';
-import { PlanOptions, planRenewal, RenewalPlan } from '../node/plan.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { applyWrites, recoverInterrupted, withNodeLock } from '../node/txn/index.js';
+import { BackupInProgress, type BackupManifest } from '../node/txn/index.js';
+import type { NodeScan } from '../node/scan/index.js';
+import { FileWrite, materialize, plannedPaths } from '../node/renew/index.js';
+import { PlanOptions, planRenewal, RenewalPlan } from '../node/renew/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import { restoreParked } from './parked.js';
 
 export interface RepairOptions {

@@ -2,7 +2,7 @@
 // kubelet), each waiting for health before the next; stops at the first component that does not come back.
 import type { Host } from '../hosts/host.js';
 import { KpkiError } from '../errors.js';
-import { releaseHeldLocks } from '../node/apply.js';
+import { releaseHeldLocks } from '../node/txn/index.js';
 import { COMPONENTS, Component, HealthCheck, NodeServices, waitDown, waitHealthy } from './health.js';
 import { parkManifest, unparkManifest } from './parked.js';
 import { ConcreteStrategy, crictlCommands, detectStrategy, dockerCommands, StrategyName, systemdCommands } from './strategies.js';

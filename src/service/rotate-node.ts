@@ -4,17 +4,17 @@
 // it does not come back. verify only reads.
 import type { Host } from '../hosts/host.js';
 import type { RotatableCa } from '../kubeadm/ca-trust.js';
-import { withNodeLock } from '../node/apply.js';
-import { applyWrites } from '../node/apply.js';
-import { describeStage, NewSigner, Phase, PhaseWrites, planPhase, rotationState, stillOld } from '../node/ca-rotation.js';
-import { madeSigner, signerId, unfitSigner, waitingSigner } from '../node/new-signer.js';
-import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/sa-rotation.js';
-import { scanNode, ScanOptions } from '../node/scan.js';
+import { withNodeLock } from '../node/txn/index.js';
+import { applyWrites } from '../node/txn/index.js';
+import { describeStage, NewSigner, Phase, PhaseWrites, planPhase, rotationState, stillOld } from '../node/rotation/index.js';
+import { madeSigner, signerId, unfitSigner, waitingSigner } from '../node/rotation/index.js';
+import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/rotation/index.js';
+import { scanNode, ScanOptions } from '../node/scan/index.js';
 import { KpkiError } from '../errors.js';
 import { keyMatchesCertificate } from '../pki/certificate.js';
-import { kubeletStatus } from '../node/kubelet.js';
-import type { NodeScan } from '../node/scan-result.js';
-import { planWorkerPhase, workerStillOld } from '../node/worker-ca-rotation.js';
+import { kubeletStatus } from '../node/kubelet/index.js';
+import type { NodeScan } from '../node/scan/index.js';
+import { planWorkerPhase, workerStillOld } from '../node/rotation/index.js';
 import { Component, readServices, runsHere } from './health.js';
 import { bringIntoService } from './into-service.js';
 import { repairNode } from './renew-node.js';

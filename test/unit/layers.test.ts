@@ -65,3 +65,41 @@ test('the rule can fail: an upward import and one out of src/ are found', () => 
   ]);
   assert.ok(rank('node') < rank('cli') && rank('report') > rank('cluster'));
 });
+
+/** The rooms of node/: a file outside a room reaches it through its index.ts only. */
+const NODE = join(SRC, 'node');
+const ROOMS = readdirSync(NODE).filter((name) => statSync(join(NODE, name)).isDirectory());
+
+/** The import of `spec` from `file` that goes past a room's door (its index.ts), if it does. */
+export function deepImport(file: string, spec: string): string | undefined {
+  const target = relative(NODE, resolve(dirname(file), spec));
+  const [room, ...inside] = target.split('/');
+  if (target.startsWith('..') || inside.length === 0 || !ROOMS.includes(room)) return undefined;
+  if (relative(NODE, dirname(file)).split('/')[0] === room && !relative(NODE, file).startsWith('..')) return undefined;
+  return inside.join('/') === 'index.js'
+    ? undefined
+    : `${relative(SRC, file)} imports ${spec}: past the door of node/${room}/ (import ../node/${room}/index.js)`;
+}
+
+test('node/ is rooms (scan, renew, txn, rotation, kubelet, kubeconfig, external-ca), each entered through its index.ts', () => {
+  assert.deepEqual(ROOMS.sort(), ['external-ca', 'kubeconfig', 'kubelet', 'renew', 'rotation', 'scan', 'txn']);
+  assert.deepEqual(
+    readdirSync(NODE).filter((name) => name.endsWith('.ts')),
+    [],
+    'every file of node/ is in a room',
+  );
+  const wrong: string[] = [];
+  for (const file of files(SRC))
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const deep = deepImport(file, spec);
+      if (deep) wrong.push(deep);
+    }
+  assert.deepEqual(wrong, []);
+});
+
+test('the door rule can fail: a deep import from another layer or another room is found, one inside the room is not', () => {
+  assert.match(deepImport(join(SRC, 'cluster/rollout.ts'), '../node/scan/scan.js') ?? '', /past the door of node\/scan\//);
+  assert.match(deepImport(join(SRC, 'node/renew/plan.ts'), '../scan/result.js') ?? '', /past the door of node\/scan\//);
+  assert.equal(deepImport(join(SRC, 'node/scan/scan.ts'), './result.js'), undefined);
+  assert.equal(deepImport(join(SRC, 'cluster/rollout.ts'), '../node/scan/index.js'), undefined);
+});

@@ -9,8 +9,8 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { LocalHost } from '../../src/hosts/local.js';
 import { buildControlPlaneNode, makeClusterCas } from '../../src/trees/index.js';
-import { scanNode } from '../../src/node/scan.js';
-import { PARKED_DIR, PARKED_JOURNAL } from '../../src/node/parked-journal.js';
+import { scanNode } from '../../src/node/scan/scan.js';
+import { PARKED_DIR, PARKED_JOURNAL } from '../../src/node/txn/parked-journal.js';
 import { tempRoot } from '../helpers/kpki.js';
 import { certificateToPem } from '../../src/pki/certificate.js';
 

@@ -2,7 +2,7 @@
 // no I/O, so every state is tested on its own). The cluster path (ca rotate -i) decides with it before it plans any
 // node; a node's own files say the rest (planPhase refuses a phase its files are not ready for, naming the file).
 import type { WritingPhase } from '../../kubeadm/ca-trust.js';
-import type { StageView } from '../rotation-common.js';
+import type { StageView } from './common.js';
 
 /** A node's stage as the decision needs it: the stage, what signs, what waits, and one line that describes it. */
 export interface NodeStage extends Pick<StageView, 'node' | 'stage' | 'signerId' | 'nextId'> {
