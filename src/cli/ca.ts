@@ -1,6 +1,6 @@
 // kpki ca plan and kpki ca rotate. plan: the blast radius of rotating a CA (files on the nodes, the API's objects, what people must handle),
 // before anything changes. Read-only, on one node (--root or this machine) or the whole cluster (-i).
-import type { RolloutReport } from '../cluster/outcome.js';
+import type { RolloutReport, RolloutResult } from '../cluster/outcome.js';
 import { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { Phase, PHASES, ROTATABLE, RotatableCa } from '../kubeadm/ca-trust.js';
@@ -103,12 +103,11 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
   const { runClusterOperation } = await import('./renew-cluster.js');
   const { rotateCaPhase } = await import('../cluster/ca-rotate.js');
   const { mergeSteps } = await import('../cluster/outcome.js');
+  const { runPhases } = await import('../cluster/ca-phases.js');
   const flags = { ...opts, maxUnavailable: '1' };
-  const again = new Set<Phase>();
   let earlierStep: RolloutReport | undefined;
-  for (let i = 0; i < phases.length; i++) {
-    const phase = phases[i] as Phase;
-    let result: string | undefined;
+  const outcome = await runPhases(phases as Phase[], async (phase) => {
+    let result: RolloutResult | undefined;
     const code = await runClusterOperation(globals, flags, async (c) => {
       const outcome = await rotateCaPhase(c.nodes, {
         ...c,
@@ -127,18 +126,11 @@ async function rotateCommand(globals: GlobalOptions, opts: RotateFlags): Promise
       result = outcome.report.result;
       return outcome;
     });
-    if (code !== 0) return code;
-    if (result === 'continues' && !again.has(phase)) {
-      again.add(phase); // the same phase once more, its first step done
-      i--;
-    }
-    // a dry run can plan only the next phase with work: the later ones depend on it
-    if (result === 'dry-run') {
-      if (phases.length > 1) log(`(the phases after ${phase} are planned when ${phase} has run)`);
-      return 0;
-    }
-  }
-  return 0;
+    return { code, result };
+  });
+  if (outcome.dryRunAfter && phases.length > 1)
+    log(`(the phases after ${outcome.dryRunAfter} are planned when ${outcome.dryRunAfter} has run)`);
+  return outcome.code;
 }
 
 /** Without -i: every phase asked for on this node (or the disk at --root), one after the other. */

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type NodeStage, phaseDecision } from '../../src/node/rotation/phase-decision.js';
 import { type InterruptedRotation, journalDecision } from '../../src/cluster/rollout/journal-decision.js';
-import { ROTATABLE, TRUST_FLAGS } from '../../src/kubeadm/ca-trust.js';
+import { type Phase, ROTATABLE, TRUST_FLAGS } from '../../src/kubeadm/ca-trust.js';
+import { type PhaseRun, runPhases } from '../../src/cluster/ca-phases.js';
 import { ROTATION_PROFILES } from '../../src/kubeadm/rotation-profiles.js';
 
 const OLD = 'old-ca';
@@ -126,4 +127,40 @@ test('rotation profiles: one per rotatable thing, each with its trust flags; onl
     ROTATABLE.filter((n) => ROTATION_PROFILES[n].trustedByWorkers || ROTATION_PROFILES[n].inClusterInfo),
     ['ca'],
   );
+});
+
+test('runPhases: in order; a first step runs its phase once more; the first phase that does not complete stops; a dry run plans one', async () => {
+  const script = (results: Record<string, (PhaseRun | undefined)[]>) => {
+    const ran: string[] = [];
+    const run = async (phase: Phase): Promise<PhaseRun> => {
+      ran.push(phase);
+      return results[phase]?.shift() ?? { code: 0, result: 'complete' };
+    };
+    return { ran, run };
+  };
+  const all: Phase[] = ['trust', 'issue', 'verify', 'finish'];
+  const plain = script({});
+  assert.deepEqual(await runPhases(all, plain.run), { code: 0 });
+  assert.deepEqual(plain.ran, all);
+
+  const firstStep = script({ trust: [{ code: 0, result: 'continues' }] });
+  assert.deepEqual(await runPhases(all, firstStep.run), { code: 0 });
+  assert.deepEqual(firstStep.ran, ['trust', 'trust', 'issue', 'verify', 'finish']);
+
+  const twice = script({
+    trust: [
+      { code: 0, result: 'continues' },
+      { code: 0, result: 'continues' },
+    ],
+  });
+  await runPhases(['trust', 'issue'], twice.run);
+  assert.deepEqual(twice.ran, ['trust', 'trust', 'issue'], 'a phase is run again once, never in a loop');
+
+  const stopped = script({ issue: [{ code: 1, result: 'stopped' }] });
+  assert.deepEqual(await runPhases(all, stopped.run), { code: 1 });
+  assert.deepEqual(stopped.ran, ['trust', 'issue']);
+
+  const dry = script({ trust: [{ code: 0, result: 'nothing-to-do' }], issue: [{ code: 0, result: 'dry-run' }] });
+  assert.deepEqual(await runPhases(all, dry.run), { code: 0, dryRunAfter: 'issue' });
+  assert.deepEqual(dry.ran, ['trust', 'issue']);
 });
