@@ -9,7 +9,8 @@ import { UsageError } from '../errors.js';
 import type { RolloutSettings } from '../cluster/journal.js';
 import { rollout, RolloutOutcome } from '../cluster/rollout.js';
 import { recoverCluster } from '../cluster/recover.js';
-import type { RolloutEvents } from '../cluster/outcome.js';
+import type { Refusal, RolloutEvents } from '../cluster/outcome.js';
+import { exitCodeOf, refusalOf } from './exit-codes.js';
 import type { InventoryNode } from '../cluster/inventory/model.js';
 import { liveProgress, plainProgress } from '../report/progress.js';
 import { renderRolloutReport } from '../report/rollout.js';
@@ -59,7 +60,7 @@ async function updateOperatorKubeconfig(to: string, adminConf: string, from: str
 export interface ClusterRun {
   nodes: InventoryNode[];
   events: RolloutEvents;
-  confirm: (question: string) => Promise<number | undefined>;
+  confirm: (question: string) => Promise<Refusal | undefined>;
   updateKubeconfig?: (adminConf: string, from: string) => Promise<string[]>;
   scan: ReturnType<typeof scanOptionsOf>;
   concurrency: number;
@@ -87,13 +88,13 @@ export async function runClusterOperation(
         !process.env.NO_COLOR,
       )
     : undefined;
-  const { code, report } = await run({
+  const { report } = await run({
     nodes,
     events: live ?? plainProgress((t) => out.write(t)),
-    confirm: (question) => {
+    confirm: async (question) => {
       // the question goes below the plans; the live table starts again with the changes
       live?.pause();
-      return confirm(flags.yes, question);
+      return refusalOf(await confirm(flags.yes, question));
     },
     updateKubeconfig: flags.updateKubeconfig
       ? (admin, from) => updateOperatorKubeconfig(operatorKubeconfig(flags.updateKubeconfig), admin, from)
@@ -105,6 +106,7 @@ export async function runClusterOperation(
     maxUnavailable,
   });
   live?.stop();
+  const code = exitCodeOf(report);
   // (a phase that continues is reported once, both steps in one report, when it has run again)
   if (report.result === 'continues') return code;
   if (report.result !== 'dry-run' && report.result !== 'nothing-to-do') out.write(`\n${renderRolloutReport(report)}`);

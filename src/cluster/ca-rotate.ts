@@ -34,7 +34,7 @@ import type { InventoryNode } from './inventory/model.js';
 import { newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings } from './journal.js';
 import { ClusterMember, clusterOperation, OperationOutcome } from './operation.js';
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
-import type { Operation, RolloutEvents } from './outcome.js';
+import type { Operation, RolloutEvents, Refusal } from './outcome.js';
 import { controlPlaneStep } from './rollout.js';
 import { notRestartable } from '../service/rotate-node.js';
 import { etcdTrustProblems } from './ca-trust-gate.js';
@@ -64,7 +64,7 @@ export interface CaRotateOptions extends ConnectOptions {
   concurrency: number;
   dryRun: boolean;
   resume: boolean;
-  confirm: (question: string) => Promise<number | undefined>;
+  confirm: (question: string) => Promise<Refusal | undefined>;
   events: RolloutEvents;
 }
 
@@ -102,8 +102,8 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
     }
     // (external etcd: the control-plane nodes hold no etcd-ca; kpki rotates CAs it finds on the inventory's nodes)
     if (missing.length)
-      return op.finish(2, 'refused', `Nothing was changed: ${o.ca} is not on every control-plane node:\n  ${missing.join('\n  ')}`);
-    if (members.length === 0) return op.finish(2, 'refused', 'No control-plane node in the inventory: nothing holds the CA.');
+      return op.refuse('invalid', `Nothing was changed: ${o.ca} is not on every control-plane node:\n  ${missing.join('\n  ')}`);
+    if (members.length === 0) return op.refuse('invalid', 'No control-plane node in the inventory: nothing holds the CA.');
     const journals = journalCheck(op, members, o);
     if (journals) return journals;
     if (o.phase === 'verify') return verify(op, members, workers, o);
@@ -115,8 +115,8 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
 function journalCheck(op: Operation, members: Member[], o: CaRotateOptions): OperationOutcome | undefined {
   const journal = members.map((m) => m.journal).find(Boolean);
   const decision = journalDecision(journal && { ...journal, rotation: journal.settings.caRotation }, o);
-  if (decision.kind === 'refused') return op.finish(1, 'refused', decision.message);
-  if (decision.kind === 'past') return op.finish(0, 'nothing-to-do', decision.message);
+  if (decision.kind === 'refused') return op.refuse('blocked', decision.message);
+  if (decision.kind === 'past') return op.finish('nothing-to-do', decision.message);
   if (decision.kind === 'start' || !journal) return undefined;
   op.report.rollout = decision.rollout;
   op.report.resumed = true;
@@ -169,14 +169,14 @@ async function writePhase(
   const profile = profileOf(o.ca);
   const resumed = op.report.resumed;
   const ready = readiness(members, phase);
-  if (ready.refusal) return op.finish(1, 'refused', `Refusing the ${phase} phase of ${o.ca}: ${ready.refusal}`);
+  if (ready.refusal) return op.refuse('blocked', `Refusing the ${phase} phase of ${o.ca}: ${ready.refusal}`);
   // (workers left behind by an interrupted phase still have work when the control-plane nodes are done)
   const pendingWorkers =
     ready.done && phase === 'finish' && workers.length ? await planWorkers(workers, o.scan, phase, { cert: newCaOf(members) }) : [];
   if (ready.done && !resumed && pendingWorkers.length === 0) {
     for (const m of members) op.events.finished(m.node.name, 'unchanged', describeStage(m.state));
     await clusterInfoAgain(op, members, o);
-    return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: nothing to do (${ready.done}).`);
+    return op.finish('nothing-to-do', `${o.ca} ${phase}: nothing to do (${ready.done}).`);
   }
   if (!resumed) {
     const refused = await phaseRefusal(op, members, workers, o);
@@ -185,7 +185,7 @@ async function writePhase(
   const next = phase === 'trust' ? await nextSigner(members, o, ready.target) : undefined;
   const { work, refusals, partial: planned } = await planNodes(op, members, phase, next?.pair);
   if (refusals.length)
-    return op.finish(1, 'refused', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
+    return op.refuse('blocked', `Nothing was changed: a node cannot take the ${phase} phase:\n  ${refusals.join('\n  ')}`);
   // A first step (the cluster CA's signer to its own file): the new CA is not written in it, so it is neither told
   // nor saved; a resumed trust phase of the cluster CA may have left nodes at that step, so it is planned again
   // afterwards too (the other CAs have no such step: their trust phase is one write per node)
@@ -204,11 +204,10 @@ async function writePhase(
   if (work.length === 0 && workerWork.length === 0) {
     await clearJournals(members);
     await clusterInfoAgain(op, members, o);
-    return op.finish(0, 'nothing-to-do', `${o.ca} ${phase}: every node is done with this phase.`);
+    return op.finish('nothing-to-do', `${o.ca} ${phase}: every node is done with this phase.`);
   }
   if (o.dryRun)
     return op.finish(
-      0,
       'dry-run',
       partial
         ? `(dry run: nothing was changed; that is the ${phase} phase's first step: the rest is planned once it has run)`
@@ -217,13 +216,13 @@ async function writePhase(
   if (!resumed) {
     const problems = await preflightProblems(all, o.scan);
     if (problems.length)
-      return op.finish(1, 'refused', `Refusing to start: the control plane is not healthy now:\n  ${problems.join('\n  ')}`);
+      return op.refuse('blocked', `Refusing to start: the control plane is not healthy now:\n  ${problems.join('\n  ')}`);
   }
   const onWorkers = workerWork.length ? `, then ${workerWork.length} worker(s)` : '';
   const answer = await o.confirm(
     `${resumed ? 'Resume: ' : ''}${phase} phase of ${o.ca} on ${work.length} control-plane node(s)${onWorkers}, one at a time?`,
   );
-  if (answer !== undefined) return op.finish(answer, 'refused', 'Nothing was changed.');
+  if (answer !== undefined) return op.refuse(answer, 'Nothing was changed.');
   if (next && !partial && o.saveCa && next.source.startsWith('made')) op.events.log(await o.saveCa(next.pair));
   const workerStep = target && { members: workerWork.map((w) => w.member), target };
   return runNodes(op, members, work, o, all, next?.pair, workerStep, partial);
@@ -241,17 +240,15 @@ async function phaseRefusal(
     (m) => m.state.kind === 'ca' && m.state.stage === 'single' && !m.state.next && m.state.certs[0].notAfter.getTime() <= Date.now(),
   );
   if (phase === 'trust' && expired?.state.kind === 'ca')
-    return op.finish(
-      2,
-      'refused',
+    return op.refuse(
+      'invalid',
       `Nothing was changed: ${expiredCaMessage(o.ca, expired.state.files.certPath, expired.state.certs[0].notAfter)}`,
     );
   if (phase === 'finish') {
     const left = [...(await leftovers(members, o)), ...(workers.length ? await workerLeftovers(workers, o.scan, newCaOf(members)) : [])];
     if (left.length)
-      return op.finish(
-        1,
-        'refused',
+      return op.refuse(
+        'blocked',
         `Refusing to drop the old ${o.ca}: something still uses it:\n  ${left.join('\n  ')}`,
         'Run the issue phase again (--phase issue), then finish.',
       );
@@ -265,9 +262,8 @@ async function phaseRefusal(
       if (wait) waits.push(wait);
     }
     if (waits.length)
-      return op.finish(
-        1,
-        'refused',
+      return op.refuse(
+        'blocked',
         `Refusing to drop the old service-account key yet:\n  ${waits.join('\n  ')}`,
         'Nothing was changed. Pods whose token was signed by the old key would get 401 from every API server until the kubelet refreshes it.',
       );
@@ -300,9 +296,8 @@ async function kubeletsTrustGate(
   if (workers.length === 0) return undefined;
   const untrusting = await planWorkers(workers, o.scan, 'trust', { cert: newCaOf(members) });
   if (untrusting.length === 0) return undefined;
-  return op.finish(
-    1,
-    'refused',
+  return op.refuse(
+    'blocked',
     `Refusing the issue phase of ${o.ca}: ${untrusting.map((w) => w.member.node.name).join(', ')} do(es) not trust the new CA yet (${untrusting.flatMap((w) => w.writes).join(', ')})`,
     'Nothing was changed. Run the trust phase again (--phase trust): it continues on the workers.',
   );
@@ -360,13 +355,11 @@ async function runNodes(
   await clearJournals(members);
   if (partial)
     return op.finish(
-      0,
       'continues',
       `${o.ca} ${phase}: first step done on ${work.length} control-plane node(s), every node healthy; the ${phase} phase continues.`,
     );
   const workersDone = workerStep?.members.length ? ` and ${workerStep.members.length} worker(s)` : '';
   return op.finish(
-    0,
     'complete',
     `${o.ca} ${phase} phase complete on ${work.length} control-plane node(s)${workersDone}, every node healthy. ${profileOf(o.ca).nextStep[phase]}`,
     ...(onWorkers?.notes ?? []),
@@ -448,9 +441,8 @@ async function etcdTrustGate(op: Operation, members: Member[], o: CaRotateOption
     op.events.log('Every running etcd member accepts a certificate of the new CA (a throwaway one, made in memory).');
     return undefined;
   }
-  return op.finish(
-    1,
-    'refused',
+  return op.refuse(
+    'blocked',
     `Refusing the issue phase of etcd-ca: a running etcd member does not trust the new CA yet:\n  ${problems.join('\n  ')}`,
     'Nothing was changed. A member that presented a certificate of the new CA to it would be cut off.',
   );
@@ -491,9 +483,8 @@ async function keyTrustGate(op: Operation, members: Member[], o: CaRotateOptions
       op.events.log('Every running kube-apiserver verifies tokens signed by the new key (its /openid/v1/jwks).');
     return undefined;
   }
-  return op.finish(
-    1,
-    'refused',
+  return op.refuse(
+    'blocked',
     `Refusing the issue phase of sa: a running kube-apiserver does not verify the new key yet:\n  ${trust.problems.join('\n  ')}`,
     'Nothing was changed. Tokens signed by the new key would get 401 from that API server.',
   );
@@ -577,7 +568,7 @@ async function leftovers(members: Member[], o: CaRotateOptions): Promise<string[
 async function verify(op: Operation, members: Member[], workers: ClusterMember[], o: CaRotateOptions): Promise<OperationOutcome> {
   if (members.every((m) => m.state.stage === 'single' && !m.state.next)) {
     for (const m of [...members, ...workers]) op.events.finished(m.node.name, 'unchanged', 'one CA, no rotation in progress');
-    return op.finish(0, 'nothing-to-do', `No rotation of ${o.ca} in progress: every node trusts one CA.`);
+    return op.finish('nothing-to-do', `No rotation of ${o.ca} in progress: every node trusts one CA.`);
   }
   const issued = members.every((m) => m.state.stage !== 'trusted');
   const left = [
@@ -593,13 +584,12 @@ async function verify(op: Operation, members: Member[], workers: ClusterMember[]
     );
   }
   if (left.length)
-    return op.finish(1, 'stopped', `Still from the old ${o.ca}:\n  ${left.join('\n  ')}`, 'Run --phase issue again, then verify.');
+    return op.finish('stopped', `Still from the old ${o.ca}:\n  ${left.join('\n  ')}`, 'Run --phase issue again, then verify.');
   const profile = profileOf(o.ca);
   if (profile.kind === 'key') {
     const notice = await legacyTokenNotice(members, o);
     if (notice) op.events.log(notice);
     return op.finish(
-      0,
       'complete',
       'sa verified: every control-plane node signs with the same new key and every API server that could be asked verifies it. Next: --phase finish (after --token-overlap).',
     );
@@ -607,7 +597,6 @@ async function verify(op: Operation, members: Member[], workers: ClusterMember[]
   const workersToo = profile.trustedByWorkers && workers.length ? `, every worker's kubelet client certificate is from it` : '';
   const served = profile.servedText ? `, ${profile.servedText}${workersToo}` : '';
   return op.finish(
-    0,
     'complete',
     `${o.ca} verified: every leaf on every control-plane node is signed by the new CA${served}. Next: --phase finish.`,
   );

@@ -11,7 +11,7 @@ import type { ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
 import { newRolloutId, RolloutSettings } from './journal.js';
 import { ClusterMember, clusterOperation, markUntouched, memoryJournal, OperationOutcome, renewKubeletsInBatches } from './operation.js';
-import type { Operation, RolloutEvents } from './outcome.js';
+import type { Operation, RolloutEvents, Refusal } from './outcome.js';
 
 export interface KubeletRenewOptions extends ConnectOptions {
   settings: RolloutSettings;
@@ -19,7 +19,7 @@ export interface KubeletRenewOptions extends ConnectOptions {
   concurrency: number;
   dryRun: boolean;
   ca?: { cert: Certificate; key: KeyObject };
-  confirm: (question: string) => Promise<number | undefined>;
+  confirm: (question: string) => Promise<Refusal | undefined>;
   events: RolloutEvents;
 }
 
@@ -32,18 +32,17 @@ const SPEC = {
 export function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOptions): Promise<OperationOutcome> {
   return clusterOperation(nodes, SPEC, o, async (op, members) => {
     const due = await dueNodes(op, members, o);
-    if (due.length === 0) return op.finish(0, 'nothing-to-do', 'Nothing to renew on any node.');
-    if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
+    if (due.length === 0) return op.finish('nothing-to-do', 'Nothing to renew on any node.');
+    if (o.dryRun) return op.finish('dry-run', '(dry run: nothing was changed)');
     const cps = members.filter((m) => m.node.role === 'control-plane');
     const ca = o.ca ?? (await clusterCa(cps, o.scan));
     if (!ca)
-      return op.finish(
-        2,
-        'refused',
+      return op.refuse(
+        'invalid',
         'No selected control-plane node has the cluster CA key: include one (--nodes) or give --ca-cert and --ca-key.',
       );
     const refused = await o.confirm(`Renew the kubelet client certificate of ${due.length} node(s)?`);
-    if (refused !== undefined) return op.finish(refused, 'refused', 'Nothing was changed.');
+    if (refused !== undefined) return op.refuse(refused, 'Nothing was changed.');
     op.report.rollout = newRolloutId();
     const settings = { ...o.settings, names: ['kubelet-client'], ifExpiresWithinMs: undefined };
     const api = await adminAccess(cps, o.scan);
@@ -60,12 +59,11 @@ export function renewKubeletsOfCluster(nodes: InventoryNode[], o: KubeletRenewOp
     if (bad) {
       markUntouched(op);
       return op.finish(
-        1,
         'stopped',
         'STOPPED: a node did not come back with its renewed kubelet certificate (rolled back); the rest were left alone.',
       );
     }
-    return op.finish(0, 'complete', `${due.length} kubelet client certificate(s) renewed, every node Ready.`);
+    return op.finish('complete', `${due.length} kubelet client certificate(s) renewed, every node Ready.`);
   });
 }
 

@@ -16,8 +16,8 @@ import { Operation, RolloutEvents, RolloutReport, startOperation } from './outco
 import { renewWorker, WorkerPlan } from './workers.js';
 import type { NodeRenewalOutcome } from './node-renewal.js';
 
+/** How an operation ended, as data: its report (result, refusal, every node); the CLI maps it to an exit code. */
 export interface OperationOutcome {
-  code: number;
   report: RolloutReport;
 }
 
@@ -56,9 +56,8 @@ export async function clusterOperation(
     const unreachable = reached.filter((r) => r.error);
     for (const r of unreachable) op.events.finished(r.node.name, 'unreachable', r.error);
     if (unreachable.length > 0)
-      return op.finish(
-        1,
-        'refused',
+      return op.refuse(
+        'blocked',
         `Refusing to start: ${spec.needsEveryNode} (limit it with --nodes):\n  ${unreachable.map((r) => r.error).join('\n  ')}`,
       );
     return await run(
@@ -67,7 +66,7 @@ export async function clusterOperation(
     );
   } catch (err) {
     const [first, ...rest] = spec.interrupted(describeError(err));
-    return op.finish(1, 'interrupted', first, ...rest);
+    return op.finish('interrupted', first, ...rest);
   } finally {
     for (const r of reached) r.host?.close();
   }

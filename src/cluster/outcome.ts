@@ -36,6 +36,14 @@ export interface NodeReport {
 /** continues: the first step of a phase is done, and the phase is planned and run again (ca rotate's trust). */
 export type RolloutResult = 'complete' | 'continues' | 'nothing-to-do' | 'dry-run' | 'refused' | 'stopped' | 'interrupted';
 
+/**
+ * Why an operation refused to start (nothing was changed): something in the cluster stands in the way now (blocked:
+ * fix it and run again), what was asked cannot be done on this cluster (invalid: change the command), the operator
+ * said no (declined), or there was no terminal to ask on and no --yes (no-terminal). cli/exit-codes.ts maps each to
+ * its exit code.
+ */
+export type Refusal = 'blocked' | 'invalid' | 'declined' | 'no-terminal';
+
 export interface RolloutReport {
   kind: 'KpkiRolloutReport';
   apiVersion: 'kpki.io/v1';
@@ -44,6 +52,8 @@ export interface RolloutReport {
   startedAt: string;
   finishedAt?: string;
   result?: RolloutResult;
+  /** With result `refused`: why (the exit code follows from it). */
+  refusal?: Refusal;
   resumed: boolean;
   nodes: NodeReport[];
   /** Why it stopped or was refused, what to do next. */
@@ -161,8 +171,10 @@ export interface Operation {
   report: RolloutReport;
   events: RolloutEvents;
   entry: (node: string) => NodeReport;
-  /** Ends the operation: its result, its closing messages (also logged), the exit code. */
-  finish: (code: number, result: RolloutResult, ...messages: string[]) => { code: number; report: RolloutReport };
+  /** Ends the operation: its result and its closing messages (also logged). */
+  finish: (result: Exclude<RolloutResult, 'refused'>, ...messages: string[]) => { report: RolloutReport };
+  /** Ends the operation before any change: why, and the closing messages. */
+  refuse: (why: Refusal, ...messages: string[]) => { report: RolloutReport };
 }
 
 /** What every cluster operation starts with: its report, events that keep it up to date, and how it ends. */
@@ -173,16 +185,21 @@ export function startOperation(
 ): Operation {
   const report = newReport(operation, nodes);
   const events = tracking(report, live);
+  const end = (result: RolloutResult, messages: string[]) => {
+    report.result = result;
+    report.finishedAt = new Date().toISOString();
+    report.messages.push(...messages);
+    for (const m of messages) events.log(m);
+    return { report };
+  };
   return {
     report,
     events,
     entry: (name) => report.nodes.find((n) => n.node === name)!,
-    finish: (code, result, ...messages) => {
-      report.result = result;
-      report.finishedAt = new Date().toISOString();
-      report.messages.push(...messages);
-      for (const m of messages) events.log(m);
-      return { code, report };
+    finish: (result, ...messages) => end(result, messages),
+    refuse: (why, ...messages) => {
+      report.refusal = why;
+      return end('refused', messages);
     },
   };
 }

@@ -27,14 +27,14 @@ import {
   renewKubeletsInBatches,
   updateOperatorKubeconfig,
 } from './operation.js';
-import type { Operation, RolloutEvents } from './outcome.js';
+import type { Operation, RolloutEvents, Refusal } from './outcome.js';
 
 export interface RecoverOptions extends ConnectOptions {
   settings: RolloutSettings;
   scan: ScanOptions;
   concurrency: number;
   dryRun: boolean;
-  confirm: (question: string) => Promise<number | undefined>;
+  confirm: (question: string) => Promise<Refusal | undefined>;
   events: RolloutEvents;
   updateKubeconfig?: (adminConf: string, from: string) => Promise<string[]>;
 }
@@ -64,20 +64,18 @@ export function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promi
     const workers = members.filter((m) => m.node.role === 'worker');
     if (o.dryRun)
       return op.finish(
-        0,
         'dry-run',
         'Then: etcd back to quorum, kube-apiserver, kube-controller-manager, kube-scheduler and kubelet restarted node by node, workers renewed and verified Ready.',
         '(dry run: nothing was changed)',
       );
     const refused = await o.confirm(`Recover ${cps.length} control-plane node(s) and ${workers.filter((w) => w.due).length} worker(s)?`);
-    if (refused !== undefined) return op.finish(refused, 'refused', 'Nothing was changed.');
+    if (refused !== undefined) return op.refuse(refused, 'Nothing was changed.');
     op.report.rollout = newRolloutId();
     const reason = `recover (rollout ${op.report.rollout})`;
     await renewOffline(op, cps, reason, o);
     const etcd = await etcdQuorum(op, cps, o);
     if (etcd.problems.length > 0)
       return op.finish(
-        1,
         'stopped',
         `etcd did not regain quorum:\n  ${etcd.problems.join('\n  ')}`,
         `${KEPT}; look at the etcd logs on the nodes, then run kpki recover -i again.`,
@@ -90,7 +88,7 @@ export function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promi
     for (const w of workers.filter((x) => !x.due)) op.events.finished(w.node.name, 'unchanged', 'kubelet client certificate not due');
     if (due.length > 0) {
       const ca = await clusterCa(cps, o.scan);
-      if (!ca) return op.finish(1, 'stopped', "No control-plane node has the CA key: the workers' kubelet certificates cannot be signed.");
+      if (!ca) return op.finish('stopped', "No control-plane node has the CA key: the workers' kubelet certificates cannot be signed.");
       const api = (await adminAccess(cps, o.scan))?.access;
       const settings = { ...o.settings, names: ['all'] };
       const bad = await renewKubeletsInBatches(op, {
@@ -102,11 +100,10 @@ export function recoverCluster(nodes: InventoryNode[], o: RecoverOptions): Promi
         ca,
         api,
       });
-      if (bad) return op.finish(1, 'stopped', 'Recovery STOPPED at a worker (see above).');
+      if (bad) return op.finish('stopped', 'Recovery STOPPED at a worker (see above).');
     }
     await updateOperatorKubeconfig(op, cps, o.scan, o.updateKubeconfig);
     return op.finish(
-      0,
       'complete',
       `Recovery ${op.report.rollout} complete: every control-plane node healthy, ${due.length} worker(s) renewed and Ready.`,
     );
@@ -205,7 +202,6 @@ async function restartNode(op: Operation, m: Member, etcdRestarted: boolean, o: 
       op.events.finished(m.node.name, 'failed', `${component}: ${r.detail}`);
       markUntouched(op, m.node.name);
       return op.finish(
-        1,
         'stopped',
         `Recovery STOPPED at ${m.node.name}: ${component} is not healthy with the renewed certificates (${r.detail}).`,
         `${KEPT}; fix the cause, then run kpki recover -i again: it renews only what is still due.`,
@@ -224,7 +220,7 @@ async function restartNode(op: Operation, m: Member, etcdRestarted: boolean, o: 
   const problems = await waitGate(() => nodeProblems(m, o.scan), 60_000);
   if (problems.length > 0) {
     op.events.finished(m.node.name, 'failed', problems[0]);
-    return op.finish(1, 'stopped', `Recovery STOPPED at ${m.node.name}: not healthy:\n  ${problems.join('\n  ')}`);
+    return op.finish('stopped', `Recovery STOPPED at ${m.node.name}: not healthy:\n  ${problems.join('\n  ')}`);
   }
   op.events.finished(m.node.name, m.plan!.items.length ? 'renewed' : 'unchanged', 'healthy');
   return undefined;

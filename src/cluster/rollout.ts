@@ -19,7 +19,7 @@ import { NodeJournal, newRolloutId, readRolloutJournal, RolloutJournal, RolloutS
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
 import { ClusterMember, clusterOperation, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
-import type { NodeReport, Operation, RolloutEvents, RolloutReport } from './outcome.js';
+import type { NodeReport, Operation, RolloutEvents, RolloutReport, Refusal } from './outcome.js';
 import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import { importPlanFor } from './import-plan.js';
@@ -33,7 +33,7 @@ export interface RolloutOptions extends ConnectOptions {
   force: boolean;
   dryRun: boolean;
   resume: boolean;
-  confirm: (question: string) => Promise<number | undefined>;
+  confirm: (question: string) => Promise<Refusal | undefined>;
   events: RolloutEvents;
   /** kpki san -i --force: remove names although something on a node still uses them. */
   forceNames?: boolean;
@@ -73,7 +73,7 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     const members: Member[] = [];
     for (const r of reached) members.push({ ...r, inventory: await scanNode(r.host, o.scan), journal: await readRolloutJournal(r.host) });
     const start = resumeOrStart(op, members, o);
-    if ('code' in start) return start;
+    if ('report' in start) return start;
     const wrongImport = await planMembers(op, members, start.settings);
     if (wrongImport) return wrongImport;
     const inUse = namesStillInUse(op, members, start, o);
@@ -84,7 +84,7 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     const workerWork = members.filter((m) => m.node.role === 'worker' && needsWork(m));
     const done = finishUnneeded(op, members, start, needsWork, o);
     if (cpWork.length === 0 && workerWork.length === 0) return done();
-    if (o.dryRun) return op.finish(0, 'dry-run', '(dry run: nothing was changed)');
+    if (o.dryRun) return op.finish('dry-run', '(dry run: nothing was changed)');
     const refused = await preflightAndConfirm(
       op,
       members,
@@ -111,7 +111,6 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     await updateOperatorKubeconfig(op, cps, o.scan, o.updateKubeconfig);
     await clearJournals(members);
     return op.finish(
-      0,
       'complete',
       `Rollout ${start.rolloutId} complete: ${cpWork.length} control-plane node(s) and ${workerWork.length} worker(s) renewed, every node healthy.`,
     );
@@ -144,7 +143,7 @@ function finishUnneeded(
     const why = start.previous
       ? `Rollout ${start.rolloutId} had finished every node; its journals are removed.`
       : 'Nothing to renew on any node.';
-    return op.finish(0, 'nothing-to-do', why);
+    return op.finish('nothing-to-do', why);
   };
 }
 
@@ -152,25 +151,23 @@ function finishUnneeded(
 function resumeOrStart(op: Operation, members: Member[], o: RolloutOptions): Start | RolloutOutcome {
   const previous = interruptedRollout(members);
   if (previous && !o.resume) {
-    return op.finish(
-      1,
-      'refused',
+    return op.refuse(
+      'blocked',
       `An interrupted rollout ${previous.rollout} (started ${previous.startedAt} by ${previous.by}) left its journal on ${members
         .filter((m) => m.journal)
         .map((m) => m.node.name)
         .join(', ')}: continue it with --resume.`,
     );
   }
-  if (!previous && o.resume) return op.finish(0, 'nothing-to-do', 'No interrupted rollout on these nodes: nothing to resume.');
+  if (!previous && o.resume) return op.finish('nothing-to-do', 'No interrupted rollout on these nodes: nothing to resume.');
   const rolloutId = previous?.rollout ?? newRolloutId();
   op.report.rollout = rolloutId;
   op.report.resumed = Boolean(previous);
   if (!previous) return { settings: o.settings, rolloutId };
   const missing = previous.nodes.filter((n) => !members.some((m) => m.node.name === n));
   if (missing.length)
-    return op.finish(
-      1,
-      'refused',
+    return op.refuse(
+      'blocked',
       `Rollout ${rolloutId} also covers ${missing.join(', ')}: resume it with the same nodes (--nodes ${previous.nodes.join(',')}).`,
     );
   const allDone = members.every((m) => !m.journal || m.journal.step === 'done');
@@ -234,7 +231,7 @@ async function planMembers(op: Operation, members: Member[], settings: RolloutSe
     op.events.planned({ ...where, kubelet: { client: status.client, clientDue: due.clientDue, servingDue } });
   }
   if (refusals.length === 0) return undefined;
-  return op.finish(1, 'refused', `Nothing was imported on any node: a signed certificate is wrong or missing:\n  ${refusals.join('\n  ')}`);
+  return op.refuse('blocked', `Nothing was imported on any node: a signed certificate is wrong or missing:\n  ${refusals.join('\n  ')}`);
 }
 
 /** A new rollout needs a healthy control plane (or --force); either needs the operator's yes. */
@@ -248,15 +245,14 @@ async function preflightAndConfirm(
   if (!start.previous) {
     const problems = await preflightProblems(members, o.scan);
     if (problems.length > 0 && !o.force)
-      return op.finish(
-        1,
-        'refused',
+      return op.refuse(
+        'blocked',
         `Refusing to start: the control plane is not healthy now (use --force for a recovery):\n  ${problems.join('\n  ')}`,
       );
     if (problems.length > 0) op.events.log(`--force: starting although:\n  ${problems.join('\n  ')}`);
   }
   const refused = await o.confirm(`${start.previous ? 'Resume: renew' : 'Renew'} ${what}?`);
-  return refused === undefined ? undefined : op.finish(refused, 'refused', 'Nothing was changed.');
+  return refused === undefined ? undefined : op.refuse(refused, 'Nothing was changed.');
 }
 
 /** One control-plane node, then the cluster gate; why the rollout must stop, if it must. */
@@ -346,9 +342,8 @@ function namesStillInUse(op: Operation, members: Member[], start: Start, o: Roll
     .flatMap((m) => namesInUse(m.inventory, sans).map((u) => `${m.node.name}: ${u}`));
   if (uses.length === 0) return undefined;
   if (!o.forceNames)
-    return op.finish(
-      2,
-      'refused',
+    return op.refuse(
+      'invalid',
       `A name to remove is still in use:\n  ${uses.join('\n  ')}`,
       'Point those at another name first, or give --force. Nothing was changed.',
     );

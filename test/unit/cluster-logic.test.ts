@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdProblems, spareMembers, EtcdMemberState } from '../../src/service/etcd.js';
 import { pickBackup } from '../../src/cluster/backups.js';
-import { newReport, tracking } from '../../src/cluster/outcome.js';
+import { newReport, type Refusal, type RolloutReport, startOperation, tracking } from '../../src/cluster/outcome.js';
+import { exitCodeOf, refusalOf } from '../../src/cli/exit-codes.js';
 import { describeError, KpkiError } from '../../src/errors.js';
 import { renderRolloutReport } from '../../src/report/rollout.js';
 import { plainProgress } from '../../src/report/progress.js';
@@ -149,4 +150,29 @@ test('a rollout journal of an earlier kpki (restarts as "restart:<component>" na
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('exit codes come from the report alone: one table for results and refusals, and the answer to a question', () => {
+  const report = (result: RolloutReport['result'], refusal?: Refusal): RolloutReport => ({
+    ...newReport('renew', []),
+    result,
+    refusal,
+  });
+  for (const result of ['complete', 'continues', 'nothing-to-do', 'dry-run'] as const) assert.equal(exitCodeOf(report(result)), 0, result);
+  for (const result of ['stopped', 'interrupted'] as const) assert.equal(exitCodeOf(report(result)), 1, result);
+  assert.equal(exitCodeOf(report('refused', 'blocked')), 1);
+  assert.equal(exitCodeOf(report('refused', 'declined')), 1);
+  assert.equal(exitCodeOf(report('refused', 'invalid')), 2);
+  assert.equal(exitCodeOf(report('refused', 'no-terminal')), 2);
+  assert.equal(exitCodeOf(report(undefined)), 1, 'an operation that never ended is not a success');
+  // cli/context.ts confirm: 2 when there is no terminal to ask on, 1 when the operator says no
+  assert.equal(refusalOf(undefined), undefined);
+  assert.equal(refusalOf(1), 'declined');
+  assert.equal(refusalOf(2), 'no-terminal');
+  // and an operation's refuse() records why in the report
+  const op = startOperation('renew', [], { planned() {}, step() {}, finished() {}, gated() {}, log() {} });
+  assert.deepEqual(
+    { result: op.refuse('invalid', 'no such CA').report.result, refusal: op.report.refusal },
+    { result: 'refused', refusal: 'invalid' },
+  );
 });

@@ -55,7 +55,6 @@ export async function stopRollout(
   const untouched = markUntouched(op, stop.exceptNode);
   await clearJournals(members);
   return op.finish(
-    1,
     'stopped',
     `${stop.what} STOPPED at ${stop.at}${stop.why ? ` (${stop.why})` : ''}. Not touched: ${untouched.join(', ') || 'no other node'}.`,
     ...(stop.hint ? [stop.hint] : []),
