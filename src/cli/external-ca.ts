@@ -165,7 +165,7 @@ async function importOnCluster(globals: GlobalOptions, opts: ImportFlags): Promi
   const [{ runClusterOperation }, { rollout }] = await Promise.all([import('./renew-cluster.js'), import('../cluster/rollout.js')]);
   const settings = {
     names: ['all'],
-    importFrom: resolve(opts.from),
+    work: { kind: 'import' as const, from: resolve(opts.from) },
     strategy: strategyFlag(opts.strategy),
     timeoutMs: timeoutFlag(opts.timeout),
   };

@@ -107,6 +107,7 @@ async function kubeletRenewAction(opts: KubeletRenewFlags, sub: Command): Promis
       validityMs: durationFlag('--validity', opts.validity),
       strategy: 'systemd' as const,
       timeoutMs: 180_000,
+      work: { kind: 'kubelet' as const },
     };
     return runClusterOperation(globals, opts, (c) =>
       renewKubeletsOfCluster(c.nodes, {

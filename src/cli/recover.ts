@@ -67,7 +67,12 @@ async function recover(opts: RecoverFlags, command: Command): Promise<number> {
   const strategy = strategyFlag(opts.strategy);
   const timeoutMs = timeoutFlag(opts.timeout);
   const windowMs = durationFlag('--if-expires-within', opts.ifExpiresWithin);
-  if (globals.inventory) return recoverClusterCommand(globals, { names: ['all'], ifExpiresWithinMs: windowMs, strategy, timeoutMs }, opts);
+  if (globals.inventory)
+    return recoverClusterCommand(
+      globals,
+      { names: ['all'], ifExpiresWithinMs: windowMs, strategy, timeoutMs, work: { kind: 'recover' } },
+      opts,
+    );
   const planOptions = { names: ['all'], ifExpiresWithinMs: windowMs };
   if (opts.dryRun) {
     const now = new Date();

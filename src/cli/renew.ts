@@ -82,6 +82,7 @@ async function renew(names: string[], opts: RenewOptions, command: Command): Pro
         keyAlgorithm,
         strategy: strategyFlag(opts.strategy),
         timeoutMs: timeoutFlag(opts.timeout),
+        work: { kind: 'renew' },
       },
       opts,
     );

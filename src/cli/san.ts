@@ -107,7 +107,12 @@ async function changeSans(verb: 'add' | 'remove', names: string[], opts: SanFlag
 async function sanOnCluster(globals: GlobalOptions, change: SanChange, opts: SanFlags): Promise<number> {
   const { runClusterOperation } = await import('./renew-cluster.js');
   const { rollout } = await import('../cluster/rollout.js');
-  const settings = { names: [change.cert], sans: change, strategy: strategyFlag(opts.strategy), timeoutMs: timeoutFlag(opts.timeout) };
+  const settings = {
+    names: [change.cert],
+    work: { kind: 'san' as const, change },
+    strategy: strategyFlag(opts.strategy),
+    timeoutMs: timeoutFlag(opts.timeout),
+  };
   return runClusterOperation(globals, opts, (c) =>
     rollout(c.nodes, {
       ...c,

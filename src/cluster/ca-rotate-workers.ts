@@ -52,7 +52,13 @@ export async function rotateWorkers(
   workers: ClusterMember[],
   o: { phase: WritingPhase; target: WorkerTarget; scan: ScanOptions; timeoutMs: number; api?: ApiAccess; reason: string },
 ): Promise<string | undefined> {
-  const settings: RolloutSettings = { names: [], strategy: 'systemd', timeoutMs: o.timeoutMs, maxUnavailable: 1 };
+  const settings: RolloutSettings = {
+    names: [],
+    strategy: 'systemd',
+    timeoutMs: o.timeoutMs,
+    maxUnavailable: 1,
+    work: { kind: 'ca-phase', ca: 'ca', phase: o.phase },
+  };
   op.report.rollout ??= newRolloutId();
   const bad = await renewKubeletsInBatches(op, {
     members: workers,

@@ -114,7 +114,8 @@ export function rotateCaPhase(nodes: InventoryNode[], o: CaRotateOptions): Promi
 /** An interrupted rollout on the nodes: this phase's is resumed (--resume), a later phase's means this one is done. */
 function journalCheck(op: Operation, members: Member[], o: CaRotateOptions): OperationOutcome | undefined {
   const journal = members.map((m) => m.journal).find(Boolean);
-  const decision = journalDecision(journal && { ...journal, rotation: journal.settings.caRotation }, o);
+  const work = journal?.settings.work;
+  const decision = journalDecision(journal && { ...journal, rotation: work?.kind === 'ca-phase' ? work : undefined }, o);
   if (decision.kind === 'refused') return op.refuse('blocked', decision.message);
   if (decision.kind === 'past') return op.finish('nothing-to-do', decision.message);
   if (decision.kind === 'start' || !journal) return undefined;
@@ -327,7 +328,7 @@ async function runNodes(
     strategy: o.strategy,
     timeoutMs: o.timeoutMs,
     maxUnavailable: 1,
-    caRotation: { ca: o.ca, phase },
+    work: { kind: 'ca-phase', ca: o.ca, phase },
   };
   const rolloutId = op.report.rollout ?? newRolloutId();
   op.report.rollout = rolloutId;

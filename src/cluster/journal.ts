@@ -25,12 +25,48 @@ export interface RolloutSettings {
   strategy: StrategyName;
   timeoutMs: number;
   maxUnavailable: number;
-  /** kpki san -i: the names that change (the plan is that certificate alone on every control-plane node). */
-  sans?: SanChange;
-  /** kpki import -i: the operator's directory of requests and signed certificates (DIR/<node>/), instead of signing. */
-  importFrom?: string;
-  /** kpki ca rotate: the CA and the phase this rollout carries out on every control-plane node. */
-  caRotation?: { ca: RotatableCa; phase: WritingPhase };
+  /** What the rollout does on each node (kinds exclude each other). */
+  work: RolloutWork;
+}
+
+/**
+ * What a rollout does on each node, one kind at a time: renew what is due (renew -i); change the names of one
+ * certificate (san -i: that certificate alone on every control-plane node); install the certificates an external CA
+ * signed (import -i, from the operator's directory DIR/<node>/, instead of signing); one phase of a rotation (ca
+ * rotate); the kubelets' client certificates (kubelet renew -i); a cluster whose certificates expired (recover -i).
+ */
+export type RolloutWork =
+  | { kind: 'renew' }
+  | { kind: 'san'; change: SanChange }
+  | { kind: 'import'; from: string }
+  | { kind: 'ca-phase'; ca: RotatableCa; phase: WritingPhase }
+  | { kind: 'kubelet' }
+  | { kind: 'recover' };
+
+/** san -i's change, when that is the work. */
+export const sansOf = (settings: RolloutSettings): SanChange | undefined =>
+  settings.work.kind === 'san' ? settings.work.change : undefined;
+
+/** What a node's renewal plan and its kubeadm config edits take of the settings (san -i's change among them). */
+export function planOptionsOf(settings: RolloutSettings) {
+  const { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm } = settings;
+  return { names, ifExpiresWithinMs, validityMs, reuseKeys, keyAlgorithm, sans: sansOf(settings) };
+}
+
+/** The settings an earlier kpki wrote (sans, importFrom and caRotation side by side) as one kind of work. */
+function withWork(
+  settings: RolloutSettings & { sans?: SanChange; importFrom?: string; caRotation?: { ca: RotatableCa; phase: WritingPhase } },
+): RolloutSettings {
+  if (settings.work) return settings;
+  const { sans, importFrom, caRotation, ...rest } = settings;
+  const work: RolloutWork = caRotation
+    ? { kind: 'ca-phase', ...caRotation }
+    : importFrom
+      ? { kind: 'import', from: importFrom }
+      : sans
+        ? { kind: 'san', change: sans }
+        : { kind: 'renew' };
+  return { ...rest, work };
 }
 
 export interface RolloutJournal {
@@ -74,8 +110,12 @@ export async function readRolloutJournal(host: Host): Promise<RolloutJournal | u
   }
 }
 
-/** A journal an earlier kpki wrote carried restarts among the renewed names ("restart:<component>"): read as typed. */
-function withTypedRestarts(journal: RolloutJournal): RolloutJournal {
+/**
+ * A journal an earlier kpki wrote: restarts among the renewed names ("restart:<component>") and settings without a
+ * kind of work, read as the types say now.
+ */
+function withTypedRestarts(read: RolloutJournal): RolloutJournal {
+  const journal = { ...read, settings: withWork(read.settings) };
   const legacy = (journal.renewed ?? []).filter((n) => n.startsWith('restart:'));
   if (legacy.length === 0) return journal;
   return {

@@ -16,7 +16,7 @@ import { bringIntoService, rollBack, type Written } from '../service/into-servic
 import { caPhaseWrites } from './ca-phase.js';
 import type { NewSigner } from '../node/rotation/index.js';
 import { nodeProblems, waitGate } from './gates.js';
-import type { NodeJournal } from './journal.js';
+import { type NodeJournal, planOptionsOf } from './journal.js';
 import type { InventoryNode } from './inventory/model.js';
 import type { NodeReport, RolloutEvents } from './outcome.js';
 
@@ -47,15 +47,17 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
       async () => {
         events.step(node.name, 'plan');
         const inventory = await scanNode(host, ctx.scan);
-        if (settings.caRotation) return caPhaseWrites(host, inventory, settings.caRotation, ctx.nextCa);
-        if (settings.importFrom) {
-          const signed = await importPlanFor(host, inventory, settings.importFrom, node.name, new Date());
+        const work = settings.work;
+        if (work.kind === 'ca-phase') return caPhaseWrites(host, inventory, work, ctx.nextCa);
+        if (work.kind === 'import') {
+          const signed = await importPlanFor(host, inventory, work.from, node.name, new Date());
           return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
         }
-        const plan = planRenewal(inventory, { ...settings, now: new Date() });
+        // renew and san (the other kinds never reach a control-plane node's renewal)
+        const plan = planRenewal(inventory, { ...planOptionsOf(settings), now: new Date() });
         if (!plan.items.length) return undefined;
         // the node's kubeadm config file records what changes (names, the key algorithm) in the same transaction
-        const config = await kubeadmConfigWrites(host, inventory, configEdits(settings));
+        const config = await kubeadmConfigWrites(host, inventory, configEdits(planOptionsOf(settings)));
         return { writes: [...(await materialize(host, inventory, plan)), ...config], changes: changesOf(plan) };
       },
     );

@@ -15,7 +15,7 @@ import { waitNodeReady } from '../api/node-ready.js';
 import type { ConnectOptions } from './connect.js';
 import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
-import { NodeJournal, newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings } from './journal.js';
+import { NodeJournal, newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings, planOptionsOf, sansOf } from './journal.js';
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
 import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
 import { ClusterMember, clusterOperation, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
@@ -96,7 +96,7 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     if (!start.previous) await writeJournals(op, members, { id: start.rolloutId, operation: 'renew', settings: start.settings }, needsWork);
     const stop = (at: Member, why: string): Promise<RolloutOutcome> =>
       stopRollout(op, members, { what: 'Rollout', at: at.node.name, why, exceptNode: at.node.name });
-    const reason = `${start.settings.importFrom ? 'import' : 'renew'} (rollout ${start.rolloutId})`;
+    const reason = `${start.settings.work.kind === 'import' ? 'import' : 'renew'} (rollout ${start.rolloutId})`;
     for (const [i, m] of cpWork.entries()) {
       op.events.log(`\n== [${i + 1}/${cpWork.length}] ${m.node.name}`);
       const stopped = await controlPlaneStep(op, m, members, { reason, settings: start.settings, scan: o.scan });
@@ -133,7 +133,7 @@ function finishUnneeded(
   return async () => {
     if (start.previous) await clearJournals(members);
     // kpki san -i again after the certificates got the names (or after kubeadm-config was overwritten): record them
-    if (!o.dryRun && !start.previous && start.settings.sans)
+    if (!o.dryRun && !start.previous && sansOf(start.settings))
       await recordInKubeadmConfig(
         op,
         members.filter((m) => m.node.role === 'control-plane'),
@@ -208,9 +208,9 @@ async function planMembers(op: Operation, members: Member[], settings: RolloutSe
   const refusals: string[] = [];
   for (const m of members.filter((x) => (x.journal?.step ?? 'pending') === 'pending')) {
     const where = { node: m.node.name, address: m.node.address, role: m.node.role };
-    if (settings.importFrom) {
+    if (settings.work.kind === 'import') {
       try {
-        m.plan = (await importPlanFor(m.host, m.inventory, settings.importFrom, m.node.name, now)).plan;
+        m.plan = (await importPlanFor(m.host, m.inventory, settings.work.from, m.node.name, now)).plan;
         m.workerClientDue = false;
         op.events.planned({ ...where, plan: m.plan });
       } catch (err) {
@@ -219,7 +219,7 @@ async function planMembers(op: Operation, members: Member[], settings: RolloutSe
       continue;
     }
     if (m.node.role === 'control-plane') {
-      m.plan = planRenewal(m.inventory, { ...settings, now });
+      m.plan = planRenewal(m.inventory, { ...planOptionsOf(settings), now });
       op.events.planned({ ...where, plan: m.plan });
       continue;
     }
@@ -317,7 +317,7 @@ async function workerStep(
 ): Promise<{ at: Member; why: string } | undefined> {
   const ca = await clusterCa(cps, scan);
   // (a resumed worker may be past its plan: it needs the CA unless it was only its serving certificate)
-  if (!ca && !start.settings.importFrom && workers.some((m) => m.workerClientDue !== false))
+  if (!ca && start.settings.work.kind !== 'import' && workers.some((m) => m.workerClientDue !== false))
     return { at: workers[0], why: 'no control-plane node has the CA key to sign kubelet certificates' };
   const api = await adminAccess(cps, scan);
   const bad = await renewKubeletsInBatches(op, {
@@ -335,7 +335,7 @@ async function workerStep(
 
 /** kpki san -i: a name to remove that a node still uses (kubeconfig servers, the endpoint) refuses the rollout. */
 function namesStillInUse(op: Operation, members: Member[], start: Start, o: RolloutOptions): RolloutOutcome | undefined {
-  const sans = start.settings.sans;
+  const sans = sansOf(start.settings);
   if (!sans?.remove.length || start.previous) return undefined;
   const uses = members
     .filter((m) => m.node.role === 'control-plane')
@@ -353,7 +353,7 @@ function namesStillInUse(op: Operation, members: Member[], start: Start, o: Roll
 
 /** What changed (names, the key algorithm), recorded where kubeadm reads it for the whole cluster: kubeadm-config. */
 async function recordInKubeadmConfig(op: Operation, cps: Member[], settings: RolloutSettings, scan: ScanOptions): Promise<void> {
-  const edits = configEdits(settings);
+  const edits = configEdits(planOptionsOf(settings));
   if (edits.length === 0) return;
   const admin = await adminAccess(cps, scan);
   if (!admin)

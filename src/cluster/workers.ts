@@ -58,8 +58,8 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
       { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) },
       async () => {
         if (ctx.plan) return ctx.plan(host, inventory, status);
-        if (settings.importFrom) {
-          const signed = await importPlanFor(host, inventory, settings.importFrom, node.name, new Date());
+        if (settings.work.kind === 'import') {
+          const signed = await importPlanFor(host, inventory, settings.work.from, node.name, new Date());
           return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
         }
         const { clientDue, serving } = dueOnWorker(inventory, status, settings, new Date());

@@ -122,7 +122,7 @@ test('events carry data: plans and gate verdicts land in the JSON report; only r
   assert.equal(describeError(new Error('plain')), 'plain');
 });
 
-test('a rollout journal of an earlier kpki (restarts as "restart:<component>" names) is read with typed restarts', async () => {
+test('a rollout journal of an earlier kpki (restarts as "restart:<component>" names, modes side by side) is read as typed restarts and one kind of work', async () => {
   const root = mkdtempSync(join(tmpdir(), 'kpki-journal-'));
   try {
     const host = new LocalHost(root, 'cp1');
@@ -132,7 +132,7 @@ test('a rollout journal of an earlier kpki (restarts as "restart:<component>" na
       operation: 'ca rotate',
       startedAt: '2026-12-01T00:00:00Z',
       by: 'pid 1 on laptop',
-      settings: { names: [], strategy: 'auto', timeoutMs: 1000, maxUnavailable: 1 },
+      settings: { names: [], strategy: 'auto', timeoutMs: 1000, maxUnavailable: 1, caRotation: { ca: 'etcd-ca', phase: 'trust' } },
       nodes: ['cp1'],
       node: 'cp1',
       step: 'written',
@@ -147,6 +147,24 @@ test('a rollout journal of an earlier kpki (restarts as "restart:<component>" na
     assert.deepEqual(journal?.changes, [{ name: 'etcd-ca' }]);
     assert.deepEqual(journal?.restart, ['etcd', 'kube-apiserver']);
     assert.deepEqual(componentsUsing({ renewed: journal!.renewed!, restart: journal!.restart }), ['etcd', 'kube-apiserver']);
+    // its settings' modes side by side (caRotation, importFrom, sans) become one kind of work
+    assert.deepEqual(journal?.settings.work, { kind: 'ca-phase', ca: 'etcd-ca', phase: 'trust' });
+    assert.equal('caRotation' in (journal?.settings ?? {}), false);
+    const kinds: [Record<string, unknown>, unknown][] = [
+      [{}, { kind: 'renew' }],
+      [{ importFrom: '/srv/signed' }, { kind: 'import', from: '/srv/signed' }],
+      [
+        { sans: { cert: 'apiserver', add: ['DNS:k8s.example'], remove: [] } },
+        { kind: 'san', change: { cert: 'apiserver', add: ['DNS:k8s.example'], remove: [] } },
+      ],
+    ];
+    for (const [mode, work] of kinds) {
+      writeFileSync(
+        join(root, 'var/lib/kpki/rollout.json'),
+        JSON.stringify({ ...legacy, settings: { ...legacy.settings, caRotation: undefined, ...mode } }),
+      );
+      assert.deepEqual((await readRolloutJournal(host))?.settings.work, work, JSON.stringify(mode));
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
