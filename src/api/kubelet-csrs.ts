@@ -14,14 +14,14 @@ interface CsrObject {
 }
 
 /** Whether the node's kubelet gets its serving certificate from the cluster (kubelet-server-current.pem). */
-export function usesServerTlsBootstrap(inventory: NodeScan): boolean {
-  return inventory.entries.some((e) => e.name === 'kubelet-serving' && e.slot.kind === 'combined');
+export function usesServerTlsBootstrap(scan: NodeScan): boolean {
+  return scan.entries.some((e) => e.name === 'kubelet-serving' && e.slot.kind === 'combined');
 }
 
 /** Credentials of the node that may list CSRs: admin.conf where the node has it, else the kubelet's own. */
-function accessOf(inventory: NodeScan): { access: ApiAccess; via: string } | undefined {
+function accessOf(scan: NodeScan): { access: ApiAccess; via: string } | undefined {
   for (const name of ['admin.conf', 'kubelet.conf', 'kubelet-client']) {
-    const e = inventory.entries.find((x) => x.name === name);
+    const e = scan.entries.find((x) => x.name === name);
     const server = e?.kubeconfig?.server;
     if (!e?.cert || !(e.key || e.keyPem) || !server) continue;
     const ca = e.kubeconfig?.certificateAuthorityData;
@@ -39,15 +39,15 @@ function accessOf(inventory: NodeScan): { access: ApiAccess; via: string } | und
 }
 
 /** The node's name as the API knows it: from the kubelet's client certificate (CN=system:node:<name>). */
-export function kubeletNodeName(inventory: NodeScan): string {
-  const cn = inventory.entries.find((e) => (e.name === 'kubelet-client' || e.name === 'kubelet.conf') && e.cert)?.cert?.commonName ?? '';
-  return cn.startsWith('system:node:') ? cn.slice('system:node:'.length) : inventory.node;
+export function kubeletNodeName(scan: NodeScan): string {
+  const cn = scan.entries.find((e) => (e.name === 'kubelet-client' || e.name === 'kubelet.conf') && e.cert)?.cert?.commonName ?? '';
+  return cn.startsWith('system:node:') ? cn.slice('system:node:'.length) : scan.node;
 }
 
 /** Pending kubelet-serving CSRs of this node (the caller asks only where serverTLSBootstrap is used). */
-export async function pendingServingCsrs(inventory: NodeScan, timeoutMs = 2000): Promise<ServingCsrStatus> {
-  const nodeName = kubeletNodeName(inventory);
-  const found = accessOf(inventory);
+export async function pendingServingCsrs(scan: NodeScan, timeoutMs = 2000): Promise<ServingCsrStatus> {
+  const nodeName = kubeletNodeName(scan);
+  const found = accessOf(scan);
   if (!found) return { checked: false, pending: [], error: 'no kubeconfig with a client certificate on this node to ask the API with' };
   const path = `/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=${encodeURIComponent('spec.signerName=kubernetes.io/kubelet-serving')}`;
   try {

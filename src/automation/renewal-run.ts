@@ -112,11 +112,11 @@ function slotOf(services: NodeServices, self: string): number {
 /** What a control-plane node waits for before it renews: the cluster lock and a ready cluster, or its time slot. */
 type Turn = { clusterLock?: HeldLock } | { skipped: string };
 
-async function waitForTurn(host: Host, inventory: NodeScan, o: RenewalRunOptions): Promise<Turn> {
-  const services = await readServices(host, inventory.kubeconfigDir);
+async function waitForTurn(host: Host, scan: NodeScan, o: RenewalRunOptions): Promise<Turn> {
+  const services = await readServices(host, scan.kubeconfigDir);
   if (!services.pods.has('kube-apiserver') && !etcdFlags(services)) return {}; // a worker: nothing to wait for
   const self = etcdFlags(services)?.get('name') ?? host.name;
-  const access = await etcdClient(host, services, inventory.certDir);
+  const access = await etcdClient(host, services, scan.certDir);
   const deadline = Date.now() + o.maxWaitMs;
   let etcdDown = !access && !o.clusterLock ? 'no etcd client certificate or endpoint on this node' : undefined;
   while (!etcdDown) {
@@ -127,7 +127,7 @@ async function waitForTurn(host: Host, inventory: NodeScan, o: RenewalRunOptions
         : await tryEtcdLock(access!.endpoint, access!.creds, { node: self });
       if (!attempt.acquired) why = `another node renews now: ${attempt.heldBy}`;
       else {
-        const problems = access ? await clusterReady(host, access, self, inventory.kubeconfigDir) : [];
+        const problems = access ? await clusterReady(host, access, self, scan.kubeconfigDir) : [];
         if (problems.length === 0) {
           o.log(`${stamp()} lock acquired: ${attempt.lock.holder}`);
           return { clusterLock: attempt.lock };
@@ -154,14 +154,14 @@ async function waitForTurn(host: Host, inventory: NodeScan, o: RenewalRunOptions
 
 export async function renewalRun(host: Host, o: RenewalRunOptions): Promise<RunCode> {
   const record = await recorder(host, o.log);
-  const inventory = await scanNode(host, o.scan);
-  const plan = planRenewal(inventory, { names: ['all'], ifExpiresWithinMs: o.renewWithinMs, now: new Date() });
+  const scan = await scanNode(host, o.scan);
+  const plan = planRenewal(scan, { names: ['all'], ifExpiresWithinMs: o.renewWithinMs, now: new Date() });
   if (plan.items.length === 0) {
     await record('nothing-to-do', `nothing expires within the window on ${host.name}`);
     return 0;
   }
   o.log(`${stamp()} ${plan.items.length} certificate(s) expire within the window: ${plan.items.map((i) => i.name).join(', ')}`);
-  const turn = await waitForTurn(host, inventory, o);
+  const turn = await waitForTurn(host, scan, o);
   if ('skipped' in turn) {
     await record('skipped', turn.skipped);
     return 75;

@@ -35,38 +35,38 @@ export function checkCommand(): Command {
         if (opts.at || opts.in) process.stderr.write(`kpki: as on ${thresholds.now.toISOString()}\n`);
         if (globals.inventory) return checkInventory(globals, thresholds, opts.output);
         const host = hostOf(globals);
-        const inventory = await scanNode(host, checkScanOptions(globals));
+        const scan = await scanNode(host, checkScanOptions(globals));
         // (the API client loads only where the kubelet gets its serving certificate from the cluster)
-        if (host.live && inventory.entries.some((e) => e.name === 'kubelet-serving' && e.slot.kind === 'combined')) {
-          inventory.servingCsrs = await (await import('../api/kubelet-csrs.js')).pendingServingCsrs(inventory);
+        if (host.live && scan.entries.some((e) => e.name === 'kubelet-serving' && e.slot.kind === 'combined')) {
+          scan.servingCsrs = await (await import('../api/kubelet-csrs.js')).pendingServingCsrs(scan);
         }
         const out = process.stdout;
         switch (opts.output) {
           case 'kubeadm':
-            out.write(kubeadmText(expirationInfo(inventory, thresholds.now)));
+            out.write(kubeadmText(expirationInfo(scan, thresholds.now)));
             break;
           case 'json':
-            out.write(`${JSON.stringify(checkData(inventory, thresholds), null, 2)}\n`);
+            out.write(`${JSON.stringify(checkData(scan, thresholds), null, 2)}\n`);
             break;
           case 'yaml':
-            out.write(stringify(checkData(inventory, thresholds)));
+            out.write(stringify(checkData(scan, thresholds)));
             break;
           case 'wide':
-            out.write(renderWide(inventory, thresholds));
+            out.write(renderWide(scan, thresholds));
             break;
           default:
-            out.write(renderTable(inventory, thresholds, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+            out.write(renderTable(scan, thresholds, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
         }
-        for (const item of [...inventory.cas, ...inventory.entries]) {
+        for (const item of [...scan.cas, ...scan.entries]) {
           for (const p of item.problems) if (p.code === 'unreadable') process.stderr.write(`kpki: cannot read ${p.message}\n`);
         }
-        if (inventory.role === 'unknown') {
+        if (scan.role === 'unknown') {
           process.stderr.write(
-            `kpki: no Kubernetes certificates found under ${hostOf(globals).describe(inventory.certDir)} or ${hostOf(globals).describe(inventory.kubeconfigDir)}\n`,
+            `kpki: no Kubernetes certificates found under ${hostOf(globals).describe(scan.certDir)} or ${hostOf(globals).describe(scan.kubeconfigDir)}\n`,
           );
           return 3;
         }
-        return nodeSeverity(inventory, thresholds);
+        return nodeSeverity(scan, thresholds);
       }),
     );
 }
@@ -85,7 +85,7 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
         address: r.node.address,
         role: r.node.role,
         error: r.error,
-        ...(r.inventory ? checkData(r.inventory, thresholds) : {}),
+        ...(r.scan ? checkData(r.scan, thresholds) : {}),
       })),
       crossNode: check.crossNode,
     };
@@ -94,10 +94,10 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
     // one section per node, each exactly as on that node
     for (const r of check.results) {
       process.stdout.write(`== ${r.node.name} (${r.node.address}, ${r.node.role})\n`);
-      if (!r.inventory) process.stdout.write(`UNKNOWN: ${r.error}\n\n`);
+      if (!r.scan) process.stdout.write(`UNKNOWN: ${r.error}\n\n`);
       else
         process.stdout.write(
-          `${output === 'kubeadm' ? kubeadmText(expirationInfo(r.inventory, thresholds.now)) : renderWide(r.inventory, thresholds)}\n`,
+          `${output === 'kubeadm' ? kubeadmText(expirationInfo(r.scan, thresholds.now)) : renderWide(r.scan, thresholds)}\n`,
         );
     }
     if (check.crossNode.length) process.stdout.write(`Across nodes:\n${check.crossNode.map((p) => `  ${p}`).join('\n')}\n`);
@@ -106,14 +106,14 @@ async function checkInventory(globals: GlobalOptions, thresholds: Thresholds, ou
 }
 
 /** kubeadm's CertificateExpirationInfo with kpki's detail per item, and the file mode and owner findings. */
-function checkData(inventory: NodeScan, thresholds: Thresholds) {
+function checkData(scan: NodeScan, thresholds: Thresholds) {
   return {
-    ...expirationInfo(inventory, thresholds.now, detailFor(inventory, thresholds)),
-    files: inventory.files ?? [],
-    ...(inventory.servingCsrs ? { kubeletServingCsrs: inventory.servingCsrs } : {}),
-    ...(inventory.interrupted ? { interruptedRun: inventory.interrupted } : {}),
-    ...(inventory.pendingRequests?.length ? { pendingRequests: inventory.pendingRequests } : {}),
-    ...(inventory.serviceAccountKeys ? { serviceAccountKeyRotation: { keys: inventory.serviceAccountKeys } } : {}),
+    ...expirationInfo(scan, thresholds.now, detailFor(scan, thresholds)),
+    files: scan.files ?? [],
+    ...(scan.servingCsrs ? { kubeletServingCsrs: scan.servingCsrs } : {}),
+    ...(scan.interrupted ? { interruptedRun: scan.interrupted } : {}),
+    ...(scan.pendingRequests?.length ? { pendingRequests: scan.pendingRequests } : {}),
+    ...(scan.serviceAccountKeys ? { serviceAccountKeyRotation: { keys: scan.serviceAccountKeys } } : {}),
   };
 }
 

@@ -75,16 +75,16 @@ export function demoCommand(): Command {
     );
 }
 
-function verify(inventory: Awaited<ReturnType<typeof scanNode>>): string[] {
+function verify(scan: Awaited<ReturnType<typeof scanNode>>): string[] {
   const failures: string[] = [];
-  for (const entry of inventory.entries) {
+  for (const entry of scan.entries) {
     if (!entry.renewable || !entry.cert) continue;
     const ca =
       entry.signer === SELF_SIGNED
         ? { cert: entry.cert }
         : entry.signer === OWN_CA
           ? { cert: entry.ownCa }
-          : inventory.cas.find((c) => c.name === entry.signer);
+          : scan.cas.find((c) => c.name === entry.signer);
     if (!ca?.cert || !isSignedBy(entry.cert, ca.cert)) failures.push(`${entry.name}: not signed by ${entry.signer}`);
     if (!entry.key || !keyMatchesCertificate(entry.cert, entry.key)) failures.push(`${entry.name}: key does not match`);
     // (the kubelet's own serving certificate is backdated an hour, as client-go does)

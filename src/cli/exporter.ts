@@ -36,7 +36,7 @@ function nodeReader(globals: GlobalOptions, scan: ScanOptions, timeoutMs: number
       try {
         const reading = (async () => ({ inventory: await scanNode(host, scan), timer: await readTimerState(host) }))();
         const { inventory, timer } = await withTimeout(reading, timeoutMs, `${node}: no answer from its disk within ${timeoutMs / 1000} s`);
-        return [{ node, inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 }];
+        return [{ node, scan: inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 }];
       } catch (err) {
         return [{ node, error: describeError(err), scrapeSeconds: (Date.now() - started) / 1000 }];
       }
@@ -59,7 +59,7 @@ function inventoryReader(globals: GlobalOptions, scan: ScanOptions, timeoutMs: n
             return { inventory: await scanNode(host, scan), timer: await readTimerState(host) };
           })();
           const { inventory, timer } = await withTimeout(reading, timeoutMs, `${node.name}: no answer within ${timeoutMs / 1000} s`);
-          return { node: node.name, role: node.role, inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 };
+          return { node: node.name, role: node.role, scan: inventory, timer, scrapeSeconds: (Date.now() - started) / 1000 };
         } catch (err) {
           pool.drop(node.name);
           return { node: node.name, role: node.role, error: describeError(err), scrapeSeconds: (Date.now() - started) / 1000 };

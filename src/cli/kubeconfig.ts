@@ -45,8 +45,8 @@ export function kubeconfigCommand(): Command {
       action(async (name: string, opts: { group?: string[]; validity: string; server?: string; out?: string }, sub: Command) => {
         const globals = globalsOf(sub);
         const host = hostOf(globals);
-        const inventory = await scanNode(host, scanOptionsOf(globals));
-        const issued = await issueUserKubeconfig(host, inventory, {
+        const scan = await scanNode(host, scanOptionsOf(globals));
+        const issued = await issueUserKubeconfig(host, scan, {
           name,
           groups: opts.group ?? [],
           validityMs: durationFlag('--validity', opts.validity),

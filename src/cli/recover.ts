@@ -43,9 +43,9 @@ type RecoverFlags = {
 } & ClusterRenewFlags;
 
 /** What expired on the node, and the plan. */
-function found(node: string, inventory: NodeScan, plan: RenewalPlan, now: Date): undefined {
-  const expired = inventory.entries.filter((e) => e.cert && e.cert.notAfter <= now);
-  log(`Found on ${node} (${inventory.role}):`);
+function found(node: string, scan: NodeScan, plan: RenewalPlan, now: Date): undefined {
+  const expired = scan.entries.filter((e) => e.cert && e.cert.notAfter <= now);
+  log(`Found on ${node} (${scan.role}):`);
   log(
     expired.length
       ? expired
@@ -76,8 +76,8 @@ async function recover(opts: RecoverFlags, command: Command): Promise<number> {
   const planOptions = { names: ['all'], ifExpiresWithinMs: windowMs };
   if (opts.dryRun) {
     const now = new Date();
-    const inventory = await scanNode(host, scanOptionsOf(globals));
-    found(host.name, inventory, planRenewal(inventory, { ...planOptions, now }), now);
+    const scan = await scanNode(host, scanOptionsOf(globals));
+    found(host.name, scan, planRenewal(scan, { ...planOptions, now }), now);
     log(
       "Then: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in order; update root's kubeconfig.\n(dry run: nothing was changed)",
     );
@@ -91,7 +91,7 @@ async function recover(opts: RecoverFlags, command: Command): Promise<number> {
     discardJournal: opts.discardJournal,
     unpark: true,
     log: (line) => log(`kpki: ${line}`),
-    review: async (plan, inventory) => found(host.name, inventory, plan, new Date()),
+    review: async (plan, scan) => found(host.name, scan, plan, new Date()),
     then: async ({ plan, backup }) => {
       if (backup) log(`Renewed ${plan.items.length} certificate(s); backup ${backup.id} (undo with: kpki restore ${backup.id})`);
       const recovery = await restartEverything(

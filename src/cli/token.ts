@@ -20,14 +20,14 @@ export function tokenCommand(): Command {
       action(async (opts: { ttl: string; kubeconfig?: string; printJoinCommand?: boolean }, sub: Command) => {
         const globals = globalsOf(sub);
         const host = hostOf(globals);
-        const inventory = await scanNode(host, scanOptionsOf(globals));
-        const path = opts.kubeconfig ?? posix.join(inventory.kubeconfigDir, 'admin.conf');
+        const scan = await scanNode(host, scanOptionsOf(globals));
+        const path = opts.kubeconfig ?? posix.join(scan.kubeconfigDir, 'admin.conf');
         if (!(await host.stat(path))) throw new UsageError(`${host.describe(path)} does not exist: give --kubeconfig`);
         const text = (await host.readFile(path)).toString();
         const server = parseKubeconfig(text).server ?? '';
-        const caEntry = inventory.cas.find((c) => c.name === 'ca');
+        const caEntry = scan.cas.find((c) => c.name === 'ca');
         const ca = caEntry?.cert;
-        if (!ca) throw new KpkiError(`no cluster CA certificate found in ${host.describe(inventory.certDir)}`);
+        if (!ca) throw new KpkiError(`no cluster CA certificate found in ${host.describe(scan.certDir)}`);
         const token = newToken(durationFlag('--ttl', opts.ttl));
         try {
           await createTokenSecret(text, token, `created by kpki on ${host.name}`);

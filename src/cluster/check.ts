@@ -11,7 +11,7 @@ import type { InventoryNode } from './inventory/model.js';
 
 export interface NodeResult {
   node: InventoryNode;
-  inventory?: NodeScan;
+  scan?: NodeScan;
   error?: string;
 }
 
@@ -29,11 +29,11 @@ const fix = (node: string, name: string) => `; fix: kpki san add -i INVENTORY --
 
 function crossNodeProblems(results: NodeResult[]): string[] {
   const problems: string[] = [];
-  const cps = results.filter((r) => r.node.role === 'control-plane' && r.inventory);
+  const cps = results.filter((r) => r.node.role === 'control-plane' && r.scan);
   for (const caName of ['ca', 'etcd-ca', 'front-proxy-ca']) {
     const byFingerprint = new Map<string, string[]>();
     for (const r of cps) {
-      const ca = r.inventory!.cas.find((c) => c.name === caName && !c.embeddedOnly)?.cert;
+      const ca = r.scan!.cas.find((c) => c.name === caName && !c.embeddedOnly)?.cert;
       if (ca) byFingerprint.set(ca.spkiSha256, [...(byFingerprint.get(ca.spkiSha256) ?? []), r.node.name]);
     }
     if (byFingerprint.size > 1)
@@ -42,13 +42,13 @@ function crossNodeProblems(results: NodeResult[]): string[] {
       );
   }
   for (const r of cps) {
-    const api = r.inventory!.entries.find((e) => e.name === 'apiserver')?.cert;
+    const api = r.scan!.entries.find((e) => e.name === 'apiserver')?.cert;
     if (api && !api.ipAddresses.includes(r.node.address) && !api.dnsNames.includes(r.node.address))
       problems.push(
         `${r.node.name}: the apiserver certificate does not name the node's address ${r.node.address}${fix(r.node.name, r.node.address)}`,
       );
     // the control-plane endpoint (load balancer) as the node's admin.conf reaches it
-    const server = r.inventory!.entries.find((e) => e.name === 'admin.conf')?.kubeconfig?.server;
+    const server = r.scan!.entries.find((e) => e.name === 'admin.conf')?.kubeconfig?.server;
     const endpoint = server ? new URL(server).hostname.replace(/^\[|\]$/g, '') : undefined;
     if (
       api &&
@@ -61,7 +61,7 @@ function crossNodeProblems(results: NodeResult[]): string[] {
         `${r.node.name}: the apiserver certificate does not name the control-plane endpoint ${endpoint} (admin.conf's server)${fix(r.node.name, endpoint)}`,
       );
   }
-  const names = (r: NodeResult) => new Set(r.inventory!.entries.filter((e) => !e.missing).map((e) => e.name));
+  const names = (r: NodeResult) => new Set(r.scan!.entries.filter((e) => !e.missing).map((e) => e.name));
   const all = new Set(cps.flatMap((r) => [...names(r)]));
   for (const r of cps) {
     const mine = names(r);
@@ -73,17 +73,17 @@ function crossNodeProblems(results: NodeResult[]): string[] {
 
 export async function checkCluster(
   nodes: InventoryNode[],
-  scan: ScanOptions,
+  scanOptions: ScanOptions,
   o: ConnectOptions & { concurrency: number },
 ): Promise<ClusterCheck> {
   const results = await mapBounded(nodes, o.concurrency, async (node): Promise<NodeResult> => {
     let host: SshHost | undefined;
     try {
       host = await connectNode(node, o);
-      const inventory = await scanNode(host, scan);
+      const scan = await scanNode(host, scanOptions);
       // asked from this machine with the node's own credentials, as kubectl on it would
-      if (usesServerTlsBootstrap(inventory)) inventory.servingCsrs = await pendingServingCsrs(inventory);
-      return { node, inventory };
+      if (usesServerTlsBootstrap(scan)) scan.servingCsrs = await pendingServingCsrs(scan);
+      return { node, scan };
     } catch (err) {
       return { node, error: describeError(err) };
     } finally {

@@ -46,19 +46,19 @@ export async function renewControlPlaneNode(node: InventoryNode, host: SshHost, 
       { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) },
       async () => {
         events.step(node.name, 'plan');
-        const inventory = await scanNode(host, ctx.scan);
+        const scan = await scanNode(host, ctx.scan);
         const work = settings.work;
-        if (work.kind === 'ca-phase') return caPhaseWrites(host, inventory, work, ctx.nextCa);
+        if (work.kind === 'ca-phase') return caPhaseWrites(host, scan, work, ctx.nextCa);
         if (work.kind === 'import') {
-          const signed = await importPlanFor(host, inventory, work.from, node.name, new Date());
+          const signed = await importPlanFor(host, scan, work.from, node.name, new Date());
           return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
         }
         // renew and san (the other kinds never reach a control-plane node's renewal)
-        const plan = planRenewal(inventory, { ...planOptionsOf(settings), now: new Date() });
+        const plan = planRenewal(scan, { ...planOptionsOf(settings), now: new Date() });
         if (!plan.items.length) return undefined;
         // the node's kubeadm config file records what changes (names, the key algorithm) in the same transaction
-        const config = await kubeadmConfigWrites(host, inventory, configEdits(planOptionsOf(settings)));
-        return { writes: [...(await materialize(host, inventory, plan)), ...config], changes: changesOf(plan) };
+        const config = await kubeadmConfigWrites(host, scan, configEdits(planOptionsOf(settings)));
+        return { writes: [...(await materialize(host, scan, plan)), ...config], changes: changesOf(plan) };
       },
     );
     if (written.outcome === 'unchanged') return { outcome: 'unchanged' };

@@ -116,16 +116,16 @@ async function survey(op: Operation, reached: ClusterMember[], o: RecoverOptions
   const members: Member[] = [];
   for (const r of reached) {
     const m: Member = { ...r };
-    const inventory = await scanNode(m.host, o.scan);
-    const expired = inventory.entries
+    const scan = await scanNode(m.host, o.scan);
+    const expired = scan.entries
       .filter((e) => e.cert && e.cert.notAfter <= now)
       .map((e) => ({ name: e.name, agoMs: now.getTime() - e.cert!.notAfter.getTime() }));
     const where = { node: m.node.name, address: m.node.address, role: m.node.role, expired };
     if (m.node.role === 'control-plane') {
-      m.plan = planRenewal(inventory, { ...o.settings, names: ['all'], now });
+      m.plan = planRenewal(scan, { ...o.settings, names: ['all'], now });
       op.events.planned({ ...where, plan: m.plan });
     } else {
-      const status = await kubeletStatus(m.host, inventory);
+      const status = await kubeletStatus(m.host, scan);
       // (nothing but what already expired, unless a window was asked for)
       m.due = kubeletClientDue(status, o.settings.ifExpiresWithinMs ?? 0, now);
       op.events.planned({ ...where, kubelet: { client: status.client, clientDue: m.due } });

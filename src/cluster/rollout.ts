@@ -42,7 +42,7 @@ export interface RolloutOptions extends ConnectOptions {
 }
 
 interface Member extends ClusterMember {
-  inventory: NodeScan;
+  scan: NodeScan;
   journal?: RolloutJournal;
   plan?: RenewalPlan;
   workerDue?: boolean;
@@ -71,7 +71,7 @@ const SPEC = {
 export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<RolloutOutcome> {
   return clusterOperation(nodes, SPEC, o, async (op, reached) => {
     const members: Member[] = [];
-    for (const r of reached) members.push({ ...r, inventory: await scanNode(r.host, o.scan), journal: await readRolloutJournal(r.host) });
+    for (const r of reached) members.push({ ...r, scan: await scanNode(r.host, o.scan), journal: await readRolloutJournal(r.host) });
     const start = resumeOrStart(op, members, o);
     if ('report' in start) return start;
     const wrongImport = await planMembers(op, members, start.settings);
@@ -210,7 +210,7 @@ async function planMembers(op: Operation, members: Member[], settings: RolloutSe
     const where = { node: m.node.name, address: m.node.address, role: m.node.role };
     if (settings.work.kind === 'import') {
       try {
-        m.plan = (await importPlanFor(m.host, m.inventory, settings.work.from, m.node.name, now)).plan;
+        m.plan = (await importPlanFor(m.host, m.scan, settings.work.from, m.node.name, now)).plan;
         m.workerClientDue = false;
         op.events.planned({ ...where, plan: m.plan });
       } catch (err) {
@@ -219,12 +219,12 @@ async function planMembers(op: Operation, members: Member[], settings: RolloutSe
       continue;
     }
     if (m.node.role === 'control-plane') {
-      m.plan = planRenewal(m.inventory, { ...planOptionsOf(settings), now });
+      m.plan = planRenewal(m.scan, { ...planOptionsOf(settings), now });
       op.events.planned({ ...where, plan: m.plan });
       continue;
     }
-    const status = await kubeletStatus(m.host, m.inventory);
-    const due = dueOnWorker(m.inventory, status, settings, now);
+    const status = await kubeletStatus(m.host, m.scan);
+    const due = dueOnWorker(m.scan, status, settings, now);
     m.workerDue = due.clientDue || due.serving !== undefined;
     m.workerClientDue = due.clientDue;
     const servingDue = due.serving ? { notAfter: due.serving.items[0].oldNotAfter } : undefined;
@@ -339,7 +339,7 @@ function namesStillInUse(op: Operation, members: Member[], start: Start, o: Roll
   if (!sans?.remove.length || start.previous) return undefined;
   const uses = members
     .filter((m) => m.node.role === 'control-plane')
-    .flatMap((m) => namesInUse(m.inventory, sans).map((u) => `${m.node.name}: ${u}`));
+    .flatMap((m) => namesInUse(m.scan, sans).map((u) => `${m.node.name}: ${u}`));
   if (uses.length === 0) return undefined;
   if (!o.forceNames)
     return op.refuse(

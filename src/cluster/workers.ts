@@ -40,7 +40,7 @@ export interface WorkerContext {
 }
 
 /** A worker's writes for an operation other than a renewal; the kubelet is restarted after them. */
-export type WorkerPlan = (host: SshHost, inventory: NodeScan, status: KubeletStatus) => Promise<PlannedWrites | undefined>;
+export type WorkerPlan = (host: SshHost, scan: NodeScan, status: KubeletStatus) => Promise<PlannedWrites | undefined>;
 
 const KUBELET_NAMES = ['all', 'kubelet-client', 'kubelet.conf'];
 
@@ -51,20 +51,20 @@ export async function renewWorker(node: InventoryNode, host: SshHost, ctx: Worke
   events.step(node.name, 'lock');
   return withNodeLock(host, async () => {
     await repairNode(host, { log });
-    const inventory = await scanNode(host, ctx.scan);
-    const status = await kubeletStatus(host, inventory);
+    const scan = await scanNode(host, ctx.scan);
+    const status = await kubeletStatus(host, scan);
     const written = await journaledWrite(
       host,
       { journal, reason: ctx.reason, log, step: (what) => events.step(node.name, what) },
       async () => {
-        if (ctx.plan) return ctx.plan(host, inventory, status);
+        if (ctx.plan) return ctx.plan(host, scan, status);
         if (settings.work.kind === 'import') {
-          const signed = await importPlanFor(host, inventory, settings.work.from, node.name, new Date());
+          const signed = await importPlanFor(host, scan, settings.work.from, node.name, new Date());
           return signed.plan.items.length ? { writes: signed.writes, changes: changesOf(signed.plan) } : undefined;
         }
-        const { clientDue, serving } = dueOnWorker(inventory, status, settings, new Date());
+        const { clientDue, serving } = dueOnWorker(scan, status, settings, new Date());
         if (!clientDue && !serving?.items.length) return undefined;
-        const writes = serving?.items.length ? await materialize(host, inventory, serving) : [];
+        const writes = serving?.items.length ? await materialize(host, scan, serving) : [];
         const changes = serving ? changesOf(serving) : [];
         if (clientDue) {
           if (!ctx.ca) throw new KpkiError(`${node.name}: its kubelet client certificate is due, and no CA key was found to sign it`);
@@ -126,7 +126,7 @@ function describeChange(c: { name: string; newNotAfter?: string }): string {
  * named and within the window, and its serving certificate (the kubelet's own shape: no cluster CA) likewise.
  */
 export function dueOnWorker(
-  inventory: NodeScan,
+  scan: NodeScan,
   status: KubeletStatus,
   settings: { names: string[]; ifExpiresWithinMs?: number; validityMs?: number },
   now: Date,
@@ -134,9 +134,9 @@ export function dueOnWorker(
   const wanted = (names: string[]) => settings.names.length === 0 || settings.names.some((n) => names.includes(n));
   const window = settings.ifExpiresWithinMs ?? Number.POSITIVE_INFINITY;
   const clientDue = wanted(KUBELET_NAMES) && kubeletClientDue(status, window, now);
-  if (!wanted(['all', 'kubelet-serving']) || !inventory.entries.find((e) => e.name === 'kubelet-serving')?.renewable) return { clientDue };
+  if (!wanted(['all', 'kubelet-serving']) || !scan.entries.find((e) => e.name === 'kubelet-serving')?.renewable) return { clientDue };
   try {
-    const serving = planRenewal(inventory, {
+    const serving = planRenewal(scan, {
       names: ['kubelet-serving'],
       ifExpiresWithinMs: settings.ifExpiresWithinMs,
       validityMs: settings.validityMs,

@@ -48,22 +48,18 @@ function rfc3339(date: Date): string {
 }
 
 /** kubeadm's fields only; `extra` adds kpki's detail per entry (kept out of the text format). */
-export function expirationInfo(
-  inventory: NodeScan,
-  now: Date,
-  extra?: (name: string) => Record<string, unknown>,
-): CertificateExpirationInfo {
-  const certificates = inventory.entries
+export function expirationInfo(scan: NodeScan, now: Date, extra?: (name: string) => Record<string, unknown>): CertificateExpirationInfo {
+  const certificates = scan.entries
     .filter((e) => e.kubeadm || extra)
     .map((e) => ({
       name: e.name,
       ...(e.cert ? { expirationDate: rfc3339(e.cert.notAfter), residualTime: residualSeconds(e.cert.notAfter, now) } : {}),
       ...(e.cert ? { caName: e.signer ?? e.expectedCa ?? '' } : {}),
-      externallyManaged: e.cert ? isExternallyManaged(inventory, e) : false,
+      externallyManaged: e.cert ? isExternallyManaged(scan, e) : false,
       missing: e.missing,
       ...(extra ? extra(e.name) : {}),
     }));
-  const certificateAuthorities = inventory.cas
+  const certificateAuthorities = scan.cas
     .filter((c) => !c.embeddedOnly || extra)
     .map((c) => ({
       name: c.name,

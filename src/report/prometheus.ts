@@ -11,7 +11,7 @@ import type { TimerState } from '../automation/timer-state.js';
 export interface NodeMetricsInput {
   node: string;
   role?: string;
-  inventory?: NodeScan;
+  scan?: NodeScan;
   error?: string;
   timer?: TimerState;
   scrapeSeconds?: number;
@@ -61,10 +61,7 @@ interface Found {
 }
 
 /** Every certificate of a node once: files (leaves, CAs, the kubelet PEM) and what kubeconfigs embed. */
-function certificatesOf(
-  node: string,
-  inventory: NodeScan,
-): { found: Found[]; errors: { node: string; filename: string; filepath: string }[] } {
+function certificatesOf(node: string, scan: NodeScan): { found: Found[]; errors: { node: string; filename: string; filepath: string }[] } {
   const found: Found[] = [];
   const errors: { node: string; filename: string; filepath: string }[] = [];
   const seen = new Set<string>();
@@ -74,19 +71,19 @@ function certificatesOf(
     seen.add(key);
     found.push({ labels: certLabels(node, path, cert, embedded), cert });
   };
-  for (const ca of inventory.cas) {
+  for (const ca of scan.cas) {
     if (ca.cert && !ca.embeddedOnly) add(ca.certPath, ca.cert);
     if (ca.problems.some((p) => p.code === 'unreadable'))
       errors.push({ node, filename: ca.certPath.split('/').pop()!, filepath: ca.certPath });
   }
-  for (const e of inventory.entries) {
+  for (const e of scan.entries) {
     if (e.problems.some((p) => p.code === 'unreadable')) errors.push({ node, filename: e.path.split('/').pop()!, filepath: e.path });
     if (!e.cert) continue;
     if (e.kind === 'kubeconfig' && e.kubeconfig?.clientCertificateData) add(e.path, e.cert, { kind: 'user', key: e.kubeconfig.userName });
     else add(e.path, e.cert);
   }
-  for (const e of inventory.entries.filter((x) => x.kind === 'kubeconfig' && x.kubeconfig?.certificateAuthorityData)) {
-    const ca = inventory.cas.find((c) => c.cert?.der.equals(pemToDer(e.kubeconfig!.certificateAuthorityData!)));
+  for (const e of scan.entries.filter((x) => x.kind === 'kubeconfig' && x.kubeconfig?.certificateAuthorityData)) {
+    const ca = scan.cas.find((c) => c.cert?.der.equals(pemToDer(e.kubeconfig!.certificateAuthorityData!)));
     if (ca?.cert) add(e.path, ca.cert, { kind: 'cluster', key: e.kubeconfig!.clusterName ?? '' });
   }
   return { found, errors };
@@ -120,13 +117,13 @@ export function buildRegistry(nodes: NodeMetricsInput[], now = new Date()): Regi
   const soonest = gauge('kpki_node_first_expiry_timestamp_seconds', 'The earliest not-after of any leaf certificate on the node', ['node']);
   let errors = 0;
   for (const n of nodes) {
-    reachable.set({ node: n.node, role: n.role ?? n.inventory?.role ?? 'unknown' }, n.inventory ? 1 : 0);
+    reachable.set({ node: n.node, role: n.role ?? n.scan?.role ?? 'unknown' }, n.scan ? 1 : 0);
     if (n.scrapeSeconds !== undefined) scrape.set({ node: n.node }, n.scrapeSeconds);
-    if (!n.inventory) {
+    if (!n.scan) {
       errors++;
       continue;
     }
-    const { found, errors: unreadable } = certificatesOf(n.node, n.inventory);
+    const { found, errors: unreadable } = certificatesOf(n.node, n.scan);
     for (const e of unreadable) certError.set(e, 1);
     errors += unreadable.length;
     for (const f of found) {
@@ -136,7 +133,7 @@ export function buildRegistry(nodes: NodeMetricsInput[], now = new Date()): Regi
       expiresIn.set(f.labels, (f.cert.notAfter.getTime() - now.getTime()) / 1000);
       validSince.set(f.labels, (now.getTime() - f.cert.notBefore.getTime()) / 1000);
     }
-    const leaves = n.inventory.entries.filter((e) => e.cert).map((e) => e.cert!.notAfter.getTime());
+    const leaves = n.scan.entries.filter((e) => e.cert).map((e) => e.cert!.notAfter.getTime());
     if (leaves.length) soonest.set({ node: n.node }, Math.floor(Math.min(...leaves) / 1000));
     if (n.timer?.lastRunAt) lastRun.set({ node: n.node }, Math.floor(Date.parse(n.timer.lastRunAt) / 1000));
     if (n.timer?.lastSuccessAt) lastSuccessAt.set({ node: n.node }, Math.floor(Date.parse(n.timer.lastSuccessAt) / 1000));

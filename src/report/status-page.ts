@@ -24,11 +24,11 @@ interface Row {
 function rowsOf(nodes: NodeMetricsInput[], t: Thresholds): Row[] {
   const rows: Row[] = [];
   for (const n of nodes) {
-    if (!n.inventory) {
+    if (!n.scan) {
       rows.push({ node: n.node, name: '(node)', path: '', severity: 3, status: `unreachable: ${n.error ?? 'not read'}`, ca: false });
       continue;
     }
-    for (const ca of n.inventory.cas.filter((c) => !c.embeddedOnly)) {
+    for (const ca of n.scan.cas.filter((c) => !c.embeddedOnly)) {
       const s = statusOf(ca, t);
       rows.push({
         node: n.node,
@@ -40,7 +40,7 @@ function rowsOf(nodes: NodeMetricsInput[], t: Thresholds): Row[] {
         ca: true,
       });
     }
-    for (const e of n.inventory.entries) {
+    for (const e of n.scan.entries) {
       const s = statusOf(e, t);
       rows.push({
         node: n.node,

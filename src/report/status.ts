@@ -94,12 +94,11 @@ export function statusOf(item: CertEntry | CaEntry, thresholds: Thresholds): Sta
 }
 
 /** The exit code of `kpki check`: the worst severity over every CA and entry (and file modes: a warning). */
-export function nodeSeverity(inventory: NodeScan, thresholds: Thresholds): Severity {
+export function nodeSeverity(scan: NodeScan, thresholds: Thresholds): Severity {
   // a pending kubelet-serving CSR: the kubelet waits for someone to approve its serving certificate
   // (and a run killed half-way: its files may be half written until the next run rolls them back)
-  let worst: Severity =
-    inventory.files?.length || inventory.servingCsrs?.pending.length || inventory.interrupted || inventory.pendingRequests?.length ? 1 : 0;
-  for (const item of [...inventory.cas, ...inventory.entries]) {
+  let worst: Severity = scan.files?.length || scan.servingCsrs?.pending.length || scan.interrupted || scan.pendingRequests?.length ? 1 : 0;
+  for (const item of [...scan.cas, ...scan.entries]) {
     const s = statusOf(item, thresholds).severity;
     if (s > worst) worst = s;
   }

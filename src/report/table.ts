@@ -35,11 +35,11 @@ export const CERT_HEADER = ['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFIC
 export const CA_HEADER = ['CERTIFICATE AUTHORITY', 'EXPIRES', 'RESIDUAL TIME', 'EXTERNALLY MANAGED', 'STATUS'];
 
 /** The rows of the certificate table (no header), with each row's severity. */
-export function certificateRows(inventory: NodeScan, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
+export function certificateRows(scan: NodeScan, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
   const now = thresholds.now;
   const severities: Severity[] = [];
   const rows: string[][] = [];
-  for (const e of inventory.entries) {
+  for (const e of scan.entries) {
     const status = statusOf(e, thresholds);
     severities.push(status.severity);
     rows.push([
@@ -47,7 +47,7 @@ export function certificateRows(inventory: NodeScan, thresholds: Thresholds): { 
       e.cert ? kubeadmDate(e.cert.notAfter) : '-',
       e.cert ? residual(e.cert.notAfter, now) : '-',
       signerLabel(e),
-      e.cert ? (isExternallyManaged(inventory, e) ? 'yes' : 'no') : '-',
+      e.cert ? (isExternallyManaged(scan, e) ? 'yes' : 'no') : '-',
       status.labels.join(', '),
     ]);
   }
@@ -55,10 +55,10 @@ export function certificateRows(inventory: NodeScan, thresholds: Thresholds): { 
 }
 
 /** The rows of the CA table (no header), with each row's severity. */
-export function caRows(inventory: NodeScan, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
+export function caRows(scan: NodeScan, thresholds: Thresholds): { rows: string[][]; severities: Severity[] } {
   const severities: Severity[] = [];
   const rows: string[][] = [];
-  for (const ca of inventory.cas) {
+  for (const ca of scan.cas) {
     const status = statusOf(ca, thresholds);
     severities.push(status.severity);
     rows.push([
@@ -72,20 +72,20 @@ export function caRows(inventory: NodeScan, thresholds: Thresholds): { rows: str
   return { rows, severities };
 }
 
-export function renderTable(inventory: NodeScan, thresholds: Thresholds, colour: boolean): string {
-  const certs = certificateRows(inventory, thresholds);
-  const cas = caRows(inventory, thresholds);
+export function renderTable(scan: NodeScan, thresholds: Thresholds, colour: boolean): string {
+  const certs = certificateRows(scan, thresholds);
+  const cas = caRows(scan, thresholds);
   const rows = [CERT_HEADER, ...certs.rows];
   const caTable = [CA_HEADER, ...cas.rows];
   const severities = certs.severities;
   const caSeverities = cas.severities;
   const paint = (list: Severity[]) => (colour ? (r: number) => (r === 0 ? undefined : COLOURS[list[r - 1]]) : undefined);
-  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(inventory)}${renderFileFindings(inventory)}${renderInterrupted(inventory)}${renderPendingRequests(inventory)}${renderKeyRotation(inventory)}`;
+  return `${renderColumns(rows, paint(severities))}\n\n${renderColumns(caTable, paint(caSeverities))}\n${renderServingCsrs(scan)}${renderFileFindings(scan)}${renderInterrupted(scan)}${renderPendingRequests(scan)}${renderKeyRotation(scan)}`;
 }
 
 /** A service-account key rotation in progress (sa.pub verifies more than one key); not a problem. */
-export function renderKeyRotation(inventory: NodeScan): string {
-  const keys = inventory.serviceAccountKeys;
+export function renderKeyRotation(scan: NodeScan): string {
+  const keys = scan.serviceAccountKeys;
   if (!keys) return '';
   return `
 Service-account key rotation in progress: sa.pub verifies ${keys} keys (kpki ca rotate --ca sa --phase verify tells where it stands)
@@ -93,15 +93,15 @@ Service-account key rotation in progress: sa.pub verifies ${keys} keys (kpki ca 
 }
 
 /** Requests for an external CA whose signed certificates were not imported yet. */
-export function renderPendingRequests(inventory: NodeScan): string {
-  const pending = inventory.pendingRequests ?? [];
+export function renderPendingRequests(scan: NodeScan): string {
+  const pending = scan.pendingRequests ?? [];
   if (pending.length === 0) return '';
   return `\nWaiting for the external CA (kpki csr): ${pending.map((p) => `${p.name} (${p.keyPath})`).join(', ')}: install the signed certificates with kpki import\n`;
 }
 
 /** A journal an interrupted run left, and what the next run does with it. */
-export function renderInterrupted(inventory: NodeScan): string {
-  const run = inventory.interrupted;
+export function renderInterrupted(scan: NodeScan): string {
+  const run = scan.interrupted;
   if (!run) return '';
   const next = run.backupPresent
     ? `the next renew, restore or recover rolls it back from backup ${run.backupId} first`
@@ -110,8 +110,8 @@ export function renderInterrupted(inventory: NodeScan): string {
 }
 
 /** serverTLSBootstrap: whether the kubelet's serving certificate waits for an approval (empty where not asked). */
-export function renderServingCsrs(inventory: NodeScan): string {
-  const csrs = inventory.servingCsrs;
+export function renderServingCsrs(scan: NodeScan): string {
+  const csrs = scan.servingCsrs;
   if (!csrs) return '';
   const head = '\nKubelet serving certificate from the cluster (serverTLSBootstrap):';
   if (!csrs.checked) return `${head} could not ask the API: ${csrs.error}\n`;
@@ -123,18 +123,18 @@ export function renderServingCsrs(inventory: NodeScan): string {
 }
 
 /** The CIS file mode and owner findings, each with the command that fixes it (empty when there are none). */
-export function renderFileFindings(inventory: NodeScan): string {
-  if (!inventory.files?.length) return '';
+export function renderFileFindings(scan: NodeScan): string {
+  if (!scan.files?.length) return '';
   const lines = ['', 'File modes and owners (CIS Kubernetes Benchmark 1.1):'];
-  for (const f of inventory.files) lines.push(`  ${f.message}`, `    fix: ${f.fix}`);
+  for (const f of scan.files) lines.push(`  ${f.message}`, `    fix: ${f.fix}`);
   return `${lines.join('\n')}\n`;
 }
 
-export function renderWide(inventory: NodeScan, thresholds: Thresholds): string {
+export function renderWide(scan: NodeScan, thresholds: Thresholds): string {
   const rows: string[][] = [['CERTIFICATE', 'EXPIRES', 'STATUS', 'PATH', 'SUBJECT', 'SANS', 'KEY', 'SERIAL', 'SIGNED BY']];
   const items = [
-    ...inventory.cas.map((ca) => ({ name: `${ca.name} (CA)`, item: ca, path: ca.certPath, signer: 'self' })),
-    ...inventory.entries.map((e) => ({ name: e.name, item: e, path: e.path, signer: e.signer ? signerLabel(e) : '-' })),
+    ...scan.cas.map((ca) => ({ name: `${ca.name} (CA)`, item: ca, path: ca.certPath, signer: 'self' })),
+    ...scan.entries.map((e) => ({ name: e.name, item: e, path: e.path, signer: e.signer ? signerLabel(e) : '-' })),
   ];
   for (const { name, item, path, signer } of items) {
     const cert = item.cert;
@@ -150,13 +150,13 @@ export function renderWide(inventory: NodeScan, thresholds: Thresholds): string 
       signer,
     ]);
   }
-  return `${renderColumns(rows)}\n${renderFileFindings(inventory)}`;
+  return `${renderColumns(rows)}\n${renderFileFindings(scan)}`;
 }
 
 /** kpki's extra detail for the json/yaml forms, keyed like expirationInfo's `extra` callback. */
-export function detailFor(inventory: NodeScan, thresholds: Thresholds) {
+export function detailFor(scan: NodeScan, thresholds: Thresholds) {
   return (key: string): Record<string, unknown> => {
-    const item = key.startsWith('ca:') ? inventory.cas.find((c) => `ca:${c.name}` === key) : inventory.entries.find((e) => e.name === key);
+    const item = key.startsWith('ca:') ? scan.cas.find((c) => `ca:${c.name}` === key) : scan.entries.find((e) => e.name === key);
     if (!item) return {};
     const cert = item.cert;
     const status = statusOf(item, thresholds);

@@ -29,17 +29,17 @@ export async function repairNode(host: Host, o: RepairOptions): Promise<void> {
 export interface RenewNodeOptions<T> extends RepairOptions {
   scan: ScanOptions;
   /** How to plan (a fresh scan is planned under the lock), or the plan the operator already approved. */
-  plan: Omit<PlanOptions, 'now'> | ((inventory: NodeScan) => RenewalPlan);
+  plan: Omit<PlanOptions, 'now'> | ((scan: NodeScan) => RenewalPlan);
   /** A plan that only tightens key file modes is carried out too (`kpki renew`); elsewhere it is nothing to do. */
   fixModes?: boolean;
   /** What the node's backup is called, e.g. "renew" or "renew (timer)". */
   reason: string;
   /** More files the same transaction writes (a kubeadm config that records a change), given the plan. */
-  alsoWrite?: (plan: RenewalPlan, inventory: NodeScan) => Promise<FileWrite[]>;
+  alsoWrite?: (plan: RenewalPlan, scan: NodeScan) => Promise<FileWrite[]>;
   /** Sees the plan before anything is written; a value other than `undefined` stops the run with it (nothing written). */
-  review?: (plan: RenewalPlan, inventory: NodeScan) => Promise<T | undefined>;
+  review?: (plan: RenewalPlan, scan: NodeScan) => Promise<T | undefined>;
   /** Runs after the writes (or when there was nothing to write), still under the lock: bringing them into service. */
-  then?: (result: { plan: RenewalPlan; inventory: NodeScan; backup?: BackupManifest }) => Promise<T>;
+  then?: (result: { plan: RenewalPlan; scan: NodeScan; backup?: BackupManifest }) => Promise<T>;
 }
 
 export interface RenewNodeOutcome<T> {
@@ -53,24 +53,24 @@ export interface RenewNodeOutcome<T> {
 export function renewNode<T = never>(host: Host, o: RenewNodeOptions<T>): Promise<RenewNodeOutcome<T>> {
   return withNodeLock(host, async () => {
     await repairNode(host, o);
-    const inventory = await scanNode(host, o.scan);
-    const plan = typeof o.plan === 'function' ? o.plan(inventory) : planRenewal(inventory, { ...o.plan, now: new Date() });
-    const stop = await o.review?.(plan, inventory);
+    const scan = await scanNode(host, o.scan);
+    const plan = typeof o.plan === 'function' ? o.plan(scan) : planRenewal(scan, { ...o.plan, now: new Date() });
+    const stop = await o.review?.(plan, scan);
     if (stop !== undefined) return { plan, value: stop };
     const nothing = plan.items.length === 0 && (!o.fixModes || plan.modeChanges.length === 0);
-    if (nothing) return { plan, value: await o.then?.({ plan, inventory }) };
+    if (nothing) return { plan, value: await o.then?.({ plan, scan: scan }) };
     // the backup of the files the plan names is taken while the keys are made (the cores make keys, the disk copies)
     // (a failure to copy is kept in the backup and stops the run at applyWrites, before any write)
     const backup = new BackupInProgress(host, o.reason);
-    void backup.add(await plannedPaths(host, inventory, plan));
+    void backup.add(await plannedPaths(host, scan, plan));
     let writes: FileWrite[];
     try {
-      writes = [...(await materialize(host, inventory, plan)), ...((await o.alsoWrite?.(plan, inventory)) ?? [])];
+      writes = [...(await materialize(host, scan, plan)), ...((await o.alsoWrite?.(plan, scan)) ?? [])];
     } catch (err) {
       await backup.abandon().catch(() => undefined);
       throw err;
     }
     const written = (await applyWrites(host, writes, o.reason, backup)).backup;
-    return { plan, backup: written, value: await o.then?.({ plan, inventory, backup: written }) };
+    return { plan, backup: written, value: await o.then?.({ plan, scan: scan, backup: written }) };
   });
 }

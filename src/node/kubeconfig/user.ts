@@ -24,17 +24,17 @@ export interface UserKubeconfig {
   server: string;
 }
 
-export async function issueUserKubeconfig(host: Host, inventory: NodeScan, request: UserKubeconfigRequest): Promise<UserKubeconfig> {
-  const ca = inventory.cas.find((c) => c.name === 'ca');
+export async function issueUserKubeconfig(host: Host, scan: NodeScan, request: UserKubeconfigRequest): Promise<UserKubeconfig> {
+  const ca = scan.cas.find((c) => c.name === 'ca');
   if (!ca?.cert || !ca.key) {
     throw new KpkiError(
-      `the cluster CA key ${host.describe(ca?.keyPath ?? posix.join(inventory.certDir, 'ca.key'))} is not on this node: run on a control-plane node`,
+      `the cluster CA key ${host.describe(ca?.keyPath ?? posix.join(scan.certDir, 'ca.key'))} is not on this node: run on a control-plane node`,
       { exitCode: 1 },
     );
   }
   let server = request.server;
   let clusterName = 'kubernetes';
-  const admin = posix.join(inventory.kubeconfigDir, 'admin.conf');
+  const admin = posix.join(scan.kubeconfigDir, 'admin.conf');
   if (await host.stat(admin)) {
     const identity = parseKubeconfig((await host.readFile(admin)).toString());
     server ??= identity.server;

@@ -36,8 +36,8 @@ export interface KubeletStatus {
   warnings: string[];
 }
 
-export async function kubeletStatus(host: Host, inventory: NodeScan): Promise<KubeletStatus> {
-  const kubeconfig = posix.join(inventory.kubeconfigDir, 'kubelet.conf');
+export async function kubeletStatus(host: Host, scan: NodeScan): Promise<KubeletStatus> {
+  const kubeconfig = posix.join(scan.kubeconfigDir, 'kubelet.conf');
   const status: KubeletStatus = { kubeconfig, identity: 'missing', warnings: [] };
   if (await host.stat(kubeconfig)) {
     const id = parseKubeconfig((await host.readFile(kubeconfig)).toString());
@@ -47,7 +47,7 @@ export async function kubeletStatus(host: Host, inventory: NodeScan): Promise<Ku
     } else if (id.clientCertificateFile) {
       status.identity = 'file';
       status.clientFile = id.clientCertificateFile;
-      status.client = parseCertificate(await host.readFile(posix.resolve(inventory.kubeconfigDir, id.clientCertificateFile)));
+      status.client = parseCertificate(await host.readFile(posix.resolve(scan.kubeconfigDir, id.clientCertificateFile)));
     }
   }
   if (await host.stat(KUBELET_CONFIG)) {
@@ -55,11 +55,11 @@ export async function kubeletStatus(host: Host, inventory: NodeScan): Promise<Ku
     status.rotateCertificates = config.rotateCertificates;
     status.serverTLSBootstrap = config.serverTLSBootstrap;
   }
-  const serving = inventory.entries.find((e) => e.name === 'kubelet-serving');
+  const serving = scan.entries.find((e) => e.name === 'kubelet-serving');
   status.serving = serving?.cert;
   status.servingSource = serving?.path;
   status.servingSigner = serving?.signer;
-  const cm = inventory.manifests.find((m) => m.component === 'kube-controller-manager');
+  const cm = scan.manifests.find((m) => m.component === 'kube-controller-manager');
   status.clusterSigningDuration = cm
     ? (cm.flags.get('cluster-signing-duration') ?? cm.flags.get('experimental-cluster-signing-duration') ?? '8760h (default)')
     : undefined;

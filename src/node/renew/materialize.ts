@@ -33,21 +33,21 @@ export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
 export const KUBECONFIG_MODE = 0o600;
 
-export async function materialize(host: Host, inventory: NodeScan, plan: RenewalPlan): Promise<FileWrite[]> {
+export async function materialize(host: Host, scan: NodeScan, plan: RenewalPlan): Promise<FileWrite[]> {
   // every new key at once (the kubelet's serving certificate needs two): key generation is most of a renewal's time,
   // and the machine's cores make them fastest all together. Each certificate is signed as soon as its key is there,
   // while the cores still make the others (and the X.509 library loads meanwhile, before the first key is done).
   const issuing = import('../../pki/issue.js');
   const issued = await Promise.all(
     plan.items.map(async (item) => {
-      const keys = await newKeys(inventory, item);
-      return issueFor(await issuing, inventory, item, keys);
+      const keys = await newKeys(scan, item);
+      return issueFor(await issuing, scan, item, keys);
     }),
   );
   for (const i of issued) checkIssued(i.item, i.cert, i.signer, i.extensions, i.key, i.subject);
   const writes: FileWrite[] = [];
   for (const { item, entry, certPem, keyPem } of issued) {
-    writes.push(...(await filesFor(host, inventory, entry, item, certPem, keyPem)));
+    writes.push(...(await filesFor(host, scan, entry, item, certPem, keyPem)));
   }
   return [...writes, ...(await tightenedModes(host, plan, new Set(writes.map((w) => w.path))))];
 }
@@ -113,8 +113,8 @@ async function tightenedModes(host: Host, plan: RenewalPlan, written: Set<string
 const DROP_SAN = process.env.KPKI_TEST_DROP_SAN;
 
 /** The item's new key (or its old one with --reuse-keys) and, for a certificate that carries its own CA, that CA's. */
-async function newKeys(inventory: NodeScan, item: PlanItem): Promise<{ key: KeyObject; caKey?: KeyObject }> {
-  const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
+async function newKeys(scan: NodeScan, item: PlanItem): Promise<{ key: KeyObject; caKey?: KeyObject }> {
+  const entry = scan.entries.find((e) => e.name === item.name) as CertEntry;
   const [key, caKey] = await Promise.all([
     item.reuseKey && entry.key ? entry.key : generatePrivateKey(item.keyAlgorithm),
     item.signer === OWN_CA ? generatePrivateKey(item.keyAlgorithm) : undefined,
@@ -122,9 +122,9 @@ async function newKeys(inventory: NodeScan, item: PlanItem): Promise<{ key: KeyO
   return { key, caKey };
 }
 
-async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem, keys: { key: KeyObject; caKey?: KeyObject }) {
+async function issueFor(issue: typeof Issue, scan: NodeScan, item: PlanItem, keys: { key: KeyObject; caKey?: KeyObject }) {
   const { extensionsToCopy, issueCertificate, issueWithThrowawayCa, withoutSubjectAltName, withSubjectAltNames } = issue;
-  const entry = inventory.entries.find((e) => e.name === item.name) as CertEntry;
+  const entry = scan.entries.find((e) => e.name === item.name) as CertEntry;
   const old = entry.cert!;
   const key = keys.key;
   // the old certificate's extensions, with the plan's names where they change (kpki san)
@@ -133,7 +133,7 @@ async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem
   if (item.signer === OWN_CA) {
     // The kubelet's shape: a new throwaway CA signs the new leaf; both go into the file, the CA key is forgotten.
     const { leaf, ca } = await issueWithThrowawayCa({
-      host: old.commonName.replace(/@\d+$/, '') || inventory.node,
+      host: old.commonName.replace(/@\d+$/, '') || scan.node,
       unixTime: Math.floor((item.newNotBefore.getTime() + OWN_CA_BACKDATE_MS) / 1000),
       key,
       caKey: keys.caKey!,
@@ -153,7 +153,7 @@ async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem
       keyPem: privateKeyToPem(key),
     };
   }
-  const ca = inventory.cas.find((c) => c.name === item.signer);
+  const ca = scan.cas.find((c) => c.name === item.signer);
   if (ca && !ca.key)
     throw new KpkiError(`the key of CA ${ca.name} was not loaded (${ca.keyPath}): cannot sign ${item.name}`, { path: ca.keyPath });
   // A self-signed certificate (an old kubelet's serving cert) is signed by its own new key.
@@ -184,7 +184,7 @@ async function issueFor(issue: typeof Issue, inventory: NodeScan, item: PlanItem
 
 async function filesFor(
   host: Host,
-  inventory: NodeScan,
+  scan: NodeScan,
   entry: CertEntry,
   item: PlanItem,
   certPem: string,
@@ -198,7 +198,7 @@ async function filesFor(
     ];
   }
   if (slot.kind === 'kubeconfig') {
-    const caPem = await caPemOnDisk(host, inventory);
+    const caPem = await caPemOnDisk(host, scan);
     const text = withEmbeddedCredentials(entry.kubeconfig!, certPem, keyPem, caPem);
     return [await fileWrite(host, slot.path, text, KUBECONFIG_MODE, entry.name, 'kubeconfig')];
   }
@@ -229,10 +229,10 @@ async function rotatedFile(host: Host, slot: CombinedSlot, item: PlanItem): Prom
  * The files a plan's certificates go into, known before their keys are made (a renewal backs them up meanwhile).
  * materialize() writes exactly these for the plan's items; what else a run writes is backed up when it is known.
  */
-export async function plannedPaths(host: Host, inventory: NodeScan, plan: RenewalPlan): Promise<string[]> {
+export async function plannedPaths(host: Host, scan: NodeScan, plan: RenewalPlan): Promise<string[]> {
   const paths: string[] = [];
   for (const item of plan.items) {
-    const slot = (inventory.entries.find((e) => e.name === item.name) as CertEntry).slot;
+    const slot = (scan.entries.find((e) => e.name === item.name) as CertEntry).slot;
     if (slot.kind === 'pair') paths.push(slot.keyPath, slot.certPath);
     else if (slot.kind === 'kubeconfig') paths.push(slot.path);
     else {
@@ -265,8 +265,8 @@ export async function fileWrite(
     : { kind: 'file', path, data, mode: defaultMode, entry, format };
 }
 
-async function caPemOnDisk(host: Host, inventory: NodeScan): Promise<string | undefined> {
-  const ca = inventory.cas.find((c) => c.name === 'ca' && !c.embeddedOnly);
+async function caPemOnDisk(host: Host, scan: NodeScan): Promise<string | undefined> {
+  const ca = scan.cas.find((c) => c.name === 'ca' && !c.embeddedOnly);
   if (!ca) return undefined;
   const file = await readOptional(host, ca.certPath);
   if (!file.ok) return undefined;

@@ -71,9 +71,9 @@ const ALIASES: Record<string, string[]> = {
   'kubelet-client': ['kubelet-client', 'kubelet.conf'],
 };
 
-export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalPlan {
+export function planRenewal(scan: NodeScan, options: PlanOptions): RenewalPlan {
   const warnings: string[] = [];
-  const { validityMs, validitySource } = validityOf(inventory, options);
+  const { validityMs, validitySource } = validityOf(scan, options);
   if (validityMs < MIN_VALIDITY_MS && !options.allowShortValidity) {
     throw new UsageError(
       `validity ${humanDuration(validityMs)} (${validitySource}) is shorter than an hour: the new certificates would expire almost at once`,
@@ -83,13 +83,13 @@ export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalP
   if (options.keyAlgorithm && !isSupportedAlgorithm(options.keyAlgorithm)) {
     throw new UsageError(`unknown key algorithm "${options.keyAlgorithm}"`, 'use RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384');
   }
-  if (options.sans) return planSanChange(inventory, options, options.sans, { validityMs, validitySource });
+  if (options.sans) return planSanChange(scan, options, options.sans, { validityMs, validitySource });
   const all = options.names.length === 0 || options.names.includes('all');
-  const targets = all ? inventory.entries : options.names.map((name) => findEntry(inventory, name));
+  const targets = all ? scan.entries : options.names.map((name) => findEntry(scan, name));
   const skipped: RenewalPlan['skipped'] = [];
   const items: PlanItem[] = [];
   for (const entry of targets) {
-    const refusal = refusalOf(inventory, entry, options);
+    const refusal = refusalOf(scan, entry, options);
     if (refusal && !(all && refusal.unmanaged)) throw refusal.error;
     if (refusal) {
       // a certificate no CA of this node signed is not kpki's to renew: it never blocks the others
@@ -114,18 +114,18 @@ export function planRenewal(inventory: NodeScan, options: PlanOptions): RenewalP
       });
       continue;
     }
-    items.push(planItem(inventory, entry, entry.cert, left, validityMs, options, warnings));
+    items.push(planItem(scan, entry, entry.cert, left, validityMs, options, warnings));
   }
   // every file holding a private key is left readable by its owner only, renewed or not (CA keys, sa.key too)
-  const modeChanges = (inventory.files ?? [])
+  const modeChanges = (scan.files ?? [])
     .filter((f) => f.code === 'loose-mode' && f.kind === 'private')
     .map((f) => ({ path: f.path, from: f.mode, to: secretMode(f.mode), entry: f.entry ?? posix.basename(f.path) }));
-  return { node: inventory.node, items, modeChanges, skipped, validityMs, validitySource, warnings };
+  return { node: scan.node, items, modeChanges, skipped, validityMs, validitySource, warnings };
 }
 
 /** One certificate's renewal: its signer, dates (capped at the CA's expiry), key policy. */
 function planItem(
-  inventory: NodeScan,
+  scan: NodeScan,
   entry: CertEntry,
   cert: Certificate,
   left: number,
@@ -133,7 +133,7 @@ function planItem(
   options: PlanOptions,
   warnings: string[],
 ): PlanItem {
-  const signer = inventory.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
+  const signer = scan.cas.find((c) => c.name === entry.signer) as CaEntry | undefined;
   if (signer?.cert) refuseUnusableCa(signer, entry, options);
   const backdateMs = entry.signer === OWN_CA ? OWN_CA_BACKDATE_MS : BACKDATE_MS;
   const notBefore = new Date(options.now.getTime() - backdateMs);
@@ -174,14 +174,14 @@ function planItem(
 
 /** A certificate whose names change: planned alone, whatever its expiry; nothing when the names are already so. */
 function planSanChange(
-  inventory: NodeScan,
+  scan: NodeScan,
   options: PlanOptions,
   change: SanChange,
   validity: { validityMs: number; validitySource: string },
 ): RenewalPlan {
   const warnings: string[] = [];
-  const entry = findEntry(inventory, change.cert);
-  const refusal = refusalOf(inventory, entry, options);
+  const entry = findEntry(scan, change.cert);
+  const refusal = refusalOf(scan, entry, options);
   if (refusal) throw refusal.error;
   if (!entry.renewable || !entry.cert)
     throw new KpkiError(`cannot change the names of ${entry.name} (${entry.path}): ${entry.notRenewable}`, {
@@ -202,10 +202,10 @@ function planSanChange(
     if (list.includes(value)) warnings.push(`${entry.name} already carries ${name}`);
     else list.push(value);
   }
-  const base = { node: inventory.node, modeChanges: [], skipped: [], ...validity, warnings };
+  const base = { node: scan.node, modeChanges: [], skipped: [], ...validity, warnings };
   if (sans.dnsNames.join() === old.dnsNames.join() && sans.ipAddresses.join() === old.ipAddresses.join()) return { ...base, items: [] };
   const left = entry.cert.notAfter.getTime() - options.now.getTime();
-  const item = planItem(inventory, entry, entry.cert, left, validity.validityMs, options, warnings);
+  const item = planItem(scan, entry, entry.cert, left, validity.validityMs, options, warnings);
   return { ...base, items: [{ ...item, reason: `names: ${describeSanChange(change)}`, sans }] };
 }
 
@@ -255,12 +255,12 @@ function refuseUnusableCa(signer: CaEntry, entry: CertEntry, options: PlanOption
   }
 }
 
-function validityOf(inventory: NodeScan, options: PlanOptions): { validityMs: number; validitySource: string } {
+function validityOf(scan: NodeScan, options: PlanOptions): { validityMs: number; validitySource: string } {
   if (options.validityMs !== undefined) return { validityMs: options.validityMs, validitySource: '--validity' };
-  if (inventory.settings?.certificateValidityMs) {
+  if (scan.settings?.certificateValidityMs) {
     return {
-      validityMs: inventory.settings.certificateValidityMs,
-      validitySource: `certificateValidityPeriod in ${inventory.settingsPath}`,
+      validityMs: scan.settings.certificateValidityMs,
+      validitySource: `certificateValidityPeriod in ${scan.settingsPath}`,
     };
   }
   return { validityMs: DEFAULT_VALIDITY_MS, validitySource: 'kubeadm default (1 year)' };
@@ -273,15 +273,15 @@ function reasonOf(left: number, options: PlanOptions): string {
   return 'requested';
 }
 
-function findEntry(inventory: NodeScan, name: string): CertEntry {
+function findEntry(scan: NodeScan, name: string): CertEntry {
   for (const candidate of ALIASES[name] ?? [name]) {
-    const entry = inventory.entries.find((e) => e.name === candidate);
+    const entry = scan.entries.find((e) => e.name === candidate);
     if (entry) return entry;
   }
-  if (inventory.cas.some((c) => c.name === name) || name === 'sa' || name.startsWith('sa.')) {
+  if (scan.cas.some((c) => c.name === name) || name === 'sa' || name.startsWith('sa.')) {
     throw new UsageError(`${name} is a CA or the service-account key: kpki renew never changes those`);
   }
-  const known = inventory.entries.map((e) => e.name).join(', ');
+  const known = scan.entries.map((e) => e.name).join(', ');
   throw new UsageError(`no certificate named "${name}" on this node`, `known here: all, ${known}`);
 }
 
@@ -289,7 +289,7 @@ function findEntry(inventory: NodeScan, name: string): CertEntry {
  * Problems that make the tree unsafe to touch: fail with the file and what to do, write nothing. `unmanaged`: the
  * entry is not one kpki would write (no CA of the node signed it), so `all` passes it by instead of refusing.
  */
-function refusalOf(inventory: NodeScan, entry: CertEntry, options: PlanOptions): { error: KpkiError; unmanaged?: boolean } | undefined {
+function refusalOf(scan: NodeScan, entry: CertEntry, options: PlanOptions): { error: KpkiError; unmanaged?: boolean } | undefined {
   const refuse = (error: KpkiError, unmanaged = false) => ({ error, unmanaged });
   const notUtf8 = entry.problems.find((p) => p.code === 'not-utf8');
   if (notUtf8)
@@ -335,7 +335,7 @@ function refusalOf(inventory: NodeScan, entry: CertEntry, options: PlanOptions):
       }),
       !entry.expectedCa,
     );
-  const signer = inventory.cas.find((c) => c.name === entry.signer);
+  const signer = scan.cas.find((c) => c.name === entry.signer);
   const caProblem = signer?.problems.find((p) => p.code === 'unreadable' || p.code === 'key-mismatch');
   if (caProblem)
     return refuse(

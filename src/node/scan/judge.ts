@@ -3,22 +3,22 @@
 import { Certificate, isSignedBy, keyMatchesCertificate, parseCertificate, parseCertificates } from '../../pki/certificate.js';
 import { CaEntry, CertEntry, NodeScan, OWN_CA, SELF_SIGNED } from './result.js';
 
-export function judgeEntries(inventory: NodeScan): void {
-  addEmbeddedCas(inventory);
-  for (const ca of inventory.cas) judgeCa(ca);
-  for (const entry of inventory.entries) judgeEntry(inventory, entry);
+export function judgeEntries(scan: NodeScan): void {
+  addEmbeddedCas(scan);
+  for (const ca of scan.cas) judgeCa(ca);
+  for (const entry of scan.entries) judgeEntry(scan, entry);
 }
 
 /** A node with kubeconfigs but no CA file (an operator's copy, a worker): trust what the kubeconfig embeds. */
-function addEmbeddedCas(inventory: NodeScan): void {
-  if (inventory.cas.some((c) => c.name === 'ca' && c.cert)) return;
-  for (const entry of inventory.entries) {
+function addEmbeddedCas(scan: NodeScan): void {
+  if (scan.cas.some((c) => c.name === 'ca' && c.cert)) return;
+  for (const entry of scan.entries) {
     const data = entry.kubeconfig?.certificateAuthorityData;
     if (!data) continue;
     try {
       const cert = parseCertificate(data);
-      inventory.cas = inventory.cas.filter((c) => c.name !== 'ca');
-      inventory.cas.unshift({
+      scan.cas = scan.cas.filter((c) => c.name !== 'ca');
+      scan.cas.unshift({
         name: 'ca',
         certPath: entry.path,
         keyPath: '',
@@ -42,7 +42,7 @@ function judgeCa(ca: CaEntry): void {
   }
 }
 
-function judgeEntry(inventory: NodeScan, entry: CertEntry): void {
+function judgeEntry(scan: NodeScan, entry: CertEntry): void {
   const cert = entry.cert;
   if (!cert) {
     entry.notRenewable = entry.missing ? 'missing: kpki renews existing certificates only' : 'unreadable';
@@ -54,7 +54,7 @@ function judgeEntry(inventory: NodeScan, entry: CertEntry): void {
   if (cert.notBefore.getTime() > Date.now()) {
     entry.problems.push({ code: 'not-yet-valid', message: `not valid before ${cert.notBefore.toISOString()}` });
   }
-  const chain = chainOf(cert, entry.chain ?? [], inventory.cas);
+  const chain = chainOf(cert, entry.chain ?? [], scan.cas);
   const signer = chain?.top === OWN_CA ? undefined : chain?.top;
   if (signer) entry.signer = signer.name;
   else if (chain?.top === OWN_CA) {
@@ -73,7 +73,7 @@ function judgeEntry(inventory: NodeScan, entry: CertEntry): void {
     return;
   }
   if (!signer) {
-    if (inventory.cas.some((c) => c.cert)) {
+    if (scan.cas.some((c) => c.cert)) {
       entry.problems.push({ code: 'not-signed-by-ca', message: `not signed by any CA on this node (issuer "${cert.issuer}")` });
     }
     entry.notRenewable = 'no CA on this node signed it';
@@ -84,10 +84,10 @@ function judgeEntry(inventory: NodeScan, entry: CertEntry): void {
     entry.notRenewable = `signed by the intermediate CA "${chain!.issuers[0].subject}" in ${entry.path}, whose key kpki does not have`;
     return;
   }
-  if (entry.expectedCa && signer.name !== entry.expectedCa && inventory.cas.some((c) => c.name === entry.expectedCa && c.cert)) {
+  if (entry.expectedCa && signer.name !== entry.expectedCa && scan.cas.some((c) => c.name === entry.expectedCa && c.cert)) {
     entry.problems.push({ code: 'wrong-ca', message: `signed by ${signer.name}, expected ${entry.expectedCa}` });
   }
-  checkEmbeddedCa(inventory, entry);
+  checkEmbeddedCa(scan, entry);
   if (!signer.keyPresent) {
     entry.notRenewable = `CA key of ${signer.name} is absent (externally managed)`;
     return;
@@ -174,9 +174,9 @@ function judgeChain(entry: CertEntry, cert: Certificate, chain: Chain, signer?: 
   }
 }
 
-function checkEmbeddedCa(inventory: NodeScan, entry: CertEntry): void {
+function checkEmbeddedCa(scan: NodeScan, entry: CertEntry): void {
   const data = entry.kubeconfig?.certificateAuthorityData;
-  const ca = inventory.cas.find((c) => c.name === 'ca' && c.cert && !c.embeddedOnly);
+  const ca = scan.cas.find((c) => c.name === 'ca' && c.cert && !c.embeddedOnly);
   if (!data || !ca?.cert || entry.kind !== 'kubeconfig') return;
   try {
     // (during a CA rotation both hold the same bundle of old and new, in either order)

@@ -52,15 +52,15 @@ interface Target {
 
 export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
-function targetsOf(inventory: NodeScan): Target[] {
+function targetsOf(scan: NodeScan): Target[] {
   const targets: Target[] = [];
   const etcdSsl = (path: string) => path.startsWith(`${ETCD_SSL_DIR}/`);
-  for (const ca of inventory.cas) {
+  for (const ca of scan.cas) {
     if (ca.missing || ca.embeddedOnly) continue;
     targets.push({ path: ca.certPath, kind: 'certificate', owner: ca, kubeOwnerAllowed: etcdSsl(ca.certPath) });
     if (ca.keyPresent) targets.push({ path: ca.keyPath, kind: 'private', owner: ca, kubeOwnerAllowed: etcdSsl(ca.keyPath) });
   }
-  for (const e of inventory.entries) {
+  for (const e of scan.entries) {
     if (e.missing) continue;
     if (e.slot.kind === 'pair') {
       targets.push({ path: e.slot.certPath, kind: 'certificate', owner: e, kubeOwnerAllowed: etcdSsl(e.slot.certPath) });
@@ -72,18 +72,18 @@ function targetsOf(inventory: NodeScan): Target[] {
 }
 
 /** Checks modes and owners; findings go to the entries they belong to and to `inventory.files`. */
-export async function auditFiles(host: Host, inventory: NodeScan): Promise<void> {
+export async function auditFiles(host: Host, scan: NodeScan): Promise<void> {
   const root = await host.stat('/');
   const want = { uid: root?.uid ?? 0, gid: root?.gid ?? 0 };
-  const targets = targetsOf(inventory);
+  const targets = targetsOf(scan);
   const extra: Target[] = [
-    { path: posix.join(inventory.kubeconfigDir, 'kubelet.conf'), kind: 'kubeconfig' },
-    { path: posix.join(inventory.certDir, 'sa.key'), kind: 'private' },
-    { path: posix.join(inventory.certDir, 'sa.pub'), kind: 'public' },
-    { path: inventory.certDir, kind: 'directory' },
-    { path: posix.join(inventory.certDir, 'etcd'), kind: 'directory' },
+    { path: posix.join(scan.kubeconfigDir, 'kubelet.conf'), kind: 'kubeconfig' },
+    { path: posix.join(scan.certDir, 'sa.key'), kind: 'private' },
+    { path: posix.join(scan.certDir, 'sa.pub'), kind: 'public' },
+    { path: scan.certDir, kind: 'directory' },
+    { path: posix.join(scan.certDir, 'etcd'), kind: 'directory' },
     { path: MANIFEST_DIR, kind: 'directory' },
-    ...inventory.manifests.map((m) => ({ path: m.path ?? posix.join(MANIFEST_DIR, m.component), kind: 'manifest' as const })),
+    ...scan.manifests.map((m) => ({ path: m.path ?? posix.join(MANIFEST_DIR, m.component), kind: 'manifest' as const })),
   ];
   const seen = new Set(targets.map((t) => t.path));
   for (const t of extra) if (!seen.has(t.path)) seen.add(t.path), targets.push(t);
@@ -105,7 +105,7 @@ export async function auditFiles(host: Host, inventory: NodeScan): Promise<void>
       owner.problems.push({ code: f.code, message: `${f.message} (${f.fix})` } as Problem);
     }
   }
-  inventory.files = findings;
+  scan.files = findings;
 }
 
 function judgeFile(t: Target & { fixPath: string }, info: FileInfo, want: { uid: number; gid: number }, kubeUid?: number): FileFinding[] {

@@ -134,9 +134,9 @@ export function keyPathOf(entry: CertEntry): string | undefined {
   return undefined;
 }
 
-export function isExternallyManaged(inventory: NodeScan, entry: CertEntry): boolean {
+export function isExternallyManaged(scan: NodeScan, entry: CertEntry): boolean {
   if (entry.signer === SELF_SIGNED || entry.signer === OWN_CA) return !(entry.key || entry.keyPresent);
-  const ca = inventory.cas.find((c) => c.name === (entry.signer ?? entry.expectedCa));
+  const ca = scan.cas.find((c) => c.name === (entry.signer ?? entry.expectedCa));
   return !ca || !ca.keyPresent;
 }
 

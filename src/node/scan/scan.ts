@@ -65,7 +65,7 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
 
   const present = role === 'control-plane' ? entries : entries.filter((e) => !e.missing || e.source.startsWith('kubelet.conf'));
   const caList = role === 'control-plane' ? cas.filter((c) => !c.missing || c.name !== 'etcd-ca' || localEtcd) : allCas;
-  const inventory: NodeScan = {
+  const scan: NodeScan = {
     node: host.name,
     certDir,
     kubeconfigDir,
@@ -77,12 +77,12 @@ export async function scanNode(host: Host, options: ScanOptions = {}): Promise<N
     cas: dedupeCas([...caList, ...etcdSsl.cas]),
     entries: present.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
-  judgeEntries(inventory);
-  await auditFiles(host, inventory);
-  inventory.interrupted = await interruptedRun(host).catch(() => undefined);
-  inventory.pendingRequests = await pendingRequests(host, inventory.entries);
-  if (role === 'control-plane') inventory.serviceAccountKeys = await rotatingKeys(host, certDir);
-  return inventory;
+  judgeEntries(scan);
+  await auditFiles(host, scan);
+  scan.interrupted = await interruptedRun(host).catch(() => undefined);
+  scan.pendingRequests = await pendingRequests(host, scan.entries);
+  if (role === 'control-plane') scan.serviceAccountKeys = await rotatingKeys(host, certDir);
+  return scan;
 }
 
 /**
