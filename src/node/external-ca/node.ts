@@ -6,7 +6,6 @@ import { posix } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Host } from '../../hosts/host.js';
 import { KpkiError, UsageError } from '../../errors.js';
-import { withEmbeddedCredentials } from '../../kubeadm/kubeconfig.js';
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificate } from '../../pki/certificate.js';
 import {
   generatePrivateKey,
@@ -16,7 +15,7 @@ import {
   parsePrivateKey,
   privateKeyToPem,
 } from '../../pki/keys.js';
-import { CERT_MODE, FileWrite, fileWrite, KEY_MODE, KUBECONFIG_MODE } from '../renew/index.js';
+import { FileWrite, fileWrite, KEY_MODE, slotWriter } from '../renew/index.js';
 import { CertEntry, NodeScan, pendingKeyPath } from '../scan/index.js';
 
 export const CSR_MANIFEST = 'csr.json';
@@ -64,12 +63,7 @@ function requestFile(scan: NodeScan, entry: CertEntry): string {
 /** The certificates an external CA can renew here: a cluster CA signs them, in a key pair or a kubeconfig. */
 export function csrTargets(scan: NodeScan, names: string[]): CertEntry[] {
   const eligible = (e: CertEntry) =>
-    Boolean(
-      e.cert &&
-        e.expectedCa &&
-        (e.slot.kind === 'pair' || e.slot.kind === 'kubeconfig') &&
-        scan.cas.some((c) => c.name === e.expectedCa && c.cert),
-    );
+    Boolean(e.cert && e.expectedCa && pendingKeyPath(e) !== undefined && scan.cas.some((c) => c.name === e.expectedCa && c.cert));
   if (names.length === 0 || names.includes('all')) return scan.entries.filter(eligible);
   return names.map((name) => {
     const entry = scan.entries.find((e) => e.name === name);
@@ -353,13 +347,11 @@ function judgeSigned(entry: CertEntry, expected: Expected, bytes: Buffer, key: K
 
 /** The files the certificate and its key go into, as renewal writes them (modes and owners kept, no symlinks). */
 async function installWrites(host: Host, scan: NodeScan, entry: CertEntry, certPem: string, keyPem: string): Promise<FileWrite[]> {
-  if (entry.slot.kind === 'pair') {
-    return [
-      await fileWrite(host, entry.slot.keyPath, keyPem, KEY_MODE, entry.name),
-      await fileWrite(host, entry.slot.certPath, certPem, CERT_MODE, entry.name),
-    ];
-  }
   const caPem = scan.cas.find((c) => c.name === entry.expectedCa)?.cert;
-  const text = withEmbeddedCredentials(entry.kubeconfig!, certPem, keyPem, caPem ? certificateToPem(caPem) : undefined);
-  return [await fileWrite(host, entry.path, text, KUBECONFIG_MODE, entry.name, 'kubeconfig')];
+  return slotWriter(entry.slot).writes(host, entry, {
+    certPem,
+    keyPem,
+    caPem: caPem ? certificateToPem(caPem) : undefined,
+    notBefore: new Date(),
+  });
 }

@@ -5,4 +5,5 @@ export * from './kubeadm-config-file.js';
 export * from './materialize.js';
 export * from './plan.js';
 export * from './san-change.js';
+export * from './slot-writers.js';
 export * from './yaml-edit.js';

@@ -1,8 +1,6 @@
 // Turns a plan into bytes: new keys and certificates and the files that carry them, all in memory, before any write.
-import { posix } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Host } from '../../hosts/host.js';
-import { withEmbeddedCredentials } from '../../kubeadm/kubeconfig.js';
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificate } from '../../pki/certificate.js';
 import type { RawExtension } from '../../pki/der.js';
 import type * as Issue from '../../pki/issue.js';
@@ -12,6 +10,7 @@ import { OWN_CA_BACKDATE_MS, PlanItem, RenewalPlan } from './plan.js';
 import { KpkiError } from '../../errors.js';
 import { holdsPrivateKey } from '../../hosts/secret-modes.js';
 import { readOptional } from '../scan/index.js';
+import { slotWriter } from './slot-writers.js';
 
 /** One change to the node: a file's new content, or a symlink's new target. Key files come before their certs. */
 export type FileWrite =
@@ -190,39 +189,9 @@ async function filesFor(
   certPem: string,
   keyPem: string,
 ): Promise<FileWrite[]> {
-  const slot = entry.slot;
-  if (slot.kind === 'pair') {
-    return [
-      await fileWrite(host, slot.keyPath, keyPem, KEY_MODE, entry.name),
-      await fileWrite(host, slot.certPath, certPem, CERT_MODE, entry.name),
-    ];
-  }
-  if (slot.kind === 'kubeconfig') {
-    const caPem = await caPemOnDisk(host, scan);
-    const text = withEmbeddedCredentials(entry.kubeconfig!, certPem, keyPem, caPem);
-    return [await fileWrite(host, slot.path, text, KUBECONFIG_MODE, entry.name, 'kubeconfig')];
-  }
-  // The kubelet's way: a new timestamped PEM, then the -current symlink swapped to it.
-  const rotated = await rotatedFile(host, slot, item);
-  if (!rotated) return [await fileWrite(host, slot.linkPath, certPem + keyPem, KEY_MODE, entry.name)];
-  return [
-    await fileWrite(host, rotated.newFile, certPem + keyPem, KEY_MODE, entry.name),
-    { kind: 'symlink', path: slot.linkPath, target: rotated.target, entry: entry.name },
-  ];
-}
-
-type CombinedSlot = Extract<CertEntry['slot'], { kind: 'combined' }>;
-
-/** Where the kubelet's way puts the new PEM and what the -current link then says; none when the link is a file. */
-async function rotatedFile(host: Host, slot: CombinedSlot, item: PlanItem): Promise<{ newFile: string; target: string } | undefined> {
-  if ((await host.stat(slot.linkPath))?.type !== 'symlink') return undefined;
-  const stamp = item.newNotBefore
-    .toISOString()
-    .replace(/\.\d+Z$/, '')
-    .replace(/[T:]/g, '-');
-  const fileName = `${posix.basename(slot.linkPath).replace(/-current\.pem$/, '')}-${stamp}.pem`;
-  const newFile = posix.join(posix.dirname(slot.filePath), fileName);
-  return { newFile, target: posix.dirname(slot.filePath) === posix.dirname(slot.linkPath) ? fileName : newFile };
+  // (a kubeconfig gets the cluster CA as it is on disk: a bundle while a rotation trusts two)
+  const caPem = entry.slot.kind === 'kubeconfig' ? await caPemOnDisk(host, scan) : undefined;
+  return slotWriter(entry.slot).writes(host, entry, { certPem, keyPem, caPem, notBefore: item.newNotBefore });
 }
 
 /**
@@ -233,12 +202,7 @@ export async function plannedPaths(host: Host, scan: NodeScan, plan: RenewalPlan
   const paths: string[] = [];
   for (const item of plan.items) {
     const slot = (scan.entries.find((e) => e.name === item.name) as CertEntry).slot;
-    if (slot.kind === 'pair') paths.push(slot.keyPath, slot.certPath);
-    else if (slot.kind === 'kubeconfig') paths.push(slot.path);
-    else {
-      const rotated = await rotatedFile(host, slot, item);
-      paths.push(...(rotated ? [rotated.newFile] : []), slot.linkPath);
-    }
+    paths.push(...(await slotWriter(slot).plannedPaths(host, slot, item.newNotBefore)));
   }
   return paths;
 }

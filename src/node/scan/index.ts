@@ -10,3 +10,4 @@ export * from './permissions.js';
 export * from './read.js';
 export * from './result.js';
 export * from './scan.js';
+export * from './slot-files.js';

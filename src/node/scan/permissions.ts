@@ -6,6 +6,7 @@ import { posix } from 'node:path';
 import type { FileInfo, Host } from '../../hosts/host.js';
 import { ETCD_SSL_DIR, MANIFEST_DIR } from '../../kubeadm/catalog.js';
 import type { CaEntry, CertEntry, NodeScan, Problem } from './result.js';
+import { slotFiles } from './slot-files.js';
 
 /** private: holds a private key; kubeconfig: one without embedded credentials (kubelet.conf by file reference). */
 export type FileKind = 'private' | 'kubeconfig' | 'certificate' | 'public' | 'manifest' | 'directory';
@@ -62,11 +63,8 @@ function targetsOf(scan: NodeScan): Target[] {
   }
   for (const e of scan.entries) {
     if (e.missing) continue;
-    if (e.slot.kind === 'pair') {
-      targets.push({ path: e.slot.certPath, kind: 'certificate', owner: e, kubeOwnerAllowed: etcdSsl(e.slot.certPath) });
-      if (e.keyPresent) targets.push({ path: e.slot.keyPath, kind: 'private', owner: e, kubeOwnerAllowed: etcdSsl(e.slot.keyPath) });
-    } else if (e.slot.kind === 'kubeconfig') targets.push({ path: e.slot.path, kind: 'private', owner: e });
-    else targets.push({ path: e.slot.filePath, kind: 'private', owner: e });
+    for (const file of slotFiles(e.slot).files(e.slot, Boolean(e.keyPresent)))
+      targets.push({ path: file.path, kind: file.holds, owner: e, kubeOwnerAllowed: etcdSsl(file.path) });
   }
   return targets;
 }

@@ -5,6 +5,7 @@ import type { ClusterSettings } from '../../kubeadm/cluster-config.js';
 import type { KubeconfigIdentity } from '../../kubeadm/kubeconfig.js';
 import type { StaticPod } from '../../kubeadm/manifests.js';
 import type { FileFinding } from './permissions.js';
+import { slotFiles } from './slot-files.js';
 
 /** Where a certificate lives and how it is written back (kubeadm's "read-writers"). */
 export type Slot =
@@ -129,9 +130,7 @@ export const SELF_SIGNED = 'self-signed';
 
 /** The private key file of an entry, where it lives apart from the certificate. */
 export function keyPathOf(entry: CertEntry): string | undefined {
-  if (entry.slot.kind === 'pair') return entry.slot.keyPath;
-  if (entry.slot.kind === 'combined') return entry.slot.linkPath;
-  return undefined;
+  return slotFiles(entry.slot).keyPath(entry.slot);
 }
 
 export function isExternallyManaged(scan: NodeScan, entry: CertEntry): boolean {
@@ -142,7 +141,5 @@ export function isExternallyManaged(scan: NodeScan, entry: CertEntry): boolean {
 
 /** Where a certificate's new key waits for its signed certificate from an external CA (kpki csr, kpki import). */
 export function pendingKeyPath(entry: CertEntry): string | undefined {
-  if (entry.slot.kind === 'pair') return `${entry.slot.keyPath}.next`;
-  if (entry.slot.kind === 'kubeconfig') return `${entry.slot.path}.key.next`;
-  return undefined;
+  return slotFiles(entry.slot).pendingKeyPath(entry.slot);
 }
