@@ -35,7 +35,7 @@ import { newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings } fro
 import { ClusterMember, clusterOperation, OperationOutcome } from './operation.js';
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
 import type { Operation, RolloutEvents, Refusal } from './outcome.js';
-import { controlPlaneStep } from './rollout.js';
+import { stepControlPlanes } from './rollout/control-planes.js';
 import { notRestartable } from '../service/rotate-node.js';
 import { etcdTrustProblems } from './ca-trust-gate.js';
 import { apiServerKeyTrust } from './sa-trust-gate.js';
@@ -334,18 +334,15 @@ async function runNodes(
   op.report.rollout = rolloutId;
   if (!op.report.resumed) await writeJournals(op, members, { id: rolloutId, operation: 'ca rotate', settings }, (m) => work.includes(m));
   const reason = `ca rotate ${o.ca} ${phase} (rollout ${rolloutId})`;
-  for (const [i, m] of work.entries()) {
-    op.events.log(`\n== [${i + 1}/${work.length}] ${m.node.name}`);
-    const stopped = await controlPlaneStep(op, m, all, { reason, settings: m.journal!.settings, scan: o.scan, nextCa: nextPair });
-    if (stopped)
-      return stopRollout(op, members, {
-        what: `${o.ca} ${phase}`,
-        at: m.node.name,
-        why: stopped,
-        exceptNode: m.node.name,
-        hint: 'The nodes before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
-      });
-  }
+  const stopped = await stepControlPlanes(op, work, all, { reason, scan: o.scan, nextCa: nextPair });
+  if (stopped)
+    return stopRollout(op, members, {
+      what: `${o.ca} ${phase}`,
+      at: stopped.at.node.name,
+      why: stopped.why,
+      exceptNode: stopped.at.node.name,
+      hint: 'The nodes before it keep the phase (the cluster works in between); fix the cause and run the phase again.',
+    });
   const onWorkers = workerStep && (await workersAndApi(op, members, workerStep, o, reason));
   if (onWorkers?.stopped)
     return stopRollout(op, members, {

@@ -10,21 +10,18 @@ import { configEdits } from '../node/renew/index.js';
 import { namesInUse } from '../node/renew/index.js';
 import { editKubeadmConfig } from '../api/kubeadm-config.js';
 import { scanNode, ScanOptions } from '../node/scan/index.js';
-import type { SshHost } from '../hosts/ssh.js';
-import { waitNodeReady } from '../api/node-ready.js';
 import type { ConnectOptions } from './connect.js';
-import { clusterGateProblems, preflightProblems, waitGate } from './gates.js';
+import { preflightProblems } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
 import { NodeJournal, newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings, planOptionsOf, sansOf } from './journal.js';
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
-import { renewControlPlaneNode, rollBackNode } from './node-renewal.js';
+import { stepControlPlanes } from './rollout/control-planes.js';
 import { ClusterMember, clusterOperation, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
 import type { NodeReport, Operation, RolloutEvents, RolloutReport, Refusal } from './outcome.js';
 import { dueOnWorker } from './workers.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import { importPlanFor } from './import-plan.js';
 import { describeError } from '../errors.js';
-import type { NewSigner } from '../node/rotation/index.js';
 
 export interface RolloutOptions extends ConnectOptions {
   settings: RolloutSettings;
@@ -97,11 +94,8 @@ export function rollout(nodes: InventoryNode[], o: RolloutOptions): Promise<Roll
     const stop = (at: Member, why: string): Promise<RolloutOutcome> =>
       stopRollout(op, members, { what: 'Rollout', at: at.node.name, why, exceptNode: at.node.name });
     const reason = `${start.settings.work.kind === 'import' ? 'import' : 'renew'} (rollout ${start.rolloutId})`;
-    for (const [i, m] of cpWork.entries()) {
-      op.events.log(`\n== [${i + 1}/${cpWork.length}] ${m.node.name}`);
-      const stopped = await controlPlaneStep(op, m, members, { reason, settings: start.settings, scan: o.scan });
-      if (stopped) return stop(m, stopped);
-    }
+    const stopped = await stepControlPlanes(op, cpWork, members, { reason, scan: o.scan });
+    if (stopped) return stop(stopped.at, stopped.why);
     const cps = members.filter((m) => m.node.role === 'control-plane');
     if (cpWork.length > 0) await recordInKubeadmConfig(op, cps, start.settings, o.scan);
     if (workerWork.length > 0) {
@@ -255,58 +249,6 @@ async function preflightAndConfirm(
   return refused === undefined ? undefined : op.refuse(refused, 'Nothing was changed.');
 }
 
-/** One control-plane node, then the cluster gate; why the rollout must stop, if it must. */
-export async function controlPlaneStep(
-  op: Operation,
-  m: ClusterMember & { journal?: RolloutJournal },
-  members: ClusterMember[],
-  o: { reason: string; settings: RolloutSettings; scan: ScanOptions; nextCa?: NewSigner },
-): Promise<string | undefined> {
-  const ctx = {
-    scan: o.scan,
-    events: op.events,
-    report: op.entry(m.node.name),
-    journal: new NodeJournal(m.host, m.journal!),
-    reason: o.reason,
-    nextCa: o.nextCa,
-  };
-  const started = Date.now();
-  const result = await renewControlPlaneNode(m.node, m.host, ctx);
-  if (result.outcome === 'rolled-back' || result.outcome === 'failed') {
-    op.events.finished(m.node.name, result.outcome, result.detail);
-    return result.outcome === 'rolled-back' ? 'rolled back to its backup' : 'ROLLBACK INCOMPLETE: see above';
-  }
-  if (result.outcome === 'renewed') {
-    op.events.step(m.node.name, 'cluster gate');
-    let gate = await waitGate(() => clusterGateProblems(members, o.scan), o.settings.timeoutMs);
-    op.events.gated({ gate: 'cluster', after: m.node.name, ok: gate.length === 0, problems: gate });
-    if (
-      gate.length === 0 &&
-      (ctx.journal.state.renewed?.some((n) => n === 'kubelet-client' || n === 'kubelet.conf') ||
-        ctx.journal.state.restart?.includes('kubelet'))
-    ) {
-      gate = await nodeReadyGate(members, m, started, o.settings.timeoutMs, o.scan);
-      op.events.gated({ gate: 'node Ready', after: m.node.name, ok: gate.length === 0, problems: gate });
-    }
-    if (gate.length > 0) {
-      const back = await rollBackNode(m.node, m.host, ctx);
-      op.events.finished(m.node.name, back.ok ? 'rolled-back' : 'failed', `cluster gate: ${gate[0]}`);
-      return back.ok
-        ? 'the cluster gate failed; rolled back to its backup'
-        : `the cluster gate failed; ROLLBACK INCOMPLETE: ${back.detail}`;
-    }
-  }
-  await ctx.journal.set({ step: 'done', outcome: result.outcome });
-  op.events.finished(
-    m.node.name,
-    result.outcome,
-    result.outcome === 'renewed'
-      ? `in ${((Date.now() - started) / 1000).toFixed(1)} s; every control-plane node healthy`
-      : 'nothing to renew',
-  );
-  return undefined;
-}
-
 /** Workers in batches of --max-unavailable; where it must stop, and why. */
 async function workerStep(
   op: Operation,
@@ -361,25 +303,6 @@ async function recordInKubeadmConfig(op: Operation, cps: Member[], settings: Rol
       `note: the API server is not reachable from here: record ${edits.map((e) => e.field).join(', ')} in kube-system/kubeadm-config by hand`,
     );
   op.events.log(await editKubeadmConfig(admin.access, edits));
-}
-
-/** A control-plane node whose kubelet certificate was renewed: Ready, its kubelet seen since. */
-async function nodeReadyGate(
-  members: { node: InventoryNode; host: SshHost }[],
-  m: { node: InventoryNode; host: SshHost },
-  since: number,
-  timeoutMs: number,
-  scan: ScanOptions,
-): Promise<string[]> {
-  const admin = await adminAccess(
-    members.filter((x) => x.node.role === 'control-plane'),
-    scan,
-  );
-  if (!admin) return [];
-  const status = await kubeletStatus(m.host, await scanNode(m.host, scan));
-  const name = /^system:node:(.+)$/.exec(status.client?.commonName ?? '')?.[1] ?? m.node.name;
-  const ready = await waitNodeReady(admin.access, name, new Date(since), Math.min(timeoutMs, 120_000));
-  return ready.ok ? [] : [`${m.node.name}: node ${name} ${ready.detail}`];
 }
 
 export type { NodeReport, RolloutReport };
