@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { LocalHost } from '../hosts/local.js';
 import { planKubeconfigUpdate } from '../node/kubeconfig/index.js';
 import { UsageError } from '../errors.js';
-import type { RolloutSettings } from '../cluster/journal.js';
+import type { RolloutSettings } from '../cluster/rollout/journal.js';
 import { rollout, RolloutOutcome } from '../cluster/rollout.js';
 import { recoverCluster } from '../cluster/recover.js';
 import type { Refusal, RolloutEvents } from '../cluster/outcome.js';

@@ -5,7 +5,7 @@ import type { RotatableCa } from '../kubeadm/ca-trust.js';
 import { planPhase, rotationState, WritingPhase } from '../node/rotation/index.js';
 import type { NodeScan } from '../node/scan/index.js';
 import type { NewSigner } from '../node/rotation/index.js';
-import type { PlannedWrites } from './journaled-write.js';
+import type { PlannedWrites } from './rollout/journaled-write.js';
 
 export async function caPhaseWrites(
   host: Host,

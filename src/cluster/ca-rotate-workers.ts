@@ -10,7 +10,7 @@ import { scanNode, type ScanOptions } from '../node/scan/index.js';
 import { kubeletClientIsOld, planWorkerPhase, type WorkerTarget, workerStillOld } from '../node/rotation/index.js';
 import type { Certificate } from '../pki/certificate.js';
 import type { ApiAccess } from '../api/client.js';
-import { newRolloutId, type RolloutSettings } from './journal.js';
+import { newRolloutId, type RolloutSettings } from './rollout/journal.js';
 import { type ClusterMember, memoryJournal, renewKubeletsInBatches } from './operation.js';
 import type { Operation } from './outcome.js';
 import type { WorkerPlan } from './workers.js';

@@ -31,7 +31,7 @@ import type { StrategyName } from '../service/strategies.js';
 import type { ConnectOptions } from './connect.js';
 import { preflightProblems } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
-import { newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings } from './journal.js';
+import { newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings } from './rollout/journal.js';
 import { ClusterMember, clusterOperation, OperationOutcome } from './operation.js';
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
 import type { Operation, RolloutEvents, Refusal } from './outcome.js';

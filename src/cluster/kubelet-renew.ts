@@ -9,7 +9,7 @@ import { scanNode, ScanOptions } from '../node/scan/index.js';
 import { adminAccess, clusterCa } from './cluster-access.js';
 import type { ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
-import { newRolloutId, RolloutSettings } from './journal.js';
+import { newRolloutId, RolloutSettings } from './rollout/journal.js';
 import { ClusterMember, clusterOperation, markUntouched, memoryJournal, OperationOutcome, renewKubeletsInBatches } from './operation.js';
 import type { Operation, RolloutEvents, Refusal } from './outcome.js';
 

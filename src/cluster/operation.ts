@@ -11,10 +11,10 @@ import type { ApiAccess } from '../api/client.js';
 import { adminAccess } from './cluster-access.js';
 import { connectAll, ConnectOptions } from './connect.js';
 import type { InventoryNode } from './inventory/model.js';
-import { NodeJournal, operatorName, RolloutJournal, RolloutSettings } from './journal.js';
+import { NodeJournal, operatorName, RolloutJournal, RolloutSettings } from './rollout/journal.js';
 import { Operation, RolloutEvents, RolloutReport, startOperation } from './outcome.js';
 import { renewWorker, WorkerPlan } from './workers.js';
-import type { NodeRenewalOutcome } from './node-renewal.js';
+import type { NodeRenewalOutcome } from './rollout/node-step.js';
 
 /** How an operation ended, as data: its report (result, refusal, every node); the CLI maps it to an exit code. */
 export interface OperationOutcome {

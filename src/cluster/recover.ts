@@ -16,8 +16,8 @@ import { adminAccess, clusterCa } from './cluster-access.js';
 import type { ConnectOptions } from './connect.js';
 import { etcdState, nodeProblems, waitGate } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
-import { newRolloutId, RolloutSettings } from './journal.js';
-import { changesOf } from './journaled-write.js';
+import { newRolloutId, RolloutSettings } from './rollout/journal.js';
+import { changesOf } from './rollout/journaled-write.js';
 import {
   ClusterMember,
   clusterOperation,

@@ -13,7 +13,15 @@ import { scanNode, ScanOptions } from '../node/scan/index.js';
 import type { ConnectOptions } from './connect.js';
 import { preflightProblems } from './gates.js';
 import type { InventoryNode } from './inventory/model.js';
-import { NodeJournal, newRolloutId, readRolloutJournal, RolloutJournal, RolloutSettings, planOptionsOf, sansOf } from './journal.js';
+import {
+  NodeJournal,
+  newRolloutId,
+  readRolloutJournal,
+  RolloutJournal,
+  RolloutSettings,
+  planOptionsOf,
+  sansOf,
+} from './rollout/journal.js';
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
 import { stepControlPlanes } from './rollout/control-planes.js';
 import { ClusterMember, clusterOperation, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';

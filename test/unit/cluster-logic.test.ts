@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalHost } from '../../src/hosts/local.js';
-import { readRolloutJournal } from '../../src/cluster/journal.js';
+import { readRolloutJournal } from '../../src/cluster/rollout/journal.js';
 import type { BackupManifest } from '../../src/node/txn/backup.js';
 
 const member = (name: string, healthy: boolean, leader = 'L', raftIndex = 100): EtcdMemberState => ({

@@ -10,8 +10,8 @@ import { type ScanOptions, scanNode } from '../../node/scan/index.js';
 import { adminAccess } from '../cluster-access.js';
 import { clusterGateProblems, waitGate } from '../gates.js';
 import type { InventoryNode } from '../inventory/model.js';
-import { NodeJournal, type RolloutJournal } from '../journal.js';
-import { renewControlPlaneNode, rollBackNode } from '../node-renewal.js';
+import { NodeJournal, type RolloutJournal } from './journal.js';
+import { renewControlPlaneNode, rollBackNode } from './node-step.js';
 import type { ClusterMember } from '../operation.js';
 import type { Operation } from '../outcome.js';
 

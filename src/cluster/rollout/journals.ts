@@ -3,7 +3,7 @@
 // end or when the rollout stops (a stopped node was rolled back: nothing is left to resume).
 import type { Host } from '../../hosts/host.js';
 import type { InventoryNode } from '../inventory/model.js';
-import { clearRolloutJournal, operatorName, type RolloutJournal, type RolloutSettings, writeRolloutJournal } from '../journal.js';
+import { clearRolloutJournal, operatorName, type RolloutJournal, type RolloutSettings, writeRolloutJournal } from './journal.js';
 import { markUntouched } from '../operation.js';
 import type { Operation } from '../outcome.js';
 

@@ -1,13 +1,13 @@
 // The writing part of a rollout node, written once for control-plane nodes and workers: the node's rollout journal
 // says where a killed run got (pending → writing → written), so a resumed rollout never writes twice and never
 // loses a write that finished. Runs under the node lock, after `repairNode` rolled back a half-done write.
-import type { Host } from '../hosts/host.js';
-import { applyWrites } from '../node/txn/index.js';
-import { BackupManifest, changedSince, listBackups, readBackup } from '../node/txn/index.js';
-import type { FileWrite } from '../node/renew/index.js';
-import type { RenewalPlan } from '../node/renew/index.js';
+import type { Host } from '../../hosts/host.js';
+import { applyWrites } from '../../node/txn/index.js';
+import { BackupManifest, changedSince, listBackups, readBackup } from '../../node/txn/index.js';
+import type { FileWrite } from '../../node/renew/index.js';
+import type { RenewalPlan } from '../../node/renew/index.js';
 import type { NodeJournal } from './journal.js';
-import type { Component } from '../service/health.js';
+import type { Component } from '../../service/health.js';
 
 export interface Change {
   name: string;

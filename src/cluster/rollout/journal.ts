@@ -3,13 +3,13 @@
 // rebooted) is continued from it with --resume: nothing done twice, nothing left half-done.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Host } from '../hosts/host.js';
-import { STATE_DIR } from '../node/txn/index.js';
-import type { Component } from '../service/health.js';
-import type { StrategyName } from '../service/strategies.js';
-import type { SanChange } from '../node/renew/index.js';
-import type { RotatableCa } from '../kubeadm/ca-trust.js';
-import type { WritingPhase } from '../node/rotation/index.js';
+import type { Host } from '../../hosts/host.js';
+import { STATE_DIR } from '../../node/txn/index.js';
+import type { Component } from '../../service/health.js';
+import type { StrategyName } from '../../service/strategies.js';
+import type { SanChange } from '../../node/renew/index.js';
+import type { RotatableCa } from '../../kubeadm/ca-trust.js';
+import type { WritingPhase } from '../../node/rotation/index.js';
 
 export const ROLLOUT_JOURNAL = `${STATE_DIR}/rollout.json`;
 

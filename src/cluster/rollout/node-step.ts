@@ -1,24 +1,24 @@
 // One control-plane node of a rollout, from wherever its journal says it got: lock, repair what an interrupted run
 // left (half-written files, parked manifests), back up and renew, bring into service, the node's gate. A node that
 // does not come back is rolled back to its backup. Each step is written to the node's journal first.
-import { withNodeLock } from '../node/txn/index.js';
-import { readBackup } from '../node/txn/index.js';
-import { updateRootKubeconfig } from '../node/kubeconfig/index.js';
-import { materialize } from '../node/renew/index.js';
-import { configEdits, kubeadmConfigWrites } from '../node/renew/index.js';
-import { planRenewal } from '../node/renew/index.js';
-import { scanNode, ScanOptions } from '../node/scan/index.js';
-import type { SshHost } from '../hosts/ssh.js';
-import { repairNode } from '../service/renew-node.js';
+import { withNodeLock } from '../../node/txn/index.js';
+import { readBackup } from '../../node/txn/index.js';
+import { updateRootKubeconfig } from '../../node/kubeconfig/index.js';
+import { materialize } from '../../node/renew/index.js';
+import { configEdits, kubeadmConfigWrites } from '../../node/renew/index.js';
+import { planRenewal } from '../../node/renew/index.js';
+import { scanNode, ScanOptions } from '../../node/scan/index.js';
+import type { SshHost } from '../../hosts/ssh.js';
+import { repairNode } from '../../service/renew-node.js';
 import { changesOf, journaledWrite } from './journaled-write.js';
-import { importPlanFor } from './import-plan.js';
-import { bringIntoService, rollBack, type Written } from '../service/into-service.js';
-import { caPhaseWrites } from './ca-phase.js';
-import type { NewSigner } from '../node/rotation/index.js';
-import { nodeProblems, waitGate } from './gates.js';
+import { importPlanFor } from '../import-plan.js';
+import { bringIntoService, rollBack, type Written } from '../../service/into-service.js';
+import { caPhaseWrites } from '../ca-phase.js';
+import type { NewSigner } from '../../node/rotation/index.js';
+import { nodeProblems, waitGate } from '../gates.js';
 import { type NodeJournal, planOptionsOf } from './journal.js';
-import type { InventoryNode } from './inventory/model.js';
-import type { NodeReport, RolloutEvents } from './outcome.js';
+import type { InventoryNode } from '../inventory/model.js';
+import type { NodeReport, RolloutEvents } from '../outcome.js';
 
 export interface NodeRenewalContext {
   scan: ScanOptions;
