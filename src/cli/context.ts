@@ -17,13 +17,28 @@ export interface GlobalOptions {
   inventory?: string;
   nodes?: string;
   acceptNewHostKeys?: boolean;
-  concurrency: string;
+  /** --concurrency, checked at parse time (a whole number, 1 or more). */
+  concurrency: number;
   knownHosts?: string;
   sshConfig?: string;
 }
 
+/** The global options, each taken by name and type from what commander parsed (no cast of the whole bag). */
 export function globalsOf(command: Command): GlobalOptions {
-  return command.optsWithGlobals() as GlobalOptions;
+  const o = command.optsWithGlobals();
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return {
+    root: text(o.root) ?? '/',
+    certDir: text(o.certDir),
+    kubeconfigDir: text(o.kubeconfigDir),
+    config: text(o.config),
+    inventory: text(o.inventory),
+    nodes: text(o.nodes),
+    acceptNewHostKeys: o.acceptNewHostKeys === true,
+    concurrency: typeof o.concurrency === 'number' ? o.concurrency : 10,
+    knownHosts: text(o.knownHosts),
+    sshConfig: text(o.sshConfig),
+  };
 }
 
 export function hostOf(globals: GlobalOptions): LocalHost {
@@ -42,7 +57,7 @@ export function clusterConnectOptions(globals: GlobalOptions): { acceptNewHostKe
   return {
     acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
     timeoutMs: 15_000,
-    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+    concurrency: globals.concurrency,
   };
 }
 

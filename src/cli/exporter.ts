@@ -51,7 +51,7 @@ function inventoryReader(globals: GlobalOptions, scan: ScanOptions, timeoutMs: n
   const pool = new HostPool({ acceptNewHostKeys: Boolean(globals.acceptNewHostKeys), timeoutMs: 10_000 });
   return {
     read: () =>
-      mapBounded(nodes, Math.max(1, Number(globals.concurrency) || 10), async (node): Promise<NodeMetricsInput> => {
+      mapBounded(nodes, globals.concurrency, async (node): Promise<NodeMetricsInput> => {
         const started = Date.now();
         try {
           const reading = (async () => {

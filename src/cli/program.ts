@@ -1,6 +1,13 @@
 // kpki command line: global flags, then one file per command. main.ts (npm) and sea.ts (the standalone binary) run it.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { commandOf, COMMANDS } from './commands.js';
+
+/** --concurrency: a whole number, 1 or more, or a usage error at parse time. */
+function positiveWholeNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, 1 or more');
+  return n;
+}
 
 export async function run(argv: string[]): Promise<void> {
   const program = new Command(argv.slice(0, 2).some((a) => a?.endsWith('kubectl-kpki')) ? 'kubectl kpki' : 'kpki')
@@ -13,7 +20,7 @@ export async function run(argv: string[]): Promise<void> {
     .option('-i, --inventory <file>', 'act on every node of this inventory over SSH (kpki, Kubespray hosts.yaml/INI or KubeKey format)')
     .option('--nodes <names>', 'with --inventory: only these nodes (comma-separated)')
     .option('--accept-new-host-keys', "with --inventory: record unknown host keys (OpenSSH's accept-new); a changed key is still refused")
-    .option('--concurrency <n>', 'with --inventory: nodes read at once', '10')
+    .option('--concurrency <n>', 'with --inventory: nodes read at once', positiveWholeNumber, 10)
     .option(
       '--known-hosts <file>',
       "with --inventory: the known_hosts file for every node (default: the inventory's, else the SSH config's, else ~/.ssh/known_hosts)",

@@ -100,7 +100,7 @@ export async function runClusterOperation(
       ? (admin, from) => updateOperatorKubeconfig(operatorKubeconfig(flags.updateKubeconfig), admin, from)
       : undefined,
     scan: scanOptionsOf(globals),
-    concurrency: Math.max(1, Number(globals.concurrency) || 10),
+    concurrency: globals.concurrency,
     acceptNewHostKeys: Boolean(globals.acceptNewHostKeys),
     timeoutMs: 15_000,
     maxUnavailable,

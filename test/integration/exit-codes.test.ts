@@ -91,7 +91,7 @@ test('backups -i exits 3 and renew -i refuses before any change (1) when a node 
   assert.match(renew.stdout + renew.stderr, /refus/i);
 });
 
-test("a value outside a shared option's choices (--strategy, -o) is a usage error at parse time: exit 2, the choices named, nothing read or written", () => {
+test("a value outside a shared option's choices (--strategy, -o) or not a whole number (--concurrency) is a usage error at parse time: exit 2, named, nothing read or written", () => {
   const root = fresh();
   const before = hashTree(root);
   for (const args of [
@@ -109,5 +109,8 @@ test("a value outside a shared option's choices (--strategy, -o) is a usage erro
       args.join(' '),
     );
   }
+  const concurrency = kpki(['--root', root, '--concurrency', '0', 'check']);
+  assert.equal(concurrency.status, 2, concurrency.stdout + concurrency.stderr);
+  assert.match(concurrency.stderr, /option '--concurrency <n>' argument '0' is invalid\. a whole number, 1 or more/);
   assert.equal(hashTree(root), before, 'nothing written');
 });
