@@ -1,10 +1,30 @@
 // Typed errors: each names the node file and says what to do; the CLI renders them once.
 
+/**
+ * A kpki command that helps, as data: what it does in words, and the command's words and flags (placeholders in
+ * capitals: ID, NAME). The layers below cli/ say which command, never how it is typed; a test checks that every remedy
+ * names a command and flags kpki has.
+ */
+export interface Remedy {
+  say: string;
+  command: string[];
+}
+
+export const remedy = (say: string, ...command: string[]): Remedy => ({ say, command });
+
+/** A hint as it reads: its words, then each remedy as "what it does: `kpki the command`". */
+export function renderHint(hint?: string, remedies: Remedy[] = []): string | undefined {
+  const parts = [...(hint ? [hint] : []), ...remedies.map((r) => `${r.say}: \`kpki ${r.command.join(' ')}\``)];
+  return parts.length ? parts.join('; ') : undefined;
+}
+
 export interface KpkiErrorOptions {
   /** The node file it is about (rendered when the message does not name it already). */
   path?: string;
-  /** What to do about it. */
+  /** What to do about it, in words. */
   hint?: string;
+  /** The kpki commands that help, rendered after the hint. */
+  remedies?: Remedy[];
   exitCode?: number;
   /** The error underneath (kept for KPKI_DEBUG). */
   cause?: unknown;
@@ -40,5 +60,6 @@ export class UsageError extends KpkiError {
 export function describeError(err: unknown): string {
   if (!(err instanceof KpkiError)) return err instanceof Error ? err.message : String(err);
   const file = err.options.path && !err.message.includes(err.options.path) ? ` (${err.options.path})` : '';
-  return `${err.message}${file}${err.options.hint ? `; hint: ${err.options.hint}` : ''}`;
+  const hint = renderHint(err.options.hint, err.options.remedies);
+  return `${err.message}${file}${hint ? `; hint: ${hint}` : ''}`;
 }

@@ -1,7 +1,7 @@
 // What every command shares: the global flags, the Host they select, and how errors end the process.
 import { Command } from 'commander';
 import { LocalHost } from '../hosts/local.js';
-import { KpkiError, UsageError } from '../errors.js';
+import { KpkiError, renderHint, UsageError } from '../errors.js';
 import type { Host } from '../hosts/host.js';
 import { homedir } from 'node:os';
 import { posix } from 'node:path';
@@ -70,7 +70,8 @@ export function reportError(err: unknown): number {
   if (err instanceof KpkiError) {
     process.stderr.write(`kpki: ${err.message}\n`);
     if (err.options.path && !err.message.includes(err.options.path)) process.stderr.write(`file: ${err.options.path}\n`);
-    if (err.options.hint) process.stderr.write(`hint: ${err.options.hint}\n`);
+    const hint = renderHint(err.options.hint, err.options.remedies);
+    if (hint) process.stderr.write(`hint: ${hint}\n`);
     if (process.env.KPKI_DEBUG && err.cause) process.stderr.write(`cause: ${(err.cause as Error)?.stack ?? String(err.cause)}\n`);
     return err.exitCode;
   }

@@ -63,7 +63,7 @@ test('a journal whose backup is gone: renew says what happened and how to go on;
     stuck.stderr,
     new RegExp(`a previous renew \\(pid \\d+, started .*\\) was interrupted, and its backup ${journal.backupId} is gone`),
   );
-  assert.match(stuck.stderr, /hint: .*drop the journal with --discard-journal/);
+  assert.match(stuck.stderr, /hint: .*drop the journal \(renew, restore and recover take it\): `kpki renew --discard-journal`/);
   assert.equal(hashTree(root), before, 'nothing changed');
   const check = kpki(['--root', root, 'check']);
   assert.match(
@@ -84,7 +84,7 @@ test("a key that does not match: the refusal's hint (renew NAME --key-algorithm 
   copyFileSync(join(root, PKI, 'front-proxy-client.key'), join(root, PKI, 'apiserver.key'));
   const refused = kpki(['--root', root, 'renew', 'all', '--yes']);
   assert.equal(refused.status, 1);
-  const hint = /make a new one deliberately: kpki (renew apiserver --key-algorithm \S+)/.exec(refused.stderr);
+  const hint = /make a new one deliberately: `kpki (renew apiserver --key-algorithm [^`\s]+)`/.exec(refused.stderr);
   assert.ok(hint, refused.stderr);
   const r = kpki(['--root', root, ...hint[1].split(' '), '--yes']);
   assert.equal(r.status, 0, r.stderr);

@@ -5,7 +5,7 @@
 import { posix } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Host } from '../../hosts/host.js';
-import { KpkiError, UsageError } from '../../errors.js';
+import { KpkiError, UsageError, remedy } from '../../errors.js';
 import { Certificate, certificateToPem, isSignedBy, keyMatchesCertificate, parseCertificate } from '../../pki/certificate.js';
 import {
   generatePrivateKey,
@@ -207,7 +207,8 @@ type Expected = ReturnType<typeof expectedRequest>;
 function requestedEntry(scan: NodeScan, request: CsrRequest, seen: Set<string>): { entry: CertEntry; expected: Expected } {
   const refuse = (why: string): never => {
     throw new KpkiError(`csr.json (${String(request?.name)}): ${why}: nothing was imported`, {
-      hint: 'csr.json is written by kpki csr and must stay as it wrote it; make new requests with kpki csr',
+      hint: 'csr.json is written by kpki csr and must stay as it wrote it',
+      remedies: [remedy('make new requests', 'csr')],
     });
   };
   if (typeof request?.name !== 'string') return refuse('a request without a certificate name');
@@ -290,7 +291,11 @@ async function pendingKey(
       const code = (err as NodeJS.ErrnoException).code;
       throw new KpkiError(
         `${host.describe(keyOnNode)}: the pending key of ${entry.name} ${code === 'ENOENT' ? 'is not there' : `cannot be read (${(err as Error).message})`}: nothing was imported`,
-        { path: keyOnNode, hint: 'a request is imported on the node it was made on, once: make new requests with kpki csr' },
+        {
+          path: keyOnNode,
+          hint: 'a request is imported on the node it was made on, once',
+          remedies: [remedy('make new requests', 'csr')],
+        },
       );
     }
   }
@@ -310,7 +315,7 @@ async function pendingKey(
   if (holder)
     throw new KpkiError(
       `${where}: the pending key of ${entry.name} is the key of ${holder.name}, not a new key kpki csr made: nothing was imported`,
-      { hint: 'make new requests with kpki csr' },
+      { remedies: [remedy('make new requests', 'csr')] },
     );
   return key;
 }

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { Host } from '../../hosts/host.js';
 import { parseKubeconfig } from '../../kubeadm/kubeconfig.js';
 import { credentialsOf, mergeCredentials, referencedCertificateFiles } from '../../kubeadm/kubeconfig-merge.js';
-import { KpkiError } from '../../errors.js';
+import { KpkiError, remedy } from '../../errors.js';
 import { CERT_MODE, FileWrite, fileWrite, KEY_MODE, KUBECONFIG_MODE } from '../renew/index.js';
 import { applyWrites } from '../txn/index.js';
 import { DEFAULT_KUBECONFIG_DIR } from '../../kubeadm/catalog.js';
@@ -33,7 +33,7 @@ export async function planKubeconfigUpdate(host: Host, from: string, to: string,
   } catch (err) {
     throw new KpkiError(`cannot use ${label}: ${(err as Error).message}`, {
       path: from,
-      hint: 'name a kubeadm kubeconfig with --from (default /etc/kubernetes/admin.conf)',
+      remedies: [remedy('name a kubeadm kubeconfig (default /etc/kubernetes/admin.conf)', 'kubeconfig', 'update', '--from', 'FILE')],
     });
   }
   const existing = await host.stat(to);

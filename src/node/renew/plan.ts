@@ -5,7 +5,7 @@ import { humanDuration } from '../../util/duration.js';
 import { CaEntry, CertEntry, NodeScan, OWN_CA, SELF_SIGNED } from '../scan/index.js';
 import { posix } from 'node:path';
 import { isIP } from 'node:net';
-import { KpkiError, UsageError } from '../../errors.js';
+import { KpkiError, UsageError, remedy } from '../../errors.js';
 import { secretMode } from '../../hosts/secret-modes.js';
 
 export const DEFAULT_VALIDITY_MS = 365 * 86_400_000;
@@ -304,7 +304,8 @@ function refusalOf(scan: NodeScan, entry: CertEntry, options: PlanOptions): { er
     return refuse(
       new KpkiError(`cannot read ${unreadable.message}`, {
         path: entry.path,
-        hint: 'repair or restore this file (kpki backups / kpki restore), then run again',
+        hint: 'repair or restore this file, then run again',
+        remedies: [remedy('the backups', 'backups'), remedy('restore one', 'restore', 'ID')],
       }),
     );
   if (!entry.cert) return undefined;
@@ -314,7 +315,16 @@ function refusalOf(scan: NodeScan, entry: CertEntry, options: PlanOptions): { er
     return refuse(
       new KpkiError(`${entry.name}: ${mismatch.message}`, {
         path: entry.path,
-        hint: `put back the key that belongs to this certificate (kpki backups, kpki restore ID), or make a new one deliberately: kpki renew ${entry.name} --key-algorithm ${isSupportedAlgorithm(entry.cert.keyAlgorithm) ? entry.cert.keyAlgorithm : 'RSA-2048'}`,
+        remedies: [
+          remedy('put back the key that belongs to this certificate', 'restore', 'ID'),
+          remedy(
+            'or make a new one deliberately',
+            'renew',
+            entry.name,
+            '--key-algorithm',
+            isSupportedAlgorithm(entry.cert.keyAlgorithm) ? entry.cert.keyAlgorithm : 'RSA-2048',
+          ),
+        ],
       }),
     );
   }

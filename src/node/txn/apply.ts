@@ -11,7 +11,7 @@ import { keyFingerprint, publicKeysOf } from '../../pki/public-keys.js';
 import { parseKubeconfig } from '../../kubeadm/kubeconfig.js';
 import { BACKUP_DIR, BackupInProgress, BackupManifest, listBackups, readBackup, restoreFiles, STATE_DIR } from './backup.js';
 import { removeLeftovers } from './leftovers.js';
-import { KpkiError } from '../../errors.js';
+import { KpkiError, remedy } from '../../errors.js';
 import type { FileWrite } from '../renew/index.js';
 import { mapLimit } from '../../util/parallel.js';
 
@@ -118,7 +118,15 @@ export async function recoverInterrupted(host: Host, o: { discardJournal?: boole
         `a previous ${run.operation} (pid ${run.pid}, started ${run.startedAt}) was interrupted, and its backup ${run.backupId} is gone from ${host.describe(BACKUP_DIR)}: kpki cannot roll it back`,
         {
           path: JOURNAL_PATH,
-          hint: 'look at the tree with `kpki check`; when every certificate matches its key, drop the journal with --discard-journal (renew, restore or recover), or restore another backup with `kpki restore ID --discard-journal`',
+          remedies: [
+            remedy('look at the tree', 'check'),
+            remedy(
+              'when every certificate matches its key, drop the journal (renew, restore and recover take it)',
+              'renew',
+              '--discard-journal',
+            ),
+            remedy('or restore another backup', 'restore', 'ID', '--discard-journal'),
+          ],
         },
       );
     }

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Host } from '../../hosts/host.js';
-import { KpkiError } from '../../errors.js';
+import { KpkiError, remedy } from '../../errors.js';
 import { writeMode } from '../../hosts/secret-modes.js';
 import type { FileWrite } from '../renew/index.js';
 import { mapLimit } from '../../util/parallel.js';
@@ -171,7 +171,7 @@ export async function readBackup(host: Host, id: string): Promise<BackupManifest
   const backups = await listBackups(host);
   const found = id === 'latest' ? backups.at(-1) : backups.find((b) => b.id === id);
   if (!found) {
-    throw new KpkiError(`no backup "${id}" in ${host.describe(BACKUP_DIR)}`, { hint: 'list them with `kpki backups`', exitCode: 1 });
+    throw new KpkiError(`no backup "${id}" in ${host.describe(BACKUP_DIR)}`, { remedies: [remedy('list them', 'backups')], exitCode: 1 });
   }
   return found;
 }
@@ -185,7 +185,8 @@ export async function storedContents(host: Host, manifest: BackupManifest): Prom
     if (!data || sha256(data) !== file.sha256) {
       throw new KpkiError(`backup ${manifest.id} is damaged: ${file.path} does not match its recorded sha256`, {
         path: storedPath(manifest.id, file.path),
-        hint: 'nothing was restored; pick another backup with `kpki backups`',
+        hint: 'nothing was restored',
+        remedies: [remedy('pick another backup', 'backups')],
       });
     }
     contents.set(file.path, data);
