@@ -23,6 +23,7 @@ import {
   sansOf,
 } from './rollout/journal.js';
 import { clearJournals, stopRollout, writeJournals } from './rollout/journals.js';
+import { renewResumeDecision } from './rollout/journal-decision.js';
 import { stepControlPlanes } from './rollout/control-planes.js';
 import { ClusterMember, clusterOperation, OperationOutcome, renewKubeletsInBatches, updateOperatorKubeconfig } from './operation.js';
 import type { NodeReport, Operation, RolloutEvents, RolloutReport, Refusal } from './outcome.js';
@@ -152,26 +153,18 @@ function finishUnneeded(
 /** A rollout that was interrupted: continue it (--resume), never start another over it. */
 function resumeOrStart(op: Operation, members: Member[], o: RolloutOptions): Start | RolloutOutcome {
   const previous = interruptedRollout(members);
-  if (previous && !o.resume) {
-    return op.refuse(
-      'blocked',
-      `An interrupted rollout ${previous.rollout} (started ${previous.startedAt} by ${previous.by}) left its journal on ${members
-        .filter((m) => m.journal)
-        .map((m) => m.node.name)
-        .join(', ')}: continue it with --resume.`,
-    );
-  }
-  if (!previous && o.resume) return op.finish('nothing-to-do', 'No interrupted rollout on these nodes: nothing to resume.');
+  const work = previous?.settings.work;
+  const decision = renewResumeDecision(previous && { ...previous, rotation: work?.kind === 'ca-phase' ? work : undefined }, {
+    resume: o.resume,
+    nodes: members.map((m) => m.node.name),
+    journalsOn: members.filter((m) => m.journal).map((m) => m.node.name),
+  });
+  if (decision.kind === 'refused') return op.refuse('blocked', decision.message);
+  if (decision.kind === 'nothing-to-resume') return op.finish('nothing-to-do', decision.message);
   const rolloutId = previous?.rollout ?? newRolloutId();
   op.report.rollout = rolloutId;
   op.report.resumed = Boolean(previous);
   if (!previous) return { settings: o.settings, rolloutId };
-  const missing = previous.nodes.filter((n) => !members.some((m) => m.node.name === n));
-  if (missing.length)
-    return op.refuse(
-      'blocked',
-      `Rollout ${rolloutId} also covers ${missing.join(', ')}: resume it with the same nodes (--nodes ${previous.nodes.join(',')}).`,
-    );
   const allDone = members.every((m) => !m.journal || m.journal.step === 'done');
   // journals are written on every node before the first change and removed only at the very end
   for (const m of members)

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type NodeStage, phaseDecision } from '../../src/node/rotation/phase-decision.js';
-import { type InterruptedRotation, journalDecision } from '../../src/cluster/rollout/journal-decision.js';
+import { type InterruptedRotation, journalDecision, renewResumeDecision } from '../../src/cluster/rollout/journal-decision.js';
 import { type Phase, ROTATABLE, TRUST_FLAGS } from '../../src/kubeadm/ca-trust.js';
 import { type PhaseRun, runPhases } from '../../src/cluster/ca-phases.js';
 import { ROTATION_PROFILES } from '../../src/kubeadm/rotation-profiles.js';
@@ -163,4 +163,25 @@ test('runPhases: in order; a first step runs its phase once more; the first phas
   const dry = script({ trust: [{ code: 0, result: 'nothing-to-do' }], issue: [{ code: 0, result: 'dry-run' }] });
   assert.deepEqual(await runPhases(all, dry.run), { code: 0, dryRunAfter: 'issue' });
   assert.deepEqual(dry.ran, ['trust', 'issue']);
+});
+
+test('renewResumeDecision: renew -i resumes only its own rollout, with --resume and the same nodes', () => {
+  const nodes = ['cp1', 'cp2', 'cp3'];
+  const renew = { ...journal({ operation: 'renew', rotation: undefined }), nodes };
+  const asked = { resume: true, nodes, journalsOn: nodes };
+  assert.deepEqual(renewResumeDecision(undefined, { ...asked, resume: false }), { kind: 'start' });
+  assert.equal(renewResumeDecision(undefined, asked).kind, 'nothing-to-resume');
+  assert.deepEqual(renewResumeDecision(renew, asked), { kind: 'resume' });
+  const without = renewResumeDecision(renew, { ...asked, resume: false });
+  assert.match(without.kind === 'refused' ? without.message : '', /left its journal on cp1, cp2, cp3: continue it with --resume\./);
+  const fewer = renewResumeDecision(renew, { ...asked, nodes: ['cp1', 'cp2'] });
+  assert.match(fewer.kind === 'refused' ? fewer.message : '', /also covers cp3: resume it with the same nodes \(--nodes cp1,cp2,cp3\)/);
+  // a rotation's journal is its own command's to finish, with or without --resume
+  for (const resume of [true, false]) {
+    const rotation = renewResumeDecision({ ...journal(), nodes }, { ...asked, resume });
+    assert.match(
+      rotation.kind === 'refused' ? rotation.message : '',
+      /An interrupted ca rotate rollout r1 left its journal on the nodes: finish it first \(kpki ca rotate --ca etcd-ca --phase issue --resume\)\./,
+    );
+  }
 });

@@ -231,6 +231,15 @@ test('ca rotate -i killed in the middle of each writing phase (trust, issue, fin
 
     // issue: killed while node 2's API server restarts
     const rollout = await killedAt('issue', /lab-cp2: +kube-apiserver: manifest moved to/);
+    // a rotation is resumed only by ca rotate: renew -i --resume refuses it, naming the command, and changes nothing
+    const before = controlPlaneHashes();
+    const renew = await kpkiAsync(['-i', inventory, 'renew', 'all', '--resume', '--yes']);
+    assert.equal(renew.status, 1, renew.stdout + renew.stderr);
+    assert.match(
+      renew.stdout + renew.stderr,
+      /An interrupted ca rotate rollout r\S+ left its journal on the nodes: finish it first \(kpki ca rotate --ca etcd-ca --phase issue --resume\)/,
+    );
+    assert.deepEqual(controlPlaneHashes(), before, 'renew -i changed nothing');
     const refused = await rotate(['-i', inventory, '--ca', 'etcd-ca', '--phase', 'issue']);
     assert.equal(refused.status, 1, refused.out);
     assert.match(refused.out, /The issue phase of rollout r\S+ .* was interrupted: continue it with --resume/);
