@@ -4,7 +4,7 @@
 // writes, restart of what reads a bundle only at start, node gate, cluster gate, roll back and stop at a node that does
 // not come back). verify is read-only: every leaf on disk and every served chain must come from the new CA.
 import { describeError, KpkiError } from '../errors.js';
-import { type PhaseDecision, phaseDecision } from '../node/rotation/index.js';
+import { nodeStageOf, type PhaseDecision, phaseDecision } from '../node/rotation/index.js';
 import { journalDecision } from './rollout/journal-decision.js';
 import { expiredCaMessage, type RotatableCa } from '../kubeadm/ca-trust.js';
 import { type IssueGate, profileOf } from '../kubeadm/rotation-profiles.js';
@@ -130,7 +130,7 @@ function journalCheck(op: Operation, members: Member[], o: CaRotateOptions): Ope
 /** Is the cluster ready for this phase? The phase's target CA, or why not (every node's state named). */
 function readiness(members: Member[], phase: WritingPhase): PhaseDecision {
   return phaseDecision(
-    members.map((m) => ({ ...m.state, node: m.node.name, nextWaiting: Boolean(m.state.next), described: describeStage(m.state) })),
+    members.map((m) => nodeStageOf(m.node.name, m.state)),
     phase,
   );
 }

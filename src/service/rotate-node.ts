@@ -6,7 +6,17 @@ import type { Host } from '../hosts/host.js';
 import type { RotatableCa } from '../kubeadm/ca-trust.js';
 import { withNodeLock } from '../node/txn/index.js';
 import { applyWrites } from '../node/txn/index.js';
-import { describeStage, NewSigner, Phase, PhaseWrites, planPhase, rotationState, stillOld } from '../node/rotation/index.js';
+import {
+  describeStage,
+  NewSigner,
+  nodeStageOf,
+  Phase,
+  phaseDecision,
+  PhaseWrites,
+  planPhase,
+  rotationState,
+  stillOld,
+} from '../node/rotation/index.js';
 import { madeSigner, signerId, unfitSigner, waitingSigner } from '../node/rotation/index.js';
 import { TOKEN_OVERLAP_MS, tokenOverlapProblem } from '../node/rotation/index.js';
 import { scanNode, ScanOptions } from '../node/scan/index.js';
@@ -69,6 +79,13 @@ async function rotateStep(host: Host, o: RotateNodeOptions, carried: Carried): P
     for (const line of old) o.log(`still old: ${line}`);
     if (old.length === 0) o.log(`${o.ca} on ${host.name}: ${describeStage(state)}; every leaf is signed by the CA that signs now`);
     return old.length ? 1 : 0;
+  }
+  // the cluster's decision, on this node alone: a phase this node is past has nothing to do (its refusals name the
+  // node's files: planPhase below)
+  const decision = phaseDecision([nodeStageOf(host.name, state)], o.phase);
+  if (decision.done) {
+    o.log(`${o.ca} ${o.phase} on ${host.name}: nothing to do (${describeStage(state)}: ${decision.done})`);
+    return 0;
   }
   let next: NewSigner | undefined = carried.next;
   let made = carried.made ?? false;

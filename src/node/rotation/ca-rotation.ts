@@ -18,6 +18,7 @@ import { setExistingFlag } from '../renew/index.js';
 import { planRenewal } from '../renew/index.js';
 import { readOptional } from '../scan/index.js';
 import { NewSigner, PhaseOptions, PhaseWrites, RotationFiles, Stage, StageView, trustOf, withSuffix } from './common.js';
+import type { NodeStage } from './phase-decision.js';
 import { describeKeyStage, KeyRotationState, keyRotationState, planKeyPhase, stillOldKey } from './sa-rotation.js';
 import type { CaEntry, NodeScan } from '../scan/index.js';
 
@@ -352,3 +353,13 @@ export const describeStage = (s: RotationState): string =>
       : s.stage === 'trusted'
         ? 'trusts old + new, the old signs'
         : `the new signs; the bundle still trusts ${s.certs.length - 1} old`;
+
+/** A node's rotation state as the phase decision reads it (phase-decision.ts), named as the caller names the node. */
+export const nodeStageOf = (node: string, s: RotationState): NodeStage => ({
+  node,
+  stage: s.stage,
+  signerId: s.signerId,
+  nextId: s.nextId,
+  nextWaiting: Boolean(s.next),
+  described: describeStage(s),
+});
