@@ -1,14 +1,14 @@
 // kpki exporter: /metrics for Prometheus (enix x509-certificate-exporter's names and labels, plus kpki's own), / an
 // HTML status page, /healthz. Reads this node (or --root), or every node of an inventory over SSH, on each scrape
 // (at most once per --min-interval; concurrent scrapes share one read). SSH connections stay open between scrapes.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import http from 'node:http';
 import { scanNode, ScanOptions } from '../node/scan/index.js';
 import { readTimerState } from '../automation/timer-state.js';
 import { mapBounded } from '../cluster/connect.js';
 import { HostPool } from '../cluster/host-pool.js';
 import { withTimeout } from '../api/http.js';
-import { buildRegistry, NodeMetricsInput } from '../report/prometheus.js';
+import { ExporterMetrics, METRICS_COMPAT, type MetricsCompat, NodeMetricsInput } from '../report/prometheus.js';
 import { renderStatusPage } from '../report/status-page.js';
 import { KpkiError, UsageError, describeError } from '../errors.js';
 import { action, globalsOf, GlobalOptions, hostOf, inventoryNodesOf, scanOptionsOf } from './context.js';
@@ -75,7 +75,15 @@ export function listenFlag(value: string): { host: string; port: number } {
   return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
-type ExporterFlags = { listen: string; minInterval: string; once?: boolean; nodeName?: string; checkKeys?: boolean; readTimeout: string };
+type ExporterFlags = {
+  listen: string;
+  minInterval: string;
+  once?: boolean;
+  nodeName?: string;
+  checkKeys?: boolean;
+  readTimeout: string;
+  metricsCompat: MetricsCompat;
+};
 
 export function exporterCommand(): Command {
   return new Command('exporter')
@@ -92,6 +100,14 @@ export function exporterCommand(): Command {
       "how long one node's reading may take before it counts as a read error (a hung disk, a dead connection)",
       '30s',
     )
+    .addOption(
+      new Option(
+        '--metrics-compat <names>',
+        "x509-certificate-exporter's metric names: v4 (its current ones), v3 (x509_read_errors, labels only where they apply), or both (v4 and x509_read_errors, for dashboards of either)",
+      )
+        .choices(METRICS_COMPAT)
+        .default('v4'),
+    )
     .action(
       action(async (opts: ExporterFlags, command: Command) => {
         const globals = globalsOf(command);
@@ -101,7 +117,10 @@ export function exporterCommand(): Command {
         const reader = globals.inventory ? inventoryReader(globals, scan, timeoutMs) : nodeReader(globals, scan, timeoutMs, opts.nodeName);
         if (!opts.once) return serve(reader, opts, globals);
         try {
-          process.stdout.write(await buildRegistry(await reader.read()).metrics());
+          const metrics = new ExporterMetrics(opts.metricsCompat);
+          const nodes = await reader.read();
+          metrics.observe(nodes);
+          process.stdout.write(await metrics.registry(nodes).metrics());
         } finally {
           reader.close();
         }
@@ -114,12 +133,14 @@ export function exporterCommand(): Command {
 async function serve(reader: Reader, opts: ExporterFlags, globals: GlobalOptions): Promise<number> {
   const { host, port } = listenFlag(opts.listen);
   const minMs = durationFlag('--min-interval', opts.minInterval);
+  const metrics = new ExporterMetrics(opts.metricsCompat);
   let last: { at: number; nodes: NodeMetricsInput[] } | undefined;
   let pending: Promise<NodeMetricsInput[]> | undefined;
   const current = async () => {
     if (last && Date.now() - last.at < minMs) return last.nodes;
     pending ??= reader.read().then((nodes) => {
       last = { at: Date.now(), nodes };
+      metrics.observe(nodes);
       pending = undefined;
       return nodes;
     });
@@ -133,10 +154,12 @@ async function serve(reader: Reader, opts: ExporterFlags, globals: GlobalOptions
     };
     if (path === '/healthz') return reply(200, 'text/plain', 'ok\n');
     if (path !== '/metrics' && path !== '/') return reply(404, 'text/plain', 'not found\n');
+    const timer = path === '/metrics' ? metrics.scrapeDuration?.startTimer() : undefined;
     current()
       .then(async (nodes) => {
         if (path === '/metrics') {
-          const registry = buildRegistry(nodes);
+          timer?.(); // (this scrape's own time shows in the next one: its text is already being written)
+          const registry = metrics.registry(nodes);
           reply(200, registry.contentType, await registry.metrics());
         } else reply(200, 'text/html; charset=utf-8', renderStatusPage(nodes, new Date()));
       })

@@ -77,8 +77,12 @@ test("the exporter keeps answering with a FIFO on the disk, and /healthz while a
   await waitFor('the exporter to listen', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok);
   for (let i = 0; i < 2; i++) {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(20_000) })).text();
-    assert.match(metrics, /^x509_read_errors 1$/m, 'the FIFO is one read error');
-    assert.match(metrics, /^x509_cert_error\{[^}]*filepath="\/etc\/kubernetes\/pki\/apiserver\.crt"\} 1$/m);
+    // the FIFO is one read error per reading (each scrape reads again: --min-interval 0s)
+    assert.match(
+      metrics,
+      new RegExp(`^x509_source_errors_total\\{source_kind="file",source_name="[^"]+",reason="read_failed"\\} ${i + 1}$`, 'm'),
+    );
+    assert.match(metrics, /^x509_cert_error\{[^}]*filepath="\/etc\/kubernetes\/pki\/apiserver\.crt"[^}]*\} 1$/m);
     assert.match(metrics, /^x509_cert_not_after\{[^}]*filepath="\/etc\/kubernetes\/pki\/ca\.crt"/m, 'the rest is read');
   }
   assert.ok((await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) })).ok);

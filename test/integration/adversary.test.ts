@@ -328,5 +328,5 @@ test('a PEM without END lines is read in one pass; past 4 MiB a file is refused 
   assert.match(big.stderr, /apiserver\.crt is \d{7} bytes: kpki reads files of at most 4 MiB/);
   const metrics = kpki(['--root', root, 'exporter', '--once']);
   assert.equal(metrics.status, 0, metrics.stderr);
-  assert.match(metrics.stdout, /^x509_read_errors(\{[^}]*\})? 1$/m);
+  assert.match(metrics.stdout, /^x509_source_errors_total\{source_kind="file",source_name="[^"]+",reason="read_failed"\} 1$/m);
 });

@@ -4,11 +4,12 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { expiredControlPlane } from '../helpers/lab.js';
+import { copyTree, expiredControlPlane } from '../helpers/lab.js';
 import { KPKI, kpki, removeTree } from '../helpers/kpki.js';
 import { openssl } from '../helpers/openssl.js';
 import { have } from '../helpers/lab-tools.js';
@@ -16,6 +17,7 @@ import { startTracked, stopAll, waitFor } from '../helpers/processes.js';
 
 let root = '';
 const scratch = mkdtempSync(join(tmpdir(), 'kpki-exporter-'));
+const REPO = join(import.meta.dirname, '..', '..');
 before(async () => {
   root = await expiredControlPlane();
 });
@@ -73,8 +75,119 @@ test('exporter --once: enix x509-certificate-exporter names and labels, values a
     'cluster:kubernetes',
     'user:kubernetes-admin',
   ]);
-  assert.equal(samples.find((s) => s.name === 'x509_read_errors')!.value, 0);
   assert.equal(samples.find((s) => s.name === 'kpki_node_reachable')!.value, 1);
+  // v4 (the default): one fixed label set on every x509_cert_* series, empty where a label does not apply
+  const labelSets = new Set(samples.filter((s) => s.name.startsWith('x509_cert_')).map((s) => Object.keys(s.labels).sort().join(',')));
+  assert.equal(labelSets.size, 1, [...labelSets].join('\n'));
+  assert.equal(api.labels.embedded_kind, '');
+  assert.equal(api.labels.subject_O, '');
+  assert.equal(
+    samples.some((s) => s.name === 'x509_read_errors'),
+    false,
+    'v4 has no x509_read_errors',
+  );
+  for (const kind of ['file', 'kubeconfig'])
+    assert.equal(samples.find((s) => s.name === 'x509_source_up' && s.labels.source_kind === kind)!.value, 1, kind);
+  assert.ok(samples.find((s) => s.name === 'x509_source_bundles' && s.labels.source_kind === 'file')!.value >= 10);
+  assert.ok(samples.find((s) => s.name === 'x509_exporter_build_info')!.labels.version);
+  assert.ok(samples.some((s) => s.name === 'x509_scrape_duration_seconds_count'));
+});
+
+test('exporter --metrics-compat: v3 keeps x509_read_errors and only the labels a certificate has; both has the v4 set and x509_read_errors', {
+  skip: !have('promtool') && 'promtool is not installed (.ci/run installs prometheus)',
+}, () => {
+  for (const compat of ['v3', 'both']) {
+    const r = kpki(['--root', root, 'exporter', '--once', '--metrics-compat', compat]);
+    assert.equal(r.status, 0, r.stderr);
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: r.stdout, encoding: 'utf8' });
+    assert.equal(lint.status, 0, `${compat}: ${lint.stdout}${lint.stderr}`);
+    const samples = parse(r.stdout);
+    assert.equal(samples.find((s) => s.name === 'x509_read_errors')!.value, 0, compat);
+    const api = samples.find((s) => s.name === 'x509_cert_not_after' && s.labels.filepath === '/etc/kubernetes/pki/apiserver.crt')!;
+    assert.equal('embedded_kind' in api.labels, compat === 'both', `${compat}: the fixed label set`);
+    assert.equal(
+      samples.some((s) => s.name === 'x509_source_up'),
+      compat === 'both',
+      compat,
+    );
+  }
+  const wrong = kpki(['--root', root, 'exporter', '--once', '--metrics-compat', 'v5']);
+  assert.equal(wrong.status, 2, wrong.stderr);
+});
+
+test('every problem kpki finds is a kpki_certificate_problem series: a loose key mode, a key that does not match, a journal left behind', {
+  skip: !have('promtool') && 'promtool is not installed (.ci/run installs prometheus)',
+}, () => {
+  const bad = copyTree(root);
+  try {
+    chmodSync(join(bad, 'etc/kubernetes/pki/apiserver.key'), 0o644);
+    copyFileSync(join(bad, 'etc/kubernetes/pki/front-proxy-client.key'), join(bad, 'etc/kubernetes/pki/apiserver-kubelet-client.key'));
+    mkdirSync(join(bad, 'var/lib/kpki'), { recursive: true });
+    writeFileSync(
+      join(bad, 'var/lib/kpki/journal.json'),
+      JSON.stringify({ operation: 'renew', backupId: 'gone', pid: 1, startedAt: new Date().toISOString(), writes: [] }),
+    );
+    const r = kpki(['--root', bad, 'exporter', '--once', '--check-keys']);
+    assert.equal(r.status, 0, r.stderr);
+    const problems = parse(r.stdout)
+      .filter((s) => s.name === 'kpki_certificate_problem' && s.value === 1)
+      .map((s) => `${s.labels.certificate}|${s.labels.filepath}|${s.labels.problem}`);
+    assert.ok(problems.includes('apiserver|/etc/kubernetes/pki/apiserver.key|loose-mode'), problems.join('\n'));
+    assert.ok(
+      problems.includes('apiserver-kubelet-client|/etc/kubernetes/pki/apiserver-kubelet-client.crt|key-mismatch'),
+      problems.join('\n'),
+    );
+    assert.ok(problems.includes('||journal-pending'), problems.join('\n'));
+  } finally {
+    removeTree(bad);
+  }
+});
+
+/** The metric names a v4 scrape of the exporter emits (a histogram's series too). */
+function emittedNames(): Set<string> {
+  const r = kpki(['--root', root, 'exporter', '--once']);
+  const names = [...r.stdout.matchAll(/^# TYPE (\S+) (\w+)$/gm)].flatMap(([, name, type]) =>
+    type === 'histogram' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name],
+  );
+  return new Set(names);
+}
+
+const metricNamesIn = (expr: string) => [...expr.matchAll(/\b(?:x509|kpki)_[a-z0-9_]+/g)].map((m) => m[0]);
+
+test('the shipped alert rules and Grafana dashboard query only metrics the exporter emits, in PromQL promtool accepts', {
+  skip: !have('promtool') && 'promtool is not installed (.ci/run installs prometheus)',
+}, () => {
+  const emitted = emittedNames();
+  const rules = parseYaml(readFileSync(join(REPO, 'deploy/prometheus/kpki-alerts.yaml'), 'utf8')) as {
+    groups: { rules: { alert: string; expr: string }[] }[];
+  };
+  const dashboard = JSON.parse(readFileSync(join(REPO, 'deploy/grafana/kpki-dashboard.json'), 'utf8')) as {
+    panels: { title: string; targets: { expr: string }[] }[];
+  };
+  const queries = [
+    ...rules.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
+    ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr }))),
+  ];
+  assert.ok(queries.length > 25, `${queries.length} queries`);
+  const unknown = queries.flatMap((q) =>
+    metricNamesIn(q.expr)
+      .filter((n) => !emitted.has(n))
+      .map((n) => `${q.where}: ${n}`),
+  );
+  assert.deepEqual(unknown, [], 'every metric a query names is one the exporter emits');
+  // the dashboard's queries as recording rules: promtool parses each as PromQL
+  const file = join(scratch, 'dashboard-queries.yaml');
+  writeFileSync(
+    file,
+    `groups:\n  - name: dashboard\n    rules:\n${queries.map((q, i) => `      - record: kpki:query:${i}\n        expr: ${JSON.stringify(q.expr)}\n`).join('')}`,
+  );
+  const check = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  // and the check can fail: a name the exporter does not emit is found
+  assert.deepEqual(
+    metricNamesIn('x509_read_errors > 0').filter((n) => !emitted.has(n)),
+    ['x509_read_errors'],
+  );
 });
 
 test('exporter serves /metrics, / and /healthz until stopped by PID; the status page puts expired certificates first, in red, in Chromium', {
@@ -161,7 +274,24 @@ test('the shipped alert rules: promtool check rules, and promtool test rules fir
   const dir = join(import.meta.dirname, '..', '..', 'deploy', 'prometheus');
   const check = spawnSync('promtool', ['check', 'rules', 'kpki-alerts.yaml'], { cwd: dir, encoding: 'utf8' });
   assert.equal(check.status, 0, check.stdout + check.stderr);
-  assert.match(check.stdout, /SUCCESS: 7 rules found/);
-  const unit = spawnSync('promtool', ['test', 'rules', 'kpki-alerts.test.yaml'], { cwd: dir, encoding: 'utf8' });
+  assert.match(check.stdout, /SUCCESS: 16 rules found/);
+  const tests = ['kpki-alerts.test.yaml', 'kpki-alerts-long.test.yaml'];
+  const unit = spawnSync('promtool', ['test', 'rules', ...tests], { cwd: dir, encoding: 'utf8' });
   assert.equal(unit.status, 0, unit.stdout + unit.stderr);
+  // every alert shipped is shown firing by a test (an alert no test fires could never fire)
+  const alerts = [...readFileSync(join(dir, 'kpki-alerts.yaml'), 'utf8').matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
+  const firing = new Set(
+    tests.flatMap((t) =>
+      (
+        parseYaml(readFileSync(join(dir, t), 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }
+      ).tests
+        .flatMap((g) => g.alert_rule_test)
+        .filter((a) => a.exp_alerts.length > 0)
+        .map((a) => a.alertname),
+    ),
+  );
+  assert.deepEqual(
+    alerts.filter((a) => !firing.has(a)),
+    [],
+  );
 });
