@@ -182,78 +182,83 @@ export class ExporterMetrics {
   }
 }
 
-export function buildRegistry(nodes: NodeMetricsInput[], now = new Date(), compat: MetricsCompat = 'v4'): Registry {
-  const registry = new Registry();
+/** The gauges of one reading: enix's per-certificate and per-source ones as `compat` names them, and kpki's own. */
+function gaugesOf(registry: Registry, compat: MetricsCompat) {
   const v4 = compat !== 'v3';
   const gauge = (name: string, help: string, labelNames: string[] = LABELS) => new Gauge({ name, help, labelNames, registers: [registry] });
-  // v4: the one fixed label set on every per-certificate series, empty where a label does not apply
-  const fixed = (labels: Record<string, string>) => (v4 ? { ...Object.fromEntries(LABELS.map((l) => [l, ''])), ...labels } : labels);
-  const notAfter = gauge('x509_cert_not_after', "Indicates the certificate's not after timestamp");
-  const notBefore = gauge('x509_cert_not_before', "Indicates the certificate's not before timestamp");
-  const expired = gauge('x509_cert_expired', 'Indicates if the certificate is expired');
-  const expiresIn = gauge('x509_cert_expires_in_seconds', "Indicates the remaining time before the certificate's not after timestamp");
-  const validSince = gauge('x509_cert_valid_since_seconds', "Indicates the elapsed time since the certificate's not before timestamp");
-  const certError = gauge(
-    'x509_cert_error',
-    'Indicates wether the corresponding file has read failure(s)',
-    v4 ? LABELS : ['node', 'filename', 'filepath'],
-  );
-  const readErrors = compat !== 'v4' ? gauge('x509_read_errors', 'Indicates the number of read failure(s)', []) : undefined;
-  const sourceUp = v4
-    ? gauge('x509_source_up', 'Whether the source (a node: its files, or its kubeconfigs) was read (1) or not (0)', [
-        'source_kind',
-        'source_name',
-      ])
-    : undefined;
-  const sourceBundles = v4
-    ? gauge('x509_source_bundles', 'Files the source holds certificates in', ['source_kind', 'source_name'])
-    : undefined;
-  const problem = gauge('kpki_certificate_problem', 'A problem kpki finds (1): on a certificate, a CA, a file, or the node', [
-    'node',
-    'certificate',
-    'filepath',
-    'problem',
+  const source = ['source_kind', 'source_name'];
+  return {
+    // v4: the one fixed label set on every per-certificate series, empty where a label does not apply
+    fixed: (labels: Record<string, string>) => (v4 ? { ...Object.fromEntries(LABELS.map((l) => [l, ''])), ...labels } : labels),
+    notAfter: gauge('x509_cert_not_after', "Indicates the certificate's not after timestamp"),
+    notBefore: gauge('x509_cert_not_before', "Indicates the certificate's not before timestamp"),
+    expired: gauge('x509_cert_expired', 'Indicates if the certificate is expired'),
+    expiresIn: gauge('x509_cert_expires_in_seconds', "Indicates the remaining time before the certificate's not after timestamp"),
+    validSince: gauge('x509_cert_valid_since_seconds', "Indicates the elapsed time since the certificate's not before timestamp"),
+    certError: gauge(
+      'x509_cert_error',
+      'Indicates wether the corresponding file has read failure(s)',
+      v4 ? LABELS : ['node', 'filename', 'filepath'],
+    ),
+    readErrors: compat !== 'v4' ? gauge('x509_read_errors', 'Indicates the number of read failure(s)', []) : undefined,
+    sourceUp: v4
+      ? gauge('x509_source_up', 'Whether the source (a node: its files, or its kubeconfigs) was read (1) or not (0)', source)
+      : undefined,
+    sourceBundles: v4 ? gauge('x509_source_bundles', 'Files the source holds certificates in', source) : undefined,
+    problem: gauge('kpki_certificate_problem', 'A problem kpki finds (1): on a certificate, a CA, a file, or the node', [
+      'node',
+      'certificate',
+      'filepath',
+      'problem',
+    ]),
+    reachable: gauge('kpki_node_reachable', 'Whether kpki could read the node (1) or not (0)', ['node', 'role']),
+    scrape: gauge('kpki_node_scrape_duration_seconds', 'How long reading the node took', ['node']),
+    lastRun: gauge('kpki_renewal_last_run_timestamp_seconds', 'When the renewal timer last ran on the node', ['node']),
+    lastSuccessAt: gauge('kpki_renewal_last_success_timestamp_seconds', 'When the renewal timer last succeeded on the node', ['node']),
+    lastSuccess: gauge('kpki_renewal_last_success', 'Whether the last renewal run on the node succeeded (1) or failed (0)', ['node']),
+    soonest: gauge('kpki_node_first_expiry_timestamp_seconds', 'The earliest not-after of any leaf certificate on the node', ['node']),
+  };
+}
+
+/** One node read: its certificates, sources, problems and renewal runs into the gauges; its read errors, counted. */
+function recordNode(g: ReturnType<typeof gaugesOf>, n: NodeMetricsInput & { scan: NodeScan }, now: Date): number {
+  const { found, errors: unreadable } = certificatesOf(n.node, n.scan);
+  for (const e of unreadable) g.certError.set(g.fixed(e), 1);
+  for (const f of found) {
+    const labels = g.fixed(f.labels);
+    g.notAfter.set(labels, Math.floor(f.cert.notAfter.getTime() / 1000));
+    g.notBefore.set(labels, Math.floor(f.cert.notBefore.getTime() / 1000));
+    g.expired.set(labels, f.cert.notAfter <= now ? 1 : 0);
+    g.expiresIn.set(labels, (f.cert.notAfter.getTime() - now.getTime()) / 1000);
+    g.validSince.set(labels, (now.getTime() - f.cert.notBefore.getTime()) / 1000);
+  }
+  const present = n.scan.entries.filter((e) => !e.missing);
+  const kubeconfigs = new Set(present.filter((e) => e.kind === 'kubeconfig').map((e) => e.path));
+  const files = new Set([
+    ...n.scan.cas.filter((c) => !c.embeddedOnly && !c.missing).map((c) => c.certPath),
+    ...present.filter((e) => e.kind !== 'kubeconfig').map((e) => e.path),
   ]);
-  const reachable = gauge('kpki_node_reachable', 'Whether kpki could read the node (1) or not (0)', ['node', 'role']);
-  const scrape = gauge('kpki_node_scrape_duration_seconds', 'How long reading the node took', ['node']);
-  const lastRun = gauge('kpki_renewal_last_run_timestamp_seconds', 'When the renewal timer last ran on the node', ['node']);
-  const lastSuccessAt = gauge('kpki_renewal_last_success_timestamp_seconds', 'When the renewal timer last succeeded on the node', ['node']);
-  const lastSuccess = gauge('kpki_renewal_last_success', 'Whether the last renewal run on the node succeeded (1) or failed (0)', ['node']);
-  const soonest = gauge('kpki_node_first_expiry_timestamp_seconds', 'The earliest not-after of any leaf certificate on the node', ['node']);
+  g.sourceBundles?.set({ source_kind: 'file', source_name: n.node }, files.size);
+  g.sourceBundles?.set({ source_kind: 'kubeconfig', source_name: n.node }, kubeconfigs.size);
+  for (const p of problemsOf(n.scan)) g.problem.set({ node: n.node, ...p }, 1);
+  const leaves = n.scan.entries.filter((e) => e.cert).map((e) => e.cert!.notAfter.getTime());
+  if (leaves.length) g.soonest.set({ node: n.node }, Math.floor(Math.min(...leaves) / 1000));
+  if (n.timer?.lastRunAt) g.lastRun.set({ node: n.node }, Math.floor(Date.parse(n.timer.lastRunAt) / 1000));
+  if (n.timer?.lastSuccessAt) g.lastSuccessAt.set({ node: n.node }, Math.floor(Date.parse(n.timer.lastSuccessAt) / 1000));
+  if (n.timer?.lastResult) g.lastSuccess.set({ node: n.node }, n.timer.lastResult === 'failure' ? 0 : 1);
+  return unreadable.length;
+}
+
+export function buildRegistry(nodes: NodeMetricsInput[], now = new Date(), compat: MetricsCompat = 'v4'): Registry {
+  const registry = new Registry();
+  const g = gaugesOf(registry, compat);
   let errors = 0;
   for (const n of nodes) {
-    reachable.set({ node: n.node, role: n.role ?? n.scan?.role ?? 'unknown' }, n.scan ? 1 : 0);
-    for (const kind of ['file', 'kubeconfig']) sourceUp?.set({ source_kind: kind, source_name: n.node }, n.scan ? 1 : 0);
-    if (n.scrapeSeconds !== undefined) scrape.set({ node: n.node }, n.scrapeSeconds);
-    if (!n.scan) {
-      errors++;
-      continue;
-    }
-    const { found, errors: unreadable } = certificatesOf(n.node, n.scan);
-    for (const e of unreadable) certError.set(fixed(e), 1);
-    errors += unreadable.length;
-    for (const f of found) {
-      const labels = fixed(f.labels);
-      notAfter.set(labels, Math.floor(f.cert.notAfter.getTime() / 1000));
-      notBefore.set(labels, Math.floor(f.cert.notBefore.getTime() / 1000));
-      expired.set(labels, f.cert.notAfter <= now ? 1 : 0);
-      expiresIn.set(labels, (f.cert.notAfter.getTime() - now.getTime()) / 1000);
-      validSince.set(labels, (now.getTime() - f.cert.notBefore.getTime()) / 1000);
-    }
-    const kubeconfigs = new Set(n.scan.entries.filter((e) => e.kind === 'kubeconfig' && !e.missing).map((e) => e.path));
-    const files = new Set([
-      ...n.scan.cas.filter((c) => !c.embeddedOnly && !c.missing).map((c) => c.certPath),
-      ...n.scan.entries.filter((e) => e.kind !== 'kubeconfig' && !e.missing).map((e) => e.path),
-    ]);
-    sourceBundles?.set({ source_kind: 'file', source_name: n.node }, files.size);
-    sourceBundles?.set({ source_kind: 'kubeconfig', source_name: n.node }, kubeconfigs.size);
-    for (const p of problemsOf(n.scan)) problem.set({ node: n.node, ...p }, 1);
-    const leaves = n.scan.entries.filter((e) => e.cert).map((e) => e.cert!.notAfter.getTime());
-    if (leaves.length) soonest.set({ node: n.node }, Math.floor(Math.min(...leaves) / 1000));
-    if (n.timer?.lastRunAt) lastRun.set({ node: n.node }, Math.floor(Date.parse(n.timer.lastRunAt) / 1000));
-    if (n.timer?.lastSuccessAt) lastSuccessAt.set({ node: n.node }, Math.floor(Date.parse(n.timer.lastSuccessAt) / 1000));
-    if (n.timer?.lastResult) lastSuccess.set({ node: n.node }, n.timer.lastResult === 'failure' ? 0 : 1);
+    g.reachable.set({ node: n.node, role: n.role ?? n.scan?.role ?? 'unknown' }, n.scan ? 1 : 0);
+    for (const kind of ['file', 'kubeconfig']) g.sourceUp?.set({ source_kind: kind, source_name: n.node }, n.scan ? 1 : 0);
+    if (n.scrapeSeconds !== undefined) g.scrape.set({ node: n.node }, n.scrapeSeconds);
+    errors += n.scan ? recordNode(g, { ...n, scan: n.scan }, now) : 1;
   }
-  readErrors?.set(errors);
+  g.readErrors?.set(errors);
   return registry;
 }
