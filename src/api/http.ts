@@ -69,66 +69,113 @@ export async function httpRequest(
   const u = new URL(url);
   const timeoutMs = options.timeoutMs ?? 3000;
   const socket = options.via ? await dialed(u, options, timeoutMs) : undefined;
-  return new Promise((resolve, reject) => {
-    const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    const onResponse = (res: http.IncomingMessage) => {
-      // the whole body (real API objects are large: managedFields, images, conditions), up to a bound
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > limit) {
-          reject(
-            Object.assign(new Error(`${u.origin}${u.pathname}: the answer is larger than ${limit} bytes; not reading it`), {
-              code: 'E2BIG',
-            }),
-          );
-          res.destroy();
-          return;
-        }
-        chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    };
+  return new Promise((resolvePromise, rejectPromise) => {
+    // Settled once, by whatever comes first. Until the answer's headers, a timer of its own bounds the request: the
+    // socket's idle timeout does not run on a stream from a node (an SSH channel), and a stream closed under the
+    // request (the component stopping) may end it with no event at all; the promise would then wait for ever.
+    let settled = false;
+    let answered = false;
+    const settle =
+      <T>(fn: (value: T) => void) =>
+      (value: T) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        fn(value);
+      };
+    const resolve = settle(resolvePromise);
+    const reject = settle(rejectPromise);
+    const deadline = setTimeout(() => {
+      reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+      req.destroy();
+    }, timeoutMs);
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const headers = {
-      ...(options.headers ?? {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
-    };
-    const req = socket
-      ? // the TLS (if any) is already on the socket: plain http over it, the URL only for host and path
-        http.request(
-          {
-            hostname: u.hostname,
-            port: u.port,
-            path: `${u.pathname}${u.search}`,
-            method,
-            headers: { ...headers, host: u.host },
-            createConnection: () => socket,
-            timeout: timeoutMs,
-          },
-          onResponse,
-        )
-      : u.protocol === 'https:'
-        ? https.request(
-            u,
-            {
-              method,
-              headers,
-              ca: options.ca,
-              cert: options.cert,
-              key: options.key,
-              rejectUnauthorized: !options.insecure,
-              agent: false,
-              timeout: timeoutMs,
-            },
-            onResponse,
-          )
-        : http.request(u, { method, headers, agent: false, timeout: timeoutMs }, onResponse);
+    const req = clientRequest(method, u, options, timeoutMs, body, socket, (res) => {
+      answered = true;
+      clearTimeout(deadline); // (the body may take longer than the answer: it is bounded by its size and idle time)
+      readBody(res, u, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, resolve, reject);
+    });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
+    // a node's stream that is already closed (or closes with no error) ends the request with no answer
+    socket?.once('close', () => {
+      if (!answered) reject(Object.assign(new Error(`${u.host}: the connection closed before an answer`), { code: 'ECONNRESET' }));
+    });
     req.end(body);
+  });
+}
+
+/** The request: over the node's stream when there is one (its TLS already on it), else a connection of its own. */
+function clientRequest(
+  method: string,
+  u: URL,
+  options: GetOptions,
+  timeoutMs: number,
+  body: string | undefined,
+  socket: Duplex | undefined,
+  onResponse: (res: http.IncomingMessage) => void,
+): http.ClientRequest {
+  const headers = {
+    ...(options.headers ?? {}),
+    ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
+  };
+  if (socket)
+    // the TLS (if any) is already on the socket: plain http over it, the URL only for host and path
+    return http.request(
+      {
+        hostname: u.hostname,
+        port: u.port,
+        path: `${u.pathname}${u.search}`,
+        method,
+        headers: { ...headers, host: u.host },
+        createConnection: () => socket,
+        timeout: timeoutMs,
+      },
+      onResponse,
+    );
+  if (u.protocol === 'https:')
+    return https.request(
+      u,
+      {
+        method,
+        headers,
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        rejectUnauthorized: !options.insecure,
+        agent: false,
+        timeout: timeoutMs,
+      },
+      onResponse,
+    );
+  return http.request(u, { method, headers, agent: false, timeout: timeoutMs }, onResponse);
+}
+
+/** The whole body (real API objects are large: managedFields, images, conditions), up to a bound. */
+function readBody(
+  res: http.IncomingMessage,
+  u: URL,
+  limit: number,
+  resolve: (result: GetResult) => void,
+  reject: (err: Error) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > limit) {
+      reject(
+        Object.assign(new Error(`${u.origin}${u.pathname}: the answer is larger than ${limit} bytes; not reading it`), { code: 'E2BIG' }),
+      );
+      res.destroy();
+      return;
+    }
+    chunks.push(c);
+  });
+  res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+  res.on('error', reject);
+  res.on('close', () => {
+    if (!res.complete) reject(Object.assign(new Error(`${u.origin}${u.pathname}: the answer ended early`), { code: 'ECONNRESET' }));
   });
 }
 
@@ -139,6 +186,15 @@ async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<D
   const raw = await options.via!(host, port, timeoutMs);
   if (u.protocol !== 'https:') return socketLike(raw);
   return new Promise((resolve, reject) => {
+    // settled once: the handshake, an error, a close before it (a stream destroyed under it emits neither), or the timer
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(err);
+      socket.destroy();
+    };
     const socket = tls.connect(
       {
         socket: raw,
@@ -149,20 +205,26 @@ async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<D
         key: options.key,
         rejectUnauthorized: !options.insecure,
       },
-      () => resolve(socket),
+      () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(socket);
+      },
     );
     const timer = setTimeout(
-      () => socket.destroy(Object.assign(new Error(`no TLS handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      () => fail(Object.assign(new Error(`no TLS handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
       timeoutMs,
     );
-    socket.once('secureConnect', () => clearTimeout(timer));
     // a TLS socket over a stream ends its own side only: the stream (an SSH channel, a relay's connection, each maybe
     // one of the node's few sessions) is closed with it, or it would stay open on the node
-    socket.once('close', () => raw.destroy());
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
+    socket.once('close', () => {
+      raw.destroy();
+      fail(Object.assign(new Error(`${host}:${port}: the connection closed during the TLS handshake`), { code: 'ECONNRESET' }));
     });
+    socket.once('error', fail);
+    if (raw.destroyed)
+      fail(Object.assign(new Error(`${host}:${port}: the connection closed before the TLS handshake`), { code: 'ECONNRESET' }));
   });
 }
 
