@@ -74,6 +74,16 @@ export async function servedCertificate(
 ): Promise<Buffer> {
   const raw = via ? await via(host, port, timeoutMs) : undefined;
   return new Promise((resolve, reject) => {
+    // settled once: the handshake, an error, a close before it (a node's stream destroyed under it emits no error),
+    // or the timer, which rejects by itself (destroying a socket already closed emits nothing)
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+      socket.destroy();
+    };
     const socket = tls.connect(
       {
         socket: raw,
@@ -82,19 +92,26 @@ export async function servedCertificate(
         rejectUnauthorized: false,
         cert: client?.cert,
         key: client?.key,
-        timeout: timeoutMs,
         servername: /^[\d.:]+$/.test(host) ? undefined : host,
       },
       () => {
         const der = socket.getPeerCertificate().raw;
-        socket.destroy();
-        resolve(der);
+        settle(() => resolve(der));
       },
     );
-    socket.on('timeout', () => socket.destroy(new Error(`no TLS handshake within ${timeoutMs} ms`)));
-    // (the stream under TLS is not closed by it: an SSH channel left open holds one of the node's sessions)
-    socket.once('close', () => raw?.destroy());
-    socket.on('error', reject);
+    const timer = setTimeout(() => settle(() => reject(new Error(`no TLS handshake within ${timeoutMs} ms`))), timeoutMs);
+    socket.once('close', () => {
+      // (the stream under TLS is not closed by it: an SSH channel left open holds one of the node's sessions)
+      raw?.destroy();
+      settle(() =>
+        reject(Object.assign(new Error(`${host}:${port}: the connection closed during the TLS handshake`), { code: 'ECONNRESET' })),
+      );
+    });
+    socket.on('error', (err) => settle(() => reject(err)));
+    if (raw?.destroyed)
+      settle(() =>
+        reject(Object.assign(new Error(`${host}:${port}: the connection closed before the TLS handshake`), { code: 'ECONNRESET' })),
+      );
   });
 }
 
