@@ -185,8 +185,30 @@ async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<D
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
   const raw = await options.via!(host, port, timeoutMs);
   if (u.protocol !== 'https:') return socketLike(raw);
+  return tlsHandshake(
+    {
+      socket: raw,
+      host,
+      servername: /^[\d.]+$|:/.test(host) ? undefined : host,
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      rejectUnauthorized: !options.insecure,
+    },
+    timeoutMs,
+    `${host}:${port}`,
+  );
+}
+
+/**
+ * One TLS handshake (over `options.socket`, a node's stream, when given), settled once: the handshake, an error, a
+ * close before it (a stream destroyed under it emits no error), or its own timer, which rejects by itself (destroying
+ * a socket already closed emits nothing). A stream under it is closed with it: a TLS socket ends its own side only,
+ * and the stream (an SSH channel, a relay's connection, each maybe one of the node's few sessions) would stay open.
+ */
+export function tlsHandshake(options: tls.ConnectionOptions, timeoutMs: number, where: string): Promise<tls.TLSSocket> {
+  const raw = options.socket;
   return new Promise((resolve, reject) => {
-    // settled once: the handshake, an error, a close before it (a stream destroyed under it emits neither), or the timer
     let settled = false;
     const fail = (err: Error) => {
       if (settled) return;
@@ -195,36 +217,22 @@ async function dialed(u: URL, options: GetOptions, timeoutMs: number): Promise<D
       reject(err);
       socket.destroy();
     };
-    const socket = tls.connect(
-      {
-        socket: raw,
-        host,
-        servername: /^[\d.]+$|:/.test(host) ? undefined : host,
-        ca: options.ca,
-        cert: options.cert,
-        key: options.key,
-        rejectUnauthorized: !options.insecure,
-      },
-      () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(socket);
-      },
-    );
+    const socket = tls.connect(options, () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(socket);
+    });
     const timer = setTimeout(
       () => fail(Object.assign(new Error(`no TLS handshake within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
       timeoutMs,
     );
-    // a TLS socket over a stream ends its own side only: the stream (an SSH channel, a relay's connection, each maybe
-    // one of the node's few sessions) is closed with it, or it would stay open on the node
     socket.once('close', () => {
-      raw.destroy();
-      fail(Object.assign(new Error(`${host}:${port}: the connection closed during the TLS handshake`), { code: 'ECONNRESET' }));
+      raw?.destroy();
+      fail(Object.assign(new Error(`${where}: the connection closed during the TLS handshake`), { code: 'ECONNRESET' }));
     });
     socket.once('error', fail);
-    if (raw.destroyed)
-      fail(Object.assign(new Error(`${host}:${port}: the connection closed before the TLS handshake`), { code: 'ECONNRESET' }));
+    if (raw?.destroyed) fail(Object.assign(new Error(`${where}: the connection closed before the TLS handshake`), { code: 'ECONNRESET' }));
   });
 }
 

@@ -1,11 +1,10 @@
 // Which certificate a component serves right now: one TLS handshake, its serial compared with the file on the node.
 // Used for the components that re-read their certificates by themselves (etcd per handshake, kube-apiserver's
 // dynamic serving certificate): when they serve the renewed one, they need no restart.
-import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { Host } from '../hosts/host.js';
 import type { Component, NodeServices } from './health.js';
-import type { Dial } from '../api/http.js';
+import { type Dial, tlsHandshake } from '../api/http.js';
 import { etcdClientFiles, etcdFlags } from './etcd-service.js';
 
 interface Endpoint {
@@ -73,46 +72,24 @@ export async function servedCertificate(
   via?: Dial,
 ): Promise<Buffer> {
   const raw = via ? await via(host, port, timeoutMs) : undefined;
-  return new Promise((resolve, reject) => {
-    // settled once: the handshake, an error, a close before it (a node's stream destroyed under it emits no error),
-    // or the timer, which rejects by itself (destroying a socket already closed emits nothing)
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      fn();
-      socket.destroy();
-    };
-    const socket = tls.connect(
-      {
-        socket: raw,
-        host,
-        port,
-        rejectUnauthorized: false,
-        cert: client?.cert,
-        key: client?.key,
-        servername: /^[\d.:]+$/.test(host) ? undefined : host,
-      },
-      () => {
-        const der = socket.getPeerCertificate().raw;
-        settle(() => resolve(der));
-      },
-    );
-    const timer = setTimeout(() => settle(() => reject(new Error(`no TLS handshake within ${timeoutMs} ms`))), timeoutMs);
-    socket.once('close', () => {
-      // (the stream under TLS is not closed by it: an SSH channel left open holds one of the node's sessions)
-      raw?.destroy();
-      settle(() =>
-        reject(Object.assign(new Error(`${host}:${port}: the connection closed during the TLS handshake`), { code: 'ECONNRESET' })),
-      );
-    });
-    socket.on('error', (err) => settle(() => reject(err)));
-    if (raw?.destroyed)
-      settle(() =>
-        reject(Object.assign(new Error(`${host}:${port}: the connection closed before the TLS handshake`), { code: 'ECONNRESET' })),
-      );
-  });
+  const socket = await tlsHandshake(
+    {
+      socket: raw,
+      host,
+      port,
+      rejectUnauthorized: false,
+      cert: client?.cert,
+      key: client?.key,
+      servername: /^[\d.:]+$/.test(host) ? undefined : host,
+    },
+    timeoutMs,
+    `${host}:${port}`,
+  );
+  try {
+    return socket.getPeerCertificate().raw;
+  } finally {
+    socket.destroy();
+  }
 }
 
 export async function servedSerial(
